@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { loadPlan } from '../../core/plan.js';
+import type { Plan } from '../../plan/types.js';
+import { printJson, printLine } from '../output.js';
+import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+
+export function registerPlan(program: Command): void {
+  program
+    .command('plan')
+    .description('Print the networks, registries, addresses, certificate names and files provisioning would create (changes nothing)')
+    .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
+    .option('--json', 'print the plan as one JSON document (stable; see docs/plan-json.md)')
+    .option('--hosts', 'also print every containerd hosts.toml')
+    .action(async (domain: string, opts: { json?: boolean; hosts?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>();
+      const { plan } = await loadPlan(specOptions(domain, g), await commonDeps(g));
+      if (opts.json) printJson(plan);
+      else printPlan(plan, Boolean(opts.hosts));
+    });
+}
+
+export function printPlan(plan: Plan, withHosts: boolean): void {
+  const p = plan.project;
+  printLine(`project ${p.name}  domain ${p.domain}  slot ${p.slot ?? '-'}  spec ${p.file}`);
+  printLine('');
+  printLine('networks');
+  for (const n of plan.networks) printLine(`  ${n.role.padEnd(8)} ${n.name.padEnd(18)} ${n.subnet.padEnd(17)} bridge ${n.bridgeName}`);
+  printLine('');
+  printLine('registries');
+  for (const r of plan.registries) {
+    const what = r.role === 'mirror' ? `${r.registry} <- ${r.upstream}` : `${r.hostnames.join(', ')} (push)`;
+    printLine(`  ${r.role.padEnd(6)} ${r.containerName.padEnd(28)} ${r.endpoint.padEnd(24)} ${r.scope.padEnd(7)} ${what}`);
+  }
+  printLine('');
+  printLine(`tls ${plan.tls.enabled ? 'on' : 'off'}${plan.tls.enabled ? `  CA ${plan.tls.caCertPath}` : ''}`);
+  if (plan.tls.enabled) printLine(`  names ${plan.tls.subjectNames.join(' ')}`);
+  printLine('');
+  printLine(`containerd certs.d ${plan.containerd.certsDir} (${plan.containerd.hosts.length} hosts.toml)`);
+  if (withHosts) {
+    for (const h of plan.containerd.hosts) {
+      printLine(`--- ${h.host}/hosts.toml`);
+      printLine(h.content.trimEnd());
+    }
+  }
+  printLine('');
+  const c = plan.cluster;
+  printLine(`cluster ${c.name}  ${c.image}  nodes ${c.nodes.map((n) => n.name).join(', ')}  p2p ${plan.p2p.enabled ? 'on' : 'off'}`);
+}

@@ -1,0 +1,35 @@
+import type { LoadSpecOptions } from '../config/loadSpec.js';
+import type { PlanDeps } from '../core/plan.js';
+
+/** Options every command accepts (set on the root program). */
+export interface GlobalOpts {
+  config?: string;
+  json?: boolean;
+}
+
+export function specOptions(domain: string | undefined, g: GlobalOpts): LoadSpecOptions {
+  return { ...(g.config ? { config: g.config } : { domain: domain ?? 'lok8s.dev' }) };
+}
+
+/** Dependencies shared by commands; environment is read here, at the edge. */
+export async function commonDeps(_g: GlobalOpts): Promise<PlanDeps> {
+  const extraLabels = process.env.LO_EXTRA_LABELS ? parseLabels(process.env.LO_EXTRA_LABELS) : undefined;
+  return {
+    ...(process.env.LO_REGISTRY_IMAGE ? { registryImage: process.env.LO_REGISTRY_IMAGE } : {}),
+    ...(extraLabels ? { extraLabels } : {}),
+  };
+}
+
+/** `a=b,c=d` -> { a: 'b', c: 'd' } */
+export function parseLabels(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split(',')
+      .map((kv) => kv.trim())
+      .filter(Boolean)
+      .map((kv) => {
+        const i = kv.indexOf('=');
+        return i === -1 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)];
+      }),
+  );
+}

@@ -1,0 +1,32 @@
+import { Command, CommanderError } from 'commander';
+import { ExitCode } from '../errors/LoError.js';
+import { LO_VERSION } from '../version.js';
+import { registerPlan } from './commands/plan.js';
+import { reportError } from './output.js';
+
+export function buildProgram(): Command {
+  const program = new Command('lo')
+    .description('Local-cluster registry provisioner for kind: shared pull-through mirrors, build and cache registries, TLS, containerd hosts.toml and a P2P node mirror.')
+    .version(LO_VERSION)
+    .option('-c, --config <file>', 'read this spec file instead of clusters/<domain>/cluster.lok8s.yaml')
+    .showHelpAfterError()
+    .exitOverride();
+  registerPlan(program);
+  return program;
+}
+
+/** Runs the CLI and returns the exit code (0 ok, 1 failure, 2 bad input, see README). */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+      return ExitCode.badInput;
+    }
+    return reportError(err, json);
+  }
+}

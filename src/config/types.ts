@@ -1,0 +1,62 @@
+/** Desired state of one project, normalised from cluster.lok8s.yaml (all defaults applied). */
+export interface ClusterSpec {
+  /** File the spec came from, or `<built-in lok8s.dev>`. */
+  file: string;
+  name: string;
+  domain: string;
+  /** 10.125.<slot>.0/24 for lok8s.dev (125) and N.lok8s.dev (N); null for other domains. */
+  slot: number | null;
+  kubernetesVersion: string;
+  network: NetworkSpec;
+  nodes: NodesSpec;
+  registries: RegistriesSpec;
+}
+
+export interface NetworkSpec {
+  name: string;
+  cidr: string;
+}
+
+export interface HostPortSpec {
+  containerPort: number;
+  hostPort: number;
+  listenAddress: string;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+}
+
+export interface NodesSpec {
+  controlPlane: number;
+  workers: number;
+  hostPorts: HostPortSpec[];
+  maxConcurrentDownloads: number;
+}
+
+export interface CredentialsSpec {
+  usernameEnv: string;
+  passwordEnv: string;
+}
+
+export interface MirrorSpec {
+  name: string;
+  url: string;
+  /** The registry name containerd sees, e.g. docker.io. */
+  registry: string;
+  credentials?: CredentialsSpec;
+}
+
+export interface P2PSpec {
+  enabled: boolean;
+  port: number;
+  routerPort: number;
+  resolveTimeoutMs: number;
+  resolveLatest: boolean;
+  dialTimeout: string;
+}
+
+export interface RegistriesSpec {
+  tls: boolean;
+  disableDefaultEndpoint: boolean;
+  shared: { enabled: boolean; network: NetworkSpec };
+  mirrors: MirrorSpec[];
+  p2p: P2PSpec;
+}

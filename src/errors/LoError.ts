@@ -1,0 +1,84 @@
+/**
+ * Typed errors with a stable code, an exit code and a one-line hint.
+ * The CLI's single handler prints known errors briefly and unknown ones with their stack.
+ */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  badInput: 2,
+  conflict: 3,
+  dockerUnavailable: 4,
+  stepFailed: 5,
+} as const;
+
+export type ErrorCode =
+  | 'E_CONFIG'
+  | 'E_CONFIG_NOT_FOUND'
+  | 'E_PLAN_CONFLICT'
+  | 'E_DOCKER_UNREACHABLE'
+  | 'E_DOCKER'
+  | 'E_NETWORK_MISMATCH'
+  | 'E_TLS'
+  | 'E_STEP'
+  | 'E_TOOL_MISSING'
+  | 'E_USAGE';
+
+export class LoError extends Error {
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly exitCode: number;
+
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; exitCode?: number; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = opts.hint;
+    this.exitCode = opts.exitCode ?? ExitCode.failure;
+  }
+
+  /** A stable JSON shape for `--json` consumers. */
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, hint: this.hint, exitCode: this.exitCode };
+  }
+}
+
+/** One problem in a spec file: where it is, what is wrong and how to fix it. */
+export interface ConfigIssue {
+  file: string;
+  /** Dotted YAML path, e.g. `spec.registries.mirrors[2].name`; empty for the whole document. */
+  path: string;
+  line?: number;
+  message: string;
+  hint?: string;
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  const where = `${issue.file}${issue.line ? `:${issue.line}` : ''}`;
+  const path = issue.path ? `${issue.path}: ` : '';
+  return `${where}: ${path}${issue.message}${issue.hint ? ` (fix: ${issue.hint})` : ''}`;
+}
+
+/** Every problem found in one spec file, reported together; exit code 2. */
+export class ConfigError extends LoError {
+  readonly issues: ConfigIssue[];
+
+  constructor(issues: ConfigIssue[]) {
+    const head = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
+    super('E_CONFIG', `invalid spec (${head}):\n${issues.map((i) => `  - ${formatIssue(i)}`).join('\n')}`, {
+      exitCode: ExitCode.badInput,
+      hint: 'edit the file as each line says, then run `lo plan` to check it',
+    });
+    this.issues = issues;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), issues: this.issues };
+  }
+}
+
+/** The spec is valid on its own but conflicts with what already runs (e.g. shared mirrors). */
+export class PlanConflictError extends LoError {
+  constructor(message: string, hint: string) {
+    super('E_PLAN_CONFLICT', message, { hint, exitCode: ExitCode.badInput });
+  }
+}

@@ -1,0 +1,20 @@
+/** Label keys on every Docker object lo creates. Status, clean and drift detection read these, never names. */
+export const LABEL_PREFIX = 'dev.lok8s.lo';
+export const LABELS = {
+  managedBy: `${LABEL_PREFIX}.managed-by`,
+  project: `${LABEL_PREFIX}.project`,
+  scope: `${LABEL_PREFIX}.scope`,
+  role: `${LABEL_PREFIX}.role`,
+  mirror: `${LABEL_PREFIX}.mirror`,
+  registry: `${LABEL_PREFIX}.registry`,
+  upstream: `${LABEL_PREFIX}.upstream`,
+  scheme: `${LABEL_PREFIX}.scheme`,
+  specHash: `${LABEL_PREFIX}.spec-hash`,
+  version: `${LABEL_PREFIX}.version`,
+} as const;
+export const MANAGED_BY = 'lo';
+/** Project label value on objects shared by all projects (shared network and mirrors). */
+export const SHARED_PROJECT = '_shared';
+
+export type Scope = 'shared' | 'project';
+export type ObjectRole = 'network' | 'build' | 'cache' | 'mirror';

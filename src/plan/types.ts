@@ -1,0 +1,147 @@
+import type { HostPortSpec, P2PSpec } from '../config/types.js';
+import type { Scope } from './labels.js';
+
+/** What runs on the shared network now; the planner keeps running mirrors at their addresses. */
+export interface ObservedShared {
+  mirrors: ObservedMirror[];
+  /** Addresses on the shared network held by anything else (kind nodes, foreign containers). */
+  usedAddresses?: string[];
+}
+
+export interface ObservedMirror {
+  name: string;
+  ip: string;
+  url: string;
+  registry?: string;
+  /** Project that created it (label), for conflict messages. */
+  project?: string;
+  scheme?: 'http' | 'https';
+}
+
+export const EMPTY_OBSERVED: ObservedShared = { mirrors: [], usedAddresses: [] };
+
+export interface NetworkPlan {
+  role: 'project' | 'shared';
+  name: string;
+  subnet: string;
+  gateway: string;
+  /** Docker's dynamic allocation range; static registry addresses stay outside it. */
+  ipRange: string;
+  bridgeName: string;
+  labels: Record<string, string>;
+}
+
+export type RegistryRole = 'build' | 'cache' | 'mirror';
+
+export interface RegistryPlan {
+  name: string;
+  role: RegistryRole;
+  scope: Scope;
+  containerName: string;
+  volume: string;
+  network: string;
+  ip: string;
+  port: number;
+  scheme: 'http' | 'https';
+  /** How clients reach it, e.g. https://10.125.125.101 */
+  endpoint: string;
+  /** Pull-through upstream (mirrors only). */
+  upstream?: string;
+  /** Registry name containerd sees (mirrors only), e.g. docker.io. */
+  registry?: string;
+  /** Host names that resolve to it in containerd (build: lok8s.local, cache: lok8s.cache). */
+  hostnames: string[];
+  push: boolean;
+  /** Env variable names with upstream credentials (never values). */
+  credentials?: { usernameEnv: string; passwordEnv: string };
+  image: string;
+  /** Directory mounted read-only at /etc/lo/registry, holding config.yml. */
+  configDir: string;
+  configPath: string;
+  /** registry:2 configuration (credentials are added by the executor, never in the plan). */
+  config: string;
+  /** Directory mounted read-only at /etc/lo/tls (null without TLS). */
+  tlsDir: string | null;
+  certificateId: string | null;
+  labels: Record<string, string>;
+}
+
+export interface CertificatePlan {
+  id: string;
+  scope: Scope;
+  certPath: string;
+  keyPath: string;
+  /** Subject alternative names: IPs and DNS names, sorted, deduplicated. */
+  names: string[];
+  usedBy: string[];
+}
+
+export interface TlsPlan {
+  enabled: boolean;
+  caRoot: string;
+  caCertPath: string;
+  caKeyPath: string;
+  /** Every name any registry of this project answers to (the project leaf covers exactly these). */
+  subjectNames: string[];
+  certificates: CertificatePlan[];
+}
+
+export interface HostsFilePlan {
+  /** Directory name under certs.d: a registry name, hostname or IP. */
+  host: string;
+  path: string;
+  content: string;
+}
+
+export interface ContainerdPlan {
+  /** Host directory with the hosts.toml tree, bind-mounted read-only into every node. */
+  certsDir: string;
+  nodeCertsDir: string;
+  /** CA copied into the tree, and its path inside a node. */
+  caFile: string | null;
+  nodeCaFile: string | null;
+  hosts: HostsFilePlan[];
+}
+
+export interface ClusterNodePlan {
+  name: string;
+  role: 'control-plane' | 'worker';
+}
+
+export interface ClusterPlan {
+  name: string;
+  domain: string;
+  kubernetesVersion: string;
+  image: string;
+  network: string;
+  nodes: ClusterNodePlan[];
+  hostPorts: HostPortSpec[];
+  maxConcurrentDownloads: number;
+  kubeconfigPath: string;
+}
+
+export interface FilePlan {
+  path: string;
+  kind: 'hosts.toml' | 'registry-config' | 'certificate' | 'key' | 'ca' | 'p2p-key' | 'kind-config';
+  mode: number;
+}
+
+export interface P2PPlan extends P2PSpec {
+  /** Pre-shared key for the libp2p private network of this cluster (0600, never printed). */
+  keyPath: string;
+  /** Agent endpoint as containerd on each node sees it (host networking). */
+  endpoint: string;
+}
+
+export interface Plan {
+  apiVersion: 'lo.lok8s.dev/plan/v1';
+  project: { name: string; domain: string; slot: number | null; file: string; specHash: string };
+  paths: { stateDir: string; projectDir: string; sharedDir: string; caRoot: string };
+  networks: NetworkPlan[];
+  registries: RegistryPlan[];
+  tls: TlsPlan;
+  containerd: ContainerdPlan;
+  cluster: ClusterPlan;
+  p2p: P2PPlan;
+  files: FilePlan[];
+}

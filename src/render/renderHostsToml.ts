@@ -1,0 +1,41 @@
+import { stringify } from 'smol-toml';
+
+/** One `[host."..."]` entry of a containerd hosts.toml, in order of preference. */
+export interface HostEntry {
+  url: string;
+  capabilities: Array<'pull' | 'resolve' | 'push'>;
+  /** CA file path as the node sees it; omitted for plain HTTP. */
+  ca?: string;
+  dialTimeout?: string;
+}
+
+export interface HostsTomlInput {
+  /** Default endpoint tried after every host; omitted when the default endpoint is disabled. */
+  server?: string;
+  serverCa?: string;
+  serverCapabilities?: Array<'pull' | 'resolve' | 'push'>;
+  hosts: HostEntry[];
+}
+
+/**
+ * Renders containerd's certs.d `hosts.toml` (https://github.com/containerd/containerd/blob/main/docs/hosts.md).
+ * Hosts keep their order: containerd tries them in the order they appear, then `server`.
+ */
+export function renderHostsToml(input: HostsTomlInput): string {
+  const doc: Record<string, unknown> = {};
+  if (input.server) doc.server = input.server;
+  if (input.server && input.serverCapabilities) doc.capabilities = input.serverCapabilities;
+  if (input.server && input.serverCa) doc.ca = input.serverCa;
+  if (input.hosts.length > 0) {
+    const host: Record<string, Record<string, unknown>> = {};
+    for (const h of input.hosts) {
+      host[h.url] = {
+        capabilities: h.capabilities,
+        ...(h.ca ? { ca: h.ca } : {}),
+        ...(h.dialTimeout ? { dial_timeout: h.dialTimeout } : {}),
+      };
+    }
+    doc.host = host;
+  }
+  return `# Written by lo; changes are overwritten on the next \`lo provision\`.\n${stringify(doc)}\n`;
+}

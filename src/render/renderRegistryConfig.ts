@@ -1,0 +1,39 @@
+import { stringify } from 'yaml';
+
+export const REGISTRY_CONFIG_DIR = '/etc/lo/registry';
+export const REGISTRY_TLS_DIR = '/etc/lo/tls';
+export const REGISTRY_DATA_DIR = '/var/lib/registry';
+
+export interface RegistryConfigInput {
+  port: number;
+  /** File names inside REGISTRY_TLS_DIR, or null for plain HTTP. */
+  tls: { certFile: string; keyFile: string } | null;
+  /** Pull-through upstream; absent for build/cache registries, which accept pushes. */
+  proxy?: { remoteurl: string; username?: string; password?: string };
+}
+
+/**
+ * Renders a registry:2 (distribution 2.8) configuration.
+ * See https://distribution.github.io/distribution/about/configuration/
+ */
+export function renderRegistryConfig(input: RegistryConfigInput): string {
+  const config: Record<string, unknown> = {
+    version: 0.1,
+    log: { level: 'info', formatter: 'text', fields: { service: 'registry' } },
+    storage: {
+      filesystem: { rootdirectory: REGISTRY_DATA_DIR },
+      delete: { enabled: true },
+      cache: { blobdescriptor: 'inmemory' },
+    },
+    http: {
+      addr: `:${input.port}`,
+      headers: { 'X-Content-Type-Options': ['nosniff'] },
+      ...(input.tls
+        ? { tls: { certificate: `${REGISTRY_TLS_DIR}/${input.tls.certFile}`, key: `${REGISTRY_TLS_DIR}/${input.tls.keyFile}` } }
+        : {}),
+    },
+    health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
+  };
+  if (input.proxy) config.proxy = { ...input.proxy };
+  return stringify(config);
+}
