@@ -46,16 +46,19 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const issues: ConfigIssue[] = [];
   const add = (path: Segment[], message: string, hint?: string): void => {
-    issues.push({ file: opts.file, path: formatPath(path), line: lineOf(doc, lineCounter, path), message, hint });
+    // Document-level problems (empty file, wrong top-level type) point at line 1.
+    issues.push({ file: opts.file, path: formatPath(path), line: lineOf(doc, lineCounter, path) ?? 1, message, hint });
   };
 
   if (doc.errors.length > 0) {
+    // An error at end of input (e.g. an unclosed `[`) points past the last line; report the last line instead.
+    const lastLine = Math.max(1, text.trimEnd().split('\n').length);
     for (const e of doc.errors) {
       const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
       issues.push({
         file: opts.file,
         path: '',
-        line: pos.line,
+        line: Math.min(pos.line || 1, lastLine),
         message: `not valid YAML: ${e.message.split('\n')[0]}`,
         hint: 'fix the YAML syntax (indentation, quotes, colons) at that line',
       });
@@ -64,11 +67,11 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   }
   const raw: unknown = doc.toJS();
   if (raw === null || raw === undefined) {
-    add([], 'the file is empty', `start from clusters/${DEFAULT_DOMAIN}/cluster.lok8s.yaml or run \`lo init\``);
+    add([], 'the file is empty (no YAML document)', `start from a copy of clusters/${DEFAULT_DOMAIN}/cluster.lok8s.yaml (reference: docs/spec.md)`);
     throw new ConfigError(issues);
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    add([], `expected a mapping with apiVersion, kind, metadata and spec, got ${Array.isArray(raw) ? 'a list' : typeof raw}`, 'see the spec reference in README.md');
+    add([], `expected a mapping with apiVersion, kind, metadata and spec, got ${Array.isArray(raw) ? 'a list' : typeof raw}`, 'write the top level as `key: value` lines, not a `- item` list or a single value (reference: docs/spec.md)');
     throw new ConfigError(issues);
   }
 
@@ -76,8 +79,9 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   if (!validateSchema(data)) {
     for (const err of validateSchema.errors ?? []) schemaIssue(err, add);
   }
-  semanticChecks(data, opts, add);
-  if (issues.length > 0) throw new ConfigError(dedupe(issues));
+  semanticChecks(data, raw as Record<string, any>, opts, add);
+  // In file order, so the report reads top to bottom (sort is stable: same-line issues keep their order).
+  if (issues.length > 0) throw new ConfigError(dedupe(issues).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   return normalise(data, opts);
 }
 
@@ -100,10 +104,30 @@ function pointerToSegments(pointer: string): Segment[] {
     .map((s) => (/^[0-9]+$/.test(s) ? Number(s) : s));
 }
 
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  object: 'a mapping (key: value lines)',
+  array: 'a list (- item lines)',
+};
+const TYPE_HINTS: Record<string, string> = {
+  integer: 'write a whole number without quotes, e.g. 3',
+  boolean: 'write true or false without quotes',
+  string: 'write a text value (quote it if it looks like a number)',
+  object: 'write the field with indented key: value lines under it',
+  array: 'write a list with one "- " item per line, or [] for none',
+};
+
 const FIELD_HINTS: Record<string, string> = {
   'metadata.name': 'use lower-case letters, digits and dashes, at most 15 characters: it becomes the Linux bridge name of the project network',
   'spec.network.name': 'at most 15 characters: the network name becomes the Linux bridge name',
   'spec.kubernetes.version': 'write a kind node version such as v1.34.0',
+  'spec.cluster.domain': 'write a lower-case DNS name such as lok8s.dev, 50.lok8s.dev or dev.example.test',
+  'spec.registries.mirrors[].name': 'use lower-case letters, digits and dashes, starting with a letter or digit, e.g. io-example',
+  'spec.registries.shared.network.name': 'use letters, digits, dots, dashes and underscores, e.g. lok8s-registries',
+  'spec.registries.p2p.dialTimeout': 'write a duration in ms or s, e.g. 200ms',
 };
 
 function schemaIssue(err: ErrorObject, add: (path: Segment[], message: string, hint?: string) => void): void {
@@ -128,27 +152,32 @@ function schemaIssue(err: ErrorObject, add: (path: Segment[], message: string, h
       add([...path, missing], `required field "${missing}" is missing`, `add ${missing}: under ${formatPath(path) || 'the top level'}`);
       return;
     }
-    case 'type':
-      add(path, `must be ${(err.params as { type: string }).type}`, fieldHint ?? `write a ${(err.params as { type: string }).type} value`);
+    case 'type': {
+      const want = (err.params as { type: string }).type;
+      const got = err.data === null ? 'null' : Array.isArray(err.data) ? 'a list' : typeof err.data === 'object' ? 'a mapping' : `${typeof err.data} ${JSON.stringify(err.data)}`;
+      add(path, `must be ${TYPE_WORDS[want] ?? want}, got ${got}`, fieldHint ?? TYPE_HINTS[want] ?? `write ${TYPE_WORDS[want] ?? want}`);
       return;
+    }
     case 'const':
       add(path, `must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`, `write ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`);
       return;
-    case 'enum':
-      add(path, `must be one of ${((err.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`);
+    case 'enum': {
+      const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.join(', ');
+      add(path, `${JSON.stringify(err.data)} is not one of ${allowed}`, `write one of ${allowed}`);
       return;
+    }
     case 'pattern':
-      add(path, `"${String(valueAt(path))}" is not allowed here (must match ${(err.params as { pattern: string }).pattern})`, fieldHint);
+      add(path, `"${String(valueAt(path))}" is not allowed here (must match ${(err.params as { pattern: string }).pattern})`, fieldHint ?? 'change the value to match the pattern (see docs/spec.md)');
       return;
     case 'maxLength':
-      add(path, `"${String(valueAt(path))}" is longer than ${(err.params as { limit: number }).limit} characters`, fieldHint);
+      add(path, `"${String(valueAt(path))}" is longer than ${(err.params as { limit: number }).limit} characters`, fieldHint ?? `shorten it to at most ${(err.params as { limit: number }).limit} characters`);
       return;
     case 'minimum':
     case 'maximum':
-      add(path, `${String(valueAt(path))} is out of range (${err.keyword} ${(err.params as { limit: number }).limit})`, rangeHint(path));
+      add(path, `${String(valueAt(path))} is out of range (${err.keyword} ${(err.params as { limit: number }).limit})`, rangeHint(path, err.parentSchema));
       return;
     default:
-      add(path, err.message ?? 'is invalid');
+      add(path, err.message ?? 'is invalid', 'see docs/spec.md for the allowed values');
   }
 
   function valueAt(p: Segment[]): unknown {
@@ -157,14 +186,15 @@ function schemaIssue(err: ErrorObject, add: (path: Segment[], message: string, h
   }
 }
 
-function rangeHint(path: Segment[]): string | undefined {
+function rangeHint(path: Segment[], schema: unknown): string | undefined {
   const key = path[path.length - 1];
   const ranges: Record<string, string> = {
     controlPlane: 'use 1 to 9 control-plane nodes',
     workers: 'use 0 to 99 workers',
     maxConcurrentDownloads: 'use 1 to 64',
   };
-  return typeof key === 'string' ? ranges[key] : undefined;
+  const s = schema as { minimum?: number; maximum?: number } | undefined;
+  return (typeof key === 'string' ? ranges[key] : undefined) ?? `use a number from ${s?.minimum ?? '-'} to ${s?.maximum ?? '-'}`;
 }
 
 function propertiesAt(path: Segment[]): Record<string, unknown> {
@@ -238,7 +268,8 @@ export function defaultRegistryFor(name: string, url: string): string | undefine
   }
 }
 
-function semanticChecks(d: Record<string, any>, opts: ParseOptions, add: (path: Segment[], message: string, hint?: string) => void): void {
+/** `d` has the schema defaults applied; `raw` is what the file says (to point at the field the user wrote). */
+function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: ParseOptions, add: (path: Segment[], message: string, hint?: string) => void): void {
   const spec = isObj(d.spec) ? d.spec : {};
   const fileDomain = isObj(spec.cluster) && typeof spec.cluster.domain === 'string' ? (spec.cluster.domain as string) : undefined;
   if (fileDomain && opts.domain && fileDomain !== opts.domain) {
@@ -336,7 +367,9 @@ function semanticChecks(d: Record<string, any>, opts: ParseOptions, add: (path: 
   }
   const p2p = isObj(regs.p2p) ? regs.p2p : {};
   if (typeof p2p.port === 'number' && p2p.port === (p2p.routerPort ?? 30021)) {
-    add(['spec', 'registries', 'p2p', 'routerPort'], `routerPort ${p2p.port} is the same as p2p.port`, 'use two different ports');
+    const rawP2p = raw.spec?.registries?.p2p;
+    const written = isObj(rawP2p) && 'routerPort' in rawP2p ? 'routerPort' : 'port';
+    add(['spec', 'registries', 'p2p', written], `routerPort ${p2p.port} is the same as p2p.port`, 'use two different ports (defaults: port 30020, routerPort 30021)');
   }
 }
 
