@@ -76,6 +76,7 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   }
 
   const data = structuredClone(raw) as Record<string, any>;
+  dropEmptySections(data, specSchema);
   if (!validateSchema(data)) {
     for (const err of validateSchema.errors ?? []) schemaIssue(err, add);
   }
@@ -83,6 +84,18 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   // In file order, so the report reads top to bottom (sort is stable: same-line issues keep their order).
   if (issues.length > 0) throw new ConfigError(dedupe(issues).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   return normalise(data, opts);
+}
+
+/**
+ * `spec:` or `nodes:` with nothing under it is YAML null; treat an empty section as absent so its defaults
+ * apply, as the user meant. Only mapping sections: `mirrors:` (null) stays an error, since "none" is `[]`.
+ */
+function dropEmptySections(data: Record<string, any>, schema: any): void {
+  for (const [key, sub] of Object.entries<any>(schema?.properties ?? {})) {
+    if (sub?.type !== 'object') continue;
+    if (data[key] === null && sub.default !== undefined) delete data[key];
+    else if (isObj(data[key])) dropEmptySections(data[key], sub);
+  }
 }
 
 function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
