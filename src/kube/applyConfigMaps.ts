@@ -1,0 +1,27 @@
+import type { Plan } from '../plan/types.js';
+import type { StepAction } from '../provision/types.js';
+import { renderConfigMaps, renderManifestsYaml } from '../render/renderConfigMaps.js';
+import { canonicalJson } from '../util/hash.js';
+import type { Kubectl } from './kubectl.js';
+
+/**
+ * Applies the registry ConfigMaps whose data differs from what the cluster holds; unchanged ones are
+ * left alone, so a re-run sends nothing to the API server.
+ */
+export async function applyConfigMaps(plan: Plan, kube: Kubectl): Promise<StepAction[]> {
+  const manifests = renderConfigMaps(plan);
+  const actions: StepAction[] = [];
+  const toApply = [];
+  for (const m of manifests) {
+    const object = `configmap ${m.metadata.namespace}/${m.metadata.name}`;
+    const current = await kube.getConfigMapData(m.metadata.namespace, m.metadata.name);
+    if (current && canonicalJson(current) === canonicalJson(m.data)) {
+      actions.push({ action: 'noop', object });
+      continue;
+    }
+    toApply.push(m);
+    actions.push({ action: current ? 'update' : 'create', object });
+  }
+  if (toApply.length > 0) await kube.apply(renderManifestsYaml(toApply));
+  return actions;
+}

@@ -1,0 +1,140 @@
+import type Docker from 'dockerode';
+import { connectNodes } from '../kind/connectNodes.js';
+import { ensureKindCluster } from '../kind/ensureKindCluster.js';
+import type { KindCli } from '../kind/kindCli.js';
+import { applyConfigMaps } from '../kube/applyConfigMaps.js';
+import type { Kubectl } from '../kube/kubectl.js';
+import type { Plan } from '../plan/types.js';
+import { buildRegistry, registryAddress, registryListing, type RegistryListing } from '../render/renderConfigMaps.js';
+import { runStep, silentReporter, skipStep, type StepReporter, type StepResult } from './runSteps.js';
+import type { StepAction } from './types.js';
+
+/** A step supplied by another module (registry executor, TLS), run in the order given. */
+export interface ExternalStep {
+  step: string;
+  title: string;
+  run: (plan: Plan) => Promise<StepAction[]>;
+}
+
+export interface TrustStatus {
+  trusted: boolean;
+  /** What is missing, e.g. "system store", "docker certs.d/10.125.125.101". */
+  missing?: string[];
+}
+
+export interface ProvisionDeps {
+  /** Reads and validates the spec and plans (the `validate` step). */
+  loadPlan: () => Promise<Plan>;
+  /** networks, tls, registries, certs.d: the registry executor's steps, in order. */
+  registrySteps: ExternalStep[];
+  kind: KindCli;
+  docker: () => Promise<Docker>;
+  kubectl: (kubeconfig: string) => Kubectl;
+  /** Whether the host trusts lo's CA (TLS module); absent means "cannot tell", no warning. */
+  checkTrust?: (plan: Plan) => Promise<TrustStatus>;
+  /**
+   * P2P hook: starts the node mirror agents once the nodes exist and are connected. Supplied by the P2P
+   * module (`src/p2p`); when absent and P2P is enabled, the step is reported as skipped.
+   */
+  p2p?: (plan: Plan, nodes: string[]) => Promise<StepAction[]>;
+  reporter?: StepReporter;
+}
+
+export interface PushHint {
+  /** What the host runs, e.g. `docker push 10.125.125.101/myapp:dev`. */
+  push: string;
+  /** What pods use, e.g. `lok8s.local/myapp:dev`. */
+  image: string;
+}
+
+export interface ProvisionResult {
+  project: string;
+  domain: string;
+  cluster: { name: string; nodes: string[]; kubeconfig: string; network: string };
+  registries: RegistryListing[];
+  push: PushHint;
+  steps: StepResult[];
+  warnings: string[];
+  /** False when the run changed nothing (a re-run of a provisioned project). */
+  changed: boolean;
+}
+
+export const TRUST_COMMAND = 'lo trust';
+
+/**
+ * `lo provision`: validate -> networks -> TLS -> registries -> certs.d -> kind -> connect -> ConfigMaps
+ * (-> P2P agents). Every step is idempotent, so a re-run only checks and returns noops.
+ */
+export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
+  const reporter = deps.reporter ?? silentReporter;
+  const steps: StepResult[] = [];
+  const warnings: string[] = [];
+  const warn = (msg: string): void => {
+    if (warnings.includes(msg)) return;
+    warnings.push(msg);
+    reporter.warn(msg);
+  };
+
+  let plan!: Plan;
+  await runStep(reporter, steps, 'validate', 'read and check the spec', async () => {
+    plan = await deps.loadPlan();
+    return [{ action: 'noop', object: `spec ${plan.project.file}`, detail: `project ${plan.project.name}` }];
+  });
+
+  for (const s of deps.registrySteps) {
+    await runStep(reporter, steps, s.step, s.title, () => s.run(plan));
+    if (s.step === 'tls' && plan.tls.enabled && deps.checkTrust) {
+      const trust = await deps.checkTrust(plan).catch(() => null);
+      if (trust && !trust.trusted) {
+        warn(`this host does not trust lo's CA yet${trust.missing?.length ? ` (${trust.missing.join(', ')})` : ''}; run \`${TRUST_COMMAND}\` so \`docker push\` to the build registry verifies`);
+      }
+    }
+  }
+
+  const c = plan.cluster;
+  await runStep(reporter, steps, 'kind', `kind cluster ${c.name}`, async () => {
+    const actions = await ensureKindCluster(plan, deps.kind);
+    for (const a of actions) if (a.action === 'warn' && a.detail) warn(a.detail);
+    return actions;
+  });
+
+  let nodes: string[] = [];
+  const shared = plan.networks.find((n) => n.role === 'shared');
+  if (shared) {
+    await runStep(reporter, steps, 'connect', `connect nodes to ${shared.name}`, async () => {
+      nodes = await deps.kind.getNodes(c.name);
+      if (nodes.length === 0) throw new Error(`kind lists no nodes for cluster ${c.name}`);
+      return connectNodes(await deps.docker(), nodes, shared.name);
+    });
+  } else {
+    nodes = await deps.kind.getNodes(c.name);
+    skipStep(reporter, steps, 'connect', 'connect nodes to the shared network', 'shared mirrors are off (spec.registries.shared.enabled: false)');
+  }
+
+  await runStep(reporter, steps, 'configmaps', 'registry ConfigMaps', () => applyConfigMaps(plan, deps.kubectl(c.kubeconfigPath)));
+
+  if (!plan.p2p.enabled) skipStep(reporter, steps, 'p2p', 'P2P node mirror', 'spec.registries.p2p.enabled is false');
+  else if (!deps.p2p) {
+    skipStep(reporter, steps, 'p2p', 'P2P node mirror', 'the P2P agent is not available in this build; nodes pull through the mirrors');
+    warn('P2P is enabled in the spec but this build of lo cannot start the node agents; nodes pull through the mirrors only');
+  } else {
+    const hook = deps.p2p;
+    await runStep(reporter, steps, 'p2p', 'P2P node mirror', () => hook(plan, nodes));
+  }
+
+  const build = buildRegistry(plan);
+  const changedAny = steps.some((s) => s.actions.some((a) => a.action !== 'noop' && a.action !== 'warn'));
+  return {
+    project: plan.project.name,
+    domain: plan.project.domain,
+    cluster: { name: c.name, nodes, kubeconfig: c.kubeconfigPath, network: c.network },
+    registries: registryListing(plan),
+    push: {
+      push: `docker push ${registryAddress(build)}/myapp:dev`,
+      image: `${build.hostnames[0] ?? registryAddress(build)}/myapp:dev`,
+    },
+    steps,
+    warnings,
+    changed: changedAny,
+  };
+}
