@@ -11,6 +11,8 @@ export function registerPlan(program: Command): void {
     .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
     .option('--json', 'print the plan as one JSON document (stable; see docs/plan-json.md)')
     .option('--hosts', 'also print every containerd hosts.toml')
+    // Show --config (a global option) in `lo plan --help` too, so the help names every option that applies.
+    .configureHelp({ showGlobalOptions: true })
     .action(async (domain: string, opts: { json?: boolean; hosts?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       const { plan } = await loadPlan(specOptions(domain, g), await commonDeps(g));
