@@ -1,5 +1,6 @@
 import type { LoadSpecOptions } from '../config/loadSpec.js';
 import type { PlanDeps } from '../core/plan.js';
+import { observeSharedOrNothing } from '../core/registry.js';
 
 /** Options every command accepts (set on the root program). */
 export interface GlobalOpts {
@@ -17,6 +18,8 @@ export async function commonDeps(_g: GlobalOpts): Promise<PlanDeps> {
   return {
     ...(process.env.LO_REGISTRY_IMAGE ? { registryImage: process.env.LO_REGISTRY_IMAGE } : {}),
     ...(extraLabels ? { extraLabels } : {}),
+    // Shared mirrors already running keep their addresses; `lo plan` falls back to "nothing observed" fast.
+    observeShared: observeSharedOrNothing(),
   };
 }
 

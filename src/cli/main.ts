@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors/LoError.js';
 import { LO_VERSION } from '../version.js';
 import { registerPlan } from './commands/plan.js';
+import { registerRegistry } from './commands/registry.js';
 import { reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerPlan(program);
+  registerRegistry(program);
   return program;
 }
 

@@ -1,0 +1,243 @@
+import { mkdir } from 'node:fs/promises';
+import { ExitCode, LoError } from '../errors/LoError.js';
+import type { ContainerSpec, ContainerState, DockerClients } from '../docker/index.js';
+import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
+import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
+import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR, REGISTRY_TLS_DIR } from '../render/renderRegistryConfig.js';
+import { ensureTls as defaultEnsureTls } from '../tls/ensureTls.js';
+import { applyCertsDir } from './certsDir.js';
+import { readIfExists, writeFileAtomic } from './files.js';
+import { containerSpecHash, registryConfigWithSecrets } from './registryConfig.js';
+import type { Action, ApplyDeps, EnsureTls, TlsMaterial } from './types.js';
+
+export type { Action, ApplyDeps, TlsMaterial } from './types.js';
+
+/**
+ * Makes the plan's registries real: networks, TLS material, config files, the containerd certs.d tree,
+ * volumes and containers. Idempotent: what matches the plan is left alone (noop); drift recreates only the
+ * affected container and keeps its volume. Returns what it did, in order.
+ */
+export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Action[]> {
+  const dryRun = deps.dryRun ?? false;
+  const env = deps.env ?? process.env;
+  const progress = deps.onProgress ?? ((): void => undefined);
+  const { docker } = deps;
+
+  progress('networks');
+  const shared = plan.networks.find((n) => n.role === 'shared');
+  const project = plan.networks.find((n) => n.role === 'project');
+  // The registry image is resolved alongside the networks (pulled only when missing).
+  const imageIds = Promise.all([...new Set(plan.registries.map((r) => r.image))].map(async (ref) => [ref, dryRun ? await docker.images.id(ref) : await docker.images.ensure(ref)] as const));
+  imageIds.catch(() => undefined); // awaited below; avoid an unhandled rejection while networks fail first
+  const networkActions = await Promise.all([shared, project].filter((n): n is NetworkPlan => !!n).map((n) => ensureNetwork(docker, n, dryRun)));
+  const images = new Map(await imageIds);
+
+  progress('certificates');
+  const { actions: certActions, material } = await ensureCertificates(plan, deps.ensureTls, dryRun);
+
+  progress('registry configuration and containerd certs.d');
+  const configs = new Map(plan.registries.map((r) => [r.name, registryConfigWithSecrets(r, env)]));
+  const fileActions = (
+    await Promise.all([
+      ...plan.registries.map(async (r): Promise<Action[]> => {
+        if (!dryRun) {
+          await mkdir(r.configDir, { recursive: true, mode: 0o700 });
+          if (r.tlsDir) await mkdir(r.tlsDir, { recursive: true, mode: 0o700 });
+        }
+        // The name is the path; the content may hold secrets and is never part of an action.
+        return [{ kind: 'file', name: r.configPath, action: await writeFileAtomic(r.configPath, configs.get(r.name)!, 0o600, dryRun) }];
+      }),
+      applyCertsDir(plan, material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null), dryRun),
+    ])
+  ).flat();
+
+  progress('volumes and containers');
+  const existing = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]);
+  const registryActions = (
+    await Promise.all(
+      plan.registries.map(async (r) => {
+        const certPem = await certificateFor(plan, r, material);
+        const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!);
+        return ensureRegistry(docker, r, { hash, imageId: images.get(r.image) ?? null, existing: findExisting(existing, plan, r), dryRun });
+      }),
+    )
+  ).flat();
+
+  return [...networkActions, ...certActions, ...fileActions, ...registryActions];
+}
+
+/** True when every action is a noop: the second `up` says "nothing to do". */
+export function allNoop(actions: Action[]): boolean {
+  return actions.every((a) => a.action === 'noop');
+}
+
+async function ensureNetwork(docker: DockerClients, n: NetworkPlan, dryRun: boolean): Promise<Action> {
+  const current = await docker.networks.inspect(n.name);
+  if (current) {
+    checkSubnet(n, current.subnet);
+    const reason = current.bridgeName && current.bridgeName !== n.bridgeName ? `exists with bridge ${current.bridgeName} (plan: ${n.bridgeName})` : undefined;
+    return { kind: 'network', name: n.name, action: 'noop', ...(reason ? { reason } : {}) };
+  }
+  if (dryRun) return { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` };
+  const { state, created } = await docker.networks.ensure(n);
+  checkSubnet(n, state.subnet);
+  return created
+    ? { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` }
+    : { kind: 'network', name: n.name, action: 'noop', reason: 'created concurrently by another lo' };
+}
+
+/** A network of the plan's name with another subnet is never changed or removed silently. */
+function checkSubnet(n: NetworkPlan, actual: string | null): void {
+  if (actual === n.subnet) return;
+  const ways =
+    n.role === 'shared'
+      ? `remove the shared registries and network with \`lo registry clean --shared\`, or set spec.registries.shared.network.cidr: ${actual ?? '<its subnet>'} in the spec`
+      : `remove the network (\`lo registry clean\`, then \`docker network rm ${n.name}\` once nothing is attached), or set spec.network.cidr: ${actual ?? '<its subnet>'} in the spec`;
+  throw new LoError('E_NETWORK_MISMATCH', `network ${n.name} exists with subnet ${actual ?? '(none)'}, but the plan needs ${n.subnet}; nothing was changed`, {
+    hint: ways,
+    exitCode: ExitCode.badInput,
+  });
+}
+
+async function ensureCertificates(plan: Plan, ensureTls: EnsureTls | undefined, dryRun: boolean): Promise<{ actions: Action[]; material: TlsMaterial | null }> {
+  if (!plan.tls.enabled) return { actions: [], material: null };
+  if (dryRun) {
+    const actions = await Promise.all(
+      plan.tls.certificates.map(async (c): Promise<Action> => ({
+        kind: 'certificate',
+        name: c.certPath,
+        action: (await readIfExists(c.certPath)) === null ? 'create' : 'noop',
+        reason: 'names and expiry are checked at apply',
+      })),
+    );
+    return { actions, material: null };
+  }
+  const fn = ensureTls ?? defaultEnsureTls;
+  const material = await fn(plan);
+  if (!material) return { actions: [], material: null };
+  const actions = Object.values(material.certificates).map((c): Action => ({ kind: 'certificate', name: c.certPath, action: certAction(c.action) }));
+  return { actions, material };
+}
+
+function certAction(a: string): Action['action'] {
+  if (a === 'create' || a === 'created') return 'create';
+  if (a === 'noop' || a === 'unchanged' || a === 'reused' || a === 'keep') return 'noop';
+  return 'recreate';
+}
+
+async function certificateFor(plan: Plan, r: RegistryPlan, material: TlsMaterial | null): Promise<string | null> {
+  if (!r.certificateId) return null;
+  const path = material?.certificates[r.certificateId]?.certPath ?? plan.tls.certificates.find((c) => c.id === r.certificateId)?.certPath;
+  return path ? readIfExists(path) : null;
+}
+
+/** The container lo made for this registry, found by labels (never by name). */
+function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan): ContainerState | undefined {
+  const projectLabel = r.scope === 'shared' ? SHARED_PROJECT : plan.project.name;
+  const matches = all.filter(
+    (c) =>
+      c.labels[LABELS.project] === projectLabel &&
+      c.labels[LABELS.role] === r.role &&
+      (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name) &&
+      // shared mirrors of another shared network are someone else's
+      (r.scope !== 'shared' || c.name === r.containerName || c.networks[r.network] !== undefined),
+  );
+  return matches.find((c) => c.name === r.containerName) ?? matches[0];
+}
+
+function containerSpec(r: RegistryPlan, hash: string): ContainerSpec {
+  return {
+    name: r.containerName,
+    image: r.image,
+    cmd: [`${REGISTRY_CONFIG_DIR}/config.yml`],
+    labels: { ...r.labels, [LABELS.specHash]: hash },
+    network: r.network,
+    ip: r.ip,
+    // Directories, not files, are mounted: an atomic rename inside them is visible to the container.
+    binds: [
+      { source: r.configDir, target: REGISTRY_CONFIG_DIR, readOnly: true },
+      ...(r.tlsDir ? [{ source: r.tlsDir, target: REGISTRY_TLS_DIR, readOnly: true }] : []),
+    ],
+    volumes: [{ name: r.volume, target: REGISTRY_DATA_DIR }],
+    restart: 'always',
+  };
+}
+
+/** Why a running container no longer matches the plan, or null when it does. */
+function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: string | null): string | null {
+  if (c.name !== r.containerName) return `name ${c.name} -> ${r.containerName}`;
+  if (imageId && c.imageId !== imageId) return `image ${r.image} changed`;
+  if (c.labels[LABELS.specHash] !== hash) return 'configuration or certificate changed';
+  const net = c.networks[r.network];
+  if (!net) return `not on network ${r.network} (on ${Object.keys(c.networks).join(', ') || 'none'})`;
+  if (net.ip !== r.ip) return `address ${net.ip ?? 'none'} -> ${r.ip}`;
+  if (c.status === 'exited' || c.status === 'dead') return `container was ${c.status}`;
+  if (!(c.volumes.some((v) => v.name === r.volume))) return `volume ${r.volume} not mounted`;
+  return null;
+}
+
+async function ensureRegistry(
+  docker: DockerClients,
+  r: RegistryPlan,
+  o: { hash: string; imageId: string | null; existing: ContainerState | undefined; dryRun: boolean },
+): Promise<Action[]> {
+  const actions: Action[] = [];
+  const volume = await docker.volumes.inspect(r.volume);
+  if (volume) actions.push({ kind: 'volume', name: r.volume, action: 'noop' });
+  else {
+    if (!o.dryRun) await docker.volumes.ensure(r.volume, { ...r.labels });
+    actions.push({ kind: 'volume', name: r.volume, action: 'create' });
+  }
+
+  const spec = containerSpec(r, o.hash);
+  let current = o.existing;
+  if (current) {
+    const drift = driftOf(current, r, o.hash, o.imageId);
+    if (!drift) {
+      // created but not started (e.g. a concurrent lo is between create and start): start it.
+      if (!current.running && !o.dryRun) await docker.containers.start(current.id);
+      actions.push({ kind: 'container', name: r.containerName, action: 'noop', ...(current.running ? {} : { reason: `started (was ${current.status})` }) });
+      return actions;
+    }
+    if (!o.dryRun) {
+      await docker.containers.remove(current.id);
+      const made = await createAndStart(docker, spec, o.hash);
+      if (!made.created) {
+        actions.push({ kind: 'container', name: r.containerName, action: 'noop', reason: 'recreated concurrently by another lo' });
+        return actions;
+      }
+    }
+    actions.push({ kind: 'container', name: r.containerName, action: 'recreate', reason: drift });
+    return actions;
+  }
+  if (!o.dryRun) {
+    const made = await createAndStart(docker, spec, o.hash);
+    if (!made.created) {
+      actions.push({ kind: 'container', name: r.containerName, action: 'noop', reason: 'created concurrently by another lo' });
+      return actions;
+    }
+  }
+  actions.push({ kind: 'container', name: r.containerName, action: 'create', reason: `${r.endpoint} on ${r.network}` });
+  return actions;
+}
+
+async function createAndStart(docker: DockerClients, spec: ContainerSpec, hash: string): Promise<{ created: boolean }> {
+  const { state, created } = await docker.containers.create(spec);
+  if (!created) {
+    // The name was taken between our list and our create. Ours (same labels and hash) is fine; anything else
+    // is not lo's to replace.
+    if (state.labels[LABELS.managedBy] !== MANAGED_BY) {
+      throw new LoError('E_DOCKER', `a container named ${spec.name} exists and was not created by lo`, {
+        hint: `remove or rename it (\`docker rm -f ${spec.name}\`) if it is not needed, then run again`,
+        exitCode: ExitCode.badInput,
+      });
+    }
+    if (state.labels[LABELS.specHash] !== hash) {
+      throw new LoError('E_DOCKER', `container ${spec.name} was created concurrently with another configuration (spec-hash ${state.labels[LABELS.specHash]}, want ${hash})`, {
+        hint: 'two specs disagree about this shared registry; run `lo registry up` again once the other finished',
+      });
+    }
+  }
+  await docker.containers.start(state.id);
+  return { created };
+}

@@ -1,0 +1,32 @@
+import type { DockerClients } from '../docker/index.js';
+import type { Plan } from '../plan/types.js';
+
+/** One entry of what an apply did (or, with dryRun, would do). */
+export interface Action {
+  kind: 'network' | 'volume' | 'container' | 'file' | 'certificate';
+  name: string;
+  action: 'create' | 'recreate' | 'noop' | 'remove';
+  reason?: string;
+}
+
+/**
+ * What the TLS step hands back (src/tls/ensureTls.ts). Only the fields the registry apply reads are listed,
+ * so any richer material fits.
+ */
+export interface TlsMaterial {
+  caCertPem: string;
+  certificates: Record<string, { id: string; certPath: string; keyPath: string; fingerprint: string; action: string }>;
+}
+
+export type EnsureTls = (plan: Plan, opts?: { now?: Date }) => Promise<TlsMaterial | null>;
+
+export interface ApplyDeps {
+  docker: DockerClients;
+  /** Issues or reuses the CA and leaves; default: src/tls/ensureTls.ts. */
+  ensureTls?: EnsureTls;
+  /** Credentials are read from here at write time (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  dryRun?: boolean;
+  /** One line per step, for a spinner. */
+  onProgress?: (step: string) => void;
+}

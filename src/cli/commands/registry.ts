@@ -1,0 +1,116 @@
+import type { Command } from 'commander';
+import ora, { type Ora } from 'ora';
+import type { Action } from '../../apply/types.js';
+import { registryClean, registryDown, registryStatus, registryUp, type RegistryDeps, type StatusResult } from '../../core/registry.js';
+import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { printJson, printLine } from '../output.js';
+
+interface Flags {
+  json?: boolean;
+  dryRun?: boolean;
+  shared?: boolean;
+}
+
+/** A spinner on stderr for people; silent for --json and when stderr is not a terminal. */
+function progress(json: boolean): { deps: Pick<RegistryDeps, 'onProgress'>; spinner: Ora | null } {
+  if (json || !process.stderr.isTTY) return { deps: {}, spinner: null };
+  const spinner = ora({ stream: process.stderr }).start();
+  return { deps: { onProgress: (step) => (spinner.text = step) }, spinner };
+}
+
+async function run<T>(cmd: Command, flags: Flags, domain: string | undefined, fn: (deps: RegistryDeps, opts: ReturnType<typeof specOptions>) => Promise<T>): Promise<T> {
+  const g = cmd.optsWithGlobals<GlobalOpts>();
+  const { deps, spinner } = progress(Boolean(flags.json));
+  try {
+    // observeShared from commonDeps is lenient (for `lo plan`); the registry core replaces it with its own.
+    const result = await fn({ ...(await commonDeps(g)), ...deps }, specOptions(domain, g));
+    spinner?.stop();
+    return result;
+  } catch (err) {
+    spinner?.stop();
+    throw err;
+  }
+}
+
+export function registerRegistry(program: Command): void {
+  const registry = program.command('registry').description('Run the build, cache and mirror registries on Docker (no cluster)');
+
+  registry
+    .command('up')
+    .description('Create or reconcile the networks, TLS material, config files, certs.d tree, volumes and registry containers of the plan')
+    .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
+    .option('--dry-run', 'print what would be created or recreated, change nothing')
+    .option('--json', 'print the actions as one JSON document')
+    .action(async (domain: string, flags: Flags, cmd: Command) => {
+      const r = await run(cmd, flags, domain, (deps, opts) => registryUp(opts, { ...deps, dryRun: Boolean(flags.dryRun) }));
+      if (flags.json) return printJson({ project: r.plan.project.name, dryRun: r.dryRun, changed: r.actions.some((a) => a.action !== 'noop'), actions: r.actions });
+      printActions(r.actions, r.dryRun);
+    });
+
+  registry
+    .command('status')
+    .description("Show each registry's container, address, network, state and catalog (read over the registry API, TLS verified)")
+    .argument('[domain]', 'cluster domain', 'lok8s.dev')
+    .option('--shared', 'also show the shared mirrors')
+    .option('--json', 'print one JSON document')
+    .action(async (domain: string, flags: Flags, cmd: Command) => {
+      const r = await run(cmd, flags, domain, (deps, opts) => registryStatus(opts, { ...deps, shared: Boolean(flags.shared) }));
+      if (flags.json) return printJson(r);
+      printStatus(r);
+    });
+
+  registry
+    .command('down')
+    .description("Stop and remove the project's registry containers (volumes are kept)")
+    .argument('[domain]', 'cluster domain', 'lok8s.dev')
+    .option('--shared', 'also the shared mirrors on the shared network')
+    .option('--json', 'print the actions as one JSON document')
+    .action(async (domain: string, flags: Flags, cmd: Command) => {
+      const r = await run(cmd, flags, domain, (deps, opts) => registryDown(opts, { ...deps, shared: Boolean(flags.shared) }));
+      if (flags.json) return printJson(r);
+      printActions(r.actions, false);
+    });
+
+  registry
+    .command('clean')
+    .description("Remove the project's build, cache and private mirror containers and their volumes")
+    .argument('[domain]', 'cluster domain', 'lok8s.dev')
+    .option('--shared', 'also the shared mirrors, their volumes, and the shared network when nothing else is attached')
+    .option('--json', 'print the actions as one JSON document')
+    .action(async (domain: string, flags: Flags, cmd: Command) => {
+      const r = await run(cmd, flags, domain, (deps, opts) => registryClean(opts, { ...deps, shared: Boolean(flags.shared) }));
+      if (flags.json) return printJson(r);
+      printActions(r.actions, false);
+    });
+}
+
+export function printActions(actions: Action[], dryRun: boolean): void {
+  const changed = actions.filter((a) => a.action !== 'noop' || a.reason);
+  if (actions.length > 0 && actions.every((a) => a.action === 'noop') && changed.length === 0) {
+    printLine(`nothing to do: ${actions.length} objects already match the plan`);
+    return;
+  }
+  if (actions.length === 0) {
+    printLine('nothing to do');
+    return;
+  }
+  const verb = (a: Action['action']): string => (dryRun ? { create: 'would create', recreate: 'would recreate', remove: 'would remove', noop: 'unchanged' }[a] : { create: 'created', recreate: 'recreated', remove: 'removed', noop: 'unchanged' }[a]);
+  for (const a of changed) printLine(`${verb(a.action).padEnd(14)} ${a.kind.padEnd(11)} ${a.name}${a.reason ? `  (${a.reason})` : ''}`);
+  const noops = actions.length - changed.length;
+  if (noops > 0) printLine(`${noops} other objects unchanged`);
+}
+
+export function printStatus(s: StatusResult): void {
+  printLine(`project ${s.project}${s.shared ? ' (with shared mirrors)' : ''}`);
+  const rows = s.registries.map((r) => [
+    r.role === 'mirror' ? `${r.name} (${r.registry})` : r.name,
+    r.containerName,
+    r.endpoint,
+    r.network,
+    r.state,
+    r.health === 'running' ? `catalog: ${r.catalog!.length ? r.catalog!.join(', ') : '(empty)'}` : `${r.health}${r.error ? ` (${r.error})` : ''}`,
+  ]);
+  const head = ['REGISTRY', 'CONTAINER', 'ADDRESS', 'NETWORK', 'STATE', 'CATALOG'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [head, ...rows]) printLine(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}

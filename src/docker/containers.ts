@@ -1,0 +1,144 @@
+import type Docker from 'dockerode';
+import { call, dockerError, statusOf, type DockerConnection } from './client.js';
+
+/** Observed state of one container, as much as lo's reconciler needs. */
+export interface ContainerState {
+  id: string;
+  name: string;
+  /** created | running | paused | restarting | removing | exited | dead */
+  status: string;
+  running: boolean;
+  imageId: string;
+  labels: Record<string, string>;
+  /** Network name -> configured static IPv4 (IPAMConfig) or the current address. */
+  networks: Record<string, { ip: string | null }>;
+  /** Named volumes mounted, by destination. */
+  volumes: Array<{ name: string; destination: string }>;
+}
+
+type Inspect = Awaited<ReturnType<Docker.Container['inspect']>>;
+
+function toState(c: Inspect): ContainerState {
+  const nets: Record<string, { ip: string | null }> = {};
+  for (const [name, n] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+    const ipam = (n as { IPAMConfig?: { IPv4Address?: string } | null }).IPAMConfig;
+    nets[name] = { ip: ipam?.IPv4Address || n.IPAddress || null };
+  }
+  return {
+    id: c.Id,
+    name: c.Name.replace(/^\//, ''),
+    status: c.State.Status,
+    running: c.State.Running,
+    imageId: c.Image,
+    labels: c.Config.Labels ?? {},
+    networks: nets,
+    volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => ({ name: m.Name!, destination: m.Destination })),
+  };
+}
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  cmd?: string[];
+  labels: Record<string, string>;
+  network: string;
+  ip?: string;
+  binds: Array<{ source: string; target: string; readOnly: boolean }>;
+  volumes: Array<{ name: string; target: string }>;
+  restart: 'always' | 'no';
+}
+
+/**
+ * Narrow client for containers. 304 (already started/stopped), 404 (gone) and 409 (name taken, removal in
+ * progress) come back as state, so the reconciler never parses error strings.
+ */
+export class Containers {
+  constructor(private readonly conn: DockerConnection) {}
+
+  async inspect(nameOrId: string): Promise<ContainerState | null> {
+    try {
+      return toState(await this.conn.docker.getContainer(nameOrId).inspect());
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw dockerError(`inspecting container ${nameOrId}`, err, this.conn.target);
+    }
+  }
+
+  /** Containers (running or not) carrying all the given `key=value` labels, fully inspected. */
+  async list(labels: string[]): Promise<ContainerState[]> {
+    const raw = await call(this.conn, 'listing containers', () => this.conn.docker.listContainers({ all: true, filters: { label: labels } }));
+    const full = await Promise.all(raw.map((c) => this.inspect(c.Id)));
+    return full.filter((c): c is ContainerState => c !== null);
+  }
+
+  /**
+   * Creates the container. When the name is already taken (409, e.g. a concurrent `lo registry up` won the
+   * race) it returns the existing container with created: false; the caller compares labels.
+   */
+  async create(spec: ContainerSpec): Promise<{ state: ContainerState; created: boolean }> {
+    try {
+      const c = await this.conn.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+        Labels: spec.labels,
+        HostConfig: {
+          NetworkMode: spec.network,
+          RestartPolicy: { Name: spec.restart },
+          Mounts: [
+            ...spec.binds.map((b) => ({ Type: 'bind' as const, Source: b.source, Target: b.target, ReadOnly: b.readOnly })),
+            ...spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })),
+          ],
+        },
+        NetworkingConfig: { EndpointsConfig: { [spec.network]: spec.ip ? { IPAMConfig: { IPv4Address: spec.ip } } : {} } },
+      });
+      const state = await this.inspect(c.id);
+      if (!state) throw new Error('created but not found');
+      return { state, created: true };
+    } catch (err) {
+      if (statusOf(err) === 409) {
+        const state = await this.inspect(spec.name);
+        if (state) return { state, created: false };
+      }
+      throw dockerError(`creating container ${spec.name}`, err, this.conn.target);
+    }
+  }
+
+  /** Starts it; already running (304) is fine. */
+  async start(nameOrId: string): Promise<void> {
+    try {
+      await this.conn.docker.getContainer(nameOrId).start();
+    } catch (err) {
+      if (statusOf(err) === 304) return;
+      throw dockerError(`starting container ${nameOrId}`, err, this.conn.target);
+    }
+  }
+
+  /** Stops it; already stopped (304) or gone (404) is fine. */
+  async stop(nameOrId: string, timeoutSeconds = 5): Promise<void> {
+    try {
+      await this.conn.docker.getContainer(nameOrId).stop({ t: timeoutSeconds });
+    } catch (err) {
+      const s = statusOf(err);
+      if (s === 304 || s === 404) return;
+      throw dockerError(`stopping container ${nameOrId}`, err, this.conn.target);
+    }
+  }
+
+  /** Force-removes it (never its named volumes); gone (404) or already being removed (409) is fine. */
+  async remove(nameOrId: string): Promise<boolean> {
+    try {
+      await this.conn.docker.getContainer(nameOrId).remove({ force: true, v: false });
+      return true;
+    } catch (err) {
+      const s = statusOf(err);
+      if (s === 404) return false;
+      if (s === 409) {
+        // "removal already in progress": wait (bounded) until it is gone.
+        for (let i = 0; i < 50 && (await this.inspect(nameOrId)); i++) await new Promise((r) => setTimeout(r, 100));
+        return false;
+      }
+      throw dockerError(`removing container ${nameOrId}`, err, this.conn.target);
+    }
+  }
+}
