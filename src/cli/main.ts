@@ -2,6 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors/LoError.js';
 import { LO_VERSION } from '../version.js';
 import { registerPlan } from './commands/plan.js';
+import { registerDestroy } from './commands/destroy.js';
+import { registerDoctor } from './commands/doctor.js';
+import { registerProvision } from './commands/provision.js';
 import { registerRegistry } from './commands/registry.js';
 import { reportError } from './output.js';
 
@@ -13,6 +16,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerPlan(program);
+  registerProvision(program);
+  registerDestroy(program);
+  registerDoctor(program);
   registerRegistry(program);
   return program;
 }
@@ -23,7 +29,10 @@ export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv);
-    return ExitCode.ok;
+    // A command that printed its result but must fail (e.g. `lo doctor` with a failed check) sets process.exitCode.
+    const code = process.exitCode;
+    process.exitCode = undefined;
+    return typeof code === 'number' ? code : ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;

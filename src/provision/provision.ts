@@ -6,14 +6,16 @@ import { applyConfigMaps } from '../kube/applyConfigMaps.js';
 import type { Kubectl } from '../kube/kubectl.js';
 import type { Plan } from '../plan/types.js';
 import { buildRegistry, registryAddress, registryListing, type RegistryListing } from '../render/renderConfigMaps.js';
-import { runStep, silentReporter, skipStep, type StepReporter, type StepResult } from './runSteps.js';
+import { runStep, silentReporter, skipStep, StepFailedError, type StepReporter, type StepResult } from './runSteps.js';
 import type { StepAction } from './types.js';
 
-/** A step supplied by another module (registry executor, TLS), run in the order given. */
-export interface ExternalStep {
-  step: string;
-  title: string;
-  run: (plan: Plan) => Promise<StepAction[]>;
+/**
+ * The registry executor as provision steps: one call that goes through several stages (networks, TLS,
+ * certs.d, registries) and says when it enters each, so progress and failures name the right step.
+ */
+export interface StagedSteps {
+  stages: Array<{ step: string; title: string }>;
+  run: (plan: Plan, enter: (step: string) => void) => Promise<Array<StepAction & { step: string }>>;
 }
 
 export interface TrustStatus {
@@ -25,8 +27,8 @@ export interface TrustStatus {
 export interface ProvisionDeps {
   /** Reads and validates the spec and plans (the `validate` step). */
   loadPlan: () => Promise<Plan>;
-  /** networks, tls, registries, certs.d: the registry executor's steps, in order. */
-  registrySteps: ExternalStep[];
+  /** networks, tls, certs.d, registries: the registry executor's stages, in order. */
+  registries: StagedSteps;
   kind: KindCli;
   docker: () => Promise<Docker>;
   kubectl: (kubeconfig: string) => Kubectl;
@@ -81,13 +83,11 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
     return [{ action: 'noop', object: `spec ${plan.project.file}`, detail: `project ${plan.project.name}` }];
   });
 
-  for (const s of deps.registrySteps) {
-    await runStep(reporter, steps, s.step, s.title, () => s.run(plan));
-    if (s.step === 'tls' && plan.tls.enabled && deps.checkTrust) {
-      const trust = await deps.checkTrust(plan).catch(() => null);
-      if (trust && !trust.trusted) {
-        warn(`this host does not trust lo's CA yet${trust.missing?.length ? ` (${trust.missing.join(', ')})` : ''}; run \`${TRUST_COMMAND}\` so \`docker push\` to the build registry verifies`);
-      }
+  await runStaged(reporter, steps, deps.registries, plan);
+  if (plan.tls.enabled && deps.checkTrust) {
+    const trust = await deps.checkTrust(plan).catch(() => null);
+    if (trust && !trust.trusted) {
+      warn(`this host does not trust lo's CA yet${trust.missing?.length ? ` (${trust.missing.join(', ')})` : ''}; run \`${TRUST_COMMAND}\` so \`docker push\` to the build registry verifies`);
     }
   }
 
@@ -137,4 +137,44 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
     warnings,
     changed: changedAny,
   };
+}
+
+/** Runs the staged registry executor, reporting each stage as a step; a failure names the stage it was in. */
+async function runStaged(reporter: StepReporter, results: StepResult[], staged: StagedSteps, plan: Plan): Promise<void> {
+  const title = (step: string): string => staged.stages.find((s) => s.step === step)?.title ?? step;
+  const mine: StepResult[] = [];
+  let current: { step: string; t0: number } | null = null;
+  const finish = (): void => {
+    if (!current) return;
+    const r: StepResult = { step: current.step, title: title(current.step), status: 'done', ms: Math.round(performance.now() - current.t0), actions: [] };
+    mine.push(r);
+    reporter.succeed(r.step, r.title, [], r.ms);
+    current = null;
+  };
+  const enter = (step: string): void => {
+    if (current?.step === step) return;
+    finish();
+    current = { step, t0: performance.now() };
+    reporter.start(step, title(step));
+  };
+  let actions: Array<StepAction & { step: string }>;
+  try {
+    actions = await staged.run(plan, enter);
+  } catch (err) {
+    const failed = (current as { step: string } | null)?.step ?? staged.stages[0]?.step ?? 'registries';
+    reporter.fail(failed, title(failed), err);
+    throw err instanceof StepFailedError ? err : new StepFailedError(failed, title(failed), err);
+  }
+  finish();
+  for (const s of staged.stages) {
+    let r = mine.find((m) => m.step === s.step);
+    if (!r) mine.push((r = { step: s.step, title: s.title, status: 'done', ms: 0, actions: [] }));
+  }
+  for (const a of actions) {
+    const { step, ...action } = a;
+    (mine.find((m) => m.step === step) ?? mine[mine.length - 1]!).actions.push(action);
+  }
+  const order = staged.stages.map((s) => s.step);
+  mine.sort((a, b) => order.indexOf(a.step) - order.indexOf(b.step));
+  results.push(...mine);
 }

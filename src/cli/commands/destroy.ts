@@ -1,0 +1,49 @@
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { ExitCode, LoError } from '../../errors/LoError.js';
+import { destroy } from '../../provision/destroy.js';
+import { destroyDeps } from '../../provision/provisionDeps.js';
+import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { printJson, printLine } from '../output.js';
+import { oraReporter, summarizeActions } from './provision.js';
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export function registerDestroy(program: Command): void {
+  program
+    .command('destroy')
+    .description("Delete the project's kind cluster and its registries (build, cache, private mirrors); shared mirrors stay for other projects")
+    .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
+    .option('--volumes', "also remove the registries' volumes (pushed images and cached layers)")
+    .option('-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)')
+    .option('--json', 'print what was removed as one JSON document')
+    .action(async (domain: string, opts: { volumes?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>();
+      const spec = specOptions(domain, g);
+      const what = `the kind cluster and registries of ${g.config ?? domain}${opts.volumes ? ', with their volumes' : ' (volumes kept)'}`;
+      if (!opts.yes) {
+        if (!process.stdin.isTTY) {
+          throw new LoError('E_USAGE', `lo destroy would delete ${what}; refusing without confirmation`, {
+            hint: 'pass --yes to confirm when not running in a terminal',
+            exitCode: ExitCode.badInput,
+          });
+        }
+        if (!(await confirm(`Delete ${what}? [y/N] `))) {
+          process.stderr.write('nothing deleted\n');
+          return;
+        }
+      }
+      const r = await destroy(destroyDeps({ spec, plan: await commonDeps(g), reporter: oraReporter() }), { volumes: Boolean(opts.volumes) });
+      if (opts.json) return printJson(r);
+      const removed = r.steps.flatMap((s) => s.actions);
+      printLine(`destroyed project ${r.project}: ${summarizeActions(removed) || 'nothing was there'}; shared mirrors kept`);
+      for (const a of removed.filter((x) => x.action !== 'noop')) printLine(`  ${a.action.padEnd(6)} ${a.object}`);
+    });
+}

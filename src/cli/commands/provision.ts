@@ -1,0 +1,81 @@
+import chalk from 'chalk';
+import type { Command } from 'commander';
+import ora, { type Ora } from 'ora';
+import { provision, type ProvisionResult } from '../../provision/provision.js';
+import { provisionDeps } from '../../provision/provisionDeps.js';
+import type { StepReporter } from '../../provision/runSteps.js';
+import type { StepAction } from '../../provision/types.js';
+import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { printJson, printLine } from '../output.js';
+
+/** "2 created, 5 unchanged" */
+export function summarizeActions(actions: readonly StepAction[]): string {
+  if (actions.length === 0) return '';
+  const counts = new Map<string, number>();
+  const word: Record<StepAction['action'], string> = { create: 'created', recreate: 'recreated', update: 'updated', noop: 'unchanged', remove: 'removed', warn: 'warning' };
+  for (const a of actions) counts.set(word[a.action], (counts.get(word[a.action]) ?? 0) + 1);
+  return [...counts].map(([w, n]) => `${n} ${w}`).join(', ');
+}
+
+/** Step progress on stderr with ora (plain lines when stderr is not a terminal). */
+export function oraReporter(): StepReporter {
+  let spinner: Ora | null = null;
+  const line = (step: string, title: string): string => `${chalk.bold(step)} ${title}`;
+  return {
+    start(step, title) {
+      spinner = ora({ text: line(step, title), stream: process.stderr }).start();
+    },
+    succeed(step, title, actions, ms) {
+      const what = summarizeActions(actions);
+      (spinner ?? ora({ stream: process.stderr })).succeed(`${line(step, title)}${what ? ` - ${what}` : ''} ${chalk.dim(`(${ms} ms)`)}`);
+      spinner = null;
+    },
+    skip(step, title, why) {
+      ora({ stream: process.stderr }).info(`${line(step, title)} - skipped: ${why}`);
+    },
+    fail(step, title) {
+      (spinner ?? ora({ stream: process.stderr })).fail(`${line(step, title)} - failed`);
+      spinner = null;
+    },
+    warn(message) {
+      const s = spinner;
+      if (s) s.clear();
+      ora({ stream: process.stderr }).warn(message);
+      if (s) s.render();
+    },
+  };
+}
+
+export function registerProvision(program: Command): void {
+  program
+    .command('provision')
+    .description('Create everything for one project: networks, TLS, registries, containerd certs.d, the kind cluster, node networks and registry ConfigMaps (idempotent; a re-run changes nothing)')
+    .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
+    .option('--json', 'print the result (cluster, registries, steps and their actions) as one JSON document')
+    .action(async (domain: string, opts: { json?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>();
+      const result = await provision(provisionDeps({ spec: specOptions(domain, g), plan: await commonDeps(g), reporter: oraReporter() }));
+      if (opts.json) printJson(result);
+      else printProvisionSummary(result);
+    });
+}
+
+export function printProvisionSummary(r: ProvisionResult): void {
+  const c = r.cluster;
+  printLine(`${chalk.green('✔')} cluster ${chalk.bold(c.name)} ready on network ${c.network}${r.changed ? '' : ' (nothing changed)'}`);
+  printLine(`  nodes       ${c.nodes.join(', ')}`);
+  printLine(`  kubeconfig  ${c.kubeconfig}   (export KUBECONFIG=${c.kubeconfig})`);
+  printLine('');
+  printLine('registries');
+  for (const reg of r.registries) {
+    const what = reg.role === 'mirror' ? `${reg.registry} <- ${reg.upstream}` : `${reg.hostnames.join(', ')}${reg.push ? ' (push)' : ''}`;
+    printLine(`  ${reg.role.padEnd(6)} ${reg.name.padEnd(12)} ${`${reg.scheme}://${reg.address}`.padEnd(24)} ${(reg.shared ? 'shared' : 'project').padEnd(7)} ${what}`);
+  }
+  printLine('');
+  printLine('push local builds to the build registry, use them in pods by name:');
+  printLine(`  ${r.push.push}`);
+  printLine(`  image: ${r.push.image}`);
+  const mirrored = r.registries.filter((x) => x.role === 'mirror').map((x) => x.registry);
+  if (mirrored.length) printLine(`pulls of ${mirrored.join(', ')} images go through the mirrors automatically.`);
+  for (const w of r.warnings) printLine(`${chalk.yellow('warning')} ${w}`);
+}

@@ -1,0 +1,131 @@
+import { applyRegistries, type Action } from '../apply/applyRegistries.js';
+import type { LoadSpecOptions } from '../config/loadSpec.js';
+import { registryClean, registryDown } from '../core/registry.js';
+import { loadPlan, type PlanDeps } from '../core/plan.js';
+import { connectClients, type DockerClients } from '../docker/index.js';
+import { observeShared } from '../docker/observeShared.js';
+import { kindCli } from '../kind/kindCli.js';
+import { kubectl } from '../kube/kubectl.js';
+import type { Plan } from '../plan/types.js';
+import type { DestroyDeps } from './destroy.js';
+import type { DoctorDeps } from './doctor.js';
+import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
+import type { StepReporter } from './runSteps.js';
+import type { StepAction } from './types.js';
+
+export interface WiringOptions {
+  spec: LoadSpecOptions;
+  plan: PlanDeps;
+  env?: NodeJS.ProcessEnv;
+  reporter?: StepReporter;
+  /** Host CA trust check (TLS module); absent: no trust warning. */
+  checkTrust?: (plan: Plan) => Promise<TrustStatus>;
+  /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
+  p2p?: ProvisionDeps['p2p'];
+}
+
+/** The registry executor's progress labels (src/apply/applyRegistries.ts) -> provision steps. */
+export function stageOf(label: string): string | null {
+  if (/network/i.test(label)) return 'networks';
+  if (/certificate|tls/i.test(label)) return 'tls';
+  if (/certs\.d|configuration/i.test(label)) return 'certs.d';
+  if (/container|volume/i.test(label)) return 'registries';
+  return null;
+}
+
+/** Which provision step an executor action belongs to. */
+export function stepOfAction(plan: Plan, a: Action): string {
+  if (a.kind === 'network') return 'networks';
+  if (a.kind === 'certificate') return 'tls';
+  if (a.kind === 'file') return a.name.startsWith(`${plan.containerd.certsDir}/`) ? 'certs.d' : 'registries';
+  return 'registries';
+}
+
+export const REGISTRY_STAGES: StagedSteps['stages'] = [
+  { step: 'networks', title: 'project and shared networks' },
+  { step: 'tls', title: 'CA and registry certificates' },
+  { step: 'certs.d', title: 'registry config and containerd certs.d' },
+  { step: 'registries', title: 'registry volumes and containers' },
+];
+
+function lazyDocker(env: NodeJS.ProcessEnv): () => Promise<DockerClients> {
+  let clients: Promise<DockerClients> | undefined;
+  return () => (clients ??= connectClients({ env }));
+}
+
+function planLoader(o: WiringOptions, docker: () => Promise<DockerClients>): () => Promise<Plan> {
+  return async () => {
+    const d = await docker();
+    const { plan } = await loadPlan(o.spec, { ...o.plan, observeShared: (s) => observeShared(d, s) });
+    return plan;
+  };
+}
+
+/** Real dependencies of `lo provision`: dockerode, the registry executor, kind and kubectl via execa. */
+export function provisionDeps(o: WiringOptions): ProvisionDeps {
+  const env = o.env ?? process.env;
+  const docker = lazyDocker(env);
+  return {
+    loadPlan: planLoader(o, docker),
+    registries: {
+      stages: REGISTRY_STAGES,
+      run: async (plan, enter) => {
+        enter('networks');
+        const d = await docker();
+        const actions = await applyRegistries(plan, {
+          docker: d,
+          env,
+          onProgress: (label) => {
+            const step = stageOf(label);
+            if (step) enter(step);
+          },
+        });
+        return actions.map((a): StepAction & { step: string } => ({
+          step: stepOfAction(plan, a),
+          action: a.action,
+          object: `${a.kind} ${a.name}`,
+          ...(a.reason ? { detail: a.reason } : {}),
+        }));
+      },
+    },
+    kind: kindCli({ env }),
+    docker: async () => (await docker()).conn.docker,
+    kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
+    ...(o.checkTrust ? { checkTrust: o.checkTrust } : {}),
+    ...(o.p2p ? { p2p: o.p2p } : {}),
+    ...(o.reporter ? { reporter: o.reporter } : {}),
+  };
+}
+
+export function destroyDeps(o: WiringOptions): DestroyDeps {
+  const env = o.env ?? process.env;
+  const docker = lazyDocker(env);
+  return {
+    loadPlan: planLoader(o, docker),
+    kind: kindCli({ env }),
+    removeRegistries: async (_plan, { volumes }) => {
+      // Never the shared mirrors: other projects use them (`lo registry clean --shared` removes those).
+      const deps = { ...o.plan, connect: docker, env };
+      const r = volumes ? await registryClean(o.spec, deps) : await registryDown(o.spec, deps);
+      return r.actions.map((a) => ({ action: a.action, object: `${a.kind} ${a.name}`, ...(a.reason ? { detail: a.reason } : {}) }));
+    },
+    ...(o.reporter ? { reporter: o.reporter } : {}),
+  };
+}
+
+export function doctorDeps(o: WiringOptions): DoctorDeps {
+  const env = o.env ?? process.env;
+  const docker = lazyDocker(env);
+  return {
+    // Doctor plans without Docker when the engine is down, so the other checks still run.
+    loadPlan: async () => (await loadPlan(o.spec, o.plan)).plan,
+    docker: async () => {
+      const d = await docker();
+      const v = await d.conn.docker.version();
+      return { version: v.Version, target: d.conn.target };
+    },
+    kind: kindCli({ env }),
+    kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
+    ...(o.checkTrust ? { checkTrust: o.checkTrust } : {}),
+  };
+}
