@@ -6,6 +6,7 @@ import { registerDestroy } from './commands/destroy.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerProvision } from './commands/provision.js';
 import { registerRegistry } from './commands/registry.js';
+import { registerP2P } from './commands/p2p.js';
 import { reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerDestroy(program);
   registerDoctor(program);
   registerRegistry(program);
+  registerP2P(program);
   return program;
 }
 

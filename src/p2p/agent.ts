@@ -1,0 +1,166 @@
+import type { Server } from 'node:http';
+import type { CID } from 'multiformats/cid';
+import { ContainerdSource, type ContainerdSourceOptions } from './containerdSource.js';
+import type { ContentSource } from './contentSource.js';
+import { digestKey, tagKey } from './keys.js';
+import { Libp2pRouter } from './libp2pRouter.js';
+import { createMetrics, type AgentMetrics } from './metrics.js';
+import { startRegistryServer } from './registry.js';
+
+export interface AgentOptions {
+  /** OCI registry port (plan.p2p.port); containerd reaches it at http://127.0.0.1:<port>. */
+  port: number;
+  /** libp2p port (plan.p2p.routerPort). */
+  routerPort: number;
+  host?: string;
+  psk: Uint8Array;
+  /** Other nodes' routers: host:port or multiaddrs. */
+  bootstrap: string[];
+  containerd?: ContainerdSourceOptions;
+  resolveTimeoutMs: number;
+  resolveLatest: boolean;
+  /** Registry names whose tags are advertised (the mirrored ones, e.g. docker.io); empty: all. */
+  registries: string[];
+  /** Re-announce every key this often; kad-dht provider records live 48 h, lo re-announces well before. */
+  readvertiseMs?: number;
+  uploadBytesPerSecond?: number;
+  peerTimeoutMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface RunningAgent {
+  url: string;
+  metrics: AgentMetrics;
+  router: Libp2pRouter;
+  server: Server;
+  /** Runs one advertise pass now (new content, and everything due for re-announcement). */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Keeps the DHT in step with the content store: announces new digests and tags soon after containerd stores
+ * them (events, debounced), everything again when a peer connects (earlier announcements may have reached
+ * no one) and every `readvertiseMs`.
+ */
+class Advertiser {
+  private last = new Map<string, number>();
+  private running: Promise<void> | null = null;
+  private again = false;
+  private forceAll = false;
+
+  constructor(
+    private readonly source: ContentSource,
+    private readonly router: Libp2pRouter,
+    private readonly metrics: AgentMetrics,
+    private readonly registries: string[],
+    private readonly readvertiseMs: number,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  async collect(): Promise<{ digests: Map<string, CID>; tags: Map<string, CID> }> {
+    const digests = new Map<string, CID>();
+    const tags = new Map<string, CID>();
+    for (const d of await this.source.listDigests()) digests.set(d, digestKey(d));
+    for (const t of await this.source.listTags()) {
+      if (this.registries.length > 0 && !this.registries.includes(t.registry)) continue;
+      tags.set(`${t.registry}/${t.repository}:${t.tag}`, tagKey(t.registry, t.repository, t.tag));
+    }
+    return { digests, tags };
+  }
+
+  /** Requests a pass; passes never overlap, and a request during a pass causes one more pass. */
+  sync(all = false): Promise<void> {
+    if (all) this.forceAll = true;
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        const force = this.forceAll;
+        this.forceAll = false;
+        try {
+          await this.pass(force);
+        } catch (err) {
+          this.log(`advertise: ${(err as Error).message}`);
+        }
+      } while (this.again);
+      this.running = null;
+    })();
+    return this.running;
+  }
+
+  private async pass(all: boolean): Promise<void> {
+    const { digests, tags } = await this.collect();
+    this.metrics.advertisedDigests.set(digests.size);
+    this.metrics.advertisedTags.set(tags.size);
+    const now = Date.now();
+    const due: Array<[string, CID]> = [];
+    for (const [name, key] of [...digests, ...tags]) {
+      const at = this.last.get(name);
+      if (all || at === undefined || now - at >= this.readvertiseMs) due.push([name, key]);
+    }
+    const current = new Set([...digests.keys(), ...tags.keys()]);
+    for (const name of this.last.keys()) if (!current.has(name)) this.last.delete(name);
+    if (due.length === 0 || this.router.peerCount() === 0) return;
+    const r = await this.router.advertise(due.map(([, k]) => k));
+    for (const [name] of due) this.last.set(name, now);
+    this.log(`advertised ${r.ok} keys (${r.failed} failed) to ${this.router.peerCount()} peers`);
+  }
+}
+
+export async function startAgent(opts: AgentOptions, deps: { source?: ContentSource } = {}): Promise<RunningAgent> {
+  const log = opts.log ?? (() => {});
+  const metrics = createMetrics();
+  const source = deps.source ?? new ContainerdSource({ ...opts.containerd, log });
+  const router = await Libp2pRouter.start({ port: opts.routerPort, registryPort: opts.port, psk: opts.psk, bootstrap: opts.bootstrap, host: opts.host, log });
+  const server = await startRegistryServer({
+    port: opts.port,
+    host: opts.host,
+    source,
+    router,
+    metrics,
+    resolveTimeoutMs: opts.resolveTimeoutMs,
+    resolveLatest: opts.resolveLatest,
+    uploadBytesPerSecond: opts.uploadBytesPerSecond,
+    peerTimeoutMs: opts.peerTimeoutMs,
+    log,
+  });
+  const readvertiseMs = opts.readvertiseMs ?? 30 * 60_000;
+  const adv = new Advertiser(source, router, metrics, opts.registries, readvertiseMs, log);
+
+  let debounce: NodeJS.Timeout | null = null;
+  const soon = (all: boolean, ms: number): void => {
+    if (debounce) clearTimeout(debounce);
+    debounce = setTimeout(() => void adv.sync(all), ms);
+  };
+  const unwatch = source.watch((topic) => soon(topic === 'resubscribed', 100));
+  router.onPeerConnect(() => soon(true, 300));
+  const peerGauge = setInterval(() => metrics.peers.set(router.peerCount()), 1000);
+  const periodic = setInterval(() => void adv.sync(false), Math.min(readvertiseMs / 4, 60_000));
+  peerGauge.unref();
+  periodic.unref();
+  void adv.sync(true);
+
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    metrics,
+    router,
+    server,
+    sync: () => adv.sync(false),
+    async close() {
+      clearInterval(peerGauge);
+      clearInterval(periodic);
+      if (debounce) clearTimeout(debounce);
+      unwatch();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await router.stop();
+      await source.close();
+    },
+  };
+}

@@ -1,0 +1,187 @@
+import './nodeCompat.js';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht';
+import { ping } from '@libp2p/ping';
+import { preSharedKey } from '@libp2p/pnet';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import type { CID } from 'multiformats/cid';
+import type { PeerTarget, Router } from './router.js';
+
+export interface Libp2pRouterOptions {
+  /** libp2p TCP port (plan.p2p.routerPort). */
+  port: number;
+  /** Port of every agent's OCI registry (plan.p2p.port); peers are fetched from at <peer ip>:<registryPort>. */
+  registryPort: number;
+  /** Pre-shared key in swarm.key format (see swarmKey.ts). */
+  psk: Uint8Array;
+  /** `host:port` or multiaddrs of other nodes' routers; dialled until connected. */
+  bootstrap: string[];
+  /** DHT protocol prefix; peers with another prefix never talk. */
+  protocolPrefix?: string;
+  /** Address to listen on (default 0.0.0.0). */
+  host?: string;
+  log?: (msg: string) => void;
+  /** How long a found provider list may keep growing after the first hit (failover candidates). */
+  collectMs?: number;
+}
+
+/** Turns `host:port`, `/ip4/.../tcp/...` or `/dns4/...` into a multiaddr. */
+export function toMultiaddr(entry: string): Multiaddr {
+  if (entry.startsWith('/')) return multiaddr(entry);
+  const i = entry.lastIndexOf(':');
+  if (i < 0) throw new Error(`bootstrap entry ${entry} is not host:port or a multiaddr`);
+  const host = entry.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = entry.slice(i + 1);
+  const proto = /^\d+\.\d+\.\d+\.\d+$/.test(host) ? 'ip4' : host.includes(':') ? 'ip6' : 'dns4';
+  return multiaddr(`/${proto}/${host}/tcp/${port}`);
+}
+
+function urlOf(addrs: Multiaddr[], registryPort: number): string | null {
+  // Prefer a routable address; fall back to loopback (several agents on one host, as in tests).
+  const loop = (a: Multiaddr): boolean => /^\/ip[46]\/(127\.|::1)/.test(a.toString());
+  const sorted = [...addrs.filter((a) => !loop(a)), ...addrs.filter(loop)];
+  for (const a of sorted) {
+    try {
+      const o = a.toOptions();
+      if (o.transport !== 'tcp') continue;
+      if (o.host === '0.0.0.0') continue;
+      return o.family === 6 ? `http://[${o.host}]:${registryPort}` : `http://${o.host}:${registryPort}`;
+    } catch {
+      /* not an ip/tcp address */
+    }
+  }
+  return null;
+}
+
+export class Libp2pRouter implements Router {
+  private constructor(
+    readonly node: Libp2p<{ dht: ReturnType<ReturnType<typeof kadDHT>> } & Record<string, unknown>>,
+    private readonly opts: Libp2pRouterOptions,
+  ) {}
+
+  private stopped = false;
+  private bootTimer: NodeJS.Timeout | null = null;
+
+  static async start(opts: Libp2pRouterOptions): Promise<Libp2pRouter> {
+    const prefix = opts.protocolPrefix ?? '/lo';
+    const node = await createLibp2p({
+      addresses: { listen: [`/ip4/${opts.host ?? '0.0.0.0'}/tcp/${opts.port}`] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      // Private network: every connection is wrapped in XSalsa20 keyed by the cluster's PSK before noise runs,
+      // so a node without the key cannot complete a handshake, join the DHT or be found.
+      connectionProtector: preSharedKey({ psk: opts.psk }),
+      // Node addresses are private (10.x) by design; the default gater/mappers would drop them.
+      connectionGater: { denyDialMultiaddr: async () => false },
+      services: {
+        identify: identify({ protocolPrefix: prefix }),
+        ping: ping({ protocolPrefix: prefix }),
+        dht: kadDHT({
+          protocol: `${prefix}/kad/1.0.0`,
+          clientMode: false,
+          peerInfoMapper: passthroughMapper,
+          allowQueryWithZeroPeers: true,
+        }),
+      },
+    });
+    const r = new Libp2pRouter(node as any, opts);
+    r.bootstrapLoop();
+    return r;
+  }
+
+  /** Keeps dialling the configured nodes that are not connected (they may start later or restart). */
+  private bootstrapLoop(): void {
+    const targets = this.opts.bootstrap.map(toMultiaddr);
+    const own = new Set(this.node.getMultiaddrs().map((m) => m.toString()));
+    const tick = async (): Promise<void> => {
+      if (this.stopped) return;
+      const connected = new Set(this.node.getConnections().map((c) => c.remoteAddr.decapsulateCode(421).toString()));
+      await Promise.all(
+        targets
+          .filter((t) => !connected.has(t.toString()) && !own.has(t.toString()))
+          .map((t) =>
+            this.node.dial(t, { signal: AbortSignal.timeout(2000) }).catch((err: Error) => {
+              this.opts.log?.(`bootstrap ${t.toString()}: ${err.message}`);
+            }),
+          ),
+      );
+      if (!this.stopped) this.bootTimer = setTimeout(() => void tick(), this.node.getConnections().length >= targets.length ? 10_000 : 1000);
+      this.bootTimer?.unref();
+    };
+    void tick();
+  }
+
+  async *resolve(key: CID, timeoutMs: number, signal?: AbortSignal): AsyncIterable<PeerTarget> {
+    const ctl = new AbortController();
+    const onAbort = (): void => ctl.abort();
+    signal?.addEventListener('abort', onAbort);
+    let found = 0;
+    const first = setTimeout(() => {
+      if (found === 0) ctl.abort();
+    }, timeoutMs);
+    const cap = setTimeout(() => ctl.abort(), Math.max(timeoutMs, this.opts.collectMs ?? 5000));
+    const self = this.node.peerId.toString();
+    const seen = new Set<string>();
+    try {
+      for await (const p of this.node.contentRouting.findProviders(key, { signal: ctl.signal })) {
+        const id = p.id.toString();
+        if (id === self || seen.has(id)) continue;
+        seen.add(id);
+        let addrs = p.multiaddrs;
+        if (addrs.length === 0) addrs = (await this.node.peerStore.get(p.id).catch(() => null))?.addresses.map((a) => a.multiaddr) ?? [];
+        const url = urlOf(addrs, this.opts.registryPort);
+        if (!url) continue;
+        found++;
+        yield { id, url };
+      }
+    } catch (err) {
+      if (!ctl.signal.aborted) throw err;
+    } finally {
+      clearTimeout(first);
+      clearTimeout(cap);
+      signal?.removeEventListener('abort', onAbort);
+      ctl.abort();
+    }
+  }
+
+  async advertise(keys: CID[]): Promise<{ ok: number; failed: number }> {
+    let ok = 0;
+    let failed = 0;
+    const queue = [...keys];
+    const worker = async (): Promise<void> => {
+      for (let k = queue.shift(); k; k = queue.shift()) {
+        try {
+          await this.node.contentRouting.provide(k, { signal: AbortSignal.timeout(10_000) });
+          ok++;
+        } catch {
+          failed++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    return { ok, failed };
+  }
+
+  peerCount(): number {
+    return new Set(this.node.getConnections().map((c) => c.remotePeer.toString())).size;
+  }
+
+  addresses(): string[] {
+    return this.node.getMultiaddrs().map((m) => m.toString());
+  }
+
+  onPeerConnect(cb: () => void): void {
+    this.node.addEventListener('peer:connect', () => cb());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.bootTimer) clearTimeout(this.bootTimer);
+    await this.node.stop();
+  }
+}

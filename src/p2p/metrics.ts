@@ -1,0 +1,39 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The agent's Prometheus metrics, on a registry of its own (several agents may share a process in tests). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'lo_p2p_process_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'lo_p2p_requests_total',
+      help: 'OCI requests by route (manifest, blob, base), source (local, peer, none) and result (ok, not-found, tag-policy, digest-mismatch, peer-failed, error)',
+      labelNames: ['route', 'source', 'result'] as const,
+      registers: [registry],
+    }),
+    resolveDuration: new Histogram({
+      name: 'lo_p2p_resolve_duration_seconds',
+      help: 'Time from a DHT lookup to the first provider (or to giving up)',
+      labelNames: ['kind', 'found'] as const,
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    bytesServed: new Counter({
+      name: 'lo_p2p_bytes_served_total',
+      help: 'Body bytes sent, by source: local (from this node, to containerd or to a peer) or peer (relayed)',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
+    peerFailovers: new Counter({
+      name: 'lo_p2p_peer_failovers_total',
+      help: 'Fetches from a peer that failed and moved on to the next peer (or gave up)',
+      registers: [registry],
+    }),
+    advertisedDigests: new Gauge({ name: 'lo_p2p_advertised_digests', help: 'Digests this node advertises in the DHT', registers: [registry] }),
+    advertisedTags: new Gauge({ name: 'lo_p2p_advertised_tags', help: 'Tags of mirrored registries this node advertises', registers: [registry] }),
+    peers: new Gauge({ name: 'lo_p2p_peers', help: 'Connected libp2p peers', registers: [registry] }),
+  };
+}
+
+export type AgentMetrics = ReturnType<typeof createMetrics>;
