@@ -1,7 +1,8 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../errors/LoError.js';
-import { cidrsOverlap, isProblem, parseSubnet24 } from '../util/cidr.js';
+import ipaddr from 'ipaddr.js';
+import { cidrsOverlap, inSubnet, isProblem, parseSubnet24 } from '../util/cidr.js';
 import {
   API_VERSION,
   DEFAULT_DOMAIN,
@@ -341,6 +342,13 @@ function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: 
         add(at('registry'), `"${m.registry}" is not a registry host name`, 'write the name containerd sees, e.g. docker.io or registry.example.com:5000');
       }
       if (registry) {
+        // A bare address inside our own subnets would share its certs.d directory with a registry address.
+        const ownSubnets = [projectCidr, sharedEnabled ? sharedCidr : undefined].filter(
+          (c): c is string => typeof c === 'string' && !isProblem(parseSubnet24(c)),
+        );
+        if (ownSubnets.some((c) => inSubnet(registry, c))) {
+          add(at(typeof m.registry === 'string' ? 'registry' : 'url'), `"${registry}" is an address inside lo's own registry subnets (${ownSubnets.join(', ')})`, 'mirror a registry outside those subnets');
+        }
         if (registry === BUILD_HOSTNAME || registry === CACHE_HOSTNAME) {
           add(at(typeof m.registry === 'string' ? 'registry' : 'url'), `"${registry}" is the project's own ${registry === BUILD_HOSTNAME ? 'build' : 'cache'} registry and cannot be mirrored`, 'mirror another registry');
         }
@@ -371,6 +379,9 @@ function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: 
   if (Array.isArray(nodes.hostPorts)) {
     const seen = new Map<string, number>();
     nodes.hostPorts.forEach((p: unknown, i: number) => {
+      if (isObj(p) && typeof p.listenAddress === 'string' && !ipaddr.isValid(p.listenAddress)) {
+        add(['spec', 'nodes', 'hostPorts', i, 'listenAddress'], `"${p.listenAddress}" is not an IP address`, 'write 127.0.0.1 (local only) or 0.0.0.0 (all interfaces)');
+      }
       if (!isObj(p) || typeof p.hostPort !== 'number') return;
       const key = `${p.listenAddress ?? '127.0.0.1'}:${p.hostPort}/${p.protocol ?? 'TCP'}`;
       const prev = seen.get(key);

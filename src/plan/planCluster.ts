@@ -170,7 +170,7 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
 
   // TLS: one leaf for the project covering every name of the plan; each shared mirror has its own leaf
   // in the per-user state dir, since it serves every project.
-  const subjectNames = uniqueSorted(registries.flatMap((r) => [r.ip, ...r.hostnames, ...(r.registry ? [r.registry] : [])]));
+  const subjectNames = uniqueSorted(registries.flatMap((r) => [r.ip, ...r.hostnames, ...(r.registry ? [sanOf(r.registry)] : [])]));
   const certificates: CertificatePlan[] = [];
   if (tls) {
     certificates.push({
@@ -187,7 +187,7 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
         scope: 'shared',
         certPath: join(tlsDirShared, `${r.name}.crt`),
         keyPath: join(tlsDirShared, `${r.name}.key`),
-        names: uniqueSorted([r.ip, r.registry!]),
+        names: uniqueSorted([r.ip, sanOf(r.registry!)]),
         usedBy: [r.containerName],
       });
     }
@@ -282,6 +282,11 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
 /** Bridge names are at most 15 bytes; the shared network's default name is longer, so derive one. */
 export function sharedBridgeName(networkName: string): string {
   return networkName.length <= MAX_BRIDGE_NAME ? networkName : `br-lo${specHash(networkName, 10)}`;
+}
+
+/** A certificate names hosts, not ports: `registry.corp.test:5000` -> `registry.corp.test`. */
+function sanOf(registry: string): string {
+  return registry.replace(/:[0-9]+$/, '');
 }
 
 function uniqueSorted(values: string[]): string[] {

@@ -297,9 +297,14 @@ describe('TLS subject names', () => {
     expect(new Set(p.tls.subjectNames).size).toBe(p.tls.subjectNames.length);
   });
 
-  it('deduplicates a registry name that is also a registry address', () => {
-    const p = plan(spec('lok8s', '  registries:\n    mirrors:\n      - name: odd\n        url: https://x.example.test\n        registry: 10.125.200.2\n'));
-    expect(p.tls.subjectNames.filter((n) => n === '10.125.200.2')).toHaveLength(1);
+  it('names hosts without ports, once each', () => {
+    const p = plan(spec('lok8s', mirrorList(['corp-a', 'corp-b']).replace('https://corp-a.example.test', 'https://corp.example.test:5000').replace('https://corp-b.example.test', 'https://corp.example.test:5001')));
+    expect(p.registries.filter((r) => r.role === 'mirror').map((r) => r.registry)).toEqual(['corp.example.test:5000', 'corp.example.test:5001']);
+    expect(p.tls.subjectNames.filter((n) => n.startsWith('corp.'))).toEqual(['corp.example.test']);
+    expect(p.tls.certificates.find((c) => c.id === 'shared-corp-a')!.names).toEqual(['10.125.200.2', 'corp.example.test']);
+    expect(p.tls.subjectNames.some((n) => n.includes(':'))).toBe(false);
+    // hosts.toml directories keep the port: containerd looks them up by host:port.
+    expect(p.containerd.hosts.map((h) => h.host)).toContain('corp.example.test:5000');
   });
 
   it('one project certificate covers all names; each shared mirror has its own', () => {
