@@ -1,0 +1,81 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { parseSpec } from '../../src/config/parseSpec.js';
+import { planCluster } from '../../src/plan/planCluster.js';
+import type { Plan } from '../../src/plan/types.js';
+
+export interface TlsSpecInput {
+  /** Project name = network name (<= 15 chars). */
+  name: string;
+  /** /24 of the project network, inside 10.150.0.0/16. */
+  cidr: string;
+  sharedName?: string;
+  sharedCidr?: string;
+  mirrors?: Array<{ name: string; url: string; registry?: string }>;
+  sharedEnabled?: boolean;
+  tls?: boolean;
+}
+
+export function specYaml(s: TlsSpecInput): string {
+  return stringify({
+    apiVersion: 'cluster.lok8s.dev/v1beta1',
+    kind: 'Lo',
+    metadata: { name: s.name },
+    spec: {
+      cluster: { domain: `${s.name}.test` },
+      network: { name: s.name, cidr: s.cidr },
+      registries: {
+        tls: s.tls ?? true,
+        shared: {
+          enabled: s.sharedEnabled ?? true,
+          network: { name: s.sharedName ?? `${s.name}-sh`.slice(0, 15), cidr: s.sharedCidr ?? '10.150.200.0/24' },
+        },
+        mirrors: s.mirrors ?? [],
+      },
+    },
+  });
+}
+
+/** A real plan from a real spec text, with lo's state and CA directories under `root`. */
+export function tlsPlan(root: string, s: TlsSpecInput, extraLabels?: Record<string, string>): Plan {
+  const spec = parseSpec(specYaml(s), { file: join(root, 'cluster.lok8s.yaml') });
+  return planCluster(spec, {
+    paths: { stateDir: join(root, 'state'), caRoot: join(root, 'caroot') },
+    ...(extraLabels ? { extraLabels } : {}),
+  });
+}
+
+export function tempDir(prefix = 'lotls-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** `openssl verify -CAfile ca leaf`; returns stdout or throws with openssl's message. */
+export function opensslVerify(caFile: string, certFile: string): string {
+  return execFileSync('openssl', ['verify', '-CAfile', caFile, certFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function openssl(args: string[]): string {
+  return execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * Makes a CA the way mkcert does (RSA 3072, CA:TRUE pathlen:0, keyCertSign, PKCS#8 key 0400) with the
+ * openssl binary, in `caRoot`, so tests can check lo reuses a CA it did not create.
+ */
+export function makeMkcertStyleCa(caRoot: string, days = 3650): { certPath: string; keyPath: string } {
+  const certPath = join(caRoot, 'rootCA.pem');
+  const keyPath = join(caRoot, 'rootCA-key.pem');
+  openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072', '-out', keyPath]);
+  openssl([
+    'req', '-x509', '-new', '-key', keyPath, '-sha256', '-days', String(days), '-out', certPath,
+    '-subj', '/O=mkcert development CA/OU=tester@testhost/CN=mkcert tester@testhost',
+    '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0',
+    '-addext', 'keyUsage=critical,keyCertSign',
+  ]);
+  execFileSync('chmod', ['0400', keyPath]);
+  return { certPath, keyPath };
+}

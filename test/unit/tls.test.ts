@@ -1,0 +1,360 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import forge from 'node-forge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CA_KEY_BITS, caUniqueName, loadCa } from '../../src/tls/ca.js';
+import { ensureTls } from '../../src/tls/ensureTls.js';
+import { certificateNames, LEAF_VALIDITY_DAYS, RENEW_BEFORE_DAYS } from '../../src/tls/leaf.js';
+import { TlsError } from '../../src/tls/TlsError.js';
+import { LoError } from '../../src/errors/LoError.js';
+import { makeMkcertStyleCa, openssl, opensslVerify, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
+
+const DAY = 86_400_000;
+// The clock is injected; start at the real time so CAs made by openssl (valid from now) are valid too.
+const T0 = new Date(Math.floor(Date.now() / 1000) * 1000);
+const SPEC: TlsSpecInput = {
+  name: 'lotls-u1',
+  cidr: '10.150.10.0/24',
+  sharedName: 'lotls-u1-sh',
+  sharedCidr: '10.150.11.0/24',
+  mirrors: [
+    { name: 'lotls-dock', url: 'https://registry-1.docker.io', registry: 'docker.io' },
+    { name: 'lotls-quay', url: 'https://quay.io', registry: 'quay.io' },
+  ],
+};
+
+function snapshot(paths: string[]): Array<{ path: string; bytes: string; mtimeMs: number; mode: number }> {
+  return paths.map((p) => {
+    const st = statSync(p);
+    return { path: p, bytes: readFileSync(p, 'utf8'), mtimeMs: st.mtimeMs, mode: st.mode & 0o777 };
+  });
+}
+
+function allTlsFiles(plan: ReturnType<typeof tlsPlan>): string[] {
+  return [plan.tls.caCertPath, plan.tls.caKeyPath, plan.containerd.caFile!, ...plan.tls.certificates.flatMap((c) => [c.certPath, c.keyPath])];
+}
+
+describe('ensureTls: CA and certificates', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+  const plan = tlsPlan(t.dir, SPEC);
+
+  it('returns null when TLS is off and writes nothing', async () => {
+    const off = tempDir();
+    try {
+      const p = tlsPlan(off.dir, { ...SPEC, tls: false });
+      expect(await ensureTls(p, { now: T0 })).toBeNull();
+      expect(existsSync(join(off.dir, 'caroot'))).toBe(false);
+      expect(existsSync(join(off.dir, 'state'))).toBe(false);
+    } finally {
+      off.cleanup();
+    }
+  });
+
+  it('creates an mkcert-style CA and one leaf per planned certificate that chain (forge and openssl)', async () => {
+    const m = await ensureTls(plan, { now: T0, identity: 'tester@testhost' });
+    expect(m).not.toBeNull();
+    expect(m!.caCreated).toBe(true);
+    expect(Object.keys(m!.certificates).sort()).toEqual(plan.tls.certificates.map((c) => c.id).sort());
+    expect(Object.keys(m!.certificates)).toEqual(expect.arrayContaining(['project', 'shared-lotls-dock', 'shared-lotls-quay']));
+
+    const caPem = readFileSync(plan.tls.caCertPath, 'utf8');
+    expect(m!.caCertPem).toBe(caPem);
+    const ca = forge.pki.certificateFromPem(caPem);
+    expect((ca.publicKey as forge.pki.rsa.PublicKey).n.bitLength()).toBe(CA_KEY_BITS);
+    expect(ca.subject.getField('O').value).toBe('mkcert development CA');
+    expect(ca.subject.getField('OU').value).toBe('tester@testhost');
+    expect(ca.subject.getField('CN').value).toBe('mkcert tester@testhost');
+    const bc = ca.getExtension('basicConstraints') as { cA: boolean; pathLenConstraint: number; critical: boolean };
+    expect(bc).toMatchObject({ cA: true, pathLenConstraint: 0, critical: true });
+    expect(ca.getExtension('keyUsage')).toMatchObject({ keyCertSign: true, cRLSign: true });
+    const years = (ca.validity.notAfter.getTime() - ca.validity.notBefore.getTime()) / (365.25 * DAY);
+    expect(Math.round(years)).toBe(10);
+    // openssl reads the same extensions
+    const text = openssl(['x509', '-in', plan.tls.caCertPath, '-noout', '-text']);
+    expect(text).toMatch(/CA:TRUE, pathlen:0/);
+    expect(text).toMatch(/Certificate Sign, CRL Sign/);
+    // mkcert's file modes
+    expect(statSync(plan.tls.caKeyPath).mode & 0o777).toBe(0o400);
+    expect(statSync(plan.tls.caCertPath).mode & 0o777).toBe(0o644);
+    expect(readFileSync(plan.tls.caKeyPath, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(m!.caFingerprint).toBe(openssl(['x509', '-in', plan.tls.caCertPath, '-noout', '-fingerprint', '-sha256']).trim().split('=')[1]!.replace(/:/g, '').toLowerCase());
+
+    for (const c of plan.tls.certificates) {
+      const got = m!.certificates[c.id]!;
+      expect(got).toEqual({ id: c.id, certPath: c.certPath, keyPath: c.keyPath, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), action: 'created' });
+      const leaf = forge.pki.certificateFromPem(readFileSync(c.certPath, 'utf8'));
+      expect(ca.verify(leaf)).toBe(true);
+      expect(opensslVerify(plan.tls.caCertPath, c.certPath)).toMatch(/: OK/);
+      // SANs equal the plan's names exactly, IPs as IP SANs
+      expect(certificateNames(leaf)).toEqual([...c.names].sort());
+      const sanText = openssl(['x509', '-in', c.certPath, '-noout', '-ext', 'subjectAltName']);
+      for (const n of c.names) expect(sanText).toContain(/^\d+\.\d+\.\d+\.\d+$/.test(n) ? `IP Address:${n}` : `DNS:${n}`);
+      expect(openssl(['x509', '-in', c.certPath, '-noout', '-ext', 'extendedKeyUsage'])).toMatch(/TLS Web Server Authentication/);
+      const days = (leaf.validity.notAfter.getTime() - leaf.validity.notBefore.getTime()) / DAY;
+      expect(days).toBe(LEAF_VALIDITY_DAYS);
+      expect(days).toBeLessThan(825);
+      expect(statSync(c.keyPath).mode & 0o777).toBe(0o600);
+      expect(statSync(c.certPath).mode & 0o777).toBe(0o644);
+      // key matches certificate (openssl's view)
+      const certMod = openssl(['x509', '-in', c.certPath, '-noout', '-modulus']);
+      const keyMod = openssl(['rsa', '-in', c.keyPath, '-noout', '-modulus']);
+      expect(keyMod).toBe(certMod);
+    }
+    // the project leaf covers every subject name of the plan
+    const project = plan.tls.certificates.find((c) => c.id === 'project')!;
+    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')))).toEqual([...plan.tls.subjectNames].sort());
+    expect(plan.tls.subjectNames).toEqual(expect.arrayContaining(['10.150.10.101', '10.150.10.102', 'lok8s.local', 'lok8s.cache', 'docker.io', 'quay.io']));
+    // the CA is copied into the containerd certs.d tree
+    expect(readFileSync(plan.containerd.caFile!, 'utf8')).toBe(caPem);
+  });
+
+  it('a second run changes nothing: same bytes, same mtimes, action unchanged', async () => {
+    const before = snapshot(allTlsFiles(plan));
+    await new Promise((r) => setTimeout(r, 20));
+    const m = await ensureTls(plan, { now: new Date(T0.getTime() + 60 * DAY) });
+    expect(m!.caCreated).toBe(false);
+    expect(Object.values(m!.certificates).map((c) => c.action)).toEqual(plan.tls.certificates.map(() => 'unchanged'));
+    expect(snapshot(allTlsFiles(plan))).toEqual(before);
+  });
+
+  it('a changed mirror list re-issues only the certificates whose names changed', async () => {
+    const first = await ensureTls(plan, { now: T0 });
+    const changed = tlsPlan(t.dir, { ...SPEC, mirrors: [...SPEC.mirrors!, { name: 'lotls-ghcr', url: 'https://ghcr.io', registry: 'ghcr.io' }] });
+    const dockBefore = snapshot([changed.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!.certPath]);
+    const m = await ensureTls(changed, { now: T0 });
+    expect(m!.certificates.project!.action).toBe('reissued');
+    expect(m!.certificates.project!.fingerprint).not.toBe(first!.certificates.project!.fingerprint);
+    expect(m!.certificates['shared-lotls-ghcr']!.action).toBe('created');
+    expect(m!.certificates['shared-lotls-dock']!.action).toBe('unchanged');
+    expect(snapshot([changed.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!.certPath])).toEqual(dockBefore);
+    const project = changed.tls.certificates.find((c) => c.id === 'project')!;
+    const names = certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')));
+    expect(names).toContain('ghcr.io');
+    expect(names).toEqual([...project.names].sort());
+    // and back: removing the mirror re-issues again
+    const back = await ensureTls(plan, { now: T0 });
+    expect(back!.certificates.project!.action).toBe('reissued');
+    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')))).not.toContain('ghcr.io');
+  });
+
+  it('re-issues a certificate that expires within 30 days, and only then', async () => {
+    const leaf = forge.pki.certificateFromPem(readFileSync(plan.tls.certificates[0]!.certPath, 'utf8'));
+    const notAfter = leaf.validity.notAfter.getTime();
+    const justBefore = new Date(notAfter - (RENEW_BEFORE_DAYS + 1) * DAY);
+    const m1 = await ensureTls(plan, { now: justBefore });
+    expect(Object.values(m1!.certificates).every((c) => c.action === 'unchanged')).toBe(true);
+    const inWindow = new Date(notAfter - (RENEW_BEFORE_DAYS - 1) * DAY);
+    const m2 = await ensureTls(plan, { now: inWindow });
+    expect(m2!.certificates.project!.action).toBe('reissued');
+    const renewed = forge.pki.certificateFromPem(readFileSync(plan.tls.certificates[0]!.certPath, 'utf8'));
+    expect(renewed.validity.notAfter.getTime()).toBe(inWindow.getTime() - (inWindow.getTime() % 1000) + LEAF_VALIDITY_DAYS * DAY);
+  });
+
+  it('re-issues every certificate when the CA changes, and re-copies the CA into certs.d', async () => {
+    const before = await ensureTls(plan, { now: T0 });
+    // Replace the CA with another one (as if the user pointed CAROOT at another mkcert CA).
+    rmSync(plan.tls.caCertPath);
+    rmSync(plan.tls.caKeyPath, { force: true });
+    makeMkcertStyleCa(plan.tls.caRoot);
+    const m = await ensureTls(plan, { now: new Date() });
+    expect(m!.caCreated).toBe(false);
+    expect(m!.caFingerprint).not.toBe(before!.caFingerprint);
+    for (const c of plan.tls.certificates) {
+      expect(m!.certificates[c.id]!.action).toBe('reissued');
+      expect(opensslVerify(plan.tls.caCertPath, c.certPath)).toMatch(/: OK/);
+    }
+    expect(readFileSync(plan.containerd.caFile!, 'utf8')).toBe(readFileSync(plan.tls.caCertPath, 'utf8'));
+  });
+
+  it('re-issues when a key no longer matches its certificate (e.g. a torn write) and never prints keys', async () => {
+    const c = plan.tls.certificates[0]!;
+    const other = plan.tls.certificates[1]!;
+    copyFileSync(other.keyPath, c.keyPath);
+    const m = await ensureTls(plan, { now: new Date() });
+    expect(m!.certificates[c.id]!.action).toBe('reissued');
+    expect(JSON.stringify(m)).not.toMatch(/PRIVATE KEY/);
+    expect(opensslVerify(plan.tls.caCertPath, c.certPath)).toMatch(/: OK/);
+  });
+});
+
+describe('an existing mkcert-layout CA is reused as it is', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+
+  it('signs with the existing CA and never rewrites rootCA.pem or rootCA-key.pem', async () => {
+    const plan = tlsPlan(t.dir, SPEC);
+    mkdirSync(plan.tls.caRoot, { recursive: true });
+    const made = makeMkcertStyleCa(plan.tls.caRoot);
+    const before = snapshot([made.certPath, made.keyPath]);
+    const m = await ensureTls(plan, { now: new Date() });
+    expect(m!.caCreated).toBe(false);
+    expect(m!.caCertPem).toBe(before[0]!.bytes);
+    expect(snapshot([made.certPath, made.keyPath])).toEqual(before);
+    for (const c of plan.tls.certificates) expect(opensslVerify(made.certPath, c.certPath)).toMatch(/: OK/);
+    // the authority key identifier of the leaf is the CA's subject key identifier
+    const caSki = openssl(['x509', '-in', made.certPath, '-noout', '-ext', 'subjectKeyIdentifier']).split('\n')[1]!.trim();
+    expect(openssl(['x509', '-in', plan.tls.certificates[0]!.certPath, '-noout', '-ext', 'authorityKeyIdentifier'])).toContain(caSki);
+    // mkcert's trust-store name uses the CA's serial in decimal
+    const ca = (await loadCa({ caRoot: plan.tls.caRoot, certPath: made.certPath, keyPath: made.keyPath }))!;
+    const serialHex = openssl(['x509', '-in', made.certPath, '-noout', '-serial']).trim().split('=')[1]!;
+    expect(caUniqueName(ca.cert)).toBe(`mkcert development CA ${BigInt(`0x${serialHex}`).toString(10)}`);
+  });
+});
+
+describe('bad CA files: a typed error naming the file, nothing overwritten', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+  let n = 0;
+  /** A fresh project whose CAROOT holds what `setup` puts there. */
+  function setupCase(setup: (caRoot: string) => void) {
+    const root = join(t.dir, `case${n++}`);
+    const plan = tlsPlan(root, SPEC);
+    mkdirSync(plan.tls.caRoot, { recursive: true });
+    setup(plan.tls.caRoot);
+    return plan;
+  }
+  async function expectTlsError(plan: ReturnType<typeof tlsPlan>, file: string, message: RegExp, now?: Date) {
+    const caFiles = [plan.tls.caCertPath, plan.tls.caKeyPath].filter((p) => existsSync(p) && statSync(p).isFile());
+    const before = snapshot(caFiles);
+    const err = await ensureTls(plan, { now: now ?? new Date() }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TlsError);
+    expect(err).toBeInstanceOf(LoError);
+    const e = err as TlsError;
+    expect(e.code).toBe('E_TLS');
+    expect(e.file).toBe(file);
+    expect(e.message).toContain(file);
+    expect(e.message).toMatch(message);
+    expect(e.hint).toBeTruthy();
+    expect(snapshot(caFiles)).toEqual(before);
+    // nothing downstream was written either
+    for (const c of plan.tls.certificates) expect(existsSync(c.certPath)).toBe(false);
+    expect(existsSync(plan.containerd.caFile!)).toBe(false);
+    return e;
+  }
+
+  it('only the certificate present', async () => {
+    const plan = setupCase((d) => {
+      makeMkcertStyleCa(d);
+      rmSync(join(d, 'rootCA-key.pem'));
+    });
+    await expectTlsError(plan, plan.tls.caKeyPath, /incomplete CA.*rootCA\.pem exists but .*rootCA-key\.pem is missing/);
+    expect(existsSync(plan.tls.caKeyPath)).toBe(false);
+  });
+
+  it('only the key present', async () => {
+    const plan = setupCase((d) => {
+      makeMkcertStyleCa(d);
+      rmSync(join(d, 'rootCA.pem'));
+    });
+    await expectTlsError(plan, plan.tls.caCertPath, /incomplete CA/);
+    expect(existsSync(plan.tls.caCertPath)).toBe(false);
+  });
+
+  it('key does not match the certificate', async () => {
+    const plan = setupCase((d) => {
+      const other = join(d, 'other');
+      mkdirSync(other);
+      makeMkcertStyleCa(other);
+      makeMkcertStyleCa(d);
+      chmodSync(join(d, 'rootCA-key.pem'), 0o600);
+      copyFileSync(join(other, 'rootCA-key.pem'), join(d, 'rootCA-key.pem'));
+    });
+    await expectTlsError(plan, plan.tls.caKeyPath, /does not match/);
+  });
+
+  it('expired CA', async () => {
+    const plan = setupCase((d) => makeMkcertStyleCa(d, 30));
+    const e = await expectTlsError(plan, plan.tls.caCertPath, /expired on/, new Date(Date.now() + 31 * DAY));
+    expect(e.hint).toContain(plan.tls.caRoot);
+  });
+
+  it('not a CA (basicConstraints CA:FALSE)', async () => {
+    const plan = setupCase((d) => {
+      openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', join(d, 'rootCA-key.pem')]);
+      openssl(['req', '-x509', '-new', '-key', join(d, 'rootCA-key.pem'), '-days', '30', '-out', join(d, 'rootCA.pem'), '-subj', '/CN=not a ca', '-addext', 'basicConstraints=critical,CA:FALSE']);
+    });
+    await expectTlsError(plan, plan.tls.caCertPath, /is not a CA certificate/);
+  });
+
+  it('certificate file that is not PEM', async () => {
+    const plan = setupCase((d) => {
+      makeMkcertStyleCa(d);
+      writeFileSync(join(d, 'rootCA.pem'), 'hello\n');
+    });
+    await expectTlsError(plan, plan.tls.caCertPath, /not a usable PEM certificate/);
+  });
+
+  it('key file that is not a key', async () => {
+    const plan = setupCase((d) => {
+      makeMkcertStyleCa(d);
+      chmodSync(join(d, 'rootCA-key.pem'), 0o600);
+      writeFileSync(join(d, 'rootCA-key.pem'), readFileSync(join(d, 'rootCA.pem')));
+    });
+    await expectTlsError(plan, plan.tls.caKeyPath, /not an unencrypted RSA private key/);
+  });
+
+  it('unreadable certificate file (a directory in its place)', async () => {
+    const plan = setupCase((d) => {
+      makeMkcertStyleCa(d);
+      rmSync(join(d, 'rootCA.pem'));
+      mkdirSync(join(d, 'rootCA.pem'));
+    });
+    await expectTlsError(plan, plan.tls.caCertPath, /cannot read/);
+  });
+});
+
+describe('permissions as an unprivileged user (setpriv to nobody)', () => {
+  // Root reads anything, so the EACCES cases run in a child process as uid 65534.
+  const t = tempDir();
+  const script = join(t.dir, 'run.cjs');
+  beforeAll(async () => {
+    chmodSync(t.dir, 0o755);
+    // Bundle the real CA code into one CommonJS file the unprivileged child can load.
+    const { build } = await import('esbuild');
+    await build({ entryPoints: [join(process.cwd(), 'src/tls/ca.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: join(t.dir, 'ca.cjs'), logLevel: 'silent' });
+    writeFileSync(
+      script,
+      `const { loadOrCreateCa } = require('./ca.cjs');
+const [caRoot] = process.argv.slice(2);
+loadOrCreateCa({ caRoot, certPath: caRoot + '/rootCA.pem', keyPath: caRoot + '/rootCA-key.pem' }).then(
+  () => console.log(JSON.stringify({ ok: true })),
+  (e) => console.log(JSON.stringify({ ok: false, name: e.name, code: e.code, file: e.file, message: e.message, hint: e.hint })),
+);
+`,
+    );
+  });
+  afterAll(() => t.cleanup());
+  const asNobody = (caRoot: string): { ok: boolean; name?: string; code?: string; file?: string; message?: string; hint?: string } => {
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script, caRoot], { encoding: 'utf8' });
+    return JSON.parse(out.trim().split('\n').pop()!);
+  };
+
+  it('an unwritable CAROOT is explained (which dir, $CAROOT or permissions)', () => {
+    const caRoot = join(t.dir, 'root-owned');
+    mkdirSync(caRoot, { mode: 0o755 });
+    chmodSync(caRoot, 0o755);
+    const r = asNobody(caRoot);
+    expect(r).toMatchObject({ ok: false, name: 'TlsError', code: 'E_TLS', file: caRoot });
+    expect(r.message).toContain(`cannot create the CA in ${caRoot}`);
+    expect(r.hint).toMatch(/CAROOT/);
+    expect(r.hint).toMatch(/chown/);
+    expect(existsSync(join(caRoot, 'rootCA.pem'))).toBe(false);
+  });
+
+  it('an unreadable CA key (mkcert 0400, another owner) names the file', () => {
+    const caRoot = join(t.dir, 'unreadable');
+    mkdirSync(caRoot, { mode: 0o755 });
+    chmodSync(caRoot, 0o755);
+    makeMkcertStyleCa(caRoot);
+    const before = snapshot([join(caRoot, 'rootCA.pem'), join(caRoot, 'rootCA-key.pem')]);
+    const r = asNobody(caRoot);
+    expect(r).toMatchObject({ ok: false, name: 'TlsError', code: 'E_TLS', file: join(caRoot, 'rootCA-key.pem') });
+    expect(r.message).toMatch(/cannot read .*rootCA-key\.pem/);
+    expect(snapshot([join(caRoot, 'rootCA.pem'), join(caRoot, 'rootCA-key.pem')])).toEqual(before);
+  });
+});
