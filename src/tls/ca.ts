@@ -86,8 +86,10 @@ export function createCa(opts: { now: Date; identity: string }): { certPem: stri
   cert.validity.notAfter = addYears(opts.now, CA_VALIDITY_YEARS);
   const subject = [
     { name: 'organizationName', value: 'mkcert development CA' },
-    { shortName: 'OU', value: opts.identity },
-    { name: 'commonName', value: `mkcert ${opts.identity}`.slice(0, 64) },
+    // UTF8String as Go/mkcert writes it: `user@host` is not a valid PrintableString, and Go's x509 (containerd,
+    // registry:2) rejects the certificate ("invalid RDNSequence: invalid PrintableString").
+    { shortName: 'OU', value: opts.identity, valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class },
+    { name: 'commonName', value: `mkcert ${opts.identity}`.slice(0, 64), valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class },
   ];
   cert.setSubject(subject);
   cert.setIssuer(subject);

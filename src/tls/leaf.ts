@@ -101,7 +101,8 @@ export function issueLeaf(spec: LeafSpec, ca: Pick<CertificateAuthority, 'cert' 
   const ou = ca.cert.subject.getField('OU')?.value as string | undefined;
   cert.setSubject([
     { name: 'organizationName', value: 'lo development certificate' },
-    ...(ou ? [{ shortName: 'OU', value: ou }] : []),
+    // UTF8String: `user@host` is not a valid PrintableString for Go's x509 (see ca.ts).
+    ...(ou ? [{ shortName: 'OU', value: ou, valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class }] : []),
     { name: 'commonName', value: `lo ${spec.id}`.slice(0, 64) },
   ]);
   cert.setIssuer(ca.cert.subject.attributes);
