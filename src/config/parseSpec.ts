@@ -142,6 +142,7 @@ const FIELD_HINTS: Record<string, string> = {
   'spec.registries.mirrors[].name': 'use lower-case letters, digits and dashes, starting with a letter or digit, e.g. io-example',
   'spec.registries.shared.network.name': 'use letters, digits, dots, dashes and underscores, e.g. lok8s-registries',
   'spec.registries.p2p.dialTimeout': 'write a duration in ms or s, e.g. 200ms',
+  'spec.registries.mirrors': 'write one "- name: ... / url: ..." item per mirror, [] for no mirrors, or remove the line for the four default mirrors',
 };
 
 function schemaIssue(err: ErrorObject, add: (path: Segment[], message: string, hint?: string) => void): void {
