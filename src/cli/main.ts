@@ -7,6 +7,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerProvision } from './commands/provision.js';
 import { registerRegistry } from './commands/registry.js';
 import { registerP2P } from './commands/p2p.js';
+import { registerTrust } from './commands/trust.js';
 import { reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerRegistry(program);
   registerP2P(program);
+  registerTrust(program);
   return program;
 }
 

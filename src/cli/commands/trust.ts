@@ -1,0 +1,80 @@
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import chalk from 'chalk';
+import { loadPlan } from '../../core/plan.js';
+import { ExitCode, LoError } from '../../errors/LoError.js';
+import { checkTrust, trustCa, type TrustReport } from '../../tls/trust.js';
+import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { logErr, printJson, printLine } from '../output.js';
+
+interface TrustFlags {
+  yes?: boolean;
+  check?: boolean;
+  json?: boolean;
+}
+
+export function registerTrust(program: Command): void {
+  program
+    .command('trust')
+    .description("Install lo's CA (mkcert-compatible, in $CAROOT) into the system trust store and Docker's certs.d for the build and cache registries, so docker push verifies TLS")
+    .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml (its build/cache addresses get a Docker certs.d entry)')
+    .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
+    .option('--check', 'only report what is and is not trusted; exit code 1 when something is missing')
+    .option('--json', 'print one JSON document (the trust report, or the result)')
+    .action(async (domain: string | undefined, flags: TrustFlags, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>();
+      const { plan } = await loadPlan(specOptions(domain, g), await commonDeps(g));
+      const d = domain ? { domain } : {};
+      if (flags.check) {
+        const r = await checkTrust(plan, d);
+        if (flags.json) printJson(r);
+        else printReport(r);
+        if (!r.trusted) process.exitCode = ExitCode.failure;
+        return;
+      }
+      const result = await trustCa(plan, {
+        ...d,
+        confirm: async (r) => {
+          logErr('lo trust will:');
+          for (const i of r.items.filter((x) => x.state !== 'trusted')) logErr(`  - ${i.change}`);
+          if (flags.yes) return true;
+          if (!process.stdin.isTTY) {
+            throw new LoError('E_USAGE', 'lo trust needs confirmation but stdin is not a terminal', {
+              exitCode: ExitCode.badInput,
+              hint: `pass --yes to apply: ${r.command}`,
+            });
+          }
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          try {
+            return /^y(es)?$/i.test((await rl.question('Apply these changes? [y/N] ')).trim());
+          } finally {
+            rl.close();
+          }
+        },
+      });
+      if (flags.json) {
+        printJson(result);
+        return;
+      }
+      if (!result.after.tls) printLine('TLS is off for this project (spec.registries.tls: false); nothing to trust');
+      else if (result.declined) printLine('nothing changed');
+      else if (result.changed.length === 0) printLine(`already trusted: ${result.after.ca.name} (${result.after.items.length} items)`);
+      else {
+        printLine(`trusted ${result.after.ca.name} (sha256 ${result.after.ca.fingerprint})`);
+        for (const id of result.changed) printLine(`  changed ${id}`);
+      }
+    });
+}
+
+function printReport(r: TrustReport): void {
+  if (!r.tls) {
+    printLine('TLS is off for this project (spec.registries.tls: false); nothing to trust');
+    return;
+  }
+  printLine(`CA ${r.ca.certPath}${r.ca.exists ? `  ${r.ca.name}  sha256 ${r.ca.fingerprint}` : '  (not created yet)'}`);
+  for (const i of r.items) {
+    const state = i.state === 'trusted' ? chalk.green(i.state.padEnd(9)) : chalk.red(i.state.padEnd(9));
+    printLine(`  ${state} ${i.kind.padEnd(7)} ${i.target}`);
+  }
+  if (!r.trusted) printLine(`run: ${r.command}`);
+}
