@@ -29,7 +29,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   // The registry image is resolved alongside the networks (pulled only when missing).
   const imageIds = Promise.all([...new Set(plan.registries.map((r) => r.image))].map(async (ref) => [ref, dryRun ? await docker.images.id(ref) : await docker.images.ensure(ref)] as const));
   imageIds.catch(() => undefined); // awaited below; avoid an unhandled rejection while networks fail first
-  const networkActions = await Promise.all([shared, project].filter((n): n is NetworkPlan => !!n).map((n) => ensureNetwork(docker, n, dryRun)));
+  const networkActions = await ensureNetworks(docker, [shared, project].filter((n): n is NetworkPlan => !!n), dryRun);
   const images = new Map(await imageIds);
 
   progress('certificates');
@@ -71,19 +71,30 @@ export function allNoop(actions: Action[]): boolean {
   return actions.every((a) => a.action === 'noop');
 }
 
-async function ensureNetwork(docker: DockerClients, n: NetworkPlan, dryRun: boolean): Promise<Action> {
-  const current = await docker.networks.inspect(n.name);
-  if (current) {
-    checkSubnet(n, current.subnet);
-    const reason = current.bridgeName && current.bridgeName !== n.bridgeName ? `exists with bridge ${current.bridgeName} (plan: ${n.bridgeName})` : undefined;
-    return { kind: 'network', name: n.name, action: 'noop', ...(reason ? { reason } : {}) };
-  }
-  if (dryRun) return { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` };
-  const { state, created } = await docker.networks.ensure(n);
-  checkSubnet(n, state.subnet);
-  return created
-    ? { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` }
-    : { kind: 'network', name: n.name, action: 'noop', reason: 'created concurrently by another lo' };
+/**
+ * Networks are checked before anything is created: a mismatch (another subnet under the plan's name) stops
+ * the apply with nothing created or removed.
+ */
+async function ensureNetworks(docker: DockerClients, nets: NetworkPlan[], dryRun: boolean): Promise<Action[]> {
+  const current = await Promise.all(nets.map((n) => docker.networks.inspect(n.name)));
+  nets.forEach((n, i) => {
+    if (current[i]) checkSubnet(n, current[i]!.subnet);
+  });
+  return Promise.all(
+    nets.map(async (n, i): Promise<Action> => {
+      const have = current[i];
+      if (have) {
+        const reason = have.bridgeName && have.bridgeName !== n.bridgeName ? `exists with bridge ${have.bridgeName} (plan: ${n.bridgeName})` : undefined;
+        return { kind: 'network', name: n.name, action: 'noop', ...(reason ? { reason } : {}) };
+      }
+      if (dryRun) return { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` };
+      const { state, created } = await docker.networks.ensure(n);
+      checkSubnet(n, state.subnet);
+      return created
+        ? { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` }
+        : { kind: 'network', name: n.name, action: 'noop', reason: 'created concurrently by another lo' };
+    }),
+  );
 }
 
 /** A network of the plan's name with another subnet is never changed or removed silently. */

@@ -74,8 +74,13 @@ export class Networks {
     } catch (err) {
       // 409: name taken; 403/500: pool overlaps (a concurrent create of the same subnet won). Either way,
       // what counts is what exists now.
-      const state = await this.inspect(plan.name);
-      if (state) return { state, created: false };
+      // The winner may still be registering its network (the pool is claimed first): look again, bounded.
+      for (let i = 0; i < 20; i++) {
+        const state = await this.inspect(plan.name);
+        if (state) return { state, created: false };
+        if (statusOf(err) === undefined) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       throw dockerError(`creating network ${plan.name} (${plan.subnet})`, err, this.conn.target);
     }
   }

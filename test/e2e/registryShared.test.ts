@@ -1,0 +1,166 @@
+/**
+ * Shared network and mirrors across projects on the real engine: a shared network with another subnet is an
+ * error that removes nothing, two projects running `up` at the same time both succeed and share one network
+ * and one set of mirrors, clean with and without --shared, and a clear message when Docker is unreachable.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Action } from '../../src/apply/types.js';
+import { registryClean, registryUp } from '../../src/core/registry.js';
+import { connectDocker } from '../../src/docker/client.js';
+import { LoError } from '../../src/errors/LoError.js';
+import { LABELS } from '../../src/plan/labels.js';
+import { cleanupRun, clients, docker, inspectContainer, runLo, TEST_RUN_LABEL, workspace, type SpecInput, type Workspace } from '../helpers/docker.js';
+
+let ws: Workspace;
+let p1: SpecInput;
+let p2: SpecInput;
+let f1: string;
+let f2: string;
+const changed = (actions: Action[]): Action[] => actions.filter((a) => a.action !== 'noop');
+
+beforeAll(() => {
+  ws = workspace();
+  const id = ws.runId;
+  const sharedName = `${id}s`;
+  // Same mirrors, listed in different orders by the two projects.
+  const m = (n: string): { name: string; url: string; registry: string } => ({ name: `${id}-${n}`, url: `http://10.140.20.200:5000/${n}`, registry: `${n}.example` });
+  p1 = { name: `${id}1`, cidr: '10.140.21.0/24', sharedName, sharedCidr: '10.140.20.0/24', mirrors: [m('one'), m('two')] };
+  p2 = { name: `${id}2`, cidr: '10.140.22.0/24', sharedName, sharedCidr: '10.140.20.0/24', mirrors: [m('two'), m('one')] };
+  f1 = ws.writeSpec(p1);
+  f2 = ws.writeSpec(p2);
+});
+
+afterAll(async () => {
+  await cleanupRun(ws);
+});
+
+describe('shared network and mirrors', () => {
+  it('a shared network with another subnet is an error naming both subnets and the ways out; nothing is created or removed', async () => {
+    const id = ws.runId;
+    const other = `${id}x`;
+    await docker.createNetwork({ Name: other, CheckDuplicate: true, Labels: { [TEST_RUN_LABEL]: id }, IPAM: { Config: [{ Subnet: '10.140.29.0/24' }] } });
+    const bystander = await docker.createContainer({ name: `${id}-bystander`, Image: 'registry:2', Labels: { [TEST_RUN_LABEL]: id }, HostConfig: { NetworkMode: other } });
+    await bystander.start();
+    const spec: SpecInput = { ...p1, name: `${id}m`, cidr: '10.140.23.0/24', sharedName: other };
+    const file = ws.writeSpec(spec);
+
+    const err = await registryUp({ config: file }, ws.deps).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(LoError);
+    expect((err as LoError).code).toBe('E_NETWORK_MISMATCH');
+    expect((err as LoError).message).toBe(`network ${other} exists with subnet 10.140.29.0/24, but the plan needs 10.140.20.0/24; nothing was changed`);
+    expect((err as LoError).hint).toContain('lo registry clean --shared');
+    expect((err as LoError).hint).toContain('spec.registries.shared.network.cidr: 10.140.29.0/24');
+
+    const cli = await runLo(['registry', 'up', '--config', file], ws.env);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toContain('exists with subnet 10.140.29.0/24, but the plan needs 10.140.20.0/24');
+
+    // Nothing removed, nothing created.
+    const net = await docker.getNetwork(other).inspect();
+    expect(net.IPAM.Config[0]!.Subnet).toBe('10.140.29.0/24');
+    expect(Object.values(net.Containers ?? {}).map((c) => c.Name)).toEqual([`${id}-bystander`]);
+    expect(await clients.networks.inspect(spec.name)).toBeNull();
+    const made = await docker.listContainers({ all: true, filters: { label: [`${LABELS.managedBy}=lo`, `${TEST_RUN_LABEL}=${id}`] } });
+    expect(made).toEqual([]);
+    await bystander.remove({ force: true });
+    await docker.getNetwork(other).remove();
+  });
+
+  it('two projects running up at the same time both succeed and share one network and one set of mirrors', async () => {
+    const id = ws.runId;
+    const [r1, r2] = await Promise.all([registryUp({ config: f1 }, ws.deps), registryUp({ config: f2 }, ws.deps)]);
+    // Same addresses for the mirrors whatever the list order.
+    const ips = (r: typeof r1): string[] => r.plan.registries.filter((x) => x.role === 'mirror').map((x) => `${x.name}=${x.ip}`).sort();
+    expect(ips(r1)).toEqual([`${id}-one=10.140.20.2`, `${id}-two=10.140.20.3`]);
+    expect(ips(r2)).toEqual(ips(r1));
+
+    // Exactly one creator per shared object; the other saw it as already there.
+    for (const name of [p1.sharedName, `lok8s-registry-${id}-one`, `lok8s-registry-${id}-two`]) {
+      const kinds = [r1, r2].map((r) => r.actions.find((a) => a.name === name)!);
+      expect(kinds.map((a) => a.action).sort()).toEqual(['create', 'noop']);
+    }
+    const nets = await docker.listNetworks({ filters: { name: [p1.sharedName] } });
+    expect(nets.filter((n) => n.Name === p1.sharedName)).toHaveLength(1);
+    const mirrors = await docker.listContainers({ filters: { label: [`${LABELS.role}=mirror`, `${TEST_RUN_LABEL}=${id}`] } });
+    expect(mirrors.map((c) => c.Names[0]).sort()).toEqual([`/lok8s-registry-${id}-one`, `/lok8s-registry-${id}-two`]);
+    for (const p of [p1, p2]) {
+      expect((await inspectContainer(`${p.name}-registry-build`))?.State.Running).toBe(true);
+      expect((await inspectContainer(`${p.name}-registry-cache`))?.State.Running).toBe(true);
+    }
+
+    // Concurrent re-runs: nothing to do for either.
+    const again = await Promise.all([registryUp({ config: f1 }, ws.deps), registryUp({ config: f2 }, ws.deps)]);
+    expect(again.flatMap((r) => changed(r.actions))).toEqual([]);
+  });
+
+  it('clean without --shared leaves the shared mirrors and the other project alone', async () => {
+    const id = ws.runId;
+    const r = await registryClean({ config: f1 }, ws.deps);
+    expect(r.actions.filter((a) => a.kind === 'container').map((a) => a.name).sort()).toEqual([`${p1.name}-registry-build`, `${p1.name}-registry-cache`]);
+    expect(await inspectContainer(`lok8s-registry-${id}-one`)).not.toBeNull();
+    expect(await inspectContainer(`${p2.name}-registry-build`)).not.toBeNull();
+    expect(await clients.volumes.inspect(`lok8s-registry-${id}-one-data`)).not.toBeNull();
+    expect(await clients.volumes.inspect(`${p2.name}-registry-build-data`)).not.toBeNull();
+  });
+
+  it("clean --shared removes the mirrors and their volumes; another project's node keeps the shared network alive", async () => {
+    const id = ws.runId;
+    // A stand-in for project 2's kind node: on its project network and connected to the shared network.
+    const node = await docker.createContainer({ name: `${id}-p2-node`, Image: 'registry:2', Labels: { [TEST_RUN_LABEL]: id }, HostConfig: { NetworkMode: p2.name } });
+    await node.start();
+    await clients.networks.connect(p2.sharedName, `${id}-p2-node`);
+
+    const cli = await runLo(['registry', 'clean', '--config', f1, '--shared', '--json'], ws.env);
+    expect(cli.code).toBe(0);
+    const doc = JSON.parse(cli.stdout) as { actions: Action[] };
+    expect(doc.actions.map((a) => `${a.action} ${a.kind} ${a.name}`)).toEqual(
+      expect.arrayContaining([
+        `remove container lok8s-registry-${id}-one`,
+        `remove container lok8s-registry-${id}-two`,
+        `remove volume lok8s-registry-${id}-one-data`,
+        `remove volume lok8s-registry-${id}-two-data`,
+      ]),
+    );
+    expect(doc.actions.find((a) => a.kind === 'network' && a.name === p1.sharedName)).toEqual({
+      kind: 'network',
+      name: p1.sharedName,
+      action: 'noop',
+      reason: `kept: still attached: ${id}-p2-node`,
+    });
+    const text = await runLo(['registry', 'clean', '--config', f1, '--shared'], ws.env);
+    expect(text.stdout).toContain(`unchanged      network     ${p1.sharedName}  (kept: still attached: ${id}-p2-node)`);
+    expect(await clients.networks.inspect(p1.sharedName)).not.toBeNull();
+    // Project 2's own registries were not touched.
+    expect((await inspectContainer(`${p2.name}-registry-build`))?.State.Running).toBe(true);
+
+    await node.remove({ force: true });
+    const last = await registryClean({ config: f2 }, { ...ws.deps, shared: true });
+    expect(last.actions.filter((a) => a.kind === 'network').map((a) => `${a.action} ${a.name}`).sort()).toEqual([`remove ${p2.name}`, `remove ${p2.sharedName}`]);
+    expect(await clients.networks.inspect(p1.sharedName)).toBeNull();
+    const left = await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${id}`] } });
+    expect(left).toEqual([]);
+  });
+
+  it('Docker unreachable: a clear error naming the socket tried, with a hint; `lo plan` still works', async () => {
+    const env = { ...ws.env, DOCKER_HOST: 'unix:///nonexistent' };
+    for (const cmd of [['up'], ['status'], ['down'], ['clean', '--shared']]) {
+      const r = await runLo(['registry', ...cmd, '--config', f1], env);
+      expect(r.code).toBe(4);
+      expect(r.stderr).toContain('cannot reach the Docker engine at unix:///nonexistent');
+      expect(r.stderr).toMatch(/hint\s+start dockerd .*set DOCKER_HOST/);
+    }
+    const json = await runLo(['registry', 'status', '--config', f1, '--json'], env);
+    expect(JSON.parse(json.stdout).error).toMatchObject({ code: 'E_DOCKER_UNREACHABLE', exitCode: 4 });
+    const err = await connectDocker({ env: { DOCKER_HOST: 'unix:///nonexistent' } }).catch((e: unknown) => e);
+    expect((err as LoError).code).toBe('E_DOCKER_UNREACHABLE');
+
+    const started = Date.now();
+    const plan = await runLo(['plan', '--config', f1, '--json'], env);
+    expect(plan.code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(JSON.parse(plan.stdout).registries.length).toBe(4);
+  });
+});
