@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -78,4 +79,33 @@ export function makeMkcertStyleCa(caRoot: string, days = 3650): { certPath: stri
   ]);
   execFileSync('chmod', ['0400', keyPath]);
   return { certPath, keyPath };
+}
+
+/** HTTPS GET from Node trusting only `ca` (never rejectUnauthorized: false). `resolveTo` maps any host name to this IP. */
+export function httpsGet(url: string, opts: { ca?: string; resolveTo?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      {
+        ...(opts.ca ? { ca: opts.ca } : {}),
+        ...(opts.resolveTo
+          ? {
+              lookup: ((_host: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) =>
+                o?.all ? cb(null, [{ address: opts.resolveTo, family: 4 }]) : cb(null, opts.resolveTo, 4)) as never,
+            }
+          : {}),
+        timeout: opts.timeoutMs ?? 5000,
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${opts.timeoutMs ?? 5000} ms: ${url}`)));
+    req.on('error', reject);
+    req.end();
+  });
 }
