@@ -358,3 +358,29 @@ loadOrCreateCa({ caRoot, certPath: caRoot + '/rootCA.pem', keyPath: caRoot + '/r
     expect(snapshot([join(caRoot, 'rootCA.pem'), join(caRoot, 'rootCA-key.pem')])).toEqual(before);
   });
 });
+
+describe('concurrent runs (two `lo registry up` at once)', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+
+  it('create one CA and one shared certificate, never a certificate paired with another run\'s key', async () => {
+    // Two projects sharing the per-user state dir, CAROOT and the same shared mirrors.
+    const a = tlsPlan(t.dir, { ...SPEC, name: 'lotls-ca', cidr: '10.150.12.0/24' });
+    const b = tlsPlan(t.dir, { ...SPEC, name: 'lotls-cb', cidr: '10.150.13.0/24' });
+    const results = await Promise.all([ensureTls(a), ensureTls(b), ensureTls(a), ensureTls(b)]);
+    expect(results.filter((r) => r!.caCreated)).toHaveLength(1);
+    expect(new Set(results.map((r) => r!.caFingerprint)).size).toBe(1);
+    const shared = a.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!;
+    expect(b.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!.certPath).toBe(shared.certPath);
+    // Every run reports the certificate that is on disk now, and it matches its key.
+    const onDisk = forge.pki.certificateFromPem(readFileSync(shared.certPath, 'utf8'));
+    expect(new Set(results.map((r) => r!.certificates['shared-lotls-dock']!.fingerprint)).size).toBe(1);
+    expect(results.filter((r) => r!.certificates['shared-lotls-dock']!.action === 'created')).toHaveLength(1);
+    expect(openssl(['x509', '-in', shared.certPath, '-noout', '-modulus'])).toBe(openssl(['rsa', '-in', shared.keyPath, '-noout', '-modulus']));
+    expect(opensslVerify(a.tls.caCertPath, shared.certPath)).toMatch(/: OK/);
+    expect(certificateNames(onDisk)).toEqual([...shared.names].sort());
+    // no lock directories or temp files left behind
+    const leftovers = execFileSync('find', [t.dir, '-name', '*.lock', '-o', '-name', '*.tmp'], { encoding: 'utf8' }).trim();
+    expect(leftovers).toBe('');
+  });
+});
