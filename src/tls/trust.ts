@@ -216,7 +216,22 @@ async function report(plan: Plan, ca: CertificateAuthority | null, env: TrustEnv
   if (!plan.tls.enabled) return { ...base, trusted: true, items: [], missing: [], needsRoot: false, command: '' };
   const items: TrustItem[] = [];
   if (!ca) {
+    // No CA yet: everything is missing; list it all so the user sees every change before saying yes.
     items.push({ id: 'ca', kind: 'ca', target: plan.tls.caCertPath, state: 'missing', change: `create the CA in ${plan.tls.caRoot}` });
+    const store = env.systemStore;
+    if (store?.kind === 'anchors') {
+      const file = join(store.anchorDir, `mkcert_development_CA_<serial>${store.extension}`);
+      items.push({ id: 'system', kind: 'system', target: file, state: 'missing', change: `write ${file}, then run ${store.updateCommand.join(' ')} (system store: ${store.name})` });
+    } else if (store?.kind === 'keychain') {
+      items.push({ id: 'system', kind: 'system', target: store.keychain, state: 'missing', change: `security add-trusted-cert -d -r trustRoot -k ${store.keychain} ${plan.tls.caCertPath}` });
+    }
+    if (env.dockerCertsDir) {
+      for (const h of dockerTrustHosts(plan)) {
+        const file = join(env.dockerCertsDir, h, 'ca.crt');
+        const exists = (await readIfExists(file).catch(() => '')) !== null;
+        items.push({ id: `docker:${h}`, kind: 'docker', target: file, host: h, state: exists ? 'different' : 'missing', change: exists ? `replace ${file} (it holds another CA)` : `write ${file}` });
+      }
+    }
   } else {
     if (env.systemStore) items.push(await systemItem(ca, env.systemStore, env));
     if (env.dockerCertsDir) for (const h of dockerTrustHosts(plan)) items.push(await dockerItem(ca, env.dockerCertsDir, h));

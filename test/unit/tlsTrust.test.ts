@@ -54,7 +54,13 @@ describe('lo trust core with temp trust stores', () => {
   it('reports the CA as missing before it exists and creates nothing when checking', async () => {
     const r = await checkTrust(plan, { env });
     expect(r.trusted).toBe(false);
-    expect(r.items).toEqual([expect.objectContaining({ kind: 'ca', state: 'missing' })]);
+    // every change is listed even before the CA exists
+    expect(r.items.map((i) => [i.id, i.state])).toEqual([
+      ['ca', 'missing'],
+      ['system', 'missing'],
+      ...dockerTrustHosts(plan).map((h) => [`docker:${h}`, 'missing']),
+    ]);
+    expect(r.items.find((i) => i.id === 'system')!.change).toBe(`write ${join(env.anchorDir, 'mkcert_development_CA_<serial>.crt')}, then run sh -c cat "$0"/*.crt > "$1" ${env.anchorDir} ${env.bundle} (system store: debian)`);
     expect(existsSync(plan.tls.caCertPath)).toBe(false);
   });
 
@@ -248,7 +254,8 @@ describe('lo trust CLI', () => {
     expect(out).toContain(`run: lo --config ${join(t.dir, 'on.yaml')} trust --yes`);
     expect(await run(['--config', join(t.dir, 'on.yaml'), 'trust', '--check', '--json'])).toBe(1);
     const doc = JSON.parse(out);
-    expect(doc).toMatchObject({ tls: true, trusted: false, missing: ['CA'], ca: { exists: false } });
+    expect(doc).toMatchObject({ tls: true, trusted: false, ca: { exists: false } });
+    expect(doc.missing[0]).toBe('CA');
     expect(existsSync(join(t.dir, 'caroot', 'rootCA.pem'))).toBe(false);
   });
 
