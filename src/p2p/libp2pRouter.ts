@@ -120,32 +120,39 @@ export class Libp2pRouter implements Router {
     const ctl = new AbortController();
     const onAbort = (): void => ctl.abort();
     signal?.addEventListener('abort', onAbort);
-    let found = 0;
-    const first = setTimeout(() => {
-      if (found === 0) ctl.abort();
-    }, timeoutMs);
     const cap = setTimeout(() => ctl.abort(), Math.max(timeoutMs, this.opts.collectMs ?? 5000));
     const self = this.node.peerId.toString();
     const seen = new Set<string>();
-    try {
-      for await (const p of this.node.contentRouting.findProviders(key, { signal: ctl.signal })) {
+    const registryPort = this.opts.registryPort;
+    const node = this.node;
+    async function* targets(): AsyncGenerator<PeerTarget> {
+      for await (const p of node.contentRouting.findProviders(key, { signal: ctl.signal })) {
         const id = p.id.toString();
         if (id === self || seen.has(id)) continue;
         seen.add(id);
         let addrs = p.multiaddrs;
-        if (addrs.length === 0) addrs = (await this.node.peerStore.get(p.id).catch(() => null))?.addresses.map((a) => a.multiaddr) ?? [];
-        const url = urlOf(addrs, this.opts.registryPort);
-        if (!url) continue;
-        found++;
-        yield { id, url };
+        if (addrs.length === 0) addrs = (await node.peerStore.get(p.id).catch(() => null))?.addresses.map((a) => a.multiaddr) ?? [];
+        const url = urlOf(addrs, registryPort);
+        if (url) yield { id, url };
       }
+    }
+    const it = targets();
+    try {
+      // The first provider must arrive within timeoutMs (a hard deadline, whatever the query is doing);
+      // later ones may keep coming until the cap, as failover candidates.
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+      const first = await Promise.race([it.next(), deadline]).finally(() => clearTimeout(timer));
+      if (first === 'timeout' || first.done) return;
+      yield first.value;
+      for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
     } catch (err) {
       if (!ctl.signal.aborted) throw err;
     } finally {
-      clearTimeout(first);
       clearTimeout(cap);
       signal?.removeEventListener('abort', onAbort);
       ctl.abort();
+      void it.return(undefined).catch(() => {});
     }
   }
 

@@ -1,0 +1,123 @@
+import type Docker from 'dockerode';
+import { LABELS, MANAGED_BY } from '../plan/labels.js';
+import type { Plan } from '../plan/types.js';
+import type { StepAction } from '../provision/types.js';
+import { specHash } from '../util/hash.js';
+import { ensureSwarmKey } from './swarmKey.js';
+
+/** Label value of `dev.lok8s.lo.role` on agent containers, and the label naming the node an agent serves. */
+export const AGENT_ROLE = 'p2p-agent';
+export const NODE_LABEL = 'dev.lok8s.lo.node';
+export const AGENT_KEY_PATH = '/etc/lo/p2p/swarm.key';
+
+export interface DeployP2PDeps {
+  docker: Docker;
+  /** Image with node and lo (entrypoint `lo`, or set `entrypoint`). */
+  image: string;
+  /** Command that runs `lo` in the image; default: the image's entrypoint. */
+  entrypoint?: string[];
+  /** Extra binds for the agent container (tests mount the repository). */
+  binds?: string[];
+  /**
+   * How the agent reaches the node's containerd. Default: the socket path, visible in the agent through the
+   * node's volumes (`/run/containerd` must be a volume of the node). With kind, whose /run is a tmpfs, use
+   * containerd's loopback gRPC listener (`[grpc] tcp_address = "127.0.0.1:<port>"`), e.g. `127.0.0.1:30022`.
+   */
+  containerdAddress?: string;
+  namespace?: string;
+  uploadBytesPerSecond?: number;
+  extraLabels?: Record<string, string>;
+}
+
+interface NodeInfo {
+  name: string;
+  id: string;
+  ip: string;
+}
+
+async function inspectNode(docker: Docker, name: string, network: string): Promise<NodeInfo> {
+  const info = await docker.getContainer(name).inspect();
+  const nets = info.NetworkSettings.Networks ?? {};
+  const ip = nets[network]?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress;
+  if (!ip) throw new Error(`node ${name} has no IP address on ${network}`);
+  return { name, id: info.Id, ip };
+}
+
+/** The agent command for one node: everything the agent needs comes from the plan. */
+export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: Pick<DeployP2PDeps, 'containerdAddress' | 'namespace' | 'uploadBytesPerSecond'>): string[] {
+  const registries = [...new Set(plan.registries.filter((r) => r.role === 'mirror').map((r) => r.registry!))].sort();
+  return [
+    'p2p',
+    'agent',
+    '--port', String(plan.p2p.port),
+    '--router-port', String(plan.p2p.routerPort),
+    '--key', AGENT_KEY_PATH,
+    '--peers', nodes.filter((n) => n.name !== self.name).map((n) => `${n.ip}:${plan.p2p.routerPort}`).join(','),
+    '--containerd', deps.containerdAddress ?? '/run/containerd/containerd.sock',
+    '--namespace', deps.namespace ?? 'k8s.io',
+    '--resolve-timeout-ms', String(plan.p2p.resolveTimeoutMs),
+    ...(plan.p2p.resolveLatest ? ['--resolve-latest'] : []),
+    ...(registries.length ? ['--registries', registries.join(',')] : []),
+    ...(deps.uploadBytesPerSecond ? ['--upload-limit', String(deps.uploadBytesPerSecond)] : []),
+  ];
+}
+
+/**
+ * Runs one agent per node as a sidecar container that shares the node's network namespace (so containerd
+ * reaches it at 127.0.0.1:<port>, like Spegel's hostNetwork DaemonSet) and the node's volumes read-only
+ * (content directory; containerd socket when /run/containerd is a volume). Reconciled by label and spec
+ * hash: unchanged agents are left alone, changed ones recreated, agents of removed nodes removed.
+ */
+export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2PDeps): Promise<StepAction[]> {
+  const actions: StepAction[] = [];
+  const docker = deps.docker;
+  const { created } = await ensureSwarmKey(plan.p2p.keyPath);
+  actions.push({ action: created ? 'create' : 'noop', object: `p2p key ${plan.p2p.keyPath}` });
+  const nodes = await Promise.all(nodeNames.map((n) => inspectNode(docker, n, plan.cluster.network)));
+  const existing = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
+  });
+  for (const node of nodes) {
+    const cmd = agentArgs(plan, node, nodes, deps);
+    const binds = [`${plan.p2p.keyPath}:${AGENT_KEY_PATH}:ro`, ...(deps.binds ?? [])];
+    // The node's container id is part of the hash: a recreated node needs a new agent in its new namespace.
+    const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id });
+    const name = `${node.name}-lo-p2p`;
+    const found = existing.find((c) => c.Labels[NODE_LABEL] === node.name);
+    if (found && found.Labels[LABELS.specHash] === hash && found.State === 'running') {
+      actions.push({ action: 'noop', object: `p2p agent ${name}` });
+      continue;
+    }
+    if (found) await docker.getContainer(found.Id).remove({ force: true });
+    const c = await docker.createContainer({
+      name,
+      Image: deps.image,
+      ...(deps.entrypoint ? { Entrypoint: deps.entrypoint } : {}),
+      Cmd: cmd,
+      Labels: {
+        [LABELS.managedBy]: MANAGED_BY,
+        [LABELS.project]: plan.project.name,
+        [LABELS.role]: AGENT_ROLE,
+        [LABELS.specHash]: hash,
+        [NODE_LABEL]: node.name,
+        ...(deps.extraLabels ?? {}),
+      },
+      HostConfig: {
+        NetworkMode: `container:${node.id}`,
+        VolumesFrom: [`${node.id}:ro`],
+        Binds: binds,
+        RestartPolicy: { Name: 'unless-stopped' },
+      },
+    });
+    await c.start();
+    actions.push({ action: found ? 'recreate' : 'create', object: `p2p agent ${name}`, detail: `peers ${nodes.length - 1}` });
+  }
+  for (const c of existing) {
+    if (!nodes.some((n) => n.name === c.Labels[NODE_LABEL])) {
+      await docker.getContainer(c.Id).remove({ force: true });
+      actions.push({ action: 'remove', object: `p2p agent ${c.Names[0]?.replace(/^\//, '')}` });
+    }
+  }
+  return actions;
+}

@@ -1,0 +1,196 @@
+/**
+ * The P2P node mirror on real containerd: three node containers (lo-test/node:containerd) each with a lo agent
+ * deployed by deployP2P, a pull-through mirror registry:2 in front of an upstream registry:2, hosts.toml from
+ * the plan (agent first, then the mirror, then the upstream as server), and one intruder node whose agent has
+ * another swarm key. Node 1 pulls through the mirror; with mirror and upstream stopped, nodes 2 and 3 pull
+ * through their agents; then unknown images, the latest-tag policy, a peer killed mid-blob, a corrupted blob
+ * and the intruder.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createP2PBed, docker, execIn, metric, waitFor, type BedNode, type P2PBed } from '../helpers/p2p.js';
+
+let bed: P2PBed;
+let n1: BedNode, n2: BedNode, n3: BedNode, intruder: BedNode;
+const img: Record<string, { digest: string; layers: string[] }> = {};
+const ref = (repo: string, tag = '1'): string => `docker.io/lop2p/${repo}:${tag}`;
+const agentUrl = (n: BedNode): string => `http://${n.ip}:${bed.plan.p2p.port}`;
+const BIG = 48 << 20;
+/** Upload pacing on every agent so the kill test can hit the middle of a blob (48 MiB at 24 MiB/s ~ 2 s). */
+const UPLOAD_LIMIT = 24 << 20;
+
+async function setRunning(running: boolean): Promise<void> {
+  for (const name of [bed.mirror.name, bed.upstream.name]) {
+    const c = docker.getContainer(name);
+    if (running) await c.start().catch((e: { statusCode?: number }) => (e.statusCode === 304 ? null : Promise.reject(e)));
+    else await c.stop({ t: 0 }).catch((e: { statusCode?: number }) => (e.statusCode === 304 ? null : Promise.reject(e)));
+  }
+}
+
+async function hasContent(n: BedNode, digest: string): Promise<boolean> {
+  const r = await bed.ctr(n, ['content', 'ls', '-q']);
+  return r.stdout.split('\n').includes(digest);
+}
+
+async function expectPull(n: BedNode, reference: string): Promise<number> {
+  const r = await bed.pull(n, reference);
+  if (r.code !== 0) {
+    throw new Error(`pull ${reference} on ${n.name} failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}\nagent log:\n${await bed.agentLogs(n)}`);
+  }
+  return r.ms;
+}
+
+describe('P2P node mirror (3 containerd nodes + intruder)', () => {
+  beforeAll(async () => {
+    bed = await createP2PBed({ nodes: 3, intruders: 1, uploadBytesPerSecond: UPLOAD_LIMIT });
+    [n1, n2, n3, intruder] = bed.nodes as [BedNode, BedNode, BedNode, BedNode];
+    img.a = await bed.seed('a', ['1', 'latest'], 2 << 20);
+    img.big = await bed.seed('big', ['1'], BIG);
+    img.c = await bed.seed('c', ['1'], 3 << 20);
+    img.d = await bed.seed('d', ['1'], 1 << 20);
+  }, 240_000);
+
+  afterAll(async () => {
+    await bed?.destroy();
+  }, 120_000);
+
+  it('the plan puts the agent first in hosts.toml, with dial_timeout, and containerd 1.6 accepts the file', async () => {
+    const h = bed.plan.containerd.hosts.find((x) => x.host === 'docker.io')!;
+    const hosts = [...h.content.matchAll(/\[host\."([^"]+)"\]/g)].map((m) => m[1]);
+    expect(hosts[0]).toBe(bed.plan.p2p.endpoint);
+    expect(h.content).toContain('dial_timeout = "200ms"');
+    // Node 1 pulls through this file (agent -> mirror). If containerd rejected the file it would fall back to
+    // https://registry-1.docker.io, which is unreachable here, and the pull would fail.
+    await expectPull(n1, ref('a'));
+    await expectPull(n1, ref('big'));
+    await expectPull(n1, ref('c'));
+    const m = await bed.metrics(n1);
+    // The agent was asked first and answered 404 (nobody had it yet); containerd moved on to the mirror.
+    expect(metric(m, 'lo_p2p_requests_total', { source: 'none', result: 'not-found' })).toBeGreaterThan(0);
+    const mirrored = await fetch(`http://${bed.mirror.ip}/v2/_catalog`).then((r) => r.json() as Promise<{ repositories: string[] }>);
+    expect(mirrored.repositories).toEqual(expect.arrayContaining(['lop2p/a', 'lop2p/big', 'lop2p/c']));
+    // The intruder has its own image d (pulled through the mirror too).
+    await expectPull(intruder, ref('d'));
+  });
+
+  it('advertises what containerd stores (events) to the peers, not to the intruder', async () => {
+    await waitFor('n1 advertises a, big, c', async () => {
+      const m = await bed.metrics(n1);
+      return metric(m, 'lo_p2p_advertised_tags') >= 3 && metric(m, 'lo_p2p_peers') === 2;
+    });
+    for (const n of [n2, n3]) expect(metric(await bed.metrics(n), 'lo_p2p_peers')).toBe(2);
+    expect(metric(await bed.metrics(intruder), 'lo_p2p_peers')).toBe(0);
+    // Node 2's agent already finds the manifest through the DHT (HEAD, relayed from node 1).
+    await waitFor('n2 resolves a:1 via the DHT', async () => {
+      const r = await fetch(`${agentUrl(n2)}/v2/lop2p/a/manifests/1?ns=docker.io`, { method: 'HEAD' });
+      return r.status === 200 && r.headers.get('docker-content-digest') === img.a!.digest;
+    });
+  });
+
+  it('with mirror and upstream stopped, nodes 2 and 3 pull by tag and by digest through P2P', async () => {
+    await setRunning(false);
+    const tagMs = await expectPull(n2, ref('a'));
+    const digestMs = await expectPull(n3, `docker.io/lop2p/a@${img.a!.digest}`);
+    const bigMs = await expectPull(n2, ref('big'));
+    for (const d of img.a!.layers) {
+      expect(await hasContent(n2, d)).toBe(true);
+      expect(await hasContent(n3, d)).toBe(true);
+    }
+    expect(await hasContent(n2, img.big!.layers[0]!)).toBe(true);
+    const m2 = await bed.metrics(n2);
+    expect(metric(m2, 'lo_p2p_requests_total', { route: 'manifest', source: 'peer', result: 'ok' })).toBeGreaterThan(0);
+    expect(metric(m2, 'lo_p2p_requests_total', { route: 'blob', source: 'peer', result: 'ok' })).toBeGreaterThan(0);
+    expect(metric(m2, 'lo_p2p_bytes_served_total', { source: 'peer' })).toBeGreaterThanOrEqual(BIG);
+    console.log(`[p2p] pulls with mirror+upstream down: a:1 by tag ${tagMs.toFixed(0)} ms, a by digest ${digestMs.toFixed(0)} ms, big (48 MiB, paced 24 MiB/s) ${bigMs.toFixed(0)} ms`);
+  });
+
+  it('an image nobody has fails over fast (404 within the resolve timeout)', async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t0 = performance.now();
+      const r = await fetch(`${agentUrl(n3)}/v2/lop2p/nothing/manifests/${i}?ns=docker.io`, { method: 'HEAD' });
+      times.push(performance.now() - t0);
+      expect(r.status).toBe(404);
+    }
+    const blobT0 = performance.now();
+    const rb = await fetch(`${agentUrl(n3)}/v2/lop2p/nothing/blobs/sha256:${'0'.repeat(64)}`);
+    const blobMs = performance.now() - blobT0;
+    expect(rb.status).toBe(404);
+    times.sort((a, b) => a - b);
+    const p50 = times[5]!;
+    console.log(`[p2p] time to 404 for an unknown tag: p50 ${p50.toFixed(1)} ms, max ${times[9]!.toFixed(1)} ms; unknown blob ${blobMs.toFixed(1)} ms (resolve timeout ${bed.plan.p2p.resolveTimeoutMs} ms)`);
+    expect(p50).toBeLessThan(bed.plan.p2p.resolveTimeoutMs + 80);
+    // containerd: the agent's 404 sends it on to the mirror and upstream (stopped), so the pull fails — fast.
+    const r = await bed.pull(n3, ref('nothing'), 60_000);
+    expect(r.code).not.toBe(0);
+    console.log(`[p2p] ctr pull of an unknown image failed after ${r.ms.toFixed(0)} ms (agent 404, then mirror and upstream down)`);
+  });
+
+  it('tags named latest are not resolved by P2P (resolveLatest off)', async () => {
+    const r = await fetch(`${agentUrl(n1)}/v2/lop2p/a/manifests/latest?ns=docker.io`, { method: 'HEAD' });
+    expect(r.status).toBe(404);
+    const r3 = await fetch(`${agentUrl(n3)}/v2/lop2p/a/manifests/latest?ns=docker.io`, { method: 'HEAD' });
+    expect(r3.status).toBe(404);
+    expect(metric(await bed.metrics(n3), 'lo_p2p_requests_total', { result: 'tag-policy' })).toBeGreaterThanOrEqual(1);
+    // The same content by tag 1 resolves, so only the policy stands in the way.
+    expect((await fetch(`${agentUrl(n3)}/v2/lop2p/a/manifests/1?ns=docker.io`, { method: 'HEAD' })).status).toBe(200);
+  });
+
+  it('a node with another swarm key can neither join, nor fetch, nor serve', async () => {
+    expect(metric(await bed.metrics(intruder), 'lo_p2p_peers')).toBe(0);
+    for (const n of [n1, n2, n3]) expect(metric(await bed.metrics(n), 'lo_p2p_peers')).toBe(2);
+    // Fetch: the intruder's agent does not find a:1, which all three nodes hold.
+    const r = await fetch(`${agentUrl(intruder)}/v2/lop2p/a/manifests/${img.a!.digest}`, { method: 'HEAD' });
+    expect(r.status).toBe(404);
+    // Serve: d is only on the intruder; the cluster never learns about it.
+    const r2 = await fetch(`${agentUrl(n1)}/v2/lop2p/d/manifests/${img.d!.digest}`, { method: 'HEAD' });
+    expect(r2.status).toBe(404);
+    expect((await fetch(`${agentUrl(intruder)}/v2/lop2p/d/manifests/${img.d!.digest}`, { method: 'HEAD' })).status).toBe(200);
+    const logs = await bed.agentLogs(intruder);
+    expect(logs).toMatch(/bootstrap \/ip4\/.* /);
+  });
+
+  it('a peer that serves a corrupted blob is caught by digest verification; containerd then falls back cleanly', async () => {
+    const layer = img.c!.layers[0]!;
+    const path = `/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256/${layer.slice(7)}`;
+    const flip = await execIn(n1.name, ['node', '-e', `const fs=require('fs');const fd=fs.openSync(${JSON.stringify(path)},'r+');fs.writeSync(fd,Buffer.from('corrupted by the test'),0,21,100000);fs.closeSync(fd)`]);
+    expect(flip.code).toBe(0);
+    const before = metric(await bed.metrics(n2), 'lo_p2p_requests_total', { result: 'digest-mismatch' });
+    const bad = await bed.pull(n2, ref('c'));
+    expect(bad.code).not.toBe(0);
+    expect(await hasContent(n2, layer)).toBe(false);
+    expect(metric(await bed.metrics(n2), 'lo_p2p_requests_total', { result: 'digest-mismatch' })).toBe(before + 1);
+    // With the mirror back, the agent skips the bad peer for that digest (404 at once) and containerd pulls from the mirror.
+    await setRunning(true);
+    await waitFor('mirror up', async () => (await fetch(`http://${bed.mirror.ip}/v2/`)).ok, 20_000);
+    await expectPull(n2, ref('c'));
+    expect(await hasContent(n2, layer)).toBe(true);
+    await setRunning(false);
+  });
+
+  it('a peer killed in the middle of a large blob does not break the pull', async () => {
+    // n1 and n2 hold big; n3 pulls it and we kill whichever agent starts sending it.
+    const layer = img.big!.layers[0]!;
+    const base = new Map<string, number>();
+    for (const n of [n1, n2]) base.set(n.name, metric(await bed.metrics(n), 'lo_p2p_bytes_served_total', { source: 'local' }));
+    const pull = bed.pull(n3, ref('big'), 120_000);
+    const victim = await waitFor(
+      'a peer sending the big layer',
+      async () => {
+        for (const n of [n1, n2]) {
+          const sent = metric(await bed.metrics(n), 'lo_p2p_bytes_served_total', { source: 'local' }) - base.get(n.name)!;
+          if (sent > 8 << 20) return n;
+        }
+        return null;
+      },
+      30_000,
+      50,
+    );
+    await docker.getContainer(victim.agent).kill();
+    const r = await pull;
+    if (r.code !== 0) throw new Error(`pull failed after killing ${victim.name}'s agent: ${r.stdout.slice(-1500)}\n${await bed.agentLogs(n3)}`);
+    expect(await hasContent(n3, layer)).toBe(true);
+    const m3 = await bed.metrics(n3);
+    console.log(`[p2p] killed ${victim.name}'s agent mid-blob; n3 pull finished in ${r.ms.toFixed(0)} ms, failovers ${metric(m3, 'lo_p2p_peer_failovers_total')}`);
+    expect(metric(m3, 'lo_p2p_peer_failovers_total')).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -1,0 +1,326 @@
+/**
+ * Test bed for the P2P node mirror on the real Docker engine: a project and a shared network in 10.170.0.0/16,
+ * an upstream registry:2 and a pull-through mirror registry:2 in front of it, N containerd node containers
+ * (lo-test/node:containerd) and one lo P2P agent per node deployed by `deployP2P` (sidecar sharing the node's
+ * network namespace and volumes). Everything carries `dev.lok8s.lo.test-run=<id>` and is removed by `destroy`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import Docker from 'dockerode';
+import { execa } from 'execa';
+import { parseSpec } from '../../src/config/parseSpec.js';
+import { planCluster } from '../../src/plan/planCluster.js';
+import type { Plan } from '../../src/plan/types.js';
+import { agentArgs, deployP2P } from '../../src/p2p/deployP2P.js';
+import { generateSwarmKey } from '../../src/p2p/swarmKey.js';
+
+export const TEST_RUN_LABEL = 'dev.lok8s.lo.test-run';
+export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
+export const NODE_IMAGE = 'lo-test/node:containerd';
+export const REGISTRY_IMAGE = 'registry:2';
+export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+/** Runs lo inside the agent container from the bind-mounted repository (dist + node_modules). */
+const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '/opt/lo/bin/lo.js'];
+const AGENT_BINDS = [`${REPO_ROOT}:/opt/lo:ro`];
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export async function execIn(container: string, cmd: string[], timeoutMs = 60_000): Promise<ExecResult> {
+  const t0 = performance.now();
+  const ex = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await ex.start({ hijack: true, stdin: false });
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c: Buffer) => (stdout += c.toString()));
+  err.on('data', (c: Buffer) => (stderr += c.toString()));
+  docker.modem.demuxStream(stream, out, err);
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      stream.destroy();
+      reject(new Error(`${cmd.join(' ')} in ${container} took more than ${timeoutMs} ms`));
+    }, timeoutMs);
+    stream.on('end', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    stream.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+  });
+  const info = await ex.inspect();
+  return { code: info.ExitCode ?? -1, stdout, stderr, ms: performance.now() - t0 };
+}
+
+export interface BedNode {
+  name: string;
+  agent: string;
+  ip: string;
+}
+
+export interface P2PBed {
+  runId: string;
+  dir: string;
+  plan: Plan;
+  labels: Record<string, string>;
+  upstream: { name: string; ip: string; url: string };
+  mirror: { name: string; ip: string };
+  nodes: BedNode[];
+  /** ctr pull inside a node through the plan's hosts.toml tree. */
+  pull(node: BedNode, ref: string, timeoutMs?: number): Promise<ExecResult>;
+  ctr(node: BedNode, args: string[]): Promise<ExecResult>;
+  metrics(node: BedNode): Promise<Map<string, number>>;
+  agentLogs(node: BedNode): Promise<string>;
+  /** Creates `<name>:<tag>` locally (one random layer of `bytes`) and copies it to the upstream. */
+  seed(repo: string, tags: string[], bytes: number): Promise<{ digest: string; layers: string[] }>;
+  destroy(): Promise<void>;
+}
+
+/** Sums the samples of a metric whose labels include all of `match` ({} = all). */
+export function metric(m: Map<string, number>, name: string, match: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const [k, v] of m) {
+    const i = k.indexOf('{');
+    const n = i < 0 ? k : k.slice(0, i);
+    if (n !== name) continue;
+    const labels = i < 0 ? '' : k.slice(i);
+    if (Object.entries(match).every(([lk, lv]) => labels.includes(`${lk}="${lv}"`))) sum += v;
+  }
+  return sum;
+}
+
+export async function scrape(url: string): Promise<Map<string, number>> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  const text = await res.text();
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    m.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return m;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+async function createNetworkPair(runId: string, labels: Record<string, string>, lo: number, hi: number): Promise<{ project: string; shared: string; x: number }> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const x = lo + 2 * Math.floor(Math.random() * ((hi - lo) / 2));
+    const project = `lop2p-${runId}`;
+    const shared = `lop2ps-${runId}`;
+    try {
+      await docker.createNetwork({ Name: project, Labels: labels, IPAM: { Config: [{ Subnet: `10.170.${x}.0/24` }] } });
+    } catch (e) {
+      if (/overlap|already/i.test((e as Error).message)) continue;
+      throw e;
+    }
+    try {
+      await docker.createNetwork({ Name: shared, Labels: labels, IPAM: { Config: [{ Subnet: `10.170.${x + 1}.0/24` }] } });
+      return { project, shared, x };
+    } catch (e) {
+      await docker.getNetwork(project).remove().catch(() => {});
+      if (/overlap|already/i.test((e as Error).message)) continue;
+      throw e;
+    }
+  }
+  throw new Error('no free /24 pair in 10.170.0.0/16');
+}
+
+export async function removeRun(runId: string): Promise<void> {
+  const filters = { label: [`${TEST_RUN_LABEL}=${runId}`] };
+  const cs = await docker.listContainers({ all: true, filters });
+  // Agents first: they live in their node's network namespace.
+  cs.sort((a, b) => Number(b.Labels['dev.lok8s.lo.role'] === 'p2p-agent') - Number(a.Labels['dev.lok8s.lo.role'] === 'p2p-agent'));
+  for (const c of cs) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {});
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+  for (const i of await docker.listImages({ filters })) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
+}
+
+export interface BedOptions {
+  nodes: number;
+  /** Extra nodes whose agents get a different swarm key (they still list the real nodes as peers). */
+  intruders?: number;
+  uploadBytesPerSecond?: number;
+  /** Range of the third octet (even start) for the network pair, so e2e and bench do not collide. */
+  octets?: [number, number];
+}
+
+export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
+  const runId = randomBytes(3).toString('hex');
+  const labels = { [TEST_RUN_LABEL]: `lop2p-${runId}` };
+  const dir = mkdtempSync(join(tmpdir(), `lop2p-${runId}-`));
+  const cleanup = async (): Promise<void> => {
+    await removeRun(`lop2p-${runId}`);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const nets = await createNetworkPair(runId, labels, ...(opts.octets ?? [2, 120]));
+    const upstreamIp = `10.170.${nets.x + 1}.250`;
+    const spec = parseSpec(
+      JSON.stringify({
+        apiVersion: 'cluster.lok8s.dev/v1beta1',
+        kind: 'Lo',
+        metadata: { name: nets.project },
+        spec: {
+          cluster: { domain: `${nets.project}.test` },
+          network: { name: nets.project, cidr: `10.170.${nets.x}.0/24` },
+          nodes: { controlPlane: 1, workers: opts.nodes - 1 },
+          registries: {
+            tls: false,
+            shared: { enabled: true, network: { name: nets.shared, cidr: `10.170.${nets.x + 1}.0/24` } },
+            mirrors: [{ name: nets.project, url: `http://${upstreamIp}:5000`, registry: 'docker.io' }],
+            p2p: { enabled: true },
+          },
+        },
+      }),
+      { file: join(dir, 'cluster.lok8s.yaml') },
+    );
+    const plan = planCluster(spec, { paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') }, extraLabels: labels });
+    for (const h of plan.containerd.hosts) {
+      mkdirSync(dirname(h.path), { recursive: true });
+      writeFileSync(h.path, h.content);
+    }
+    const mirrorPlan = plan.registries.find((r) => r.role === 'mirror')!;
+
+    const run = async (name: string, image: string, network: string, ip: string, extra: Partial<Docker.ContainerCreateOptions> = {}): Promise<void> => {
+      const c = await docker.createContainer({
+        name,
+        Image: image,
+        Labels: labels,
+        NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: ip ? { IPv4Address: ip } : {} } } },
+        ...extra,
+        HostConfig: { NetworkMode: network, ...(extra.HostConfig ?? {}) },
+      });
+      await c.start();
+    };
+    await run(`lop2p-${runId}-upstream`, REGISTRY_IMAGE, nets.shared, upstreamIp, {
+      Env: ['REGISTRY_STORAGE_DELETE_ENABLED=true'],
+      HostConfig: { Mounts: [{ Type: 'volume', Target: '/var/lib/registry', VolumeOptions: { Labels: labels } }] },
+    });
+    await run(mirrorPlan.containerName, REGISTRY_IMAGE, nets.shared, mirrorPlan.ip, {
+      Env: ['REGISTRY_HTTP_ADDR=0.0.0.0:80', `REGISTRY_PROXY_REMOTEURL=${mirrorPlan.upstream}`],
+      HostConfig: { Mounts: [{ Type: 'volume', Target: '/var/lib/registry', VolumeOptions: { Labels: labels } }] },
+    });
+
+    const nodeSpecs = [...plan.cluster.nodes.map((n) => n.name), ...Array.from({ length: opts.intruders ?? 0 }, (_, i) => `${nets.project}-intruder${i + 1}`)];
+    for (const name of nodeSpecs) {
+      await run(name, NODE_IMAGE, nets.project, '', {
+        HostConfig: {
+          CapAdd: ['SYS_ADMIN'],
+          SecurityOpt: ['seccomp=unconfined'],
+          Binds: [`${plan.containerd.certsDir}:/etc/containerd/certs.d:ro`],
+          // Volumes, as in kind (whose /var is a volume): the agent sees them through VolumesFrom.
+          Mounts: [
+            { Type: 'volume', Target: '/var/lib/containerd', VolumeOptions: { Labels: labels } },
+            { Type: 'volume', Target: '/run/containerd', VolumeOptions: { Labels: labels } },
+          ],
+        },
+      });
+      await docker.getNetwork(nets.shared).connect({ Container: name });
+    }
+    const ipOf = async (name: string): Promise<string> => (await docker.getContainer(name).inspect()).NetworkSettings.Networks[nets.project]!.IPAddress;
+    for (const name of nodeSpecs) await waitFor(`containerd in ${name}`, async () => (await execIn(name, ['ctr', 'version'], 10_000)).code === 0, 20_000);
+
+    const members = plan.cluster.nodes.map((n) => n.name);
+    await deployP2P(plan, members, {
+      docker,
+      image: NODE_IMAGE,
+      entrypoint: AGENT_ENTRYPOINT,
+      binds: AGENT_BINDS,
+      extraLabels: labels,
+      uploadBytesPerSecond: opts.uploadBytesPerSecond,
+    });
+    const nodes: BedNode[] = [];
+    for (const name of members) nodes.push({ name, agent: `${name}-lo-p2p`, ip: await ipOf(name) });
+
+    // Intruders: same agent and plan, but their own swarm key; they try to bootstrap from the real nodes.
+    for (const name of nodeSpecs.slice(members.length)) {
+      const keyFile = join(dir, `${name}.key`);
+      writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 });
+      const self = { name, id: name, ip: await ipOf(name) };
+      const args = agentArgs(plan, self, [self, ...nodes.map((n) => ({ name: n.name, id: n.name, ip: n.ip }))], { uploadBytesPerSecond: opts.uploadBytesPerSecond });
+      const c = await docker.createContainer({
+        name: `${name}-lo-p2p`,
+        Image: NODE_IMAGE,
+        Entrypoint: AGENT_ENTRYPOINT,
+        Cmd: args,
+        Labels: { ...labels, 'dev.lok8s.lo.role': 'p2p-agent' },
+        HostConfig: { NetworkMode: `container:${name}`, VolumesFrom: [`${name}:ro`], Binds: [...AGENT_BINDS, `${keyFile}:/etc/lo/p2p/swarm.key:ro`] },
+      });
+      await c.start();
+      nodes.push({ name, agent: `${name}-lo-p2p`, ip: self.ip });
+    }
+    for (const n of nodes) await waitFor(`agent on ${n.name}`, async () => (await scrape(`http://${n.ip}:${plan.p2p.port}/metrics`)).size > 0, 30_000);
+
+    const bed: P2PBed = {
+      runId,
+      dir,
+      plan,
+      labels,
+      upstream: { name: `lop2p-${runId}-upstream`, ip: upstreamIp, url: `http://${upstreamIp}:5000` },
+      mirror: { name: mirrorPlan.containerName, ip: mirrorPlan.ip },
+      nodes,
+      pull: (node, ref, timeoutMs = 90_000) => execIn(node.name, ['ctr', '-n', 'k8s.io', 'images', 'pull', '--hosts-dir', '/etc/containerd/certs.d', ref], timeoutMs),
+      ctr: (node, args) => execIn(node.name, ['ctr', '-n', 'k8s.io', ...args]),
+      metrics: (node) => scrape(`http://${node.ip}:${plan.p2p.port}/metrics`),
+      async agentLogs(node) {
+        const buf = (await docker.getContainer(node.agent).logs({ stdout: true, stderr: true, tail: 200 })) as unknown as Buffer;
+        return buf.toString('utf8').replace(/[\x00-\x08]/g, '');
+      },
+      async seed(repo, tags, bytes) {
+        const work = mkdtempSync(join(dir, 'img-'));
+        // Random (incompressible) content in 1 MiB pieces so memory stays flat.
+        const { openSync, writeSync, closeSync } = await import('node:fs');
+        const fd = openSync(join(work, 'payload.bin'), 'w');
+        for (let left = bytes; left > 0; left -= 1 << 20) writeSync(fd, randomBytes(Math.min(left, 1 << 20)));
+        closeSync(fd);
+        await execa('tar', ['-C', work, '-cf', join(work, 'rootfs.tar'), 'payload.bin']);
+        const local = `lop2p-${runId}/${repo}`;
+        const { createReadStream } = await import('node:fs');
+        const stream = await docker.importImage(createReadStream(join(work, 'rootfs.tar')) as never, { repo: local, tag: tags[0] } as never);
+        await new Promise((r, j) => docker.modem.followProgress(stream, (e: Error | null) => (e ? j(e) : r(null))));
+        await docker.getImage(`${local}:${tags[0]}`).tag({ repo: local, tag: tags[0] });
+        for (const tag of tags) {
+          await execa('skopeo', ['copy', '-q', '--dest-tls-verify=false', `docker-daemon:${local}:${tags[0]}`, `docker://${upstreamIp}:5000/lop2p/${repo}:${tag}`]);
+        }
+        await docker.getImage(`${local}:${tags[0]}`).remove({ force: true }).catch(() => {});
+        rmSync(work, { recursive: true, force: true });
+        const res = await fetch(`http://${upstreamIp}:5000/v2/lop2p/${repo}/manifests/${tags[0]}`, {
+          headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+        });
+        const manifest = (await res.json()) as { layers: Array<{ digest: string }>; config: { digest: string } };
+        return { digest: res.headers.get('docker-content-digest')!, layers: manifest.layers.map((l) => l.digest) };
+      },
+      destroy: cleanup,
+    };
+    return bed;
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
