@@ -15,6 +15,7 @@ import {
   cleanupRun,
   clients,
   docker,
+  eventually,
   inspectContainer,
   makeImage,
   manifestDigest,
@@ -175,7 +176,7 @@ describe('lo registry up on a real engine', () => {
     expect((await inspectContainer(`${id}a-registry-cache`))!.NetworkSettings.Networks[spec.name]?.IPAddress).toBe('10.140.10.102');
     expect((await inspectContainer(`lok8s-registry-${id}-hub`))!.Id).toBe(mirrorBefore);
     // The pushed image survived in the kept volume.
-    expect(await manifestDigest('10.140.10.101:80/app:v1')).toBe(appDigest);
+    expect(await eventually(() => manifestDigest('10.140.10.101:80/app:v1'))).toBe(appDigest);
 
     // mirror: a new upstream password changes its config -> only the mirror is recreated, its cache stays.
     credsEnv.LODK_PASS = 'second-secret-value';
@@ -186,11 +187,13 @@ describe('lo registry up on a real engine', () => {
     ]);
     expect(byName(again, 'container', `lok8s-registry-${id}-hub`)?.reason).toBe('configuration or certificate changed');
     expect(byName(again, 'volume', `lok8s-registry-${id}-hub-data`)?.action).toBe('noop');
+    // registry:2 (distribution 2.8) asks the upstream for its auth challenge when it starts and exits when
+    // that fails, so wait until the recreated mirror serves before taking the upstream away.
+    await eventually(() => manifestDigest(`10.140.11.2:80/library/${id}:v1`));
     // With the upstream stopped, the recreated mirror still serves the cached image from its volume.
     await docker.getContainer(upstream.name).stop({ t: 1 });
     try {
-      await waitMirror(`10.140.11.2:80/library/${id}@${upstreamDigest}`);
-      const cached = await pullToDir(ws, `10.140.11.2:80/library/${id}@${upstreamDigest}`);
+      const cached = await eventually(() => pullToDir(ws, `10.140.11.2:80/library/${id}@${upstreamDigest}`));
       expect(cached.layers.length).toBe(1);
     } finally {
       await docker.getContainer(upstream.name).start();
@@ -250,7 +253,7 @@ describe('lo registry up on a real engine', () => {
     // up again: the pushed image is still there
     const { actions } = await up();
     expect(changed(actions).map((a) => `${a.action} ${a.name}`).sort()).toEqual([`create ${id}a-registry-build`, `create ${id}a-registry-cache`]);
-    expect(await skopeo(['inspect', '--tls-verify=false', 'docker://10.140.10.101:80/app:v1'])).toContain('"Digest"');
+    expect(await eventually(() => skopeo(['inspect', '--tls-verify=false', 'docker://10.140.10.101:80/app:v1']))).toContain('"Digest"');
   });
 
   it('clean removes project containers and volumes; --shared also the mirror, keeping the network while others are attached', async () => {
@@ -282,17 +285,3 @@ describe('lo registry up on a real engine', () => {
     expect(await clients.networks.inspect(spec.sharedName)).toBeNull();
   });
 });
-
-/** The recreated mirror needs a moment before it listens; bounded wait. */
-async function waitMirror(ref: string): Promise<void> {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]);
-      return;
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-}

@@ -198,3 +198,16 @@ export async function inspectContainer(name: string): Promise<Docker.ContainerIn
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+/** Retries `fn` until it resolves (a just-recreated registry needs a moment to listen); bounded. */
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}

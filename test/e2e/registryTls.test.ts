@@ -1,0 +1,100 @@
+/**
+ * Registries with TLS (the default) on the real engine: certificates from ensureTls, HTTPS verified against
+ * lo's CA only (skopeo with a cert dir holding the CA, no insecure flags), status probing over verified TLS,
+ * and a re-issued certificate recreating exactly the containers that serve it.
+ */
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Action } from '../../src/apply/types.js';
+import { registryStatus, registryUp } from '../../src/core/registry.js';
+import { cleanupRun, clients, eventually, inspectContainer, makeImage, manifestDigest, pullToDir, pushToRegistry, skopeo, startUpstream, workspace, type SpecInput, type Workspace } from '../helpers/docker.js';
+
+let ws: Workspace;
+let spec: SpecInput;
+let specFile: string;
+let certDir: string;
+let upstreamDigest: string;
+const changed = (actions: Action[]): Action[] => actions.filter((a) => a.action !== 'noop');
+
+beforeAll(async () => {
+  ws = workspace();
+  const id = ws.runId;
+  spec = {
+    name: `${id}t`,
+    cidr: '10.140.30.0/24',
+    sharedName: `${id}s`,
+    sharedCidr: '10.140.31.0/24',
+    tls: true,
+    mirrors: [{ name: `${id}-hub`, url: 'http://10.140.31.200:5000', registry: 'docker.io' }],
+  };
+  specFile = ws.writeSpec(spec);
+  await clients.networks.ensure(ws.plan(spec).networks.find((n) => n.role === 'shared')!);
+  await startUpstream(ws, `${id}-upstream`, spec.sharedName, '10.140.31.200');
+  const image = await makeImage(ws, 'seed', 'v1');
+  await pushToRegistry(image, `10.140.31.200:5000/library/${id}:v1`);
+  upstreamDigest = await manifestDigest(`10.140.31.200:5000/library/${id}:v1`);
+});
+
+afterAll(async () => {
+  await cleanupRun(ws);
+});
+
+describe('registries with TLS', () => {
+  it('up issues the certificates and serves HTTPS that verifies against lo\'s CA only', async () => {
+    const id = ws.runId;
+    const { actions, plan } = await registryUp({ config: specFile }, ws.deps);
+    expect(actions.filter((a) => a.kind === 'certificate').map((a) => a.action)).toEqual(['create', 'create']);
+    const build = (await inspectContainer(`${spec.name}-registry-build`))!;
+    expect(build.Mounts.map((m) => `${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort()).toEqual(['/etc/lo/registry:ro', '/etc/lo/tls:ro', '/var/lib/registry:rw']);
+    expect(statSync(plan.tls.certificates[0]!.keyPath).mode & 0o777).toBe(0o600);
+    // the CA copy in the certs.d tree, for the nodes
+    expect(readFileSync(plan.containerd.caFile!, 'utf8')).toBe(readFileSync(plan.tls.caCertPath, 'utf8'));
+
+    certDir = join(ws.dir, 'certs');
+    mkdirSync(certDir);
+    writeFileSync(join(certDir, 'ca.crt'), readFileSync(plan.tls.caCertPath));
+
+    // Without the CA, verification fails: TLS is really checked.
+    await expect(skopeo(['inspect', '--raw', `docker://10.140.31.2/library/${id}:v1`])).rejects.toThrow(/x509|certificate/);
+    // Through the mirror over verified HTTPS: the upstream's manifest and blobs.
+    expect(await manifestDigest(`10.140.31.2/library/${id}:v1`, ['--cert-dir', certDir])).toBe(upstreamDigest);
+    const pulled = await pullToDir(ws, `10.140.31.2/library/${id}:v1`, ['--src-cert-dir', certDir]);
+    expect(pulled.layers).toHaveLength(1);
+    // Push to the build registry (lok8s.local's address) and read it back, verified.
+    const app = await makeImage(ws, 'app', 'v1');
+    await skopeo(['copy', '--quiet', '--dest-cert-dir', certDir, `docker-daemon:${app}`, 'docker://10.140.30.101/app:v1']);
+    const back = await pullToDir(ws, '10.140.30.101/app:v1', ['--src-cert-dir', certDir]);
+    expect(back.layers).toHaveLength(1);
+  });
+
+  it('a second up changes nothing; status reads catalogs over verified TLS', async () => {
+    const { actions } = await registryUp({ config: specFile }, ws.deps);
+    expect(changed(actions)).toEqual([]);
+    const s = await registryStatus({ config: specFile }, { ...ws.deps, shared: true });
+    expect(s.registries.map((r) => `${r.name}:${r.health}:${(r.catalog ?? []).join(',')}`).sort()).toEqual(
+      ['build:running:app', 'cache:running:', `${ws.runId}-hub:running:library/${ws.runId}`].sort(),
+    );
+  });
+
+  it('a re-issued project certificate recreates build and cache only; the certs.d directory keeps its inode', async () => {
+    const id = ws.runId;
+    const plan = ws.plan(spec);
+    const inode = statSync(plan.containerd.certsDir).ino;
+    const mirrorId = (await inspectContainer(`lok8s-registry-${id}-hub`))!.Id;
+    // A second mirror adds names to the project certificate (its registry name and address).
+    const more: SpecInput = { ...spec, mirrors: [...spec.mirrors!, { name: `${id}-q`, url: 'http://10.140.31.200:5000', registry: 'quay.example' }] };
+    ws.writeSpec(more);
+    const { actions } = await registryUp({ config: specFile }, ws.deps);
+    const c = (name: string): Action | undefined => actions.find((a) => a.kind === 'container' && a.name === name);
+    expect(c(`${spec.name}-registry-build`)).toMatchObject({ action: 'recreate', reason: 'configuration or certificate changed' });
+    expect(c(`${spec.name}-registry-cache`)).toMatchObject({ action: 'recreate', reason: 'configuration or certificate changed' });
+    expect(c(`lok8s-registry-${id}-q`)?.action).toBe('create');
+    expect(c(`lok8s-registry-${id}-hub`)?.action).toBe('noop');
+    expect((await inspectContainer(`lok8s-registry-${id}-hub`))!.Id).toBe(mirrorId);
+    expect(actions.filter((a) => a.kind === 'certificate').map((a) => a.action).sort()).toEqual(['create', 'noop', 'recreate']);
+    expect(statSync(plan.containerd.certsDir).ino).toBe(inode);
+    // The re-issued certificate is served and verifies; the pushed image survived in the kept volume.
+    expect(await eventually(() => skopeo(['inspect', '--raw', '--cert-dir', certDir, 'docker://10.140.30.101/app:v1']))).toContain('layers');
+  });
+});
