@@ -325,7 +325,7 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
           sent += chunk.length;
           if (pending) {
             metrics.bytesServed.inc({ source: 'peer' }, pending.length);
-            if (!res.write(pending)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+            if (!res.write(pending)) await drained(res);
             if (res.destroyed) throw new Error('client went away');
           }
           pending = chunk;
@@ -437,6 +437,19 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
       else sendError(ctx, 500, 'UNKNOWN', err.message);
     });
   };
+}
+
+/** Resolves on 'drain' or 'close', removing both listeners (a long body would otherwise pile them up). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function pick(h: http.IncomingHttpHeaders, names: string[]): Record<string, string> {

@@ -1,0 +1,432 @@
+/**
+ * Unit tests of the P2P agent's pieces: OCI routes (against an in-memory content source — the e2e test covers
+ * real containerd), Range, the latest-tag policy, the DHT key scheme, swarm keys, and relaying from peers
+ * (peers are real HTTP servers running the same handler; the Router seam yields them, the e2e covers the DHT).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { base32 } from 'multiformats/bases/base32';
+import { CID } from 'multiformats/cid';
+import type { ContentSource, Descriptor, LocalTag } from '../../src/p2p/contentSource.js';
+import { digestKey, parseImageName, tagKey } from '../../src/p2p/keys.js';
+import { createMetrics } from '../../src/p2p/metrics.js';
+import { manifestMediaType, parseOciPath, parseRange, tagResolvable } from '../../src/p2p/ociPath.js';
+import { HOP_HEADER, createRegistryHandler, type RegistryOptions } from '../../src/p2p/registry.js';
+import type { PeerTarget, Router } from '../../src/p2p/router.js';
+import { ensureSwarmKey, generateSwarmKey, parseSwarmKey } from '../../src/p2p/swarmKey.js';
+import { agentArgs } from '../../src/p2p/deployP2P.js';
+import { parseSpec } from '../../src/config/parseSpec.js';
+import { planCluster } from '../../src/plan/planCluster.js';
+
+const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** In-memory content store with the same contract as the containerd source. */
+class MemorySource implements ContentSource {
+  blobs = new Map<string, Buffer>();
+  tags = new Map<string, Descriptor>();
+  reads = 0;
+  add(b: Buffer): string {
+    const d = sha(b);
+    this.blobs.set(d, b);
+    return d;
+  }
+  tag(name: string, d: Descriptor): void {
+    this.tags.set(name, d);
+  }
+  async resolveTag(registry: string, repository: string, tag: string): Promise<Descriptor | null> {
+    return this.tags.get(`${registry}/${repository}:${tag}`) ?? null;
+  }
+  async stat(digest: string): Promise<{ size: number } | null> {
+    const b = this.blobs.get(digest);
+    return b ? { size: b.length } : null;
+  }
+  async read(digest: string, start: number, end: number): Promise<Readable> {
+    this.reads++;
+    const b = this.blobs.get(digest)!;
+    // Small chunks, so relays see several of them.
+    const chunks: Buffer[] = [];
+    for (let i = start; i <= end; i += 16 * 1024) chunks.push(b.subarray(i, Math.min(end + 1, i + 16 * 1024)));
+    return Readable.from(chunks);
+  }
+  async listDigests(): Promise<string[]> {
+    return [...this.blobs.keys()];
+  }
+  async listTags(): Promise<LocalTag[]> {
+    return [...this.tags].map(([name, d]) => ({ ...parseImageName(name)!, digest: d.digest }));
+  }
+  watch(): () => void {
+    return () => {};
+  }
+  async close(): Promise<void> {}
+}
+
+/** The Router seam with a fixed provider list per key (what the DHT would return). */
+class StaticRouter implements Router {
+  providers = new Map<string, PeerTarget[]>();
+  delayMs = 0;
+  async *resolve(key: CID, timeoutMs: number): AsyncIterable<PeerTarget> {
+    const list = this.providers.get(key.toString()) ?? [];
+    if (this.delayMs > timeoutMs || list.length === 0) {
+      await new Promise((r) => setTimeout(r, Math.min(this.delayMs, timeoutMs)));
+      return;
+    }
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    yield* list;
+  }
+  async advertise(keys: CID[]) {
+    return { ok: keys.length, failed: 0 };
+  }
+  peerCount(): number {
+    return this.providers.size;
+  }
+  addresses(): string[] {
+    return [];
+  }
+}
+
+const servers: http.Server[] = [];
+async function serve(handler: http.RequestListener): Promise<string> {
+  const s = http.createServer(handler);
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  servers.push(s);
+  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+}
+afterAll(async () => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
+});
+
+function registry(source: ContentSource, extra: Partial<RegistryOptions> = {}) {
+  const metrics = createMetrics();
+  const handler = createRegistryHandler({ source, router: null, metrics, resolveTimeoutMs: 20, resolveLatest: false, ...extra });
+  return { handler, metrics };
+}
+
+const manifestDoc = (layer: string, size: number): Buffer =>
+  Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: layer, size },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size }],
+    }),
+  );
+
+describe('OCI paths, Range and tag policy', () => {
+  it('parses pull routes and rejects others', () => {
+    expect(parseOciPath('/v2/')).toEqual({ kind: 'base' });
+    expect(parseOciPath('/v2')).toEqual({ kind: 'base' });
+    expect(parseOciPath('/v2/library/alpine/manifests/3.19')).toEqual({ kind: 'manifest', name: 'library/alpine', reference: '3.19', byDigest: false });
+    const d = `sha256:${'a'.repeat(64)}`;
+    expect(parseOciPath(`/v2/a/b/c/manifests/${d}`)).toEqual({ kind: 'manifest', name: 'a/b/c', reference: d, byDigest: true });
+    expect(parseOciPath(`/v2/my-org/my.app_x/blobs/${d}`)).toEqual({ kind: 'blob', name: 'my-org/my.app_x', digest: d });
+    expect(parseOciPath('/v2/Upper/manifests/1')).toBeNull();
+    expect(parseOciPath('/v2/x/blobs/not-a-digest')).toBeNull();
+    expect(parseOciPath('/v2/x/blobs/uploads/')).toBeNull();
+    expect(parseOciPath('/v2/_catalog')).toBeNull();
+    expect(parseOciPath('/v2/x/tags/list')).toBeNull();
+  });
+
+  it('parses single byte ranges against the blob size', () => {
+    expect(parseRange(undefined, 100)).toBeNull();
+    expect(parseRange('bytes=0-9', 100)).toEqual({ start: 0, end: 9 });
+    expect(parseRange('bytes=90-', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=90-500', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=-10', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=100-', 100)).toBe('unsatisfiable');
+    expect(parseRange('bytes=5-4', 100)).toBe('unsatisfiable');
+    expect(parseRange('bytes=0-1,5-6', 100)).toBe('ignore');
+    expect(parseRange('items=0-1', 100)).toBe('ignore');
+  });
+
+  it('does not resolve latest unless configured', () => {
+    expect(tagResolvable('latest', false)).toBe(false);
+    expect(tagResolvable('latest', true)).toBe(true);
+    expect(tagResolvable('1.2', false)).toBe(true);
+    expect(tagResolvable('latest-alpine', false)).toBe(true);
+  });
+
+  it('derives manifest media types from the document', () => {
+    expect(manifestMediaType(Buffer.from('{"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}'))).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(manifestMediaType(Buffer.from('{"schemaVersion":2,"manifests":[]}'))).toBe('application/vnd.oci.image.index.v1+json');
+    expect(manifestMediaType(Buffer.from('{"schemaVersion":2,"layers":[]}'))).toBe('application/vnd.oci.image.manifest.v1+json');
+  });
+});
+
+describe('DHT key scheme', () => {
+  it('keys a sha256 digest by a raw CIDv1 whose multihash is the digest itself', () => {
+    const hex = createHash('sha256').update('hello').digest('hex');
+    const cid = digestKey(`sha256:${hex}`);
+    expect(cid.version).toBe(1);
+    expect(cid.code).toBe(0x55);
+    expect(cid.multihash.code).toBe(0x12);
+    expect(Buffer.from(cid.multihash.digest).toString('hex')).toBe(hex);
+    // Same as IPFS's CID for the raw block "hello" (bafkrei… = CIDv1 raw sha2-256).
+    expect(cid.toString()).toBe(CID.parse('bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq').toString());
+    expect(cid.toString(base32)).toMatch(/^bafkrei/);
+  });
+
+  it('keys other digests and tags by hashes of their names, all distinct', () => {
+    const a = tagKey('docker.io', 'library/alpine', '3.19');
+    expect(tagKey('docker.io', 'library/alpine', '3.19').equals(a)).toBe(true);
+    expect(tagKey('quay.io', 'library/alpine', '3.19').equals(a)).toBe(false);
+    expect(tagKey('docker.io', 'library/alpine', '3.20').equals(a)).toBe(false);
+    expect(tagKey('docker.io', 'library', 'alpine:3.19').equals(a)).toBe(false);
+    const expected = createHash('sha256').update('lo-tag:docker.io/library/alpine:3.19').digest('hex');
+    expect(Buffer.from(a.multihash.digest).toString('hex')).toBe(expected);
+    const sha512 = digestKey(`sha512:${'b'.repeat(128)}`);
+    expect(sha512.multihash.code).toBe(0x12);
+    expect(sha512.equals(digestKey(`sha512:${'c'.repeat(128)}`))).toBe(false);
+  });
+
+  it('splits containerd image names', () => {
+    expect(parseImageName('docker.io/library/alpine:3.19')).toEqual({ registry: 'docker.io', repository: 'library/alpine', tag: '3.19' });
+    expect(parseImageName('localhost:5000/a/b:1')).toEqual({ registry: 'localhost:5000', repository: 'a/b', tag: '1' });
+    expect(parseImageName('docker.io/library/alpine@sha256:abc')).toBeNull();
+    expect(parseImageName('sha256:abcdef')).toBeNull();
+  });
+});
+
+describe('swarm key', () => {
+  it('generates, parses and keeps a 0600 key', async () => {
+    const text = generateSwarmKey();
+    expect(text).toMatch(/^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}\n$/);
+    expect(generateSwarmKey()).not.toBe(text);
+    expect(() => parseSwarmKey('nope', 'k')).toThrow(/not a swarm key/);
+    const dir = mkdtempSync(join(tmpdir(), 'lop2p-key-'));
+    const path = join(dir, 'sub', 'swarm.key');
+    const first = await ensureSwarmKey(path);
+    expect(first.created).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const bytes = readFileSync(path);
+    const again = await ensureSwarmKey(path);
+    expect(again.created).toBe(false);
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+    expect(Buffer.from(again.psk).equals(Buffer.from(first.psk))).toBe(true);
+    writeFileSync(path, 'garbage');
+    await expect(ensureSwarmKey(path)).rejects.toThrow(/not a swarm key/);
+  });
+});
+
+describe('OCI routes on local content', () => {
+  const src = new MemorySource();
+  const blob = randomBytes(100_000);
+  const blobDigest = src.add(blob);
+  const manifest = manifestDoc(blobDigest, blob.length);
+  const manifestDigest = src.add(manifest);
+  src.tag('docker.io/library/app:1.0', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: manifest.length });
+  src.tag('docker.io/library/app:latest', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: manifest.length });
+  let base = '';
+  const { handler, metrics } = registry(src);
+
+  it('answers /v2/ with the API version header', async () => {
+    base = await serve(handler);
+    const r = await fetch(`${base}/v2/`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+    expect((await fetch(`${base}/v2/`, { method: 'HEAD' })).status).toBe(200);
+  });
+
+  it('serves a manifest by tag (with ns) and by digest, GET and HEAD, with type, digest and length', async () => {
+    for (const ref of ['1.0?ns=docker.io', manifestDigest]) {
+      const r = await fetch(`${base}/v2/library/app/manifests/${ref}`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toBe('application/vnd.oci.image.manifest.v1+json');
+      expect(r.headers.get('docker-content-digest')).toBe(manifestDigest);
+      expect(r.headers.get('content-length')).toBe(String(manifest.length));
+      expect(Buffer.from(await r.arrayBuffer()).equals(manifest)).toBe(true);
+      const h = await fetch(`${base}/v2/library/app/manifests/${ref}`, { method: 'HEAD' });
+      expect(h.status).toBe(200);
+      expect(h.headers.get('content-length')).toBe(String(manifest.length));
+      expect(h.headers.get('docker-content-digest')).toBe(manifestDigest);
+    }
+  });
+
+  it('needs ns for tags, and answers 404 for latest and for other registries', async () => {
+    expect((await fetch(`${base}/v2/library/app/manifests/1.0`)).status).toBe(404);
+    expect((await fetch(`${base}/v2/library/app/manifests/1.0?ns=quay.io`)).status).toBe(404);
+    const latest = await fetch(`${base}/v2/library/app/manifests/latest?ns=docker.io`);
+    expect(latest.status).toBe(404);
+    expect(((await latest.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('MANIFEST_UNKNOWN');
+    const withLatest = registry(src, { resolveLatest: true });
+    const base2 = await serve(withLatest.handler);
+    expect((await fetch(`${base2}/v2/library/app/manifests/latest?ns=docker.io`)).status).toBe(200);
+  });
+
+  it('serves blobs whole and by single Range (206, 416), and 404s unknown ones', async () => {
+    const r = await fetch(`${base}/v2/library/app/blobs/${blobDigest}`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('application/octet-stream');
+    expect(r.headers.get('docker-content-digest')).toBe(blobDigest);
+    expect(r.headers.get('content-length')).toBe(String(blob.length));
+    expect(r.headers.get('accept-ranges')).toBe('bytes');
+    expect(Buffer.from(await r.arrayBuffer()).equals(blob)).toBe(true);
+    const p = await fetch(`${base}/v2/library/app/blobs/${blobDigest}`, { headers: { range: 'bytes=1000-1999' } });
+    expect(p.status).toBe(206);
+    expect(p.headers.get('content-range')).toBe(`bytes 1000-1999/${blob.length}`);
+    expect(p.headers.get('content-length')).toBe('1000');
+    expect(Buffer.from(await p.arrayBuffer()).equals(blob.subarray(1000, 2000))).toBe(true);
+    const tail = await fetch(`${base}/v2/library/app/blobs/${blobDigest}`, { headers: { range: 'bytes=99990-' } });
+    expect(tail.status).toBe(206);
+    expect(Buffer.from(await tail.arrayBuffer()).equals(blob.subarray(99_990))).toBe(true);
+    const bad = await fetch(`${base}/v2/library/app/blobs/${blobDigest}`, { headers: { range: `bytes=${blob.length}-` } });
+    expect(bad.status).toBe(416);
+    expect(bad.headers.get('content-range')).toBe(`bytes */${blob.length}`);
+    expect((await fetch(`${base}/v2/library/app/blobs/sha256:${'0'.repeat(64)}`)).status).toBe(404);
+    const head = await fetch(`${base}/v2/library/app/blobs/${blobDigest}`, { method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(blob.length));
+  });
+
+  it('is read-only and counts requests by result in /metrics', async () => {
+    expect((await fetch(`${base}/v2/library/app/blobs/uploads/`, { method: 'POST' })).status).toBe(405);
+    expect((await fetch(`${base}/v2/_catalog`)).status).toBe(404);
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(/lo_p2p_requests_total\{route="manifest",source="local",result="ok"\} [1-9]/);
+    expect(text).toMatch(/lo_p2p_requests_total\{route="manifest",source="none",result="tag-policy"\} 1/);
+    expect(text).toMatch(/lo_p2p_bytes_served_total\{source="local"\} [1-9]/);
+    expect(await metrics.registry.getSingleMetricAsString('lo_p2p_requests_total')).toContain('method-not-allowed');
+  });
+});
+
+describe('relaying from peers', () => {
+  const blob = randomBytes(600_000);
+  const digest = sha(blob);
+  const good = new MemorySource();
+  good.add(blob);
+  const manifest = manifestDoc(digest, blob.length);
+  const mDigest = good.add(manifest);
+  good.tag('docker.io/team/app:2', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: mDigest, size: manifest.length });
+  const corrupt = new MemorySource();
+  const broken = Buffer.from(blob);
+  broken[300_000] ^= 0xff;
+  corrupt.blobs.set(digest, broken); // claims the digest, holds other bytes
+
+  async function peerOf(src: MemorySource, id: string, wrap?: http.RequestListener): Promise<PeerTarget> {
+    const { handler } = registry(src);
+    return { id, url: await serve(wrap ?? handler) };
+  }
+
+  it('relays a blob from a peer, verified, and never relays a relayed request (hop header)', async () => {
+    const router = new StaticRouter();
+    const p = await peerOf(good, 'good');
+    router.providers.set(digestKey(digest).toString(), [p]);
+    router.providers.set(tagKey('docker.io', 'team/app', '2').toString(), [p]);
+    const me = registry(new MemorySource(), { router });
+    const base = await serve(me.handler);
+    const r = await fetch(`${base}/v2/team/app/blobs/${digest}`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-length')).toBe(String(blob.length));
+    expect(Buffer.from(await r.arrayBuffer()).equals(blob)).toBe(true);
+    const t = await fetch(`${base}/v2/team/app/manifests/2?ns=docker.io`);
+    expect(t.status).toBe(200);
+    expect(t.headers.get('docker-content-digest')).toBe(mDigest);
+    expect(Buffer.from(await t.arrayBuffer()).equals(manifest)).toBe(true);
+    const hop = await fetch(`${base}/v2/team/app/blobs/${digest}`, { headers: { [HOP_HEADER]: '1' } });
+    expect(hop.status).toBe(404);
+    const ranged = await fetch(`${base}/v2/team/app/blobs/${digest}`, { headers: { range: 'bytes=10-19' } });
+    expect(ranged.status).toBe(206);
+    expect(Buffer.from(await ranged.arrayBuffer()).equals(blob.subarray(10, 20))).toBe(true);
+  });
+
+  it('aborts the response when a peer serves the wrong bytes, then skips that peer for the digest', async () => {
+    const router = new StaticRouter();
+    const bad = await peerOf(corrupt, 'bad');
+    router.providers.set(digestKey(digest).toString(), [bad]);
+    const me = registry(new MemorySource(), { router });
+    const base = await serve(me.handler);
+    // The client must not receive a complete body: the last chunk is held back until the digest matches.
+    const got = await new Promise<{ bytes: number; error: boolean }>((resolve) => {
+      let bytes = 0;
+      http.get(`${base}/v2/team/app/blobs/${digest}`, (res) => {
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('aborted', () => resolve({ bytes, error: true }));
+        res.on('error', () => resolve({ bytes, error: true }));
+        res.on('end', () => resolve({ bytes, error: false }));
+      });
+    });
+    expect(got.error).toBe(true);
+    expect(got.bytes).toBeLessThan(blob.length);
+    expect(await me.metrics.registry.getSingleMetricAsString('lo_p2p_requests_total')).toMatch(/result="digest-mismatch"\} 1/);
+    // Next time the bad peer is skipped: a clean 404 so containerd goes to its next host.
+    expect((await fetch(`${base}/v2/team/app/blobs/${digest}`)).status).toBe(404);
+  });
+
+  it('continues from the next peer with a Range when a peer dies mid-body', async () => {
+    const router = new StaticRouter();
+    // A peer that sends 200 KB of the right bytes and then drops the connection.
+    const dying = await peerOf(good, 'dying', (req, res) => {
+      res.writeHead(200, { 'content-length': blob.length, 'content-type': 'application/octet-stream' });
+      res.write(blob.subarray(0, 200_000), () => setTimeout(() => res.destroy(), 20));
+    });
+    const ranges: string[] = [];
+    const { handler: goodHandler } = registry(good);
+    const healthy = await peerOf(good, 'healthy', (req, res) => {
+      ranges.push(String(req.headers.range ?? ''));
+      goodHandler(req, res);
+    });
+    router.providers.set(digestKey(digest).toString(), [dying, healthy]);
+    const me = registry(new MemorySource(), { router });
+    const base = await serve(me.handler);
+    const r = await fetch(`${base}/v2/team/app/blobs/${digest}`);
+    expect(r.status).toBe(200);
+    expect(Buffer.from(await r.arrayBuffer()).equals(blob)).toBe(true);
+    expect(ranges).toHaveLength(1);
+    expect(ranges[0]).toMatch(/^bytes=\d+-$/);
+    expect(Number(ranges[0]!.slice(6, -1))).toBeGreaterThan(0);
+    expect(await me.metrics.registry.getSingleMetricAsString('lo_p2p_peer_failovers_total')).toMatch(/ 1$/m);
+  });
+
+  it('answers 404 at once when no peer is found within the resolve timeout', async () => {
+    const router = new StaticRouter();
+    router.delayMs = 500; // the DHT would answer, but too late
+    router.providers.set(digestKey(digest).toString(), [await peerOf(good, 'slow')]);
+    const me = registry(new MemorySource(), { router, resolveTimeoutMs: 20 });
+    const base = await serve(me.handler);
+    const t0 = performance.now();
+    const r = await fetch(`${base}/v2/team/app/blobs/${digest}`);
+    const ms = performance.now() - t0;
+    expect(r.status).toBe(404);
+    expect(ms).toBeLessThan(300);
+    expect(await me.metrics.registry.getSingleMetricAsString('lo_p2p_resolve_duration_seconds')).toContain('found="false"');
+  });
+});
+
+describe('agent wiring from the plan', () => {
+  it('builds each agent command from plan.p2p and the node list', () => {
+    const spec = parseSpec(
+      JSON.stringify({
+        apiVersion: 'cluster.lok8s.dev/v1beta1',
+        kind: 'Lo',
+        metadata: { name: 'lop2p-unit' },
+        spec: { cluster: { domain: 'lok8s.dev' }, nodes: { workers: 2 }, registries: { p2p: { resolveTimeoutMs: 35 } } },
+      }),
+      { file: 'unit.yaml' },
+    );
+    const plan = planCluster(spec, { paths: { stateDir: '/tmp/lop2p-unit', caRoot: '/tmp/lop2p-unit/ca' } });
+    const nodes = [
+      { name: 'a', id: '1', ip: '10.0.0.2' },
+      { name: 'b', id: '2', ip: '10.0.0.3' },
+      { name: 'c', id: '3', ip: '10.0.0.4' },
+    ];
+    const args = agentArgs(plan, nodes[0]!, nodes, {});
+    const flag = (f: string): string | undefined => args[args.indexOf(f) + 1];
+    expect(args.slice(0, 2)).toEqual(['p2p', 'agent']);
+    expect(flag('--port')).toBe('30020');
+    expect(flag('--router-port')).toBe('30021');
+    expect(flag('--peers')).toBe('10.0.0.3:30021,10.0.0.4:30021');
+    expect(flag('--resolve-timeout-ms')).toBe('35');
+    expect(flag('--registries')).toBe('docker.io,ghcr.io,quay.io,registry.k8s.io');
+    expect(args).not.toContain('--resolve-latest');
+    expect(plan.p2p.enabled).toBe(true);
+  });
+});
