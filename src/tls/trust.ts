@@ -69,11 +69,13 @@ export async function defaultTrustEnv(opts: TrustEnvOptions = {}): Promise<Trust
   const exists = opts.exists ?? dirExists;
   const home = opts.home ?? homedir();
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  // Docker's certs.d only where Docker is installed (its config directory exists).
+  const dockerDir = async (dir: string): Promise<string | null> => ((await exists(dirname(dir))) ? dir : null);
   if (platform === 'darwin') {
     return {
       systemStore: { kind: 'keychain', name: 'macos', keychain: '/Library/Keychains/System.keychain' },
       // Docker Desktop reads ~/.docker/certs.d on macOS.
-      dockerCertsDir: join(home, '.docker', 'certs.d'),
+      dockerCertsDir: await dockerDir(join(home, '.docker', 'certs.d')),
       run: runCommand,
       isRoot,
     };
@@ -93,7 +95,7 @@ export async function defaultTrustEnv(opts: TrustEnvOptions = {}): Promise<Trust
       }
     }
   }
-  return { systemStore, dockerCertsDir: platform === 'linux' ? '/etc/docker/certs.d' : null, run: runCommand, isRoot };
+  return { systemStore, dockerCertsDir: platform === 'linux' ? await dockerDir('/etc/docker/certs.d') : null, run: runCommand, isRoot };
 }
 
 export type TrustState = 'trusted' | 'missing' | 'different';

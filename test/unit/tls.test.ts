@@ -75,6 +75,10 @@ describe('ensureTls: CA and certificates', () => {
     const text = openssl(['x509', '-in', plan.tls.caCertPath, '-noout', '-text']);
     expect(text).toMatch(/CA:TRUE, pathlen:0/);
     expect(text).toMatch(/Certificate Sign, CRL Sign/);
+    // user@host is not a PrintableString: Go's x509 (registry:2, containerd, dockerd) needs UTF8String
+    const asn1 = openssl(['asn1parse', '-in', plan.tls.caCertPath]);
+    expect(asn1).toMatch(/UTF8STRING\s+:tester@testhost/);
+    expect(asn1).not.toMatch(/PRINTABLESTRING\s+:[^\n]*@/);
     // mkcert's file modes
     expect(statSync(plan.tls.caKeyPath).mode & 0o777).toBe(0o400);
     expect(statSync(plan.tls.caCertPath).mode & 0o777).toBe(0o644);
@@ -97,6 +101,7 @@ describe('ensureTls: CA and certificates', () => {
       expect(days).toBeLessThan(825);
       expect(statSync(c.keyPath).mode & 0o777).toBe(0o600);
       expect(statSync(c.certPath).mode & 0o777).toBe(0o644);
+      expect(openssl(['asn1parse', '-in', c.certPath])).not.toMatch(/PRINTABLESTRING\s+:[^\n]*@/);
       // key matches certificate (openssl's view)
       const certMod = openssl(['x509', '-in', c.certPath, '-noout', '-modulus']);
       const keyMod = openssl(['rsa', '-in', c.keyPath, '-noout', '-modulus']);

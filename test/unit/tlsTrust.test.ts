@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../../src/cli/main.js';
 import { caUniqueName, loadCa } from '../../src/tls/ca.js';
 import { ensureTls } from '../../src/tls/ensureTls.js';
-import { checkTrust, dockerTrustHosts, runCommand, trustCa, type TrustEnv, type TrustReport } from '../../src/tls/trust.js';
+import { checkTrust, defaultTrustEnv, dockerTrustHosts, runCommand, trustCa, type TrustEnv, type TrustReport } from '../../src/tls/trust.js';
 import { TlsError } from '../../src/tls/TlsError.js';
 import { makeMkcertStyleCa, specYaml, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
 
@@ -177,6 +177,30 @@ describe('lo trust core with temp trust stores', () => {
     } finally {
       t4.cleanup();
     }
+  });
+});
+
+describe('defaultTrustEnv picks the platform stores like mkcert', () => {
+  const has = (dirs: string[]) => async (p: string) => dirs.includes(p);
+  it.each([
+    ['debian', ['/usr/local/share/ca-certificates', '/etc/docker'], '/usr/local/share/ca-certificates', ['update-ca-certificates']],
+    ['fedora', ['/etc/pki/ca-trust/source/anchors', '/usr/local/share/ca-certificates', '/etc/docker'], '/etc/pki/ca-trust/source/anchors', ['update-ca-trust', 'extract']],
+    ['arch', ['/etc/ca-certificates/trust-source/anchors', '/etc/docker'], '/etc/ca-certificates/trust-source/anchors', ['trust', 'extract-compat']],
+    ['suse', ['/usr/share/pki/trust/anchors', '/etc/docker'], '/usr/share/pki/trust/anchors', ['update-ca-certificates']],
+  ] as const)('linux %s', async (name, dirs, anchorDir, updateCommand) => {
+    const env = await defaultTrustEnv({ platform: 'linux', exists: has([...dirs]) });
+    expect(env.systemStore).toMatchObject({ kind: 'anchors', name, anchorDir, updateCommand });
+    expect(env.dockerCertsDir).toBe('/etc/docker/certs.d');
+  });
+  it('linux without Docker: no certs.d; unknown store: null', async () => {
+    const env = await defaultTrustEnv({ platform: 'linux', exists: has([]) });
+    expect(env.systemStore).toBeNull();
+    expect(env.dockerCertsDir).toBeNull();
+  });
+  it('macOS: System keychain and ~/.docker/certs.d', async () => {
+    const env = await defaultTrustEnv({ platform: 'darwin', home: '/Users/u', exists: has(['/Users/u/.docker']) });
+    expect(env.systemStore).toEqual({ kind: 'keychain', name: 'macos', keychain: '/Library/Keychains/System.keychain' });
+    expect(env.dockerCertsDir).toBe('/Users/u/.docker/certs.d');
   });
 });
 
