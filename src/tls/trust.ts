@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, chown } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -36,6 +36,11 @@ export interface TrustEnv {
   run: (argv: string[]) => Promise<{ exitCode: number; output: string }>;
   /** Whether we run as root (then nothing needs sudo). */
   isRoot: boolean;
+  /**
+   * Under `sudo`, the user who ran it ($SUDO_UID/$SUDO_GID): a CA created by `sudo lo trust` is handed to
+   * that user, or their next `lo registry up` could not read the root-owned 0400 key.
+   */
+  sudoOwner?: { uid: number; gid: number };
 }
 
 export interface TrustEnvOptions {
@@ -43,6 +48,7 @@ export interface TrustEnvOptions {
   home?: string;
   /** Probe for a directory's existence (tests point it elsewhere). */
   exists?: (path: string) => Promise<boolean>;
+  env?: NodeJS.ProcessEnv;
 }
 
 async function dirExists(path: string): Promise<boolean> {
@@ -69,6 +75,8 @@ export async function defaultTrustEnv(opts: TrustEnvOptions = {}): Promise<Trust
   const exists = opts.exists ?? dirExists;
   const home = opts.home ?? homedir();
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const env = opts.env ?? process.env;
+  const sudoOwner = isRoot && env.SUDO_UID && env.SUDO_GID ? { uid: Number(env.SUDO_UID), gid: Number(env.SUDO_GID) } : undefined;
   // Docker's certs.d only where Docker is installed (its config directory exists).
   const dockerDir = async (dir: string): Promise<string | null> => ((await exists(dirname(dir))) ? dir : null);
   if (platform === 'darwin') {
@@ -78,6 +86,7 @@ export async function defaultTrustEnv(opts: TrustEnvOptions = {}): Promise<Trust
       dockerCertsDir: await dockerDir(join(home, '.docker', 'certs.d')),
       run: runCommand,
       isRoot,
+      ...(sudoOwner ? { sudoOwner } : {}),
     };
   }
   let systemStore: SystemStore | null = null;
@@ -95,7 +104,7 @@ export async function defaultTrustEnv(opts: TrustEnvOptions = {}): Promise<Trust
       }
     }
   }
-  return { systemStore, dockerCertsDir: platform === 'linux' ? await dockerDir('/etc/docker/certs.d') : null, run: runCommand, isRoot };
+  return { systemStore, dockerCertsDir: platform === 'linux' ? await dockerDir('/etc/docker/certs.d') : null, run: runCommand, isRoot, ...(sudoOwner ? { sudoOwner } : {}) };
 }
 
 export type TrustState = 'trusted' | 'missing' | 'different';
@@ -313,8 +322,15 @@ export async function trustCa(plan: Plan, opts: TrustOptions = {}): Promise<Trus
   if (opts.confirm && !(await opts.confirm(preview))) return { before: preview, after: preview, changed: [], declined: true };
 
   const changed: string[] = [];
+  const caRootExisted = await dirExists(files.caRoot);
   const ca = existing ?? (await loadOrCreateCa(files, { now }));
-  if (!existing) changed.push('ca');
+  if (!existing) {
+    changed.push('ca');
+    if (env.sudoOwner) {
+      const { uid, gid } = env.sudoOwner;
+      for (const p of [...(caRootExisted ? [] : [files.caRoot]), files.certPath, files.keyPath]) await chown(p, uid, gid);
+    }
+  }
   const todo = (await report(plan, ca, env, opts.domain)).items.filter((i) => i.state !== 'trusted');
   try {
     for (const item of todo) {

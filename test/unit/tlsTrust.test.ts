@@ -204,6 +204,23 @@ describe('defaultTrustEnv picks the platform stores like mkcert', () => {
   });
 });
 
+describe('sudo lo trust creating the CA hands it to the invoking user', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+  it('chowns CAROOT, rootCA.pem and rootCA-key.pem to $SUDO_UID/$SUDO_GID', async () => {
+    const plan = tlsPlan(t.dir, SPEC);
+    const env = { ...tempEnv(t.dir), sudoOwner: { uid: 65534, gid: 65534 } };
+    const r = await trustCa(plan, { env });
+    expect(r.changed).toContain('ca');
+    for (const p of [plan.tls.caRoot, plan.tls.caCertPath, plan.tls.caKeyPath]) expect(statSync(p)).toMatchObject({ uid: 65534, gid: 65534 });
+    expect(statSync(plan.tls.caKeyPath).mode & 0o777).toBe(0o400);
+  });
+  it('reads SUDO_UID/SUDO_GID only when running as root', async () => {
+    const env = await defaultTrustEnv({ platform: 'linux', env: { SUDO_UID: '1000', SUDO_GID: '1001' } });
+    expect(env.sudoOwner).toEqual(process.getuid!() === 0 ? { uid: 1000, gid: 1001 } : undefined);
+  });
+});
+
 describe('lo trust needs root: explained with the exact sudo command', () => {
   const t = tempDir();
   beforeAll(async () => {
