@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** The agent's Prometheus metrics, on a registry of its own (several agents may share a process in tests). */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'lo_p2p_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'lo_p2p_' });
   return {
     registry,
     requests: new Counter({
