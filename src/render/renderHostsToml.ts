@@ -26,9 +26,16 @@ export function renderHostsToml(input: HostsTomlInput): string {
   if (input.server) doc.server = input.server;
   if (input.server && input.serverCapabilities) doc.capabilities = input.serverCapabilities;
   if (input.server && input.serverCa) doc.ca = input.serverCa;
-  if (input.hosts.length > 0) {
+  // containerd 1.6 rejects a hosts.toml without a [host] table ("invalid `host` tree") and then silently uses
+  // the registry's default endpoint (for docker.io: the internet). Listing the server as the only host too
+  // makes 1.6 and later read the same file the same way.
+  const hosts: HostEntry[] =
+    input.hosts.length === 0 && input.server
+      ? [{ url: input.server, capabilities: input.serverCapabilities ?? ['pull', 'resolve'], ...(input.serverCa ? { ca: input.serverCa } : {}) }]
+      : input.hosts;
+  if (hosts.length > 0) {
     const host: Record<string, Record<string, unknown>> = {};
-    for (const h of input.hosts) {
+    for (const h of hosts) {
       host[h.url] = {
         capabilities: h.capabilities,
         ...(h.ca ? { ca: h.ca } : {}),

@@ -67,11 +67,11 @@ describe('containerd hosts.toml', () => {
   it.each(['lok8s.local', '10.125.125.101', 'lok8s.cache', '10.125.125.102'])('build/cache %s: server with push and the CA', (host) => {
     const t = hostsOf(plan(), host);
     const ip = host.endsWith('101') || host === 'lok8s.local' ? '10.125.125.101' : '10.125.125.102';
-    expect(t).toEqual({ server: `https://${ip}`, capabilities: ['pull', 'resolve', 'push'], ca: NODE_CA_FILE });
+    expect(t).toEqual({ server: `https://${ip}`, capabilities: ['pull', 'resolve', 'push'], ca: NODE_CA_FILE, host: { [`https://${ip}`]: { capabilities: ['pull', 'resolve', 'push'], ca: NODE_CA_FILE } } });
   });
 
   it('mirror IP: server is the mirror, pull only', () => {
-    expect(hostsOf(plan(), '10.125.200.4')).toEqual({ server: 'https://10.125.200.4', capabilities: ['pull', 'resolve'], ca: NODE_CA_FILE });
+    expect(hostsOf(plan(), '10.125.200.4')).toEqual({ server: 'https://10.125.200.4', capabilities: ['pull', 'resolve'], ca: NODE_CA_FILE, host: { 'https://10.125.200.4': { capabilities: ['pull', 'resolve'], ca: NODE_CA_FILE } } });
   });
 
   it('disableDefaultEndpoint drops the upstream: the mirror is the server', () => {
@@ -94,7 +94,7 @@ describe('containerd hosts.toml', () => {
       expect(h.content).not.toMatch(/\bca\s*=/);
       expect(h.content).not.toContain('https://10.');
     }
-    expect(hostsOf(p, 'lok8s.local')).toEqual({ server: 'http://10.125.125.101', capabilities: ['pull', 'resolve', 'push'] });
+    expect(hostsOf(p, 'lok8s.local')).toEqual({ server: 'http://10.125.125.101', capabilities: ['pull', 'resolve', 'push'], host: { 'http://10.125.125.101': { capabilities: ['pull', 'resolve', 'push'] } } });
     expect(hostsOf(p, 'docker.io').host).toEqual({ 'http://10.125.200.2': { capabilities: ['pull', 'resolve'] } });
     expect(p.containerd.caFile).toBeNull();
   });
