@@ -12,9 +12,10 @@ export async function applyConfigMaps(plan: Plan, kube: Kubectl): Promise<StepAc
   const manifests = renderConfigMaps(plan);
   const actions: StepAction[] = [];
   const toApply = [];
-  for (const m of manifests) {
+  const currents = await Promise.all(manifests.map((m) => kube.getConfigMapData(m.metadata.namespace, m.metadata.name)));
+  for (const [i, m] of manifests.entries()) {
     const object = `configmap ${m.metadata.namespace}/${m.metadata.name}`;
-    const current = await kube.getConfigMapData(m.metadata.namespace, m.metadata.name);
+    const current = currents[i];
     if (current && canonicalJson(current) === canonicalJson(m.data)) {
       actions.push({ action: 'noop', object });
       continue;

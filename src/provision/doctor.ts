@@ -92,7 +92,7 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
         checks.push(
           t.trusted
             ? { name: 'ca-trust', status: 'ok', detail: `host trusts ${p.tls.caCertPath}` }
-            : { name: 'ca-trust', status: 'warn', detail: `host does not trust lo's CA${t.missing?.length ? `: ${t.missing.join(', ')}` : ''}`, fix: `run \`${TRUST_COMMAND}\`` },
+            : { name: 'ca-trust', status: 'warn', detail: `host does not trust lo's CA${t.missing?.length ? `: ${t.missing.join(', ')}` : ''}`, fix: `run \`${'command' in t && t.command ? t.command : TRUST_COMMAND}\`` },
         );
       } else checks.push({ name: 'ca', status: 'ok', detail: p.tls.caCertPath });
     }

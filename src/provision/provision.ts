@@ -22,6 +22,8 @@ export interface TrustStatus {
   trusted: boolean;
   /** What is missing, e.g. "system store", "docker certs.d/10.125.125.101". */
   missing?: string[];
+  /** The exact command that fixes it (default `lo trust`). */
+  command?: string;
 }
 
 export interface ProvisionDeps {
@@ -80,14 +82,14 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
   let plan!: Plan;
   await runStep(reporter, steps, 'validate', 'read and check the spec', async () => {
     plan = await deps.loadPlan();
-    return [{ action: 'noop', object: `spec ${plan.project.file}`, detail: `project ${plan.project.name}` }];
+    return [];
   });
 
   await runStaged(reporter, steps, deps.registries, plan);
   if (plan.tls.enabled && deps.checkTrust) {
     const trust = await deps.checkTrust(plan).catch(() => null);
     if (trust && !trust.trusted) {
-      warn(`this host does not trust lo's CA yet${trust.missing?.length ? ` (${trust.missing.join(', ')})` : ''}; run \`${TRUST_COMMAND}\` so \`docker push\` to the build registry verifies`);
+      warn(`this host does not trust lo's CA yet${trust.missing?.length ? ` (missing: ${trust.missing.join(', ')})` : ''}; run \`${trust.command ?? TRUST_COMMAND}\` so \`docker push\` to the build registry verifies`);
     }
   }
 

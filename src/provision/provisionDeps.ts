@@ -7,6 +7,7 @@ import { observeShared } from '../docker/observeShared.js';
 import { kindCli } from '../kind/kindCli.js';
 import { kubectl } from '../kube/kubectl.js';
 import type { Plan } from '../plan/types.js';
+import { checkTrust } from '../tls/trust.js';
 import type { DestroyDeps } from './destroy.js';
 import type { DoctorDeps } from './doctor.js';
 import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
@@ -18,7 +19,7 @@ export interface WiringOptions {
   plan: PlanDeps;
   env?: NodeJS.ProcessEnv;
   reporter?: StepReporter;
-  /** Host CA trust check (TLS module); absent: no trust warning. */
+  /** Host CA trust check; default: the TLS module's read-only `checkTrust`. */
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
   /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
   p2p?: ProvisionDeps['p2p'];
@@ -47,6 +48,15 @@ export const REGISTRY_STAGES: StagedSteps['stages'] = [
   { step: 'certs.d', title: 'registry config and containerd certs.d' },
   { step: 'registries', title: 'registry volumes and containers' },
 ];
+
+/** The TLS module's trust check, reduced to what provision and doctor print. */
+function trustCheck(o: WiringOptions): (plan: Plan) => Promise<TrustStatus> {
+  if (o.checkTrust) return o.checkTrust;
+  return async (plan) => {
+    const r = await checkTrust(plan, o.spec.domain && !o.spec.config ? { domain: o.spec.domain } : {});
+    return { trusted: r.trusted, missing: r.missing, command: r.command };
+  };
+}
 
 function lazyDocker(env: NodeJS.ProcessEnv): () => Promise<DockerClients> {
   let clients: Promise<DockerClients> | undefined;
@@ -91,7 +101,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
     kind: kindCli({ env }),
     docker: async () => (await docker()).conn.docker,
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
-    ...(o.checkTrust ? { checkTrust: o.checkTrust } : {}),
+    checkTrust: trustCheck(o),
     ...(o.p2p ? { p2p: o.p2p } : {}),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
@@ -126,6 +136,6 @@ export function doctorDeps(o: WiringOptions): DoctorDeps {
     },
     kind: kindCli({ env }),
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
-    ...(o.checkTrust ? { checkTrust: o.checkTrust } : {}),
+    checkTrust: trustCheck(o),
   };
 }

@@ -23,7 +23,9 @@ export function oraReporter(): StepReporter {
   const line = (step: string, title: string): string => `${chalk.bold(step)} ${title}`;
   return {
     start(step, title) {
-      spinner = ora({ text: line(step, title), stream: process.stderr }).start();
+      // Without a terminal ora prints a line per start; show only the outcome then.
+      const s = ora({ text: line(step, title), stream: process.stderr });
+      spinner = process.stderr.isTTY ? s.start() : s;
     },
     succeed(step, title, actions, ms) {
       const what = summarizeActions(actions);
@@ -77,5 +79,4 @@ export function printProvisionSummary(r: ProvisionResult): void {
   printLine(`  image: ${r.push.image}`);
   const mirrored = r.registries.filter((x) => x.role === 'mirror').map((x) => x.registry);
   if (mirrored.length) printLine(`pulls of ${mirrored.join(', ')} images go through the mirrors automatically.`);
-  for (const w of r.warnings) printLine(`${chalk.yellow('warning')} ${w}`);
 }

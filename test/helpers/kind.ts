@@ -1,0 +1,177 @@
+/**
+ * Helpers for lo's provision e2e tests: the kind and kubectl stand-ins first on PATH, a workspace with its
+ * own state dir and CAROOT, and `ctr` inside node containers. Everything carries
+ * `dev.lok8s.lo.test-run=<id>` (node containers and their volumes too: the kind stand-in adds
+ * LO_EXTRA_LABELS). Addresses come from 10.160.0.0/16 (and 10.125.50.0/24 for the 50.lok8s.dev test);
+ * names start with `lopv`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { stringify } from 'yaml';
+import { docker, REPO_ROOT, TEST_RUN_LABEL } from './docker.js';
+
+export const FAKE_BIN = join(REPO_ROOT, 'test', 'fixtures', 'bin');
+export const LO_BIN = join(REPO_ROOT, 'bin', 'lo.js');
+
+export interface ProvisionWorkspace {
+  runId: string;
+  dir: string;
+  stateDir: string;
+  caRoot: string;
+  kubectlLog: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export function provisionWorkspace(): ProvisionWorkspace {
+  const runId = `lopv-${randomBytes(3).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), `${runId}-`));
+  const stateDir = join(dir, 'state');
+  const caRoot = join(dir, 'caroot');
+  const kubectlLog = join(dir, 'kubectl.log');
+  return {
+    runId,
+    dir,
+    stateDir,
+    caRoot,
+    kubectlLog,
+    env: {
+      ...process.env,
+      PATH: `${FAKE_BIN}:${process.env.PATH ?? ''}`,
+      LO_STATE_DIR: stateDir,
+      CAROOT: caRoot,
+      LO_EXTRA_LABELS: `${TEST_RUN_LABEL}=${runId}`,
+      LO_FAKE_KUBECTL_LOG: kubectlLog,
+      FORCE_COLOR: '0',
+    },
+  };
+}
+
+export interface ProjectSpec {
+  name: string;
+  domain: string;
+  /** Omitted for N.lok8s.dev (the slot gives the subnet). */
+  network?: { name: string; cidr: string };
+  shared: { name: string; cidr: string };
+  mirrors: Array<{ name: string; url: string; registry: string }>;
+  workers?: number;
+  p2p?: boolean;
+  disableDefaultEndpoint?: boolean;
+}
+
+export function writeProjectSpec(ws: ProvisionWorkspace, s: ProjectSpec): string {
+  const file = join(ws.dir, `${s.name}.yaml`);
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'cluster.lok8s.dev/v1beta1',
+      kind: 'Lo',
+      metadata: { name: s.name },
+      spec: {
+        cluster: { domain: s.domain },
+        ...(s.network ? { network: s.network } : {}),
+        nodes: { controlPlane: 1, workers: s.workers ?? 0, maxConcurrentDownloads: 4 },
+        registries: {
+          tls: true,
+          ...(s.disableDefaultEndpoint ? { disableDefaultEndpoint: true } : {}),
+          shared: { enabled: true, network: s.shared },
+          mirrors: s.mirrors,
+          p2p: { enabled: s.p2p ?? false },
+        },
+      },
+    }),
+  );
+  return file;
+}
+
+/** Runs `node bin/lo.js ...` with the stand-ins on PATH; never throws on a non-zero exit. */
+export async function lo(ws: ProvisionWorkspace, args: string[], timeout = 180_000): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
+  const t0 = performance.now();
+  const r = await execa('node', [LO_BIN, ...args], { env: ws.env, reject: false, cwd: ws.dir, timeout, stdin: 'ignore' });
+  return { code: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Math.round(performance.now() - t0) };
+}
+
+/** `ctr -n k8s.io ...` inside a node container; never throws. */
+export async function ctr(node: string, args: string[], timeout = 60_000): Promise<{ code: number; out: string }> {
+  const r = await execa('docker', ['exec', node, 'ctr', '-n', 'k8s.io', ...args], { reject: false, timeout, all: true });
+  return { code: r.exitCode ?? 1, out: String(r.all ?? '') };
+}
+
+/** Pulls through the hosts.toml tree lo mounted (ctr does not read the CRI config_path). */
+export function pullInNode(node: string, ref: string): Promise<{ code: number; out: string }> {
+  return ctr(node, ['images', 'pull', '--hosts-dir', '/etc/containerd/certs.d', ref]);
+}
+
+/** Reads a file inside a node container with the node image's own node binary. */
+export async function readInNode(node: string, path: string): Promise<string> {
+  const r = await execa('docker', ['exec', node, 'node', '-e', `process.stdout.write(require('fs').readFileSync(${JSON.stringify(path)}, 'utf8'))`], { stripFinalNewline: false });
+  return String(r.stdout);
+}
+
+/** The kubectl stand-in's log: one entry per call. */
+export function kubectlCalls(ws: ProvisionWorkspace): Array<{ argv: string[]; stdin?: string; objects?: Array<Record<string, any>>; cluster?: string }> {
+  try {
+    return readFileSync(ws.kubectlLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+
+/** Deletes the stand-in clusters of a run (node containers with their volumes), then the temp dir. */
+export async function removeClusters(ws: ProvisionWorkspace, names: string[]): Promise<void> {
+  for (const name of names) await execa('kind', ['delete', 'cluster', '--name', name], { env: ws.env, reject: false });
+  const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`, 'io.x-k8s.kind.cluster'] };
+  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+}
+
+export function removeWorkspaceDir(ws: ProvisionWorkspace): void {
+  rmSync(ws.dir, { recursive: true, force: true });
+}
+
+/** A tiny random single-layer image in the local engine (docker import), named <runId>/<name>:<tag>. */
+export async function makeTinyImage(ws: ProvisionWorkspace, name: string, tag = 'v1'): Promise<string> {
+  const root = join(ws.dir, `img-${name}-${tag}`);
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'payload.bin'), randomBytes(2048));
+  writeFileSync(join(root, 'hello.txt'), `${name}:${tag} from ${ws.runId}\n`);
+  const ref = `${ws.runId}/${name}:${tag}`;
+  await execa('sh', ['-c', `tar -C "${root}" -c . | docker import - ${ref}`]);
+  return ref;
+}
+
+/** The GET JSON of an HTTPS registry endpoint verified with only lo's CA. */
+export async function registryGet(url: string, caPem: string): Promise<{ status: number; body: any }> {
+  const { request } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca: caPem, timeout: 5000 }, (res) => {
+      let data = '';
+      res.on('data', (c) => (data += c));
+      res.on('end', () => {
+        let body: unknown = data;
+        try {
+          body = JSON.parse(data);
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Removes everything labelled with the run id (containers with their volumes, volumes, networks), the run's images and the temp dir. */
+export async function cleanupProvisionRun(ws: ProvisionWorkspace | undefined, clusters: string[] = []): Promise<void> {
+  if (!ws) return;
+  await removeClusters(ws, clusters).catch(() => undefined);
+  const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`] };
+  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  for (const i of await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } })) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+  removeWorkspaceDir(ws);
+}
