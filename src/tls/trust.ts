@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, chown } from 'node:fs/promises';
+import { access, chown, readdir, rm, rmdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -24,6 +24,8 @@ export type SystemStore =
       /** The bundles the update command writes; the CA is trusted when one of them contains it. */
       bundlePaths: string[];
       updateCommand: string[];
+      /** Rebuilds the bundle after a removal (Debian needs --fresh to drop the links of a removed file). */
+      removeCommand?: string[];
     }
   | { kind: 'keychain'; name: 'macos'; keychain: string };
 
@@ -93,7 +95,7 @@ export async function defaultTrustEnv(opts: TrustEnvOptions = {}): Promise<Trust
   if (platform === 'linux') {
     const candidates: Array<Extract<SystemStore, { kind: 'anchors' }>> = [
       { kind: 'anchors', name: 'fedora', anchorDir: '/etc/pki/ca-trust/source/anchors', extension: '.pem', bundlePaths: ['/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', '/etc/pki/tls/certs/ca-bundle.crt'], updateCommand: ['update-ca-trust', 'extract'] },
-      { kind: 'anchors', name: 'debian', anchorDir: '/usr/local/share/ca-certificates', extension: '.crt', bundlePaths: ['/etc/ssl/certs/ca-certificates.crt'], updateCommand: ['update-ca-certificates'] },
+      { kind: 'anchors', name: 'debian', anchorDir: '/usr/local/share/ca-certificates', extension: '.crt', bundlePaths: ['/etc/ssl/certs/ca-certificates.crt'], updateCommand: ['update-ca-certificates'], removeCommand: ['update-ca-certificates', '--fresh'] },
       { kind: 'anchors', name: 'arch', anchorDir: '/etc/ca-certificates/trust-source/anchors', extension: '.crt', bundlePaths: ['/etc/ssl/certs/ca-certificates.crt'], updateCommand: ['trust', 'extract-compat'] },
       { kind: 'anchors', name: 'suse', anchorDir: '/usr/share/pki/trust/anchors', extension: '.pem', bundlePaths: ['/etc/ssl/ca-bundle.pem'], updateCommand: ['update-ca-certificates'] },
     ];
@@ -373,4 +375,74 @@ async function installSystem(ca: CertificateAuthority, store: SystemStore, env: 
       hint: /denied|permission|EACCES/i.test(r.output) ? 'rerun with sudo' : `run ${store.updateCommand.join(' ')} yourself and check its output`,
     });
   }
+}
+
+export interface UntrustResult {
+  before: TrustReport;
+  /** Ids of the items removed. */
+  removed: string[];
+  declined: boolean;
+}
+
+/**
+ * `lo trust --uninstall`: removes what `lo trust` (or `mkcert -install`) added for this CA: the system
+ * store file (then rebuilds the bundle) and each Docker `certs.d/<host>/ca.crt` that holds this CA.
+ * Files holding another CA are left alone. The CA itself stays in CAROOT.
+ */
+export async function untrustCa(plan: Plan, opts: TrustOptions = {}): Promise<UntrustResult> {
+  const env = opts.env ?? (await defaultTrustEnv());
+  const files = { caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath };
+  const ca = plan.tls.enabled ? await loadCa(files, opts.now ?? new Date()) : null;
+  const current = await report(plan, ca, env, opts.domain);
+  if (!ca) return { before: current, removed: [], declined: false };
+  const items: TrustItem[] = [];
+  const store = env.systemStore;
+  if (store?.kind === 'anchors') {
+    const file = join(store.anchorDir, trustFileName(ca, store.extension));
+    if ((await readIfExists(file).catch(() => null)) !== null) {
+      items.push({ id: 'system', kind: 'system', target: file, state: 'trusted', change: `remove ${file}, then run ${(store.removeCommand ?? store.updateCommand).join(' ')}` });
+    }
+  } else if (store?.kind === 'keychain' && current.items.find((i) => i.id === 'system')?.state === 'trusted') {
+    items.push({ id: 'system', kind: 'system', target: store.keychain, state: 'trusted', change: `security remove-trusted-cert -d ${ca.certPath}` });
+  }
+  for (const i of current.items) {
+    if (i.kind === 'docker' && i.state === 'trusted') items.push({ ...i, change: `remove ${i.target}` });
+  }
+  const preview: TrustReport = { ...current, items, missing: [], trusted: true };
+  if (items.length === 0) return { before: preview, removed: [], declined: false };
+  const writable = await Promise.all(items.map((i) => (store?.kind === 'keychain' && i.kind === 'system' ? Promise.resolve(env.isRoot) : canWrite(dirname(i.target), env.isRoot))));
+  if (writable.some((w) => !w)) {
+    throw new TlsError(`removing the CA needs root: ${items.map((i) => i.target).join(', ')}`, {
+      hint: `rerun with sudo: ${trustCommand(plan, { ...(opts.domain ? { domain: opts.domain } : {}), sudo: true }).replace(' --yes', ' --uninstall --yes')}`,
+    });
+  }
+  if (opts.confirm && !(await opts.confirm(preview))) return { before: preview, removed: [], declined: true };
+  const removed: string[] = [];
+  try {
+    for (const i of items) {
+      if (i.kind === 'docker') {
+        await rm(i.target, { force: true });
+        // Drop the host directory when lo's ca.crt was all it held.
+        if ((await readdir(dirname(i.target)).catch(() => ['?'])).length === 0) await rmdir(dirname(i.target)).catch(() => undefined);
+      } else if (store?.kind === 'anchors') {
+        await rm(i.target, { force: true });
+        const cmd = store.removeCommand ?? store.updateCommand;
+        const r = await env.run(cmd);
+        if (r.exitCode !== 0) throw new TlsError(`${cmd.join(' ')} failed (exit ${r.exitCode}): ${r.output.trim().split('\n').slice(-3).join(' ')}`, { file: i.target, hint: `run ${cmd.join(' ')} yourself and check its output` });
+      } else if (store?.kind === 'keychain') {
+        const r = await env.run(['security', 'remove-trusted-cert', '-d', ca.certPath]);
+        if (r.exitCode !== 0) throw new TlsError(`security remove-trusted-cert failed: ${r.output.trim()}`, { file: store.keychain, hint: 'rerun with sudo' });
+      }
+      removed.push(i.id);
+    }
+  } catch (err) {
+    if (isPermissionError(err)) {
+      throw new TlsError(`removing the CA needs root: ${(err as Error).message}`, {
+        cause: err,
+        hint: `rerun with sudo: ${trustCommand(plan, { ...(opts.domain ? { domain: opts.domain } : {}), sudo: true }).replace(' --yes', ' --uninstall --yes')}`,
+      });
+    }
+    throw err;
+  }
+  return { before: preview, removed, declined: false };
 }

@@ -204,8 +204,25 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     }
   });
 
-  it('puts the host back: after removal the CA is gone from the system bundle and certs.d', async () => {
-    // Run the restore steps now (afterAll runs them again harmlessly) and check the host is as before.
+  it('lo trust --uninstall --yes puts the host back: the CA is gone from the system bundle and certs.d', async () => {
+    const out: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
+    let code: number;
+    try {
+      code = await main(['node', 'lo', '--config', specFile, 'trust', '--uninstall', '--yes']);
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(code, out.join('')).toBe(0);
+    expect(out.join('')).toMatch(/update-ca-certificates --fresh/);
+    expect(out.join('')).toContain(`removed docker:${build.ip}`);
+    // lo's own removal did it (checked before the safety net below runs)
+    expect(readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8')).not.toContain(caPem.trim().split('\n')[1]);
+    expect(existsSync(join(DOCKER_CERTS, build.ip))).toBe(false);
+    expect(readdirSync('/etc/ssl/certs').filter((f) => f.startsWith(trustFileName({ cert: ca!.cert }, '')))).toEqual([]);
+    expect((await checkTrust(plan)).items.every((i) => i.state !== 'trusted')).toBe(true);
+    // The safety net (also in afterAll) finds nothing left to undo; run it now and check the host is as before.
     for (const f of restore.splice(0).reverse()) await f();
     const bundle = readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8');
     expect(bundle).not.toContain(caPem.trim().split('\n')[1]);

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../../src/cli/main.js';
 import { caUniqueName, loadCa } from '../../src/tls/ca.js';
 import { ensureTls } from '../../src/tls/ensureTls.js';
-import { checkTrust, defaultTrustEnv, dockerTrustHosts, runCommand, trustCa, type TrustEnv, type TrustReport } from '../../src/tls/trust.js';
+import { checkTrust, defaultTrustEnv, dockerTrustHosts, runCommand, trustCa, untrustCa, type TrustEnv, type TrustReport } from '../../src/tls/trust.js';
 import { TlsError } from '../../src/tls/TlsError.js';
 import { makeMkcertStyleCa, specYaml, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
 
@@ -29,7 +29,7 @@ function tempEnv(root: string): TrustEnv & { anchorDir: string; bundle: string; 
       anchorDir,
       extension: '.crt',
       bundlePaths: [bundle],
-      updateCommand: ['sh', '-c', 'cat "$0"/*.crt > "$1"', anchorDir, bundle],
+      updateCommand: ['sh', '-c', 'for f in "$0"/*.crt; do [ -e "$f" ] && cat "$f"; done > "$1"; true', anchorDir, bundle],
     },
     dockerCertsDir: dockerDir,
     run: runCommand,
@@ -60,7 +60,8 @@ describe('lo trust core with temp trust stores', () => {
       ['system', 'missing'],
       ...dockerTrustHosts(plan).map((h) => [`docker:${h}`, 'missing']),
     ]);
-    expect(r.items.find((i) => i.id === 'system')!.change).toBe(`write ${join(env.anchorDir, 'mkcert_development_CA_<serial>.crt')}, then run sh -c cat "$0"/*.crt > "$1" ${env.anchorDir} ${env.bundle} (system store: debian)`);
+    const update = env.systemStore?.kind === 'anchors' ? env.systemStore.updateCommand.join(' ') : '';
+    expect(r.items.find((i) => i.id === 'system')!.change).toBe(`write ${join(env.anchorDir, 'mkcert_development_CA_<serial>.crt')}, then run ${update} (system store: debian)`);
     expect(existsSync(plan.tls.caCertPath)).toBe(false);
   });
 
@@ -134,6 +135,32 @@ describe('lo trust core with temp trust stores', () => {
     const done = await trustCa(plan, { env });
     expect(done.changed).toEqual(['docker:lok8s.local']);
     expect(readFileSync(f, 'utf8')).toBe(readFileSync(plan.tls.caCertPath, 'utf8'));
+  });
+
+  it('--uninstall removes exactly what trust added for this CA and leaves another CA\'s certs.d entry alone', async () => {
+    const hosts = dockerTrustHosts(plan);
+    // lok8s.cache gets another CA's file: not ours, must stay.
+    const foreign = join(env.dockerDir, 'lok8s.cache', 'ca.crt');
+    const other = join(t.dir, 'otherca2');
+    mkdirSync(other);
+    writeFileSync(foreign, readFileSync(makeMkcertStyleCa(other).certPath));
+    const planned: string[] = [];
+    const u = await untrustCa(plan, { env, confirm: async (r) => (planned.push(...r.items.map((i) => i.change!)), true) });
+    expect(planned.some((c) => c.startsWith(`remove ${env.anchorDir}/mkcert_development_CA_`))).toBe(true);
+    expect(planned).not.toContain(`remove ${foreign}`);
+    expect(u.removed.sort()).toEqual(['system', ...hosts.filter((h) => h !== 'lok8s.cache').map((h) => `docker:${h}`)].sort());
+    expect(readdirSync(env.anchorDir)).toEqual([]);
+    expect(readFileSync(env.bundle, 'utf8')).not.toContain(readFileSync(plan.tls.caCertPath, 'utf8').trim());
+    for (const h of hosts.filter((x) => x !== 'lok8s.cache')) expect(existsSync(join(env.dockerDir, h))).toBe(false);
+    expect(existsSync(foreign)).toBe(true);
+    expect(existsSync(plan.tls.caCertPath)).toBe(true); // the CA stays
+    // nothing left to remove: a second uninstall asks nothing
+    const confirm = vi.fn(async () => true);
+    expect((await untrustCa(plan, { env, confirm })).removed).toEqual([]);
+    expect(confirm).not.toHaveBeenCalled();
+    // and trust again restores everything
+    const again = await trustCa(plan, { env });
+    expect(again.after.trusted).toBe(true);
   });
 
   it('counts the CA as trusted when the bundle already holds it (e.g. after mkcert -install)', async () => {

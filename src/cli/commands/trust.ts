@@ -3,12 +3,13 @@ import type { Command } from 'commander';
 import chalk from 'chalk';
 import { loadPlan } from '../../core/plan.js';
 import { ExitCode, LoError } from '../../errors/LoError.js';
-import { checkTrust, trustCa, type TrustReport } from '../../tls/trust.js';
+import { checkTrust, trustCa, untrustCa, type TrustReport } from '../../tls/trust.js';
 import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
 import { logErr, printJson, printLine } from '../output.js';
 
 interface TrustFlags {
   yes?: boolean;
+  uninstall?: boolean;
   check?: boolean;
   json?: boolean;
 }
@@ -20,6 +21,7 @@ export function registerTrust(program: Command): void {
     .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml (its build/cache addresses get a Docker certs.d entry)')
     .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
     .option('--check', 'only report what is and is not trusted; exit code 1 when something is missing')
+    .option('--uninstall', 'remove what lo trust added for this CA (system store file, Docker certs.d entries holding it); the CA stays in $CAROOT')
     .option('--json', 'print one JSON document (the trust report, or the result)')
     .action(async (domain: string | undefined, flags: TrustFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
@@ -32,26 +34,32 @@ export function registerTrust(program: Command): void {
         if (!r.trusted) process.exitCode = ExitCode.failure;
         return;
       }
-      const result = await trustCa(plan, {
-        ...d,
-        confirm: async (r) => {
-          logErr('lo trust will:');
-          for (const i of r.items.filter((x) => x.state !== 'trusted')) logErr(`  - ${i.change}`);
-          if (flags.yes) return true;
-          if (!process.stdin.isTTY) {
-            throw new LoError('E_USAGE', 'lo trust needs confirmation but stdin is not a terminal', {
-              exitCode: ExitCode.badInput,
-              hint: `pass --yes to apply: ${r.command}`,
-            });
-          }
-          const rl = createInterface({ input: process.stdin, output: process.stderr });
-          try {
-            return /^y(es)?$/i.test((await rl.question('Apply these changes? [y/N] ')).trim());
-          } finally {
-            rl.close();
-          }
-        },
-      });
+      const confirm = async (r: TrustReport): Promise<boolean> => {
+        logErr('lo trust will:');
+        for (const i of r.items.filter((x) => x.change)) logErr(`  - ${i.change}`);
+        if (flags.yes) return true;
+        if (!process.stdin.isTTY) {
+          throw new LoError('E_USAGE', 'lo trust needs confirmation but stdin is not a terminal', {
+            exitCode: ExitCode.badInput,
+            hint: `pass --yes to apply: ${flags.uninstall ? r.command.replace(' --yes', ' --uninstall --yes') : r.command}`,
+          });
+        }
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        try {
+          return /^y(es)?$/i.test((await rl.question('Apply these changes? [y/N] ')).trim());
+        } finally {
+          rl.close();
+        }
+      };
+      if (flags.uninstall) {
+        const u = await untrustCa(plan, { ...d, confirm });
+        if (flags.json) printJson(u);
+        else if (u.declined) printLine('nothing changed');
+        else if (u.removed.length === 0) printLine('nothing to remove: this host has no trust entries lo added for this CA');
+        else for (const id of u.removed) printLine(`removed ${id}`);
+        return;
+      }
+      const result = await trustCa(plan, { ...d, confirm });
       if (flags.json) {
         printJson(result);
         return;
