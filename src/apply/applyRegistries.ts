@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { ExitCode, LoError } from '../errors/LoError.js';
-import type { ContainerSpec, ContainerState, DockerClients } from '../docker/index.js';
+import type { ContainerSpec, ContainerState, DockerClients, NetworkState } from '../docker/index.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
 import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR, REGISTRY_TLS_DIR } from '../render/renderRegistryConfig.js';
@@ -23,47 +23,68 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   const progress = deps.onProgress ?? ((): void => undefined);
   const { docker } = deps;
 
-  progress('networks');
-  const shared = plan.networks.find((n) => n.role === 'shared');
-  const project = plan.networks.find((n) => n.role === 'project');
-  // The registry image is resolved alongside the networks (pulled only when missing).
-  const imageIds = Promise.all([...new Set(plan.registries.map((r) => r.image))].map(async (ref) => [ref, dryRun ? await docker.images.id(ref) : await docker.images.ensure(ref)] as const));
-  imageIds.catch(() => undefined); // awaited below; avoid an unhandled rejection while networks fail first
-  const networkActions = await ensureNetworks(docker, [shared, project].filter((n): n is NetworkPlan => !!n), dryRun);
-  const images = new Map(await imageIds);
-
-  progress('certificates');
-  const { actions: certActions, material } = await ensureCertificates(plan, deps.ensureTls, dryRun);
-
-  progress('registry configuration and containerd certs.d');
+  progress('checking networks');
+  const nets = [plan.networks.find((n) => n.role === 'shared'), plan.networks.find((n) => n.role === 'project')].filter((n): n is NetworkPlan => !!n);
+  const current = await Promise.all(nets.map((n) => docker.networks.inspect(n.name)));
+  // Before anything is created: a network of the plan's name with another subnet stops the apply here.
+  nets.forEach((n, i) => current[i] && checkSubnet(n, current[i]!.subnet));
+  // Secrets are read before anything is created too: a missing credential variable changes nothing.
   const configs = new Map(plan.registries.map((r) => [r.name, registryConfigWithSecrets(r, env)]));
-  const fileActions = (
-    await Promise.all([
-      ...plan.registries.map(async (r): Promise<Action[]> => {
+
+  // From here the independent steps run concurrently; each container waits only for what it needs (its
+  // network, its volume, its files and certificate, the image), so containers start as early as possible.
+  progress('networks, certificates, files and volumes');
+  const networks = new Map(nets.map((n, i) => [n.name, handled(ensureNetwork(docker, n, current[i] ?? null, dryRun))]));
+  const existing = handled(docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]));
+  const images = handled(
+    Promise.all([...new Set(plan.registries.map((r) => r.image))].map(async (ref) => [ref, dryRun ? await docker.images.id(ref) : await docker.images.ensure(ref)] as const)).then((e) => new Map(e)),
+  );
+  const configFiles = handled(
+    Promise.all(
+      plan.registries.map(async (r): Promise<Action> => {
         if (!dryRun) {
           await mkdir(r.configDir, { recursive: true, mode: 0o700 });
           if (r.tlsDir) await mkdir(r.tlsDir, { recursive: true, mode: 0o700 });
         }
         // The name is the path; the content may hold secrets and is never part of an action.
-        return [{ kind: 'file', name: r.configPath, action: await writeFileAtomic(r.configPath, configs.get(r.name)!, 0o600, dryRun) }];
+        return { kind: 'file', name: r.configPath, action: await writeFileAtomic(r.configPath, configs.get(r.name)!, 0o600, dryRun) };
       }),
-      applyCertsDir(plan, material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null), dryRun),
-    ])
-  ).flat();
+    ),
+  );
+  const tls = handled(
+    (async () => {
+      const certs = await ensureCertificates(plan, deps.ensureTls, dryRun);
+      const caPem = certs.material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null);
+      const certsDir = await applyCertsDir(plan, caPem, dryRun);
+      return { ...certs, certsDir };
+    })(),
+  );
+  const volumes = new Map(plan.registries.map((r) => [r.volume, handled(ensureVolume(docker, r, dryRun))]));
 
-  progress('volumes and containers');
-  const existing = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]);
-  const registryActions = (
-    await Promise.all(
-      plan.registries.map(async (r) => {
-        const certPem = await certificateFor(plan, r, material);
-        const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!);
-        return ensureRegistry(docker, r, { hash, imageId: images.get(r.image) ?? null, existing: findExisting(existing, plan, r), dryRun });
-      }),
-    )
-  ).flat();
+  const registryActions = await Promise.all(
+    plan.registries.map(async (r): Promise<Action[]> => {
+      const [{ material }, , imageIds, all, volumeAction] = await Promise.all([tls, configFiles, images, existing, volumes.get(r.volume)!, networks.get(r.network)]);
+      progress(`container ${r.containerName}`);
+      const certPem = await certificateFor(plan, r, material);
+      const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!);
+      const containerActions = await ensureRegistry(docker, r, { hash, imageId: imageIds.get(r.image) ?? null, existing: findExisting(all, plan, r), dryRun });
+      return [volumeAction, ...containerActions];
+    }),
+  );
+  const { actions: certActions, certsDir } = await tls;
+  return [...(await Promise.all(networks.values())), ...certActions, ...(await configFiles), ...certsDir, ...registryActions.flat()];
+}
 
-  return [...networkActions, ...certActions, ...fileActions, ...registryActions];
+/** Marks a promise's rejection as handled (it is awaited later, maybe after another step failed first). */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+async function ensureVolume(docker: DockerClients, r: RegistryPlan, dryRun: boolean): Promise<Action> {
+  if (await docker.volumes.inspect(r.volume)) return { kind: 'volume', name: r.volume, action: 'noop' };
+  if (!dryRun) await docker.volumes.ensure(r.volume, { ...r.labels });
+  return { kind: 'volume', name: r.volume, action: 'create' };
 }
 
 /** True when every action is a noop: the second `up` says "nothing to do". */
@@ -71,30 +92,17 @@ export function allNoop(actions: Action[]): boolean {
   return actions.every((a) => a.action === 'noop');
 }
 
-/**
- * Networks are checked before anything is created: a mismatch (another subnet under the plan's name) stops
- * the apply with nothing created or removed.
- */
-async function ensureNetworks(docker: DockerClients, nets: NetworkPlan[], dryRun: boolean): Promise<Action[]> {
-  const current = await Promise.all(nets.map((n) => docker.networks.inspect(n.name)));
-  nets.forEach((n, i) => {
-    if (current[i]) checkSubnet(n, current[i]!.subnet);
-  });
-  return Promise.all(
-    nets.map(async (n, i): Promise<Action> => {
-      const have = current[i];
-      if (have) {
-        const reason = have.bridgeName && have.bridgeName !== n.bridgeName ? `exists with bridge ${have.bridgeName} (plan: ${n.bridgeName})` : undefined;
-        return { kind: 'network', name: n.name, action: 'noop', ...(reason ? { reason } : {}) };
-      }
-      if (dryRun) return { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` };
-      const { state, created } = await docker.networks.ensure(n);
-      checkSubnet(n, state.subnet);
-      return created
-        ? { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` }
-        : { kind: 'network', name: n.name, action: 'noop', reason: 'created concurrently by another lo' };
-    }),
-  );
+async function ensureNetwork(docker: DockerClients, n: NetworkPlan, have: NetworkState | null, dryRun: boolean): Promise<Action> {
+  if (have) {
+    const reason = have.bridgeName && have.bridgeName !== n.bridgeName ? `exists with bridge ${have.bridgeName} (plan: ${n.bridgeName})` : undefined;
+    return { kind: 'network', name: n.name, action: 'noop', ...(reason ? { reason } : {}) };
+  }
+  if (dryRun) return { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` };
+  const { state, created } = await docker.networks.ensure(n);
+  checkSubnet(n, state.subnet);
+  return created
+    ? { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` }
+    : { kind: 'network', name: n.name, action: 'noop', reason: 'created concurrently by another lo' };
 }
 
 /** A network of the plan's name with another subnet is never changed or removed silently. */
@@ -193,12 +201,6 @@ async function ensureRegistry(
   o: { hash: string; imageId: string | null; existing: ContainerState | undefined; dryRun: boolean },
 ): Promise<Action[]> {
   const actions: Action[] = [];
-  const volume = await docker.volumes.inspect(r.volume);
-  if (volume) actions.push({ kind: 'volume', name: r.volume, action: 'noop' });
-  else {
-    if (!o.dryRun) await docker.volumes.ensure(r.volume, { ...r.labels });
-    actions.push({ kind: 'volume', name: r.volume, action: 'create' });
-  }
 
   const spec = containerSpec(r, o.hash);
   let current = o.existing;

@@ -36,6 +36,28 @@ function toState(c: Inspect): ContainerState {
   };
 }
 
+type Listed = Awaited<ReturnType<Docker['listContainers']>>[number];
+
+/** The list answer already holds labels, state, networks (with IPAMConfig) and mounts: no inspect per container. */
+function fromList(c: Listed): ContainerState {
+  const nets: Record<string, { ip: string | null }> = {};
+  for (const [name, n] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+    const ipam = (n as { IPAMConfig?: { IPv4Address?: string } | null }).IPAMConfig;
+    nets[name] = { ip: ipam?.IPv4Address || n.IPAddress || null };
+  }
+  return {
+    id: c.Id,
+    name: (c.Names[0] ?? '').replace(/^\//, ''),
+    status: c.State,
+    // as inspect's State.Running: true while paused or restarting
+    running: c.State === 'running' || c.State === 'paused' || c.State === 'restarting',
+    imageId: c.ImageID,
+    labels: c.Labels ?? {},
+    networks: nets,
+    volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => ({ name: m.Name!, destination: m.Destination })),
+  };
+}
+
 export interface ContainerSpec {
   name: string;
   image: string;
@@ -64,11 +86,10 @@ export class Containers {
     }
   }
 
-  /** Containers (running or not) carrying all the given `key=value` labels, fully inspected. */
+  /** Containers (running or not) carrying all the given `key=value` labels. */
   async list(labels: string[]): Promise<ContainerState[]> {
     const raw = await call(this.conn, 'listing containers', () => this.conn.docker.listContainers({ all: true, filters: { label: labels } }));
-    const full = await Promise.all(raw.map((c) => this.inspect(c.Id)));
-    return full.filter((c): c is ContainerState => c !== null);
+    return raw.map(fromList);
   }
 
   /**
@@ -92,13 +113,26 @@ export class Containers {
         },
         NetworkingConfig: { EndpointsConfig: { [spec.network]: spec.ip ? { IPAMConfig: { IPv4Address: spec.ip } } : {} } },
       });
-      const state = await this.inspect(c.id);
-      if (!state) throw new Error('created but not found');
+      // What was just asked for; no second round trip to read it back.
+      const state: ContainerState = {
+        id: c.id,
+        name: spec.name,
+        status: 'created',
+        running: false,
+        imageId: '',
+        labels: spec.labels,
+        networks: { [spec.network]: { ip: spec.ip ?? null } },
+        volumes: spec.volumes.map((v) => ({ name: v.name, destination: v.target })),
+      };
       return { state, created: true };
     } catch (err) {
       if (statusOf(err) === 409) {
-        const state = await this.inspect(spec.name);
-        if (state) return { state, created: false };
+        // Docker reserves the name before the winner's container can be inspected: look again, bounded.
+        for (let i = 0; i < 30; i++) {
+          const state = await this.inspect(spec.name);
+          if (state) return { state, created: false };
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
       throw dockerError(`creating container ${spec.name}`, err, this.conn.target);
     }

@@ -1,0 +1,266 @@
+/**
+ * Registry benchmarks (issue 4), measured side by side in one run:
+ *  1. cold `lo registry up` of the default 6 registries (lok8s.dev: build, cache, 4 mirrors on 10.125.x) vs the
+ *     same networks, volumes and containers created by sequential `docker` CLI commands (target <= 0.4);
+ *  2. a no-op re-run vs one `docker ps` (target <= 3);
+ *  3. `lo registry status` vs one `docker ps` (target <= 3);
+ *  4. a warm pull of a cached image through a mirror vs straight from its upstream (target <= 1.2).
+ * The docker CLI is used for the baseline only. Everything is labelled with a bench run id and removed at the end.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import { stringify } from 'yaml';
+
+const sh = promisify(execFile);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const LO = join(root, 'bin', 'lo.js');
+const RUN_LABEL = 'dev.lok8s.lo.test-run';
+
+const { registryUp, registryStatus, registryClean } = await import('../dist/core/registry.js');
+const { loadPlan } = await import('../dist/core/plan.js');
+
+export async function run(report) {
+  const runId = `lodk-bench-${randomBytes(3).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), `${runId}-`));
+  const paths = { stateDir: join(dir, 'state'), caRoot: join(dir, 'caroot') };
+  const extraLabels = { [RUN_LABEL]: runId };
+  const deps = { paths, extraLabels };
+  const env = { ...process.env, LO_STATE_DIR: paths.stateDir, CAROOT: paths.caRoot, LO_EXTRA_LABELS: `${RUN_LABEL}=${runId}` };
+  const docker = new Docker();
+  const defaultOpts = { domain: 'lok8s.dev', cwd: dir }; // no clusters/ in dir: the built-in default spec
+  try {
+    await coldUp(report, { docker, dir, deps, env, defaultOpts, runId });
+    const bench = await benchProject(report, { docker, dir, deps, runId });
+    await noopAndStatus(report, { deps, bench });
+    await warmPull(report, { dir, bench, runId });
+  } finally {
+    await registryClean(defaultOpts, { ...deps, shared: true }).catch(() => undefined);
+    await cleanupLabelled(docker, runId);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ------------------------------------------------------------------------------------------ 1. cold up
+
+async function coldUp(report, { docker, dir, deps, env, defaultOpts, runId }) {
+  report.heading('cold up: default 6 registries (lok8s.dev, TLS) vs sequential docker CLI');
+  const { plan } = await loadPlan(defaultOpts, deps);
+  for (const n of plan.networks) {
+    if (await docker.getNetwork(n.name).inspect().then(() => true, () => false)) {
+      report.note(`skipped: network ${n.name} already exists on this engine (not the bench's to remove)`);
+      return;
+    }
+  }
+  // Certificates are issued once per machine/project, not per `up`: issue them first, then measure Docker work.
+  const t0 = performance.now();
+  await registryUp(defaultOpts, deps);
+  report.note(`first up incl. CA and 5 certificates: ${((performance.now() - t0) / 1000).toFixed(2)} s (not part of the ratio)`);
+  await registryClean(defaultOpts, { ...deps, shared: true });
+
+  const dockerCommands = baselineCommands(plan);
+  report.note(`baseline: ${dockerCommands.length} sequential docker commands (${plan.networks.length} networks, ${plan.registries.length} volumes, ${plan.registries.length} containers)`);
+  const lo = [];
+  const inproc = [];
+  const cli = [];
+  for (let i = 0; i < 3; i++) {
+    let t = performance.now();
+    await sh('node', [LO, 'registry', 'up', '--json'], { env, cwd: dir });
+    lo.push(performance.now() - t);
+    await registryClean(defaultOpts, { ...deps, shared: true });
+
+    t = performance.now();
+    await registryUp(defaultOpts, deps);
+    inproc.push(performance.now() - t);
+    await registryClean(defaultOpts, { ...deps, shared: true });
+
+    t = performance.now();
+    for (const args of dockerCommands) await sh('docker', args);
+    cli.push(performance.now() - t);
+    await cleanupLabelled(docker, runId);
+  }
+  const a = report.sample('lo registry up (CLI process, cold)', lo);
+  const b = report.sample('applyRegistries in-process (cold)', inproc);
+  const c = report.sample('sequential docker CLI (same objects)', cli);
+  report.ratio('cold up: lo CLI / docker CLI', a, c, { target: 0.4 });
+  report.ratio('cold up: lo in-process / docker CLI', b, c);
+}
+
+function labelArgs(labels) {
+  return Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+}
+
+/** The docker CLI equivalent of what lo creates for the plan. */
+function baselineCommands(plan) {
+  const cmds = [];
+  for (const n of plan.networks) {
+    cmds.push(['network', 'create', '--driver', 'bridge', '--subnet', n.subnet, '--gateway', n.gateway, '--ip-range', n.ipRange, '-o', `com.docker.network.bridge.name=${n.bridgeName}`, ...labelArgs(n.labels), n.name]);
+  }
+  for (const r of plan.registries) cmds.push(['volume', 'create', ...labelArgs(r.labels), r.volume]);
+  for (const r of plan.registries) {
+    cmds.push([
+      'run', '-d', '--name', r.containerName, '--network', r.network, '--ip', r.ip, '--restart', 'always', ...labelArgs(r.labels),
+      '--mount', `type=bind,src=${r.configDir},dst=/etc/lo/registry,readonly`,
+      ...(r.tlsDir ? ['--mount', `type=bind,src=${r.tlsDir},dst=/etc/lo/tls,readonly`] : []),
+      '--mount', `type=volume,src=${r.volume},dst=/var/lib/registry`,
+      r.image, '/etc/lo/registry/config.yml',
+    ]);
+  }
+  return cmds;
+}
+
+// ------------------------------------------------------------------ a project whose mirrors really work
+
+async function benchProject(report, { docker, dir, deps, runId }) {
+  // 6 registries like the default (build, cache, 4 mirrors), TLS on, mirrors in front of a local upstream.
+  const shared = 'lodk-bench-sh';
+  const upstreamIp = '10.140.251.200';
+  const names = ['docker.io', 'quay.io', 'registry.k8s.io', 'ghcr.io'];
+  const spec = {
+    apiVersion: 'cluster.lok8s.dev/v1beta1',
+    kind: 'Lo',
+    metadata: { name: 'lodk-bench' },
+    spec: {
+      cluster: { domain: 'bench.test' },
+      network: { name: 'lodk-bench', cidr: '10.140.250.0/24' },
+      registries: {
+        tls: true,
+        shared: { network: { name: shared, cidr: '10.140.251.0/24' } },
+        mirrors: names.map((registry, i) => ({ name: `lodk-bench-m${i}`, url: `http://${upstreamIp}:5000`, registry })),
+      },
+    },
+  };
+  const file = join(dir, 'bench.yaml');
+  writeFileSync(file, stringify(spec));
+  const opts = { config: file };
+  const { plan } = await loadPlan(opts, deps);
+  // The upstream must answer before the mirrors start: create the shared network (lo's own client, from the
+  // plan) and start the upstream on it first.
+  const { clientsFor } = await import('../dist/docker/index.js');
+  const clients = clientsFor({ docker, target: 'bench' });
+  await clients.networks.ensure(plan.networks.find((n) => n.role === 'shared'));
+  const up = await docker.createContainer({
+    name: `${runId}-upstream`,
+    Image: 'registry:2',
+    Labels: { [RUN_LABEL]: runId },
+    HostConfig: { NetworkMode: shared },
+    NetworkingConfig: { EndpointsConfig: { [shared]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
+  });
+  await up.start();
+  await waitFor(() => fetch(`http://${upstreamIp}:5000/v2/`));
+  await registryUp(opts, deps);
+  const caDir = join(dir, 'certs');
+  mkdirSync(caDir);
+  writeFileSync(join(caDir, 'ca.crt'), readFileSync(plan.tls.caCertPath));
+  const mirror = plan.registries.find((r) => r.registry === 'docker.io');
+  await waitFor(() => sh('skopeo', ['inspect', '--raw', '--cert-dir', caDir, `docker://${mirror.ip}/library/none:x`]).catch((e) => { if (!/manifest unknown|not found/i.test(e.stderr ?? '')) throw e; }));
+  return { opts, plan, upstream: `${upstreamIp}:5000`, mirror: mirror.ip, caDir };
+}
+
+// ----------------------------------------------------------------------------------- 2./3. no-op, status
+
+async function noopAndStatus(report, { deps, bench }) {
+  report.heading('no-op re-run and status (6 registries, TLS) vs one `docker ps`');
+  const check = await registryUp(bench.opts, deps);
+  const changed = check.actions.filter((a) => a.action !== 'noop');
+  if (changed.length > 0) report.note(`warning: re-run was not a no-op: ${changed.map((a) => a.name).join(', ')}`);
+  const ps = [];
+  const noop = [];
+  const status = [];
+  const noopCli = [];
+  const statusCli = [];
+  const env = { ...process.env, LO_STATE_DIR: deps.paths.stateDir, CAROOT: deps.paths.caRoot };
+  for (let i = 0; i < 7; i++) {
+    let t = performance.now();
+    await sh('docker', ['ps']);
+    ps.push(performance.now() - t);
+    t = performance.now();
+    const r = await registryUp(bench.opts, deps);
+    noop.push(performance.now() - t);
+    if (r.actions.some((a) => a.action !== 'noop')) throw new Error('no-op run changed something');
+    t = performance.now();
+    const s = await registryStatus(bench.opts, { ...deps, shared: true });
+    status.push(performance.now() - t);
+    if (s.registries.some((x) => x.health !== 'running')) throw new Error(`status: ${s.registries.map((x) => `${x.name}=${x.health}`).join(' ')}`);
+    if (i < 3) {
+      t = performance.now();
+      await sh('node', [LO, 'registry', 'up', '--config', bench.opts.config], { env });
+      noopCli.push(performance.now() - t);
+      t = performance.now();
+      await sh('node', [LO, 'registry', 'status', '--shared', '--config', bench.opts.config], { env });
+      statusCli.push(performance.now() - t);
+    }
+  }
+  const p = report.sample('docker ps (CLI process)', ps);
+  const n = report.sample('no-op up, in-process (connect, observe, reconcile)', noop);
+  const s = report.sample('status --shared, in-process (6 TLS catalog probes)', status);
+  const nc = report.sample('lo registry up (CLI process, no-op)', noopCli);
+  const sc = report.sample('lo registry status --shared (CLI process)', statusCli);
+  report.ratio('no-op up in-process / docker ps', n, p, { target: 3 });
+  report.ratio('status in-process / docker ps', s, p, { target: 3 });
+  report.ratio('no-op up CLI process / docker ps', nc, p);
+  report.ratio('status CLI process / docker ps', sc, p);
+  report.note('CLI-process numbers include Node.js start-up and module loading (~0.3-0.4 s here); `docker ps` is a Go binary');
+}
+
+// ------------------------------------------------------------------------------------------ 4. warm pull
+
+async function warmPull(report, { dir, bench, runId }) {
+  report.heading('warm pull of a cached image: through the mirror (TLS) vs straight from the upstream (HTTP)');
+  // A 32 MiB single-layer image, made offline.
+  const img = join(dir, 'img');
+  mkdirSync(img);
+  writeFileSync(join(img, 'blob.bin'), randomBytes(32 * 1024 * 1024));
+  const ref = `${runId}/pull:v1`;
+  await sh('sh', ['-c', `tar -C "${img}" -c . | docker import - ${ref}`]);
+  await sh('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${ref}`, `docker://${bench.upstream}/library/bench:v1`]);
+  const viaMirror = (n) => ['copy', '--quiet', '--src-cert-dir', bench.caDir, `docker://${bench.mirror}/library/bench:v1`, `dir:${join(dir, `m${n}`)}`];
+  const direct = (n) => ['copy', '--quiet', '--src-tls-verify=false', `docker://${bench.upstream}/library/bench:v1`, `dir:${join(dir, `u${n}`)}`];
+  await sh('skopeo', viaMirror('warm')); // fills the mirror's cache
+  const m = [];
+  const u = [];
+  for (let i = 0; i < 5; i++) {
+    let t = performance.now();
+    await sh('skopeo', direct(i));
+    u.push(performance.now() - t);
+    t = performance.now();
+    await sh('skopeo', viaMirror(i));
+    m.push(performance.now() - t);
+    rmSync(join(dir, `m${i}`), { recursive: true, force: true });
+    rmSync(join(dir, `u${i}`), { recursive: true, force: true });
+  }
+  const a = report.sample('skopeo copy via mirror (cached, TLS verified), 32 MiB', m);
+  const b = report.sample('skopeo copy from upstream (plain HTTP), 32 MiB', u);
+  report.ratio('warm pull: mirror / upstream', a, b, { target: 1.2 });
+}
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+async function waitFor(fn, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+async function cleanupLabelled(docker, runId) {
+  const filters = { label: [`${RUN_LABEL}=${runId}`] };
+  const containers = await docker.listContainers({ all: true, filters });
+  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
+  await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
+  const networks = await docker.listNetworks({ filters });
+  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  const images = await docker.listImages({ filters: { reference: [`${runId}/*`] } });
+  await Promise.all(images.map((i) => docker.getImage(i.Id).remove({ force: true }).catch(() => undefined)));
+}
