@@ -8,7 +8,7 @@ import { registerProvision } from './commands/provision.js';
 import { registerRegistry } from './commands/registry.js';
 import { registerP2P } from './commands/p2p.js';
 import { registerTrust } from './commands/trust.js';
-import { reportError } from './output.js';
+import { printJson, reportError } from './output.js';
 
 export function buildProgram(): Command {
   const program = new Command('lo')
@@ -40,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+      // commander already printed the usage error on stderr; scripts asking for JSON also get one document.
+      if (json) printJson({ error: { code: 'E_USAGE', message: err.message.replace(/^error: /, ''), exitCode: ExitCode.badInput } });
       return ExitCode.badInput;
     }
     return reportError(err, json);
