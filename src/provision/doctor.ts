@@ -24,6 +24,11 @@ export interface DoctorDeps {
   kind: KindCli;
   kubectl: (kubeconfig: string) => Kubectl;
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
+  /**
+   * Whether a Docker network exists. A registry is probed only when its network does: without the bridge,
+   * its address would be routed off this machine.
+   */
+  networkExists?: (name: string) => Promise<boolean>;
   /** GET /v2/ of one registry; resolves the HTTP status. */
   probe?: (registry: RegistryPlan, ca: string | null, timeoutMs: number) => Promise<number>;
   timeoutMs?: number;
@@ -97,9 +102,16 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
       } else checks.push({ name: 'ca', status: 'ok', detail: p.tls.caCertPath });
     }
 
+    const networks = new Map<string, boolean>();
+    for (const n of new Set(p.registries.map((r) => r.network))) {
+      networks.set(n, deps.networkExists ? await deps.networkExists(n).catch(() => false) : true);
+    }
     const reach = await Promise.all(
       p.registries.map(async (r): Promise<Check> => {
         const name = `registry ${r.name}`;
+        if (!networks.get(r.network)) {
+          return { name, status: 'fail', detail: `network ${r.network} does not exist (or Docker is unreachable), so ${r.endpoint} cannot answer`, fix: 'run `lo provision` (or `lo registry up`)' };
+        }
         try {
           const status = await probe(r, ca, timeoutMs);
           // 200, or 401 from a registry with auth: the registry API answered over verified TLS.

@@ -134,6 +134,7 @@ export function doctorDeps(o: WiringOptions): DoctorDeps {
       const v = await d.conn.docker.version();
       return { version: v.Version, target: d.conn.target };
     },
+    networkExists: async (name) => (await (await docker()).networks.inspect(name)) !== null,
     kind: kindCli({ env }),
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
     checkTrust: trustCheck(o),

@@ -1,0 +1,112 @@
+/**
+ * `lo provision` failure paths and the node-connect step on the real Docker engine: a failing step names
+ * itself and exits 5, a re-run resumes; connecting nodes is idempotent and names the node on failure;
+ * `lo doctor` names missing tools with a fix. Subnets from 10.160.0.0/16, names `lopv…`.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectNodes } from '../../src/kind/connectNodes.js';
+import { LoError } from '../../src/errors/LoError.js';
+import { docker, TEST_RUN_LABEL } from '../helpers/docker.js';
+import { cleanupProvisionRun, FAKE_BIN, lo, provisionWorkspace, writeProjectSpec, type ProjectSpec, type ProvisionWorkspace } from '../helpers/kind.js';
+
+let ws: ProvisionWorkspace;
+let spec: ProjectSpec;
+let file: string;
+let octet: number;
+
+beforeAll(() => {
+  ws = provisionWorkspace();
+  const hex = ws.runId.slice('lopv-'.length);
+  octet = 100 + randomInt(90);
+  spec = {
+    name: `lopvf${hex}`,
+    domain: `lopvf${hex}.test`,
+    network: { name: `lopvf${hex}`, cidr: `10.160.${octet}.0/24` },
+    shared: { name: `lopvg${hex}`, cidr: `10.160.${octet + 60 > 255 ? octet - 60 : octet + 60}.0/24` },
+    mirrors: [],
+  };
+  file = writeProjectSpec(ws, spec);
+});
+
+afterAll(async () => {
+  await cleanupProvisionRun(ws, [spec?.name].filter(Boolean) as string[]);
+});
+
+describe('lo provision: failures name the step, a re-run resumes', () => {
+  it('a failing kind create stops at step "kind" with exit 5; the re-run finishes without redoing registries', async () => {
+    const badBin = join(ws.dir, 'bad-bin');
+    mkdirSync(badBin, { recursive: true });
+    // kind that cannot create clusters (like a missing node image); everything else is the stand-in.
+    writeFileSync(
+      join(badBin, 'kind'),
+      `#!/bin/sh\nif [ "$1 $2" = "create cluster" ]; then echo 'ERROR: failed to create cluster: failed to pull image "kindest/node"' >&2; exit 1; fi\nexec ${FAKE_BIN}/kind "$@"\n`,
+    );
+    chmodSync(join(badBin, 'kind'), 0o755);
+    const bad = await lo({ ...ws, env: { ...ws.env, PATH: `${badBin}:${ws.env.PATH}` } }, ['--config', file, 'provision']);
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toMatch(/step "kind" \(kind cluster \S+\) failed: `kind create cluster --name \S+ --config \S+ --kubeconfig \S+` failed \(exit 1\)/);
+    expect(bad.stderr).toContain('failed to pull image "kindest/node"');
+    expect(bad.stdout).toBe('');
+    // Steps before kind did their work: the build registry runs.
+    const build = await docker.getContainer(`${spec.name}-registry-build`).inspect();
+    expect(build.State.Running).toBe(true);
+
+    const good = await lo(ws, ['--config', file, 'provision']);
+    expect(good.code, good.stderr).toBe(0);
+    expect((await docker.getContainer(`${spec.name}-registry-build`).inspect()).Id).toBe(build.Id);
+    // Text summary: the cluster, the registries, what to push where.
+    expect(good.stdout).toContain(`cluster ${spec.name} ready`);
+    expect(good.stdout).toContain(`docker push 10.160.${octet}.101/myapp:dev`);
+    expect(good.stdout).toContain('image: lok8s.local/myapp:dev');
+    expect(good.stdout).toMatch(new RegExp(`build\\s+build\\s+https://10\\.160\\.${octet}\\.101`));
+    // Both networks on the node.
+    const node = await docker.getContainer(`${spec.name}-control-plane`).inspect();
+    expect(Object.keys(node.NetworkSettings.Networks).sort()).toEqual([spec.network!.name, spec.shared.name].sort());
+  });
+
+  it('connectNodes: already connected is fine, a missing node stops with its name', async () => {
+    const node = `${spec.name}-control-plane`;
+    expect(await connectNodes(docker, [node], spec.shared.name)).toEqual([{ action: "noop", object: `node ${node} -> ${spec.shared.name}` }]);
+    await docker.getNetwork(spec.shared.name).disconnect({ Container: node });
+    expect(await connectNodes(docker, [node], spec.shared.name)).toEqual([{ action: 'create', object: `node ${node} -> ${spec.shared.name}` }]);
+    const err = await connectNodes(docker, [node, `${spec.name}-ghost`], spec.shared.name).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LoError);
+    expect((err as Error).message).toContain(`cannot connect node ${spec.name}-ghost to network ${spec.shared.name}`);
+  });
+
+  it('lo doctor without kind on PATH fails the kind check with the install hint', async () => {
+    const r = await lo({ ...ws, env: { ...ws.env, PATH: '/usr/bin:/bin' } }, ['--config', file, 'doctor']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/✖ kind\s+`kind` is not on PATH/);
+    expect(r.stdout).toContain('fix: install kind: https://kind.sigs.k8s.io');
+    // the registries run: reached over TLS verified with lo's CA
+    expect(r.stdout).toMatch(/✔ registry build\s+https:\/\/10\.160\.\d+\.101\/v2\/ answered 200/);
+    expect(r.stdout).toMatch(/✔ registry cache\s+https:\/\/10\.160\.\d+\.102\/v2\/ answered 200/);
+    expect(r.stdout).toContain('1 check(s) failed');
+  });
+  it('lo destroy without --volumes keeps the volumes; lo destroy --volumes removes them, shared network untouched', async () => {
+    const r = await lo(ws, ['--config', file, 'destroy', '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('shared mirrors kept');
+    expect((await docker.getVolume(`${spec.name}-registry-build-data`).inspect()).Name).toBe(`${spec.name}-registry-build-data`);
+    const again = await lo(ws, ['--config', file, 'destroy', '--yes', '--volumes', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const res = JSON.parse(again.stdout);
+    expect(res.steps[1].actions).toEqual([{ action: 'noop', object: `cluster ${spec.name}`, detail: 'not found' }]);
+    await expect(docker.getVolume(`${spec.name}-registry-build-data`).inspect()).rejects.toThrow();
+    expect((await docker.getNetwork(spec.shared.name).inspect()).Name).toBe(spec.shared.name);
+    const runLabelled = await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${ws.runId}`] } });
+    expect(runLabelled).toEqual([]);
+
+    // The project network is gone with --volumes: doctor says so instead of probing an address routed elsewhere.
+    const doc = await lo(ws, ['--config', file, 'doctor', '--json']);
+    expect(doc.code).toBe(1);
+    const build = JSON.parse(doc.stdout).checks.find((c: { name: string }) => c.name === 'registry build');
+    expect(build).toMatchObject({ status: 'fail', fix: 'run `lo provision` (or `lo registry up`)' });
+    expect(build.detail).toContain(`network ${spec.network!.name} does not exist`);
+  });
+
+});
