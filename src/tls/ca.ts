@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import forge from 'node-forge';
@@ -121,9 +121,9 @@ async function readCaFile(path: string): Promise<string | null> {
 
 /**
  * Parses and checks a CA read from disk. Every failure is a TlsError naming the file; nothing is written.
- * Exported for tests and for `lo trust --check`.
+ * `key` (forge) is parsed lazily, on first use, since only (re)issuing needs it.
  */
-export function parseCa(files: CaFiles, certPem: string, keyPem: string, now: Date): Omit<CertificateAuthority, 'created'> {
+export function parseCa(files: CaFiles, certPem: string, keyPem: string, now: Date): CertificateAuthority {
   let cert: forge.pki.Certificate;
   try {
     cert = forge.pki.certificateFromPem(certPem);
@@ -132,10 +132,11 @@ export function parseCa(files: CaFiles, certPem: string, keyPem: string, now: Da
     const rsa = /OID is not RSA/i.test(why) ? ' (lo signs with RSA CAs such as mkcert\'s; this one has another key type)' : '';
     throw new TlsError(`${files.certPath} is not a usable PEM certificate${rsa}: ${why}`, { file: files.certPath, cause: err, hint: FRESH_CA_HINT(files) });
   }
-  let key: forge.pki.rsa.PrivateKey;
+  // Node's native crypto checks the key (fast); forge parses it only when a certificate must be signed.
+  let keyObject: KeyObject;
   try {
-    key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-    if (!key || typeof key.n === 'undefined') throw new Error('no RSA key found');
+    keyObject = createPrivateKey(keyPem);
+    if (keyObject.asymmetricKeyType !== 'rsa') throw new Error(`it is a ${keyObject.asymmetricKeyType ?? 'non-RSA'} key`);
   } catch (err) {
     throw new TlsError(`${files.keyPath} is not an unencrypted RSA private key in PEM form: ${(err as Error).message}`, {
       file: files.keyPath,
@@ -151,8 +152,13 @@ export function parseCa(files: CaFiles, certPem: string, keyPem: string, now: Da
       { file: files.certPath, hint: FRESH_CA_HINT(files) },
     );
   }
-  const pub = cert.publicKey as forge.pki.rsa.PublicKey;
-  if (!pub?.n || pub.n.compareTo(key.n) !== 0 || pub.e.compareTo(key.e) !== 0) {
+  let matches = false;
+  try {
+    matches = new X509Certificate(certPem).checkPrivateKey(keyObject);
+  } catch {
+    matches = false;
+  }
+  if (!matches) {
     throw new TlsError(`${files.keyPath} does not match ${files.certPath} (the key belongs to another certificate)`, {
       file: files.keyPath,
       hint: `put the key that belongs to ${files.certPath} back into ${files.keyPath}; or ${FRESH_CA_HINT(files)}`,
@@ -167,7 +173,10 @@ export function parseCa(files: CaFiles, certPem: string, keyPem: string, now: Da
       hint: 'check the system clock',
     });
   }
-  return { ...files, cert, key, certPem, fingerprint: certFingerprint(cert) };
+  let key: forge.pki.rsa.PrivateKey | undefined;
+  const ca = { ...files, cert, certPem, fingerprint: certFingerprint(cert), created: false } as CertificateAuthority;
+  Object.defineProperty(ca, 'key', { enumerable: false, get: () => (key ??= forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey) });
+  return ca;
 }
 
 /** Loads the CA if it exists (null when neither file exists). A half-present CA is an error, never overwritten. */
@@ -181,7 +190,7 @@ export async function loadCa(files: CaFiles, now: Date = new Date()): Promise<Ce
       hint: `restore ${missing}; or move ${present} away so lo creates a new CA (then run \`lo trust\` again)`,
     });
   }
-  return { ...parseCa(files, certPem, keyPem, now), created: false };
+  return parseCa(files, certPem, keyPem, now);
 }
 
 function unwritable(dir: string, err: unknown): TlsError {

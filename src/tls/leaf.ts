@@ -1,5 +1,6 @@
 import { chmod, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 import { CERT_MODE, certFingerprint, generateRsaKey, randomSerial, type CertificateAuthority } from './ca.js';
@@ -62,24 +63,27 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 export function reissueReason(
   existing: { certPem: string | null; keyPem: string | null },
   spec: LeafSpec,
-  ca: Pick<CertificateAuthority, 'cert'>,
+  ca: Pick<CertificateAuthority, 'certPem'>,
   now: Date,
 ): string | null {
   if (existing.certPem === null || existing.keyPem === null) return 'missing';
+  // Native crypto for the key and signature checks (a no-op run must be cheap); forge for the SAN list.
   let cert: forge.pki.Certificate;
-  let key: forge.pki.rsa.PrivateKey;
+  let x509: X509Certificate;
+  let key: KeyObject;
   try {
+    x509 = new X509Certificate(existing.certPem);
+    key = createPrivateKey(existing.keyPem);
     cert = forge.pki.certificateFromPem(existing.certPem);
-    key = forge.pki.privateKeyFromPem(existing.keyPem) as forge.pki.rsa.PrivateKey;
   } catch {
     return 'unreadable';
   }
-  const pub = cert.publicKey as forge.pki.rsa.PublicKey;
-  if (!key?.n || !pub?.n || pub.n.compareTo(key.n) !== 0) return 'key does not match certificate';
+  if (!x509.checkPrivateKey(key)) return 'key does not match certificate';
   if (!sameSet(certificateNames(cert), spec.names)) return 'names changed';
   let signedByCa = false;
   try {
-    signedByCa = cert.issuer.hash === ca.cert.subject.hash && ca.cert.verify(cert);
+    const caX509 = new X509Certificate(ca.certPem);
+    signedByCa = x509.checkIssued(caX509) && x509.verify(caX509.publicKey);
   } catch {
     signedByCa = false;
   }
