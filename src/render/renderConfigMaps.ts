@@ -3,7 +3,11 @@ import type { Plan, RegistryPlan } from '../plan/types.js';
 
 export const LOCAL_REGISTRY_HOSTING = { namespace: 'kube-public', name: 'local-registry-hosting' } as const;
 export const LO_REGISTRIES = { namespace: 'kube-system', name: 'lo-registries' } as const;
-export const PROVISION_HELP_URL = 'https://github.com/lok8s/lo/blob/main/docs/provision.md';
+/**
+ * KEP-1755's `help`: where users read how to use the registry. lo has no published docs site yet, so this is
+ * kind's page on pushing to a local registry (the same workflow: push to `host`, use the image in pods).
+ */
+export const PROVISION_HELP_URL = 'https://kind.sigs.k8s.io/docs/user/local-registry/';
 
 export interface ConfigMapManifest {
   apiVersion: 'v1';
