@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { connectNodes } from '../kind/connectNodes.js';
+import { inspectKindNodes, kubernetesNodes } from '../kind/inspectKindNodes.js';
 import { ensureKindCluster } from '../kind/ensureKindCluster.js';
 import type { KindCli } from '../kind/kindCli.js';
 import { applyConfigMaps } from '../kube/applyConfigMaps.js';
@@ -100,17 +101,24 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
     return actions;
   });
 
+  // Nodes that pull images: kind's external load balancer (HA clusters) runs no containerd.
+  const listNodes = async (): Promise<string[]> => {
+    const names = await deps.kind.getNodes(c.name);
+    if (names.length === 0) throw new Error(`kind lists no nodes for cluster ${c.name}`);
+    return kubernetesNodes(await inspectKindNodes(await deps.docker(), names));
+  };
   let nodes: string[] = [];
   const shared = plan.networks.find((n) => n.role === 'shared');
   if (shared) {
     await runStep(reporter, steps, 'connect', `connect nodes to ${shared.name}`, async () => {
-      nodes = await deps.kind.getNodes(c.name);
-      if (nodes.length === 0) throw new Error(`kind lists no nodes for cluster ${c.name}`);
+      nodes = await listNodes();
       return connectNodes(await deps.docker(), nodes, shared.name);
     });
   } else {
-    nodes = await deps.kind.getNodes(c.name);
-    skipStep(reporter, steps, 'connect', 'connect nodes to the shared network', 'shared mirrors are off (spec.registries.shared.enabled: false)');
+    await runStep(reporter, steps, 'connect', 'list the nodes (shared mirrors are off: no shared network to connect)', async () => {
+      nodes = await listNodes();
+      return [];
+    });
   }
 
   await runStep(reporter, steps, 'configmaps', 'registry ConfigMaps', () => applyConfigMaps(plan, deps.kubectl(c.kubeconfigPath)));

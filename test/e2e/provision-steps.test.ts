@@ -87,6 +87,26 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
     expect(r.stdout).toMatch(/✔ registry cache\s+https:\/\/10\.160\.\d+\.102\/v2\/ answered 200/);
     expect(r.stdout).toContain('1 check(s) failed');
   });
+  it('HA cluster: kind\'s external load balancer is not treated as a node', async () => {
+    const hex = ws.runId.slice('lopv-'.length);
+    const ha: ProjectSpec = { ...spec, name: `lopvh${hex}`, domain: `lopvh${hex}.test`, network: { name: `lopvh${hex}`, cidr: `10.160.${octet + 1}.0/24` } };
+    const haFile = writeProjectSpec(ws, { ...ha, controlPlanes: 2 });
+    try {
+      const r = await lo(ws, ['--config', haFile, 'provision', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const res = JSON.parse(r.stdout);
+      const lb = await docker.getContainer(`${ha.name}-external-load-balancer`).inspect();
+      expect(lb.Config.Labels['io.x-k8s.kind.role']).toBe('external-load-balancer');
+      expect(res.cluster.nodes).toEqual([`${ha.name}-control-plane`, `${ha.name}-control-plane2`]);
+      // nodes join the shared network, the load balancer does not need to
+      expect(Object.keys(lb.NetworkSettings.Networks)).toEqual([ha.network!.name]);
+      const cp2 = await docker.getContainer(`${ha.name}-control-plane2`).inspect();
+      expect(Object.keys(cp2.NetworkSettings.Networks).sort()).toEqual([ha.network!.name, ha.shared.name].sort());
+    } finally {
+      await lo(ws, ['--config', haFile, 'destroy', '--yes', '--volumes']);
+    }
+  });
+
   it('lo destroy without --volumes keeps the volumes; lo destroy --volumes removes them, shared network untouched', async () => {
     const r = await lo(ws, ['--config', file, 'destroy', '--yes']);
     expect(r.code, r.stderr).toBe(0);

@@ -57,6 +57,7 @@ export interface ProjectSpec {
   shared: { name: string; cidr: string };
   mirrors: Array<{ name: string; url: string; registry: string }>;
   workers?: number;
+  controlPlanes?: number;
   p2p?: boolean;
   disableDefaultEndpoint?: boolean;
 }
@@ -72,7 +73,7 @@ export function writeProjectSpec(ws: ProvisionWorkspace, s: ProjectSpec): string
       spec: {
         cluster: { domain: s.domain },
         ...(s.network ? { network: s.network } : {}),
-        nodes: { controlPlane: 1, workers: s.workers ?? 0, maxConcurrentDownloads: 4 },
+        nodes: { controlPlane: s.controlPlanes ?? 1, workers: s.workers ?? 0, maxConcurrentDownloads: 4 },
         registries: {
           tls: true,
           ...(s.disableDefaultEndpoint ? { disableDefaultEndpoint: true } : {}),

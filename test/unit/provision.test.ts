@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseSpec } from '../../src/config/parseSpec.js';
@@ -45,18 +46,30 @@ ${extra}`;
   return planCluster(parseSpec(text, { file: 'u.yaml', domain: 'lopvu.test' }), { paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') } });
 }
 
-/** kind as a set of cluster names; create writes the kubeconfig like kind does. */
-function memoryKind(): KindCli & { created: string[]; configs: string[] } {
+/** kind as a set of cluster names; create writes the kubeconfig like kind does (HA: plus a load balancer). */
+function memoryKind(): KindCli & { created: string[]; configs: string[]; roles: Map<string, string> } {
   const clusters = new Map<string, string[]>();
+  const roles = new Map<string, string>();
   const k = {
     created: [] as string[],
     configs: [] as string[],
+    roles,
     getClusters: async () => [...clusters.keys()],
     createCluster: async ({ name, configPath, kubeconfigPath }: { name: string; configPath: string; kubeconfigPath: string }) => {
       const cfg = parseYaml(readFileSync(configPath, 'utf8')) as { nodes: Array<{ role: string }> };
       k.configs.push(readFileSync(configPath, 'utf8'));
       let w = 0;
-      clusters.set(name, cfg.nodes.map((n) => (n.role === 'worker' ? `${name}-worker${w++ ? w : ''}` : `${name}-control-plane`)));
+      let cp = 0;
+      const nodes = cfg.nodes.map((n) => {
+        const node = n.role === 'worker' ? `${name}-worker${w++ ? w : ''}` : `${name}-control-plane${cp++ ? cp : ''}`;
+        roles.set(node, n.role);
+        return node;
+      });
+      if (cp > 1) {
+        nodes.push(`${name}-external-load-balancer`);
+        roles.set(`${name}-external-load-balancer`, 'external-load-balancer');
+      }
+      clusters.set(name, nodes);
       writeFileSync(kubeconfigPath, 'apiVersion: v1\n', { mode: 0o644 });
       k.created.push(name);
     },
@@ -130,9 +143,11 @@ function deps(plan: Plan, over: Partial<ProvisionDeps> = {}): ProvisionDeps & { 
       },
     },
     kind: kindMem,
-    docker: async () => {
-      throw new Error('no Docker in unit tests');
-    },
+    // Only what provision reads without a shared network: kind's role label of each node container.
+    docker: async () =>
+      ({
+        getContainer: (name: string) => ({ inspect: async () => ({ Config: { Labels: { 'io.x-k8s.kind.role': kindMem.roles.get(name) } } }) }),
+      }) as unknown as Docker,
     kubectl: kube.kubectl,
     ...over,
   };
@@ -145,7 +160,7 @@ describe('provision orchestration', () => {
     const d = deps(plan, { reporter: rep });
     const first = await provision(d);
     expect(first.steps.map((s) => `${s.step}:${s.status}`)).toEqual([
-      'validate:done', 'networks:done', 'tls:done', 'certs.d:done', 'registries:done', 'kind:done', 'connect:skipped', 'configmaps:done', 'p2p:skipped',
+      'validate:done', 'networks:done', 'tls:done', 'certs.d:done', 'registries:done', 'kind:done', 'connect:done', 'configmaps:done', 'p2p:skipped',
     ]);
     expect(first.changed).toBe(true);
     expect(first.steps.find((s) => s.step === 'registries')!.actions).toEqual([{ action: 'create', object: 'container lopvu-registry-build' }]);
@@ -233,6 +248,33 @@ describe('provision orchestration', () => {
     expect(rep.warnings.join('\n')).toMatch(/P2P is enabled/);
     // The kind config keeps compressed layers for the P2P mirror.
     expect(readFileSync(join(plan.paths.projectDir, 'kind-config.yaml'), 'utf8')).toContain('discard_unpacked_layers = false');
+  });
+
+  it('HA clusters: kind\'s external load balancer is not a node (no containerd): not handed to P2P', async () => {
+    const plan = planFor('', 1);
+    const ha = planCluster(parseSpec(`apiVersion: cluster.lok8s.dev/v1beta1
+kind: Lo
+metadata:
+  name: lopvh
+spec:
+  cluster:
+    domain: lopvh.test
+  network:
+    name: lopvh
+    cidr: 10.160.91.0/24
+  nodes:
+    controlPlane: 3
+    workers: 1
+  registries:
+    shared:
+      enabled: false
+`, { file: 'h.yaml', domain: 'lopvh.test' }), { paths: plan.paths });
+    let got: string[] = [];
+    const d = deps(ha, { p2p: async (_p, nodes) => ((got = nodes), []) });
+    const r = await provision(d);
+    expect(await d.kind.getNodes('lopvh')).toContain('lopvh-external-load-balancer');
+    expect(got).toEqual(['lopvh-control-plane', 'lopvh-control-plane2', 'lopvh-control-plane3', 'lopvh-worker']);
+    expect(r.cluster.nodes).toEqual(got);
   });
 
   it('an existing cluster from an older config is kept and reported', async () => {
