@@ -294,6 +294,8 @@ async function cleanupLabelled(docker, runId) {
   await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
   const networks = await docker.listNetworks({ filters });
   await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  // By tag, never by ID (a tag may point at a shared image).
   const images = await docker.listImages({ filters: { reference: [`${runId}/*`] } });
-  await Promise.all(images.map((i) => docker.getImage(i.Id).remove({ force: true }).catch(() => undefined)));
+  const tags = images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`${runId}/`));
+  for (const t of tags) await docker.getImage(t).remove().catch(() => undefined);
 }

@@ -23,7 +23,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   const progress = deps.onProgress ?? ((): void => undefined);
   const { docker } = deps;
 
-  progress('checking networks');
+  progress('networks');
   const nets = [plan.networks.find((n) => n.role === 'shared'), plan.networks.find((n) => n.role === 'project')].filter((n): n is NetworkPlan => !!n);
   const current = await Promise.all(nets.map((n) => docker.networks.inspect(n.name)));
   // Before anything is created: a network of the plan's name with another subnet stops the apply here.
@@ -33,7 +33,6 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
 
   // From here the independent steps run concurrently; each container waits only for what it needs (its
   // network, its volume, its files and certificate, the image), so containers start as early as possible.
-  progress('networks, certificates, files and volumes');
   const networks = new Map(nets.map((n, i) => [n.name, handled(ensureNetwork(docker, n, current[i] ?? null, dryRun))]));
   const existing = handled(docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]));
   const images = handled(
@@ -53,7 +52,9 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   );
   const tls = handled(
     (async () => {
+      progress('certificates');
       const certs = await ensureCertificates(plan, deps.ensureTls, dryRun);
+      progress('registry configuration and containerd certs.d');
       const caPem = certs.material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null);
       const certsDir = await applyCertsDir(plan, caPem, dryRun);
       return { ...certs, certsDir };

@@ -3,8 +3,6 @@ import { call, dockerError, statusOf, type DockerConnection } from './client.js'
 
 /** Narrow client for images: resolve a reference to its ID, pulling only when it is not present. */
 export class Images {
-  private readonly ids = new Map<string, Promise<string>>();
-
   constructor(private readonly conn: DockerConnection) {}
 
   async id(ref: string): Promise<string | null> {
@@ -17,14 +15,9 @@ export class Images {
     }
   }
 
-  /** The image's ID, pulled first when missing. Memoised per reference for one apply. */
-  ensure(ref: string): Promise<string> {
-    let p = this.ids.get(ref);
-    if (!p) {
-      p = this.ensureOnce(ref);
-      this.ids.set(ref, p);
-    }
-    return p;
+  /** The image's ID now (a tag may have moved since the last call), pulled first when missing. */
+  async ensure(ref: string): Promise<string> {
+    return this.ensureOnce(ref);
   }
 
   private async ensureOnce(ref: string): Promise<string> {

@@ -36,6 +36,9 @@ let upstream: { name: string; url: string; ip: string };
 let image: string;
 let upstreamDigest: string;
 const credsEnv = { LODK_USER: 'lodk-user', LODK_PASS: 'first-secret-value' };
+/** The registry image, through a tag of this run (so a test can move the tag to a new image ID). */
+let registryImage: string;
+const cliEnv = (): NodeJS.ProcessEnv => ({ ...ws.env, ...credsEnv, LO_REGISTRY_IMAGE: registryImage });
 
 const byName = (actions: Action[], kind: Action['kind'], name: string): Action | undefined => actions.find((a) => a.kind === kind && a.name === name);
 const changed = (actions: Action[]): Action[] => actions.filter((a) => a.action !== 'noop');
@@ -52,6 +55,8 @@ beforeAll(async () => {
     mirrors: [{ name: `${id}-hub`, url: 'http://10.140.11.200:5000', registry: 'docker.io', credentials: { usernameEnv: 'LODK_USER', passwordEnv: 'LODK_PASS' } }],
   };
   specFile = ws.writeSpec(spec);
+  registryImage = `${id}/registry:2`;
+  await docker.getImage('registry:2').tag({ repo: `${id}/registry`, tag: '2' });
   // The upstream must answer before the mirror starts, so the test puts it on the shared network first,
   // created with lo's own network client from the plan (exactly what `up` would create).
   const plan = ws.plan(spec);
@@ -67,7 +72,7 @@ afterAll(async () => {
   await cleanupRun(ws);
 });
 
-const up = (env: Record<string, string> = credsEnv) => registryUp({ config: specFile }, { ...ws.deps, env: { ...process.env, ...env } });
+const up = () => registryUp({ config: specFile }, { ...ws.deps, registryImage, env: { ...process.env, ...credsEnv } });
 
 describe('lo registry up on a real engine', () => {
   it('creates the project network, volumes and registry containers the plan lists', async () => {
@@ -123,10 +128,10 @@ describe('lo registry up on a real engine', () => {
     const { actions } = await up();
     expect(changed(actions)).toEqual([]);
     expect(actions.length).toBeGreaterThan(10);
-    const cli = await runLo(['registry', 'up', '--config', specFile], { ...ws.env, ...credsEnv });
+    const cli = await runLo(['registry', 'up', '--config', specFile], cliEnv());
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(/^nothing to do: \d+ objects already match the plan$/m);
-    const json = await runLo(['registry', 'up', '--config', specFile, '--json'], { ...ws.env, ...credsEnv });
+    const json = await runLo(['registry', 'up', '--config', specFile, '--json'], cliEnv());
     const doc = JSON.parse(json.stdout) as { changed: boolean; actions: Action[] };
     expect(doc.changed).toBe(false);
     expect(doc.actions.every((a) => a.action === 'noop')).toBe(true);
@@ -135,7 +140,7 @@ describe('lo registry up on a real engine', () => {
   it('--dry-run lists what would change and changes nothing', async () => {
     const build = (await inspectContainer(`${ws.runId}a-registry-build`))!;
     await docker.getContainer(build.Id).stop({ t: 1 });
-    const dry = await runLo(['registry', 'up', '--config', specFile, '--dry-run'], { ...ws.env, ...credsEnv });
+    const dry = await runLo(['registry', 'up', '--config', specFile, '--dry-run'], cliEnv());
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain(`would recreate container   ${ws.runId}a-registry-build  (container was exited)`);
     expect((await inspectContainer(`${ws.runId}a-registry-build`))!.Id).toBe(build.Id);
@@ -200,9 +205,24 @@ describe('lo registry up on a real engine', () => {
     }
   });
 
+  it('a new image behind the same reference recreates every container using it, keeping volumes and data', async () => {
+    const id = ws.runId;
+    const before = (await docker.getImage(registryImage).inspect()).Id;
+    // `docker commit` gives the same content a new image ID and moves this run's tag to it.
+    await docker.getContainer(`${id}a-registry-build`).commit({ repo: `${id}/registry`, tag: '2' });
+    expect((await docker.getImage(registryImage).inspect()).Id).not.toBe(before);
+    const { actions } = await up();
+    expect(changed(actions).map((a) => `${a.action} ${a.name} (${a.reason})`).sort()).toEqual(
+      [`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`].map((n) => `recreate ${n} (image ${registryImage} changed)`).sort(),
+    );
+    expect(actions.filter((a) => a.kind === 'volume').every((a) => a.action === 'noop')).toBe(true);
+    expect(await eventually(() => manifestDigest('10.140.10.101:80/app:v1'))).toMatch(/^sha256:/);
+    await eventually(() => manifestDigest(`10.140.11.2:80/library/${id}:v1`));
+  });
+
   it('status: running registries show their catalog, a stopped one "not running", a frozen one "running but unreachable"', async () => {
     const id = ws.runId;
-    const env = { ...ws.env, ...credsEnv };
+    const env = cliEnv();
     // all running
     const ok = JSON.parse((await runLo(['registry', 'status', '--config', specFile, '--shared', '--json'], env)).stdout) as {
       registries: Array<{ name: string; containerName: string; address: string; network: string; state: string; health: string; catalog: string[] | null }>;
@@ -243,7 +263,7 @@ describe('lo registry up on a real engine', () => {
 
   it('down removes the project containers and keeps volumes (and the shared mirror without --shared)', async () => {
     const id = ws.runId;
-    const down = await runLo(['registry', 'down', '--config', specFile, '--json'], { ...ws.env, ...credsEnv });
+    const down = await runLo(['registry', 'down', '--config', specFile, '--json'], cliEnv());
     expect(down.code).toBe(0);
     const doc = JSON.parse(down.stdout) as { actions: Action[] };
     expect(doc.actions.map((a) => `${a.action} ${a.name}`).sort()).toEqual([`remove ${id}a-registry-build`, `remove ${id}a-registry-cache`]);
@@ -258,7 +278,7 @@ describe('lo registry up on a real engine', () => {
 
   it('clean removes project containers and volumes; --shared also the mirror, keeping the network while others are attached', async () => {
     const id = ws.runId;
-    const clean = await runLo(['registry', 'clean', '--config', specFile], { ...ws.env, ...credsEnv });
+    const clean = await runLo(['registry', 'clean', '--config', specFile], cliEnv());
     expect(clean.code).toBe(0);
     expect(clean.stdout).toContain(`removed        volume      ${id}a-registry-build-data`);
     expect(clean.stdout).toContain(`removed        network     ${spec.name}`);
@@ -267,7 +287,7 @@ describe('lo registry up on a real engine', () => {
     expect(await inspectContainer(`lok8s-registry-${id}-hub`)).not.toBeNull();
     expect(await clients.volumes.inspect(`lok8s-registry-${id}-hub-data`)).not.toBeNull();
 
-    const shared = await registryClean({ config: specFile }, { ...ws.deps, shared: true });
+    const shared = await registryClean({ config: specFile }, { ...ws.deps, registryImage, shared: true });
     expect(shared.actions.map((a) => `${a.action} ${a.kind} ${a.name}`)).toEqual(
       expect.arrayContaining([`remove container lok8s-registry-${id}-hub`, `remove volume lok8s-registry-${id}-hub-data`]),
     );
@@ -280,7 +300,7 @@ describe('lo registry up on a real engine', () => {
     expect(await clients.networks.inspect(spec.sharedName)).not.toBeNull();
 
     await docker.getContainer(upstream.name).remove({ force: true });
-    const last = await registryClean({ config: specFile }, { ...ws.deps, shared: true });
+    const last = await registryClean({ config: specFile }, { ...ws.deps, registryImage, shared: true });
     expect(last.actions).toEqual([{ kind: 'network', name: spec.sharedName, action: 'remove' }]);
     expect(await clients.networks.inspect(spec.sharedName)).toBeNull();
   });

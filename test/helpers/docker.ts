@@ -110,8 +110,10 @@ export async function cleanupRun(ws: Workspace | undefined): Promise<void> {
   await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
   const networks = await docker.listNetworks({ filters });
   await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  // By tag, never by ID: a run's tag may point at a shared image (e.g. a tag of registry:2).
   const images = await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } });
-  await Promise.all(images.map((i) => docker.getImage(i.Id).remove({ force: true }).catch(() => undefined)));
+  const tags = images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`${ws.runId}/`));
+  for (const t of tags) await docker.getImage(t).remove().catch(() => undefined);
   rmSync(ws.dir, { recursive: true, force: true });
 }
 
