@@ -5,10 +5,11 @@
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
 import { registryStatus, registryUp } from '../../src/core/registry.js';
-import { cleanupRun, clients, eventually, inspectContainer, makeImage, manifestDigest, pullToDir, pushToRegistry, skopeo, startUpstream, workspace, type SpecInput, type Workspace } from '../helpers/docker.js';
+import { cleanupRun, clients, docker, eventually, inspectContainer, makeImage, manifestDigest, pullToDir, pushToRegistry, skopeo, startUpstream, workspace, type SpecInput, type Workspace } from '../helpers/docker.js';
 
 let ws: Workspace;
 let spec: SpecInput;
@@ -75,6 +76,38 @@ describe('registries with TLS', () => {
     expect(s.registries.map((r) => `${r.name}:${r.health}:${(r.catalog ?? []).join(',')}`).sort()).toEqual(
       ['build:running:app', 'cache:running:', `${ws.runId}-hub:running:library/${ws.runId}`].sort(),
     );
+  });
+
+  it('a containerd node with the certs.d tree pulls docker.io/library/<x> from the mirror over verified TLS', async () => {
+    const id = ws.runId;
+    const plan = ws.plan(spec);
+    // A kind-like node: containerd from lo-test/node, the certs.d tree mounted read-only, on the shared network.
+    const node = await docker.createContainer({
+      name: `${id}-node`,
+      Image: 'lo-test/node:containerd',
+      Labels: { 'dev.lok8s.lo.test-run': id },
+      HostConfig: {
+        NetworkMode: spec.sharedName,
+        CapAdd: ['SYS_ADMIN'],
+        SecurityOpt: ['seccomp=unconfined'],
+        Mounts: [{ Type: 'bind', Source: plan.containerd.certsDir, Target: '/etc/containerd/certs.d', ReadOnly: true }],
+      },
+    });
+    await node.start();
+    const ctr = (args: string[]) => execa('docker', ['exec', `${id}-node`, 'ctr', ...args], { timeout: 60_000 });
+    await eventually(() => ctr(['version']));
+    // With the upstream stopped, only the mirror can answer (hosts.toml falls back to the upstream server).
+    await docker.getContainer(`${id}-upstream`).stop({ t: 1 });
+    try {
+      const ref = `docker.io/library/${id}@${upstreamDigest}`;
+      const pulled = await ctr(['images', 'pull', '--hosts-dir', '/etc/containerd/certs.d', ref]);
+      expect(pulled.stdout).toContain('done');
+      const list = await ctr(['images', 'ls', '-q']);
+      expect(list.stdout).toContain(ref);
+    } finally {
+      await docker.getContainer(`${id}-upstream`).start();
+      await node.remove({ force: true });
+    }
   });
 
   it('a re-issued project certificate recreates build and cache only; the certs.d directory keeps its inode', async () => {
