@@ -11,12 +11,14 @@ import { runStep, silentReporter, skipStep, StepFailedError, type StepReporter, 
 import type { StepAction } from './types.js';
 
 /**
- * The registry executor as provision steps: one call that goes through several stages (networks, TLS,
- * certs.d, registries) and says when it enters each, so progress and failures name the right step.
+ * The registry executor as provision steps: one call that covers several steps (networks, TLS, certs.d,
+ * registries), says which it is in when it can, and tags each action with its step.
  */
 export interface StagedSteps {
   stages: Array<{ step: string; title: string }>;
   run: (plan: Plan, enter: (step: string) => void) => Promise<Array<StepAction & { step: string }>>;
+  /** Which stage a failure belongs to, when the error says (e.g. a TLS error -> tls). */
+  stepOfError?: (err: unknown, current: string, plan: Plan) => string | undefined;
 }
 
 export interface TrustStatus {
@@ -149,42 +151,35 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
   };
 }
 
-/** Runs the staged registry executor, reporting each stage as a step; a failure names the stage it was in. */
+/**
+ * Runs the registry executor as the steps networks, tls, certs.d and registries. The executor runs them
+ * concurrently (each container starts once its own inputs are ready), so progress shows one spinner for the
+ * block and then each step with its actions; each step's time is the block's. A failure names the step it
+ * belongs to: by the error's kind when the executor can tell (StagedSteps.stepOfError), else the stage
+ * last entered.
+ */
 async function runStaged(reporter: StepReporter, results: StepResult[], staged: StagedSteps, plan: Plan): Promise<void> {
   const title = (step: string): string => staged.stages.find((s) => s.step === step)?.title ?? step;
-  const mine: StepResult[] = [];
-  let current: { step: string; t0: number } | null = null;
-  const finish = (): void => {
-    if (!current) return;
-    const r: StepResult = { step: current.step, title: title(current.step), status: 'done', ms: Math.round(performance.now() - current.t0), actions: [] };
-    mine.push(r);
-    reporter.succeed(r.step, r.title, [], r.ms);
-    current = null;
-  };
-  const enter = (step: string): void => {
-    if (current?.step === step) return;
-    finish();
-    current = { step, t0: performance.now() };
-    reporter.start(step, title(step));
-  };
+  const first = staged.stages[0]?.step ?? 'registries';
+  let current = first;
+  const blockTitle = staged.stages.map((s) => s.step).join(', ');
+  reporter.start(first, blockTitle);
+  const t0 = performance.now();
   let actions: Array<StepAction & { step: string }>;
   try {
-    actions = await staged.run(plan, enter);
+    actions = await staged.run(plan, (step) => {
+      current = step;
+    });
   } catch (err) {
-    const failed = (current as { step: string } | null)?.step ?? staged.stages[0]?.step ?? 'registries';
+    const failed = staged.stepOfError?.(err, current, plan) ?? current;
     reporter.fail(failed, title(failed), err);
     throw err instanceof StepFailedError ? err : new StepFailedError(failed, title(failed), err);
   }
-  finish();
+  const ms = Math.round(performance.now() - t0);
   for (const s of staged.stages) {
-    let r = mine.find((m) => m.step === s.step);
-    if (!r) mine.push((r = { step: s.step, title: s.title, status: 'done', ms: 0, actions: [] }));
+    const mine = actions.filter((a) => a.step === s.step).map(({ step: _step, ...a }) => a);
+    const r: StepResult = { step: s.step, title: s.title, status: 'done', ms, actions: mine };
+    results.push(r);
+    reporter.succeed(r.step, r.title, r.actions, ms);
   }
-  for (const a of actions) {
-    const { step, ...action } = a;
-    (mine.find((m) => m.step === step) ?? mine[mine.length - 1]!).actions.push(action);
-  }
-  const order = staged.stages.map((s) => s.step);
-  mine.sort((a, b) => order.indexOf(a.step) - order.indexOf(b.step));
-  results.push(...mine);
 }

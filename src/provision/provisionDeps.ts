@@ -25,13 +25,30 @@ export interface WiringOptions {
   p2p?: ProvisionDeps['p2p'];
 }
 
-/** The registry executor's progress labels (src/apply/applyRegistries.ts) -> provision steps. */
+/**
+ * The registry executor's progress labels (src/apply/applyRegistries.ts) -> provision steps. It checks the
+ * networks first, then creates networks, certificates, files and volumes concurrently, then one label per
+ * container; a label naming several steps keeps the current one.
+ */
 export function stageOf(label: string): string | null {
-  if (/network/i.test(label)) return 'networks';
-  if (/certificate|tls/i.test(label)) return 'tls';
-  if (/certs\.d|configuration/i.test(label)) return 'certs.d';
-  if (/container|volume/i.test(label)) return 'registries';
-  return null;
+  if (/^container /i.test(label)) return 'registries';
+  const named = [
+    [/network/i, 'networks'],
+    [/certificate|tls/i, 'tls'],
+    [/certs\.d|configuration|files/i, 'certs.d'],
+    [/volume|container/i, 'registries'],
+  ].filter(([re]) => (re as RegExp).test(label));
+  return named.length === 1 ? (named[0]![1] as string) : null;
+}
+
+/** Which step an executor failure belongs to, from the error itself. */
+export function stepOfError(plan: Plan, err: unknown): string | undefined {
+  const code = (err as { code?: string })?.code;
+  if (code === 'E_TLS') return 'tls';
+  if (code === 'E_NETWORK_MISMATCH' || code === 'E_DOCKER_UNREACHABLE') return 'networks';
+  const msg = (err as Error)?.message ?? '';
+  if (msg.includes(plan.containerd.certsDir)) return 'certs.d';
+  return undefined;
 }
 
 /** Which provision step an executor action belongs to. */
@@ -79,6 +96,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
     loadPlan: planLoader(o, docker),
     registries: {
       stages: REGISTRY_STAGES,
+      stepOfError: (err, _current, plan) => stepOfError(plan, err),
       run: async (plan, enter) => {
         enter('networks');
         const d = await docker();

@@ -12,7 +12,7 @@ import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import { destroy } from '../../src/provision/destroy.js';
 import { provision, type ProvisionDeps } from '../../src/provision/provision.js';
-import { REGISTRY_STAGES, stageOf, stepOfAction } from '../../src/provision/provisionDeps.js';
+import { REGISTRY_STAGES, stageOf, stepOfAction, stepOfError } from '../../src/provision/provisionDeps.js';
 import { StepFailedError, type StepReporter } from '../../src/provision/runSteps.js';
 import { renderConfigMaps } from '../../src/render/renderConfigMaps.js';
 
@@ -170,7 +170,7 @@ describe('provision orchestration', () => {
     expect(statSync(plan.cluster.kubeconfigPath).mode & 0o777).toBe(0o600);
     expect(first.push).toEqual({ push: 'docker push 10.160.90.101/myapp:dev', image: 'lok8s.local/myapp:dev' });
     expect(first.cluster.nodes).toEqual(['lopvu-control-plane']);
-    expect(rep.events.slice(0, 4)).toEqual(['start validate', 'ok validate', 'start networks', 'ok networks']);
+    expect(rep.events.slice(0, 7)).toEqual(['start validate', 'ok validate', 'start networks', 'ok networks', 'ok tls', 'ok certs.d', 'ok registries']);
 
     const again = await provision(d);
     expect(again.changed).toBe(false);
@@ -194,6 +194,20 @@ describe('provision orchestration', () => {
     expect(rep.events).toContain('fail kind');
     expect(rep.events).not.toContain('start configmaps');
     expect(d.kube.applied).toHaveLength(0);
+  });
+
+  it('a failure inside the registry executor names its step: by the error when known, else the stage last entered', async () => {
+    const tlsFail = deps(planFor(), {
+      registries: {
+        stages: REGISTRY_STAGES,
+        stepOfError: (err) => ((err as { code?: string }).code === 'E_TLS' ? 'tls' : undefined),
+        run: async (_p, enter) => {
+          enter('networks');
+          throw Object.assign(new Error('rootCA-key.pem does not match rootCA.pem'), { code: 'E_TLS' });
+        },
+      },
+    });
+    expect(((await provision(tlsFail).catch((e: unknown) => e)) as StepFailedError).step).toBe('tls');
   });
 
   it('a failure inside the registry executor names the stage it was in', async () => {
@@ -290,15 +304,20 @@ spec:
 
 describe('registry executor stages', () => {
   it('maps the executor progress labels and actions to provision steps', () => {
-    expect(stageOf('networks')).toBe('networks');
+    expect(stageOf('checking networks')).toBe('networks');
     expect(stageOf('certificates')).toBe('tls');
-    expect(stageOf('registry configuration and containerd certs.d')).toBe('certs.d');
-    expect(stageOf('volumes and containers')).toBe('registries');
+    expect(stageOf('container lok8s-registry-io-docker')).toBe('registries');
+    // a label covering several steps keeps the current one
+    expect(stageOf('networks, certificates, files and volumes')).toBeNull();
     const plan = planFor();
     expect(stepOfAction(plan, { kind: 'file', name: plan.containerd.hosts[0]!.path, action: 'create' })).toBe('certs.d');
     expect(stepOfAction(plan, { kind: 'file', name: plan.registries[0]!.configPath, action: 'create' })).toBe('registries');
     expect(stepOfAction(plan, { kind: 'certificate', name: 'x', action: 'noop' })).toBe('tls');
     expect(stepOfAction(plan, { kind: 'network', name: 'x', action: 'noop' })).toBe('networks');
+    expect(stepOfError(plan, Object.assign(new Error('CA key unreadable'), { code: 'E_TLS' }))).toBe('tls');
+    expect(stepOfError(plan, Object.assign(new Error('subnet'), { code: 'E_NETWORK_MISMATCH' }))).toBe('networks');
+    expect(stepOfError(plan, new Error(`EACCES: ${plan.containerd.certsDir}/docker.io`))).toBe('certs.d');
+    expect(stepOfError(plan, new Error('volume in use'))).toBeUndefined();
   });
 });
 
