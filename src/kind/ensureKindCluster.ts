@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import type { Plan } from '../plan/types.js';
 import type { StepAction } from '../provision/types.js';
-import { renderKindConfig } from '../render/renderKindConfig.js';
+import { renderKindConfig, type KindConfigOptions } from '../render/renderKindConfig.js';
 import type { KindCli } from './kindCli.js';
 
 export function kindConfigPath(plan: Plan): string {
@@ -27,10 +27,10 @@ const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => f
  * plan.cluster.kubeconfigPath (0600). An existing cluster is left as it is: kind cannot change a running
  * cluster, so a changed node layout is reported for `lo destroy` + `lo provision`.
  */
-export async function ensureKindCluster(plan: Plan, kind: KindCli): Promise<StepAction[]> {
+export async function ensureKindCluster(plan: Plan, kind: KindCli, opts: KindConfigOptions = {}): Promise<StepAction[]> {
   const c = plan.cluster;
   const configPath = kindConfigPath(plan);
-  const content = renderKindConfig(plan);
+  const content = renderKindConfig(plan, opts);
   const previous = await readFile(configPath, 'utf8').catch(() => null);
   const clusters = await kind.getClusters();
   const actions: StepAction[] = [];

@@ -23,6 +23,8 @@ export interface WiringOptions {
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
   /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
   p2p?: ProvisionDeps['p2p'];
+  /** Extra kind config settings (with the P2P hook: `containerdTcpAddress` for the agent sidecar). */
+  kindConfig?: ProvisionDeps['kindConfig'];
 }
 
 /**
@@ -121,6 +123,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
     checkTrust: trustCheck(o),
     ...(o.p2p ? { p2p: o.p2p } : {}),
+    ...(o.kindConfig ? { kindConfig: o.kindConfig } : {}),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }
