@@ -38,7 +38,7 @@ export function stageOf(label: string): string | null {
     [/network/i, 'networks'],
     [/certificate|tls/i, 'tls'],
     [/certs\.d|configuration|files/i, 'certs.d'],
-    [/volume|container/i, 'registries'],
+    [/\bvolumes?\b|\bcontainers?\b/i, 'registries'],
   ].filter(([re]) => (re as RegExp).test(label));
   return named.length === 1 ? (named[0]![1] as string) : null;
 }

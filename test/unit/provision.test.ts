@@ -305,7 +305,9 @@ spec:
 describe('registry executor stages', () => {
   it('maps the executor progress labels and actions to provision steps', () => {
     expect(stageOf('checking networks')).toBe('networks');
+    expect(stageOf('networks')).toBe('networks');
     expect(stageOf('certificates')).toBe('tls');
+    expect(stageOf('registry configuration and containerd certs.d')).toBe('certs.d');
     expect(stageOf('container lok8s-registry-io-docker')).toBe('registries');
     // a label covering several steps keeps the current one
     expect(stageOf('networks, certificates, files and volumes')).toBeNull();
