@@ -1,16 +1,18 @@
 /**
- * `lo provision` failure paths and the node-connect step on the real Docker engine: a failing step names
- * itself and exits 5, a re-run resumes; connecting nodes is idempotent and names the node on failure;
- * `lo doctor` names missing tools with a fix. Subnets from 10.160.0.0/16, names `lopv…`.
+ * `lo provision` failure paths, other topologies and the node-connect step on the real Docker engine: a
+ * failing step names itself and exits 5, a re-run resumes; connecting nodes is idempotent and names the
+ * node on failure; HA clusters (kind's load balancer); TLS off with project-local mirrors; destroy with and
+ * without --volumes; `lo doctor` names missing tools with a fix. Subnets from 10.160.0.0/16, names `lopv…`.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNodes } from '../../src/kind/connectNodes.js';
 import { LoError } from '../../src/errors/LoError.js';
-import { docker, TEST_RUN_LABEL } from '../helpers/docker.js';
-import { cleanupProvisionRun, FAKE_BIN, lo, provisionWorkspace, writeProjectSpec, type ProjectSpec, type ProvisionWorkspace } from '../helpers/kind.js';
+import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
+import { cleanupProvisionRun, FAKE_BIN, lo, makeTinyImage, provisionWorkspace, pullInNode, writeProjectSpec, type ProjectSpec, type ProvisionWorkspace } from '../helpers/kind.js';
 
 let ws: ProvisionWorkspace;
 let spec: ProjectSpec;
@@ -104,6 +106,63 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
       expect(Object.keys(cp2.NetworkSettings.Networks).sort()).toEqual([ha.network!.name, ha.shared.name].sort());
     } finally {
       await lo(ws, ['--config', haFile, 'destroy', '--yes', '--volumes']);
+    }
+  });
+
+  it('without TLS and without shared mirrors: the mirror sits on the project network and nodes pull over http', async () => {
+    const hex = ws.runId.slice('lopv-'.length);
+    const cidrBase = `10.160.${octet + 2}`;
+    const priv: ProjectSpec = {
+      ...spec,
+      name: `lopvp${hex}`,
+      domain: `lopvp${hex}.test`,
+      network: { name: `lopvp${hex}`, cidr: `${cidrBase}.0/24` },
+      tls: false,
+      sharedEnabled: false,
+      mirrors: [{ name: `${ws.runId}-priv`, url: `http://${cidrBase}.120:5000`, registry: 'docker.io' }],
+    };
+    // The project network exists first (the test upstream lives on it), shaped as lo plans it.
+    await docker.createNetwork({
+      Name: priv.network!.name,
+      Labels: { [TEST_RUN_LABEL]: ws.runId },
+      IPAM: { Config: [{ Subnet: `${cidrBase}.0/24`, Gateway: `${cidrBase}.1`, IPRange: `${cidrBase}.128/25` }] },
+    });
+    const up = await docker.createContainer({
+      name: `${ws.runId}-priv-upstream`,
+      Image: 'registry:2',
+      Labels: { [TEST_RUN_LABEL]: ws.runId },
+      HostConfig: { NetworkMode: priv.network!.name },
+      NetworkingConfig: { EndpointsConfig: { [priv.network!.name]: { IPAMConfig: { IPv4Address: `${cidrBase}.120` } } } },
+    });
+    await up.start();
+    await waitHttp(`http://${cidrBase}.120:5000/v2/`);
+    const img = await makeTinyImage(ws, 'priv');
+    await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${cidrBase}.120:5000/library/${ws.runId}-priv:v1`]);
+
+    const privFile = writeProjectSpec(ws, priv);
+    try {
+      const r = await lo(ws, ['--config', privFile, 'provision', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const res = JSON.parse(r.stdout);
+      expect(res.warnings).toEqual([]); // no TLS: nothing to trust
+      expect(res.registries.map((x: { name: string; address: string; scheme: string; shared: boolean }) => [x.name, x.address, x.scheme, x.shared])).toEqual([
+        ['build', `${cidrBase}.101`, 'http', false],
+        ['cache', `${cidrBase}.102`, 'http', false],
+        [`${ws.runId}-priv`, `${cidrBase}.103`, 'http', false],
+      ]);
+      const node = `${priv.name}-control-plane`;
+      expect(Object.keys((await docker.getContainer(node).inspect()).NetworkSettings.Networks)).toEqual([priv.network!.name]);
+      const hosts = readFileSync(join(ws.stateDir, 'projects', priv.name, 'certs.d', 'docker.io', 'hosts.toml'), 'utf8');
+      expect(hosts).toContain(`[host."http://${cidrBase}.103"]`);
+      expect(hosts).not.toMatch(/\bca\s*=/);
+      const pull = await pullInNode(node, `docker.io/library/${ws.runId}-priv:v1`);
+      expect(pull.code, pull.out).toBe(0);
+      const catalog = (await (await fetch(`http://${cidrBase}.103/v2/_catalog`)).json()) as { repositories: string[] };
+      expect(catalog.repositories).toContain(`library/${ws.runId}-priv`);
+    } finally {
+      await lo(ws, ['--config', privFile, 'destroy', '--yes', '--volumes']);
+      await up.remove({ force: true });
+      await docker.getNetwork(priv.network!.name).remove().catch(() => undefined);
     }
   });
 

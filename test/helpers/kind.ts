@@ -60,6 +60,10 @@ export interface ProjectSpec {
   controlPlanes?: number;
   p2p?: boolean;
   disableDefaultEndpoint?: boolean;
+  /** default true */
+  tls?: boolean;
+  /** default true */
+  sharedEnabled?: boolean;
 }
 
 export function writeProjectSpec(ws: ProvisionWorkspace, s: ProjectSpec): string {
@@ -75,9 +79,9 @@ export function writeProjectSpec(ws: ProvisionWorkspace, s: ProjectSpec): string
         ...(s.network ? { network: s.network } : {}),
         nodes: { controlPlane: s.controlPlanes ?? 1, workers: s.workers ?? 0, maxConcurrentDownloads: 4 },
         registries: {
-          tls: true,
+          tls: s.tls ?? true,
           ...(s.disableDefaultEndpoint ? { disableDefaultEndpoint: true } : {}),
-          shared: { enabled: true, network: s.shared },
+          shared: { enabled: s.sharedEnabled ?? true, network: s.shared },
           mirrors: s.mirrors,
           p2p: { enabled: s.p2p ?? false },
         },
