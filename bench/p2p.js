@@ -254,7 +254,9 @@ export async function run(report) {
           CapAdd: ['SYS_ADMIN'],
           SecurityOpt: ['seccomp=unconfined'],
           Binds: [`${plan.containerd.certsDir}:/etc/containerd/certs.d:ro`],
-          Mounts: [vol('/var/lib/containerd'), vol('/run/containerd')],
+          // Shaped like kind's nodes: /var a volume, /run (containerd's socket) a tmpfs.
+          Mounts: [vol('/var')],
+          Tmpfs: { '/run': '' },
         },
       });
       await docker.getNetwork(shared).connect({ Container: name });

@@ -168,7 +168,11 @@ export class ContainerdSource implements ContentSource {
         delay = 200;
         if (env.namespace === this.namespace) onChange(env.topic);
       });
+      let ended = false;
       const again = (err?: Error): void => {
+        // 'error' and 'end' may both fire for one call: resubscribe once.
+        if (ended) return;
+        ended = true;
         this.subs.delete(call);
         if (stopped || this.closed) return;
         if (err && (err as grpc.ServiceError).code !== grpc.status.CANCELLED) this.log(`containerd events: ${err.message}; resubscribing`);

@@ -3,12 +3,17 @@ import { LABELS, MANAGED_BY } from '../plan/labels.js';
 import type { Plan } from '../plan/types.js';
 import type { StepAction } from '../provision/types.js';
 import { specHash } from '../util/hash.js';
+import { ensureAgentImage } from './agentImage.js';
 import { ensureSwarmKey } from './swarmKey.js';
 
 /** Label value of `dev.lok8s.lo.role` on agent containers, and the label naming the node an agent serves. */
 export const AGENT_ROLE = 'p2p-agent';
 export const NODE_LABEL = 'dev.lok8s.lo.node';
 export const AGENT_KEY_PATH = '/etc/lo/p2p/swarm.key';
+/** The node's filesystem seen from an agent sharing its PID namespace (PID 1 is the node's init). */
+export const NODE_ROOT = '/proc/1/root';
+export const NODE_CONTAINERD_SOCKET = `${NODE_ROOT}/run/containerd/containerd.sock`;
+export const NODE_CONTENT_DIR = `${NODE_ROOT}/var/lib/containerd/io.containerd.content.v1.content`;
 
 export interface DeployP2PDeps {
   docker: Docker;
@@ -19,11 +24,13 @@ export interface DeployP2PDeps {
   /** Extra binds for the agent container (tests mount the repository). */
   binds?: string[];
   /**
-   * How the agent reaches the node's containerd. Default: the socket path, visible in the agent through the
-   * node's volumes (`/run/containerd` must be a volume of the node). With kind, whose /run is a tmpfs, use
-   * containerd's loopback gRPC listener (`[grpc] tcp_address = "127.0.0.1:<port>"`), e.g. `127.0.0.1:30022`.
+   * containerd's socket as the agent sees it. Default: through the node's root, `/proc/1/root/run/containerd/
+   * containerd.sock` (the agent shares the node's PID namespace). containerd's `tcp_address` listener is no
+   * alternative: it only serves the CRI, not the images/content/events services the agent needs.
    */
   containerdAddress?: string;
+  /** containerd's content directory as the agent sees it (default: through the node's root, as above). */
+  contentDir?: string;
   namespace?: string;
   uploadBytesPerSecond?: number;
   extraLabels?: Record<string, string>;
@@ -33,6 +40,8 @@ interface NodeInfo {
   name: string;
   id: string;
   ip: string;
+  /** When the node container last started: a restarted node has new namespaces, so its agent is recreated. */
+  startedAt?: string;
 }
 
 async function inspectNode(docker: Docker, name: string, network: string): Promise<NodeInfo> {
@@ -40,11 +49,11 @@ async function inspectNode(docker: Docker, name: string, network: string): Promi
   const nets = info.NetworkSettings.Networks ?? {};
   const ip = nets[network]?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress;
   if (!ip) throw new Error(`node ${name} has no IP address on ${network}`);
-  return { name, id: info.Id, ip };
+  return { name, id: info.Id, ip, startedAt: info.State.StartedAt };
 }
 
 /** The agent command for one node: everything the agent needs comes from the plan. */
-export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: Pick<DeployP2PDeps, 'containerdAddress' | 'namespace' | 'uploadBytesPerSecond'>): string[] {
+export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: Pick<DeployP2PDeps, 'containerdAddress' | 'contentDir' | 'namespace' | 'uploadBytesPerSecond'>): string[] {
   const registries = [...new Set(plan.registries.filter((r) => r.role === 'mirror').map((r) => r.registry!))].sort();
   return [
     'p2p',
@@ -53,7 +62,8 @@ export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: P
     '--router-port', String(plan.p2p.routerPort),
     '--key', AGENT_KEY_PATH,
     '--peers', nodes.filter((n) => n.name !== self.name).map((n) => `${n.ip}:${plan.p2p.routerPort}`).join(','),
-    '--containerd', deps.containerdAddress ?? '/run/containerd/containerd.sock',
+    '--containerd', deps.containerdAddress ?? NODE_CONTAINERD_SOCKET,
+    '--content-dir', deps.contentDir ?? NODE_CONTENT_DIR,
     '--namespace', deps.namespace ?? 'k8s.io',
     '--resolve-timeout-ms', String(plan.p2p.resolveTimeoutMs),
     ...(plan.p2p.resolveLatest ? ['--resolve-latest'] : []),
@@ -63,10 +73,13 @@ export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: P
 }
 
 /**
- * Runs one agent per node as a sidecar container that shares the node's network namespace (so containerd
- * reaches it at 127.0.0.1:<port>, like Spegel's hostNetwork DaemonSet) and the node's volumes read-only
- * (content directory; containerd socket when /run/containerd is a volume). Reconciled by label and spec
- * hash: unchanged agents are left alone, changed ones recreated, agents of removed nodes removed.
+ * Runs one agent per node as a sidecar container that shares the node's network namespace (containerd reaches
+ * it at 127.0.0.1:<port>, like Spegel's hostNetwork DaemonSet) and its PID namespace, so the agent reaches the
+ * node's containerd socket and content directory through /proc/1/root — kind nodes keep the socket on a tmpfs
+ * /run that no volume can share. Reading another container's /proc/1/root needs CAP_SYS_PTRACE, and, where
+ * AppArmor confines containers, an unconfined profile (docker-default only allows ptrace between its own
+ * peers; kind nodes are unconfined). Reconciled by label and spec hash: unchanged agents are left alone,
+ * changed ones (or ones whose node restarted) recreated, agents of removed nodes removed.
  */
 export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2PDeps): Promise<StepAction[]> {
   const actions: StepAction[] = [];
@@ -82,7 +95,7 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
     const cmd = agentArgs(plan, node, nodes, deps);
     const binds = [`${plan.p2p.keyPath}:${AGENT_KEY_PATH}:ro`, ...(deps.binds ?? [])];
     // The node's container id is part of the hash: a recreated node needs a new agent in its new namespace.
-    const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id });
+    const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id, started: node.startedAt ?? null });
     const name = `${node.name}-lo-p2p`;
     const found = existing.find((c) => c.Labels[NODE_LABEL] === node.name);
     if (found && found.Labels[LABELS.specHash] === hash && found.State === 'running') {
@@ -105,7 +118,9 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
       },
       HostConfig: {
         NetworkMode: `container:${node.id}`,
-        VolumesFrom: [`${node.id}:ro`],
+        PidMode: `container:${node.id}`,
+        CapAdd: ['SYS_PTRACE'],
+        SecurityOpt: ['apparmor=unconfined'],
         Binds: binds,
         RestartPolicy: { Name: 'unless-stopped' },
       },
@@ -120,4 +135,30 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
     }
   }
   return actions;
+}
+
+export interface P2PHookOptions {
+  docker: () => Promise<Docker>;
+  /** Base image for the agent image (default node:20-bookworm-slim); see agentImage.ts. */
+  baseImage?: string;
+  /** Use this image instead of building one. */
+  image?: string;
+  containerdAddress?: string;
+  extraLabels?: Record<string, string>;
+}
+
+/** The `p2p` step for `lo provision` (ProvisionDeps['p2p']): builds the agent image if needed, then deploys. */
+export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[]) => Promise<StepAction[]> {
+  return async (plan, nodes) => {
+    const docker = await opts.docker();
+    const actions: StepAction[] = [];
+    let image = opts.image;
+    if (!image) {
+      const built = await ensureAgentImage(docker, { baseImage: opts.baseImage, extraLabels: opts.extraLabels });
+      image = built.image;
+      actions.push({ action: built.built ? 'create' : 'noop', object: `image ${image}` });
+    }
+    actions.push(...(await deployP2P(plan, nodes, { docker, image, containerdAddress: opts.containerdAddress, extraLabels: opts.extraLabels })));
+    return actions;
+  };
 }

@@ -14,7 +14,8 @@ import { execa } from 'execa';
 import { parseSpec } from '../../src/config/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
-import { agentArgs, deployP2P } from '../../src/p2p/deployP2P.js';
+import { agentArgs, createP2PHook, deployP2P } from '../../src/p2p/deployP2P.js';
+import type { StepAction } from '../../src/provision/types.js';
 import { generateSwarmKey } from '../../src/p2p/swarmKey.js';
 
 export const TEST_RUN_LABEL = 'dev.lok8s.lo.test-run';
@@ -85,6 +86,10 @@ export interface P2PBed {
   /** Creates `<name>:<tag>` locally (one random layer of `bytes`) and copies it to the upstream. */
   seed(repo: string, tags: string[], bytes: number): Promise<{ digest: string; layers: string[] }>;
   destroy(): Promise<void>;
+  /** What the first deployment did (with buildImage: the provision hook's actions). */
+  deployActions: StepAction[];
+  /** Runs the deployment again (idempotency). */
+  redeploy(): Promise<StepAction[]>;
 }
 
 /** Sums the samples of a metric whose labels include all of `match` ({} = all). */
@@ -168,6 +173,11 @@ export interface BedOptions {
   uploadBytesPerSecond?: number;
   /** Range of the third octet (even start) for the network pair, so e2e and bench do not collide. */
   octets?: [number, number];
+  /**
+   * Build the agent image with the provision hook (createP2PHook) instead of running lo from the repository
+   * mounted into the test image.
+   */
+  buildImage?: boolean;
 }
 
 export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
@@ -234,11 +244,9 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
           CapAdd: ['SYS_ADMIN'],
           SecurityOpt: ['seccomp=unconfined'],
           Binds: [`${plan.containerd.certsDir}:/etc/containerd/certs.d:ro`],
-          // Volumes, as in kind (whose /var is a volume): the agent sees them through VolumesFrom.
-          Mounts: [
-            { Type: 'volume', Target: '/var/lib/containerd', VolumeOptions: { Labels: labels } },
-            { Type: 'volume', Target: '/run/containerd', VolumeOptions: { Labels: labels } },
-          ],
+          // Shaped like kind's nodes: /var a volume, /run (containerd's socket) a tmpfs.
+          Mounts: [{ Type: 'volume', Target: '/var', VolumeOptions: { Labels: labels } }],
+          Tmpfs: { '/run': '' },
         },
       });
       await docker.getNetwork(nets.shared).connect({ Container: name });
@@ -247,14 +255,22 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
     for (const name of nodeSpecs) await waitFor(`containerd in ${name}`, async () => (await execIn(name, ['ctr', 'version'], 10_000)).code === 0, 20_000);
 
     const members = plan.cluster.nodes.map((n) => n.name);
-    await deployP2P(plan, members, {
-      docker,
-      image: NODE_IMAGE,
-      entrypoint: AGENT_ENTRYPOINT,
-      binds: AGENT_BINDS,
-      extraLabels: labels,
-      uploadBytesPerSecond: opts.uploadBytesPerSecond,
-    });
+    let agentImage: string | undefined;
+    const deploy = async (): Promise<StepAction[]> => {
+      if (!opts.buildImage) return deployP2P(plan, members, {
+            docker,
+            image: NODE_IMAGE,
+            entrypoint: AGENT_ENTRYPOINT,
+            binds: AGENT_BINDS,
+            extraLabels: labels,
+            uploadBytesPerSecond: opts.uploadBytesPerSecond,
+          });
+      // Redeploys reuse the first image: other work in this repository may rebuild dist/ in between.
+      const actions = await createP2PHook({ docker: async () => docker, baseImage: NODE_IMAGE, image: agentImage, extraLabels: labels })(plan, members);
+      agentImage ??= actions.find((a) => a.object.startsWith('image '))?.object.slice('image '.length);
+      return actions;
+    };
+    const deployActions = await deploy();
     const nodes: BedNode[] = [];
     for (const name of members) nodes.push({ name, agent: `${name}-lo-p2p`, ip: await ipOf(name) });
 
@@ -270,12 +286,23 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
         Entrypoint: AGENT_ENTRYPOINT,
         Cmd: args,
         Labels: { ...labels, 'dev.lok8s.lo.role': 'p2p-agent' },
-        HostConfig: { NetworkMode: `container:${name}`, VolumesFrom: [`${name}:ro`], Binds: [...AGENT_BINDS, `${keyFile}:/etc/lo/p2p/swarm.key:ro`] },
+        HostConfig: {
+          NetworkMode: `container:${name}`,
+          PidMode: `container:${name}`,
+          CapAdd: ['SYS_PTRACE'],
+          Binds: [...AGENT_BINDS, `${keyFile}:/etc/lo/p2p/swarm.key:ro`],
+        },
       });
       await c.start();
       nodes.push({ name, agent: `${name}-lo-p2p`, ip: self.ip });
     }
-    for (const n of nodes) await waitFor(`agent on ${n.name}`, async () => (await scrape(`http://${n.ip}:${plan.p2p.port}/metrics`)).size > 0, 30_000);
+    for (const n of nodes) {
+      await waitFor(`agent on ${n.name}`, async () => (await scrape(`http://${n.ip}:${plan.p2p.port}/metrics`)).size > 0, 30_000).catch(async (e: Error) => {
+        const logs = (await docker.getContainer(n.agent).logs({ stdout: true, stderr: true, tail: 50 })) as unknown as Buffer;
+        const state = (await docker.getContainer(n.agent).inspect()).State;
+        throw new Error(`${e.message}\nagent ${n.agent} ${state.Status} (exit ${state.ExitCode}):\n${logs.toString('utf8')}`);
+      });
+    }
 
     const bed: P2PBed = {
       runId,
@@ -317,6 +344,8 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
         return { digest: res.headers.get('docker-content-digest')!, layers: manifest.layers.map((l) => l.digest) };
       },
       destroy: cleanup,
+      deployActions,
+      redeploy: deploy,
     };
     return bed;
   } catch (e) {
