@@ -162,3 +162,20 @@ export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[
     return actions;
   };
 }
+
+/** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */
+export async function removeP2P(plan: Plan, docker: Docker): Promise<StepAction[]> {
+  const found = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
+  });
+  const actions: StepAction[] = [];
+  for (const c of found) {
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch((err: { statusCode?: number }) => (err.statusCode === 404 ? null : Promise.reject(err)));
+    actions.push({ action: 'remove', object: `p2p agent ${c.Names[0]?.replace(/^\//, '') ?? c.Id}` });
+  }
+  return actions;
+}

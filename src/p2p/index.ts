@@ -1,5 +1,5 @@
 export { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
-export { deployP2P, agentArgs, createP2PHook, type DeployP2PDeps, type P2PHookOptions } from './deployP2P.js';
+export { deployP2P, removeP2P, agentArgs, createP2PHook, type DeployP2PDeps, type P2PHookOptions } from './deployP2P.js';
 export { ensureAgentImage, DEFAULT_AGENT_BASE } from './agentImage.js';
 export { ensureSwarmKey, generateSwarmKey, parseSwarmKey, readSwarmKey } from './swarmKey.js';
 export { digestKey, tagKey } from './keys.js';

@@ -88,7 +88,12 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
 
   it('with mirror and upstream stopped, nodes 2 and 3 pull by tag and by digest through P2P', async () => {
     await setRunning(false);
+    const tagsBefore = metric(await bed.metrics(n2), 'lo_p2p_advertised_tags');
     const tagMs = await expectPull(n2, ref('a'));
+    // containerd's /images/create event makes the agent advertise the new image soon after the pull.
+    const pulledAt = performance.now();
+    await waitFor('n2 advertises a:1', async () => metric(await bed.metrics(n2), 'lo_p2p_advertised_tags') > tagsBefore, 5_000, 50);
+    const advertiseMs = performance.now() - pulledAt;
     const digestMs = await expectPull(n3, `docker.io/lop2p/a@${img.a!.digest}`);
     const bigMs = await expectPull(n2, ref('big'));
     for (const d of img.a!.layers) {
@@ -100,7 +105,7 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     expect(metric(m2, 'lo_p2p_requests_total', { route: 'manifest', source: 'peer', result: 'ok' })).toBeGreaterThan(0);
     expect(metric(m2, 'lo_p2p_requests_total', { route: 'blob', source: 'peer', result: 'ok' })).toBeGreaterThan(0);
     expect(metric(m2, 'lo_p2p_bytes_served_total', { source: 'peer' })).toBeGreaterThanOrEqual(BIG);
-    console.log(`[p2p] pulls with mirror+upstream down: a:1 by tag ${tagMs.toFixed(0)} ms, a by digest ${digestMs.toFixed(0)} ms, big (48 MiB, paced 24 MiB/s) ${bigMs.toFixed(0)} ms`);
+    console.log(`[p2p] pulls with mirror+upstream down: a:1 by tag ${tagMs.toFixed(0)} ms, a by digest ${digestMs.toFixed(0)} ms, big (48 MiB, paced 24 MiB/s) ${bigMs.toFixed(0)} ms; n2 advertised a:1 ${advertiseMs.toFixed(0)} ms after its pull`);
   });
 
   it('an image nobody has fails over fast (404 within the resolve timeout)', async () => {
