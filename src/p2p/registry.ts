@@ -209,9 +209,9 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
   }
 
   /** Manifest by tag from a peer: buffered (small), verified against the digest the peer names. */
-  async function relayTag(ctx: Ctx, registry: string, name: string, tag: string, signal: AbortSignal): Promise<boolean> {
+  async function relayTag(ctx: Ctx, registry: string, name: string, tag: string, found: AsyncIterable<PeerTarget>, signal: AbortSignal): Promise<boolean> {
     const path = `/v2/${name}/manifests/${tag}?ns=${encodeURIComponent(registry)}`;
-    for await (const peer of providers(tagKey(registry, name, tag), 'tag', signal)) {
+    for await (const peer of found) {
       try {
         const up = await peerRequest(peer.url + path, 'GET', { [HOP_HEADER]: '1', accept: String(ctx.req.headers.accept ?? '*/*') }, peerTimeoutMs, signal);
         const digest = String(up.headers['docker-content-digest'] ?? '');
@@ -250,7 +250,7 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
    * complete wrong body and moves to its next host. A peer failing mid-body is replaced by the next one,
    * continuing with a Range request from the byte reached.
    */
-  async function relayDigest(ctx: Ctx, digest: string, name: string, asManifest: boolean, signal: AbortSignal): Promise<boolean> {
+  async function relayDigest(ctx: Ctx, digest: string, name: string, asManifest: boolean, found: AsyncIterable<PeerTarget>, signal: AbortSignal): Promise<boolean> {
     const { req, res } = ctx;
     const kindPath = asManifest ? 'manifests' : 'blobs';
     const path = `/v2/${name}/${kindPath}/${digest}`;
@@ -259,7 +259,7 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
     let sent = 0; // bytes received from peers and hashed (written or pending)
     let pending: Buffer | null = null;
     let total = -1;
-    for await (const peer of providers(digestKey(digest), 'digest', signal)) {
+    for await (const peer of found) {
       if (isBad(peer, digest)) continue;
       const headers: Record<string, string> = { [HOP_HEADER]: '1', accept: String(req.headers.accept ?? '*/*') };
       const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
@@ -394,16 +394,19 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
         ctx.count('none', 'not-found');
         return sendError(ctx, 404, 'MANIFEST_UNKNOWN', 'a tag needs the ns query parameter (the registry name)');
       }
+      // The DHT lookup starts alongside the local one, so a miss costs max(local, resolve), not the sum.
+      const lookup = hop ? null : started(providers(tagKey(registry, route.name, tag), 'tag', ac.signal));
       const desc = await source.resolveTag(registry, route.name, tag);
-      if (desc && (await serveLocal(ctx, desc.digest, true, desc.mediaType))) return;
-      if (!hop && (await relayTag(ctx, registry, route.name, tag, ac.signal))) return;
+      if (desc && (await serveLocal(ctx, desc.digest, true, desc.mediaType))) return void lookup?.cancel();
+      if (lookup && (await relayTag(ctx, registry, route.name, tag, lookup.iterable, ac.signal))) return;
       ctx.count('none', 'not-found');
       return sendError(ctx, 404, 'MANIFEST_UNKNOWN', `${registry}/${route.name}:${tag} is not on this node or its peers`);
     }
     const digest = route.kind === 'blob' ? route.digest : route.reference;
     const asManifest = route.kind === 'manifest';
-    if (await serveLocal(ctx, digest, asManifest)) return;
-    if (!hop && (await relayDigest(ctx, digest, route.name, asManifest, ac.signal))) return;
+    const lookup = hop ? null : started(providers(digestKey(digest), 'digest', ac.signal));
+    if (await serveLocal(ctx, digest, asManifest)) return void lookup?.cancel();
+    if (lookup && (await relayDigest(ctx, digest, route.name, asManifest, lookup.iterable, ac.signal))) return;
     ctx.count('none', 'not-found');
     sendError(ctx, 404, asManifest ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN', `${digest} is not on this node or its peers`);
   }
@@ -436,6 +439,31 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
       if (res.headersSent) res.destroy();
       else sendError(ctx, 500, 'UNKNOWN', err.message);
     });
+  };
+}
+
+/**
+ * Starts an async iteration now (its first `next()` runs while the caller does other work) and hands back an
+ * iterable that continues it, or a cancel that ends it.
+ */
+function started<T>(gen: AsyncGenerator<T>): { iterable: AsyncIterable<T>; cancel: () => void } {
+  const first = gen.next();
+  first.catch(() => {});
+  let used = false;
+  return {
+    iterable: {
+      async *[Symbol.asyncIterator]() {
+        if (used) return;
+        used = true;
+        const f = await first;
+        if (f.done) return;
+        yield f.value;
+        yield* { [Symbol.asyncIterator]: () => gen };
+      },
+    },
+    cancel: () => {
+      void first.then(() => gen.return(undefined)).catch(() => {});
+    },
   };
 }
 

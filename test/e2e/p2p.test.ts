@@ -122,6 +122,9 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     expect(rb.status).toBe(404);
     times.sort((a, b) => a - b);
     const p50 = times[5]!;
+    const m3 = await bed.metrics(n3);
+    const gaveUp = metric(m3, 'lo_p2p_resolve_duration_seconds_sum', { found: 'false' }) / metric(m3, 'lo_p2p_resolve_duration_seconds_count', { found: 'false' });
+    console.log(`[p2p] agent-side: mean time to give up on a lookup ${(gaveUp * 1000).toFixed(1)} ms`);
     console.log(`[p2p] time to 404 for an unknown tag: p50 ${p50.toFixed(1)} ms, max ${times[9]!.toFixed(1)} ms; unknown blob ${blobMs.toFixed(1)} ms (resolve timeout ${bed.plan.p2p.resolveTimeoutMs} ms)`);
     expect(p50).toBeLessThan(bed.plan.p2p.resolveTimeoutMs + 80);
     // containerd: the agent's 404 sends it on to the mirror and upstream (stopped), so the pull fails — fast.
