@@ -10,7 +10,7 @@ import type { ContentSource, Descriptor, LocalTag } from './contentSource.js';
 import { parseImageName } from './keys.js';
 
 export interface ContainerdSourceOptions {
-  /** `unix:///run/containerd/containerd.sock` (default), a socket path, or `host:port` for containerd's tcp_address. */
+  /** `unix:///run/containerd/containerd.sock` (default) or a socket path. (containerd's tcp_address serves only the CRI.) */
   address?: string;
   namespace?: string;
   /** containerd's content directory; blobs are read from `<dir>/blobs/<alg>/<hex>` when it exists, else over gRPC. */
