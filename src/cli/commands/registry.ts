@@ -13,7 +13,8 @@ interface Flags {
 
 /** A spinner on stderr for people; silent for --json and when stderr is not a terminal. */
 function progress(json: boolean): { deps: Pick<RegistryDeps, 'onProgress'>; spinner: Ora | null } {
-  if (json || !process.stderr.isTTY) return { deps: {}, spinner: null };
+  // A terminal that reports no width (e.g. under `script` without a window size) would make ora clear lines forever.
+  if (json || !process.stderr.isTTY || !((process.stderr.columns ?? 0) > 0)) return { deps: {}, spinner: null };
   const spinner = ora({ stream: process.stderr }).start();
   return { deps: { onProgress: (step) => (spinner.text = step) }, spinner };
 }
