@@ -1,35 +1,51 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors/LoError.js';
 import { LO_VERSION } from '../version.js';
-import { registerPlan } from './commands/plan.js';
-import { registerDestroy } from './commands/destroy.js';
-import { registerDoctor } from './commands/doctor.js';
-import { registerProvision } from './commands/provision.js';
-import { registerRegistry } from './commands/registry.js';
-import { registerP2P } from './commands/p2p.js';
-import { registerTrust } from './commands/trust.js';
 import { printJson, reportError } from './output.js';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Command modules, loaded only when needed: `lo registry up` must not pay for libp2p or execa at start-up
+ * (the benchmark compares a no-op run with one `docker ps`).
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  plan: async () => (await import('./commands/plan.js')).registerPlan,
+  provision: async () => (await import('./commands/provision.js')).registerProvision,
+  destroy: async () => (await import('./commands/destroy.js')).registerDestroy,
+  doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
+  registry: async () => (await import('./commands/registry.js')).registerRegistry,
+  p2p: async () => (await import('./commands/p2p.js')).registerP2P,
+  trust: async () => (await import('./commands/trust.js')).registerTrust,
+};
+
+/** The program with every command, or only `commandName`'s when it names one (help lists them all). */
+export async function buildProgram(commandName?: string): Promise<Command> {
   const program = new Command('lo')
     .description('Local-cluster registry provisioner for kind: shared pull-through mirrors, build and cache registries, TLS, containerd hosts.toml and a P2P node mirror.')
     .version(LO_VERSION)
     .option('-c, --config <file>', 'read this spec file instead of clusters/<domain>/cluster.lok8s.yaml')
     .showHelpAfterError()
     .exitOverride();
-  registerPlan(program);
-  registerProvision(program);
-  registerDestroy(program);
-  registerDoctor(program);
-  registerRegistry(program);
-  registerP2P(program);
-  registerTrust(program);
+  const names = commandName && COMMANDS[commandName] ? [commandName] : Object.keys(COMMANDS);
+  for (const register of await Promise.all(names.map((n) => COMMANDS[n]!()))) register(program);
   return program;
+}
+
+/** First non-option word of argv (skipping the value of --config), i.e. the command name. */
+function commandNameOf(argv: string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-c' || a === '--config') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
 }
 
 /** Runs the CLI and returns the exit code (0 ok, 1 failure, 2 bad input, see README). */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(commandNameOf(argv));
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv);

@@ -153,7 +153,7 @@ describe('help', () => {
   it('lo --help describes every global option and every command', async () => {
     const { code, out } = await lo('--help');
     expect(code).toBe(0);
-    const program = buildProgram();
+    const program = await buildProgram();
     expectDescribes(out, program);
     expect(program.options.map((o) => o.long)).toEqual(expect.arrayContaining(['--version', '--config']));
     expect(out).toContain('-h, --help');
@@ -166,7 +166,7 @@ describe('help', () => {
   it('lo plan --help describes --json, --hosts, --config and the domain argument', async () => {
     const { code, out } = await lo('plan', '--help');
     expect(code).toBe(0);
-    const program = buildProgram();
+    const program = await buildProgram();
     const planCmd = program.commands.find((c) => c.name() === 'plan')!;
     expectDescribes(out, planCmd);
     expectDescribes(out, program);
