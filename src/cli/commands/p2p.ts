@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startAgent } from '../../p2p/agent.js';
 import { ensureSwarmKey, readSwarmKey } from '../../p2p/swarmKey.js';
 import { LoError } from '../../errors/LoError.js';
 import { logErr, printJson, printLine } from '../output.js';
@@ -51,6 +50,8 @@ export function registerP2P(program: Command): void {
     .option('-q, --quiet', 'no log lines on stderr')
     .action(async (f: AgentFlags) => {
       const log = f.quiet ? () => {} : (m: string) => logErr(`${new Date().toISOString()} ${m}`);
+      // libp2p and gRPC load only for the agent itself.
+      const { startAgent } = await import('../../p2p/agent.js');
       const agent = await startAgent({
         port: int('port', f.port),
         routerPort: int('router-port', f.routerPort),
