@@ -10,6 +10,8 @@ export interface DestroyDeps {
   kind: KindCli;
   /** Removes the project's registries (build, cache, private mirrors), never the shared mirrors. */
   removeRegistries: (plan: Plan, opts: { volumes: boolean }) => Promise<StepAction[]>;
+  /** Removes the project's P2P agent sidecars (they outlive kind's node containers otherwise). */
+  removeP2P?: (plan: Plan) => Promise<StepAction[]>;
   reporter?: StepReporter;
 }
 
@@ -42,6 +44,8 @@ export async function destroy(deps: DestroyDeps, opts: { volumes: boolean }): Pr
     }
     return actions;
   });
+  const removeP2P = deps.removeP2P;
+  if (removeP2P) await runStep(reporter, steps, 'p2p', `remove ${name}'s P2P agents`, () => removeP2P(plan));
   await runStep(reporter, steps, 'registries', `remove ${name}'s registries${opts.volumes ? ' and volumes' : ''}`, () =>
     deps.removeRegistries(plan, { volumes: opts.volumes }),
   );

@@ -7,6 +7,7 @@ import { observeShared } from '../docker/observeShared.js';
 import { kindCli } from '../kind/kindCli.js';
 import { kubectl } from '../kube/kubectl.js';
 import type { Plan } from '../plan/types.js';
+import { createP2PHook, removeP2P } from '../p2p/deployP2P.js';
 import { checkTrust } from '../tls/trust.js';
 import type { DestroyDeps } from './destroy.js';
 import type { DoctorDeps } from './doctor.js';
@@ -23,7 +24,6 @@ export interface WiringOptions {
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
   /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
   p2p?: ProvisionDeps['p2p'];
-  /** Extra kind config settings (with the P2P hook: `containerdTcpAddress` for the agent sidecar). */
   kindConfig?: ProvisionDeps['kindConfig'];
 }
 
@@ -122,7 +122,16 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
     docker: async () => (await docker()).conn.docker,
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
     checkTrust: trustCheck(o),
-    ...(o.p2p ? { p2p: o.p2p } : {}),
+    // P2P agents run as sidecars of the node containers; LO_P2P_IMAGE / LO_P2P_BASE_IMAGE let offline
+    // machines use a local image instead of building on node:20-bookworm-slim.
+    p2p:
+      o.p2p ??
+      createP2PHook({
+        docker: async () => (await docker()).conn.docker,
+        ...(env.LO_P2P_IMAGE ? { image: env.LO_P2P_IMAGE } : {}),
+        ...(env.LO_P2P_BASE_IMAGE ? { baseImage: env.LO_P2P_BASE_IMAGE } : {}),
+        ...(o.plan.extraLabels ? { extraLabels: o.plan.extraLabels } : {}),
+      }),
     ...(o.kindConfig ? { kindConfig: o.kindConfig } : {}),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
@@ -140,6 +149,7 @@ export function destroyDeps(o: WiringOptions): DestroyDeps {
       const r = volumes ? await registryClean(o.spec, deps) : await registryDown(o.spec, deps);
       return r.actions.map((a) => ({ action: a.action, object: `${a.kind} ${a.name}`, ...(a.reason ? { detail: a.reason } : {}) }));
     },
+    removeP2P: async (plan) => removeP2P(plan, (await docker()).conn.docker),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }

@@ -18,12 +18,6 @@ export const CRI_PLUGIN = 'io.containerd.grpc.v1.cri';
 export interface KindConfigOptions {
   podSubnet?: string;
   serviceSubnet?: string;
-  /**
-   * containerd's gRPC API also on this loopback TCP address (`[grpc] tcp_address`), for a P2P agent that runs
-   * as a sidecar in the node's network namespace: kind's /run is a tmpfs, so the socket cannot be shared.
-   * Anything in the node's network namespace (hostNetwork pods too) can then reach containerd's API.
-   */
-  containerdTcpAddress?: string;
 }
 
 export interface KindNode {
@@ -47,16 +41,13 @@ export interface KindConfig {
  * parallelism, and, with the P2P mirror, keeping compressed layers so peers can serve them
  * (https://github.com/containerd/containerd/blob/main/docs/hosts.md, Spegel's install notes).
  */
-export function renderContainerdPatch(plan: Plan, opts: Pick<KindConfigOptions, 'containerdTcpAddress'> = {}): string {
+export function renderContainerdPatch(plan: Plan): string {
   const cri: Record<string, unknown> = {
     max_concurrent_downloads: plan.cluster.maxConcurrentDownloads,
     registry: { config_path: plan.containerd.nodeCertsDir },
   };
   if (plan.p2p.enabled) cri.containerd = { discard_unpacked_layers: false };
-  return stringifyToml({
-    ...(plan.p2p.enabled && opts.containerdTcpAddress ? { grpc: { tcp_address: opts.containerdTcpAddress } } : {}),
-    plugins: { [CRI_PLUGIN]: cri },
-  });
+  return stringifyToml({ plugins: { [CRI_PLUGIN]: cri } });
 }
 
 /** The kind cluster configuration as data (see https://kind.sigs.k8s.io/docs/user/configuration/). */
@@ -85,7 +76,7 @@ export function kindConfigFor(plan: Plan, opts: KindConfigOptions = {}): KindCon
     name: c.name,
     networking: { podSubnet: opts.podSubnet ?? DEFAULT_POD_SUBNET, serviceSubnet: opts.serviceSubnet ?? DEFAULT_SERVICE_SUBNET },
     nodes,
-    containerdConfigPatches: [renderContainerdPatch(plan, opts)],
+    containerdConfigPatches: [renderContainerdPatch(plan)],
   };
 }
 

@@ -85,15 +85,6 @@ describe('renderKindConfig', () => {
     expect(cri.registry).toEqual({ config_path: '/etc/containerd/certs.d' });
   });
 
-  it('puts containerd on a loopback TCP address for the P2P sidecar only when asked and P2P is on', () => {
-    const on = planOf('  nodes:\n    workers: 1\n');
-    const patch = (plan: ReturnType<typeof planOf>, addr?: string) =>
-      parseToml((parseYaml(renderKindConfig(plan, addr ? { containerdTcpAddress: addr } : {})) as Parsed).containerdConfigPatches[0]!) as Record<string, any>;
-    expect(patch(on, '127.0.0.1:30022').grpc).toEqual({ tcp_address: '127.0.0.1:30022' });
-    expect(patch(on).grpc).toBeUndefined();
-    expect(patch(planOf(''), '127.0.0.1:30022').grpc).toBeUndefined();
-  });
-
   it('honours an explicit p2p setting on a single node', () => {
     const plan = planOf(`  registries:
     p2p:

@@ -1,0 +1,119 @@
+/**
+ * `lo provision` with the P2P node mirror, end to end through the CLI: a two-node cluster (kind stand-in,
+ * real containerd) gets one agent sidecar per node; an image pulled on the control plane through the mirror
+ * is pulled on the worker through P2P with the mirror and its upstream stopped; a re-run is a no-op and
+ * `lo destroy` removes the agents. LO_P2P_BASE_IMAGE points the agent image at the offline node image.
+ * Subnets from 10.160.0.0/16, names `lopv…`.
+ */
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
+import { cleanupProvisionRun, lo, makeTinyImage, provisionWorkspace, pullInNode, writeProjectSpec, type ProjectSpec, type ProvisionWorkspace } from '../helpers/kind.js';
+import { execa } from 'execa';
+
+const NODE_IMAGE = 'lo-test/node:containerd';
+let ws: ProvisionWorkspace;
+let spec: ProjectSpec;
+let file: string;
+let repo: string;
+let upstreamName: string;
+
+async function agents(project: string): Promise<Array<{ name: string; node: string; state: string }>> {
+  const found = await docker.listContainers({
+    all: true,
+    filters: { label: [`dev.lok8s.lo.project=${project}`, 'dev.lok8s.lo.role=p2p-agent'] },
+  });
+  return found.map((c) => ({ name: c.Names[0]!.replace(/^\//, ''), node: c.Labels['dev.lok8s.lo.node']!, state: c.State })).sort((a, b) => (a.node < b.node ? -1 : 1));
+}
+
+beforeAll(async () => {
+  ws = provisionWorkspace();
+  ws.env.LO_P2P_BASE_IMAGE = NODE_IMAGE;
+  const hex = ws.runId.slice('lopv-'.length);
+  const sharedOctet = 200 + randomInt(50);
+  const shared = { name: `lopvq${hex}`, cidr: `10.160.${sharedOctet}.0/24` };
+  await docker.createNetwork({
+    Name: shared.name,
+    Labels: { [TEST_RUN_LABEL]: ws.runId },
+    IPAM: { Config: [{ Subnet: shared.cidr, Gateway: `10.160.${sharedOctet}.1`, IPRange: `10.160.${sharedOctet}.128/25` }] },
+  });
+  const upstreamIp = `10.160.${sharedOctet}.120`;
+  upstreamName = `${ws.runId}-p2p-upstream`;
+  const up = await docker.createContainer({
+    name: upstreamName,
+    Image: 'registry:2',
+    Labels: { [TEST_RUN_LABEL]: ws.runId },
+    HostConfig: { NetworkMode: shared.name },
+    NetworkingConfig: { EndpointsConfig: { [shared.name]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
+  });
+  await up.start();
+  await waitHttp(`http://${upstreamIp}:5000/v2/`);
+  repo = `library/${ws.runId}-p2p`;
+  const img = await makeTinyImage(ws, 'p2p');
+  await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${upstreamIp}:5000/${repo}:v1`]);
+  spec = {
+    name: `lopvp${hex}`,
+    domain: `lopvp${hex}.test`,
+    network: { name: `lopvp${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+    shared,
+    mirrors: [{ name: `${ws.runId}-p2pdock`, url: `http://${upstreamIp}:5000`, registry: 'docker.io' }],
+    workers: 1,
+    p2p: true,
+  };
+  file = writeProjectSpec(ws, spec);
+});
+
+afterAll(async () => {
+  await cleanupProvisionRun(ws, [spec?.name].filter(Boolean) as string[]);
+});
+
+describe('lo provision with the P2P node mirror', () => {
+  it('runs one agent sidecar per node as the last step', async () => {
+    const r = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout);
+    const p2p = res.steps.find((s: { step: string }) => s.step === 'p2p');
+    expect(p2p.status).toBe('done');
+    expect(p2p.actions.filter((a: { action: string }) => a.action === 'create').length).toBeGreaterThanOrEqual(2);
+    const found = await agents(spec.name);
+    expect(found.map((a) => a.node)).toEqual([`${spec.name}-control-plane`, `${spec.name}-worker`]);
+    expect(found.every((a) => a.state === 'running')).toBe(true);
+  });
+
+  it('the worker pulls through P2P what the control plane pulled, with the mirror and upstream stopped', async () => {
+    const ref = `docker.io/${repo}:v1`;
+    const first = await pullInNode(`${spec.name}-control-plane`, ref);
+    expect(first.code, first.out).toBe(0);
+    const mirror = `lok8s-registry-${spec.mirrors[0]!.name}`;
+    const worker = await docker.getContainer(`${spec.name}-worker`).inspect();
+    const workerIp = worker.NetworkSettings.Networks[spec.network!.name]!.IPAddress;
+    // The worker's agent finds the control plane's copy through the DHT before the sources go away.
+    const deadline = Date.now() + 60_000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await fetch(`http://${workerIp}:30020/v2/${repo}/manifests/v1?ns=docker.io`, { method: 'HEAD', signal: AbortSignal.timeout(2000) }).catch(() => null))?.status ?? 0;
+      if (status === 200) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(status).toBe(200);
+    await docker.getContainer(mirror).stop({ t: 0 });
+    await docker.getContainer(upstreamName).stop({ t: 0 });
+    const second = await pullInNode(`${spec.name}-worker`, ref);
+    expect(second.code, second.out).toBe(0);
+    await docker.getContainer(mirror).start();
+    await docker.getContainer(upstreamName).start();
+  });
+
+  it('a re-run leaves the agents alone, and lo destroy removes them', async () => {
+    const before = await agents(spec.name);
+    const again = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
+    expect(again.code, again.stderr).toBe(0);
+    const p2p = JSON.parse(again.stdout).steps.find((s: { step: string }) => s.step === 'p2p');
+    expect(p2p.actions.map((a: { action: string }) => a.action)).toEqual(p2p.actions.map(() => 'noop'));
+    expect((await agents(spec.name)).map((a) => a.name)).toEqual(before.map((a) => a.name));
+
+    const d = await lo(ws, ['--config', file, 'destroy', '--yes', '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(await agents(spec.name)).toEqual([]);
+  });
+});
