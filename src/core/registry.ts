@@ -118,6 +118,9 @@ export async function registryStatus(opts: LoadSpecOptions, deps: RegistryDeps &
       if (!c) return { ...base, health: 'not created', catalog: null };
       if (!c.running) return { ...base, health: 'not running', catalog: null };
       if (plan.tls.enabled && !ca) return { ...base, health: 'running but unreachable', catalog: null, error: `CA ${plan.tls.caCertPath} not readable` };
+      // Probe only an address the container really has: a planned address on a network it left may route
+      // off this machine.
+      if (!c.networks[r.network]?.ip) return { ...base, health: 'running but unreachable', catalog: null, error: `not attached to network ${r.network}` };
       const endpoint = `${r.scheme}://${base.address}:${r.port}`;
       const p = await probeCatalog(endpoint, { ca, timeoutMs: deps.timeoutMs ?? 1500 });
       return p.ok

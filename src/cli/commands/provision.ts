@@ -25,7 +25,8 @@ export function oraReporter(): StepReporter {
     start(step, title) {
       // Without a terminal ora prints a line per start; show only the outcome then.
       const s = ora({ text: line(step, title), stream: process.stderr });
-      spinner = process.stderr.isTTY ? s.start() : s;
+      // A terminal reporting zero columns (e.g. under `script`) makes ora clear lines forever: no spinner there.
+      spinner = process.stderr.isTTY && (process.stderr.columns ?? 0) > 0 ? s.start() : s;
     },
     succeed(step, title, actions, ms) {
       const what = summarizeActions(actions);
