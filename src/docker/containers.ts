@@ -18,12 +18,18 @@ export interface ContainerState {
 
 type Inspect = Awaited<ReturnType<Docker.Container['inspect']>>;
 
-function toState(c: Inspect): ContainerState {
+/** Address per network: the static address lo asked for (IPAMConfig) when there is one, else Docker's. */
+function networksOf(networks: Record<string, { IPAddress?: string }> | undefined): Record<string, { ip: string | null }> {
   const nets: Record<string, { ip: string | null }> = {};
-  for (const [name, n] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+  for (const [name, n] of Object.entries(networks ?? {})) {
     const ipam = (n as { IPAMConfig?: { IPv4Address?: string } | null }).IPAMConfig;
     nets[name] = { ip: ipam?.IPv4Address || n.IPAddress || null };
   }
+  return nets;
+}
+
+function toState(c: Inspect): ContainerState {
+  const nets = networksOf(c.NetworkSettings?.Networks);
   return {
     id: c.Id,
     name: c.Name.replace(/^\//, ''),
@@ -40,11 +46,7 @@ type Listed = Awaited<ReturnType<Docker['listContainers']>>[number];
 
 /** The list answer already holds labels, state, networks (with IPAMConfig) and mounts: no inspect per container. */
 function fromList(c: Listed): ContainerState {
-  const nets: Record<string, { ip: string | null }> = {};
-  for (const [name, n] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
-    const ipam = (n as { IPAMConfig?: { IPv4Address?: string } | null }).IPAMConfig;
-    nets[name] = { ip: ipam?.IPv4Address || n.IPAddress || null };
-  }
+  const nets = networksOf(c.NetworkSettings?.Networks);
   return {
     id: c.Id,
     name: (c.Names[0] ?? '').replace(/^\//, ''),
