@@ -10,6 +10,8 @@ export interface PlanDeps {
   observeShared?: (spec: ClusterSpec) => Promise<ObservedShared>;
   registryImage?: string;
   extraLabels?: Record<string, string>;
+  /** false for status and teardown: conflicts with running shared mirrors must not block them. */
+  strict?: boolean;
 }
 
 /** Loads the spec, observes what runs, and plans. Used by `lo plan` and every command that applies. */
@@ -21,6 +23,7 @@ export async function loadPlan(opts: LoadSpecOptions, deps: PlanDeps = {}): Prom
     ...(observed ? { observed } : {}),
     ...(deps.registryImage ? { registryImage: deps.registryImage } : {}),
     ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
+    ...(deps.strict === false ? { strict: false } : {}),
   });
   return { spec, plan };
 }

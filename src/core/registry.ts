@@ -94,7 +94,7 @@ export interface StatusResult {
 
 /** `lo registry status`: container state plus a catalog read per registry, all probes in parallel. */
 export async function registryStatus(opts: LoadSpecOptions, deps: RegistryDeps & { shared?: boolean; timeoutMs?: number } = {}): Promise<StatusResult> {
-  const { docker, plan } = await setup(opts, deps);
+  const { docker, plan } = await setup(opts, { ...deps, strict: false });
   const wanted = plan.registries.filter((r) => r.scope === 'project' || deps.shared);
   const [containers, ca] = await Promise.all([
     docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]),
@@ -167,7 +167,7 @@ async function removeContainers(docker: DockerClients, list: ContainerState[]): 
 
 /** `lo registry down`: stops and removes the project's registry containers (shared ones with `shared`); volumes stay. */
 export async function registryDown(opts: LoadSpecOptions, deps: RegistryDeps & { shared?: boolean } = {}): Promise<RemoveResult> {
-  const { docker, plan, spec } = await setup(opts, deps);
+  const { docker, plan, spec } = await setup(opts, { ...deps, strict: false });
   deps.onProgress?.('removing containers');
   const actions = await removeContainers(docker, await targets(docker, plan, spec, Boolean(deps.shared)));
   return { project: plan.project.name, actions };
@@ -179,7 +179,7 @@ export async function registryDown(opts: LoadSpecOptions, deps: RegistryDeps & {
  * goes too when lo created it and nothing (e.g. a kind node) is attached.
  */
 export async function registryClean(opts: LoadSpecOptions, deps: RegistryDeps & { shared?: boolean } = {}): Promise<RemoveResult> {
-  const { docker, plan, spec } = await setup(opts, deps);
+  const { docker, plan, spec } = await setup(opts, { ...deps, strict: false });
   const shared = Boolean(deps.shared);
   const list = await targets(docker, plan, spec, shared);
   deps.onProgress?.('removing containers');

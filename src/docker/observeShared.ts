@@ -29,6 +29,8 @@ export async function observeShared(docker: Pick<DockerClients, 'containers' | '
       url,
       ...(c.labels[LABELS.registry] ? { registry: c.labels[LABELS.registry] } : {}),
       ...(scheme === 'http' || scheme === 'https' ? { scheme } : {}),
+      ...(c.labels[LABELS.createdBy] ? { project: c.labels[LABELS.createdBy] } : {}),
+      ...(c.labels[LABELS.credentials] !== undefined ? { credentials: c.labels[LABELS.credentials] } : {}),
     });
   }
   const mirrorIps = new Set(mirrors.map((m) => m.ip));

@@ -9,6 +9,10 @@ export const LABELS = {
   registry: `${LABEL_PREFIX}.registry`,
   upstream: `${LABEL_PREFIX}.upstream`,
   scheme: `${LABEL_PREFIX}.scheme`,
+  /** On shared mirrors: the project whose spec created it (conflict messages name it). */
+  createdBy: `${LABEL_PREFIX}.created-by`,
+  /** On mirrors: the credential variable NAMES (`USER_VAR/PASS_VAR`, empty without credentials). */
+  credentials: `${LABEL_PREFIX}.credentials`,
   specHash: `${LABEL_PREFIX}.spec-hash`,
   version: `${LABEL_PREFIX}.version`,
 } as const;

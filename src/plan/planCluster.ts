@@ -35,6 +35,11 @@ export interface PlanOptions {
   registryImage?: string;
   /** Extra labels on every object (tests add a run id so they can clean up after themselves). */
   extraLabels?: Record<string, string>;
+  /**
+   * false: plan for status and teardown, where a conflict with the running shared mirrors (TLS setting, URL,
+   * credentials) must not stop the user from looking or cleaning up. Default true.
+   */
+  strict?: boolean;
 }
 
 export const NODE_CERTS_DIR = '/etc/containerd/certs.d';
@@ -90,7 +95,7 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
   }
 
   // Mirror addresses: on the shared network they must not depend on one project's list order.
-  const mirrorIps = sharedOn ? allocateSharedIps(spec, observed, shared) : allocateProjectIps(spec.registries.mirrors, project);
+  const mirrorIps = sharedOn ? allocateSharedIps(spec, observed, shared, opts.strict ?? true) : allocateProjectIps(spec.registries.mirrors, project);
 
   const tlsDirProject = join(projectDir, 'tls');
   const tlsDirShared = join(sharedDir, 'tls');
@@ -121,7 +126,15 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
       ...plan,
       labels: {
         ...baseLabels(r.scope, r.role),
-        ...(r.role === 'mirror' ? { [LABELS.mirror]: r.name, [LABELS.registry]: r.registry!, [LABELS.upstream]: r.upstream! } : {}),
+        ...(r.role === 'mirror'
+          ? {
+              [LABELS.mirror]: r.name,
+              [LABELS.registry]: r.registry!,
+              [LABELS.upstream]: r.upstream!,
+              [LABELS.credentials]: credentialsLabel(r.credentials),
+              ...(r.scope === 'shared' ? { [LABELS.createdBy]: spec.name } : {}),
+            }
+          : {}),
         [LABELS.scheme]: scheme,
         [LABELS.specHash]: specHash(hashed),
       },
@@ -302,11 +315,16 @@ export function canonicalMirrorOrder<T extends { name: string }>(mirrors: readon
   return [...mirrors].sort((a, b) => rank(a.name) - rank(b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: ParsedCidr): Map<string, string> {
+/** `USER_VAR/PASS_VAR`, or empty without credentials: names only, never values. */
+export function credentialsLabel(c: MirrorSpec['credentials']): string {
+  return c ? `${c.usernameEnv}/${c.passwordEnv}` : '';
+}
+
+function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: ParsedCidr, strict: boolean): Map<string, string> {
   const scheme = spec.registries.tls ? 'https' : 'http';
   const running = new Map(observed.mirrors.map((m) => [m.name, m]));
   const mismatched = observed.mirrors.find((m) => m.scheme && m.scheme !== scheme);
-  if (mismatched && spec.registries.mirrors.length > 0) {
+  if (strict && mismatched && spec.registries.mirrors.length > 0) {
     const theirs = mismatched.scheme === 'https' ? 'true' : 'false';
     throw new PlanConflictError(
       `${spec.file}: spec.registries.tls is ${spec.registries.tls} but the shared mirrors already run with tls: ${theirs} (mirror ${mismatched.name}${mismatched.project ? `, created by project ${mismatched.project}` : ''})`,
@@ -321,7 +339,7 @@ function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: 
   for (const m of canonicalMirrorOrder(spec.registries.mirrors)) {
     const existing = running.get(m.name);
     if (existing) {
-      checkSameMirror(spec, m, existing);
+      if (strict) checkSameMirror(spec, m, existing);
       ips.set(m.name, existing.ip);
       continue;
     }
@@ -352,6 +370,15 @@ function checkSameMirror(spec: ClusterSpec, m: MirrorSpec, existing: ObservedSha
     throw new PlanConflictError(
       `${spec.file}: shared mirror "${m.name}" already runs for ${owner} as registry ${existing.registry}; this spec says ${m.registry}`,
       `use registry ${existing.registry} for "${m.name}", or give this mirror another name`,
+    );
+  }
+  // Mirrors with different credentials would recreate each other on every `up` of either project.
+  if (existing.credentials !== undefined && existing.credentials !== credentialsLabel(m.credentials)) {
+    const theirs = existing.credentials ? `credentials from $${existing.credentials.replace('/', ' and $')}` : 'no credentials';
+    const ours = m.credentials ? `credentials from $${m.credentials.usernameEnv} and $${m.credentials.passwordEnv}` : 'no credentials';
+    throw new PlanConflictError(
+      `${spec.file}: shared mirror "${m.name}" already runs for ${owner} with ${theirs}; this spec asks for ${ours}`,
+      `use the same credentials variables for "${m.name}" in both specs, give this mirror another name, or set spec.registries.shared.enabled: false`,
     );
   }
 }

@@ -16,6 +16,8 @@ export interface ObservedMirror {
   /** Project that created it (label), for conflict messages. */
   project?: string;
   scheme?: 'http' | 'https';
+  /** Credential variable names (`USER_VAR/PASS_VAR`, empty for none), when the mirror says. */
+  credentials?: string;
 }
 
 export const EMPTY_OBSERVED: ObservedShared = { mirrors: [], usedAddresses: [] };

@@ -140,12 +140,14 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
 export function destroyDeps(o: WiringOptions): DestroyDeps {
   const env = o.env ?? process.env;
   const docker = lazyDocker(env);
+  // Tearing down must work even when the spec now conflicts with the running shared mirrors.
+  const teardown: WiringOptions = { ...o, plan: { ...o.plan, strict: false } };
   return {
-    loadPlan: planLoader(o, docker),
+    loadPlan: planLoader(teardown, docker),
     kind: kindCli({ env }),
     removeRegistries: async (_plan, { volumes }) => {
       // Never the shared mirrors: other projects use them (`lo registry clean --shared` removes those).
-      const deps = { ...o.plan, connect: docker, env };
+      const deps = { ...teardown.plan, connect: docker, env };
       const r = volumes ? await registryClean(o.spec, deps) : await registryDown(o.spec, deps);
       return r.actions.map((a) => ({ action: a.action, object: `${a.kind} ${a.name}`, ...(a.reason ? { detail: a.reason } : {}) }));
     },

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
-import { registryClean, registryUp } from '../../src/core/registry.js';
+import { registryClean, registryDown, registryStatus, registryUp } from '../../src/core/registry.js';
 import { connectDocker } from '../../src/docker/client.js';
 import { LoError } from '../../src/errors/LoError.js';
 import { LABELS } from '../../src/plan/labels.js';
@@ -94,6 +94,29 @@ describe('shared network and mirrors', () => {
     // Concurrent re-runs: nothing to do for either.
     const again = await Promise.all([registryUp({ config: f1 }, ws.deps), registryUp({ config: f2 }, ws.deps)]);
     expect(again.flatMap((r) => changed(r.actions))).toEqual([]);
+  });
+
+  it('a spec that conflicts with the running shared mirrors names the creating project; status and down still work', async () => {
+    const id = ws.runId;
+    const base = { sharedName: p1.sharedName, sharedCidr: p1.sharedCidr };
+    const otherUrl = ws.writeSpec({ ...base, name: `${id}3`, cidr: '10.140.24.0/24', mirrors: [{ name: `${id}-one`, url: 'http://10.140.20.201:5000/other', registry: 'one.example' }] });
+    const urlErr = await registryUp({ config: otherUrl }, ws.deps).then(() => null, (e: unknown) => e as LoError);
+    expect(urlErr?.code).toBe('E_PLAN_CONFLICT');
+    expect(urlErr?.message).toMatch(new RegExp(`shared mirror "${id}-one" already runs for project ${id}[12] with url http://10\\.140\\.20\\.200:5000/one; this spec asks for http://10\\.140\\.20\\.201:5000/other`));
+    const creds = ws.writeSpec({ ...base, name: `${id}4`, cidr: '10.140.25.0/24', mirrors: [{ ...p1.mirrors![0]!, credentials: { usernameEnv: 'LODK_USER', passwordEnv: 'LODK_TOKEN' } }] });
+    const credErr = await registryUp({ config: creds }, ws.deps).then(() => null, (e: unknown) => e as LoError);
+    expect(credErr?.message).toContain('with no credentials; this spec asks for credentials from $LODK_USER and $LODK_TOKEN');
+    const tls = ws.writeSpec({ ...base, name: `${id}5`, cidr: '10.140.26.0/24', mirrors: p1.mirrors!, tls: true });
+    const tlsErr = await registryUp({ config: tls }, ws.deps).then(() => null, (e: unknown) => e as LoError);
+    expect(tlsErr?.message).toMatch(new RegExp(`spec\\.registries\\.tls is true but the shared mirrors already run with tls: false \\(mirror ${id}-\\w+, created by project ${id}[12]\\)`));
+    // Looking and tearing down must not be blocked by the conflict the error tells the user to clean up.
+    const st = await registryStatus({ config: tls }, { ...ws.deps, shared: true });
+    expect(st.registries.filter((r) => r.role === 'mirror').map((r) => r.containerName).sort()).toEqual([`lok8s-registry-${id}-one`, `lok8s-registry-${id}-two`]);
+    expect(st.registries.filter((r) => r.role === 'mirror').every((r) => r.state !== 'missing')).toBe(true);
+    const down = await registryDown({ config: tls }, ws.deps);
+    expect(down.actions.filter((a) => a.action === 'remove')).toEqual([]);
+    const cli = await runLo(['registry', 'status', '--config', tls, '--shared', '--json'], ws.env);
+    expect(cli.code, cli.stderr).toBe(0);
   });
 
   it('clean without --shared leaves the shared mirrors and the other project alone', async () => {

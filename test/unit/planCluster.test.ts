@@ -192,6 +192,28 @@ describe('shared-address stability', () => {
     expect(() => plan(spec('pb', '  registries:\n    tls: false\n    shared:\n      enabled: false\n', '21.lok8s.dev'), observedOf(a, 'pa'))).not.toThrow();
   });
 
+  it('mirrors with other credentials variables conflict; the labels carry names only, never values', () => {
+    const creds = '  registries:\n    mirrors:\n      - name: corp\n        url: https://corp.example\n        credentials:\n          usernameEnv: CORP_USER\n          passwordEnv: CORP_TOKEN\n';
+    const a = plan(spec('pa', creds, '20.lok8s.dev'));
+    const corp = byName(a, 'corp');
+    expect(corp.labels['dev.lok8s.lo.credentials']).toBe('CORP_USER/CORP_TOKEN');
+    expect(corp.labels['dev.lok8s.lo.created-by']).toBe('pa');
+    const observed: ObservedShared = { mirrors: [{ name: 'corp', ip: corp.ip, url: 'https://corp.example', registry: 'corp.example', project: 'pa', scheme: 'https', credentials: 'CORP_USER/CORP_TOKEN' }] };
+    expect(() => plan(spec('pb', creds, '21.lok8s.dev'), observed)).not.toThrow();
+    expect(() => plan(spec('pb', mirrorList(['corp']), '21.lok8s.dev'), { mirrors: [{ ...observed.mirrors[0]!, url: 'https://corp.example.test', registry: 'corp.example.test' }] })).toThrow(
+      'shared mirror "corp" already runs for project pa with credentials from $CORP_USER and $CORP_TOKEN; this spec asks for no credentials',
+    );
+  });
+
+  it('strict: false (status, teardown) plans past conflicts with the running mirrors, keeping their addresses', () => {
+    const a = plan(spec('pa', '', '20.lok8s.dev'));
+    const observed = observedOf(a, 'pa');
+    const conflicting = spec('pb', '  registries:\n    tls: false\n', '21.lok8s.dev');
+    expect(() => plan(conflicting, observed)).toThrow(PlanConflictError);
+    const loose = planCluster(conflicting, { paths: PATHS, observed, strict: false });
+    expect(mirrorIps(loose)).toEqual(mirrorIps(a));
+  });
+
   it('no free address left is an error', () => {
     const used = Array.from({ length: 126 }, (_, i) => `10.125.200.${i + 2}`);
     expect(() => plan(spec('lok8s'), { mirrors: [], usedAddresses: used })).toThrow(PlanConflictError);
