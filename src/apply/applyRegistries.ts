@@ -7,7 +7,7 @@ import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR, REGISTRY_TLS_DIR } from '../ren
 import { ensureTls as defaultEnsureTls } from '../tls/ensureTls.js';
 import { applyCertsDir } from './certsDir.js';
 import { readIfExists, writeFileAtomic } from './files.js';
-import { containerSpecHash, registryConfigWithSecrets } from './registryConfig.js';
+import { containerSpecHash, ensureHashKey, registryConfigWithSecrets } from './registryConfig.js';
 import type { Action, ApplyDeps, EnsureTls, TlsMaterial } from './types.js';
 
 export type { Action, ApplyDeps, TlsMaterial } from './types.js';
@@ -30,6 +30,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   nets.forEach((n, i) => current[i] && checkSubnet(n, current[i]!.subnet));
   // Secrets are read before anything is created too: a missing credential variable changes nothing.
   const configs = new Map(plan.registries.map((r) => [r.name, registryConfigWithSecrets(r, env)]));
+  const hashKey = plan.registries.some((r) => r.credentials) ? await ensureHashKey(plan.paths.stateDir, dryRun) : undefined;
 
   // From here the independent steps run concurrently; each container waits only for what it needs (its
   // network, its volume, its files and certificate, the image), so containers start as early as possible.
@@ -67,7 +68,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
       const [{ material }, , imageIds, all, volumeAction] = await Promise.all([tls, configFiles, images, existing, volumes.get(r.volume)!, networks.get(r.network)]);
       progress(`container ${r.containerName}`);
       const certPem = await certificateFor(plan, r, material);
-      const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!);
+      const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!, r.credentials ? hashKey : undefined);
       const containerActions = await ensureRegistry(docker, r, { hash, imageId: imageIds.get(r.image) ?? null, existing: findExisting(all, plan, r), dryRun });
       return [volumeAction, ...containerActions];
     }),

@@ -1,4 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ExitCode, LoError } from '../errors/LoError.js';
 import type { RegistryPlan } from '../plan/types.js';
@@ -29,9 +31,32 @@ export function sha256(text: string | Buffer): string {
 }
 
 /**
- * The container's spec-hash label: plan hash + certificate + config file content. Hashes only (the config
- * may hold secrets), so a changed password, certificate or rendering recreates the container.
+ * The container's spec-hash label: plan hash + certificate + config file content, so a changed password,
+ * certificate or rendering recreates the container. A config holding credentials is hashed with a per-user
+ * secret key (`hashKey`): a plain hash in a label anyone with `docker inspect` reads would let a weak
+ * password be guessed offline, since the rest of the config is predictable.
  */
-export function containerSpecHash(planHash: string, certPem: string | null, configContent: string): string {
-  return sha256([planHash, certPem ? sha256(certPem) : '-', sha256(configContent)].join('\n')).slice(0, 16);
+export function containerSpecHash(planHash: string, certPem: string | null, configContent: string, hashKey?: Buffer): string {
+  const config = hashKey ? createHmac('sha256', hashKey).update(configContent).digest('hex') : sha256(configContent);
+  return sha256([planHash, certPem ? sha256(certPem) : '-', config].join('\n')).slice(0, 16);
+}
+
+/** `<stateDir>/hash.key`: 32 random bytes, 0600, created once (the first writer wins a race). */
+export async function ensureHashKey(stateDir: string, dryRun = false): Promise<Buffer> {
+  const path = join(stateDir, 'hash.key');
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const key = randomBytes(32);
+  if (dryRun) return key;
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    await writeFile(path, key, { mode: 0o600, flag: 'wx' });
+    return key;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFile(path);
+    throw err;
+  }
 }

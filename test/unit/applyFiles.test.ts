@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyCertsDir } from '../../src/apply/certsDir.js';
 import { writeFileAtomic } from '../../src/apply/files.js';
-import { containerSpecHash, registryConfigWithSecrets } from '../../src/apply/registryConfig.js';
+import { containerSpecHash, ensureHashKey, registryConfigWithSecrets } from '../../src/apply/registryConfig.js';
 import { parseSpec } from '../../src/config/parseSpec.js';
 import { LoError } from '../../src/errors/LoError.js';
 import { planCluster } from '../../src/plan/planCluster.js';
@@ -126,5 +126,24 @@ describe('registry config with secrets', () => {
     expect(containerSpecHash('abc', 'CERT2', 'password: one')).not.toBe(base);
     expect(containerSpecHash('abc', null, 'password: one')).not.toBe(base);
     expect(containerSpecHash('abc', 'CERT', 'password: two')).not.toBe(base);
+    // With credentials the config part is keyed: the label does not let anyone test password guesses.
+    const key = Buffer.alloc(32, 7);
+    expect(containerSpecHash('abc', 'CERT', 'password: one', key)).not.toBe(base);
+    expect(containerSpecHash('abc', 'CERT', 'password: one', key)).toBe(containerSpecHash('abc', 'CERT', 'password: one', Buffer.from(key)));
+    expect(containerSpecHash('abc', 'CERT', 'password: two', key)).not.toBe(containerSpecHash('abc', 'CERT', 'password: one', key));
+    expect(containerSpecHash('abc', 'CERT', 'password: one', Buffer.alloc(32, 8))).not.toBe(containerSpecHash('abc', 'CERT', 'password: one', key));
+  });
+
+  it('the hash key is created once, 0600, and read back by later and concurrent callers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lo-hashkey-'));
+    try {
+      const [a, b] = await Promise.all([ensureHashKey(join(dir, 'state')), ensureHashKey(join(dir, 'state'))]);
+      expect(a.length).toBe(32);
+      expect(b.equals(a)).toBe(true);
+      expect(statSync(join(dir, 'state', 'hash.key')).mode & 0o777).toBe(0o600);
+      expect((await ensureHashKey(join(dir, 'state'))).equals(a)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
