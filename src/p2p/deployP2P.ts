@@ -40,8 +40,6 @@ interface NodeInfo {
   name: string;
   id: string;
   ip: string;
-  /** When the node container last started: a restarted node has new namespaces, so its agent is recreated. */
-  startedAt?: string;
 }
 
 async function inspectNode(docker: Docker, name: string, network: string): Promise<NodeInfo> {
@@ -49,7 +47,7 @@ async function inspectNode(docker: Docker, name: string, network: string): Promi
   const nets = info.NetworkSettings.Networks ?? {};
   const ip = nets[network]?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress;
   if (!ip) throw new Error(`node ${name} has no IP address on ${network}`);
-  return { name, id: info.Id, ip, startedAt: info.State.StartedAt };
+  return { name, id: info.Id, ip };
 }
 
 /** The agent command for one node: everything the agent needs comes from the plan. */
@@ -79,7 +77,9 @@ export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: P
  * /run that no volume can share. Reading another container's /proc/1/root needs CAP_SYS_PTRACE, and, where
  * AppArmor confines containers, an unconfined profile (docker-default only allows ptrace between its own
  * peers; kind nodes are unconfined). Reconciled by label and spec hash: unchanged agents are left alone,
- * changed ones (or ones whose node restarted) recreated, agents of removed nodes removed.
+ * changed ones (or ones whose node was recreated) recreated, agents of removed nodes removed. A node that only
+ * restarts needs nothing: its agent dies with the node's PID namespace and the restart policy starts it again
+ * in the new namespaces.
  */
 export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2PDeps): Promise<StepAction[]> {
   const actions: StepAction[] = [];
@@ -95,7 +95,7 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
     const cmd = agentArgs(plan, node, nodes, deps);
     const binds = [`${plan.p2p.keyPath}:${AGENT_KEY_PATH}:ro`, ...(deps.binds ?? [])];
     // The node's container id is part of the hash: a recreated node needs a new agent in its new namespace.
-    const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id, started: node.startedAt ?? null });
+    const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id });
     const name = `${node.name}-lo-p2p`;
     const found = existing.find((c) => c.Labels[NODE_LABEL] === node.name);
     if (found && found.Labels[LABELS.specHash] === hash && found.State === 'running') {

@@ -104,6 +104,26 @@ describe('lo provision with the P2P node mirror', () => {
     await docker.getContainer(upstreamName).start();
   });
 
+  it('an agent follows its node through a restart: Docker restarts it into the node\'s new namespaces', async () => {
+    const node = `${spec.name}-worker`;
+    const agent = (await agents(spec.name)).find((a) => a.node === node)!;
+    const before = await docker.getContainer(agent.name).inspect();
+    await docker.getContainer(node).restart({ t: 1 });
+    const ip = (await docker.getContainer(node).inspect()).NetworkSettings.Networks[spec.network!.name]!.IPAddress;
+    // The agent dies with the node's PID namespace; its restart policy starts it again in the new one.
+    const deadline = Date.now() + 30_000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await fetch(`http://${ip}:30020/v2/`, { signal: AbortSignal.timeout(1000) }).catch(() => null))?.status ?? 0;
+      if (status === 200) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(status).toBe(200);
+    const after = await docker.getContainer(agent.name).inspect();
+    expect(after.Id).toBe(before.Id);
+    expect(after.RestartCount).toBeGreaterThan(before.RestartCount);
+  });
+
   it('a re-run leaves the agents alone, and lo destroy removes them', async () => {
     const before = await agents(spec.name);
     const again = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
