@@ -347,7 +347,7 @@ function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: 
     while (taken.has(host) && host <= HOST.staticLast) host++;
     if (host > HOST.staticLast) {
       throw new PlanConflictError(
-        `${spec.file}: no free shared mirror address for "${m.name}": .${HOST.sharedMirrorFirst}-.${HOST.staticLast} of ${shared.network}/24 are all in use`,
+        `${spec.file}: spec.registries.mirrors[${spec.registries.mirrors.indexOf(m)}]: no free shared mirror address for "${m.name}": .${HOST.sharedMirrorFirst}-.${HOST.staticLast} of ${shared.network}/24 are all in use`,
         'remove unused shared mirrors with `lo registry clean --shared`, or set spec.registries.shared.enabled: false',
       );
     }
@@ -360,15 +360,16 @@ function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: 
 function checkSameMirror(spec: ClusterSpec, m: MirrorSpec, existing: ObservedShared['mirrors'][number]): void {
   const norm = (u: string): string => u.replace(/\/+$/, '');
   const owner = existing.project ? `project ${existing.project}` : 'another project';
+  const at = `spec.registries.mirrors[${spec.registries.mirrors.indexOf(m)}]`;
   if (norm(existing.url) !== norm(m.url)) {
     throw new PlanConflictError(
-      `${spec.file}: shared mirror "${m.name}" already runs for ${owner} with url ${existing.url}; this spec asks for ${m.url}`,
+      `${spec.file}: ${at}.url: shared mirror "${m.name}" already runs for ${owner} with url ${existing.url}; this spec asks for ${m.url}`,
       `use url ${existing.url} for "${m.name}", give this mirror another name, or set spec.registries.shared.enabled: false`,
     );
   }
   if (existing.registry && existing.registry !== m.registry) {
     throw new PlanConflictError(
-      `${spec.file}: shared mirror "${m.name}" already runs for ${owner} as registry ${existing.registry}; this spec says ${m.registry}`,
+      `${spec.file}: ${at}.registry: shared mirror "${m.name}" already runs for ${owner} as registry ${existing.registry}; this spec says ${m.registry}`,
       `use registry ${existing.registry} for "${m.name}", or give this mirror another name`,
     );
   }
@@ -377,7 +378,7 @@ function checkSameMirror(spec: ClusterSpec, m: MirrorSpec, existing: ObservedSha
     const theirs = existing.credentials ? `credentials from $${existing.credentials.replace('/', ' and $')}` : 'no credentials';
     const ours = m.credentials ? `credentials from $${m.credentials.usernameEnv} and $${m.credentials.passwordEnv}` : 'no credentials';
     throw new PlanConflictError(
-      `${spec.file}: shared mirror "${m.name}" already runs for ${owner} with ${theirs}; this spec asks for ${ours}`,
+      `${spec.file}: ${at}.credentials: shared mirror "${m.name}" already runs for ${owner} with ${theirs}; this spec asks for ${ours}`,
       `use the same credentials variables for "${m.name}" in both specs, give this mirror another name, or set spec.registries.shared.enabled: false`,
     );
   }

@@ -172,7 +172,7 @@ describe('shared-address stability', () => {
     expect(e.message).toContain('project pa');
     expect(e.message).toContain('https://corp-a.example.test');
     expect(e.message).toContain('https://elsewhere.example.test');
-    expect(e.message).toContain('/specs/pb.yaml');
+    expect(e.message).toContain('/specs/pb.yaml: spec.registries.mirrors[0].url: ');
     expect(e.hint).toBeTruthy();
   });
 

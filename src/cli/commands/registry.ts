@@ -106,7 +106,8 @@ export function printStatus(s: StatusResult): void {
   const rows = s.registries.map((r) => [
     r.role === 'mirror' ? `${r.name} (${r.registry})` : r.name,
     r.containerName,
-    r.endpoint,
+    // The address the container really has (the plan's until it exists), as in --json.
+    r.endpoint.replace(/\/\/[^/:]+/, `//${r.address}`),
     r.network,
     r.state,
     r.health === 'running' ? `catalog: ${r.catalog!.length ? r.catalog!.join(', ') : '(empty)'}` : `${r.health}${r.error ? ` (${r.error})` : ''}`,
