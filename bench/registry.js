@@ -289,7 +289,7 @@ async function waitFor(fn, timeoutMs = 30_000) {
 async function cleanupLabelled(docker, runId) {
   const filters = { label: [`${RUN_LABEL}=${runId}`] };
   const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
   const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
   await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
   const networks = await docker.listNetworks({ filters });

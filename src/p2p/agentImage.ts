@@ -114,8 +114,26 @@ export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions =
         else resolve();
       });
     });
+    await removeStaleAgentImages(docker, hash);
     return { image, built: true };
   } finally {
     await rm(ctx, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Each lo version or content change builds a new agent image; older ones lo built are removed unless a
+ * container still uses them (Docker answers 409 then, and the image stays until its agents are replaced).
+ */
+async function removeStaleAgentImages(docker: Docker, keepHash: string): Promise<void> {
+  const images = await docker.listImages({ filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.role}=p2p-agent-image`] } });
+  for (const i of images) {
+    if (i.Labels?.[CONTENT_LABEL] === keepHash) continue;
+    for (const tag of i.RepoTags ?? []) {
+      await docker
+        .getImage(tag)
+        .remove()
+        .catch((err: { statusCode?: number }) => (err.statusCode === 409 || err.statusCode === 404 ? null : Promise.reject(err)));
+    }
   }
 }

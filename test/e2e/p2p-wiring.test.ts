@@ -4,6 +4,7 @@
  * sharing the node's network and PID namespaces, reaching containerd through /proc/1/root. Node 1 pulls through
  * the mirror; with the mirror and upstream stopped node 2 pulls through P2P. A second deployment changes nothing.
  */
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAgentImage } from '../../src/p2p/agentImage.js';
 import { NODE_IMAGE, createP2PBed, docker, metric, waitFor, type BedNode, type P2PBed } from '../helpers/p2p.js';
@@ -56,5 +57,24 @@ describe('P2P wiring on kind-shaped nodes (agent image from the provision hook, 
     const first = await ensureAgentImage(docker, { baseImage: NODE_IMAGE, extraLabels: bed.labels });
     const second = await ensureAgentImage(docker, { baseImage: NODE_IMAGE, extraLabels: bed.labels });
     expect(second).toEqual({ image: first.image, built: false });
+  });
+
+  it('a new agent image removes older ones lo built, except those agents still run', async () => {
+    const running = (await docker.getContainer(n1.agent).inspect()).Config.Image;
+    const stale = `lo-p2p-agent:0.0.0-stale${Date.now()}`;
+    await execa('sh', ['-c', `tar -C /etc -c hostname | docker import ${Object.entries({
+      'dev.lok8s.lo.managed-by': 'lo',
+      'dev.lok8s.lo.role': 'p2p-agent-image',
+      'dev.lok8s.lo.content-hash': 'stale',
+      ...bed.labels,
+    })
+      .map(([k, v]) => `--change 'LABEL ${k}=${v}'`)
+      .join(' ')} - ${stale}`]);
+    // Another base makes another content hash, so this builds, then prunes.
+    const other = await ensureAgentImage(docker, { baseImage: 'registry:2', extraLabels: bed.labels });
+    expect(other.built).toBe(true);
+    expect(await docker.getImage(stale).inspect().then(() => true, () => false)).toBe(false);
+    expect(await docker.getImage(running).inspect().then(() => true, () => false)).toBe(true);
+    await docker.getImage(other.image).remove({ force: true });
   });
 });

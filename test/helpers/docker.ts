@@ -105,7 +105,7 @@ export async function cleanupRun(ws: Workspace | undefined): Promise<void> {
   if (!ws) return;
   const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`] };
   const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
   const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
   await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
   const networks = await docker.listNetworks({ filters });

@@ -178,5 +178,7 @@ export async function cleanupProvisionRun(ws: ProvisionWorkspace | undefined, cl
   for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
   for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
   for (const i of await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } })) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+  // Images lo built during the run (the P2P agent image) carry the run label too.
+  for (const i of await docker.listImages({ filters })) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
   removeWorkspaceDir(ws);
 }
