@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { parseSpec } from '../../src/config/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
+import { specYaml as dockerSpecYaml } from './docker.js';
 
 export interface TlsSpecInput {
   /** Project name = network name (<= 15 chars). */
@@ -20,23 +20,13 @@ export interface TlsSpecInput {
   tls?: boolean;
 }
 
+/** The registry helpers' spec writer with TLS on by default and a shared network in the TLS subnet block. */
 export function specYaml(s: TlsSpecInput): string {
-  return stringify({
-    apiVersion: 'cluster.lok8s.dev/v1beta1',
-    kind: 'Lo',
-    metadata: { name: s.name },
-    spec: {
-      cluster: { domain: `${s.name}.test` },
-      network: { name: s.name, cidr: s.cidr },
-      registries: {
-        tls: s.tls ?? true,
-        shared: {
-          enabled: s.sharedEnabled ?? true,
-          network: { name: s.sharedName ?? `${s.name}-sh`.slice(0, 15), cidr: s.sharedCidr ?? '10.150.200.0/24' },
-        },
-        mirrors: s.mirrors ?? [],
-      },
-    },
+  return dockerSpecYaml({
+    ...s,
+    tls: s.tls ?? true,
+    sharedName: s.sharedName ?? `${s.name}-sh`.slice(0, 15),
+    sharedCidr: s.sharedCidr ?? '10.150.200.0/24',
   });
 }
 
