@@ -161,7 +161,7 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
       expect(catalog.repositories).toContain(`library/${ws.runId}-priv`);
     } finally {
       await lo(ws, ['--config', privFile, 'destroy', '--yes', '--volumes']);
-      await up.remove({ force: true });
+      await up.remove({ force: true, v: true });
       await docker.getNetwork(priv.network!.name).remove().catch(() => undefined);
     }
   });

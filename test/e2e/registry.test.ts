@@ -299,7 +299,7 @@ describe('lo registry up on a real engine', () => {
     });
     expect(await clients.networks.inspect(spec.sharedName)).not.toBeNull();
 
-    await docker.getContainer(upstream.name).remove({ force: true });
+    await docker.getContainer(upstream.name).remove({ force: true, v: true });
     const last = await registryClean({ config: specFile }, { ...ws.deps, registryImage, shared: true });
     expect(last.actions).toEqual([{ kind: 'network', name: spec.sharedName, action: 'remove' }]);
     expect(await clients.networks.inspect(spec.sharedName)).toBeNull();

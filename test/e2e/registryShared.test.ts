@@ -65,7 +65,7 @@ describe('shared network and mirrors', () => {
     expect(await clients.networks.inspect(spec.name)).toBeNull();
     const made = await docker.listContainers({ all: true, filters: { label: [`${LABELS.managedBy}=lo`, `${TEST_RUN_LABEL}=${id}`] } });
     expect(made).toEqual([]);
-    await bystander.remove({ force: true });
+    await bystander.remove({ force: true, v: true });
     await docker.getNetwork(other).remove();
   });
 
@@ -159,7 +159,7 @@ describe('shared network and mirrors', () => {
     // Project 2's own registries were not touched.
     expect((await inspectContainer(`${p2.name}-registry-build`))?.State.Running).toBe(true);
 
-    await node.remove({ force: true });
+    await node.remove({ force: true, v: true });
     const last = await registryClean({ config: f2 }, { ...ws.deps, shared: true });
     expect(last.actions.filter((a) => a.kind === 'network').map((a) => `${a.action} ${a.name}`).sort()).toEqual([`remove ${p2.name}`, `remove ${p2.sharedName}`]);
     expect(await clients.networks.inspect(p1.sharedName)).toBeNull();

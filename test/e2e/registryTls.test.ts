@@ -106,7 +106,7 @@ describe('registries with TLS', () => {
       expect(list.stdout).toContain(ref);
     } finally {
       await docker.getContainer(`${id}-upstream`).start();
-      await node.remove({ force: true });
+      await node.remove({ force: true, v: true });
     }
   });
 
