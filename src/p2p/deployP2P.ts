@@ -77,9 +77,9 @@ export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: P
  * /run that no volume can share. Reading another container's /proc/1/root needs CAP_SYS_PTRACE, and, where
  * AppArmor confines containers, an unconfined profile (docker-default only allows ptrace between its own
  * peers; kind nodes are unconfined). Reconciled by label and spec hash: unchanged agents are left alone,
- * changed ones (or ones whose node was recreated) recreated, agents of removed nodes removed. A node that only
- * restarts needs nothing: its agent dies with the node's PID namespace and the restart policy starts it again
- * in the new namespaces.
+ * changed, stopped ones (or ones whose node was recreated) recreated, agents of removed nodes removed. A node
+ * restart kills its agent (shared PID namespace); the restart policy brings it back unless Docker tries before
+ * the node runs again, and then the next `lo provision` does (`lo doctor` reports it).
  */
 export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2PDeps): Promise<StepAction[]> {
   const actions: StepAction[] = [];
@@ -161,6 +161,15 @@ export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[
     actions.push(...(await deployP2P(plan, nodes, { docker, image, containerdAddress: opts.containerdAddress, extraLabels: opts.extraLabels })));
     return actions;
   };
+}
+
+/** The project's agent containers: which node each serves and whether it runs (for `lo doctor`). */
+export async function listP2PAgents(plan: Plan, docker: Docker): Promise<Array<{ node: string; agent: string; running: boolean }>> {
+  const found = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
+  });
+  return found.map((c) => ({ node: c.Labels[NODE_LABEL] ?? '', agent: c.Names[0]?.replace(/^\//, '') ?? c.Id, running: c.State === 'running' }));
 }
 
 /** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */

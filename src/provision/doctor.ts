@@ -29,6 +29,11 @@ export interface DoctorDeps {
    * its address would be routed off this machine.
    */
   networkExists?: (name: string) => Promise<boolean>;
+  /**
+   * The project's P2P agent sidecars: node name and whether the agent runs. A node restart can leave its
+   * agent stopped (Docker gives up restarting a container whose network namespace owner is not running yet).
+   */
+  p2pAgents?: (plan: Plan) => Promise<Array<{ node: string; agent: string; running: boolean }>>;
   /** GET /v2/ of one registry; resolves the HTTP status. */
   probe?: (registry: RegistryPlan, ca: string | null, timeoutMs: number) => Promise<number>;
   timeoutMs?: number;
@@ -138,6 +143,20 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
             ? { name: 'cluster', status: 'ok', detail: `kind cluster ${p.cluster.name}` }
             : { name: 'cluster', status: 'warn', detail: `no kind cluster ${p.cluster.name}`, fix: 'run `lo provision`' },
         );
+        if (exists && p.p2p.enabled && deps.p2pAgents) {
+          const agents = await deps.p2pAgents(p);
+          const down = p.cluster.nodes.filter((n) => !agents.some((a) => a.node === n.name && a.running)).map((n) => n.name);
+          checks.push(
+            down.length === 0
+              ? { name: 'p2p', status: 'ok', detail: `an agent runs on each of ${p.cluster.nodes.length} nodes` }
+              : {
+                  name: 'p2p',
+                  status: 'fail',
+                  detail: `no running P2P agent on ${down.join(', ')} (those nodes pull through the mirrors only)`,
+                  fix: 'run `lo provision` to start the agents again',
+                },
+          );
+        }
       } catch (err) {
         checks.push({ name: 'cluster', status: 'fail', detail: errMsg(err), fix: 'run `kind get clusters` to see why' });
       }

@@ -7,7 +7,7 @@ import { observeShared } from '../docker/observeShared.js';
 import { kindCli } from '../kind/kindCli.js';
 import { kubectl } from '../kube/kubectl.js';
 import type { Plan } from '../plan/types.js';
-import { createP2PHook, removeP2P } from '../p2p/deployP2P.js';
+import { createP2PHook, listP2PAgents, removeP2P } from '../p2p/deployP2P.js';
 import { checkTrust } from '../tls/trust.js';
 import type { DestroyDeps } from './destroy.js';
 import type { DoctorDeps } from './doctor.js';
@@ -168,6 +168,7 @@ export function doctorDeps(o: WiringOptions): DoctorDeps {
       return { version: v.Version, target: d.conn.target };
     },
     networkExists: async (name) => (await (await docker()).networks.inspect(name)) !== null,
+    p2pAgents: async (plan) => listP2PAgents(plan, (await docker()).conn.docker),
     kind: kindCli({ env }),
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
     checkTrust: trustCheck(o),

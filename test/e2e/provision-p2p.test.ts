@@ -104,24 +104,38 @@ describe('lo provision with the P2P node mirror', () => {
     await docker.getContainer(upstreamName).start();
   });
 
-  it('an agent follows its node through a restart: Docker restarts it into the node\'s new namespaces', async () => {
+  it('a stopped agent (e.g. after its node restarted) is named by lo doctor and started again by lo provision', async () => {
     const node = `${spec.name}-worker`;
-    const agent = (await agents(spec.name)).find((a) => a.node === node)!;
-    const before = await docker.getContainer(agent.name).inspect();
+    const ip = (): Promise<string> => docker.getContainer(node).inspect().then((i) => i.NetworkSettings.Networks[spec.network!.name]!.IPAddress);
+    const answers = async (within: number): Promise<boolean> => {
+      const deadline = Date.now() + within;
+      const url = `http://${await ip()}:30020/v2/`;
+      while (Date.now() < deadline) {
+        if ((await fetch(url, { signal: AbortSignal.timeout(1000) }).catch(() => null))?.status === 200) return true;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      return false;
+    };
+    const p2pCheck = async (): Promise<{ status: string; detail: string; fix?: string }> => {
+      const d = await lo(ws, ['--config', file, 'doctor', '--json']);
+      return JSON.parse(d.stdout).checks.find((c: { name: string }) => c.name === 'p2p');
+    };
+    expect((await p2pCheck()).status).toBe('ok');
+
+    // A node restart kills its agent (it shares the node's PID namespace). Docker's restart policy brings it
+    // back only when the node is running again by then; either way lo provision repairs it.
     await docker.getContainer(node).restart({ t: 1 });
-    const ip = (await docker.getContainer(node).inspect()).NetworkSettings.Networks[spec.network!.name]!.IPAddress;
-    // The agent dies with the node's PID namespace; its restart policy starts it again in the new one.
-    const deadline = Date.now() + 30_000;
-    let status = 0;
-    while (Date.now() < deadline) {
-      status = (await fetch(`http://${ip}:30020/v2/`, { signal: AbortSignal.timeout(1000) }).catch(() => null))?.status ?? 0;
-      if (status === 200) break;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    expect(status).toBe(200);
-    const after = await docker.getContainer(agent.name).inspect();
-    expect(after.Id).toBe(before.Id);
-    expect(after.RestartCount).toBeGreaterThan(before.RestartCount);
+    await answers(5_000);
+    const agent = (await agents(spec.name)).find((a) => a.node === node)!;
+    await docker.getContainer(agent.name).stop({ t: 1 });
+    const check = await p2pCheck();
+    expect(check).toMatchObject({ status: 'fail', fix: 'run `lo provision` to start the agents again' });
+    expect(check.detail).toContain(`no running P2P agent on ${node}`);
+
+    const fixed = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(await answers(30_000)).toBe(true);
+    expect((await p2pCheck()).status).toBe('ok');
   });
 
   it('a re-run leaves the agents alone, and lo destroy removes them', async () => {
