@@ -13,7 +13,7 @@
  * Everything created carries dev.lok8s.lo.test-run=<id> and is removed at the end, also on failure.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, closeSync, readFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, closeSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -172,6 +172,7 @@ async function peakRss(metricsUrl, fn) {
 export async function run(report) {
   const { parseSpec } = await dist('config/parseSpec.js');
   const { planCluster } = await dist('plan/planCluster.js');
+  const { applyCertsDir } = await dist('apply/certsDir.js');
   const { deployP2P } = await dist('p2p/deployP2P.js');
   const { Libp2pRouter } = await dist('p2p/libp2pRouter.js');
   const { readSwarmKey } = await dist('p2p/swarmKey.js');
@@ -225,10 +226,7 @@ export async function run(report) {
       { file: join(dir, 'cluster.lok8s.yaml') },
     );
     const plan = planCluster(spec, { paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') }, extraLabels: labels });
-    for (const h of plan.containerd.hosts) {
-      mkdirSync(dirname(h.path), { recursive: true });
-      writeFileSync(h.path, h.content);
-    }
+    await applyCertsDir(plan, null, false);
     const mirror = plan.registries.find((r) => r.role === 'mirror');
     const start = async (name, Image, network, ip, extra = {}) => {
       const c = await docker.createContainer({

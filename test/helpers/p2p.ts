@@ -5,12 +5,13 @@
  * network namespace and volumes). Everything carries `dev.lok8s.lo.test-run=<id>` and is removed by `destroy`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { execa } from 'execa';
+import { applyCertsDir } from '../../src/apply/certsDir.js';
 import { parseSpec } from '../../src/config/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
@@ -211,10 +212,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       { file: join(dir, 'cluster.lok8s.yaml') },
     );
     const plan = planCluster(spec, { paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') }, extraLabels: labels });
-    for (const h of plan.containerd.hosts) {
-      mkdirSync(dirname(h.path), { recursive: true });
-      writeFileSync(h.path, h.content);
-    }
+    await applyCertsDir(plan, null, false);
     const mirrorPlan = plan.registries.find((r) => r.role === 'mirror')!;
 
     const run = async (name: string, image: string, network: string, ip: string, extra: Partial<Docker.ContainerCreateOptions> = {}): Promise<void> => {
