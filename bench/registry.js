@@ -22,8 +22,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LO = join(root, 'bin', 'lo.js');
 const RUN_LABEL = 'dev.lok8s.lo.test-run';
 
-const { registryUp, registryStatus, registryClean } = await import('../dist/core/registry.js');
-const { loadPlan } = await import('../dist/core/plan.js');
+const { registryUp, registryStatus, registryClean } = await import('../dist/usecases/registry.js');
+const { loadPlan } = await import('../dist/usecases/plan.js');
 
 export async function run(report) {
   const runId = `lodk-bench-${randomBytes(3).toString('hex')}`;
@@ -141,7 +141,7 @@ async function benchProject(report, { docker, dir, deps, runId }) {
   const { plan } = await loadPlan(opts, deps);
   // The upstream must answer before the mirrors start: create the shared network (lo's own client, from the
   // plan) and start the upstream on it first.
-  const { clientsFor } = await import('../dist/docker/index.js');
+  const { clientsFor } = await import('../dist/adapters/docker/index.js');
   const clients = clientsFor({ docker, target: 'bench' });
   await clients.networks.ensure(plan.networks.find((n) => n.role === 'shared'));
   const up = await docker.createContainer({
@@ -262,7 +262,7 @@ async function httpMirrorProject({ dir, deps, docker, runId, upstreamContainer }
   const file = join(dir, 'bench2.yaml');
   writeFileSync(file, stringify(spec));
   const { plan } = await loadPlan({ config: file }, deps);
-  const { clientsFor } = await import('../dist/docker/index.js');
+  const { clientsFor } = await import('../dist/adapters/docker/index.js');
   const clients = clientsFor({ docker, target: 'bench' });
   await clients.networks.ensure(plan.networks[0]);
   await clients.networks.connect(net, upstreamContainer, '10.140.252.200');

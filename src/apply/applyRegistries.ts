@@ -1,10 +1,10 @@
 import { mkdir } from 'node:fs/promises';
-import { ExitCode, LoError } from '../errors/LoError.js';
-import type { ContainerSpec, ContainerState, DockerClients, NetworkState } from '../docker/index.js';
+import { ExitCode, LoError } from '../errors/loError.js';
+import type { ContainerSpec, ContainerState, DockerClients, NetworkState } from '../adapters/docker/index.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
-import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR, REGISTRY_TLS_DIR } from '../render/renderRegistryConfig.js';
-import { ensureTls as defaultEnsureTls } from '../tls/ensureTls.js';
+import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR, REGISTRY_TLS_DIR } from '../plan/render/renderRegistryConfig.js';
+import { ensureTls as defaultEnsureTls } from './tls/ensureTls.js';
 import { applyCertsDir } from './certsDir.js';
 import { readIfExists, writeFileAtomic } from './files.js';
 import { containerSpecHash, ensureHashKey, registryConfigWithSecrets } from './registryConfig.js';

@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { ExitCode, LoError } from '../errors/LoError.js';
+import { ExitCode, LoError } from '../errors/loError.js';
 import type { RegistryPlan } from '../plan/types.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { DockerClients } from '../docker/index.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import type { Plan } from '../plan/types.js';
 
 /** One entry of what an apply did (or, with dryRun, would do). */
@@ -10,7 +10,7 @@ export interface Action {
 }
 
 /**
- * What the TLS step hands back (src/tls/ensureTls.ts). Only the fields the registry apply reads are listed,
+ * What the TLS step hands back (src/apply/tls/ensureTls.ts). Only the fields the registry apply reads are listed,
  * so any richer material fits.
  */
 export interface TlsMaterial {
@@ -22,7 +22,7 @@ export type EnsureTls = (plan: Plan, opts?: { now?: Date }) => Promise<TlsMateri
 
 export interface ApplyDeps {
   docker: DockerClients;
-  /** Issues or reuses the CA and leaves; default: src/tls/ensureTls.ts. */
+  /** Issues or reuses the CA and leaves; default: src/apply/tls/ensureTls.ts. */
   ensureTls?: EnsureTls;
   /** Credentials are read from here at write time (default process.env). */
   env?: NodeJS.ProcessEnv;

@@ -1,6 +1,6 @@
-import type { LoadSpecOptions } from '../config/loadSpec.js';
-import type { PlanDeps } from '../core/plan.js';
-import { observeSharedOrNothing } from '../core/registry.js';
+import type { LoadSpecOptions } from '../spec/loadSpec.js';
+import type { PlanDeps } from '../usecases/plan.js';
+import { observeSharedOrNothing } from '../usecases/registry.js';
 
 /** Options every command accepts (set on the root program). */
 export interface GlobalOpts {

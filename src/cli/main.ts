@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode } from '../errors/LoError.js';
+import { ExitCode } from '../errors/loError.js';
 import { LO_VERSION } from '../version.js';
 import { printJson, reportError } from './output.js';
 

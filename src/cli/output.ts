@@ -1,5 +1,5 @@
 import chalk from 'chalk';
-import { LoError } from '../errors/LoError.js';
+import { LoError } from '../errors/loError.js';
 
 /** Results go to stdout; progress and logs go to stderr. */
 export function printJson(value: unknown): void {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { LoPaths } from '../config/paths.js';
-import type { ClusterSpec, MirrorSpec } from '../config/types.js';
+import type { LoPaths } from '../runtime/paths.js';
+import type { ClusterSpec, MirrorSpec } from '../spec/types.js';
 import {
   BUILD_HOSTNAME,
   CACHE_HOSTNAME,
@@ -8,10 +8,10 @@ import {
   DYNAMIC_RANGE_SUFFIX,
   HOST,
   MAX_BRIDGE_NAME,
-} from '../config/constants.js';
-import { PlanConflictError } from '../errors/LoError.js';
-import { renderHostsToml, type HostEntry } from '../render/renderHostsToml.js';
-import { renderRegistryConfig } from '../render/renderRegistryConfig.js';
+} from '../spec/constants.js';
+import { PlanConflictError } from '../errors/loError.js';
+import { renderHostsToml, type HostEntry } from './render/renderHostsToml.js';
+import { renderRegistryConfig } from './render/renderRegistryConfig.js';
 import { hostAddress, hostPart, inSubnet, parseSubnet24, type ParsedCidr } from '../util/cidr.js';
 import { specHash } from '../util/hash.js';
 import { LO_VERSION } from '../version.js';

@@ -1,4 +1,4 @@
-import type { HostPortSpec, P2PSpec } from '../config/types.js';
+import type { HostPortSpec, P2PSpec } from '../spec/types.js';
 import type { Scope } from './labels.js';
 
 /** What runs on the shared network now; the planner keeps running mirrors at their addresses. */

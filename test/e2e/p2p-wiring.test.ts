@@ -6,7 +6,7 @@
  */
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureAgentImage } from '../../src/p2p/agentImage.js';
+import { ensureAgentImage } from '../../src/apply/agentImage.js';
 import { NODE_IMAGE, createP2PBed, docker, metric, waitFor, type BedNode, type P2PBed } from '../helpers/p2p.js';
 
 let bed: P2PBed;

@@ -9,8 +9,8 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectNodes } from '../../src/kind/connectNodes.js';
-import { LoError } from '../../src/errors/LoError.js';
+import { connectNodes } from '../../src/apply/connectNodes.js';
+import { LoError } from '../../src/errors/loError.js';
 import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
 import { cleanupProvisionRun, FAKE_BIN, lo, makeTinyImage, provisionWorkspace, pullInNode, writeProjectSpec, type ProjectSpec, type ProvisionWorkspace } from '../helpers/kind.js';
 

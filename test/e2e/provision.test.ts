@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/plan/types.js';
-import { renderConfigMaps } from '../../src/render/renderConfigMaps.js';
+import { renderConfigMaps } from '../../src/plan/render/renderConfigMaps.js';
 import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,

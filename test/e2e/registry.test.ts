@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
-import { registryClean, registryUp } from '../../src/core/registry.js';
+import { registryClean, registryUp } from '../../src/usecases/registry.js';
 import { LABELS } from '../../src/plan/labels.js';
 import {
   cleanupRun,

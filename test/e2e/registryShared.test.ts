@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
-import { registryClean, registryDown, registryStatus, registryUp } from '../../src/core/registry.js';
-import { connectDocker } from '../../src/docker/client.js';
-import { LoError } from '../../src/errors/LoError.js';
+import { registryClean, registryDown, registryStatus, registryUp } from '../../src/usecases/registry.js';
+import { connectDocker } from '../../src/adapters/docker/client.js';
+import { LoError } from '../../src/errors/loError.js';
 import { LABELS } from '../../src/plan/labels.js';
 import { cleanupRun, clients, docker, inspectContainer, runLo, TEST_RUN_LABEL, workspace, type SpecInput, type Workspace } from '../helpers/docker.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
-import { registryStatus, registryUp } from '../../src/core/registry.js';
+import { registryStatus, registryUp } from '../../src/usecases/registry.js';
 import { cleanupRun, clients, docker, eventually, inspectContainer, makeImage, manifestDigest, pullToDir, pushToRegistry, skopeo, startUpstream, workspace, type SpecInput, type Workspace } from '../helpers/docker.js';
 
 let ws: Workspace;

@@ -11,10 +11,10 @@ import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { renderRegistryConfig, REGISTRY_CONFIG_DIR, REGISTRY_TLS_DIR } from '../../src/render/renderRegistryConfig.js';
-import { loadCa } from '../../src/tls/ca.js';
-import { ensureTls, type TlsMaterial } from '../../src/tls/ensureTls.js';
-import { checkTrust, defaultTrustEnv, dockerTrustHosts, trustFileName } from '../../src/tls/trust.js';
+import { renderRegistryConfig, REGISTRY_CONFIG_DIR, REGISTRY_TLS_DIR } from '../../src/plan/render/renderRegistryConfig.js';
+import { loadCa } from '../../src/apply/tls/ca.js';
+import { ensureTls, type TlsMaterial } from '../../src/apply/tls/ensureTls.js';
+import { checkTrust, defaultTrustEnv, dockerTrustHosts, trustFileName } from '../../src/adapters/trustStore.js';
 import { httpsGet, specYaml, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });

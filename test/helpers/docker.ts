@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
-import { clientsFor, type DockerClients } from '../../src/docker/index.js';
-import { parseSpec } from '../../src/config/parseSpec.js';
+import { clientsFor, type DockerClients } from '../../src/adapters/docker/index.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
-import type { LoPaths } from '../../src/config/paths.js';
+import type { LoPaths } from '../../src/runtime/paths.js';
 
 export const TEST_RUN_LABEL = 'dev.lok8s.lo.test-run';
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;

@@ -12,12 +12,12 @@ import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { execa } from 'execa';
 import { applyCertsDir } from '../../src/apply/certsDir.js';
-import { parseSpec } from '../../src/config/parseSpec.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
-import { agentArgs, createP2PHook, deployP2P } from '../../src/p2p/deployP2P.js';
-import type { StepAction } from '../../src/provision/types.js';
-import { generateSwarmKey } from '../../src/p2p/swarmKey.js';
+import { agentArgs, createP2PHook, deployP2P } from '../../src/apply/deployP2P.js';
+import type { StepAction } from '../../src/apply/stepAction.js';
+import { generateSwarmKey } from '../../src/agent/swarmKey.js';
 
 export const TEST_RUN_LABEL = 'dev.lok8s.lo.test-run';
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');

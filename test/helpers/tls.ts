@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSpec } from '../../src/config/parseSpec.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import { specYaml as dockerSpecYaml } from './docker.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseSpec } from '../../src/config/parseSpec.js';
-import { ConfigError, ExitCode, type ConfigIssue } from '../../src/errors/LoError.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
+import { ConfigError, ExitCode, type ConfigIssue } from '../../src/errors/loError.js';
 
 /**
  * Table of malformed specs. Each case names the YAML path, line and message fragment the ConfigError must

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { parseSpec } from '../../src/config/parseSpec.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
-import { registryAddress, renderConfigMaps, renderManifestsYaml } from '../../src/render/renderConfigMaps.js';
+import { registryAddress, renderConfigMaps, renderManifestsYaml } from '../../src/plan/render/renderConfigMaps.js';
 
 const paths = { stateDir: '/state', caRoot: '/ca' };
 const spec = (extra = '') =>

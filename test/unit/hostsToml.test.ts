@@ -1,9 +1,9 @@
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { parseSpec } from '../../src/config/parseSpec.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
 import { NODE_CA_FILE, planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
-import { renderHostsToml } from '../../src/render/renderHostsToml.js';
+import { renderHostsToml } from '../../src/plan/render/renderHostsToml.js';
 
 const PATHS = { stateDir: '/state/lo', caRoot: '/state/mkcert' };
 function plan(body = ''): Plan {

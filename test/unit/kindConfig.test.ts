@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
-import { parseSpec } from '../../src/config/parseSpec.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
-import { DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET, renderKindConfig } from '../../src/render/renderKindConfig.js';
+import { DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET, renderKindConfig } from '../../src/plan/render/renderKindConfig.js';
 import { inSubnet } from '../../src/util/cidr.js';
 
 const paths = { stateDir: '/state', caRoot: '/ca' };

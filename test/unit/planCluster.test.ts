@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { parseSpec } from '../../src/config/parseSpec.js';
-import type { ClusterSpec } from '../../src/config/types.js';
-import { PlanConflictError } from '../../src/errors/LoError.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
+import type { ClusterSpec } from '../../src/spec/types.js';
+import { PlanConflictError } from '../../src/errors/loError.js';
 import { LABELS } from '../../src/plan/labels.js';
 import { planCluster, sharedBridgeName } from '../../src/plan/planCluster.js';
 import type { ObservedShared, Plan, RegistryPlan } from '../../src/plan/types.js';

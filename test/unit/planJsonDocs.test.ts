@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { parseSpec } from '../../src/config/parseSpec.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
 import { LABELS } from '../../src/plan/labels.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 

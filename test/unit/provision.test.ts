@@ -4,17 +4,17 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { parseSpec } from '../../src/config/parseSpec.js';
-import { ConfigError, ExitCode } from '../../src/errors/LoError.js';
-import type { KindCli } from '../../src/kind/kindCli.js';
-import type { Kubectl } from '../../src/kube/kubectl.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
+import { ConfigError, ExitCode } from '../../src/errors/loError.js';
+import type { KindCli } from '../../src/adapters/kindCli.js';
+import type { Kubectl } from '../../src/adapters/kubectl.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
-import { destroy } from '../../src/provision/destroy.js';
-import { provision, type ProvisionDeps } from '../../src/provision/provision.js';
-import { REGISTRY_STAGES, stageOf, stepOfAction, stepOfError } from '../../src/provision/provisionDeps.js';
-import { StepFailedError, type StepReporter } from '../../src/provision/runSteps.js';
-import { renderConfigMaps } from '../../src/render/renderConfigMaps.js';
+import { destroy } from '../../src/usecases/destroy.js';
+import { provision, type ProvisionDeps } from '../../src/usecases/provision.js';
+import { REGISTRY_STAGES, stageOf, stepOfAction, stepOfError } from '../../src/usecases/provisionDeps.js';
+import { StepFailedError, type StepReporter } from '../../src/usecases/runSteps.js';
+import { renderConfigMaps } from '../../src/plan/render/renderConfigMaps.js';
 
 /**
  * The provision orchestrator with in-memory kind/kubectl/registry steps (the real ones run in

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BUILT_IN_SPEC, parseSpec } from '../../src/config/parseSpec.js';
+import { BUILT_IN_SPEC, parseSpec } from '../../src/spec/parseSpec.js';
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 

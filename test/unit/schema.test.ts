@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { specSchema } from '../../src/config/schema.js';
+import { specSchema } from '../../src/spec/schema.js';
 
 /** Fields whose default is derived from other fields (so the schema cannot hold a constant) or that are required. */
 const DERIVED = new Set([

@@ -2,10 +2,10 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MIRRORS, MAX_SLOT, MIN_SLOT } from '../../src/config/constants.js';
-import { loadSpec } from '../../src/config/loadSpec.js';
-import { BUILT_IN_SPEC, parseSpec, slotOf } from '../../src/config/parseSpec.js';
-import { ConfigError, LoError } from '../../src/errors/LoError.js';
+import { DEFAULT_MIRRORS, MAX_SLOT, MIN_SLOT } from '../../src/spec/constants.js';
+import { loadSpec } from '../../src/spec/loadSpec.js';
+import { BUILT_IN_SPEC, parseSpec, slotOf } from '../../src/spec/parseSpec.js';
+import { ConfigError, LoError } from '../../src/errors/loError.js';
 
 const FILE = 'test.yaml';
 const head = (name: string, domain?: string): string =>

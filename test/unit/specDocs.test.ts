@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { parseSpec } from '../../src/config/parseSpec.js';
-import { specSchema } from '../../src/config/schema.js';
-import { ConfigError, formatIssue } from '../../src/errors/LoError.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
+import { specSchema } from '../../src/spec/schema.js';
+import { ConfigError, formatIssue } from '../../src/errors/loError.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 

@@ -3,11 +3,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CA_KEY_BITS, caUniqueName, loadCa } from '../../src/tls/ca.js';
-import { ensureTls } from '../../src/tls/ensureTls.js';
-import { certificateNames, LEAF_VALIDITY_DAYS, RENEW_BEFORE_DAYS } from '../../src/tls/leaf.js';
-import { TlsError } from '../../src/tls/TlsError.js';
-import { LoError } from '../../src/errors/LoError.js';
+import { CA_KEY_BITS, caUniqueName, loadCa } from '../../src/apply/tls/ca.js';
+import { ensureTls } from '../../src/apply/tls/ensureTls.js';
+import { certificateNames, LEAF_VALIDITY_DAYS, RENEW_BEFORE_DAYS } from '../../src/apply/tls/leaf.js';
+import { TlsError } from '../../src/apply/tls/tlsError.js';
+import { LoError } from '../../src/errors/loError.js';
 import { makeMkcertStyleCa, openssl, opensslVerify, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
 
 const DAY = 86_400_000;
@@ -321,7 +321,7 @@ describe('permissions as an unprivileged user (setpriv to nobody)', () => {
     chmodSync(t.dir, 0o755);
     // Bundle the real CA code into one CommonJS file the unprivileged child can load.
     const { build } = await import('esbuild');
-    await build({ entryPoints: [join(process.cwd(), 'src/tls/ca.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: join(t.dir, 'ca.cjs'), logLevel: 'silent' });
+    await build({ entryPoints: [join(process.cwd(), 'src/apply/tls/ca.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: join(t.dir, 'ca.cjs'), logLevel: 'silent' });
     writeFileSync(
       script,
       `const { loadOrCreateCa } = require('./ca.cjs');

@@ -3,10 +3,10 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { caUniqueName, loadCa } from '../../src/tls/ca.js';
-import { ensureTls } from '../../src/tls/ensureTls.js';
-import { checkTrust, defaultTrustEnv, dockerTrustHosts, runCommand, trustCa, untrustCa, type TrustEnv, type TrustReport } from '../../src/tls/trust.js';
-import { TlsError } from '../../src/tls/TlsError.js';
+import { caUniqueName, loadCa } from '../../src/apply/tls/ca.js';
+import { ensureTls } from '../../src/apply/tls/ensureTls.js';
+import { checkTrust, defaultTrustEnv, dockerTrustHosts, runCommand, trustCa, untrustCa, type TrustEnv, type TrustReport } from '../../src/adapters/trustStore.js';
+import { TlsError } from '../../src/apply/tls/tlsError.js';
 import { makeMkcertStyleCa, specYaml, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
 
 const SPEC: TlsSpecInput = { name: 'lotls-t1', cidr: '10.150.20.0/24', sharedName: 'lotls-t1-sh', sharedCidr: '10.150.21.0/24', mirrors: [] };
@@ -253,7 +253,7 @@ describe('lo trust needs root: explained with the exact sudo command', () => {
   beforeAll(async () => {
     chmodSync(t.dir, 0o755);
     const { build } = await import('esbuild');
-    await build({ entryPoints: [join(process.cwd(), 'src/tls/trust.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: join(t.dir, 'trust.cjs'), logLevel: 'silent' });
+    await build({ entryPoints: [join(process.cwd(), 'src/adapters/trustStore.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: join(t.dir, 'trust.cjs'), logLevel: 'silent' });
   });
   afterAll(() => t.cleanup());
 

@@ -1,8 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { ExitCode, LoError } from '../../errors/LoError.js';
-import { destroy } from '../../provision/destroy.js';
-import { destroyDeps } from '../../provision/provisionDeps.js';
+import { ExitCode, LoError } from '../../errors/loError.js';
+import { destroy } from '../../usecases/destroy.js';
+import { destroyDeps } from '../../usecases/provisionDeps.js';
 import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
 import { printJson, printLine } from '../output.js';
 import { oraReporter, summarizeActions } from './provision.js';

@@ -1,8 +1,8 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { ExitCode } from '../../errors/LoError.js';
-import { doctor } from '../../provision/doctor.js';
-import { doctorDeps } from '../../provision/provisionDeps.js';
+import { ExitCode } from '../../errors/loError.js';
+import { doctor } from '../../usecases/doctor.js';
+import { doctorDeps } from '../../usecases/provisionDeps.js';
 import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
 import { printJson, printLine } from '../output.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { ensureSwarmKey, readSwarmKey } from '../../p2p/swarmKey.js';
-import { LoError } from '../../errors/LoError.js';
+import { ensureSwarmKey, readSwarmKey } from '../../agent/swarmKey.js';
+import { LoError } from '../../errors/loError.js';
 import { logErr, printJson, printLine } from '../output.js';
 
 interface AgentFlags {
@@ -51,7 +51,7 @@ export function registerP2P(program: Command): void {
     .action(async (f: AgentFlags) => {
       const log = f.quiet ? () => {} : (m: string) => logErr(`${new Date().toISOString()} ${m}`);
       // libp2p and gRPC load only for the agent itself.
-      const { startAgent } = await import('../../p2p/agent.js');
+      const { startAgent } = await import('../../agent/agent.js');
       const agent = await startAgent({
         port: int('port', f.port),
         routerPort: int('router-port', f.routerPort),

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadPlan } from '../../core/plan.js';
+import { loadPlan } from '../../usecases/plan.js';
 import type { Plan } from '../../plan/types.js';
 import { printJson, printLine } from '../output.js';
 import { commonDeps, specOptions, type GlobalOpts } from '../context.js';

@@ -1,10 +1,10 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import ora, { type Ora } from 'ora';
-import { provision, type ProvisionResult } from '../../provision/provision.js';
-import { provisionDeps } from '../../provision/provisionDeps.js';
-import type { StepReporter } from '../../provision/runSteps.js';
-import type { StepAction } from '../../provision/types.js';
+import { provision, type ProvisionResult } from '../../usecases/provision.js';
+import { provisionDeps } from '../../usecases/provisionDeps.js';
+import type { StepReporter } from '../../usecases/runSteps.js';
+import type { StepAction } from '../../apply/stepAction.js';
 import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
 import { printJson, printLine } from '../output.js';
 

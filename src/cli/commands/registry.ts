@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import ora, { type Ora } from 'ora';
 import type { Action } from '../../apply/types.js';
-import { registryClean, registryDown, registryStatus, registryUp, type RegistryDeps, type StatusResult } from '../../core/registry.js';
+import { registryClean, registryDown, registryStatus, registryUp, type RegistryDeps, type StatusResult } from '../../usecases/registry.js';
 import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
 import { printJson, printLine } from '../output.js';
 

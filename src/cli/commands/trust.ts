@@ -1,9 +1,9 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import chalk from 'chalk';
-import { loadPlan } from '../../core/plan.js';
-import { ExitCode, LoError } from '../../errors/LoError.js';
-import { checkTrust, trustCa, untrustCa, type TrustReport } from '../../tls/trust.js';
+import { loadPlan } from '../../usecases/plan.js';
+import { ExitCode, LoError } from '../../errors/loError.js';
+import { checkTrust, trustCa, untrustCa, type TrustReport } from '../../adapters/trustStore.js';
 import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
 import { logErr, printJson, printLine } from '../output.js';
 

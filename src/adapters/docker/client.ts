@@ -1,0 +1,97 @@
+import Docker from 'dockerode';
+import { ExitCode, LoError } from '../../errors/loError.js';
+
+/** Where lo talks to Docker: a unix socket or a TCP host, as DOCKER_HOST says. */
+export interface DockerTarget {
+  /** Human-readable, for error messages: `unix:///var/run/docker.sock`, `tcp://host:2375`. */
+  description: string;
+  options: Docker.DockerOptions;
+}
+
+export const DEFAULT_SOCKET = '/var/run/docker.sock';
+
+/** Reads DOCKER_HOST (environment is a parameter, so tests can point at a missing socket). */
+export function dockerTarget(env: NodeJS.ProcessEnv = process.env): DockerTarget {
+  const host = env.DOCKER_HOST;
+  if (!host) return { description: `unix://${DEFAULT_SOCKET}`, options: { socketPath: DEFAULT_SOCKET } };
+  if (host.startsWith('unix://')) {
+    const socketPath = host.slice('unix://'.length);
+    return { description: host, options: { socketPath } };
+  }
+  // tcp://, http(s)://, ssh://: docker-modem reads DOCKER_HOST (and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) itself.
+  return { description: host, options: {} };
+}
+
+/** Docker's HTTP answer on an error, when there was one (dockerode sets statusCode). */
+export function statusOf(err: unknown): number | undefined {
+  const s = (err as { statusCode?: unknown })?.statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+const CONNECT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE']);
+
+export function isConnectError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return typeof code === 'string' && CONNECT_CODES.has(code) && statusOf(err) === undefined;
+}
+
+export class DockerUnreachableError extends LoError {
+  constructor(target: string, cause: unknown) {
+    const why = (cause as Error)?.message ?? String(cause);
+    super('E_DOCKER_UNREACHABLE', `cannot reach the Docker engine at ${target} (${why})`, {
+      hint: target.startsWith('unix://')
+        ? `start dockerd (e.g. \`sudo systemctl start docker\`), check you may use ${target.slice(7)}, or set DOCKER_HOST to your engine`
+        : 'check that the engine runs at DOCKER_HOST, or unset DOCKER_HOST to use the local socket',
+      exitCode: ExitCode.dockerUnavailable,
+      cause,
+    });
+  }
+}
+
+/** A Docker error lo does not turn into reconciled state; names what lo was doing. */
+export function dockerError(doing: string, err: unknown, target?: string): LoError {
+  if (err instanceof LoError) return err;
+  if (target && isConnectError(err)) return new DockerUnreachableError(target, err);
+  const json = (err as { json?: { message?: string } })?.json;
+  const msg = json?.message ?? (err as Error)?.message ?? String(err);
+  return new LoError('E_DOCKER', `${doing}: ${msg}`, { hint: 'see `docker info` and the Docker daemon log', cause: err });
+}
+
+/** A connected engine: dockerode plus where it is, for messages. */
+export interface DockerConnection {
+  docker: Docker;
+  target: string;
+}
+
+export interface ConnectOptions {
+  env?: NodeJS.ProcessEnv;
+  /** How long the first ping may take before Docker counts as unreachable. */
+  pingTimeoutMs?: number;
+}
+
+/** Connects and pings once, so an absent engine fails fast with the socket/DOCKER_HOST tried. */
+export async function connectDocker({ env = process.env, pingTimeoutMs = 3000 }: ConnectOptions = {}): Promise<DockerConnection> {
+  const t = dockerTarget(env);
+  const docker = new Docker(t.options);
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), pingTimeoutMs);
+  try {
+    // The typings lack ping's options; dockerode passes abortSignal through to the request.
+    await (docker.ping as unknown as (o: { abortSignal: AbortSignal }) => Promise<unknown>)({ abortSignal: ac.signal });
+  } catch (err) {
+    const cause = ac.signal.aborted ? new Error(`no answer within ${pingTimeoutMs} ms`) : err;
+    throw new DockerUnreachableError(t.description, cause);
+  } finally {
+    clearTimeout(timer);
+  }
+  return { docker, target: t.description };
+}
+
+/** Runs one Docker call, turning connection failures into DockerUnreachableError and others into E_DOCKER. */
+export async function call<T>(conn: DockerConnection, doing: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw dockerError(doing, err, conn.target);
+  }
+}

@@ -1,0 +1,57 @@
+import { execa } from 'execa';
+import { toolError } from './kindCli.js';
+
+export const KUBECTL_INSTALL_HINT = 'install kubectl: https://kubernetes.io/docs/tasks/tools/';
+
+/** kubectl, driven with execa against one kubeconfig. */
+export interface Kubectl {
+  /** The ConfigMap's data, or null when it does not exist. */
+  getConfigMapData(namespace: string, name: string): Promise<Record<string, string> | null>;
+  /** `kubectl apply -f -` with a YAML stream on stdin. */
+  apply(yaml: string): Promise<string>;
+  version(): Promise<string>;
+}
+
+export interface KubectlOptions {
+  kubeconfig: string;
+  bin?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}
+
+export function kubectl({ kubeconfig, bin = 'kubectl', env = process.env, timeoutMs = 60_000 }: KubectlOptions): Kubectl {
+  const run = async (args: string[], input?: string): Promise<{ stdout: string; stderr: string; exitCode: number }> => {
+    const full = ['--kubeconfig', kubeconfig, ...args];
+    try {
+      const r = await execa(bin, full, { env, extendEnv: false, timeout: timeoutMs, reject: false, ...(input !== undefined ? { input } : { stdin: 'ignore' as const }) });
+      if (r.failed && r.exitCode === undefined) throw r;
+      return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? 1 };
+    } catch (err) {
+      throw toolError('kubectl', full, err, KUBECTL_INSTALL_HINT);
+    }
+  };
+  return {
+    getConfigMapData: async (namespace, name) => {
+      const args = ['get', 'configmap', name, '--namespace', namespace, '--output', 'json', '--ignore-not-found'];
+      const r = await run(args);
+      if (r.exitCode !== 0) throw toolError('kubectl', args, Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }), KUBECTL_INSTALL_HINT);
+      if (!r.stdout.trim()) return null;
+      return ((JSON.parse(r.stdout) as { data?: Record<string, string> }).data ?? {});
+    },
+    apply: async (yaml) => {
+      const args = ['apply', '--filename', '-'];
+      const r = await run(args, yaml);
+      if (r.exitCode !== 0) throw toolError('kubectl', args, Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }), KUBECTL_INSTALL_HINT);
+      return r.stdout;
+    },
+    version: async () => {
+      const r = await run(['version', '--client', '--output', 'json']);
+      if (r.exitCode !== 0) throw toolError('kubectl', ['version', '--client'], Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }), KUBECTL_INSTALL_HINT);
+      try {
+        return (JSON.parse(r.stdout) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion ?? r.stdout.trim();
+      } catch {
+        return r.stdout.trim();
+      }
+    },
+  };
+}

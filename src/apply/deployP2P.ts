@@ -1,0 +1,190 @@
+import type Docker from 'dockerode';
+import { LABELS, MANAGED_BY } from '../plan/labels.js';
+import type { Plan } from '../plan/types.js';
+import type { StepAction } from './stepAction.js';
+import { specHash } from '../util/hash.js';
+import { ensureAgentImage } from './agentImage.js';
+import { ensureSwarmKey } from '../agent/swarmKey.js';
+
+/** Label value of `dev.lok8s.lo.role` on agent containers, and the label naming the node an agent serves. */
+export const AGENT_ROLE = 'p2p-agent';
+export const NODE_LABEL = 'dev.lok8s.lo.node';
+export const AGENT_KEY_PATH = '/etc/lo/p2p/swarm.key';
+/** The node's filesystem seen from an agent sharing its PID namespace (PID 1 is the node's init). */
+export const NODE_ROOT = '/proc/1/root';
+export const NODE_CONTAINERD_SOCKET = `${NODE_ROOT}/run/containerd/containerd.sock`;
+export const NODE_CONTENT_DIR = `${NODE_ROOT}/var/lib/containerd/io.containerd.content.v1.content`;
+
+export interface DeployP2PDeps {
+  docker: Docker;
+  /** Image with node and lo (entrypoint `lo`, or set `entrypoint`). */
+  image: string;
+  /** Command that runs `lo` in the image; default: the image's entrypoint. */
+  entrypoint?: string[];
+  /** Extra binds for the agent container (tests mount the repository). */
+  binds?: string[];
+  /**
+   * containerd's socket as the agent sees it. Default: through the node's root, `/proc/1/root/run/containerd/
+   * containerd.sock` (the agent shares the node's PID namespace). containerd's `tcp_address` listener is no
+   * alternative: it only serves the CRI, not the images/content/events services the agent needs.
+   */
+  containerdAddress?: string;
+  /** containerd's content directory as the agent sees it (default: through the node's root, as above). */
+  contentDir?: string;
+  namespace?: string;
+  uploadBytesPerSecond?: number;
+  extraLabels?: Record<string, string>;
+}
+
+interface NodeInfo {
+  name: string;
+  id: string;
+  ip: string;
+}
+
+async function inspectNode(docker: Docker, name: string, network: string): Promise<NodeInfo> {
+  const info = await docker.getContainer(name).inspect();
+  const nets = info.NetworkSettings.Networks ?? {};
+  const ip = nets[network]?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress;
+  if (!ip) throw new Error(`node ${name} has no IP address on ${network}`);
+  return { name, id: info.Id, ip };
+}
+
+/** The agent command for one node: everything the agent needs comes from the plan. */
+export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: Pick<DeployP2PDeps, 'containerdAddress' | 'contentDir' | 'namespace' | 'uploadBytesPerSecond'>): string[] {
+  const registries = [...new Set(plan.registries.filter((r) => r.role === 'mirror').map((r) => r.registry!))].sort();
+  return [
+    'p2p',
+    'agent',
+    '--port', String(plan.p2p.port),
+    '--router-port', String(plan.p2p.routerPort),
+    '--key', AGENT_KEY_PATH,
+    '--peers', nodes.filter((n) => n.name !== self.name).map((n) => `${n.ip}:${plan.p2p.routerPort}`).join(','),
+    '--containerd', deps.containerdAddress ?? NODE_CONTAINERD_SOCKET,
+    '--content-dir', deps.contentDir ?? NODE_CONTENT_DIR,
+    '--namespace', deps.namespace ?? 'k8s.io',
+    '--resolve-timeout-ms', String(plan.p2p.resolveTimeoutMs),
+    ...(plan.p2p.resolveLatest ? ['--resolve-latest'] : []),
+    ...(registries.length ? ['--registries', registries.join(',')] : []),
+    ...(deps.uploadBytesPerSecond ? ['--upload-limit', String(deps.uploadBytesPerSecond)] : []),
+  ];
+}
+
+/**
+ * Runs one agent per node as a sidecar container that shares the node's network namespace (containerd reaches
+ * it at 127.0.0.1:<port>, like Spegel's hostNetwork DaemonSet) and its PID namespace, so the agent reaches the
+ * node's containerd socket and content directory through /proc/1/root — kind nodes keep the socket on a tmpfs
+ * /run that no volume can share. Reading another container's /proc/1/root needs CAP_SYS_PTRACE, and, where
+ * AppArmor confines containers, an unconfined profile (docker-default only allows ptrace between its own
+ * peers; kind nodes are unconfined). Reconciled by label and spec hash: unchanged agents are left alone,
+ * changed, stopped ones (or ones whose node was recreated) recreated, agents of removed nodes removed. A node
+ * restart kills its agent (shared PID namespace); the restart policy brings it back unless Docker tries before
+ * the node runs again, and then the next `lo provision` does (`lo doctor` reports it).
+ */
+export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2PDeps): Promise<StepAction[]> {
+  const actions: StepAction[] = [];
+  const docker = deps.docker;
+  const { created } = await ensureSwarmKey(plan.p2p.keyPath);
+  actions.push({ action: created ? 'create' : 'noop', object: `p2p key ${plan.p2p.keyPath}` });
+  const nodes = await Promise.all(nodeNames.map((n) => inspectNode(docker, n, plan.cluster.network)));
+  const existing = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
+  });
+  for (const node of nodes) {
+    const cmd = agentArgs(plan, node, nodes, deps);
+    const binds = [`${plan.p2p.keyPath}:${AGENT_KEY_PATH}:ro`, ...(deps.binds ?? [])];
+    // The node's container id is part of the hash: a recreated node needs a new agent in its new namespace.
+    const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id });
+    const name = `${node.name}-lo-p2p`;
+    const found = existing.find((c) => c.Labels[NODE_LABEL] === node.name);
+    if (found && found.Labels[LABELS.specHash] === hash && found.State === 'running') {
+      actions.push({ action: 'noop', object: `p2p agent ${name}` });
+      continue;
+    }
+    if (found) await docker.getContainer(found.Id).remove({ force: true });
+    const c = await docker.createContainer({
+      name,
+      Image: deps.image,
+      ...(deps.entrypoint ? { Entrypoint: deps.entrypoint } : {}),
+      Cmd: cmd,
+      Labels: {
+        [LABELS.managedBy]: MANAGED_BY,
+        [LABELS.project]: plan.project.name,
+        [LABELS.role]: AGENT_ROLE,
+        [LABELS.specHash]: hash,
+        [NODE_LABEL]: node.name,
+        ...(deps.extraLabels ?? {}),
+      },
+      HostConfig: {
+        NetworkMode: `container:${node.id}`,
+        PidMode: `container:${node.id}`,
+        CapAdd: ['SYS_PTRACE'],
+        SecurityOpt: ['apparmor=unconfined'],
+        Binds: binds,
+        RestartPolicy: { Name: 'unless-stopped' },
+      },
+    });
+    await c.start();
+    actions.push({ action: found ? 'recreate' : 'create', object: `p2p agent ${name}`, detail: `peers ${nodes.length - 1}` });
+  }
+  for (const c of existing) {
+    if (!nodes.some((n) => n.name === c.Labels[NODE_LABEL])) {
+      await docker.getContainer(c.Id).remove({ force: true });
+      actions.push({ action: 'remove', object: `p2p agent ${c.Names[0]?.replace(/^\//, '')}` });
+    }
+  }
+  return actions;
+}
+
+export interface P2PHookOptions {
+  docker: () => Promise<Docker>;
+  /** Base image for the agent image (default node:20-bookworm-slim); see agentImage.ts. */
+  baseImage?: string;
+  /** Use this image instead of building one. */
+  image?: string;
+  containerdAddress?: string;
+  extraLabels?: Record<string, string>;
+}
+
+/** The `p2p` step for `lo provision` (ProvisionDeps['p2p']): builds the agent image if needed, then deploys. */
+export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[]) => Promise<StepAction[]> {
+  return async (plan, nodes) => {
+    const docker = await opts.docker();
+    const actions: StepAction[] = [];
+    let image = opts.image;
+    if (!image) {
+      const built = await ensureAgentImage(docker, { baseImage: opts.baseImage, extraLabels: opts.extraLabels });
+      image = built.image;
+      actions.push({ action: built.built ? 'create' : 'noop', object: `image ${image}` });
+    }
+    actions.push(...(await deployP2P(plan, nodes, { docker, image, containerdAddress: opts.containerdAddress, extraLabels: opts.extraLabels })));
+    return actions;
+  };
+}
+
+/** The project's agent containers: which node each serves and whether it runs (for `lo doctor`). */
+export async function listP2PAgents(plan: Plan, docker: Docker): Promise<Array<{ node: string; agent: string; running: boolean }>> {
+  const found = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
+  });
+  return found.map((c) => ({ node: c.Labels[NODE_LABEL] ?? '', agent: c.Names[0]?.replace(/^\//, '') ?? c.Id, running: c.State === 'running' }));
+}
+
+/** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */
+export async function removeP2P(plan: Plan, docker: Docker): Promise<StepAction[]> {
+  const found = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
+  });
+  const actions: StepAction[] = [];
+  for (const c of found) {
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch((err: { statusCode?: number }) => (err.statusCode === 404 ? null : Promise.reject(err)));
+    actions.push({ action: 'remove', object: `p2p agent ${c.Names[0]?.replace(/^\//, '') ?? c.Id}` });
+  }
+  return actions;
+}

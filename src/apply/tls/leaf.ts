@@ -1,0 +1,185 @@
+import { chmod, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import forge from 'node-forge';
+import { CERT_MODE, certFingerprint, generateRsaKey, randomSerial, type CertificateAuthority } from './ca.js';
+import { readIfExists, writeFileAtomic } from './files.js';
+import { withFileLock } from './lock.js';
+import { isPermissionError, TlsError } from './tlsError.js';
+
+/** Well under the 825-day limit Apple and browsers enforce; the CA/B forum's 398-day rule with a day to spare. */
+export const LEAF_VALIDITY_DAYS = 397;
+/** Re-issue when a certificate expires within this many days. */
+export const RENEW_BEFORE_DAYS = 30;
+export const LEAF_KEY_BITS = 2048;
+export const LEAF_KEY_MODE = 0o600;
+const DAY_MS = 86_400_000;
+
+export interface LeafSpec {
+  id: string;
+  certPath: string;
+  keyPath: string;
+  /** IPs and DNS names; the certificate's SANs are exactly these. */
+  names: string[];
+}
+
+export type LeafAction = 'created' | 'reissued' | 'unchanged';
+
+export interface LeafResult {
+  id: string;
+  certPath: string;
+  keyPath: string;
+  fingerprint: string;
+  action: LeafAction;
+  /** Why it was (re)issued; absent when unchanged. */
+  reason?: string;
+}
+
+/** IP SANs vs DNS SANs, as x509 needs them. */
+export function splitNames(names: readonly string[]): { ips: string[]; dns: string[] } {
+  return { ips: names.filter((n) => isIP(n) !== 0), dns: names.filter((n) => isIP(n) === 0) };
+}
+
+/** The certificate's SANs (IPs and DNS names), sorted. */
+export function certificateNames(cert: forge.pki.Certificate): string[] {
+  const ext = cert.getExtension('subjectAltName') as { altNames?: Array<{ type: number; value: string; ip?: string }> } | undefined;
+  return (ext?.altNames ?? [])
+    .map((a) => (a.type === 7 ? a.ip ?? '' : a.type === 2 ? a.value : `?${a.type}:${a.value}`))
+    .sort();
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const x = [...new Set(a)].sort();
+  const y = [...new Set(b)].sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/**
+ * Why an existing certificate must be re-issued, or null to keep it byte-identical. Pure.
+ * Re-issue on: missing or unparsable files, key not matching, another SAN set, another CA (issuer or
+ * signature), or expiry within RENEW_BEFORE_DAYS.
+ */
+export function reissueReason(
+  existing: { certPem: string | null; keyPem: string | null },
+  spec: LeafSpec,
+  ca: Pick<CertificateAuthority, 'certPem'>,
+  now: Date,
+): string | null {
+  if (existing.certPem === null || existing.keyPem === null) return 'missing';
+  // Native crypto for the key and signature checks (a no-op run must be cheap); forge for the SAN list.
+  let cert: forge.pki.Certificate;
+  let x509: X509Certificate;
+  let key: KeyObject;
+  try {
+    x509 = new X509Certificate(existing.certPem);
+    key = createPrivateKey(existing.keyPem);
+    cert = forge.pki.certificateFromPem(existing.certPem);
+  } catch {
+    return 'unreadable';
+  }
+  if (!x509.checkPrivateKey(key)) return 'key does not match certificate';
+  if (!sameSet(certificateNames(cert), spec.names)) return 'names changed';
+  let signedByCa = false;
+  try {
+    const caX509 = new X509Certificate(ca.certPem);
+    signedByCa = x509.checkIssued(caX509) && x509.verify(caX509.publicKey);
+  } catch {
+    signedByCa = false;
+  }
+  if (!signedByCa) return 'CA changed';
+  if (cert.validity.notBefore.getTime() > now.getTime()) return 'not yet valid';
+  if (cert.validity.notAfter.getTime() - now.getTime() <= RENEW_BEFORE_DAYS * DAY_MS) return 'expires soon';
+  return null;
+}
+
+/** Issues a server certificate for exactly `names`, signed by the CA. Pure apart from randomness. */
+export function issueLeaf(spec: LeafSpec, ca: Pick<CertificateAuthority, 'cert' | 'key'>, now: Date): { certPem: string; keyPem: string; cert: forge.pki.Certificate } {
+  if (spec.names.length === 0) throw new TlsError(`certificate ${spec.id} has no names to cover`, { file: spec.certPath });
+  const { keyPem, key } = generateRsaKey(LEAF_KEY_BITS);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
+  cert.serialNumber = randomSerial();
+  cert.validity.notBefore = new Date(now.getTime());
+  cert.validity.notAfter = new Date(now.getTime() + LEAF_VALIDITY_DAYS * DAY_MS);
+  const ou = ca.cert.subject.getField('OU')?.value as string | undefined;
+  cert.setSubject([
+    { name: 'organizationName', value: 'lo development certificate' },
+    // UTF8String: `user@host` is not a valid PrintableString for Go's x509 (see ca.ts).
+    ...(ou ? [{ shortName: 'OU', value: ou, valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class }] : []),
+    { name: 'commonName', value: `lo ${spec.id}`.slice(0, 64) },
+  ]);
+  cert.setIssuer(ca.cert.subject.attributes);
+  const { ips, dns } = splitNames(spec.names);
+  const caSki = (ca.cert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined)?.subjectKeyIdentifier;
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: [...dns.map((value) => ({ type: 2, value })), ...ips.map((ip) => ({ type: 7, ip }))] },
+    { name: 'subjectKeyIdentifier' },
+    {
+      name: 'authorityKeyIdentifier',
+      keyIdentifier: caSki ? forge.util.hexToBytes(caSki) : ca.cert.generateSubjectKeyIdentifier().getBytes(),
+    },
+  ]);
+  cert.sign(ca.key, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem, cert };
+}
+
+async function readLeafFile(path: string): Promise<string | null> {
+  try {
+    return await readIfExists(path);
+  } catch (err) {
+    throw new TlsError(`cannot read ${path}: ${(err as Error).message}`, {
+      file: path,
+      cause: err,
+      hint: isPermissionError(err) ? `fix the permissions of ${path} (lo writes it for your user), or remove it so lo re-issues it` : `remove ${path} so lo re-issues it`,
+    });
+  }
+}
+
+async function readLeaf(spec: LeafSpec): Promise<{ certPem: string | null; keyPem: string | null }> {
+  const [certPem, keyPem] = await Promise.all([readLeafFile(spec.certPath), readLeafFile(spec.keyPath)]);
+  return { certPem, keyPem };
+}
+
+/**
+ * Makes sure `spec.certPath`/`spec.keyPath` hold a valid certificate for exactly `spec.names` from this CA.
+ * Unchanged files are not touched (same bytes, same mtime). (Re)issuing holds a lock on the certificate so
+ * concurrent runs never pair one run's certificate with another's key; files are written atomically.
+ */
+export async function ensureLeaf(spec: LeafSpec, ca: CertificateAuthority, now: Date): Promise<LeafResult> {
+  const unchanged = async (certPem: string): Promise<LeafResult> => {
+    // Tighten a key someone loosened; chmod changes ctime only, never the bytes or the mtime.
+    const st = await stat(spec.keyPath);
+    if ((st.mode & 0o777) !== LEAF_KEY_MODE) await chmod(spec.keyPath, LEAF_KEY_MODE).catch(() => undefined);
+    return { id: spec.id, certPath: spec.certPath, keyPath: spec.keyPath, fingerprint: certFingerprint(forge.pki.certificateFromPem(certPem)), action: 'unchanged' };
+  };
+  const first = await readLeaf(spec);
+  if (reissueReason(first, spec, ca, now) === null) return unchanged(first.certPem!);
+  try {
+    return await withFileLock(spec.certPath, async () => {
+      const current = await readLeaf(spec);
+      const reason = reissueReason(current, spec, ca, now);
+      if (reason === null) return unchanged(current.certPem!);
+      const leaf = issueLeaf(spec, ca, now);
+      // Key first, then certificate: readers that see the new certificate find its key already in place.
+      await writeFileAtomic(spec.keyPath, leaf.keyPem, LEAF_KEY_MODE);
+      await writeFileAtomic(spec.certPath, leaf.certPem, CERT_MODE);
+      const action: LeafAction = current.certPem === null && current.keyPem === null ? 'created' : 'reissued';
+      return { id: spec.id, certPath: spec.certPath, keyPath: spec.keyPath, fingerprint: certFingerprint(leaf.cert), action, reason };
+    });
+  } catch (err) {
+    if (err instanceof TlsError) throw err;
+    if (isPermissionError(err)) {
+      const dir = dirname(spec.certPath);
+      throw new TlsError(`cannot write certificate ${spec.id} in ${dir}: ${(err as Error).message}`, {
+        file: dir,
+        cause: err,
+        hint: `fix the permissions of ${dir} (lo's state directory; set LO_STATE_DIR to move it)`,
+      });
+    }
+    throw err;
+  }
+}

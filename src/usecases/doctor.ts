@@ -1,0 +1,166 @@
+import { readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { KindCli } from '../adapters/kindCli.js';
+import { KIND_INSTALL_HINT } from '../adapters/kindCli.js';
+import type { Kubectl } from '../adapters/kubectl.js';
+import { KUBECTL_INSTALL_HINT } from '../adapters/kubectl.js';
+import type { Plan, RegistryPlan } from '../plan/types.js';
+import type { TrustStatus } from './provision.js';
+import { TRUST_COMMAND } from './provision.js';
+
+export interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  /** How to fix it (absent when ok). */
+  fix?: string;
+}
+
+export interface DoctorDeps {
+  loadPlan: () => Promise<Plan>;
+  /** Pings the engine and returns its version and where it is. */
+  docker: () => Promise<{ version: string; target: string }>;
+  kind: KindCli;
+  kubectl: (kubeconfig: string) => Kubectl;
+  checkTrust?: (plan: Plan) => Promise<TrustStatus>;
+  /**
+   * Whether a Docker network exists. A registry is probed only when its network does: without the bridge,
+   * its address would be routed off this machine.
+   */
+  networkExists?: (name: string) => Promise<boolean>;
+  /**
+   * The project's P2P agent sidecars: node name and whether the agent runs. A node restart can leave its
+   * agent stopped (Docker gives up restarting a container whose network namespace owner is not running yet).
+   */
+  p2pAgents?: (plan: Plan) => Promise<Array<{ node: string; agent: string; running: boolean }>>;
+  /** GET /v2/ of one registry; resolves the HTTP status. */
+  probe?: (registry: RegistryPlan, ca: string | null, timeoutMs: number) => Promise<number>;
+  timeoutMs?: number;
+}
+
+export interface DoctorResult {
+  project: string | null;
+  ok: boolean;
+  checks: Check[];
+}
+
+const errMsg = (err: unknown): string => ((err as Error)?.message ?? String(err)).split('\n')[0]!;
+
+/** GET <endpoint>/v2/ verifying TLS against lo's CA only (no system store, no insecure flags). */
+export function probeRegistry(r: RegistryPlan, ca: string | null, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const url = new URL('/v2/', r.endpoint);
+    const opts = { method: 'GET', timeout: timeoutMs, ...(ca ? { ca } : {}) };
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, opts, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** `lo doctor`: checks Docker, kind, kubectl, CA trust, the registries and the cluster; each failure says how to fix it. */
+export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
+  const timeoutMs = deps.timeoutMs ?? 2000;
+  const probe = deps.probe ?? probeRegistry;
+  const checks: Check[] = [];
+  let plan: Plan | null = null;
+  try {
+    plan = await deps.loadPlan();
+    checks.push({ name: 'spec', status: 'ok', detail: `${plan.project.file} (project ${plan.project.name})` });
+  } catch (err) {
+    checks.push({ name: 'spec', status: 'fail', detail: errMsg(err), fix: (err as { hint?: string }).hint ?? 'fix the spec; `lo plan` shows every problem' });
+  }
+
+  const [dockerCheck, kindCheck, kubectlCheck] = await Promise.all([
+    deps.docker().then(
+      (d): Check => ({ name: 'docker', status: 'ok', detail: `engine ${d.version} at ${d.target}` }),
+      (err): Check => ({ name: 'docker', status: 'fail', detail: errMsg(err), fix: (err as { hint?: string }).hint ?? 'start the Docker engine or set DOCKER_HOST' }),
+    ),
+    deps.kind.version().then(
+      (v): Check => ({ name: 'kind', status: 'ok', detail: v }),
+      (err): Check => ({ name: 'kind', status: 'fail', detail: errMsg(err), fix: KIND_INSTALL_HINT }),
+    ),
+    deps.kubectl(plan?.cluster.kubeconfigPath ?? '/dev/null').version().then(
+      (v): Check => ({ name: 'kubectl', status: 'ok', detail: v }),
+      (err): Check => ({ name: 'kubectl', status: 'fail', detail: errMsg(err), fix: KUBECTL_INSTALL_HINT }),
+    ),
+  ]);
+  checks.push(dockerCheck, kindCheck, kubectlCheck);
+
+  if (plan) {
+    const p = plan;
+    let ca: string | null = null;
+    if (p.tls.enabled) {
+      ca = await readFile(p.tls.caCertPath, 'utf8').catch(() => null);
+      if (!ca) checks.push({ name: 'ca', status: 'fail', detail: `no CA at ${p.tls.caCertPath}`, fix: 'run `lo provision` (or `lo registry up`) to create it' });
+      else if (deps.checkTrust) {
+        const t = await deps.checkTrust(p).catch((err: unknown) => ({ trusted: false, missing: [errMsg(err)] }));
+        checks.push(
+          t.trusted
+            ? { name: 'ca-trust', status: 'ok', detail: `host trusts ${p.tls.caCertPath}` }
+            : { name: 'ca-trust', status: 'warn', detail: `host does not trust lo's CA${t.missing?.length ? `: ${t.missing.join(', ')}` : ''}`, fix: `run \`${'command' in t && t.command ? t.command : TRUST_COMMAND}\`` },
+        );
+      } else checks.push({ name: 'ca', status: 'ok', detail: p.tls.caCertPath });
+    }
+
+    const networks = new Map<string, boolean>();
+    for (const n of new Set(p.registries.map((r) => r.network))) {
+      networks.set(n, deps.networkExists ? await deps.networkExists(n).catch(() => false) : true);
+    }
+    const reach = await Promise.all(
+      p.registries.map(async (r): Promise<Check> => {
+        const name = `registry ${r.name}`;
+        if (!networks.get(r.network)) {
+          return { name, status: 'fail', detail: `network ${r.network} does not exist (or Docker is unreachable), so ${r.endpoint} cannot answer`, fix: 'run `lo provision` (or `lo registry up`)' };
+        }
+        try {
+          const status = await probe(r, ca, timeoutMs);
+          // 200, or 401 from a registry with auth: the registry API answered over verified TLS.
+          if (status === 200 || status === 401) return { name, status: 'ok', detail: `${r.endpoint}/v2/ answered ${status}` };
+          return { name, status: 'fail', detail: `${r.endpoint}/v2/ answered ${status}`, fix: `see \`docker logs ${r.containerName}\`` };
+        } catch (err) {
+          const tlsProblem = /certificate|self.signed|CERT|altnames/i.test(errMsg(err));
+          return {
+            name,
+            status: 'fail',
+            detail: `${r.endpoint}/v2/: ${errMsg(err)}`,
+            fix: tlsProblem ? 'the registry serves a certificate lo\'s CA does not sign; run `lo provision` to re-issue it' : `run \`lo provision\` (or \`lo registry up\`); \`docker ps -a --filter name=${r.containerName}\` shows its state`,
+          };
+        }
+      }),
+    );
+    checks.push(...reach);
+
+    if (kindCheck.status === 'ok') {
+      try {
+        const exists = (await deps.kind.getClusters()).includes(p.cluster.name);
+        checks.push(
+          exists
+            ? { name: 'cluster', status: 'ok', detail: `kind cluster ${p.cluster.name}` }
+            : { name: 'cluster', status: 'warn', detail: `no kind cluster ${p.cluster.name}`, fix: 'run `lo provision`' },
+        );
+        if (exists && p.p2p.enabled && deps.p2pAgents) {
+          const agents = await deps.p2pAgents(p);
+          const down = p.cluster.nodes.filter((n) => !agents.some((a) => a.node === n.name && a.running)).map((n) => n.name);
+          checks.push(
+            down.length === 0
+              ? { name: 'p2p', status: 'ok', detail: `an agent runs on each of ${p.cluster.nodes.length} nodes` }
+              : {
+                  name: 'p2p',
+                  status: 'fail',
+                  detail: `no running P2P agent on ${down.join(', ')} (those nodes pull through the mirrors only)`,
+                  fix: 'run `lo provision` to start the agents again',
+                },
+          );
+        }
+      } catch (err) {
+        checks.push({ name: 'cluster', status: 'fail', detail: errMsg(err), fix: 'run `kind get clusters` to see why' });
+      }
+    }
+  }
+  return { project: plan?.project.name ?? null, ok: checks.every((c) => c.status !== 'fail'), checks };
+}

@@ -1,0 +1,29 @@
+import { loadSpec, type LoadSpecOptions } from '../spec/loadSpec.js';
+import { resolvePaths, type LoPaths } from '../runtime/paths.js';
+import type { ClusterSpec } from '../spec/types.js';
+import { planCluster } from '../plan/planCluster.js';
+import type { ObservedShared, Plan } from '../plan/types.js';
+
+export interface PlanDeps {
+  paths?: LoPaths;
+  /** Reads the shared network's mirrors (Docker); absent means "nothing runs". */
+  observeShared?: (spec: ClusterSpec) => Promise<ObservedShared>;
+  registryImage?: string;
+  extraLabels?: Record<string, string>;
+  /** false for status and teardown: conflicts with running shared mirrors must not block them. */
+  strict?: boolean;
+}
+
+/** Loads the spec, observes what runs, and plans. Used by `lo plan` and every command that applies. */
+export async function loadPlan(opts: LoadSpecOptions, deps: PlanDeps = {}): Promise<{ spec: ClusterSpec; plan: Plan }> {
+  const spec = await loadSpec(opts);
+  const observed = deps.observeShared ? await deps.observeShared(spec) : undefined;
+  const plan = planCluster(spec, {
+    paths: deps.paths ?? resolvePaths(),
+    ...(observed ? { observed } : {}),
+    ...(deps.registryImage ? { registryImage: deps.registryImage } : {}),
+    ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
+    ...(deps.strict === false ? { strict: false } : {}),
+  });
+  return { spec, plan };
+}

@@ -1,0 +1,188 @@
+import type Docker from 'dockerode';
+import { connectNodes } from '../apply/connectNodes.js';
+import { inspectKindNodes, kubernetesNodes } from '../adapters/docker/inspectKindNodes.js';
+import { ensureKindCluster } from '../apply/ensureKindCluster.js';
+import type { KindCli } from '../adapters/kindCli.js';
+import { applyConfigMaps } from '../apply/applyConfigMaps.js';
+import type { Kubectl } from '../adapters/kubectl.js';
+import type { Plan } from '../plan/types.js';
+import type { KindConfigOptions } from '../plan/render/renderKindConfig.js';
+import { buildRegistry, registryAddress, registryListing, type RegistryListing } from '../plan/render/renderConfigMaps.js';
+import { runStep, silentReporter, skipStep, StepFailedError, type StepReporter, type StepResult } from './runSteps.js';
+import type { StepAction } from '../apply/stepAction.js';
+
+/**
+ * The registry executor as provision steps: one call that covers several steps (networks, TLS, certs.d,
+ * registries), says which it is in when it can, and tags each action with its step.
+ */
+export interface StagedSteps {
+  stages: Array<{ step: string; title: string }>;
+  run: (plan: Plan, enter: (step: string) => void) => Promise<Array<StepAction & { step: string }>>;
+  /** Which stage a failure belongs to, when the error says (e.g. a TLS error -> tls). */
+  stepOfError?: (err: unknown, current: string, plan: Plan) => string | undefined;
+}
+
+export interface TrustStatus {
+  trusted: boolean;
+  /** What is missing, e.g. "system store", "docker certs.d/10.125.125.101". */
+  missing?: string[];
+  /** The exact command that fixes it (default `lo trust`). */
+  command?: string;
+}
+
+export interface ProvisionDeps {
+  /** Reads and validates the spec and plans (the `validate` step). */
+  loadPlan: () => Promise<Plan>;
+  /** networks, tls, certs.d, registries: the registry executor's stages, in order. */
+  registries: StagedSteps;
+  kind: KindCli;
+  /** Extra kind config settings, e.g. containerd's loopback TCP address for the P2P agent. */
+  kindConfig?: KindConfigOptions;
+  docker: () => Promise<Docker>;
+  kubectl: (kubeconfig: string) => Kubectl;
+  /** Whether the host trusts lo's CA (TLS module); absent means "cannot tell", no warning. */
+  checkTrust?: (plan: Plan) => Promise<TrustStatus>;
+  /**
+   * P2P hook: starts the node mirror agents once the nodes exist and are connected. Supplied by the P2P
+   * module (`src/apply/deployP2P.ts`); when absent and P2P is enabled, the step is reported as skipped.
+   */
+  p2p?: (plan: Plan, nodes: string[]) => Promise<StepAction[]>;
+  reporter?: StepReporter;
+}
+
+export interface PushHint {
+  /** What the host runs, e.g. `docker push 10.125.125.101/myapp:dev`. */
+  push: string;
+  /** What pods use, e.g. `lok8s.local/myapp:dev`. */
+  image: string;
+}
+
+export interface ProvisionResult {
+  project: string;
+  domain: string;
+  cluster: { name: string; nodes: string[]; kubeconfig: string; network: string };
+  registries: RegistryListing[];
+  push: PushHint;
+  steps: StepResult[];
+  warnings: string[];
+  /** False when the run changed nothing (a re-run of a provisioned project). */
+  changed: boolean;
+}
+
+export const TRUST_COMMAND = 'lo trust';
+
+/**
+ * `lo provision`: validate -> networks -> TLS -> registries -> certs.d -> kind -> connect -> ConfigMaps
+ * (-> P2P agents). Every step is idempotent, so a re-run only checks and returns noops.
+ */
+export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
+  const reporter = deps.reporter ?? silentReporter;
+  const steps: StepResult[] = [];
+  const warnings: string[] = [];
+  const warn = (msg: string): void => {
+    if (warnings.includes(msg)) return;
+    warnings.push(msg);
+    reporter.warn(msg);
+  };
+
+  let plan!: Plan;
+  await runStep(reporter, steps, 'validate', 'read and check the spec', async () => {
+    plan = await deps.loadPlan();
+    return [];
+  });
+
+  await runStaged(reporter, steps, deps.registries, plan);
+  if (plan.tls.enabled && deps.checkTrust) {
+    const trust = await deps.checkTrust(plan).catch(() => null);
+    if (trust && !trust.trusted) {
+      warn(`this host does not trust lo's CA yet${trust.missing?.length ? ` (missing: ${trust.missing.join(', ')})` : ''}; run \`${trust.command ?? TRUST_COMMAND}\` so \`docker push\` to the build registry verifies`);
+    }
+  }
+
+  const c = plan.cluster;
+  await runStep(reporter, steps, 'kind', `kind cluster ${c.name}`, async () => {
+    const actions = await ensureKindCluster(plan, deps.kind, deps.kindConfig);
+    for (const a of actions) if (a.action === 'warn' && a.detail) warn(a.detail);
+    return actions;
+  });
+
+  // Nodes that pull images: kind's external load balancer (HA clusters) runs no containerd.
+  const listNodes = async (): Promise<string[]> => {
+    const names = await deps.kind.getNodes(c.name);
+    if (names.length === 0) throw new Error(`kind lists no nodes for cluster ${c.name}`);
+    return kubernetesNodes(await inspectKindNodes(await deps.docker(), names));
+  };
+  let nodes: string[] = [];
+  const shared = plan.networks.find((n) => n.role === 'shared');
+  if (shared) {
+    await runStep(reporter, steps, 'connect', `connect nodes to ${shared.name}`, async () => {
+      nodes = await listNodes();
+      return connectNodes(await deps.docker(), nodes, shared.name);
+    });
+  } else {
+    await runStep(reporter, steps, 'connect', 'list the nodes (shared mirrors are off: no shared network to connect)', async () => {
+      nodes = await listNodes();
+      return [];
+    });
+  }
+
+  await runStep(reporter, steps, 'configmaps', 'registry ConfigMaps', () => applyConfigMaps(plan, deps.kubectl(c.kubeconfigPath)));
+
+  if (!plan.p2p.enabled) skipStep(reporter, steps, 'p2p', 'P2P node mirror', 'spec.registries.p2p.enabled is false');
+  else if (!deps.p2p) {
+    skipStep(reporter, steps, 'p2p', 'P2P node mirror', 'the P2P agent is not available in this build; nodes pull through the mirrors');
+    warn('P2P is enabled in the spec but this build of lo cannot start the node agents; nodes pull through the mirrors only');
+  } else {
+    const hook = deps.p2p;
+    await runStep(reporter, steps, 'p2p', 'P2P node mirror', () => hook(plan, nodes));
+  }
+
+  const build = buildRegistry(plan);
+  const changedAny = steps.some((s) => s.actions.some((a) => a.action !== 'noop' && a.action !== 'warn'));
+  return {
+    project: plan.project.name,
+    domain: plan.project.domain,
+    cluster: { name: c.name, nodes, kubeconfig: c.kubeconfigPath, network: c.network },
+    registries: registryListing(plan),
+    push: {
+      push: `docker push ${registryAddress(build)}/myapp:dev`,
+      image: `${build.hostnames[0] ?? registryAddress(build)}/myapp:dev`,
+    },
+    steps,
+    warnings,
+    changed: changedAny,
+  };
+}
+
+/**
+ * Runs the registry executor as the steps networks, tls, certs.d and registries. The executor runs them
+ * concurrently (each container starts once its own inputs are ready), so progress shows one spinner for the
+ * block and then each step with its actions; each step's time is the block's. A failure names the step it
+ * belongs to: by the error's kind when the executor can tell (StagedSteps.stepOfError), else the stage
+ * last entered.
+ */
+async function runStaged(reporter: StepReporter, results: StepResult[], staged: StagedSteps, plan: Plan): Promise<void> {
+  const title = (step: string): string => staged.stages.find((s) => s.step === step)?.title ?? step;
+  const first = staged.stages[0]?.step ?? 'registries';
+  let current = first;
+  const blockTitle = staged.stages.map((s) => s.step).join(', ');
+  reporter.start(first, blockTitle);
+  const t0 = performance.now();
+  let actions: Array<StepAction & { step: string }>;
+  try {
+    actions = await staged.run(plan, (step) => {
+      current = step;
+    });
+  } catch (err) {
+    const failed = staged.stepOfError?.(err, current, plan) ?? current;
+    reporter.fail(failed, title(failed), err);
+    throw err instanceof StepFailedError ? err : new StepFailedError(failed, title(failed), err);
+  }
+  const ms = Math.round(performance.now() - t0);
+  for (const s of staged.stages) {
+    const mine = actions.filter((a) => a.step === s.step).map(({ step: _step, ...a }) => a);
+    const r: StepResult = { step: s.step, title: s.title, status: 'done', ms, actions: mine };
+    results.push(r);
+    reporter.succeed(r.step, r.title, r.actions, ms);
+  }
+}

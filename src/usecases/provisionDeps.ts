@@ -1,0 +1,176 @@
+import { applyRegistries, type Action } from '../apply/applyRegistries.js';
+import type { LoadSpecOptions } from '../spec/loadSpec.js';
+import { registryClean, registryDown } from './registry.js';
+import { loadPlan, type PlanDeps } from './plan.js';
+import { connectClients, type DockerClients } from '../adapters/docker/index.js';
+import { observeShared } from '../adapters/docker/observeShared.js';
+import { kindCli } from '../adapters/kindCli.js';
+import { kubectl } from '../adapters/kubectl.js';
+import type { Plan } from '../plan/types.js';
+import { createP2PHook, listP2PAgents, removeP2P } from '../apply/deployP2P.js';
+import { checkTrust } from '../adapters/trustStore.js';
+import type { DestroyDeps } from './destroy.js';
+import type { DoctorDeps } from './doctor.js';
+import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
+import type { StepReporter } from './runSteps.js';
+import type { StepAction } from '../apply/stepAction.js';
+
+export interface WiringOptions {
+  spec: LoadSpecOptions;
+  plan: PlanDeps;
+  env?: NodeJS.ProcessEnv;
+  reporter?: StepReporter;
+  /** Host CA trust check; default: the TLS module's read-only `checkTrust`. */
+  checkTrust?: (plan: Plan) => Promise<TrustStatus>;
+  /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
+  p2p?: ProvisionDeps['p2p'];
+  kindConfig?: ProvisionDeps['kindConfig'];
+}
+
+/**
+ * The registry executor's progress labels (src/apply/applyRegistries.ts) -> provision steps. It checks the
+ * networks first, then creates networks, certificates, files and volumes concurrently, then one label per
+ * container; a label naming several steps keeps the current one.
+ */
+export function stageOf(label: string): string | null {
+  if (/^container /i.test(label)) return 'registries';
+  const named = [
+    [/network/i, 'networks'],
+    [/certificate|tls/i, 'tls'],
+    [/certs\.d|configuration|files/i, 'certs.d'],
+    [/\bvolumes?\b|\bcontainers?\b/i, 'registries'],
+  ].filter(([re]) => (re as RegExp).test(label));
+  return named.length === 1 ? (named[0]![1] as string) : null;
+}
+
+/** Which step an executor failure belongs to, from the error itself. */
+export function stepOfError(plan: Plan, err: unknown): string | undefined {
+  const code = (err as { code?: string })?.code;
+  if (code === 'E_TLS') return 'tls';
+  if (code === 'E_NETWORK_MISMATCH' || code === 'E_DOCKER_UNREACHABLE') return 'networks';
+  const msg = (err as Error)?.message ?? '';
+  if (msg.includes(plan.containerd.certsDir)) return 'certs.d';
+  return undefined;
+}
+
+/** Which provision step an executor action belongs to. */
+export function stepOfAction(plan: Plan, a: Action): string {
+  if (a.kind === 'network') return 'networks';
+  if (a.kind === 'certificate') return 'tls';
+  if (a.kind === 'file') return a.name.startsWith(`${plan.containerd.certsDir}/`) ? 'certs.d' : 'registries';
+  return 'registries';
+}
+
+export const REGISTRY_STAGES: StagedSteps['stages'] = [
+  { step: 'networks', title: 'project and shared networks' },
+  { step: 'tls', title: 'CA and registry certificates' },
+  { step: 'certs.d', title: 'registry config and containerd certs.d' },
+  { step: 'registries', title: 'registry volumes and containers' },
+];
+
+/** The TLS module's trust check, reduced to what provision and doctor print. */
+function trustCheck(o: WiringOptions): (plan: Plan) => Promise<TrustStatus> {
+  if (o.checkTrust) return o.checkTrust;
+  return async (plan) => {
+    const r = await checkTrust(plan, o.spec.domain && !o.spec.config ? { domain: o.spec.domain } : {});
+    return { trusted: r.trusted, missing: r.missing, command: r.command };
+  };
+}
+
+function lazyDocker(env: NodeJS.ProcessEnv): () => Promise<DockerClients> {
+  let clients: Promise<DockerClients> | undefined;
+  return () => (clients ??= connectClients({ env }));
+}
+
+function planLoader(o: WiringOptions, docker: () => Promise<DockerClients>): () => Promise<Plan> {
+  return async () => {
+    const d = await docker();
+    const { plan } = await loadPlan(o.spec, { ...o.plan, observeShared: (s) => observeShared(d, s) });
+    return plan;
+  };
+}
+
+/** Real dependencies of `lo provision`: dockerode, the registry executor, kind and kubectl via execa. */
+export function provisionDeps(o: WiringOptions): ProvisionDeps {
+  const env = o.env ?? process.env;
+  const docker = lazyDocker(env);
+  return {
+    loadPlan: planLoader(o, docker),
+    registries: {
+      stages: REGISTRY_STAGES,
+      stepOfError: (err, _current, plan) => stepOfError(plan, err),
+      run: async (plan, enter) => {
+        enter('networks');
+        const d = await docker();
+        const actions = await applyRegistries(plan, {
+          docker: d,
+          env,
+          onProgress: (label) => {
+            const step = stageOf(label);
+            if (step) enter(step);
+          },
+        });
+        return actions.map((a): StepAction & { step: string } => ({
+          step: stepOfAction(plan, a),
+          action: a.action,
+          object: `${a.kind} ${a.name}`,
+          ...(a.reason ? { detail: a.reason } : {}),
+        }));
+      },
+    },
+    kind: kindCli({ env }),
+    docker: async () => (await docker()).conn.docker,
+    kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
+    checkTrust: trustCheck(o),
+    // P2P agents run as sidecars of the node containers; LO_P2P_IMAGE / LO_P2P_BASE_IMAGE let offline
+    // machines use a local image instead of building on node:20-bookworm-slim.
+    p2p:
+      o.p2p ??
+      createP2PHook({
+        docker: async () => (await docker()).conn.docker,
+        ...(env.LO_P2P_IMAGE ? { image: env.LO_P2P_IMAGE } : {}),
+        ...(env.LO_P2P_BASE_IMAGE ? { baseImage: env.LO_P2P_BASE_IMAGE } : {}),
+        ...(o.plan.extraLabels ? { extraLabels: o.plan.extraLabels } : {}),
+      }),
+    ...(o.kindConfig ? { kindConfig: o.kindConfig } : {}),
+    ...(o.reporter ? { reporter: o.reporter } : {}),
+  };
+}
+
+export function destroyDeps(o: WiringOptions): DestroyDeps {
+  const env = o.env ?? process.env;
+  const docker = lazyDocker(env);
+  // Tearing down must work even when the spec now conflicts with the running shared mirrors.
+  const teardown: WiringOptions = { ...o, plan: { ...o.plan, strict: false } };
+  return {
+    loadPlan: planLoader(teardown, docker),
+    kind: kindCli({ env }),
+    removeRegistries: async (_plan, { volumes }) => {
+      // Never the shared mirrors: other projects use them (`lo registry clean --shared` removes those).
+      const deps = { ...teardown.plan, connect: docker, env };
+      const r = volumes ? await registryClean(o.spec, deps) : await registryDown(o.spec, deps);
+      return r.actions.map((a) => ({ action: a.action, object: `${a.kind} ${a.name}`, ...(a.reason ? { detail: a.reason } : {}) }));
+    },
+    removeP2P: async (plan) => removeP2P(plan, (await docker()).conn.docker),
+    ...(o.reporter ? { reporter: o.reporter } : {}),
+  };
+}
+
+export function doctorDeps(o: WiringOptions): DoctorDeps {
+  const env = o.env ?? process.env;
+  const docker = lazyDocker(env);
+  return {
+    // Doctor plans without Docker when the engine is down, so the other checks still run.
+    loadPlan: async () => (await loadPlan(o.spec, o.plan)).plan,
+    docker: async () => {
+      const d = await docker();
+      const v = await d.conn.docker.version();
+      return { version: v.Version, target: d.conn.target };
+    },
+    networkExists: async (name) => (await (await docker()).networks.inspect(name)) !== null,
+    p2pAgents: async (plan) => listP2PAgents(plan, (await docker()).conn.docker),
+    kind: kindCli({ env }),
+    kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
+    checkTrust: trustCheck(o),
+  };
+}
