@@ -13,7 +13,7 @@
  * Everything created carries dev.lok8s.lo.test-run=<id> and is removed at the end, also on failure.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, closeSync, readFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -110,10 +110,15 @@ async function pushBlob(base, repo, file, digest, size) {
   const loc = new URL(start.headers.get('location'), base);
   loc.searchParams.set('digest', digest);
   await new Promise((resolve, reject) => {
-    const req = http.request(loc, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': size } }, (res) => {
-      res.resume();
-      res.statusCode === 201 ? resolve() : reject(new Error(`upload ${digest}: ${res.statusCode}`));
-    });
+    const req = http.request(
+      loc,
+      { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': size } },
+      (res) => {
+        res.resume();
+        if (res.statusCode === 201) resolve();
+        else reject(new Error(`upload ${digest}: ${res.statusCode}`));
+      },
+    );
     req.on('error', reject);
     createReadStream(file).pipe(req);
   });
@@ -124,7 +129,9 @@ async function pushImage(base, repo, tag, dir, layerBytes) {
   const layer = randomFile(layerFile, layerBytes);
   await pushBlob(base, repo, layerFile, layer, layerBytes);
   rmSync(layerFile);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer] }, config: {} }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer] }, config: {} }),
+  );
   const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
   const cfgFile = join(dir, 'config.json');
   writeFileSync(cfgFile, config);
@@ -135,7 +142,11 @@ async function pushImage(base, repo, tag, dir, layerBytes) {
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: layerBytes }],
   });
-  const r = await fetch(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+  const r = await fetch(`${base}/v2/${repo}/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+    body: manifest,
+  });
   if (r.status !== 201) throw new Error(`manifest ${repo}:${tag}: ${r.status}`);
   return { layer, config: configDigest, manifest: r.headers.get('docker-content-digest') };
 }
@@ -144,9 +155,21 @@ async function removeRun(runLabel) {
   const filters = { label: [`${RUN_LABEL}=${runLabel}`] };
   const cs = await docker.listContainers({ all: true, filters });
   cs.sort((a, b) => Number(b.Labels['dev.lok8s.lo.role'] === 'p2p-agent') - Number(a.Labels['dev.lok8s.lo.role'] === 'p2p-agent'));
-  for (const c of cs) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
-  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {});
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+  for (const c of cs)
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => {});
+  for (const n of await docker.listNetworks({ filters }))
+    await docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => {});
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => {});
 }
 
 /** Samples the agent's RSS (from its own /metrics) every 25 ms while `fn` runs; returns the peak in MiB. */
@@ -199,7 +222,10 @@ export async function run(report) {
         await docker.createNetwork({ Name: shared, Labels: labels, IPAM: { Config: [{ Subnet: `10.170.${cand + 1}.0/24` }] } });
         x = cand;
       } catch (e) {
-        await docker.getNetwork(project).remove().catch(() => {});
+        await docker
+          .getNetwork(project)
+          .remove()
+          .catch(() => {});
         if (!/overlap/i.test(e.message)) throw e;
       }
     }
@@ -260,7 +286,13 @@ export async function run(report) {
       await docker.getNetwork(shared).connect({ Container: name });
     }
     for (const name of names) await waitFor(`containerd in ${name}`, async () => (await execIn(name, ['ctr', 'version']), true), 20_000);
-    await deployP2P(plan, names, { docker, image: 'lo-test/node:containerd', entrypoint: ['/usr/local/bin/node', '/opt/lo/bin/lo.js'], binds: [`${ROOT}:/opt/lo:ro`], extraLabels: labels });
+    await deployP2P(plan, names, {
+      docker,
+      image: 'lo-test/node:containerd',
+      entrypoint: ['/usr/local/bin/node', '/opt/lo/bin/lo.js'],
+      binds: [`${ROOT}:/opt/lo:ro`],
+      extraLabels: labels,
+    });
     const ips = [];
     for (const name of names) ips.push((await docker.getContainer(name).inspect()).NetworkSettings.Networks[project].IPAddress);
     const agent = (i) => `http://${ips[i]}:${plan.p2p.port}`;
@@ -373,8 +405,12 @@ export async function run(report) {
     report.value('agent HEAD via peer p50', heads[Math.floor(heads.length / 2)], 'ms');
     report.value('agent HEAD via peer p99', heads[Math.floor(heads.length * 0.99)], 'ms');
     const m2 = await scrape(`${agent(2)}/metrics`);
-    const le20 = [...m2].filter(([k]) => k.startsWith('lo_p2p_resolve_duration_seconds_bucket') && k.includes('found="true"') && k.includes('le="0.02"')).reduce((s, [, v]) => s + v, 0);
-    const all = [...m2].filter(([k]) => k.startsWith('lo_p2p_resolve_duration_seconds_count') && k.includes('found="true"')).reduce((s, [, v]) => s + v, 0);
+    const le20 = [...m2]
+      .filter(([k]) => k.startsWith('lo_p2p_resolve_duration_seconds_bucket') && k.includes('found="true"') && k.includes('le="0.02"'))
+      .reduce((s, [, v]) => s + v, 0);
+    const all = [...m2]
+      .filter(([k]) => k.startsWith('lo_p2p_resolve_duration_seconds_count') && k.includes('found="true"'))
+      .reduce((s, [, v]) => s + v, 0);
     report.value("node 3 agent's own resolves finished within 20 ms", all ? (100 * le20) / all : NaN, '%');
   } finally {
     if (router) await router.stop().catch(() => {});

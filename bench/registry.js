@@ -52,7 +52,15 @@ async function coldUp(report, { docker, dir, deps, env, defaultOpts, runId }) {
   report.heading('cold up: default 6 registries (lok8s.dev, TLS) vs sequential docker CLI');
   const { plan } = await loadPlan(defaultOpts, deps);
   for (const n of plan.networks) {
-    if (await docker.getNetwork(n.name).inspect().then(() => true, () => false)) {
+    if (
+      await docker
+        .getNetwork(n.name)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        )
+    ) {
       report.note(`skipped: network ${n.name} already exists on this engine (not the bench's to remove)`);
       return;
     }
@@ -64,7 +72,9 @@ async function coldUp(report, { docker, dir, deps, env, defaultOpts, runId }) {
   await registryClean(defaultOpts, { ...deps, shared: true });
 
   const dockerCommands = baselineCommands(plan);
-  report.note(`baseline: ${dockerCommands.length} sequential docker commands (${plan.networks.length} networks, ${plan.registries.length} volumes, ${plan.registries.length} containers)`);
+  report.note(
+    `baseline: ${dockerCommands.length} sequential docker commands (${plan.networks.length} networks, ${plan.registries.length} volumes, ${plan.registries.length} containers)`,
+  );
   const lo = [];
   const inproc = [];
   const cli = [];
@@ -99,16 +109,44 @@ function labelArgs(labels) {
 function baselineCommands(plan) {
   const cmds = [];
   for (const n of plan.networks) {
-    cmds.push(['network', 'create', '--driver', 'bridge', '--subnet', n.subnet, '--gateway', n.gateway, '--ip-range', n.ipRange, '-o', `com.docker.network.bridge.name=${n.bridgeName}`, ...labelArgs(n.labels), n.name]);
+    cmds.push([
+      'network',
+      'create',
+      '--driver',
+      'bridge',
+      '--subnet',
+      n.subnet,
+      '--gateway',
+      n.gateway,
+      '--ip-range',
+      n.ipRange,
+      '-o',
+      `com.docker.network.bridge.name=${n.bridgeName}`,
+      ...labelArgs(n.labels),
+      n.name,
+    ]);
   }
   for (const r of plan.registries) cmds.push(['volume', 'create', ...labelArgs(r.labels), r.volume]);
   for (const r of plan.registries) {
     cmds.push([
-      'run', '-d', '--name', r.containerName, '--network', r.network, '--ip', r.ip, '--restart', 'always', ...labelArgs(r.labels),
-      '--mount', `type=bind,src=${r.configDir},dst=/etc/lo/registry,readonly`,
+      'run',
+      '-d',
+      '--name',
+      r.containerName,
+      '--network',
+      r.network,
+      '--ip',
+      r.ip,
+      '--restart',
+      'always',
+      ...labelArgs(r.labels),
+      '--mount',
+      `type=bind,src=${r.configDir},dst=/etc/lo/registry,readonly`,
       ...(r.tlsDir ? ['--mount', `type=bind,src=${r.tlsDir},dst=/etc/lo/tls,readonly`] : []),
-      '--mount', `type=volume,src=${r.volume},dst=/var/lib/registry`,
-      r.image, '/etc/lo/registry/config.yml',
+      '--mount',
+      `type=volume,src=${r.volume},dst=/var/lib/registry`,
+      r.image,
+      '/etc/lo/registry/config.yml',
     ]);
   }
   return cmds;
@@ -158,7 +196,11 @@ async function benchProject(report, { docker, dir, deps, runId }) {
   mkdirSync(caDir);
   writeFileSync(join(caDir, 'ca.crt'), readFileSync(plan.tls.caCertPath));
   const mirror = plan.registries.find((r) => r.registry === 'docker.io');
-  await waitFor(() => sh('skopeo', ['inspect', '--raw', '--cert-dir', caDir, `docker://${mirror.ip}/library/none:x`]).catch((e) => { if (!/manifest unknown|not found/i.test(e.stderr ?? '')) throw e; }));
+  await waitFor(() =>
+    sh('skopeo', ['inspect', '--raw', '--cert-dir', caDir, `docker://${mirror.ip}/library/none:x`]).catch((e) => {
+      if (!/manifest unknown|not found/i.test(e.stderr ?? '')) throw e;
+    }),
+  );
   return { opts, plan, upstream: `${upstreamIp}:5000`, mirror: mirror.ip, caDir };
 }
 
@@ -186,7 +228,8 @@ async function noopAndStatus(report, { deps, bench }) {
     t = performance.now();
     const s = await registryStatus(bench.opts, { ...deps, shared: true });
     status.push(performance.now() - t);
-    if (s.registries.some((x) => x.health !== 'running')) throw new Error(`status: ${s.registries.map((x) => `${x.name}=${x.health}`).join(' ')}`);
+    if (s.registries.some((x) => x.health !== 'running'))
+      throw new Error(`status: ${s.registries.map((x) => `${x.name}=${x.health}`).join(' ')}`);
     if (i < 3) {
       t = performance.now();
       await sh('node', [LO, 'registry', 'up', '--config', bench.opts.config], { env });
@@ -205,7 +248,9 @@ async function noopAndStatus(report, { deps, bench }) {
   report.ratio('status in-process / docker ps', s, p, { target: 3 });
   report.ratio('no-op up CLI process / docker ps', nc, p, { target: 3 });
   report.ratio('status CLI process / docker ps', sc, p, { target: 3 });
-  report.note('CLI-process numbers include Node.js start-up and loading every command module (0.4 s idle, more under load); `docker ps` is a Go binary that starts in ~10 ms');
+  report.note(
+    'CLI-process numbers include Node.js start-up and loading every command module (0.4 s idle, more under load); `docker ps` is a Go binary that starts in ~10 ms',
+  );
 }
 
 // ------------------------------------------------------------------------------------------ 4. warm pull
@@ -232,7 +277,11 @@ async function warmPull(report, { dir, bench, runId, deps, docker }) {
   await sh('skopeo', viaHttp('warm2'));
   const samples = { tls: [], http: [], up: [] };
   for (let i = 0; i < 5; i++) {
-    for (const [k, args] of [['up', direct], ['http', viaHttp], ['tls', viaTls]]) {
+    for (const [k, args] of [
+      ['up', direct],
+      ['http', viaHttp],
+      ['tls', viaTls],
+    ]) {
       const t = performance.now();
       await sh('skopeo', args(`${k}${i}`));
       samples[k].push(performance.now() - t);
@@ -247,7 +296,7 @@ async function warmPull(report, { dir, bench, runId, deps, docker }) {
   report.note('by tag: the mirror (registry:2 proxy) still asks the upstream for the tag, then serves blobs from its cache');
 }
 
-async function httpMirrorProject({ dir, deps, docker, runId, upstreamContainer }) {
+async function httpMirrorProject({ dir, deps, docker, upstreamContainer }) {
   const net = 'lodk-bench2';
   const spec = {
     apiVersion: 'cluster.lok8s.dev/v1beta1',
@@ -256,7 +305,11 @@ async function httpMirrorProject({ dir, deps, docker, runId, upstreamContainer }
     spec: {
       cluster: { domain: 'bench2.test' },
       network: { name: net, cidr: '10.140.252.0/24' },
-      registries: { tls: false, shared: { enabled: false }, mirrors: [{ name: 'lodk-bench-h', url: 'http://10.140.252.200:5000', registry: 'docker.io' }] },
+      registries: {
+        tls: false,
+        shared: { enabled: false },
+        mirrors: [{ name: 'lodk-bench-h', url: 'http://10.140.252.200:5000', registry: 'docker.io' }],
+      },
     },
   };
   const file = join(dir, 'bench2.yaml');
@@ -289,13 +342,38 @@ async function waitFor(fn, timeoutMs = 30_000) {
 async function cleanupLabelled(docker, runId) {
   const filters = { label: [`${RUN_LABEL}=${runId}`] };
   const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  await Promise.all(
+    containers.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined),
+    ),
+  );
   const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
+  await Promise.all(
+    volumes.map((v) =>
+      docker
+        .getVolume(v.Name)
+        .remove()
+        .catch(() => undefined),
+    ),
+  );
   const networks = await docker.listNetworks({ filters });
-  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  await Promise.all(
+    networks.map((n) =>
+      docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined),
+    ),
+  );
   // By tag, never by ID (a tag may point at a shared image).
   const images = await docker.listImages({ filters: { reference: [`${runId}/*`] } });
   const tags = images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`${runId}/`));
-  for (const t of tags) await docker.getImage(t).remove().catch(() => undefined);
+  for (const t of tags)
+    await docker
+      .getImage(t)
+      .remove()
+      .catch(() => undefined);
 }

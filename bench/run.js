@@ -40,11 +40,14 @@ export function createReport(out = process.stdout) {
   let section = '';
   const line = (text = '') => out.write(`${text}\n`);
   const numberOf = (x) => (typeof x === 'number' ? x : x.median);
-  const verdict = (value, target, op = '<=') => (target === undefined ? '' : (op === '>=' ? value >= target : value <= target) ? 'ok' : 'MISSED');
+  const verdict = (value, target, op = '<=') =>
+    target === undefined ? '' : (op === '>=' ? value >= target : value <= target) ? 'ok' : 'MISSED';
   const sample = (label, samples) => {
     const result = { label, samples, median: median(samples) };
     records.push({ section, kind: 'time', ...result });
-    line(`  ${label.padEnd(58)} median ${fmt(result.median).padStart(8)} ms   (n=${samples.length}, min ${fmt(Math.min(...samples))}, max ${fmt(Math.max(...samples))})`);
+    line(
+      `  ${label.padEnd(58)} median ${fmt(result.median).padStart(8)} ms   (n=${samples.length}, min ${fmt(Math.min(...samples))}, max ${fmt(Math.max(...samples))})`,
+    );
     return result;
   };
   return {
@@ -90,7 +93,9 @@ export function createReport(out = process.stdout) {
       line('');
       line('== summary ==');
       for (const c of checks) {
-        line(`  ${`[${c.section}] ${c.label}`.padEnd(70)} ${fmt(c.value).padStart(8)} ${c.unit === 'x' ? 'x' : c.unit}  ${c.target === undefined ? '' : `${c.op} ${c.target}  ${c.verdict}`}`);
+        line(
+          `  ${`[${c.section}] ${c.label}`.padEnd(70)} ${fmt(c.value).padStart(8)} ${c.unit === 'x' ? 'x' : c.unit}  ${c.target === undefined ? '' : `${c.op} ${c.target}  ${c.verdict}`}`,
+        );
       }
       return { checks, records };
     },

@@ -28,10 +28,14 @@ export function toolError(tool: string, args: string[], err: unknown, installHin
   }
   const stderr = String(e?.stderr ?? '').trim();
   const tail = stderr.split('\n').slice(-6).join('\n');
-  return new ToolError('E_STEP', `\`${tool} ${args.join(' ')}\` failed${e?.exitCode !== undefined ? ` (exit ${e.exitCode})` : ''}${tail ? `:\n${tail}` : ''}`, {
-    hint: `run the command by hand to see the whole output`,
-    cause: err,
-  });
+  return new ToolError(
+    'E_STEP',
+    `\`${tool} ${args.join(' ')}\` failed${e?.exitCode !== undefined ? ` (exit ${e.exitCode})` : ''}${tail ? `:\n${tail}` : ''}`,
+    {
+      hint: `run the command by hand to see the whole output`,
+      cause: err,
+    },
+  );
 }
 
 export const KIND_INSTALL_HINT = 'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation';
@@ -45,7 +49,11 @@ export function kindCli({ bin = 'kind', env = process.env, createTimeoutMs = 10 
       throw toolError('kind', args, err, KIND_INSTALL_HINT);
     }
   };
-  const lines = (out: string): string[] => out.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = (out: string): string[] =>
+    out
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   return {
     // "No kind clusters found." goes to stderr, so stdout lists exactly the cluster names.
     getClusters: async () => lines(await run(['get', 'clusters'])),

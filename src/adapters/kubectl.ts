@@ -23,7 +23,13 @@ export function kubectl({ kubeconfig, bin = 'kubectl', env = process.env, timeou
   const run = async (args: string[], input?: string): Promise<{ stdout: string; stderr: string; exitCode: number }> => {
     const full = ['--kubeconfig', kubeconfig, ...args];
     try {
-      const r = await execa(bin, full, { env, extendEnv: false, timeout: timeoutMs, reject: false, ...(input !== undefined ? { input } : { stdin: 'ignore' as const }) });
+      const r = await execa(bin, full, {
+        env,
+        extendEnv: false,
+        timeout: timeoutMs,
+        reject: false,
+        ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
+      });
       if (r.failed && r.exitCode === undefined) throw r;
       return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? 1 };
     } catch (err) {
@@ -34,19 +40,37 @@ export function kubectl({ kubeconfig, bin = 'kubectl', env = process.env, timeou
     getConfigMapData: async (namespace, name) => {
       const args = ['get', 'configmap', name, '--namespace', namespace, '--output', 'json', '--ignore-not-found'];
       const r = await run(args);
-      if (r.exitCode !== 0) throw toolError('kubectl', args, Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }), KUBECTL_INSTALL_HINT);
+      if (r.exitCode !== 0)
+        throw toolError(
+          'kubectl',
+          args,
+          Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }),
+          KUBECTL_INSTALL_HINT,
+        );
       if (!r.stdout.trim()) return null;
-      return ((JSON.parse(r.stdout) as { data?: Record<string, string> }).data ?? {});
+      return (JSON.parse(r.stdout) as { data?: Record<string, string> }).data ?? {};
     },
     apply: async (yaml) => {
       const args = ['apply', '--filename', '-'];
       const r = await run(args, yaml);
-      if (r.exitCode !== 0) throw toolError('kubectl', args, Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }), KUBECTL_INSTALL_HINT);
+      if (r.exitCode !== 0)
+        throw toolError(
+          'kubectl',
+          args,
+          Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }),
+          KUBECTL_INSTALL_HINT,
+        );
       return r.stdout;
     },
     version: async () => {
       const r = await run(['version', '--client', '--output', 'json']);
-      if (r.exitCode !== 0) throw toolError('kubectl', ['version', '--client'], Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }), KUBECTL_INSTALL_HINT);
+      if (r.exitCode !== 0)
+        throw toolError(
+          'kubectl',
+          ['version', '--client'],
+          Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }),
+          KUBECTL_INSTALL_HINT,
+        );
       try {
         return (JSON.parse(r.stdout) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion ?? r.stdout.trim();
       } catch {

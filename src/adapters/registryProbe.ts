@@ -20,7 +20,12 @@ export function probeCatalog(endpoint: string, opts: { ca?: string | null; timeo
     const done = (r: Omit<ProbeResult, 'ms'>): void => resolve({ ...r, ms: Date.now() - started });
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
       url,
-      { method: 'GET', timeout: timeoutMs, ...(url.protocol === 'https:' ? { ca: opts.ca ?? undefined, rejectUnauthorized: true } : {}), agent: false },
+      {
+        method: 'GET',
+        timeout: timeoutMs,
+        ...(url.protocol === 'https:' ? { ca: opts.ca ?? undefined, rejectUnauthorized: true } : {}),
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -94,10 +94,39 @@ export async function defaultTrustEnv(opts: TrustEnvOptions = {}): Promise<Trust
   let systemStore: SystemStore | null = null;
   if (platform === 'linux') {
     const candidates: Array<Extract<SystemStore, { kind: 'anchors' }>> = [
-      { kind: 'anchors', name: 'fedora', anchorDir: '/etc/pki/ca-trust/source/anchors', extension: '.pem', bundlePaths: ['/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', '/etc/pki/tls/certs/ca-bundle.crt'], updateCommand: ['update-ca-trust', 'extract'] },
-      { kind: 'anchors', name: 'debian', anchorDir: '/usr/local/share/ca-certificates', extension: '.crt', bundlePaths: ['/etc/ssl/certs/ca-certificates.crt'], updateCommand: ['update-ca-certificates'], removeCommand: ['update-ca-certificates', '--fresh'] },
-      { kind: 'anchors', name: 'arch', anchorDir: '/etc/ca-certificates/trust-source/anchors', extension: '.crt', bundlePaths: ['/etc/ssl/certs/ca-certificates.crt'], updateCommand: ['trust', 'extract-compat'] },
-      { kind: 'anchors', name: 'suse', anchorDir: '/usr/share/pki/trust/anchors', extension: '.pem', bundlePaths: ['/etc/ssl/ca-bundle.pem'], updateCommand: ['update-ca-certificates'] },
+      {
+        kind: 'anchors',
+        name: 'fedora',
+        anchorDir: '/etc/pki/ca-trust/source/anchors',
+        extension: '.pem',
+        bundlePaths: ['/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', '/etc/pki/tls/certs/ca-bundle.crt'],
+        updateCommand: ['update-ca-trust', 'extract'],
+      },
+      {
+        kind: 'anchors',
+        name: 'debian',
+        anchorDir: '/usr/local/share/ca-certificates',
+        extension: '.crt',
+        bundlePaths: ['/etc/ssl/certs/ca-certificates.crt'],
+        updateCommand: ['update-ca-certificates'],
+        removeCommand: ['update-ca-certificates', '--fresh'],
+      },
+      {
+        kind: 'anchors',
+        name: 'arch',
+        anchorDir: '/etc/ca-certificates/trust-source/anchors',
+        extension: '.crt',
+        bundlePaths: ['/etc/ssl/certs/ca-certificates.crt'],
+        updateCommand: ['trust', 'extract-compat'],
+      },
+      {
+        kind: 'anchors',
+        name: 'suse',
+        anchorDir: '/usr/share/pki/trust/anchors',
+        extension: '.pem',
+        bundlePaths: ['/etc/ssl/ca-bundle.pem'],
+        updateCommand: ['update-ca-certificates'],
+      },
     ];
     for (const c of candidates) {
       if (await exists(c.anchorDir)) {
@@ -106,7 +135,13 @@ export async function defaultTrustEnv(opts: TrustEnvOptions = {}): Promise<Trust
       }
     }
   }
-  return { systemStore, dockerCertsDir: platform === 'linux' ? await dockerDir('/etc/docker/certs.d') : null, run: runCommand, isRoot, ...(sudoOwner ? { sudoOwner } : {}) };
+  return {
+    systemStore,
+    dockerCertsDir: platform === 'linux' ? await dockerDir('/etc/docker/certs.d') : null,
+    run: runCommand,
+    isRoot,
+    ...(sudoOwner ? { sudoOwner } : {}),
+  };
 }
 
 export type TrustState = 'trusted' | 'missing' | 'different';
@@ -194,12 +229,19 @@ async function systemItem(ca: CertificateAuthority, store: SystemStore, env: Tru
     const r = await env.run(['security', 'verify-cert', '-c', ca.certPath]);
     return r.exitCode === 0
       ? { id: 'system', kind: 'system', target: store.keychain, state: 'trusted' }
-      : { id: 'system', kind: 'system', target: store.keychain, state: 'missing', change: `security add-trusted-cert -d -r trustRoot -k ${store.keychain} ${ca.certPath}` };
+      : {
+          id: 'system',
+          kind: 'system',
+          target: store.keychain,
+          state: 'missing',
+          change: `security add-trusted-cert -d -r trustRoot -k ${store.keychain} ${ca.certPath}`,
+        };
   }
   const file = join(store.anchorDir, trustFileName(ca, store.extension));
   for (const bundle of store.bundlePaths) {
     const text = await readIfExists(bundle).catch(() => null);
-    if (text && pemBodies(text).includes(pemBodies(ca.certPem)[0]!)) return { id: 'system', kind: 'system', target: file, state: 'trusted' };
+    if (text && pemBodies(text).includes(pemBodies(ca.certPem)[0]!))
+      return { id: 'system', kind: 'system', target: file, state: 'trusted' };
   }
   const present = samePem(await readIfExists(file).catch(() => null), ca.certPem);
   return {
@@ -225,7 +267,15 @@ async function dockerItem(ca: CertificateAuthority, dir: string, host: string): 
 }
 
 async function report(plan: Plan, ca: CertificateAuthority | null, env: TrustEnv, domain?: string): Promise<TrustReport> {
-  const base = { tls: plan.tls.enabled, ca: { certPath: plan.tls.caCertPath, fingerprint: ca?.fingerprint ?? null, name: ca ? caUniqueName(ca.cert) : null, exists: ca !== null } };
+  const base = {
+    tls: plan.tls.enabled,
+    ca: {
+      certPath: plan.tls.caCertPath,
+      fingerprint: ca?.fingerprint ?? null,
+      name: ca ? caUniqueName(ca.cert) : null,
+      exists: ca !== null,
+    },
+  };
   if (!plan.tls.enabled) return { ...base, trusted: true, items: [], missing: [], needsRoot: false, command: '' };
   const items: TrustItem[] = [];
   if (!ca) {
@@ -234,15 +284,34 @@ async function report(plan: Plan, ca: CertificateAuthority | null, env: TrustEnv
     const store = env.systemStore;
     if (store?.kind === 'anchors') {
       const file = join(store.anchorDir, `mkcert_development_CA_<serial>${store.extension}`);
-      items.push({ id: 'system', kind: 'system', target: file, state: 'missing', change: `write ${file}, then run ${store.updateCommand.join(' ')} (system store: ${store.name})` });
+      items.push({
+        id: 'system',
+        kind: 'system',
+        target: file,
+        state: 'missing',
+        change: `write ${file}, then run ${store.updateCommand.join(' ')} (system store: ${store.name})`,
+      });
     } else if (store?.kind === 'keychain') {
-      items.push({ id: 'system', kind: 'system', target: store.keychain, state: 'missing', change: `security add-trusted-cert -d -r trustRoot -k ${store.keychain} ${plan.tls.caCertPath}` });
+      items.push({
+        id: 'system',
+        kind: 'system',
+        target: store.keychain,
+        state: 'missing',
+        change: `security add-trusted-cert -d -r trustRoot -k ${store.keychain} ${plan.tls.caCertPath}`,
+      });
     }
     if (env.dockerCertsDir) {
       for (const h of dockerTrustHosts(plan)) {
         const file = join(env.dockerCertsDir, h, 'ca.crt');
         const exists = (await readIfExists(file).catch(() => '')) !== null;
-        items.push({ id: `docker:${h}`, kind: 'docker', target: file, host: h, state: exists ? 'different' : 'missing', change: exists ? `replace ${file} (it holds another CA)` : `write ${file}` });
+        items.push({
+          id: `docker:${h}`,
+          kind: 'docker',
+          target: file,
+          host: h,
+          state: exists ? 'different' : 'missing',
+          change: exists ? `replace ${file} (it holds another CA)` : `write ${file}`,
+        });
       }
     }
   } else {
@@ -251,7 +320,13 @@ async function report(plan: Plan, ca: CertificateAuthority | null, env: TrustEnv
   }
   const todo = items.filter((i) => i.state !== 'trusted');
   const writable = await Promise.all(
-    todo.map((i) => (i.kind === 'ca' ? Promise.resolve(true) : i.kind === 'system' && env.systemStore?.kind === 'keychain' ? Promise.resolve(env.isRoot) : canWrite(i.target, env.isRoot))),
+    todo.map((i) =>
+      i.kind === 'ca'
+        ? Promise.resolve(true)
+        : i.kind === 'system' && env.systemStore?.kind === 'keychain'
+          ? Promise.resolve(env.isRoot)
+          : canWrite(i.target, env.isRoot),
+    ),
   );
   const needsRoot = writable.some((w) => !w);
   return {
@@ -362,7 +437,11 @@ export async function trustCa(plan: Plan, opts: TrustOptions = {}): Promise<Trus
 async function installSystem(ca: CertificateAuthority, store: SystemStore, env: TrustEnv): Promise<void> {
   if (store.kind === 'keychain') {
     const r = await env.run(['security', 'add-trusted-cert', '-d', '-r', 'trustRoot', '-k', store.keychain, ca.certPath]);
-    if (r.exitCode !== 0) throw new TlsError(`security add-trusted-cert failed: ${r.output.trim()}`, { file: store.keychain, hint: 'rerun with sudo (the System keychain needs an administrator)' });
+    if (r.exitCode !== 0)
+      throw new TlsError(`security add-trusted-cert failed: ${r.output.trim()}`, {
+        file: store.keychain,
+        hint: 'rerun with sudo (the System keychain needs an administrator)',
+      });
     return;
   }
   const file = join(store.anchorDir, trustFileName(ca, store.extension));
@@ -372,7 +451,9 @@ async function installSystem(ca: CertificateAuthority, store: SystemStore, env: 
   if (r.exitCode !== 0) {
     throw new TlsError(`${store.updateCommand.join(' ')} failed (exit ${r.exitCode}): ${r.output.trim().split('\n').slice(-3).join(' ')}`, {
       file,
-      hint: /denied|permission|EACCES/i.test(r.output) ? 'rerun with sudo' : `run ${store.updateCommand.join(' ')} yourself and check its output`,
+      hint: /denied|permission|EACCES/i.test(r.output)
+        ? 'rerun with sudo'
+        : `run ${store.updateCommand.join(' ')} yourself and check its output`,
     });
   }
 }
@@ -400,17 +481,33 @@ export async function untrustCa(plan: Plan, opts: TrustOptions = {}): Promise<Un
   if (store?.kind === 'anchors') {
     const file = join(store.anchorDir, trustFileName(ca, store.extension));
     if ((await readIfExists(file).catch(() => null)) !== null) {
-      items.push({ id: 'system', kind: 'system', target: file, state: 'trusted', change: `remove ${file}, then run ${(store.removeCommand ?? store.updateCommand).join(' ')}` });
+      items.push({
+        id: 'system',
+        kind: 'system',
+        target: file,
+        state: 'trusted',
+        change: `remove ${file}, then run ${(store.removeCommand ?? store.updateCommand).join(' ')}`,
+      });
     }
   } else if (store?.kind === 'keychain' && current.items.find((i) => i.id === 'system')?.state === 'trusted') {
-    items.push({ id: 'system', kind: 'system', target: store.keychain, state: 'trusted', change: `security remove-trusted-cert -d ${ca.certPath}` });
+    items.push({
+      id: 'system',
+      kind: 'system',
+      target: store.keychain,
+      state: 'trusted',
+      change: `security remove-trusted-cert -d ${ca.certPath}`,
+    });
   }
   for (const i of current.items) {
     if (i.kind === 'docker' && i.state === 'trusted') items.push({ ...i, change: `remove ${i.target}` });
   }
   const preview: TrustReport = { ...current, items, missing: [], trusted: true };
   if (items.length === 0) return { before: preview, removed: [], declined: false };
-  const writable = await Promise.all(items.map((i) => (store?.kind === 'keychain' && i.kind === 'system' ? Promise.resolve(env.isRoot) : canWrite(dirname(i.target), env.isRoot))));
+  const writable = await Promise.all(
+    items.map((i) =>
+      store?.kind === 'keychain' && i.kind === 'system' ? Promise.resolve(env.isRoot) : canWrite(dirname(i.target), env.isRoot),
+    ),
+  );
   if (writable.some((w) => !w)) {
     throw new TlsError(`removing the CA needs root: ${items.map((i) => i.target).join(', ')}`, {
       hint: `rerun with sudo: ${trustCommand(plan, { ...(opts.domain ? { domain: opts.domain } : {}), sudo: true }).replace(' --yes', ' --uninstall --yes')}`,
@@ -428,10 +525,15 @@ export async function untrustCa(plan: Plan, opts: TrustOptions = {}): Promise<Un
         await rm(i.target, { force: true });
         const cmd = store.removeCommand ?? store.updateCommand;
         const r = await env.run(cmd);
-        if (r.exitCode !== 0) throw new TlsError(`${cmd.join(' ')} failed (exit ${r.exitCode}): ${r.output.trim().split('\n').slice(-3).join(' ')}`, { file: i.target, hint: `run ${cmd.join(' ')} yourself and check its output` });
+        if (r.exitCode !== 0)
+          throw new TlsError(`${cmd.join(' ')} failed (exit ${r.exitCode}): ${r.output.trim().split('\n').slice(-3).join(' ')}`, {
+            file: i.target,
+            hint: `run ${cmd.join(' ')} yourself and check its output`,
+          });
       } else if (store?.kind === 'keychain') {
         const r = await env.run(['security', 'remove-trusted-cert', '-d', ca.certPath]);
-        if (r.exitCode !== 0) throw new TlsError(`security remove-trusted-cert failed: ${r.output.trim()}`, { file: store.keychain, hint: 'rerun with sudo' });
+        if (r.exitCode !== 0)
+          throw new TlsError(`security remove-trusted-cert failed: ${r.output.trim()}`, { file: store.keychain, hint: 'rerun with sudo' });
       }
       removed.push(i.id);
     }

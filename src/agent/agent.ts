@@ -115,7 +115,14 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
   const log = opts.log ?? (() => {});
   const metrics = createMetrics();
   const source = deps.source ?? new ContainerdSource({ ...opts.containerd, log });
-  const router = await Libp2pRouter.start({ port: opts.routerPort, registryPort: opts.port, psk: opts.psk, bootstrap: opts.bootstrap, host: opts.host, log });
+  const router = await Libp2pRouter.start({
+    port: opts.routerPort,
+    registryPort: opts.port,
+    psk: opts.psk,
+    bootstrap: opts.bootstrap,
+    host: opts.host,
+    log,
+  });
   const server = await startRegistryServer({
     port: opts.port,
     host: opts.host,

@@ -33,7 +33,10 @@ function protoDir(): string {
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void;
 type ServerStream<Req> = (req: Req, md: grpc.Metadata) => grpc.ClientReadableStream<any>;
 
-interface RawImage { name: string; target?: { mediaType: string; digest: string; size: number } }
+interface RawImage {
+  name: string;
+  target?: { mediaType: string; digest: string; size: number };
+}
 
 function normalizeAddress(address: string): string {
   if (address.startsWith('unix:') || address.startsWith('dns:') || address.startsWith('ipv4:')) return address;
@@ -43,7 +46,10 @@ function normalizeAddress(address: string): string {
 
 /** Reads a node's containerd over its gRPC API (images, content, events). */
 export class ContainerdSource implements ContentSource {
-  private readonly images: grpc.Client & { Get: Unary<{ name: string }, { image?: RawImage }>; List: Unary<{ filters: string[] }, { images: RawImage[] }> };
+  private readonly images: grpc.Client & {
+    Get: Unary<{ name: string }, { image?: RawImage }>;
+    List: Unary<{ filters: string[] }, { images: RawImage[] }>;
+  };
   private readonly content: grpc.Client & {
     Info: Unary<{ digest: string }, { info?: { digest: string; size: number } }>;
     List: ServerStream<{ filters: string[] }>;
@@ -59,11 +65,14 @@ export class ContainerdSource implements ContentSource {
 
   constructor(opts: ContainerdSourceOptions = {}) {
     const dir = protoDir();
-    const def = protoLoader.loadSync(['images.proto', 'content.proto', 'events.proto'].map((f) => join(dir, f)), {
-      longs: Number,
-      defaults: true,
-      keepCase: false,
-    });
+    const def = protoLoader.loadSync(
+      ['images.proto', 'content.proto', 'events.proto'].map((f) => join(dir, f)),
+      {
+        longs: Number,
+        defaults: true,
+        keepCase: false,
+      },
+    );
     const pkg = grpc.loadPackageDefinition(def) as any;
     const address = normalizeAddress(opts.address ?? DEFAULT_CONTAINERD_ADDRESS);
     const creds = grpc.credentials.createInsecure();
@@ -113,7 +122,8 @@ export class ContainerdSource implements ContentSource {
       const res = await this.unary(this.content.Info, this.content, { digest });
       return res.info ? { size: Number(res.info.size) } : null;
     } catch (err) {
-      if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND || (err as grpc.ServiceError).code === grpc.status.INVALID_ARGUMENT) return null;
+      if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND || (err as grpc.ServiceError).code === grpc.status.INVALID_ARGUMENT)
+        return null;
       throw err;
     }
   }

@@ -110,7 +110,8 @@ export class Libp2pRouter implements Router {
             }),
           ),
       );
-      if (!this.stopped) this.bootTimer = setTimeout(() => void tick(), this.node.getConnections().length >= targets.length ? 10_000 : 1000);
+      if (!this.stopped)
+        this.bootTimer = setTimeout(() => void tick(), this.node.getConnections().length >= targets.length ? 10_000 : 1000);
       this.bootTimer?.unref();
     };
     void tick();

@@ -30,8 +30,16 @@ export function createMetrics() {
       help: 'Fetches from a peer that failed and moved on to the next peer (or gave up)',
       registers: [registry],
     }),
-    advertisedDigests: new Gauge({ name: 'lo_p2p_advertised_digests', help: 'Digests this node advertises in the DHT', registers: [registry] }),
-    advertisedTags: new Gauge({ name: 'lo_p2p_advertised_tags', help: 'Tags of mirrored registries this node advertises', registers: [registry] }),
+    advertisedDigests: new Gauge({
+      name: 'lo_p2p_advertised_digests',
+      help: 'Digests this node advertises in the DHT',
+      registers: [registry],
+    }),
+    advertisedTags: new Gauge({
+      name: 'lo_p2p_advertised_tags',
+      help: 'Tags of mirrored registries this node advertises',
+      registers: [registry],
+    }),
     peers: new Gauge({ name: 'lo_p2p_peers', help: 'Connected libp2p peers', registers: [registry] }),
   };
 }

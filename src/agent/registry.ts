@@ -80,7 +80,13 @@ function throttle(rate: number): Transform {
   });
 }
 
-function peerRequest(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<IncomingMessage> {
+function peerRequest(
+  url: string,
+  method: 'GET' | 'HEAD',
+  headers: Record<string, string>,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers, signal });
     // Also covers a peer that vanished without closing its sockets (node killed): no bytes for timeoutMs.
@@ -131,7 +137,7 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
         cb(null, chunk);
       },
     });
-    const rate = fromPeerRequest ? opts.uploadBytesPerSecond ?? 0 : 0;
+    const rate = fromPeerRequest ? (opts.uploadBytesPerSecond ?? 0) : 0;
     if (rate > 0) await pipeline(body, throttle(rate), counter, ctx.res);
     else await pipeline(body, counter, ctx.res);
     return n;
@@ -209,11 +215,24 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
   }
 
   /** Manifest by tag from a peer: buffered (small), verified against the digest the peer names. */
-  async function relayTag(ctx: Ctx, registry: string, name: string, tag: string, found: AsyncIterable<PeerTarget>, signal: AbortSignal): Promise<boolean> {
+  async function relayTag(
+    ctx: Ctx,
+    registry: string,
+    name: string,
+    tag: string,
+    found: AsyncIterable<PeerTarget>,
+    signal: AbortSignal,
+  ): Promise<boolean> {
     const path = `/v2/${name}/manifests/${tag}?ns=${encodeURIComponent(registry)}`;
     for await (const peer of found) {
       try {
-        const up = await peerRequest(peer.url + path, 'GET', { [HOP_HEADER]: '1', accept: String(ctx.req.headers.accept ?? '*/*') }, peerTimeoutMs, signal);
+        const up = await peerRequest(
+          peer.url + path,
+          'GET',
+          { [HOP_HEADER]: '1', accept: String(ctx.req.headers.accept ?? '*/*') },
+          peerTimeoutMs,
+          signal,
+        );
         const digest = String(up.headers['docker-content-digest'] ?? '');
         if (up.statusCode !== 200 || !hashOf(digest)) {
           up.resume();
@@ -250,7 +269,14 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
    * complete wrong body and moves to its next host. A peer failing mid-body is replaced by the next one,
    * continuing with a Range request from the byte reached.
    */
-  async function relayDigest(ctx: Ctx, digest: string, name: string, asManifest: boolean, found: AsyncIterable<PeerTarget>, signal: AbortSignal): Promise<boolean> {
+  async function relayDigest(
+    ctx: Ctx,
+    digest: string,
+    name: string,
+    asManifest: boolean,
+    found: AsyncIterable<PeerTarget>,
+    signal: AbortSignal,
+  ): Promise<boolean> {
     const { req, res } = ctx;
     const kindPath = asManifest ? 'manifests' : 'blobs';
     const path = `/v2/${name}/${kindPath}/${digest}`;
@@ -350,7 +376,7 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
         return true;
       }
       if (pending) metrics.bytesServed.inc({ source: 'peer' }, pending.length);
-      res.end(req.method === 'HEAD' ? undefined : pending ?? undefined);
+      res.end(req.method === 'HEAD' ? undefined : (pending ?? undefined));
       ctx.count('peer', 'ok');
       return true;
     }

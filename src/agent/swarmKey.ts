@@ -11,7 +11,10 @@ export function generateSwarmKey(random: (n: number) => Buffer = randomBytes): s
 }
 
 export function parseSwarmKey(text: string, file = 'swarm key'): Uint8Array {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (lines[0] !== HEADER || lines[1] !== '/base16/' || !/^[0-9a-f]{64}$/i.test(lines[2] ?? '')) {
     throw new LoError('E_CONFIG', `${file} is not a swarm key (expected ${HEADER}, /base16/ and 64 hex characters)`, {
       hint: 'remove it and let `lo provision` (or `lo p2p key <path>`) write a new one',
@@ -43,7 +46,11 @@ export async function readSwarmKey(path: string): Promise<Uint8Array> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new LoError('E_CONFIG', `cannot read swarm key ${path}: ${(err as Error).message}`, { hint: 'pass --key with the cluster key file', exitCode: 2, cause: err });
+    throw new LoError('E_CONFIG', `cannot read swarm key ${path}: ${(err as Error).message}`, {
+      hint: 'pass --key with the cluster key file',
+      exitCode: 2,
+      cause: err,
+    });
   }
   return parseSwarmKey(text, path);
 }

@@ -33,7 +33,10 @@ export function runtimePackages(root: string): string[] {
       if (existsSync(join(cand, 'package.json'))) {
         if (seen.has(cand)) return;
         seen.add(cand);
-        const pkg = JSON.parse(readFileSync(join(cand, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+        const pkg = JSON.parse(readFileSync(join(cand, 'package.json'), 'utf8')) as {
+          dependencies?: Record<string, string>;
+          optionalDependencies?: Record<string, string>;
+        };
         for (const d of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) visit(cand, d);
         return;
       }
@@ -74,7 +77,8 @@ export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions =
     if (statSync(join(root, d)).isDirectory()) hashTree(h, join(root, d), root);
     else h.update(readFileSync(join(root, d)));
   }
-  for (const p of pkgs) h.update(`${relative(root, p)} ${(JSON.parse(readFileSync(join(p, 'package.json'), 'utf8')) as { version: string }).version}\n`);
+  for (const p of pkgs)
+    h.update(`${relative(root, p)} ${(JSON.parse(readFileSync(join(p, 'package.json'), 'utf8')) as { version: string }).version}\n`);
   const hash = h.digest('hex').slice(0, 12);
   const image = `${AGENT_IMAGE_REPO}:${LO_VERSION}-${hash}`;
   try {
@@ -94,7 +98,13 @@ export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions =
         filter: (src) => !relative(p, src).startsWith('node_modules'),
       });
     }
-    const labels = { [LABELS.managedBy]: MANAGED_BY, [LABELS.role]: 'p2p-agent-image', [LABELS.version]: LO_VERSION, [CONTENT_LABEL]: hash, ...(opts.extraLabels ?? {}) };
+    const labels = {
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.role]: 'p2p-agent-image',
+      [LABELS.version]: LO_VERSION,
+      [CONTENT_LABEL]: hash,
+      ...(opts.extraLabels ?? {}),
+    };
     await writeFile(
       join(ctx, 'Dockerfile'),
       [

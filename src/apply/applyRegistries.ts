@@ -24,7 +24,9 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   const { docker } = deps;
 
   progress('networks');
-  const nets = [plan.networks.find((n) => n.role === 'shared'), plan.networks.find((n) => n.role === 'project')].filter((n): n is NetworkPlan => !!n);
+  const nets = [plan.networks.find((n) => n.role === 'shared'), plan.networks.find((n) => n.role === 'project')].filter(
+    (n): n is NetworkPlan => !!n,
+  );
   const current = await Promise.all(nets.map((n) => docker.networks.inspect(n.name)));
   // Before anything is created: a network of the plan's name with another subnet stops the apply here.
   nets.forEach((n, i) => current[i] && checkSubnet(n, current[i]!.subnet));
@@ -37,7 +39,11 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   const networks = new Map(nets.map((n, i) => [n.name, handled(ensureNetwork(docker, n, current[i] ?? null, dryRun))]));
   const existing = handled(docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]));
   const images = handled(
-    Promise.all([...new Set(plan.registries.map((r) => r.image))].map(async (ref) => [ref, dryRun ? await docker.images.id(ref) : await docker.images.ensure(ref)] as const)).then((e) => new Map(e)),
+    Promise.all(
+      [...new Set(plan.registries.map((r) => r.image))].map(
+        async (ref) => [ref, dryRun ? await docker.images.id(ref) : await docker.images.ensure(ref)] as const,
+      ),
+    ).then((e) => new Map(e)),
   );
   const configFiles = handled(
     Promise.all(
@@ -65,11 +71,23 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
 
   const registryActions = await Promise.all(
     plan.registries.map(async (r): Promise<Action[]> => {
-      const [{ material }, , imageIds, all, volumeAction] = await Promise.all([tls, configFiles, images, existing, volumes.get(r.volume)!, networks.get(r.network)]);
+      const [{ material }, , imageIds, all, volumeAction] = await Promise.all([
+        tls,
+        configFiles,
+        images,
+        existing,
+        volumes.get(r.volume)!,
+        networks.get(r.network),
+      ]);
       progress(`container ${r.containerName}`);
       const certPem = await certificateFor(plan, r, material);
       const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!, r.credentials ? hashKey : undefined);
-      const containerActions = await ensureRegistry(docker, r, { hash, imageId: imageIds.get(r.image) ?? null, existing: findExisting(all, plan, r), dryRun });
+      const containerActions = await ensureRegistry(docker, r, {
+        hash,
+        imageId: imageIds.get(r.image) ?? null,
+        existing: findExisting(all, plan, r),
+        dryRun,
+      });
       return [volumeAction, ...containerActions];
     }),
   );
@@ -96,7 +114,8 @@ export function allNoop(actions: Action[]): boolean {
 
 async function ensureNetwork(docker: DockerClients, n: NetworkPlan, have: NetworkState | null, dryRun: boolean): Promise<Action> {
   if (have) {
-    const reason = have.bridgeName && have.bridgeName !== n.bridgeName ? `exists with bridge ${have.bridgeName} (plan: ${n.bridgeName})` : undefined;
+    const reason =
+      have.bridgeName && have.bridgeName !== n.bridgeName ? `exists with bridge ${have.bridgeName} (plan: ${n.bridgeName})` : undefined;
     return { kind: 'network', name: n.name, action: 'noop', ...(reason ? { reason } : {}) };
   }
   if (dryRun) return { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` };
@@ -114,13 +133,21 @@ function checkSubnet(n: NetworkPlan, actual: string | null): void {
     n.role === 'shared'
       ? `remove the shared registries and network with \`lo registry clean --shared\`, or set spec.registries.shared.network.cidr: ${actual ?? '<its subnet>'} in the spec`
       : `remove the network (\`lo registry clean\`, then \`docker network rm ${n.name}\` once nothing is attached), or set spec.network.cidr: ${actual ?? '<its subnet>'} in the spec`;
-  throw new LoError('E_NETWORK_MISMATCH', `network ${n.name} exists with subnet ${actual ?? '(none)'}, but the plan needs ${n.subnet}; nothing was changed`, {
-    hint: ways,
-    exitCode: ExitCode.badInput,
-  });
+  throw new LoError(
+    'E_NETWORK_MISMATCH',
+    `network ${n.name} exists with subnet ${actual ?? '(none)'}, but the plan needs ${n.subnet}; nothing was changed`,
+    {
+      hint: ways,
+      exitCode: ExitCode.badInput,
+    },
+  );
 }
 
-async function ensureCertificates(plan: Plan, ensureTls: EnsureTls | undefined, dryRun: boolean): Promise<{ actions: Action[]; material: TlsMaterial | null }> {
+async function ensureCertificates(
+  plan: Plan,
+  ensureTls: EnsureTls | undefined,
+  dryRun: boolean,
+): Promise<{ actions: Action[]; material: TlsMaterial | null }> {
   if (!plan.tls.enabled) return { actions: [], material: null };
   if (dryRun) {
     const actions = await Promise.all(
@@ -136,7 +163,11 @@ async function ensureCertificates(plan: Plan, ensureTls: EnsureTls | undefined, 
   const fn = ensureTls ?? defaultEnsureTls;
   const material = await fn(plan);
   if (!material) return { actions: [], material: null };
-  const actions = Object.values(material.certificates).map((c): Action => ({ kind: 'certificate', name: c.certPath, action: certAction(c.action) }));
+  const actions = Object.values(material.certificates).map((c): Action => ({
+    kind: 'certificate',
+    name: c.certPath,
+    action: certAction(c.action),
+  }));
   return { actions, material };
 }
 
@@ -193,7 +224,7 @@ function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: stri
   if (!net) return `not on network ${r.network} (on ${Object.keys(c.networks).join(', ') || 'none'})`;
   if (net.ip !== r.ip) return `address ${net.ip ?? 'none'} -> ${r.ip}`;
   if (c.status === 'exited' || c.status === 'dead') return `container was ${c.status}`;
-  if (!(c.volumes.some((v) => v.name === r.volume))) return `volume ${r.volume} not mounted`;
+  if (!c.volumes.some((v) => v.name === r.volume)) return `volume ${r.volume} not mounted`;
   return null;
 }
 
@@ -205,13 +236,18 @@ async function ensureRegistry(
   const actions: Action[] = [];
 
   const spec = containerSpec(r, o.hash);
-  let current = o.existing;
+  const current = o.existing;
   if (current) {
     const drift = driftOf(current, r, o.hash, o.imageId);
     if (!drift) {
       // created but not started (e.g. a concurrent lo is between create and start): start it.
       if (!current.running && !o.dryRun) await docker.containers.start(current.id);
-      actions.push({ kind: 'container', name: r.containerName, action: 'noop', ...(current.running ? {} : { reason: `started (was ${current.status})` }) });
+      actions.push({
+        kind: 'container',
+        name: r.containerName,
+        action: 'noop',
+        ...(current.running ? {} : { reason: `started (was ${current.status})` }),
+      });
       return actions;
     }
     if (!o.dryRun) {
@@ -248,9 +284,13 @@ async function createAndStart(docker: DockerClients, spec: ContainerSpec, hash: 
       });
     }
     if (state.labels[LABELS.specHash] !== hash) {
-      throw new LoError('E_DOCKER', `container ${spec.name} was created concurrently with another configuration (spec-hash ${state.labels[LABELS.specHash]}, want ${hash})`, {
-        hint: 'two specs disagree about this shared registry; run `lo registry up` again once the other finished',
-      });
+      throw new LoError(
+        'E_DOCKER',
+        `container ${spec.name} was created concurrently with another configuration (spec-hash ${state.labels[LABELS.specHash]}, want ${hash})`,
+        {
+          hint: 'two specs disagree about this shared registry; run `lo registry up` again once the other finished',
+        },
+      );
     }
   }
   await docker.containers.start(state.id);

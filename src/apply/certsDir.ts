@@ -24,7 +24,12 @@ export async function applyCertsDir(plan: Plan, caCertPem: string | null, dryRun
     actions.push({ kind: 'file', name: caFile, action: await writeFileAtomic(caFile, caCertPem, 0o644, dryRun) });
   } else if (caFile && !caCertPem) {
     // dry run before the CA exists
-    actions.push({ kind: 'file', name: caFile, action: (await readIfExists(caFile)) === null ? 'create' : 'noop', reason: 'CA copy, checked at apply' });
+    actions.push({
+      kind: 'file',
+      name: caFile,
+      action: (await readIfExists(caFile)) === null ? 'create' : 'noop',
+      reason: 'CA copy, checked at apply',
+    });
   } else if ((await readIfExists(loCa)) !== null) {
     if (!dryRun) await rm(loCa, { force: true });
     actions.push({ kind: 'file', name: loCa, action: 'remove', reason: 'TLS is off' });

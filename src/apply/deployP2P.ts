@@ -51,19 +51,35 @@ async function inspectNode(docker: Docker, name: string, network: string): Promi
 }
 
 /** The agent command for one node: everything the agent needs comes from the plan. */
-export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: Pick<DeployP2PDeps, 'containerdAddress' | 'contentDir' | 'namespace' | 'uploadBytesPerSecond'>): string[] {
+export function agentArgs(
+  plan: Plan,
+  self: NodeInfo,
+  nodes: NodeInfo[],
+  deps: Pick<DeployP2PDeps, 'containerdAddress' | 'contentDir' | 'namespace' | 'uploadBytesPerSecond'>,
+): string[] {
   const registries = [...new Set(plan.registries.filter((r) => r.role === 'mirror').map((r) => r.registry!))].sort();
   return [
     'p2p',
     'agent',
-    '--port', String(plan.p2p.port),
-    '--router-port', String(plan.p2p.routerPort),
-    '--key', AGENT_KEY_PATH,
-    '--peers', nodes.filter((n) => n.name !== self.name).map((n) => `${n.ip}:${plan.p2p.routerPort}`).join(','),
-    '--containerd', deps.containerdAddress ?? NODE_CONTAINERD_SOCKET,
-    '--content-dir', deps.contentDir ?? NODE_CONTENT_DIR,
-    '--namespace', deps.namespace ?? 'k8s.io',
-    '--resolve-timeout-ms', String(plan.p2p.resolveTimeoutMs),
+    '--port',
+    String(plan.p2p.port),
+    '--router-port',
+    String(plan.p2p.routerPort),
+    '--key',
+    AGENT_KEY_PATH,
+    '--peers',
+    nodes
+      .filter((n) => n.name !== self.name)
+      .map((n) => `${n.ip}:${plan.p2p.routerPort}`)
+      .join(','),
+    '--containerd',
+    deps.containerdAddress ?? NODE_CONTAINERD_SOCKET,
+    '--content-dir',
+    deps.contentDir ?? NODE_CONTENT_DIR,
+    '--namespace',
+    deps.namespace ?? 'k8s.io',
+    '--resolve-timeout-ms',
+    String(plan.p2p.resolveTimeoutMs),
     ...(plan.p2p.resolveLatest ? ['--resolve-latest'] : []),
     ...(registries.length ? ['--registries', registries.join(',')] : []),
     ...(deps.uploadBytesPerSecond ? ['--upload-limit', String(deps.uploadBytesPerSecond)] : []),
@@ -158,7 +174,9 @@ export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[
       image = built.image;
       actions.push({ action: built.built ? 'create' : 'noop', object: `image ${image}` });
     }
-    actions.push(...(await deployP2P(plan, nodes, { docker, image, containerdAddress: opts.containerdAddress, extraLabels: opts.extraLabels })));
+    actions.push(
+      ...(await deployP2P(plan, nodes, { docker, image, containerdAddress: opts.containerdAddress, extraLabels: opts.extraLabels })),
+    );
     return actions;
   };
 }
@@ -169,7 +187,11 @@ export async function listP2PAgents(plan: Plan, docker: Docker): Promise<Array<{
     all: true,
     filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
   });
-  return found.map((c) => ({ node: c.Labels[NODE_LABEL] ?? '', agent: c.Names[0]?.replace(/^\//, '') ?? c.Id, running: c.State === 'running' }));
+  return found.map((c) => ({
+    node: c.Labels[NODE_LABEL] ?? '',
+    agent: c.Names[0]?.replace(/^\//, '') ?? c.Id,
+    running: c.State === 'running',
+  }));
 }
 
 /** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */

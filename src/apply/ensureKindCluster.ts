@@ -20,7 +20,11 @@ export async function writeIfChanged(path: string, content: string, mode: number
   return true;
 }
 
-const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Creates the kind cluster when it does not exist, on the project network, and keeps its kubeconfig at
@@ -45,7 +49,8 @@ export async function ensureKindCluster(plan: Plan, kind: KindCli, opts: KindCon
       actions.push({
         action: 'warn',
         object: `cluster ${c.name}`,
-        detail: 'the cluster was created from an older kind config (nodes, ports or containerd settings changed); run `lo destroy` then `lo provision` to apply it',
+        detail:
+          'the cluster was created from an older kind config (nodes, ports or containerd settings changed); run `lo destroy` then `lo provision` to apply it',
       });
     }
     await writeIfChanged(configPath, content, 0o644);

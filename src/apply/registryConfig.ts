@@ -15,10 +15,14 @@ export function registryConfigWithSecrets(r: RegistryPlan, env: NodeJS.ProcessEn
   const { usernameEnv, passwordEnv } = r.credentials;
   const missing = [usernameEnv, passwordEnv].filter((k) => !env[k]);
   if (missing.length > 0) {
-    throw new LoError('E_CONFIG', `mirror "${r.name}" needs credentials from ${missing.map((m) => `$${m}`).join(' and ')}, which ${missing.length === 1 ? 'is' : 'are'} not set`, {
-      hint: `export ${missing.map((m) => `${m}=...`).join(' ')} and run again, or remove credentials from the mirror`,
-      exitCode: ExitCode.badInput,
-    });
+    throw new LoError(
+      'E_CONFIG',
+      `mirror "${r.name}" needs credentials from ${missing.map((m) => `$${m}`).join(' and ')}, which ${missing.length === 1 ? 'is' : 'are'} not set`,
+      {
+        hint: `export ${missing.map((m) => `${m}=...`).join(' ')} and run again, or remove credentials from the mirror`,
+        exitCode: ExitCode.badInput,
+      },
+    );
   }
   const doc = parseDocument(r.config);
   doc.setIn(['proxy', 'username'], env[usernameEnv]);

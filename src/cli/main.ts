@@ -22,7 +22,9 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
 /** The program with every command, or only `commandName`'s when it names one (help lists them all). */
 export async function buildProgram(commandName?: string): Promise<Command> {
   const program = new Command('lo')
-    .description('Local-cluster registry provisioner for kind: shared pull-through mirrors, build and cache registries, TLS, containerd hosts.toml and a P2P node mirror.')
+    .description(
+      'Local-cluster registry provisioner for kind: shared pull-through mirrors, build and cache registries, TLS, containerd hosts.toml and a P2P node mirror.',
+    )
     .version(LO_VERSION)
     .option('-c, --config <file>', 'read this spec file instead of clusters/<domain>/cluster.lok8s.yaml')
     .showHelpAfterError()

@@ -1,14 +1,7 @@
 import { join } from 'node:path';
 import type { LoPaths } from '../runtime/paths.js';
 import type { ClusterSpec, MirrorSpec } from '../spec/types.js';
-import {
-  BUILD_HOSTNAME,
-  CACHE_HOSTNAME,
-  DEFAULT_MIRRORS,
-  DYNAMIC_RANGE_SUFFIX,
-  HOST,
-  MAX_BRIDGE_NAME,
-} from '../spec/constants.js';
+import { BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRRORS, DYNAMIC_RANGE_SUFFIX, HOST, MAX_BRIDGE_NAME } from '../spec/constants.js';
 import { PlanConflictError } from '../errors/loError.js';
 import { renderHostsToml, type HostEntry } from './render/renderHostsToml.js';
 import { renderRegistryConfig } from './render/renderRegistryConfig.js';
@@ -95,12 +88,19 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
   }
 
   // Mirror addresses: on the shared network they must not depend on one project's list order.
-  const mirrorIps = sharedOn ? allocateSharedIps(spec, observed, shared, opts.strict ?? true) : allocateProjectIps(spec.registries.mirrors, project);
+  const mirrorIps = sharedOn
+    ? allocateSharedIps(spec, observed, shared, opts.strict ?? true)
+    : allocateProjectIps(spec.registries.mirrors, project);
 
   const tlsDirProject = join(projectDir, 'tls');
   const tlsDirShared = join(sharedDir, 'tls');
   const registries: RegistryPlan[] = [];
-  const addRegistry = (r: Omit<RegistryPlan, 'config' | 'configPath' | 'configDir' | 'labels' | 'tlsDir' | 'certificateId' | 'image' | 'endpoint' | 'port' | 'scheme'> & { certFile: string; keyFile: string }): void => {
+  const addRegistry = (
+    r: Omit<
+      RegistryPlan,
+      'config' | 'configPath' | 'configDir' | 'labels' | 'tlsDir' | 'certificateId' | 'image' | 'endpoint' | 'port' | 'scheme'
+    > & { certFile: string; keyFile: string },
+  ): void => {
     const dir = r.scope === 'shared' ? sharedDir : projectDir;
     const configDir = join(dir, 'registries', r.name);
     const config = renderRegistryConfig({
@@ -237,7 +237,10 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
   hosts.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
 
   const nodes: ClusterNodePlan[] = [
-    ...Array.from({ length: spec.nodes.controlPlane }, (_, i) => ({ name: `${spec.name}-control-plane${i ? i + 1 : ''}`, role: 'control-plane' as const })),
+    ...Array.from({ length: spec.nodes.controlPlane }, (_, i) => ({
+      name: `${spec.name}-control-plane${i ? i + 1 : ''}`,
+      role: 'control-plane' as const,
+    })),
     ...Array.from({ length: spec.nodes.workers }, (_, i) => ({ name: `${spec.name}-worker${i ? i + 1 : ''}`, role: 'worker' as const })),
   ];
 
@@ -331,10 +334,11 @@ function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: 
       `set spec.registries.tls: ${theirs} to use the running mirrors, or recreate them with \`lo registry clean --shared\`, or set spec.registries.shared.enabled: false`,
     );
   }
-  const taken = new Set<number>([
-    ...observed.mirrors.map((m) => m.ip),
-    ...(observed.usedAddresses ?? []),
-  ].filter((ip) => inSubnet(ip, `${shared.network}/24`)).map(hostPart));
+  const taken = new Set<number>(
+    [...observed.mirrors.map((m) => m.ip), ...(observed.usedAddresses ?? [])]
+      .filter((ip) => inSubnet(ip, `${shared.network}/24`))
+      .map(hostPart),
+  );
   const ips = new Map<string, string>();
   for (const m of canonicalMirrorOrder(spec.registries.mirrors)) {
     const existing = running.get(m.name);

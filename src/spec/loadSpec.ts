@@ -24,7 +24,9 @@ export function specPathFor(domain: string, cwd: string): string {
 export async function loadSpec(opts: LoadSpecOptions = {}): Promise<ClusterSpec> {
   const cwd = opts.cwd ?? process.cwd();
   if (opts.domain !== undefined && !/^[a-z0-9.-]+$/.test(opts.domain)) {
-    throw new ConfigError([{ file: '<command line>', path: 'domain', message: `"${opts.domain}" is not a domain`, hint: 'write e.g. lok8s.dev or 50.lok8s.dev' }]);
+    throw new ConfigError([
+      { file: '<command line>', path: 'domain', message: `"${opts.domain}" is not a domain`, hint: 'write e.g. lok8s.dev or 50.lok8s.dev' },
+    ]);
   }
   const domain = opts.domain ?? (opts.config ? undefined : DEFAULT_DOMAIN);
   const file = opts.config ? resolve(cwd, opts.config) : specPathFor(domain!, cwd);
@@ -39,10 +41,16 @@ export async function loadSpec(opts: LoadSpecOptions = {}): Promise<ClusterSpec>
     if (code === 'ENOENT') {
       throw new LoError('E_CONFIG_NOT_FOUND', `no spec at ${file}`, {
         exitCode: ExitCode.badInput,
-        hint: opts.config ? 'check the --config path' : `create clusters/${domain}/${SPEC_FILE} (copy clusters/${DEFAULT_DOMAIN}/${SPEC_FILE} and change metadata.name and spec.cluster.domain)`,
+        hint: opts.config
+          ? 'check the --config path'
+          : `create clusters/${domain}/${SPEC_FILE} (copy clusters/${DEFAULT_DOMAIN}/${SPEC_FILE} and change metadata.name and spec.cluster.domain)`,
       });
     }
-    throw new LoError('E_CONFIG_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, { exitCode: ExitCode.badInput, hint: 'check the file permissions', cause: err });
+    throw new LoError('E_CONFIG_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, {
+      exitCode: ExitCode.badInput,
+      hint: 'check the file permissions',
+      cause: err,
+    });
   }
   return parseSpec(text, { file, domain });
 }

@@ -68,11 +68,19 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   }
   const raw: unknown = doc.toJS();
   if (raw === null || raw === undefined) {
-    add([], 'the file is empty (no YAML document)', `start from a copy of clusters/${DEFAULT_DOMAIN}/cluster.lok8s.yaml (reference: docs/spec.md)`);
+    add(
+      [],
+      'the file is empty (no YAML document)',
+      `start from a copy of clusters/${DEFAULT_DOMAIN}/cluster.lok8s.yaml (reference: docs/spec.md)`,
+    );
     throw new ConfigError(issues);
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    add([], `expected a mapping with apiVersion, kind, metadata and spec, got ${Array.isArray(raw) ? 'a list' : typeof raw}`, 'write the top level as `key: value` lines, not a `- item` list or a single value (reference: docs/spec.md)');
+    add(
+      [],
+      `expected a mapping with apiVersion, kind, metadata and spec, got ${Array.isArray(raw) ? 'a list' : typeof raw}`,
+      'write the top level as `key: value` lines, not a `- item` list or a single value (reference: docs/spec.md)',
+    );
     throw new ConfigError(issues);
   }
 
@@ -135,14 +143,16 @@ const TYPE_HINTS: Record<string, string> = {
 };
 
 const FIELD_HINTS: Record<string, string> = {
-  'metadata.name': 'use lower-case letters, digits and dashes, at most 15 characters: it becomes the Linux bridge name of the project network',
+  'metadata.name':
+    'use lower-case letters, digits and dashes, at most 15 characters: it becomes the Linux bridge name of the project network',
   'spec.network.name': 'at most 15 characters: the network name becomes the Linux bridge name',
   'spec.kubernetes.version': 'write a kind node version such as v1.34.0',
   'spec.cluster.domain': 'write a lower-case DNS name such as lok8s.dev, 50.lok8s.dev or dev.example.test',
   'spec.registries.mirrors[].name': 'use lower-case letters, digits and dashes, starting with a letter or digit, e.g. io-example',
   'spec.registries.shared.network.name': 'use letters, digits, dots, dashes and underscores, e.g. lok8s-registries',
   'spec.registries.p2p.dialTimeout': 'write a duration in ms or s, e.g. 200ms',
-  'spec.registries.mirrors': 'write one "- name: ... / url: ..." item per mirror, [] for no mirrors, or remove the line for the four default mirrors',
+  'spec.registries.mirrors':
+    'write one "- name: ... / url: ..." item per mirror, [] for no mirrors, or remove the line for the four default mirrors',
 };
 
 function schemaIssue(err: ErrorObject, add: (path: Segment[], message: string, hint?: string) => void): void {
@@ -154,12 +164,20 @@ function schemaIssue(err: ErrorObject, add: (path: Segment[], message: string, h
       const field = String((err.params as { additionalProperty: string }).additionalProperty);
       const parent = path[path.length - 1];
       if (parent === 'credentials') {
-        add([...path, field], `"${field}" looks like a literal secret; credentials take environment variable names only`, 'write usernameEnv: MY_USER_VAR and passwordEnv: MY_TOKEN_VAR and export those variables');
+        add(
+          [...path, field],
+          `"${field}" looks like a literal secret; credentials take environment variable names only`,
+          'write usernameEnv: MY_USER_VAR and passwordEnv: MY_TOKEN_VAR and export those variables',
+        );
         return;
       }
       const known = Object.keys(propertiesAt(path));
       const close = known.find((k) => k.toLowerCase() === field.toLowerCase() || levenshtein(k, field) <= 2);
-      add([...path, field], `unknown field "${field}"`, close ? `did you mean "${close}"?` : known.length ? `allowed fields here: ${known.join(', ')}` : 'remove it');
+      add(
+        [...path, field],
+        `unknown field "${field}"`,
+        close ? `did you mean "${close}"?` : known.length ? `allowed fields here: ${known.join(', ')}` : 'remove it',
+      );
       return;
     }
     case 'required': {
@@ -169,12 +187,23 @@ function schemaIssue(err: ErrorObject, add: (path: Segment[], message: string, h
     }
     case 'type': {
       const want = (err.params as { type: string }).type;
-      const got = err.data === null ? 'null' : Array.isArray(err.data) ? 'a list' : typeof err.data === 'object' ? 'a mapping' : `${typeof err.data} ${JSON.stringify(err.data)}`;
+      const got =
+        err.data === null
+          ? 'null'
+          : Array.isArray(err.data)
+            ? 'a list'
+            : typeof err.data === 'object'
+              ? 'a mapping'
+              : `${typeof err.data} ${JSON.stringify(err.data)}`;
       add(path, `must be ${TYPE_WORDS[want] ?? want}, got ${got}`, fieldHint ?? TYPE_HINTS[want] ?? `write ${TYPE_WORDS[want] ?? want}`);
       return;
     }
     case 'const':
-      add(path, `must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`, `write ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`);
+      add(
+        path,
+        `must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`,
+        `write ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`,
+      );
       return;
     case 'enum': {
       const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.join(', ');
@@ -182,14 +211,26 @@ function schemaIssue(err: ErrorObject, add: (path: Segment[], message: string, h
       return;
     }
     case 'pattern':
-      add(path, `"${String(valueAt(path))}" is not allowed here (must match ${(err.params as { pattern: string }).pattern})`, fieldHint ?? 'change the value to match the pattern (see docs/spec.md)');
+      add(
+        path,
+        `"${String(valueAt(path))}" is not allowed here (must match ${(err.params as { pattern: string }).pattern})`,
+        fieldHint ?? 'change the value to match the pattern (see docs/spec.md)',
+      );
       return;
     case 'maxLength':
-      add(path, `"${String(valueAt(path))}" is longer than ${(err.params as { limit: number }).limit} characters`, fieldHint ?? `shorten it to at most ${(err.params as { limit: number }).limit} characters`);
+      add(
+        path,
+        `"${String(valueAt(path))}" is longer than ${(err.params as { limit: number }).limit} characters`,
+        fieldHint ?? `shorten it to at most ${(err.params as { limit: number }).limit} characters`,
+      );
       return;
     case 'minimum':
     case 'maximum':
-      add(path, `${String(valueAt(path))} is out of range (${err.keyword} ${(err.params as { limit: number }).limit})`, rangeHint(path, err.parentSchema));
+      add(
+        path,
+        `${String(valueAt(path))} is out of range (${err.keyword} ${(err.params as { limit: number }).limit})`,
+        rangeHint(path, err.parentSchema),
+      );
       return;
     default:
       add(path, err.message ?? 'is invalid', 'see docs/spec.md for the allowed values');
@@ -259,15 +300,24 @@ export function slotOf(domain: string): { slot: number } | { slot: null; problem
   if (!domain.endsWith(`.${DEFAULT_DOMAIN}`)) return { slot: null };
   const label = domain.slice(0, -(DEFAULT_DOMAIN.length + 1));
   if (!/^[0-9]+$/.test(label)) {
-    return { slot: null, problem: `"${domain}" is not a slot domain: only lok8s.dev and N.lok8s.dev (N = 2..199) exist`, hint: 'use a number, e.g. 50.lok8s.dev' };
+    return {
+      slot: null,
+      problem: `"${domain}" is not a slot domain: only lok8s.dev and N.lok8s.dev (N = 2..199) exist`,
+      hint: 'use a number, e.g. 50.lok8s.dev',
+    };
   }
   if (label.length > 1 && label.startsWith('0')) {
     return { slot: null, problem: `slot "${label}" has a leading zero`, hint: `write ${Number(label)}.lok8s.dev` };
   }
   const n = Number(label);
-  if (n === DEFAULT_SLOT) return { slot: null, problem: `slot ${n} belongs to lok8s.dev itself`, hint: 'use lok8s.dev, or another number from 2 to 199' };
+  if (n === DEFAULT_SLOT)
+    return { slot: null, problem: `slot ${n} belongs to lok8s.dev itself`, hint: 'use lok8s.dev, or another number from 2 to 199' };
   if (n < MIN_SLOT || n > MAX_SLOT) {
-    return { slot: null, problem: `slot ${n} is out of range (2..199; 200 is the shared registry network)`, hint: 'pick a number from 2 to 199' };
+    return {
+      slot: null,
+      problem: `slot ${n} is out of range (2..199; 200 is the shared registry network)`,
+      hint: 'pick a number from 2 to 199',
+    };
   }
   return { slot: n };
 }
@@ -284,11 +334,20 @@ export function defaultRegistryFor(name: string, url: string): string | undefine
 }
 
 /** `d` has the schema defaults applied; `raw` is what the file says (to point at the field the user wrote). */
-function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: ParseOptions, add: (path: Segment[], message: string, hint?: string) => void): void {
+function semanticChecks(
+  d: Record<string, any>,
+  raw: Record<string, any>,
+  opts: ParseOptions,
+  add: (path: Segment[], message: string, hint?: string) => void,
+): void {
   const spec = isObj(d.spec) ? d.spec : {};
   const fileDomain = isObj(spec.cluster) && typeof spec.cluster.domain === 'string' ? (spec.cluster.domain as string) : undefined;
   if (fileDomain && opts.domain && fileDomain !== opts.domain) {
-    add(['spec', 'cluster', 'domain'], `says "${fileDomain}" but the file is under clusters/${opts.domain}/`, `set it to ${opts.domain} or move the file to clusters/${fileDomain}/`);
+    add(
+      ['spec', 'cluster', 'domain'],
+      `says "${fileDomain}" but the file is under clusters/${opts.domain}/`,
+      `set it to ${opts.domain} or move the file to clusters/${fileDomain}/`,
+    );
   }
   const domain = fileDomain ?? opts.domain ?? DEFAULT_DOMAIN;
   const slot = slotOf(domain);
@@ -296,11 +355,20 @@ function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: 
   if (slot.slot === null) {
     if (slot.problem) add(fileDomain ? ['spec', 'cluster', 'domain'] : [], slot.problem, slot.hint);
     else if (!hasNetwork) {
-      add(['spec', 'network'], `domain "${domain}" has no lok8s slot, so the project network must be given`, 'add spec.network with name (at most 15 characters) and cidr (a /24 such as 10.126.1.0/24)');
+      add(
+        ['spec', 'network'],
+        `domain "${domain}" has no lok8s slot, so the project network must be given`,
+        'add spec.network with name (at most 15 characters) and cidr (a /24 such as 10.126.1.0/24)',
+      );
     }
   }
 
-  const projectCidr = hasNetwork && typeof spec.network.cidr === 'string' ? (spec.network.cidr as string) : slot.slot !== null ? `10.125.${slot.slot}.0/24` : undefined;
+  const projectCidr =
+    hasNetwork && typeof spec.network.cidr === 'string'
+      ? (spec.network.cidr as string)
+      : slot.slot !== null
+        ? `10.125.${slot.slot}.0/24`
+        : undefined;
   if (hasNetwork && typeof spec.network.cidr === 'string') checkCidr(['spec', 'network', 'cidr'], spec.network.cidr, add);
 
   const regs = isObj(spec.registries) ? spec.registries : {};
@@ -308,7 +376,8 @@ function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: 
   const sharedEnabled = shared.enabled !== false;
   const sharedNet = isObj(shared.network) ? shared.network : {};
   const sharedCidr = typeof sharedNet.cidr === 'string' ? (sharedNet.cidr as string) : '10.125.200.0/24';
-  const sharedCidrOk = typeof sharedNet.cidr === 'string' ? checkCidr(['spec', 'registries', 'shared', 'network', 'cidr'], sharedNet.cidr, add) : true;
+  const sharedCidrOk =
+    typeof sharedNet.cidr === 'string' ? checkCidr(['spec', 'registries', 'shared', 'network', 'cidr'], sharedNet.cidr, add) : true;
   if (sharedEnabled && sharedCidrOk && projectCidr && !isProblem(parseSubnet24(projectCidr)) && cidrsOverlap(projectCidr, sharedCidr)) {
     add(
       hasNetwork ? ['spec', 'network', 'cidr'] : ['spec', 'registries', 'shared', 'network', 'cidr'],
@@ -316,10 +385,15 @@ function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: 
       'give the project and the shared network different /24 subnets',
     );
   }
-  const projectNetName = hasNetwork && typeof spec.network.name === 'string' ? spec.network.name : isObj(d.metadata) ? d.metadata.name : undefined;
+  const projectNetName =
+    hasNetwork && typeof spec.network.name === 'string' ? spec.network.name : isObj(d.metadata) ? d.metadata.name : undefined;
   const sharedNetName = typeof sharedNet.name === 'string' ? sharedNet.name : 'lok8s-registries';
   if (sharedEnabled && projectNetName && projectNetName === sharedNetName) {
-    add(hasNetwork ? ['spec', 'network', 'name'] : ['metadata', 'name'], `project network "${projectNetName}" has the same name as the shared registry network`, 'choose another project network name');
+    add(
+      hasNetwork ? ['spec', 'network', 'name'] : ['metadata', 'name'],
+      `project network "${projectNetName}" has the same name as the shared registry network`,
+      'choose another project network name',
+    );
   }
 
   if (Array.isArray(regs.mirrors)) {
@@ -333,14 +407,20 @@ function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: 
           add(at('name'), `"${m.name}" is reserved for the project's ${m.name} registry`, 'choose another mirror name, e.g. io-example');
         }
         const prev = names.get(m.name);
-        if (prev !== undefined) add(at('name'), `duplicate mirror name "${m.name}" (also mirrors[${prev}])`, 'give every mirror its own name');
+        if (prev !== undefined)
+          add(at('name'), `duplicate mirror name "${m.name}" (also mirrors[${prev}])`, 'give every mirror its own name');
         else names.set(m.name, i);
       }
       let urlOk = false;
       if (typeof m.url === 'string') urlOk = checkUrl(at('url'), m.url, add);
-      const registry = typeof m.registry === 'string' ? m.registry : typeof m.name === 'string' && urlOk ? defaultRegistryFor(m.name, m.url) : undefined;
+      const registry =
+        typeof m.registry === 'string' ? m.registry : typeof m.name === 'string' && urlOk ? defaultRegistryFor(m.name, m.url) : undefined;
       if (typeof m.registry === 'string' && !REGISTRY_NAME.test(m.registry)) {
-        add(at('registry'), `"${m.registry}" is not a registry host name`, 'write the name containerd sees, e.g. docker.io or registry.example.com:5000');
+        add(
+          at('registry'),
+          `"${m.registry}" is not a registry host name`,
+          'write the name containerd sees, e.g. docker.io or registry.example.com:5000',
+        );
       }
       if (registry) {
         // A bare address inside our own subnets would share its certs.d directory with a registry address.
@@ -348,20 +428,37 @@ function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: 
           (c): c is string => typeof c === 'string' && !isProblem(parseSubnet24(c)),
         );
         if (ownSubnets.some((c) => inSubnet(registry, c))) {
-          add(at(typeof m.registry === 'string' ? 'registry' : 'url'), `"${registry}" is an address inside lo's own registry subnets (${ownSubnets.join(', ')})`, 'mirror a registry outside those subnets');
+          add(
+            at(typeof m.registry === 'string' ? 'registry' : 'url'),
+            `"${registry}" is an address inside lo's own registry subnets (${ownSubnets.join(', ')})`,
+            'mirror a registry outside those subnets',
+          );
         }
         if (registry === BUILD_HOSTNAME || registry === CACHE_HOSTNAME) {
-          add(at(typeof m.registry === 'string' ? 'registry' : 'url'), `"${registry}" is the project's own ${registry === BUILD_HOSTNAME ? 'build' : 'cache'} registry and cannot be mirrored`, 'mirror another registry');
+          add(
+            at(typeof m.registry === 'string' ? 'registry' : 'url'),
+            `"${registry}" is the project's own ${registry === BUILD_HOSTNAME ? 'build' : 'cache'} registry and cannot be mirrored`,
+            'mirror another registry',
+          );
         }
         const prev = registries.get(registry);
-        if (prev !== undefined) add(at(typeof m.registry === 'string' ? 'registry' : 'url'), `registry "${registry}" is already mirrored by mirrors[${prev}]`, 'keep one mirror per registry');
+        if (prev !== undefined)
+          add(
+            at(typeof m.registry === 'string' ? 'registry' : 'url'),
+            `registry "${registry}" is already mirrored by mirrors[${prev}]`,
+            'keep one mirror per registry',
+          );
         else registries.set(registry, i);
       }
       if (isObj(m.credentials)) {
         for (const key of ['usernameEnv', 'passwordEnv'] as const) {
           const v = m.credentials[key];
           if (typeof v === 'string' && !ENV_NAME.test(v)) {
-            add(at('credentials', key), 'is not an environment variable name (it looks like a literal secret)', `write the NAME of a variable, e.g. ${key === 'usernameEnv' ? 'REGISTRY_USER' : 'REGISTRY_TOKEN'}, and export the secret in it`);
+            add(
+              at('credentials', key),
+              'is not an environment variable name (it looks like a literal secret)',
+              `write the NAME of a variable, e.g. ${key === 'usernameEnv' ? 'REGISTRY_USER' : 'REGISTRY_TOKEN'}, and export the secret in it`,
+            );
           }
         }
       }
@@ -381,12 +478,21 @@ function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: 
     const seen = new Map<string, number>();
     nodes.hostPorts.forEach((p: unknown, i: number) => {
       if (isObj(p) && typeof p.listenAddress === 'string' && !ipaddr.isValid(p.listenAddress)) {
-        add(['spec', 'nodes', 'hostPorts', i, 'listenAddress'], `"${p.listenAddress}" is not an IP address`, 'write 127.0.0.1 (local only) or 0.0.0.0 (all interfaces)');
+        add(
+          ['spec', 'nodes', 'hostPorts', i, 'listenAddress'],
+          `"${p.listenAddress}" is not an IP address`,
+          'write 127.0.0.1 (local only) or 0.0.0.0 (all interfaces)',
+        );
       }
       if (!isObj(p) || typeof p.hostPort !== 'number') return;
       const key = `${p.listenAddress ?? '127.0.0.1'}:${p.hostPort}/${p.protocol ?? 'TCP'}`;
       const prev = seen.get(key);
-      if (prev !== undefined) add(['spec', 'nodes', 'hostPorts', i, 'hostPort'], `host port ${key} is already mapped by hostPorts[${prev}]`, 'use another host port');
+      if (prev !== undefined)
+        add(
+          ['spec', 'nodes', 'hostPorts', i, 'hostPort'],
+          `host port ${key} is already mapped by hostPorts[${prev}]`,
+          'use another host port',
+        );
       else seen.set(key, i);
     });
   }
@@ -394,7 +500,11 @@ function semanticChecks(d: Record<string, any>, raw: Record<string, any>, opts: 
   if (typeof p2p.port === 'number' && p2p.port === (p2p.routerPort ?? 30021)) {
     const rawP2p = raw.spec?.registries?.p2p;
     const written = isObj(rawP2p) && 'routerPort' in rawP2p ? 'routerPort' : 'port';
-    add(['spec', 'registries', 'p2p', written], `routerPort ${p2p.port} is the same as p2p.port`, 'use two different ports (defaults: port 30020, routerPort 30021)');
+    add(
+      ['spec', 'registries', 'p2p', written],
+      `routerPort ${p2p.port} is the same as p2p.port`,
+      'use two different ports (defaults: port 30020, routerPort 30021)',
+    );
   }
 }
 
@@ -402,7 +512,12 @@ function checkCidr(path: Segment[], cidr: string, add: (path: Segment[], message
   const parsed = parseSubnet24(cidr);
   if (!isProblem(parsed)) return true;
   if (parsed.kind === 'invalid') add(path, `"${cidr}" is not an IPv4 CIDR`, 'write a /24 such as 10.125.50.0/24');
-  else if (parsed.kind === 'not-aligned') add(path, `"${cidr}" has host bits set; the network address is ${parsed.network}/${parsed.prefix}`, `write ${parsed.network}/${parsed.prefix}`);
+  else if (parsed.kind === 'not-aligned')
+    add(
+      path,
+      `"${cidr}" has host bits set; the network address is ${parsed.network}/${parsed.prefix}`,
+      `write ${parsed.network}/${parsed.prefix}`,
+    );
   else add(path, `"${cidr}" is a /${parsed.prefix}; registry addresses need a /24`, 'use a /24 such as 10.125.50.0/24');
   return false;
 }
@@ -424,7 +539,11 @@ function checkUrl(path: Segment[], url: string, add: (path: Segment[], message: 
     return false;
   }
   if (u.username || u.password) {
-    add(path, 'contains a user name or password (a literal secret)', 'remove it from the URL and use credentials.usernameEnv / credentials.passwordEnv');
+    add(
+      path,
+      'contains a user name or password (a literal secret)',
+      'remove it from the URL and use credentials.usernameEnv / credentials.passwordEnv',
+    );
     return false;
   }
   if (u.search || u.hash) {

@@ -72,22 +72,35 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
     plan = await deps.loadPlan();
     checks.push({ name: 'spec', status: 'ok', detail: `${plan.project.file} (project ${plan.project.name})` });
   } catch (err) {
-    checks.push({ name: 'spec', status: 'fail', detail: errMsg(err), fix: (err as { hint?: string }).hint ?? 'fix the spec; `lo plan` shows every problem' });
+    checks.push({
+      name: 'spec',
+      status: 'fail',
+      detail: errMsg(err),
+      fix: (err as { hint?: string }).hint ?? 'fix the spec; `lo plan` shows every problem',
+    });
   }
 
   const [dockerCheck, kindCheck, kubectlCheck] = await Promise.all([
     deps.docker().then(
       (d): Check => ({ name: 'docker', status: 'ok', detail: `engine ${d.version} at ${d.target}` }),
-      (err): Check => ({ name: 'docker', status: 'fail', detail: errMsg(err), fix: (err as { hint?: string }).hint ?? 'start the Docker engine or set DOCKER_HOST' }),
+      (err): Check => ({
+        name: 'docker',
+        status: 'fail',
+        detail: errMsg(err),
+        fix: (err as { hint?: string }).hint ?? 'start the Docker engine or set DOCKER_HOST',
+      }),
     ),
     deps.kind.version().then(
       (v): Check => ({ name: 'kind', status: 'ok', detail: v }),
       (err): Check => ({ name: 'kind', status: 'fail', detail: errMsg(err), fix: KIND_INSTALL_HINT }),
     ),
-    deps.kubectl(plan?.cluster.kubeconfigPath ?? '/dev/null').version().then(
-      (v): Check => ({ name: 'kubectl', status: 'ok', detail: v }),
-      (err): Check => ({ name: 'kubectl', status: 'fail', detail: errMsg(err), fix: KUBECTL_INSTALL_HINT }),
-    ),
+    deps
+      .kubectl(plan?.cluster.kubeconfigPath ?? '/dev/null')
+      .version()
+      .then(
+        (v): Check => ({ name: 'kubectl', status: 'ok', detail: v }),
+        (err): Check => ({ name: 'kubectl', status: 'fail', detail: errMsg(err), fix: KUBECTL_INSTALL_HINT }),
+      ),
   ]);
   checks.push(dockerCheck, kindCheck, kubectlCheck);
 
@@ -96,13 +109,24 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
     let ca: string | null = null;
     if (p.tls.enabled) {
       ca = await readFile(p.tls.caCertPath, 'utf8').catch(() => null);
-      if (!ca) checks.push({ name: 'ca', status: 'fail', detail: `no CA at ${p.tls.caCertPath}`, fix: 'run `lo provision` (or `lo registry up`) to create it' });
+      if (!ca)
+        checks.push({
+          name: 'ca',
+          status: 'fail',
+          detail: `no CA at ${p.tls.caCertPath}`,
+          fix: 'run `lo provision` (or `lo registry up`) to create it',
+        });
       else if (deps.checkTrust) {
         const t = await deps.checkTrust(p).catch((err: unknown) => ({ trusted: false, missing: [errMsg(err)] }));
         checks.push(
           t.trusted
             ? { name: 'ca-trust', status: 'ok', detail: `host trusts ${p.tls.caCertPath}` }
-            : { name: 'ca-trust', status: 'warn', detail: `host does not trust lo's CA${t.missing?.length ? `: ${t.missing.join(', ')}` : ''}`, fix: `run \`${'command' in t && t.command ? t.command : TRUST_COMMAND}\`` },
+            : {
+                name: 'ca-trust',
+                status: 'warn',
+                detail: `host does not trust lo's CA${t.missing?.length ? `: ${t.missing.join(', ')}` : ''}`,
+                fix: `run \`${'command' in t && t.command ? t.command : TRUST_COMMAND}\``,
+              },
         );
       } else checks.push({ name: 'ca', status: 'ok', detail: p.tls.caCertPath });
     }
@@ -115,7 +139,12 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
       p.registries.map(async (r): Promise<Check> => {
         const name = `registry ${r.name}`;
         if (!networks.get(r.network)) {
-          return { name, status: 'fail', detail: `network ${r.network} does not exist (or Docker is unreachable), so ${r.endpoint} cannot answer`, fix: 'run `lo provision` (or `lo registry up`)' };
+          return {
+            name,
+            status: 'fail',
+            detail: `network ${r.network} does not exist (or Docker is unreachable), so ${r.endpoint} cannot answer`,
+            fix: 'run `lo provision` (or `lo registry up`)',
+          };
         }
         try {
           const status = await probe(r, ca, timeoutMs);
@@ -128,7 +157,9 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
             name,
             status: 'fail',
             detail: `${r.endpoint}/v2/: ${errMsg(err)}`,
-            fix: tlsProblem ? 'the registry serves a certificate lo\'s CA does not sign; run `lo provision` to re-issue it' : `run \`lo provision\` (or \`lo registry up\`); \`docker ps -a --filter name=${r.containerName}\` shows its state`,
+            fix: tlsProblem
+              ? "the registry serves a certificate lo's CA does not sign; run `lo provision` to re-issue it"
+              : `run \`lo provision\` (or \`lo registry up\`); \`docker ps -a --filter name=${r.containerName}\` shows its state`,
           };
         }
       }),

@@ -95,7 +95,9 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
   if (plan.tls.enabled && deps.checkTrust) {
     const trust = await deps.checkTrust(plan).catch(() => null);
     if (trust && !trust.trusted) {
-      warn(`this host does not trust lo's CA yet${trust.missing?.length ? ` (missing: ${trust.missing.join(', ')})` : ''}; run \`${trust.command ?? TRUST_COMMAND}\` so \`docker push\` to the build registry verifies`);
+      warn(
+        `this host does not trust lo's CA yet${trust.missing?.length ? ` (missing: ${trust.missing.join(', ')})` : ''}; run \`${trust.command ?? TRUST_COMMAND}\` so \`docker push\` to the build registry verifies`,
+      );
     }
   }
 

@@ -93,7 +93,10 @@ export interface StatusResult {
 }
 
 /** `lo registry status`: container state plus a catalog read per registry, all probes in parallel. */
-export async function registryStatus(opts: LoadSpecOptions, deps: RegistryDeps & { shared?: boolean; timeoutMs?: number } = {}): Promise<StatusResult> {
+export async function registryStatus(
+  opts: LoadSpecOptions,
+  deps: RegistryDeps & { shared?: boolean; timeoutMs?: number } = {},
+): Promise<StatusResult> {
   const { docker, plan } = await setup(opts, { ...deps, strict: false });
   const wanted = plan.registries.filter((r) => r.scope === 'project' || deps.shared);
   const [containers, ca] = await Promise.all([
@@ -117,10 +120,12 @@ export async function registryStatus(opts: LoadSpecOptions, deps: RegistryDeps &
       };
       if (!c) return { ...base, health: 'not created', catalog: null };
       if (!c.running) return { ...base, health: 'not running', catalog: null };
-      if (plan.tls.enabled && !ca) return { ...base, health: 'running but unreachable', catalog: null, error: `CA ${plan.tls.caCertPath} not readable` };
+      if (plan.tls.enabled && !ca)
+        return { ...base, health: 'running but unreachable', catalog: null, error: `CA ${plan.tls.caCertPath} not readable` };
       // Probe only an address the container really has: a planned address on a network it left may route
       // off this machine.
-      if (!c.networks[r.network]?.ip) return { ...base, health: 'running but unreachable', catalog: null, error: `not attached to network ${r.network}` };
+      if (!c.networks[r.network]?.ip)
+        return { ...base, health: 'running but unreachable', catalog: null, error: `not attached to network ${r.network}` };
       const endpoint = `${r.scheme}://${base.address}:${r.port}`;
       const p = await probeCatalog(endpoint, { ca, timeoutMs: deps.timeoutMs ?? 1500 });
       return p.ok
@@ -134,7 +139,10 @@ export async function registryStatus(opts: LoadSpecOptions, deps: RegistryDeps &
 function ownContainer(all: ContainerState[], plan: Plan, r: RegistryPlan): ContainerState | undefined {
   const projectLabel = r.scope === 'shared' ? SHARED_PROJECT : plan.project.name;
   return all.find(
-    (c) => c.labels[LABELS.project] === projectLabel && c.labels[LABELS.role] === r.role && (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name),
+    (c) =>
+      c.labels[LABELS.project] === projectLabel &&
+      c.labels[LABELS.role] === r.role &&
+      (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name),
   );
 }
 
@@ -151,7 +159,11 @@ async function targets(docker: DockerClients, plan: Plan, spec: ClusterSpec, sha
   const projectRegistries = own.filter((c) => ['build', 'cache', 'mirror'].includes(c.labels[LABELS.role] ?? ''));
   if (!shared || !spec.registries.shared.enabled) return projectRegistries;
   const net = spec.registries.shared.network.name;
-  const mirrors = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`, `${LABELS.role}=mirror`]);
+  const mirrors = await docker.containers.list([
+    `${LABELS.managedBy}=${MANAGED_BY}`,
+    `${LABELS.project}=${SHARED_PROJECT}`,
+    `${LABELS.role}=mirror`,
+  ]);
   return [...projectRegistries, ...mirrors.filter((c) => c.networks[net] !== undefined)];
 }
 
@@ -187,7 +199,8 @@ export async function registryClean(opts: LoadSpecOptions, deps: RegistryDeps & 
 
   deps.onProgress?.('removing volumes');
   const volumeNames = new Set<string>(list.flatMap((c) => c.volumes.map((v) => v.name)));
-  for (const v of await docker.volumes.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`])) volumeNames.add(v.name);
+  for (const v of await docker.volumes.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`]))
+    volumeNames.add(v.name);
   if (shared) {
     for (const r of plan.registries.filter((x) => x.scope === 'shared')) volumeNames.add(r.volume);
   }

@@ -39,10 +39,21 @@ describe('P2P wiring on kind-shaped nodes (agent image from the provision hook, 
   it('node 2 pulls through P2P what node 1 pulled, with mirror and upstream stopped', async () => {
     const r1 = await bed.pull(n1, 'docker.io/lop2p/wired:1');
     expect(r1.code, r1.stdout.slice(-1000)).toBe(0);
-    await waitFor('node 1 advertises the tag', async () => metric(await bed.metrics(n1), 'lo_p2p_advertised_tags') >= 1 && metric(await bed.metrics(n1), 'lo_p2p_peers') === 1).catch(
-      async (e: Error) => Promise.reject(new Error(`${e.message}\n${[...(await bed.metrics(n1))].filter(([k]) => !k.includes('process') && !k.includes('nodejs')).join('\n')}\n${await bed.agentLogs(n1)}`)),
+    await waitFor(
+      'node 1 advertises the tag',
+      async () => metric(await bed.metrics(n1), 'lo_p2p_advertised_tags') >= 1 && metric(await bed.metrics(n1), 'lo_p2p_peers') === 1,
+    ).catch(async (e: Error) =>
+      Promise.reject(
+        new Error(
+          `${e.message}\n${[...(await bed.metrics(n1))].filter(([k]) => !k.includes('process') && !k.includes('nodejs')).join('\n')}\n${await bed.agentLogs(n1)}`,
+        ),
+      ),
     );
-    await waitFor('node 2 resolves it', async () => (await fetch(`http://${n2.ip}:${bed.plan.p2p.port}/v2/lop2p/wired/manifests/${a.digest}`, { method: 'HEAD' })).status === 200);
+    await waitFor(
+      'node 2 resolves it',
+      async () =>
+        (await fetch(`http://${n2.ip}:${bed.plan.p2p.port}/v2/lop2p/wired/manifests/${a.digest}`, { method: 'HEAD' })).status === 200,
+    );
     await docker.getContainer(bed.mirror.name).stop({ t: 0 });
     await docker.getContainer(bed.upstream.name).stop({ t: 0 });
     const r2 = await bed.pull(n2, 'docker.io/lop2p/wired:1');
@@ -62,19 +73,38 @@ describe('P2P wiring on kind-shaped nodes (agent image from the provision hook, 
   it('a new agent image removes older ones lo built, except those agents still run', async () => {
     const running = (await docker.getContainer(n1.agent).inspect()).Config.Image;
     const stale = `lo-p2p-agent:0.0.0-stale${Date.now()}`;
-    await execa('sh', ['-c', `tar -C /etc -c hostname | docker import ${Object.entries({
-      'dev.lok8s.lo.managed-by': 'lo',
-      'dev.lok8s.lo.role': 'p2p-agent-image',
-      'dev.lok8s.lo.content-hash': 'stale',
-      ...bed.labels,
-    })
-      .map(([k, v]) => `--change 'LABEL ${k}=${v}'`)
-      .join(' ')} - ${stale}`]);
+    await execa('sh', [
+      '-c',
+      `tar -C /etc -c hostname | docker import ${Object.entries({
+        'dev.lok8s.lo.managed-by': 'lo',
+        'dev.lok8s.lo.role': 'p2p-agent-image',
+        'dev.lok8s.lo.content-hash': 'stale',
+        ...bed.labels,
+      })
+        .map(([k, v]) => `--change 'LABEL ${k}=${v}'`)
+        .join(' ')} - ${stale}`,
+    ]);
     // Another base makes another content hash, so this builds, then prunes.
     const other = await ensureAgentImage(docker, { baseImage: 'registry:2', extraLabels: bed.labels });
     expect(other.built).toBe(true);
-    expect(await docker.getImage(stale).inspect().then(() => true, () => false)).toBe(false);
-    expect(await docker.getImage(running).inspect().then(() => true, () => false)).toBe(true);
+    expect(
+      await docker
+        .getImage(stale)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        ),
+    ).toBe(false);
+    expect(
+      await docker
+        .getImage(running)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        ),
+    ).toBe(true);
     await docker.getImage(other.image).remove({ force: true });
   });
 });

@@ -34,7 +34,9 @@ async function hasContent(n: BedNode, digest: string): Promise<boolean> {
 async function expectPull(n: BedNode, reference: string): Promise<number> {
   const r = await bed.pull(n, reference);
   if (r.code !== 0) {
-    throw new Error(`pull ${reference} on ${n.name} failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}\nagent log:\n${await bed.agentLogs(n)}`);
+    throw new Error(
+      `pull ${reference} on ${n.name} failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}\nagent log:\n${await bed.agentLogs(n)}`,
+    );
   }
   return r.ms;
 }
@@ -105,7 +107,9 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     expect(metric(m2, 'lo_p2p_requests_total', { route: 'manifest', source: 'peer', result: 'ok' })).toBeGreaterThan(0);
     expect(metric(m2, 'lo_p2p_requests_total', { route: 'blob', source: 'peer', result: 'ok' })).toBeGreaterThan(0);
     expect(metric(m2, 'lo_p2p_bytes_served_total', { source: 'peer' })).toBeGreaterThanOrEqual(BIG);
-    console.log(`[p2p] pulls with mirror+upstream down: a:1 by tag ${tagMs.toFixed(0)} ms, a by digest ${digestMs.toFixed(0)} ms, big (48 MiB, paced 24 MiB/s) ${bigMs.toFixed(0)} ms; n2 advertised a:1 ${advertiseMs.toFixed(0)} ms after its pull`);
+    console.log(
+      `[p2p] pulls with mirror+upstream down: a:1 by tag ${tagMs.toFixed(0)} ms, a by digest ${digestMs.toFixed(0)} ms, big (48 MiB, paced 24 MiB/s) ${bigMs.toFixed(0)} ms; n2 advertised a:1 ${advertiseMs.toFixed(0)} ms after its pull`,
+    );
   });
 
   it('an image nobody has fails over fast (404 within the resolve timeout)', async () => {
@@ -123,9 +127,13 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     times.sort((a, b) => a - b);
     const p50 = times[5]!;
     const m3 = await bed.metrics(n3);
-    const gaveUp = metric(m3, 'lo_p2p_resolve_duration_seconds_sum', { found: 'false' }) / metric(m3, 'lo_p2p_resolve_duration_seconds_count', { found: 'false' });
+    const gaveUp =
+      metric(m3, 'lo_p2p_resolve_duration_seconds_sum', { found: 'false' }) /
+      metric(m3, 'lo_p2p_resolve_duration_seconds_count', { found: 'false' });
     console.log(`[p2p] agent-side: mean time to give up on a lookup ${(gaveUp * 1000).toFixed(1)} ms`);
-    console.log(`[p2p] time to 404 for an unknown tag: p50 ${p50.toFixed(1)} ms, max ${times[9]!.toFixed(1)} ms; unknown blob ${blobMs.toFixed(1)} ms (resolve timeout ${bed.plan.p2p.resolveTimeoutMs} ms)`);
+    console.log(
+      `[p2p] time to 404 for an unknown tag: p50 ${p50.toFixed(1)} ms, max ${times[9]!.toFixed(1)} ms; unknown blob ${blobMs.toFixed(1)} ms (resolve timeout ${bed.plan.p2p.resolveTimeoutMs} ms)`,
+    );
     expect(p50).toBeLessThan(bed.plan.p2p.resolveTimeoutMs + 80);
     // containerd: the agent's 404 sends it on to the mirror and upstream (stopped), so the pull fails — fast.
     const r = await bed.pull(n3, ref('nothing'), 60_000);
@@ -160,7 +168,11 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
   it('a peer that serves a corrupted blob is caught by digest verification; containerd then falls back cleanly', async () => {
     const layer = img.c!.layers[0]!;
     const path = `/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256/${layer.slice(7)}`;
-    const flip = await execIn(n1.name, ['node', '-e', `const fs=require('fs');const fd=fs.openSync(${JSON.stringify(path)},'r+');fs.writeSync(fd,Buffer.from('corrupted by the test'),0,21,100000);fs.closeSync(fd)`]);
+    const flip = await execIn(n1.name, [
+      'node',
+      '-e',
+      `const fs=require('fs');const fd=fs.openSync(${JSON.stringify(path)},'r+');fs.writeSync(fd,Buffer.from('corrupted by the test'),0,21,100000);fs.closeSync(fd)`,
+    ]);
     expect(flip.code).toBe(0);
     const before = metric(await bed.metrics(n2), 'lo_p2p_requests_total', { result: 'digest-mismatch' });
     const bad = await bed.pull(n2, ref('c'));
@@ -195,10 +207,13 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     );
     await docker.getContainer(victim.agent).kill();
     const r = await pull;
-    if (r.code !== 0) throw new Error(`pull failed after killing ${victim.name}'s agent: ${r.stdout.slice(-1500)}\n${await bed.agentLogs(n3)}`);
+    if (r.code !== 0)
+      throw new Error(`pull failed after killing ${victim.name}'s agent: ${r.stdout.slice(-1500)}\n${await bed.agentLogs(n3)}`);
     expect(await hasContent(n3, layer)).toBe(true);
     const m3 = await bed.metrics(n3);
-    console.log(`[p2p] killed ${victim.name}'s agent mid-blob; n3 pull finished in ${r.ms.toFixed(0)} ms, failovers ${metric(m3, 'lo_p2p_peer_failovers_total')}`);
+    console.log(
+      `[p2p] killed ${victim.name}'s agent mid-blob; n3 pull finished in ${r.ms.toFixed(0)} ms, failovers ${metric(m3, 'lo_p2p_peer_failovers_total')}`,
+    );
     expect(metric(m3, 'lo_p2p_peer_failovers_total')).toBeGreaterThanOrEqual(1);
   });
 });

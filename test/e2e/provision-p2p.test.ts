@@ -8,7 +8,16 @@
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
-import { cleanupProvisionRun, lo, makeTinyImage, provisionWorkspace, pullInNode, writeProjectSpec, type ProjectSpec, type ProvisionWorkspace } from '../helpers/kind.js';
+import {
+  cleanupProvisionRun,
+  lo,
+  makeTinyImage,
+  provisionWorkspace,
+  pullInNode,
+  writeProjectSpec,
+  type ProjectSpec,
+  type ProvisionWorkspace,
+} from '../helpers/kind.js';
 import { execa } from 'execa';
 
 const NODE_IMAGE = 'lo-test/node:containerd';
@@ -23,7 +32,9 @@ async function agents(project: string): Promise<Array<{ name: string; node: stri
     all: true,
     filters: { label: [`dev.lok8s.lo.project=${project}`, 'dev.lok8s.lo.role=p2p-agent'] },
   });
-  return found.map((c) => ({ name: c.Names[0]!.replace(/^\//, ''), node: c.Labels['dev.lok8s.lo.node']!, state: c.State })).sort((a, b) => (a.node < b.node ? -1 : 1));
+  return found
+    .map((c) => ({ name: c.Names[0]!.replace(/^\//, ''), node: c.Labels['dev.lok8s.lo.node']!, state: c.State }))
+    .sort((a, b) => (a.node < b.node ? -1 : 1));
 }
 
 beforeAll(async () => {
@@ -91,7 +102,13 @@ describe('lo provision with the P2P node mirror', () => {
     const deadline = Date.now() + 60_000;
     let status = 0;
     while (Date.now() < deadline) {
-      status = (await fetch(`http://${workerIp}:30020/v2/${repo}/manifests/v1?ns=docker.io`, { method: 'HEAD', signal: AbortSignal.timeout(2000) }).catch(() => null))?.status ?? 0;
+      status =
+        (
+          await fetch(`http://${workerIp}:30020/v2/${repo}/manifests/v1?ns=docker.io`, {
+            method: 'HEAD',
+            signal: AbortSignal.timeout(2000),
+          }).catch(() => null)
+        )?.status ?? 0;
       if (status === 200) break;
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -106,7 +123,11 @@ describe('lo provision with the P2P node mirror', () => {
 
   it('a stopped agent (e.g. after its node restarted) is named by lo doctor and started again by lo provision', async () => {
     const node = `${spec.name}-worker`;
-    const ip = (): Promise<string> => docker.getContainer(node).inspect().then((i) => i.NetworkSettings.Networks[spec.network!.name]!.IPAddress);
+    const ip = (): Promise<string> =>
+      docker
+        .getContainer(node)
+        .inspect()
+        .then((i) => i.NetworkSettings.Networks[spec.network!.name]!.IPAddress);
     const answers = async (within: number): Promise<boolean> => {
       const deadline = Date.now() + within;
       const url = `http://${await ip()}:30020/v2/`;

@@ -12,7 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNodes } from '../../src/apply/connectNodes.js';
 import { LoError } from '../../src/errors/loError.js';
 import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
-import { cleanupProvisionRun, FAKE_BIN, lo, makeTinyImage, provisionWorkspace, pullInNode, writeProjectSpec, type ProjectSpec, type ProvisionWorkspace } from '../helpers/kind.js';
+import {
+  cleanupProvisionRun,
+  FAKE_BIN,
+  lo,
+  makeTinyImage,
+  provisionWorkspace,
+  pullInNode,
+  writeProjectSpec,
+  type ProjectSpec,
+  type ProvisionWorkspace,
+} from '../helpers/kind.js';
 
 let ws: ProvisionWorkspace;
 let spec: ProjectSpec;
@@ -49,7 +59,9 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
     chmodSync(join(badBin, 'kind'), 0o755);
     const bad = await lo({ ...ws, env: { ...ws.env, PATH: `${badBin}:${ws.env.PATH}` } }, ['--config', file, 'provision']);
     expect(bad.code).toBe(5);
-    expect(bad.stderr).toMatch(/step "kind" \(kind cluster \S+\) failed: `kind create cluster --name \S+ --config \S+ --kubeconfig \S+` failed \(exit 1\)/);
+    expect(bad.stderr).toMatch(
+      /step "kind" \(kind cluster \S+\) failed: `kind create cluster --name \S+ --config \S+ --kubeconfig \S+` failed \(exit 1\)/,
+    );
     expect(bad.stderr).toContain('failed to pull image "kindest/node"');
     expect(bad.stdout).toBe('');
     // Steps before kind did their work: the build registry runs.
@@ -71,9 +83,13 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
 
   it('connectNodes: already connected is fine, a missing node stops with its name', async () => {
     const node = `${spec.name}-control-plane`;
-    expect(await connectNodes(docker, [node], spec.shared.name)).toEqual([{ action: "noop", object: `node ${node} -> ${spec.shared.name}` }]);
+    expect(await connectNodes(docker, [node], spec.shared.name)).toEqual([
+      { action: 'noop', object: `node ${node} -> ${spec.shared.name}` },
+    ]);
     await docker.getNetwork(spec.shared.name).disconnect({ Container: node });
-    expect(await connectNodes(docker, [node], spec.shared.name)).toEqual([{ action: 'create', object: `node ${node} -> ${spec.shared.name}` }]);
+    expect(await connectNodes(docker, [node], spec.shared.name)).toEqual([
+      { action: 'create', object: `node ${node} -> ${spec.shared.name}` },
+    ]);
     const err = await connectNodes(docker, [node, `${spec.name}-ghost`], spec.shared.name).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LoError);
     expect((err as Error).message).toContain(`cannot connect node ${spec.name}-ghost to network ${spec.shared.name}`);
@@ -89,9 +105,14 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
     expect(r.stdout).toMatch(/✔ registry cache\s+https:\/\/10\.160\.\d+\.102\/v2\/ answered 200/);
     expect(r.stdout).toContain('1 check(s) failed');
   });
-  it('HA cluster: kind\'s external load balancer is not treated as a node', async () => {
+  it("HA cluster: kind's external load balancer is not treated as a node", async () => {
     const hex = ws.runId.slice('lopv-'.length);
-    const ha: ProjectSpec = { ...spec, name: `lopvh${hex}`, domain: `lopvh${hex}.test`, network: { name: `lopvh${hex}`, cidr: `10.160.${octet + 1}.0/24` } };
+    const ha: ProjectSpec = {
+      ...spec,
+      name: `lopvh${hex}`,
+      domain: `lopvh${hex}.test`,
+      network: { name: `lopvh${hex}`, cidr: `10.160.${octet + 1}.0/24` },
+    };
     const haFile = writeProjectSpec(ws, { ...ha, controlPlanes: 2 });
     try {
       const r = await lo(ws, ['--config', haFile, 'provision', '--json']);
@@ -137,7 +158,13 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
     await up.start();
     await waitHttp(`http://${cidrBase}.120:5000/v2/`);
     const img = await makeTinyImage(ws, 'priv');
-    await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${cidrBase}.120:5000/library/${ws.runId}-priv:v1`]);
+    await execa('skopeo', [
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `docker-daemon:${img}`,
+      `docker://${cidrBase}.120:5000/library/${ws.runId}-priv:v1`,
+    ]);
 
     const privFile = writeProjectSpec(ws, priv);
     try {
@@ -145,7 +172,14 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
       expect(r.code, r.stderr).toBe(0);
       const res = JSON.parse(r.stdout);
       expect(res.warnings).toEqual([]); // no TLS: nothing to trust
-      expect(res.registries.map((x: { name: string; address: string; scheme: string; shared: boolean }) => [x.name, x.address, x.scheme, x.shared])).toEqual([
+      expect(
+        res.registries.map((x: { name: string; address: string; scheme: string; shared: boolean }) => [
+          x.name,
+          x.address,
+          x.scheme,
+          x.shared,
+        ]),
+      ).toEqual([
         ['build', `${cidrBase}.101`, 'http', false],
         ['cache', `${cidrBase}.102`, 'http', false],
         [`${ws.runId}-priv`, `${cidrBase}.103`, 'http', false],
@@ -162,7 +196,10 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
     } finally {
       await lo(ws, ['--config', privFile, 'destroy', '--yes', '--volumes']);
       await up.remove({ force: true, v: true });
-      await docker.getNetwork(priv.network!.name).remove().catch(() => undefined);
+      await docker
+        .getNetwork(priv.network!.name)
+        .remove()
+        .catch(() => undefined);
     }
   });
 
@@ -187,5 +224,4 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
     expect(build).toMatchObject({ status: 'fail', fix: 'run `lo provision` (or `lo registry up`)' });
     expect(build.detail).toContain(`network ${spec.network!.name} does not exist`);
   });
-
 });

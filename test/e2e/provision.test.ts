@@ -98,7 +98,14 @@ beforeAll(async () => {
     { name: `${ws.runId}-quay`, url: upstreamHost.url, registry: 'quay.io' },
     { name: `${ws.runId}-k8s`, url: upstreamHost.url, registry: 'registry.k8s.io' },
   ];
-  specA = { name: `lopva${hex}`, domain: `lopva${hex}.test`, network: { name: `lopva${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` }, shared, mirrors, workers: 1 };
+  specA = {
+    name: `lopva${hex}`,
+    domain: `lopva${hex}.test`,
+    network: { name: `lopva${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+    shared,
+    mirrors,
+    workers: 1,
+  };
   // The second project uses the real slot of 50.lok8s.dev: 10.125.50.0/24.
   specB = { name: `lopvb${hex}`, domain: '50.lok8s.dev', shared, mirrors };
   fileA = writeProjectSpec(ws, specA);
@@ -114,8 +121,19 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
     const r = await lo(ws, ['--config', fileA, 'provision', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout);
-    expect(res.steps.map((s: { step: string }) => s.step)).toEqual(['validate', 'networks', 'tls', 'certs.d', 'registries', 'kind', 'connect', 'configmaps', 'p2p']);
-    for (const step of ['validate', 'networks', 'tls', 'certs.d', 'registries', 'kind', 'connect', 'configmaps']) expect(r.stderr).toContain(step);
+    expect(res.steps.map((s: { step: string }) => s.step)).toEqual([
+      'validate',
+      'networks',
+      'tls',
+      'certs.d',
+      'registries',
+      'kind',
+      'connect',
+      'configmaps',
+      'p2p',
+    ]);
+    for (const step of ['validate', 'networks', 'tls', 'certs.d', 'registries', 'kind', 'connect', 'configmaps'])
+      expect(r.stderr).toContain(step);
     expect(res.changed).toBe(true);
     // The fresh CA (temp CAROOT) is not trusted by this host: one warning with the exact command.
     expect(res.warnings).toHaveLength(1);
@@ -128,7 +146,10 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
     expect(res.push).toEqual({ push: `docker push ${build.ip}/myapp:dev`, image: 'lok8s.local/myapp:dev' });
 
     // Nodes: kind's names and labels, on the project network (KIND_EXPERIMENTAL_DOCKER_NETWORK) and the shared one.
-    for (const [node, role] of [[nodeA().cp, 'control-plane'], [nodeA().worker, 'worker']] as const) {
+    for (const [node, role] of [
+      [nodeA().cp, 'control-plane'],
+      [nodeA().worker, 'worker'],
+    ] as const) {
       const info = await docker.getContainer(node).inspect();
       expect(info.Config.Labels['io.x-k8s.kind.cluster']).toBe(specA.name);
       expect(info.Config.Labels['io.x-k8s.kind.role']).toBe(role);
@@ -244,7 +265,9 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout);
     expect(res.changed).toBe(false);
-    const notNoop = res.steps.flatMap((s: { actions: Array<{ action: string }> }) => s.actions).filter((a: { action: string }) => a.action !== 'noop');
+    const notNoop = res.steps
+      .flatMap((s: { actions: Array<{ action: string }> }) => s.actions)
+      .filter((a: { action: string }) => a.action !== 'noop');
     expect(notNoop).toEqual([]);
     expect(kubectlCalls(ws).filter((c) => c.argv.includes('apply')).length).toBe(appliesBefore);
     expect(await Promise.all(planA.registries.map((x) => containerId(x.containerName)))).toEqual(ids);
@@ -258,7 +281,9 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
     expect(r.code, r.stderr).toBe(0);
     const planB = await planOf(fileB);
     expect(planB.registries.filter((x) => x.role !== 'mirror').map((x) => x.ip)).toEqual(['10.125.50.101', '10.125.50.102']);
-    expect(planB.registries.filter((x) => x.role === 'mirror').map((x) => x.ip)).toEqual(planA.registries.filter((x) => x.role === 'mirror').map((x) => x.ip));
+    expect(planB.registries.filter((x) => x.role === 'mirror').map((x) => x.ip)).toEqual(
+      planA.registries.filter((x) => x.role === 'mirror').map((x) => x.ip),
+    );
     expect(await Promise.all(['dock', 'quay', 'k8s'].map((s) => containerId(mirror(s).containerName)))).toEqual(mirrorIds);
 
     const nodeB = `${specB.name}-control-plane`;
@@ -304,7 +329,8 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
     expect(r.code, r.stdout).toBe(0);
     expect(res.ok).toBe(true);
     const names = res.checks.map((c: { name: string }) => c.name);
-    for (const n of ['spec', 'docker', 'kind', 'kubectl', 'cluster', ...planA.registries.map((x) => `registry ${x.name}`)]) expect(names).toContain(n);
+    for (const n of ['spec', 'docker', 'kind', 'kubectl', 'cluster', ...planA.registries.map((x) => `registry ${x.name}`)])
+      expect(names).toContain(n);
 
     // With a mirror down, doctor fails, names it and says how to fix it.
     await docker.getContainer(mirror('quay').containerName).stop({ t: 1 });

@@ -40,7 +40,8 @@ const credsEnv = { LODK_USER: 'lodk-user', LODK_PASS: 'first-secret-value' };
 let registryImage: string;
 const cliEnv = (): NodeJS.ProcessEnv => ({ ...ws.env, ...credsEnv, LO_REGISTRY_IMAGE: registryImage });
 
-const byName = (actions: Action[], kind: Action['kind'], name: string): Action | undefined => actions.find((a) => a.kind === kind && a.name === name);
+const byName = (actions: Action[], kind: Action['kind'], name: string): Action | undefined =>
+  actions.find((a) => a.kind === kind && a.name === name);
 const changed = (actions: Action[]): Action[] => actions.filter((a) => a.action !== 'noop');
 
 beforeAll(async () => {
@@ -52,7 +53,14 @@ beforeAll(async () => {
     sharedName: `${id}s`,
     sharedCidr: '10.140.11.0/24',
     tls: false,
-    mirrors: [{ name: `${id}-hub`, url: 'http://10.140.11.200:5000', registry: 'docker.io', credentials: { usernameEnv: 'LODK_USER', passwordEnv: 'LODK_PASS' } }],
+    mirrors: [
+      {
+        name: `${id}-hub`,
+        url: 'http://10.140.11.200:5000',
+        registry: 'docker.io',
+        credentials: { usernameEnv: 'LODK_USER', passwordEnv: 'LODK_PASS' },
+      },
+    ],
   };
   specFile = ws.writeSpec(spec);
   registryImage = `${id}/registry:2`;
@@ -68,7 +76,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await docker.getContainer(`${ws?.runId}a-registry-build`).unpause().catch(() => undefined);
+  await docker
+    .getContainer(`${ws?.runId}a-registry-build`)
+    .unpause()
+    .catch(() => undefined);
   await cleanupRun(ws);
 });
 
@@ -84,7 +95,9 @@ describe('lo registry up on a real engine', () => {
       expect(byName(actions, 'container', r.containerName)?.action).toBe('create');
       expect(byName(actions, 'volume', r.volume)?.action).toBe('create');
     }
-    expect(plan.registries.map((r) => r.containerName).sort()).toEqual([`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`].sort());
+    expect(plan.registries.map((r) => r.containerName).sort()).toEqual(
+      [`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`].sort(),
+    );
 
     const net = await docker.getNetwork(spec.name).inspect();
     expect(net.IPAM.Config[0]).toMatchObject({ Subnet: '10.140.10.0/24', Gateway: '10.140.10.1', IPRange: '10.140.10.128/25' });
@@ -98,7 +111,10 @@ describe('lo registry up on a real engine', () => {
     expect(build.Config.Labels[LABELS.role]).toBe('build');
     expect(build.Config.Labels[LABELS.project]).toBe(spec.name);
     expect(build.Config.Labels['dev.lok8s.lo.test-run']).toBe(id);
-    expect(build.Mounts.map((m) => `${m.Type}:${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort()).toEqual(['bind:/etc/lo/registry:ro', 'volume:/var/lib/registry:rw']);
+    expect(build.Mounts.map((m) => `${m.Type}:${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort()).toEqual([
+      'bind:/etc/lo/registry:ro',
+      'volume:/var/lib/registry:rw',
+    ]);
 
     const mirror = (await inspectContainer(`lok8s-registry-${id}-hub`))!;
     expect(mirror.NetworkSettings.Networks[spec.sharedName]?.IPAddress).toBe('10.140.11.2');
@@ -167,13 +183,16 @@ describe('lo registry up on a real engine', () => {
     // build: stopped; cache: moved to another address
     await docker.getContainer(`${id}a-registry-build`).stop({ t: 1 });
     await docker.getNetwork(spec.name).disconnect({ Container: `${id}a-registry-cache`, Force: true });
-    await docker.getNetwork(spec.name).connect({ Container: `${id}a-registry-cache`, EndpointConfig: { IPAMConfig: { IPv4Address: '10.140.10.120' } } });
+    await docker
+      .getNetwork(spec.name)
+      .connect({ Container: `${id}a-registry-cache`, EndpointConfig: { IPAMConfig: { IPv4Address: '10.140.10.120' } } });
 
     const { actions } = await up();
-    expect(changed(actions).map((a) => `${a.kind} ${a.name} ${a.action}`).sort()).toEqual([
-      `container ${id}a-registry-build recreate`,
-      `container ${id}a-registry-cache recreate`,
-    ]);
+    expect(
+      changed(actions)
+        .map((a) => `${a.kind} ${a.name} ${a.action}`)
+        .sort(),
+    ).toEqual([`container ${id}a-registry-build recreate`, `container ${id}a-registry-cache recreate`]);
     expect(byName(actions, 'container', `${id}a-registry-build`)?.reason).toBe('container was exited');
     expect(byName(actions, 'container', `${id}a-registry-cache`)?.reason).toBe('address 10.140.10.120 -> 10.140.10.102');
     expect((await inspectContainer(`${id}a-registry-build`))!.Id).not.toBe(before['a-registry-build']);
@@ -186,7 +205,11 @@ describe('lo registry up on a real engine', () => {
     // mirror: a new upstream password changes its config -> only the mirror is recreated, its cache stays.
     credsEnv.LODK_PASS = 'second-secret-value';
     const { actions: again } = await up();
-    expect(changed(again).map((a) => `${a.kind} ${a.name} ${a.action}`).sort()).toEqual([
+    expect(
+      changed(again)
+        .map((a) => `${a.kind} ${a.name} ${a.action}`)
+        .sort(),
+    ).toEqual([
       `container lok8s-registry-${id}-hub recreate`,
       `file ${ws.plan(spec).registries.find((r) => r.role === 'mirror')!.configPath} recreate`,
     ]);
@@ -212,8 +235,14 @@ describe('lo registry up on a real engine', () => {
     await docker.getContainer(`${id}a-registry-build`).commit({ repo: `${id}/registry`, tag: '2' });
     expect((await docker.getImage(registryImage).inspect()).Id).not.toBe(before);
     const { actions } = await up();
-    expect(changed(actions).map((a) => `${a.action} ${a.name} (${a.reason})`).sort()).toEqual(
-      [`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`].map((n) => `recreate ${n} (image ${registryImage} changed)`).sort(),
+    expect(
+      changed(actions)
+        .map((a) => `${a.action} ${a.name} (${a.reason})`)
+        .sort(),
+    ).toEqual(
+      [`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`]
+        .map((n) => `recreate ${n} (image ${registryImage} changed)`)
+        .sort(),
     );
     expect(actions.filter((a) => a.kind === 'volume').every((a) => a.action === 'noop')).toBe(true);
     expect(await eventually(() => manifestDigest('10.140.10.101:80/app:v1'))).toMatch(/^sha256:/);
@@ -225,14 +254,35 @@ describe('lo registry up on a real engine', () => {
     const env = cliEnv();
     // all running
     const ok = JSON.parse((await runLo(['registry', 'status', '--config', specFile, '--shared', '--json'], env)).stdout) as {
-      registries: Array<{ name: string; containerName: string; address: string; network: string; state: string; health: string; catalog: string[] | null }>;
+      registries: Array<{
+        name: string;
+        containerName: string;
+        address: string;
+        network: string;
+        state: string;
+        health: string;
+        catalog: string[] | null;
+      }>;
     };
     const build = ok.registries.find((r) => r.name === 'build')!;
-    expect(build).toMatchObject({ containerName: `${id}a-registry-build`, address: '10.140.10.101', network: spec.name, state: 'running', health: 'running' });
+    expect(build).toMatchObject({
+      containerName: `${id}a-registry-build`,
+      address: '10.140.10.101',
+      network: spec.name,
+      state: 'running',
+      health: 'running',
+    });
     expect(build.catalog).toEqual(['app']);
-    expect(ok.registries.find((r) => r.name === `${id}-hub`)).toMatchObject({ address: '10.140.11.2', network: spec.sharedName, health: 'running', catalog: [`library/${id}`] });
+    expect(ok.registries.find((r) => r.name === `${id}-hub`)).toMatchObject({
+      address: '10.140.11.2',
+      network: spec.sharedName,
+      health: 'running',
+      catalog: [`library/${id}`],
+    });
     // without --shared: project registries only
-    const own = JSON.parse((await runLo(['registry', 'status', '--config', specFile, '--json'], env)).stdout) as { registries: Array<{ name: string }> };
+    const own = JSON.parse((await runLo(['registry', 'status', '--config', specFile, '--json'], env)).stdout) as {
+      registries: Array<{ name: string }>;
+    };
     expect(own.registries.map((r) => r.name).sort()).toEqual(['build', 'cache']);
 
     await docker.getContainer(`${id}a-registry-cache`).stop({ t: 1 });
@@ -247,7 +297,11 @@ describe('lo registry up on a real engine', () => {
       expect(Date.now() - started).toBeLessThan(8000);
       const doc = JSON.parse(json.stdout) as typeof ok;
       expect(doc.registries.find((r) => r.name === 'cache')).toMatchObject({ state: 'exited', health: 'not running', catalog: null });
-      expect(doc.registries.find((r) => r.name === 'build')).toMatchObject({ state: 'paused', health: 'running but unreachable', catalog: null });
+      expect(doc.registries.find((r) => r.name === 'build')).toMatchObject({
+        state: 'paused',
+        health: 'running but unreachable',
+        catalog: null,
+      });
       expect(doc.registries.find((r) => r.name === `${id}-hub`)).toMatchObject({ health: 'running' });
       const line = (name: string): string => text.stdout.split('\n').find((l) => l.includes(name)) ?? '';
       expect(line(`${id}a-registry-cache`)).toMatch(/10\.140\.10\.102\s+\S+\s+exited\s+not running$/);
@@ -266,13 +320,20 @@ describe('lo registry up on a real engine', () => {
     const down = await runLo(['registry', 'down', '--config', specFile, '--json'], cliEnv());
     expect(down.code).toBe(0);
     const doc = JSON.parse(down.stdout) as { actions: Action[] };
-    expect(doc.actions.map((a) => `${a.action} ${a.name}`).sort()).toEqual([`remove ${id}a-registry-build`, `remove ${id}a-registry-cache`]);
+    expect(doc.actions.map((a) => `${a.action} ${a.name}`).sort()).toEqual([
+      `remove ${id}a-registry-build`,
+      `remove ${id}a-registry-cache`,
+    ]);
     expect(await inspectContainer(`${id}a-registry-build`)).toBeNull();
     expect(await inspectContainer(`lok8s-registry-${id}-hub`)).not.toBeNull();
     for (const v of [`${id}a-registry-build-data`, `${id}a-registry-cache-data`]) expect(await clients.volumes.inspect(v)).not.toBeNull();
     // up again: the pushed image is still there
     const { actions } = await up();
-    expect(changed(actions).map((a) => `${a.action} ${a.name}`).sort()).toEqual([`create ${id}a-registry-build`, `create ${id}a-registry-cache`]);
+    expect(
+      changed(actions)
+        .map((a) => `${a.action} ${a.name}`)
+        .sort(),
+    ).toEqual([`create ${id}a-registry-build`, `create ${id}a-registry-cache`]);
     expect(await eventually(() => skopeo(['inspect', '--tls-verify=false', 'docker://10.140.10.101:80/app:v1']))).toContain('"Digest"');
   });
 

@@ -9,7 +9,17 @@ import { registryClean, registryDown, registryStatus, registryUp } from '../../s
 import { connectDocker } from '../../src/adapters/docker/client.js';
 import { LoError } from '../../src/errors/loError.js';
 import { LABELS } from '../../src/plan/labels.js';
-import { cleanupRun, clients, docker, inspectContainer, runLo, TEST_RUN_LABEL, workspace, type SpecInput, type Workspace } from '../helpers/docker.js';
+import {
+  cleanupRun,
+  clients,
+  docker,
+  inspectContainer,
+  runLo,
+  TEST_RUN_LABEL,
+  workspace,
+  type SpecInput,
+  type Workspace,
+} from '../helpers/docker.js';
 
 let ws: Workspace;
 let p1: SpecInput;
@@ -23,7 +33,11 @@ beforeAll(() => {
   const id = ws.runId;
   const sharedName = `${id}s`;
   // Same mirrors, listed in different orders by the two projects.
-  const m = (n: string): { name: string; url: string; registry: string } => ({ name: `${id}-${n}`, url: `http://10.140.20.200:5000/${n}`, registry: `${n}.example` });
+  const m = (n: string): { name: string; url: string; registry: string } => ({
+    name: `${id}-${n}`,
+    url: `http://10.140.20.200:5000/${n}`,
+    registry: `${n}.example`,
+  });
   p1 = { name: `${id}1`, cidr: '10.140.21.0/24', sharedName, sharedCidr: '10.140.20.0/24', mirrors: [m('one'), m('two')] };
   p2 = { name: `${id}2`, cidr: '10.140.22.0/24', sharedName, sharedCidr: '10.140.20.0/24', mirrors: [m('two'), m('one')] };
   f1 = ws.writeSpec(p1);
@@ -38,8 +52,18 @@ describe('shared network and mirrors', () => {
   it('a shared network with another subnet is an error naming both subnets and the ways out; nothing is created or removed', async () => {
     const id = ws.runId;
     const other = `${id}x`;
-    await docker.createNetwork({ Name: other, CheckDuplicate: true, Labels: { [TEST_RUN_LABEL]: id }, IPAM: { Config: [{ Subnet: '10.140.29.0/24' }] } });
-    const bystander = await docker.createContainer({ name: `${id}-bystander`, Image: 'registry:2', Labels: { [TEST_RUN_LABEL]: id }, HostConfig: { NetworkMode: other } });
+    await docker.createNetwork({
+      Name: other,
+      CheckDuplicate: true,
+      Labels: { [TEST_RUN_LABEL]: id },
+      IPAM: { Config: [{ Subnet: '10.140.29.0/24' }] },
+    });
+    const bystander = await docker.createContainer({
+      name: `${id}-bystander`,
+      Image: 'registry:2',
+      Labels: { [TEST_RUN_LABEL]: id },
+      HostConfig: { NetworkMode: other },
+    });
     await bystander.start();
     const spec: SpecInput = { ...p1, name: `${id}m`, cidr: '10.140.23.0/24', sharedName: other };
     const file = ws.writeSpec(spec);
@@ -50,7 +74,9 @@ describe('shared network and mirrors', () => {
     );
     expect(err).toBeInstanceOf(LoError);
     expect((err as LoError).code).toBe('E_NETWORK_MISMATCH');
-    expect((err as LoError).message).toBe(`network ${other} exists with subnet 10.140.29.0/24, but the plan needs 10.140.20.0/24; nothing was changed`);
+    expect((err as LoError).message).toBe(
+      `network ${other} exists with subnet 10.140.29.0/24, but the plan needs 10.140.20.0/24; nothing was changed`,
+    );
     expect((err as LoError).hint).toContain('lo registry clean --shared');
     expect((err as LoError).hint).toContain('spec.registries.shared.network.cidr: 10.140.29.0/24');
 
@@ -73,7 +99,11 @@ describe('shared network and mirrors', () => {
     const id = ws.runId;
     const [r1, r2] = await Promise.all([registryUp({ config: f1 }, ws.deps), registryUp({ config: f2 }, ws.deps)]);
     // Same addresses for the mirrors whatever the list order.
-    const ips = (r: typeof r1): string[] => r.plan.registries.filter((x) => x.role === 'mirror').map((x) => `${x.name}=${x.ip}`).sort();
+    const ips = (r: typeof r1): string[] =>
+      r.plan.registries
+        .filter((x) => x.role === 'mirror')
+        .map((x) => `${x.name}=${x.ip}`)
+        .sort();
     expect(ips(r1)).toEqual([`${id}-one=10.140.20.2`, `${id}-two=10.140.20.3`]);
     expect(ips(r2)).toEqual(ips(r1));
 
@@ -99,19 +129,51 @@ describe('shared network and mirrors', () => {
   it('a spec that conflicts with the running shared mirrors names the creating project; status and down still work', async () => {
     const id = ws.runId;
     const base = { sharedName: p1.sharedName, sharedCidr: p1.sharedCidr };
-    const otherUrl = ws.writeSpec({ ...base, name: `${id}3`, cidr: '10.140.24.0/24', mirrors: [{ name: `${id}-one`, url: 'http://10.140.20.201:5000/other', registry: 'one.example' }] });
-    const urlErr = await registryUp({ config: otherUrl }, ws.deps).then(() => null, (e: unknown) => e as LoError);
+    const otherUrl = ws.writeSpec({
+      ...base,
+      name: `${id}3`,
+      cidr: '10.140.24.0/24',
+      mirrors: [{ name: `${id}-one`, url: 'http://10.140.20.201:5000/other', registry: 'one.example' }],
+    });
+    const urlErr = await registryUp({ config: otherUrl }, ws.deps).then(
+      () => null,
+      (e: unknown) => e as LoError,
+    );
     expect(urlErr?.code).toBe('E_PLAN_CONFLICT');
-    expect(urlErr?.message).toMatch(new RegExp(`shared mirror "${id}-one" already runs for project ${id}[12] with url http://10\\.140\\.20\\.200:5000/one; this spec asks for http://10\\.140\\.20\\.201:5000/other`));
-    const creds = ws.writeSpec({ ...base, name: `${id}4`, cidr: '10.140.25.0/24', mirrors: [{ ...p1.mirrors![0]!, credentials: { usernameEnv: 'LODK_USER', passwordEnv: 'LODK_TOKEN' } }] });
-    const credErr = await registryUp({ config: creds }, ws.deps).then(() => null, (e: unknown) => e as LoError);
+    expect(urlErr?.message).toMatch(
+      new RegExp(
+        `shared mirror "${id}-one" already runs for project ${id}[12] with url http://10\\.140\\.20\\.200:5000/one; this spec asks for http://10\\.140\\.20\\.201:5000/other`,
+      ),
+    );
+    const creds = ws.writeSpec({
+      ...base,
+      name: `${id}4`,
+      cidr: '10.140.25.0/24',
+      mirrors: [{ ...p1.mirrors![0]!, credentials: { usernameEnv: 'LODK_USER', passwordEnv: 'LODK_TOKEN' } }],
+    });
+    const credErr = await registryUp({ config: creds }, ws.deps).then(
+      () => null,
+      (e: unknown) => e as LoError,
+    );
     expect(credErr?.message).toContain('with no credentials; this spec asks for credentials from $LODK_USER and $LODK_TOKEN');
     const tls = ws.writeSpec({ ...base, name: `${id}5`, cidr: '10.140.26.0/24', mirrors: p1.mirrors!, tls: true });
-    const tlsErr = await registryUp({ config: tls }, ws.deps).then(() => null, (e: unknown) => e as LoError);
-    expect(tlsErr?.message).toMatch(new RegExp(`spec\\.registries\\.tls is true but the shared mirrors already run with tls: false \\(mirror ${id}-\\w+, created by project ${id}[12]\\)`));
+    const tlsErr = await registryUp({ config: tls }, ws.deps).then(
+      () => null,
+      (e: unknown) => e as LoError,
+    );
+    expect(tlsErr?.message).toMatch(
+      new RegExp(
+        `spec\\.registries\\.tls is true but the shared mirrors already run with tls: false \\(mirror ${id}-\\w+, created by project ${id}[12]\\)`,
+      ),
+    );
     // Looking and tearing down must not be blocked by the conflict the error tells the user to clean up.
     const st = await registryStatus({ config: tls }, { ...ws.deps, shared: true });
-    expect(st.registries.filter((r) => r.role === 'mirror').map((r) => r.containerName).sort()).toEqual([`lok8s-registry-${id}-one`, `lok8s-registry-${id}-two`]);
+    expect(
+      st.registries
+        .filter((r) => r.role === 'mirror')
+        .map((r) => r.containerName)
+        .sort(),
+    ).toEqual([`lok8s-registry-${id}-one`, `lok8s-registry-${id}-two`]);
     expect(st.registries.filter((r) => r.role === 'mirror').every((r) => r.state !== 'missing')).toBe(true);
     const down = await registryDown({ config: tls }, ws.deps);
     expect(down.actions.filter((a) => a.action === 'remove')).toEqual([]);
@@ -122,7 +184,12 @@ describe('shared network and mirrors', () => {
   it('clean without --shared leaves the shared mirrors and the other project alone', async () => {
     const id = ws.runId;
     const r = await registryClean({ config: f1 }, ws.deps);
-    expect(r.actions.filter((a) => a.kind === 'container').map((a) => a.name).sort()).toEqual([`${p1.name}-registry-build`, `${p1.name}-registry-cache`]);
+    expect(
+      r.actions
+        .filter((a) => a.kind === 'container')
+        .map((a) => a.name)
+        .sort(),
+    ).toEqual([`${p1.name}-registry-build`, `${p1.name}-registry-cache`]);
     expect(await inspectContainer(`lok8s-registry-${id}-one`)).not.toBeNull();
     expect(await inspectContainer(`${p2.name}-registry-build`)).not.toBeNull();
     expect(await clients.volumes.inspect(`lok8s-registry-${id}-one-data`)).not.toBeNull();
@@ -132,7 +199,12 @@ describe('shared network and mirrors', () => {
   it("clean --shared removes the mirrors and their volumes; another project's node keeps the shared network alive", async () => {
     const id = ws.runId;
     // A stand-in for project 2's kind node: on its project network and connected to the shared network.
-    const node = await docker.createContainer({ name: `${id}-p2-node`, Image: 'registry:2', Labels: { [TEST_RUN_LABEL]: id }, HostConfig: { NetworkMode: p2.name } });
+    const node = await docker.createContainer({
+      name: `${id}-p2-node`,
+      Image: 'registry:2',
+      Labels: { [TEST_RUN_LABEL]: id },
+      HostConfig: { NetworkMode: p2.name },
+    });
     await node.start();
     await clients.networks.connect(p2.sharedName, `${id}-p2-node`);
 
@@ -161,7 +233,12 @@ describe('shared network and mirrors', () => {
 
     await node.remove({ force: true, v: true });
     const last = await registryClean({ config: f2 }, { ...ws.deps, shared: true });
-    expect(last.actions.filter((a) => a.kind === 'network').map((a) => `${a.action} ${a.name}`).sort()).toEqual([`remove ${p2.name}`, `remove ${p2.sharedName}`]);
+    expect(
+      last.actions
+        .filter((a) => a.kind === 'network')
+        .map((a) => `${a.action} ${a.name}`)
+        .sort(),
+    ).toEqual([`remove ${p2.name}`, `remove ${p2.sharedName}`]);
     expect(await clients.networks.inspect(p1.sharedName)).toBeNull();
     const left = await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${id}`] } });
     expect(left).toEqual([]);

@@ -9,7 +9,22 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
 import { registryStatus, registryUp } from '../../src/usecases/registry.js';
-import { cleanupRun, clients, docker, eventually, inspectContainer, makeImage, manifestDigest, pullToDir, pushToRegistry, skopeo, startUpstream, workspace, type SpecInput, type Workspace } from '../helpers/docker.js';
+import {
+  cleanupRun,
+  clients,
+  docker,
+  eventually,
+  inspectContainer,
+  makeImage,
+  manifestDigest,
+  pullToDir,
+  pushToRegistry,
+  skopeo,
+  startUpstream,
+  workspace,
+  type SpecInput,
+  type Workspace,
+} from '../helpers/docker.js';
 
 let ws: Workspace;
 let spec: SpecInput;
@@ -42,12 +57,16 @@ afterAll(async () => {
 });
 
 describe('registries with TLS', () => {
-  it('up issues the certificates and serves HTTPS that verifies against lo\'s CA only', async () => {
+  it("up issues the certificates and serves HTTPS that verifies against lo's CA only", async () => {
     const id = ws.runId;
     const { actions, plan } = await registryUp({ config: specFile }, ws.deps);
     expect(actions.filter((a) => a.kind === 'certificate').map((a) => a.action)).toEqual(['create', 'create']);
     const build = (await inspectContainer(`${spec.name}-registry-build`))!;
-    expect(build.Mounts.map((m) => `${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort()).toEqual(['/etc/lo/registry:ro', '/etc/lo/tls:ro', '/var/lib/registry:rw']);
+    expect(build.Mounts.map((m) => `${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort()).toEqual([
+      '/etc/lo/registry:ro',
+      '/etc/lo/tls:ro',
+      '/var/lib/registry:rw',
+    ]);
     expect(statSync(plan.tls.certificates[0]!.keyPath).mode & 0o777).toBe(0o600);
     // the CA copy in the certs.d tree, for the nodes
     expect(readFileSync(plan.containerd.caFile!, 'utf8')).toBe(readFileSync(plan.tls.caCertPath, 'utf8'));
@@ -116,7 +135,10 @@ describe('registries with TLS', () => {
     const inode = statSync(plan.containerd.certsDir).ino;
     const mirrorId = (await inspectContainer(`lok8s-registry-${id}-hub`))!.Id;
     // A second mirror adds names to the project certificate (its registry name and address).
-    const more: SpecInput = { ...spec, mirrors: [...spec.mirrors!, { name: `${id}-q`, url: 'http://10.140.31.200:5000', registry: 'quay.example' }] };
+    const more: SpecInput = {
+      ...spec,
+      mirrors: [...spec.mirrors!, { name: `${id}-q`, url: 'http://10.140.31.200:5000', registry: 'quay.example' }],
+    };
     ws.writeSpec(more);
     const { actions } = await registryUp({ config: specFile }, ws.deps);
     const c = (name: string): Action | undefined => actions.find((a) => a.kind === 'container' && a.name === name);
@@ -125,9 +147,16 @@ describe('registries with TLS', () => {
     expect(c(`lok8s-registry-${id}-q`)?.action).toBe('create');
     expect(c(`lok8s-registry-${id}-hub`)?.action).toBe('noop');
     expect((await inspectContainer(`lok8s-registry-${id}-hub`))!.Id).toBe(mirrorId);
-    expect(actions.filter((a) => a.kind === 'certificate').map((a) => a.action).sort()).toEqual(['create', 'noop', 'recreate']);
+    expect(
+      actions
+        .filter((a) => a.kind === 'certificate')
+        .map((a) => a.action)
+        .sort(),
+    ).toEqual(['create', 'noop', 'recreate']);
     expect(statSync(plan.containerd.certsDir).ino).toBe(inode);
     // The re-issued certificate is served and verifies; the pushed image survived in the kept volume.
-    expect(await eventually(() => skopeo(['inspect', '--raw', '--cert-dir', certDir, 'docker://10.140.30.101/app:v1']))).toContain('layers');
+    expect(await eventually(() => skopeo(['inspect', '--raw', '--cert-dir', certDir, 'docker://10.140.30.101/app:v1']))).toContain(
+      'layers',
+    );
   });
 });

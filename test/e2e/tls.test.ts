@@ -33,9 +33,21 @@ const DOCKER_CERTS = '/etc/docker/certs.d';
 
 async function removeRunObjects(): Promise<void> {
   const filters = JSON.stringify({ label: [`${RUN_LABEL}=${runId}`] });
-  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
-  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
-  for (const i of await docker.listImages({ filters })) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+  for (const c of await docker.listContainers({ all: true, filters }))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  for (const n of await docker.listNetworks({ filters }))
+    await docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => undefined);
+  for (const i of await docker.listImages({ filters }))
+    await docker
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
 }
 
 describe.sequential('TLS on a real registry:2 and lo trust on this host', () => {
@@ -82,7 +94,10 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     await c.start();
     // Bounded wait for the registry to listen (30 x 200 ms).
     for (let i = 0; i < 30; i++) {
-      const ok = await httpsGet(`https://${build.ip}/v2/`, { ca: caPem, timeoutMs: 1000 }).then(() => true, () => false);
+      const ok = await httpsGet(`https://${build.ip}/v2/`, { ca: caPem, timeoutMs: 1000 }).then(
+        () => true,
+        () => false,
+      );
       if (ok) break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -91,8 +106,9 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
   afterAll(async () => {
     for (const f of restore.reverse()) await Promise.resolve(f()).catch((e: unknown) => console.error('restore failed:', e));
     await removeRunObjects();
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     t.cleanup();
   }, 120_000);
 
@@ -101,15 +117,43 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     expect((await httpsGet('https://lok8s.local/v2/', { ca: caPem, resolveTo: build.ip })).status).toBe(200);
     expect((await httpsGet('https://lok8s.cache/v2/', { ca: caPem, resolveTo: build.ip })).status).toBe(200);
     // without lo's CA the same request fails verification; a name outside the SANs fails too
-    await expect(httpsGet(`https://${build.ip}/v2/`, {})).rejects.toMatchObject({ code: expect.stringMatching(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/) });
-    await expect(httpsGet('https://not-in-the-cert.example/v2/', { ca: caPem, resolveTo: build.ip })).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    await expect(httpsGet(`https://${build.ip}/v2/`, {})).rejects.toMatchObject({
+      code: expect.stringMatching(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/),
+    });
+    await expect(httpsGet('https://not-in-the-cert.example/v2/', { ca: caPem, resolveTo: build.ip })).rejects.toMatchObject({
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    });
   });
 
   it('curl --cacert verifies it (no -k), and fails without the CA', async () => {
     const caFile = plan.tls.caCertPath;
-    const ok = await execa('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', caFile, `https://${build.ip}/v2/`]);
+    const ok = await execa('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--cacert',
+      caFile,
+      `https://${build.ip}/v2/`,
+    ]);
     expect(ok.stdout).toBe('200');
-    const byName = await execa('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', caFile, '--resolve', `lok8s.local:443:${build.ip}`, 'https://lok8s.local/v2/']);
+    const byName = await execa('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--cacert',
+      caFile,
+      '--resolve',
+      `lok8s.local:443:${build.ip}`,
+      'https://lok8s.local/v2/',
+    ]);
     expect(byName.stdout).toBe('200');
     const bad = await execa('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', `https://${build.ip}/v2/`], { reject: false });
     expect(bad.exitCode).toBe(60); // peer certificate cannot be authenticated with known CA certificates
@@ -226,7 +270,11 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     for (const f of restore.splice(0).reverse()) await f();
     const bundle = readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8');
     expect(bundle).not.toContain(caPem.trim().split('\n')[1]);
-    const leftovers = readdirSync('/etc/ssl/certs').filter((f) => f.includes(trustFileName({ cert: ca!.cert }, '')) || (lstatSync(join('/etc/ssl/certs', f)).isSymbolicLink() && !existsSync(join('/etc/ssl/certs', f))));
+    const leftovers = readdirSync('/etc/ssl/certs').filter(
+      (f) =>
+        f.includes(trustFileName({ cert: ca!.cert }, '')) ||
+        (lstatSync(join('/etc/ssl/certs', f)).isSymbolicLink() && !existsSync(join('/etc/ssl/certs', f))),
+    );
     expect(leftovers).toEqual([]);
     for (const h of dockerTrustHosts(plan).filter((h) => /^\d/.test(h))) expect(existsSync(join(DOCKER_CERTS, h))).toBe(false);
     const report = await checkTrust(plan);

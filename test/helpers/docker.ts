@@ -89,7 +89,13 @@ export function workspace(runId = newRunId()): Workspace {
       const spec = parseSpec(specYaml(s), { file: join(dir, `${s.name}.yaml`) });
       return planCluster(spec, { paths, extraLabels });
     },
-    env: { ...process.env, LO_STATE_DIR: paths.stateDir, CAROOT: paths.caRoot, LO_EXTRA_LABELS: `${TEST_RUN_LABEL}=${runId}`, FORCE_COLOR: '0' },
+    env: {
+      ...process.env,
+      LO_STATE_DIR: paths.stateDir,
+      CAROOT: paths.caRoot,
+      LO_EXTRA_LABELS: `${TEST_RUN_LABEL}=${runId}`,
+      FORCE_COLOR: '0',
+    },
     deps: { paths, extraLabels, connect: async () => clients },
   };
 }
@@ -105,20 +111,50 @@ export async function cleanupRun(ws: Workspace | undefined): Promise<void> {
   if (!ws) return;
   const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`] };
   const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  await Promise.all(
+    containers.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined),
+    ),
+  );
   const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
+  await Promise.all(
+    volumes.map((v) =>
+      docker
+        .getVolume(v.Name)
+        .remove()
+        .catch(() => undefined),
+    ),
+  );
   const networks = await docker.listNetworks({ filters });
-  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  await Promise.all(
+    networks.map((n) =>
+      docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined),
+    ),
+  );
   // By tag, never by ID: a run's tag may point at a shared image (e.g. a tag of registry:2).
   const images = await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } });
   const tags = images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`${ws.runId}/`));
-  for (const t of tags) await docker.getImage(t).remove().catch(() => undefined);
+  for (const t of tags)
+    await docker
+      .getImage(t)
+      .remove()
+      .catch(() => undefined);
   rmSync(ws.dir, { recursive: true, force: true });
 }
 
 /** Starts a plain-HTTP registry:2 on `network` at `ip` (port 5000), labelled with the run id. */
-export async function startUpstream(ws: Workspace, name: string, network: string, ip: string): Promise<{ name: string; url: string; ip: string }> {
+export async function startUpstream(
+  ws: Workspace,
+  name: string,
+  network: string,
+  ip: string,
+): Promise<{ name: string; url: string; ip: string }> {
   const c = await docker.createContainer({
     name,
     Image: 'registry:2',
@@ -180,7 +216,11 @@ export async function manifestDigest(ref: string, extra: string[] = ['--tls-veri
 }
 
 /** Copies `docker://ref` into an OCI dir layout; returns the layer digests found in its manifest. */
-export async function pullToDir(ws: Workspace, ref: string, extra: string[] = ['--src-tls-verify=false']): Promise<{ dir: string; layers: string[]; manifest: string }> {
+export async function pullToDir(
+  ws: Workspace,
+  ref: string,
+  extra: string[] = ['--src-tls-verify=false'],
+): Promise<{ dir: string; layers: string[]; manifest: string }> {
   const dir = join(ws.dir, `pull-${randomBytes(3).toString('hex')}`);
   await skopeo(['copy', '--quiet', ...extra, `docker://${ref}`, `dir:${dir}`]);
   const { readFileSync } = await import('node:fs');

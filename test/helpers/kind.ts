@@ -92,7 +92,11 @@ export function writeProjectSpec(ws: ProvisionWorkspace, s: ProjectSpec): string
 }
 
 /** Runs `node bin/lo.js ...` with the stand-ins on PATH; never throws on a non-zero exit. */
-export async function lo(ws: ProvisionWorkspace, args: string[], timeout = 180_000): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
+export async function lo(
+  ws: ProvisionWorkspace,
+  args: string[],
+  timeout = 180_000,
+): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
   const t0 = performance.now();
   const r = await execa('node', [LO_BIN, ...args], { env: ws.env, reject: false, cwd: ws.dir, timeout, stdin: 'ignore' });
   return { code: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Math.round(performance.now() - t0) };
@@ -111,14 +115,24 @@ export function pullInNode(node: string, ref: string): Promise<{ code: number; o
 
 /** Reads a file inside a node container with the node image's own node binary. */
 export async function readInNode(node: string, path: string): Promise<string> {
-  const r = await execa('docker', ['exec', node, 'node', '-e', `process.stdout.write(require('fs').readFileSync(${JSON.stringify(path)}, 'utf8'))`], { stripFinalNewline: false });
+  const r = await execa(
+    'docker',
+    ['exec', node, 'node', '-e', `process.stdout.write(require('fs').readFileSync(${JSON.stringify(path)}, 'utf8'))`],
+    { stripFinalNewline: false },
+  );
   return String(r.stdout);
 }
 
 /** The kubectl stand-in's log: one entry per call. */
-export function kubectlCalls(ws: ProvisionWorkspace): Array<{ argv: string[]; stdin?: string; objects?: Array<Record<string, any>>; cluster?: string }> {
+export function kubectlCalls(
+  ws: ProvisionWorkspace,
+): Array<{ argv: string[]; stdin?: string; objects?: Array<Record<string, any>>; cluster?: string }> {
   try {
-    return readFileSync(ws.kubectlLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    return readFileSync(ws.kubectlLog, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   } catch {
     return [];
   }
@@ -128,7 +142,11 @@ export function kubectlCalls(ws: ProvisionWorkspace): Array<{ argv: string[]; st
 export async function removeClusters(ws: ProvisionWorkspace, names: string[]): Promise<void> {
   for (const name of names) await execa('kind', ['delete', 'cluster', '--name', name], { env: ws.env, reject: false });
   const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`, 'io.x-k8s.kind.cluster'] };
-  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+  for (const c of await docker.listContainers({ all: true, filters }))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
 }
 
 export function removeWorkspaceDir(ws: ProvisionWorkspace): void {
@@ -174,11 +192,31 @@ export async function cleanupProvisionRun(ws: ProvisionWorkspace | undefined, cl
   if (!ws) return;
   await removeClusters(ws, clusters).catch(() => undefined);
   const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`] };
-  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
-  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
-  for (const i of await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } })) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+  for (const c of await docker.listContainers({ all: true, filters }))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => undefined);
+  for (const n of await docker.listNetworks({ filters }))
+    await docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => undefined);
+  for (const i of await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } }))
+    await docker
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   // Images lo built during the run (the P2P agent image) carry the run label too.
-  for (const i of await docker.listImages({ filters })) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+  for (const i of await docker.listImages({ filters }))
+    await docker
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   removeWorkspaceDir(ws);
 }

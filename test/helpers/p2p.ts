@@ -118,7 +118,12 @@ export async function scrape(url: string): Promise<Map<string, number>> {
   return m;
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
@@ -133,7 +138,12 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-async function createNetworkPair(runId: string, labels: Record<string, string>, lo: number, hi: number): Promise<{ project: string; shared: string; x: number }> {
+async function createNetworkPair(
+  runId: string,
+  labels: Record<string, string>,
+  lo: number,
+  hi: number,
+): Promise<{ project: string; shared: string; x: number }> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const x = lo + 2 * Math.floor(Math.random() * ((hi - lo) / 2));
     const project = `lop2p-${runId}`;
@@ -148,7 +158,10 @@ async function createNetworkPair(runId: string, labels: Record<string, string>, 
       await docker.createNetwork({ Name: shared, Labels: labels, IPAM: { Config: [{ Subnet: `10.170.${x + 1}.0/24` }] } });
       return { project, shared, x };
     } catch (e) {
-      await docker.getNetwork(project).remove().catch(() => {});
+      await docker
+        .getNetwork(project)
+        .remove()
+        .catch(() => {});
       if (/overlap|already/i.test((e as Error).message)) continue;
       throw e;
     }
@@ -161,10 +174,26 @@ export async function removeRun(runId: string): Promise<void> {
   const cs = await docker.listContainers({ all: true, filters });
   // Agents first: they live in their node's network namespace.
   cs.sort((a, b) => Number(b.Labels['dev.lok8s.lo.role'] === 'p2p-agent') - Number(a.Labels['dev.lok8s.lo.role'] === 'p2p-agent'));
-  for (const c of cs) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
-  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {});
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
-  for (const i of await docker.listImages({ filters })) await docker.getImage(i.Id).remove({ force: true }).catch(() => {});
+  for (const c of cs)
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => {});
+  for (const n of await docker.listNetworks({ filters }))
+    await docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => {});
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => {});
+  for (const i of await docker.listImages({ filters }))
+    await docker
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch(() => {});
 }
 
 export interface BedOptions {
@@ -215,7 +244,13 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
     await applyCertsDir(plan, null, false);
     const mirrorPlan = plan.registries.find((r) => r.role === 'mirror')!;
 
-    const run = async (name: string, image: string, network: string, ip: string, extra: Partial<Docker.ContainerCreateOptions> = {}): Promise<void> => {
+    const run = async (
+      name: string,
+      image: string,
+      network: string,
+      ip: string,
+      extra: Partial<Docker.ContainerCreateOptions> = {},
+    ): Promise<void> => {
       const c = await docker.createContainer({
         name,
         Image: image,
@@ -235,7 +270,10 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       HostConfig: { Mounts: [{ Type: 'volume', Target: '/var/lib/registry', VolumeOptions: { Labels: labels } }] },
     });
 
-    const nodeSpecs = [...plan.cluster.nodes.map((n) => n.name), ...Array.from({ length: opts.intruders ?? 0 }, (_, i) => `${nets.project}-intruder${i + 1}`)];
+    const nodeSpecs = [
+      ...plan.cluster.nodes.map((n) => n.name),
+      ...Array.from({ length: opts.intruders ?? 0 }, (_, i) => `${nets.project}-intruder${i + 1}`),
+    ];
     for (const name of nodeSpecs) {
       await run(name, NODE_IMAGE, nets.project, '', {
         HostConfig: {
@@ -249,22 +287,28 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       });
       await docker.getNetwork(nets.shared).connect({ Container: name });
     }
-    const ipOf = async (name: string): Promise<string> => (await docker.getContainer(name).inspect()).NetworkSettings.Networks[nets.project]!.IPAddress;
-    for (const name of nodeSpecs) await waitFor(`containerd in ${name}`, async () => (await execIn(name, ['ctr', 'version'], 10_000)).code === 0, 20_000);
+    const ipOf = async (name: string): Promise<string> =>
+      (await docker.getContainer(name).inspect()).NetworkSettings.Networks[nets.project]!.IPAddress;
+    for (const name of nodeSpecs)
+      await waitFor(`containerd in ${name}`, async () => (await execIn(name, ['ctr', 'version'], 10_000)).code === 0, 20_000);
 
     const members = plan.cluster.nodes.map((n) => n.name);
     let agentImage: string | undefined;
     const deploy = async (): Promise<StepAction[]> => {
-      if (!opts.buildImage) return deployP2P(plan, members, {
-            docker,
-            image: NODE_IMAGE,
-            entrypoint: AGENT_ENTRYPOINT,
-            binds: AGENT_BINDS,
-            extraLabels: labels,
-            uploadBytesPerSecond: opts.uploadBytesPerSecond,
-          });
+      if (!opts.buildImage)
+        return deployP2P(plan, members, {
+          docker,
+          image: NODE_IMAGE,
+          entrypoint: AGENT_ENTRYPOINT,
+          binds: AGENT_BINDS,
+          extraLabels: labels,
+          uploadBytesPerSecond: opts.uploadBytesPerSecond,
+        });
       // Redeploys reuse the first image: other work in this repository may rebuild dist/ in between.
-      const actions = await createP2PHook({ docker: async () => docker, baseImage: NODE_IMAGE, image: agentImage, extraLabels: labels })(plan, members);
+      const actions = await createP2PHook({ docker: async () => docker, baseImage: NODE_IMAGE, image: agentImage, extraLabels: labels })(
+        plan,
+        members,
+      );
       agentImage ??= actions.find((a) => a.object.startsWith('image '))?.object.slice('image '.length);
       return actions;
     };
@@ -277,7 +321,9 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       const keyFile = join(dir, `${name}.key`);
       writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 });
       const self = { name, id: name, ip: await ipOf(name) };
-      const args = agentArgs(plan, self, [self, ...nodes.map((n) => ({ name: n.name, id: n.name, ip: n.ip }))], { uploadBytesPerSecond: opts.uploadBytesPerSecond });
+      const args = agentArgs(plan, self, [self, ...nodes.map((n) => ({ name: n.name, id: n.name, ip: n.ip }))], {
+        uploadBytesPerSecond: opts.uploadBytesPerSecond,
+      });
       const c = await docker.createContainer({
         name: `${name}-lo-p2p`,
         Image: NODE_IMAGE,
@@ -295,11 +341,13 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       nodes.push({ name, agent: `${name}-lo-p2p`, ip: self.ip });
     }
     for (const n of nodes) {
-      await waitFor(`agent on ${n.name}`, async () => (await scrape(`http://${n.ip}:${plan.p2p.port}/metrics`)).size > 0, 30_000).catch(async (e: Error) => {
-        const logs = (await docker.getContainer(n.agent).logs({ stdout: true, stderr: true, tail: 50 })) as unknown as Buffer;
-        const state = (await docker.getContainer(n.agent).inspect()).State;
-        throw new Error(`${e.message}\nagent ${n.agent} ${state.Status} (exit ${state.ExitCode}):\n${logs.toString('utf8')}`);
-      });
+      await waitFor(`agent on ${n.name}`, async () => (await scrape(`http://${n.ip}:${plan.p2p.port}/metrics`)).size > 0, 30_000).catch(
+        async (e: Error) => {
+          const logs = (await docker.getContainer(n.agent).logs({ stdout: true, stderr: true, tail: 50 })) as unknown as Buffer;
+          const state = (await docker.getContainer(n.agent).inspect()).State;
+          throw new Error(`${e.message}\nagent ${n.agent} ${state.Status} (exit ${state.ExitCode}):\n${logs.toString('utf8')}`);
+        },
+      );
     }
 
     const bed: P2PBed = {
@@ -310,11 +358,14 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       upstream: { name: `lop2p-${runId}-upstream`, ip: upstreamIp, url: `http://${upstreamIp}:5000` },
       mirror: { name: mirrorPlan.containerName, ip: mirrorPlan.ip },
       nodes,
-      pull: (node, ref, timeoutMs = 90_000) => execIn(node.name, ['ctr', '-n', 'k8s.io', 'images', 'pull', '--hosts-dir', '/etc/containerd/certs.d', ref], timeoutMs),
+      pull: (node, ref, timeoutMs = 90_000) =>
+        execIn(node.name, ['ctr', '-n', 'k8s.io', 'images', 'pull', '--hosts-dir', '/etc/containerd/certs.d', ref], timeoutMs),
       ctr: (node, args) => execIn(node.name, ['ctr', '-n', 'k8s.io', ...args]),
       metrics: (node) => scrape(`http://${node.ip}:${plan.p2p.port}/metrics`),
       async agentLogs(node) {
         const buf = (await docker.getContainer(node.agent).logs({ stdout: true, stderr: true, tail: 200 })) as unknown as Buffer;
+        // Docker's multiplexed log frames start with control bytes.
+        // eslint-disable-next-line no-control-regex
         return buf.toString('utf8').replace(/[\x00-\x08]/g, '');
       },
       async seed(repo, tags, bytes) {
@@ -327,13 +378,25 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
         await execa('tar', ['-C', work, '-cf', join(work, 'rootfs.tar'), 'payload.bin']);
         const local = `lop2p-${runId}/${repo}`;
         const { createReadStream } = await import('node:fs');
-        const stream = await docker.importImage(createReadStream(join(work, 'rootfs.tar')) as never, { repo: local, tag: tags[0] } as never);
+        const stream = await docker.importImage(
+          createReadStream(join(work, 'rootfs.tar')) as never,
+          { repo: local, tag: tags[0] } as never,
+        );
         await new Promise((r, j) => docker.modem.followProgress(stream, (e: Error | null) => (e ? j(e) : r(null))));
         await docker.getImage(`${local}:${tags[0]}`).tag({ repo: local, tag: tags[0] });
         for (const tag of tags) {
-          await execa('skopeo', ['copy', '-q', '--dest-tls-verify=false', `docker-daemon:${local}:${tags[0]}`, `docker://${upstreamIp}:5000/lop2p/${repo}:${tag}`]);
+          await execa('skopeo', [
+            'copy',
+            '-q',
+            '--dest-tls-verify=false',
+            `docker-daemon:${local}:${tags[0]}`,
+            `docker://${upstreamIp}:5000/lop2p/${repo}:${tag}`,
+          ]);
         }
-        await docker.getImage(`${local}:${tags[0]}`).remove({ force: true }).catch(() => {});
+        await docker
+          .getImage(`${local}:${tags[0]}`)
+          .remove({ force: true })
+          .catch(() => {});
         rmSync(work, { recursive: true, force: true });
         const res = await fetch(`http://${upstreamIp}:5000/v2/lop2p/${repo}/manifests/${tags[0]}`, {
           headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },

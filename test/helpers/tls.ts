@@ -62,17 +62,32 @@ export function makeMkcertStyleCa(caRoot: string, days = 3650): { certPath: stri
   const keyPath = join(caRoot, 'rootCA-key.pem');
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072', '-out', keyPath]);
   openssl([
-    'req', '-x509', '-new', '-key', keyPath, '-sha256', '-days', String(days), '-out', certPath,
-    '-subj', '/O=mkcert development CA/OU=tester@testhost/CN=mkcert tester@testhost',
-    '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0',
-    '-addext', 'keyUsage=critical,keyCertSign',
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    keyPath,
+    '-sha256',
+    '-days',
+    String(days),
+    '-out',
+    certPath,
+    '-subj',
+    '/O=mkcert development CA/OU=tester@testhost/CN=mkcert tester@testhost',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE,pathlen:0',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
   ]);
   execFileSync('chmod', ['0400', keyPath]);
   return { certPath, keyPath };
 }
 
 /** HTTPS GET from Node trusting only `ca` (never rejectUnauthorized: false). `resolveTo` maps any host name to this IP. */
-export function httpsGet(url: string, opts: { ca?: string; resolveTo?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+export function httpsGet(
+  url: string,
+  opts: { ca?: string; resolveTo?: string; timeoutMs?: number } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       url,

@@ -17,7 +17,10 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function plan(mirrors: Array<{ name: string; url: string; registry?: string; credentials?: { usernameEnv: string; passwordEnv: string } }>, tls = false): Plan {
+function plan(
+  mirrors: Array<{ name: string; url: string; registry?: string; credentials?: { usernameEnv: string; passwordEnv: string } }>,
+  tls = false,
+): Plan {
   const text = JSON.stringify({
     apiVersion: 'cluster.lok8s.dev/v1beta1',
     kind: 'Lo',
@@ -28,7 +31,9 @@ function plan(mirrors: Array<{ name: string; url: string; registry?: string; cre
       registries: { tls, shared: { network: { name: 'lodk-us', cidr: '10.140.91.0/24' } }, mirrors },
     },
   });
-  return planCluster(parseSpec(text, { file: join(dir, 'spec.yaml') }), { paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') } });
+  return planCluster(parseSpec(text, { file: join(dir, 'spec.yaml') }), {
+    paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') },
+  });
 }
 
 describe('writeFileAtomic', () => {
@@ -72,7 +77,10 @@ describe('applyCertsDir', () => {
 
     const p2 = plan([{ name: 'lodk-a', url: 'http://10.140.91.200:5000', registry: 'a.example' }]);
     const second = await applyCertsDir(p2, null, false);
-    const removed = second.filter((a) => a.action === 'remove').map((a) => a.name.replace(`${p2.containerd.certsDir}/`, '')).sort();
+    const removed = second
+      .filter((a) => a.action === 'remove')
+      .map((a) => a.name.replace(`${p2.containerd.certsDir}/`, ''))
+      .sort();
     expect(removed).toEqual(['10.140.91.3/hosts.toml', 'b.example/hosts.toml']);
     expect(statSync(p2.containerd.certsDir).ino).toBe(inode);
     expect(readdirSync(p2.containerd.certsDir).sort()).toEqual([...p2.containerd.hosts.map((h) => h.host), 'foreign.example'].sort());
@@ -84,7 +92,12 @@ describe('applyCertsDir', () => {
     expect(readFileSync(withTls.containerd.caFile!, 'utf8')).toBe('CA PEM\n');
     const without = plan([], false);
     const actions = await applyCertsDir(without, null, false);
-    expect(actions.find((a) => a.action === 'remove')).toEqual({ kind: 'file', name: withTls.containerd.caFile, action: 'remove', reason: 'TLS is off' });
+    expect(actions.find((a) => a.action === 'remove')).toEqual({
+      kind: 'file',
+      name: withTls.containerd.caFile,
+      action: 'remove',
+      reason: 'TLS is off',
+    });
     expect(existsSync(withTls.containerd.caFile!)).toBe(false);
   });
 });
@@ -129,9 +142,13 @@ describe('registry config with secrets', () => {
     // With credentials the config part is keyed: the label does not let anyone test password guesses.
     const key = Buffer.alloc(32, 7);
     expect(containerSpecHash('abc', 'CERT', 'password: one', key)).not.toBe(base);
-    expect(containerSpecHash('abc', 'CERT', 'password: one', key)).toBe(containerSpecHash('abc', 'CERT', 'password: one', Buffer.from(key)));
+    expect(containerSpecHash('abc', 'CERT', 'password: one', key)).toBe(
+      containerSpecHash('abc', 'CERT', 'password: one', Buffer.from(key)),
+    );
     expect(containerSpecHash('abc', 'CERT', 'password: two', key)).not.toBe(containerSpecHash('abc', 'CERT', 'password: one', key));
-    expect(containerSpecHash('abc', 'CERT', 'password: one', Buffer.alloc(32, 8))).not.toBe(containerSpecHash('abc', 'CERT', 'password: one', key));
+    expect(containerSpecHash('abc', 'CERT', 'password: one', Buffer.alloc(32, 8))).not.toBe(
+      containerSpecHash('abc', 'CERT', 'password: one', key),
+    );
   });
 
   it('the hash key is created once, 0600, and read back by later and concurrent callers', async () => {

@@ -92,7 +92,10 @@ describe('lo plan', () => {
   it('reads clusters/<domain>/cluster.lok8s.yaml for a domain argument', async () => {
     const { mkdir } = await import('node:fs/promises');
     await mkdir(join(cwd, 'clusters', '50.lok8s.dev'), { recursive: true });
-    await writeFile(join(cwd, 'clusters', '50.lok8s.dev', 'cluster.lok8s.yaml'), 'apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: p50\n');
+    await writeFile(
+      join(cwd, 'clusters', '50.lok8s.dev', 'cluster.lok8s.yaml'),
+      'apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: p50\n',
+    );
     const { code, out } = await lo('plan', '50.lok8s.dev', '--json');
     expect(code).toBe(0);
     const plan = JSON.parse(out) as Plan;
@@ -101,7 +104,10 @@ describe('lo plan', () => {
   });
 
   it('a bad spec exits 2, lists every problem with file and line, and changes nothing', async () => {
-    await writeFile(join(cwd, 'bad.yaml'), 'apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: x\nspec:\n  nodes:\n    workers: 100\n  colour: blue\n');
+    await writeFile(
+      join(cwd, 'bad.yaml'),
+      'apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: x\nspec:\n  nodes:\n    workers: 100\n  colour: blue\n',
+    );
     const { code, out, err } = await lo('plan', '--config', 'bad.yaml');
     expect(code).toBe(2);
     expect(out).toBe('');
@@ -121,7 +127,13 @@ describe('lo plan', () => {
     expect(doc.error.code).toBe('E_CONFIG');
     expect(doc.error.exitCode).toBe(2);
     expect(doc.error.issues).toEqual([
-      { file: join(cwd, 'bad.yaml'), path: 'apiVersion', line: 1, message: 'must be "cluster.lok8s.dev/v1beta1"', hint: 'write "cluster.lok8s.dev/v1beta1"' },
+      {
+        file: join(cwd, 'bad.yaml'),
+        path: 'apiVersion',
+        line: 1,
+        message: 'must be "cluster.lok8s.dev/v1beta1"',
+        hint: 'write "cluster.lok8s.dev/v1beta1"',
+      },
     ]);
   });
 
@@ -181,7 +193,8 @@ describe('bin/lo.js (built)', () => {
   beforeAll(async () => {
     // `npm test` builds first; a bare `vitest run` on a fresh checkout builds here (tsc emits even if
     // another file has a type error).
-    if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: REPO }).catch(() => undefined);
+    if (!existsSync(join(REPO, 'dist', 'cli', 'main.js')))
+      await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: REPO }).catch(() => undefined);
   }, 120_000);
 
   it('exits 2 on a bad spec as a real process and leaves the state dir empty', async () => {
@@ -205,6 +218,13 @@ describe('bin/lo.js (built)', () => {
       env: { ...process.env, LO_STATE_DIR: stateDir, CAROOT: caRoot },
     });
     const plan = JSON.parse(stdout) as Plan;
-    expect(plan.registries.map((r) => r.ip)).toEqual(['10.125.125.101', '10.125.125.102', '10.125.200.2', '10.125.200.3', '10.125.200.4', '10.125.200.5']);
+    expect(plan.registries.map((r) => r.ip)).toEqual([
+      '10.125.125.101',
+      '10.125.125.102',
+      '10.125.200.2',
+      '10.125.200.3',
+      '10.125.200.4',
+      '10.125.200.5',
+    ]);
   });
 });

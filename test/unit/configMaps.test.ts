@@ -49,19 +49,27 @@ describe('renderConfigMaps', () => {
       ['io-k8s', 'mirror', '10.125.200.4', 443, true],
       ['io-ghcr', 'mirror', '10.125.200.5', 443, true],
     ]);
-    expect(listing.registries.find((r) => r.name === 'io-quay')).toMatchObject({ registry: 'quay.io', upstream: 'https://quay.io', scheme: 'https', push: false });
+    expect(listing.registries.find((r) => r.name === 'io-quay')).toMatchObject({
+      registry: 'quay.io',
+      upstream: 'https://quay.io',
+      scheme: 'https',
+      push: false,
+    });
     expect(listing.registries.find((r) => r.name === 'build')).toMatchObject({ hostnames: ['lok8s.local'], push: true, network: 'lok8s' });
   });
 
   it('follows the plan without TLS and without shared mirrors', () => {
-    const plan = planCluster(spec(`  registries:
+    const plan = planCluster(
+      spec(`  registries:
     tls: false
     shared:
       enabled: false
     mirrors:
       - name: corp
         url: http://registry.corp.example:5000
-`), { paths });
+`),
+      { paths },
+    );
     const [hosting, lo] = renderConfigMaps(plan);
     expect((parseYaml(hosting!.data['localRegistryHosting.v1']!) as Record<string, string>).host).toBe('10.125.125.101');
     const regs = (parseYaml(lo!.data['registries.yaml']!) as { registries: any[] }).registries;

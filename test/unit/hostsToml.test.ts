@@ -60,18 +60,31 @@ describe('containerd hosts.toml', () => {
   });
 
   it('a custom p2p port and dial timeout reach hosts.toml', () => {
-    const t = hostsOf(plan('  nodes:\n    workers: 1\n  registries:\n    p2p:\n      port: 31000\n      routerPort: 31001\n      dialTimeout: 1s\n'), 'docker.io');
+    const t = hostsOf(
+      plan('  nodes:\n    workers: 1\n  registries:\n    p2p:\n      port: 31000\n      routerPort: 31001\n      dialTimeout: 1s\n'),
+      'docker.io',
+    );
     expect(t.host['http://127.0.0.1:31000']).toEqual({ capabilities: ['pull', 'resolve'], dial_timeout: '1s' });
   });
 
   it.each(['lok8s.local', '10.125.125.101', 'lok8s.cache', '10.125.125.102'])('build/cache %s: server with push and the CA', (host) => {
     const t = hostsOf(plan(), host);
     const ip = host.endsWith('101') || host === 'lok8s.local' ? '10.125.125.101' : '10.125.125.102';
-    expect(t).toEqual({ server: `https://${ip}`, capabilities: ['pull', 'resolve', 'push'], ca: NODE_CA_FILE, host: { [`https://${ip}`]: { capabilities: ['pull', 'resolve', 'push'], ca: NODE_CA_FILE } } });
+    expect(t).toEqual({
+      server: `https://${ip}`,
+      capabilities: ['pull', 'resolve', 'push'],
+      ca: NODE_CA_FILE,
+      host: { [`https://${ip}`]: { capabilities: ['pull', 'resolve', 'push'], ca: NODE_CA_FILE } },
+    });
   });
 
   it('mirror IP: server is the mirror, pull only', () => {
-    expect(hostsOf(plan(), '10.125.200.4')).toEqual({ server: 'https://10.125.200.4', capabilities: ['pull', 'resolve'], ca: NODE_CA_FILE, host: { 'https://10.125.200.4': { capabilities: ['pull', 'resolve'], ca: NODE_CA_FILE } } });
+    expect(hostsOf(plan(), '10.125.200.4')).toEqual({
+      server: 'https://10.125.200.4',
+      capabilities: ['pull', 'resolve'],
+      ca: NODE_CA_FILE,
+      host: { 'https://10.125.200.4': { capabilities: ['pull', 'resolve'], ca: NODE_CA_FILE } },
+    });
   });
 
   it('disableDefaultEndpoint drops the upstream: the mirror is the server', () => {
@@ -94,13 +107,21 @@ describe('containerd hosts.toml', () => {
       expect(h.content).not.toMatch(/\bca\s*=/);
       expect(h.content).not.toContain('https://10.');
     }
-    expect(hostsOf(p, 'lok8s.local')).toEqual({ server: 'http://10.125.125.101', capabilities: ['pull', 'resolve', 'push'], host: { 'http://10.125.125.101': { capabilities: ['pull', 'resolve', 'push'] } } });
+    expect(hostsOf(p, 'lok8s.local')).toEqual({
+      server: 'http://10.125.125.101',
+      capabilities: ['pull', 'resolve', 'push'],
+      host: { 'http://10.125.125.101': { capabilities: ['pull', 'resolve', 'push'] } },
+    });
     expect(hostsOf(p, 'docker.io').host).toEqual({ 'http://10.125.200.2': { capabilities: ['pull', 'resolve'] } });
     expect(p.containerd.caFile).toBeNull();
   });
 
   it('never skips TLS verification and always parses as TOML', () => {
-    for (const p of [plan(), plan('  nodes:\n    workers: 3\n  registries:\n    disableDefaultEndpoint: true\n'), plan('  registries:\n    tls: false\n')]) {
+    for (const p of [
+      plan(),
+      plan('  nodes:\n    workers: 3\n  registries:\n    disableDefaultEndpoint: true\n'),
+      plan('  registries:\n    tls: false\n'),
+    ]) {
       for (const h of p.containerd.hosts) {
         expect(h.content).not.toContain('skip_verify');
         expect(() => parse(h.content)).not.toThrow();
@@ -109,7 +130,12 @@ describe('containerd hosts.toml', () => {
   });
 
   it('renderHostsToml keeps host order and omits an absent server', () => {
-    const text = renderHostsToml({ hosts: [{ url: 'https://b', capabilities: ['pull'] }, { url: 'https://a', capabilities: ['pull', 'resolve'], ca: '/ca.crt' }] });
+    const text = renderHostsToml({
+      hosts: [
+        { url: 'https://b', capabilities: ['pull'] },
+        { url: 'https://a', capabilities: ['pull', 'resolve'], ca: '/ca.crt' },
+      ],
+    });
     const t = parse(text) as Record<string, any>;
     expect(t.server).toBeUndefined();
     expect(Object.keys(t.host)).toEqual(['https://b', 'https://a']);

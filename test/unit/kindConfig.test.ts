@@ -28,7 +28,12 @@ type Parsed = {
   apiVersion: string;
   name: string;
   networking: { podSubnet: string; serviceSubnet: string };
-  nodes: Array<{ role: string; image: string; extraMounts: Array<{ hostPath: string; containerPath: string; readOnly: boolean }>; extraPortMappings?: unknown[] }>;
+  nodes: Array<{
+    role: string;
+    image: string;
+    extraMounts: Array<{ hostPath: string; containerPath: string; readOnly: boolean }>;
+    extraPortMappings?: unknown[];
+  }>;
   containerdConfigPatches: string[];
 };
 
@@ -96,10 +101,22 @@ describe('renderKindConfig', () => {
   });
 
   it('picks pod and service subnets that overlap no lok8s network, and allows overrides', () => {
-    const plan = planCluster(parseSpec('apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: lok8s\nspec:\n  cluster:\n    domain: lok8s.dev\n', { file: 'x', domain: 'lok8s.dev' }), { paths });
+    const plan = planCluster(
+      parseSpec('apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: lok8s\nspec:\n  cluster:\n    domain: lok8s.dev\n', {
+        file: 'x',
+        domain: 'lok8s.dev',
+      }),
+      { paths },
+    );
     const cfg = parseYaml(renderKindConfig(plan)) as Parsed;
     expect(cfg.networking).toEqual({ podSubnet: DEFAULT_POD_SUBNET, serviceSubnet: DEFAULT_SERVICE_SUBNET });
-    const addresses = [...plan.registries.map((r) => r.ip), ...plan.networks.map((n) => n.gateway), '10.96.0.1', '10.125.0.1', '10.125.255.254'];
+    const addresses = [
+      ...plan.registries.map((r) => r.ip),
+      ...plan.networks.map((n) => n.gateway),
+      '10.96.0.1',
+      '10.125.0.1',
+      '10.125.255.254',
+    ];
     for (const ip of addresses) {
       expect(inSubnet(ip, DEFAULT_POD_SUBNET)).toBe(false);
       expect(inSubnet(ip, DEFAULT_SERVICE_SUBNET)).toBe(false);

@@ -126,7 +126,12 @@ describe('OCI paths, Range and tag policy', () => {
   it('parses pull routes and rejects others', () => {
     expect(parseOciPath('/v2/')).toEqual({ kind: 'base' });
     expect(parseOciPath('/v2')).toEqual({ kind: 'base' });
-    expect(parseOciPath('/v2/library/alpine/manifests/3.19')).toEqual({ kind: 'manifest', name: 'library/alpine', reference: '3.19', byDigest: false });
+    expect(parseOciPath('/v2/library/alpine/manifests/3.19')).toEqual({
+      kind: 'manifest',
+      name: 'library/alpine',
+      reference: '3.19',
+      byDigest: false,
+    });
     const d = `sha256:${'a'.repeat(64)}`;
     expect(parseOciPath(`/v2/a/b/c/manifests/${d}`)).toEqual({ kind: 'manifest', name: 'a/b/c', reference: d, byDigest: true });
     expect(parseOciPath(`/v2/my-org/my.app_x/blobs/${d}`)).toEqual({ kind: 'blob', name: 'my-org/my.app_x', digest: d });
@@ -157,7 +162,9 @@ describe('OCI paths, Range and tag policy', () => {
   });
 
   it('derives manifest media types from the document', () => {
-    expect(manifestMediaType(Buffer.from('{"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}'))).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(manifestMediaType(Buffer.from('{"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}'))).toBe(
+      'application/vnd.docker.distribution.manifest.v2+json',
+    );
     expect(manifestMediaType(Buffer.from('{"schemaVersion":2,"manifests":[]}'))).toBe('application/vnd.oci.image.index.v1+json');
     expect(manifestMediaType(Buffer.from('{"schemaVersion":2,"layers":[]}'))).toBe('application/vnd.oci.image.manifest.v1+json');
   });
@@ -224,8 +231,16 @@ describe('OCI routes on local content', () => {
   const blobDigest = src.add(blob);
   const manifest = manifestDoc(blobDigest, blob.length);
   const manifestDigest = src.add(manifest);
-  src.tag('docker.io/library/app:1.0', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: manifest.length });
-  src.tag('docker.io/library/app:latest', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: manifest.length });
+  src.tag('docker.io/library/app:1.0', {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: manifestDigest,
+    size: manifest.length,
+  });
+  src.tag('docker.io/library/app:latest', {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: manifestDigest,
+    size: manifest.length,
+  });
   let base = '';
   const { handler, metrics } = registry(src);
 

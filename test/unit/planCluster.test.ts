@@ -11,7 +11,9 @@ const PATHS = { stateDir: '/state/lo', caRoot: '/state/mkcert' };
 
 function spec(name: string, body = '', domain?: string): ClusterSpec {
   const cluster = domain ? `  cluster:\n    domain: ${domain}\n` : '';
-  return parseSpec(`apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: ${name}\nspec:\n${cluster}${body}`, { file: `/specs/${name}.yaml` });
+  return parseSpec(`apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: ${name}\nspec:\n${cluster}${body}`, {
+    file: `/specs/${name}.yaml`,
+  });
 }
 const plan = (s: ClusterSpec, observed?: ObservedShared): Plan => planCluster(s, { paths: PATHS, ...(observed ? { observed } : {}) });
 const byName = (p: Plan, name: string): RegistryPlan => {
@@ -38,7 +40,12 @@ describe('addresses', () => {
       ['registry.k8s.io', '10.125.200.4', 'lok8s-registries', 'shared', false],
       ['ghcr.io', '10.125.200.5', 'lok8s-registries', 'shared', false],
     ]);
-    expect(mirrors.map((m) => m.upstream)).toEqual(['https://registry-1.docker.io', 'https://quay.io', 'https://registry.k8s.io', 'https://ghcr.io']);
+    expect(mirrors.map((m) => m.upstream)).toEqual([
+      'https://registry-1.docker.io',
+      'https://quay.io',
+      'https://registry.k8s.io',
+      'https://ghcr.io',
+    ]);
   });
 
   it('N.lok8s.dev puts build and cache on 10.125.N.0/24', () => {
@@ -59,9 +66,19 @@ describe('addresses', () => {
 
   it('with shared.enabled false mirrors sit on the project subnet from .103 and there is no shared network', () => {
     const p = plan(spec('solo', '  registries:\n    shared:\n      enabled: false\n', '60.lok8s.dev'));
-    expect(mirrorIps(p)).toEqual({ 'io-docker': '10.125.60.103', 'io-quay': '10.125.60.104', 'io-k8s': '10.125.60.105', 'io-ghcr': '10.125.60.106' });
+    expect(mirrorIps(p)).toEqual({
+      'io-docker': '10.125.60.103',
+      'io-quay': '10.125.60.104',
+      'io-k8s': '10.125.60.105',
+      'io-ghcr': '10.125.60.106',
+    });
     for (const m of p.registries.filter((r) => r.role === 'mirror')) {
-      expect(m).toMatchObject({ network: 'solo', scope: 'project', containerName: `solo-registry-${m.name}`, volume: `solo-registry-${m.name}-data` });
+      expect(m).toMatchObject({
+        network: 'solo',
+        scope: 'project',
+        containerName: `solo-registry-${m.name}`,
+        volume: `solo-registry-${m.name}-data`,
+      });
     }
     expect(p.networks.map((n) => n.role)).toEqual(['project']);
   });
@@ -78,7 +95,11 @@ describe('addresses', () => {
     const p = plan(spec('lok8s', '  registries:\n    shared:\n      network:\n        name: hb2-shared\n        cidr: 10.126.250.0/24\n'));
     expect(Object.values(mirrorIps(p))).toEqual(['10.126.250.2', '10.126.250.3', '10.126.250.4', '10.126.250.5']);
     expect(byName(p, 'io-quay').network).toBe('hb2-shared');
-    expect(p.networks.find((n) => n.role === 'shared')).toMatchObject({ name: 'hb2-shared', subnet: '10.126.250.0/24', bridgeName: 'hb2-shared' });
+    expect(p.networks.find((n) => n.role === 'shared')).toMatchObject({
+      name: 'hb2-shared',
+      subnet: '10.126.250.0/24',
+      bridgeName: 'hb2-shared',
+    });
   });
 
   it.each([
@@ -104,7 +125,10 @@ describe('addresses', () => {
       const config = parseYaml(r.config);
       if (r.role === 'mirror') expect(config.proxy).toEqual({ remoteurl: r.upstream });
       else expect(config.proxy).toBeUndefined();
-      expect(config.http.tls).toEqual({ certificate: expect.stringMatching(/^\/etc\/lo\/tls\//), key: expect.stringMatching(/^\/etc\/lo\/tls\//) });
+      expect(config.http.tls).toEqual({
+        certificate: expect.stringMatching(/^\/etc\/lo\/tls\//),
+        key: expect.stringMatching(/^\/etc\/lo\/tls\//),
+      });
       expect(r.config).not.toMatch(/password|username/);
     }
   });
@@ -122,7 +146,14 @@ describe('shared-address stability', () => {
     const observed: ObservedShared = {
       mirrors: [
         { name: 'io-quay', ip: '10.125.200.9', url: 'https://quay.io', registry: 'quay.io', project: 'other', scheme: 'https' },
-        { name: 'foreign', ip: '10.125.200.2', url: 'https://f.example.test', registry: 'f.example.test', project: 'other', scheme: 'https' },
+        {
+          name: 'foreign',
+          ip: '10.125.200.2',
+          url: 'https://f.example.test',
+          registry: 'f.example.test',
+          project: 'other',
+          scheme: 'https',
+        },
       ],
     };
     expect(mirrorIps(plan(spec('lok8s'), observed))).toEqual({
@@ -135,7 +166,12 @@ describe('shared-address stability', () => {
 
   it('addresses used by anything else on the shared network are skipped; others are ignored', () => {
     const observed: ObservedShared = { mirrors: [], usedAddresses: ['10.125.200.3', '10.125.200.5', '10.125.125.2', '10.125.200.200'] };
-    expect(Object.values(mirrorIps(plan(spec('lok8s'), observed)))).toEqual(['10.125.200.2', '10.125.200.4', '10.125.200.6', '10.125.200.7']);
+    expect(Object.values(mirrorIps(plan(spec('lok8s'), observed)))).toEqual([
+      '10.125.200.2',
+      '10.125.200.4',
+      '10.125.200.6',
+      '10.125.200.7',
+    ]);
   });
 
   it('two projects listing the same mirrors in different orders get identical addresses', () => {
@@ -157,7 +193,11 @@ describe('shared-address stability', () => {
 
   it('same mirror name with another URL is an error naming the project and both URLs', () => {
     const a = plan(spec('pa', mirrorList(['corp-a']), '20.lok8s.dev'));
-    const other = spec('pb', '  registries:\n    mirrors:\n      - name: corp-a\n        url: https://elsewhere.example.test\n', '21.lok8s.dev');
+    const other = spec(
+      'pb',
+      '  registries:\n    mirrors:\n      - name: corp-a\n        url: https://elsewhere.example.test\n',
+      '21.lok8s.dev',
+    );
     const err = (() => {
       try {
         plan(other, observedOf(a, 'pa'));
@@ -189,18 +229,37 @@ describe('shared-address stability', () => {
       /spec\.registries\.tls is false but the shared mirrors already run with tls: true \(mirror io-docker, created by project pa\)/,
     );
     // Without shared mirrors the running ones do not matter.
-    expect(() => plan(spec('pb', '  registries:\n    tls: false\n    shared:\n      enabled: false\n', '21.lok8s.dev'), observedOf(a, 'pa'))).not.toThrow();
+    expect(() =>
+      plan(spec('pb', '  registries:\n    tls: false\n    shared:\n      enabled: false\n', '21.lok8s.dev'), observedOf(a, 'pa')),
+    ).not.toThrow();
   });
 
   it('mirrors with other credentials variables conflict; the labels carry names only, never values', () => {
-    const creds = '  registries:\n    mirrors:\n      - name: corp\n        url: https://corp.example\n        credentials:\n          usernameEnv: CORP_USER\n          passwordEnv: CORP_TOKEN\n';
+    const creds =
+      '  registries:\n    mirrors:\n      - name: corp\n        url: https://corp.example\n        credentials:\n          usernameEnv: CORP_USER\n          passwordEnv: CORP_TOKEN\n';
     const a = plan(spec('pa', creds, '20.lok8s.dev'));
     const corp = byName(a, 'corp');
     expect(corp.labels['dev.lok8s.lo.credentials']).toBe('CORP_USER/CORP_TOKEN');
     expect(corp.labels['dev.lok8s.lo.created-by']).toBe('pa');
-    const observed: ObservedShared = { mirrors: [{ name: 'corp', ip: corp.ip, url: 'https://corp.example', registry: 'corp.example', project: 'pa', scheme: 'https', credentials: 'CORP_USER/CORP_TOKEN' }] };
+    const observed: ObservedShared = {
+      mirrors: [
+        {
+          name: 'corp',
+          ip: corp.ip,
+          url: 'https://corp.example',
+          registry: 'corp.example',
+          project: 'pa',
+          scheme: 'https',
+          credentials: 'CORP_USER/CORP_TOKEN',
+        },
+      ],
+    };
     expect(() => plan(spec('pb', creds, '21.lok8s.dev'), observed)).not.toThrow();
-    expect(() => plan(spec('pb', mirrorList(['corp']), '21.lok8s.dev'), { mirrors: [{ ...observed.mirrors[0]!, url: 'https://corp.example.test', registry: 'corp.example.test' }] })).toThrow(
+    expect(() =>
+      plan(spec('pb', mirrorList(['corp']), '21.lok8s.dev'), {
+        mirrors: [{ ...observed.mirrors[0]!, url: 'https://corp.example.test', registry: 'corp.example.test' }],
+      }),
+    ).toThrow(
       'shared mirror "corp" already runs for project pa with credentials from $CORP_USER and $CORP_TOKEN; this spec asks for no credentials',
     );
   });
@@ -320,8 +379,18 @@ describe('TLS subject names', () => {
   });
 
   it('names hosts without ports, once each', () => {
-    const p = plan(spec('lok8s', mirrorList(['corp-a', 'corp-b']).replace('https://corp-a.example.test', 'https://corp.example.test:5000').replace('https://corp-b.example.test', 'https://corp.example.test:5001')));
-    expect(p.registries.filter((r) => r.role === 'mirror').map((r) => r.registry)).toEqual(['corp.example.test:5000', 'corp.example.test:5001']);
+    const p = plan(
+      spec(
+        'lok8s',
+        mirrorList(['corp-a', 'corp-b'])
+          .replace('https://corp-a.example.test', 'https://corp.example.test:5000')
+          .replace('https://corp-b.example.test', 'https://corp.example.test:5001'),
+      ),
+    );
+    expect(p.registries.filter((r) => r.role === 'mirror').map((r) => r.registry)).toEqual([
+      'corp.example.test:5000',
+      'corp.example.test:5001',
+    ]);
     expect(p.tls.subjectNames.filter((n) => n.startsWith('corp.'))).toEqual(['corp.example.test']);
     expect(p.tls.certificates.find((c) => c.id === 'shared-corp-a')!.names).toEqual(['10.125.200.2', 'corp.example.test']);
     expect(p.tls.subjectNames.some((n) => n.includes(':'))).toBe(false);
@@ -351,7 +420,10 @@ describe('TLS subject names', () => {
 
 describe('files and determinism', () => {
   it('plan.files lists every path the plan writes, once', () => {
-    for (const p of [plan(spec('lok8s', '  nodes:\n    workers: 2\n')), plan(spec('lok8s', '  registries:\n    tls: false\n    shared:\n      enabled: false\n'))]) {
+    for (const p of [
+      plan(spec('lok8s', '  nodes:\n    workers: 2\n')),
+      plan(spec('lok8s', '  registries:\n    tls: false\n    shared:\n      enabled: false\n')),
+    ]) {
       const files = p.files.map((f) => f.path);
       expect(new Set(files).size).toBe(files.length);
       const written = [
@@ -369,7 +441,12 @@ describe('files and determinism', () => {
 
   it('paths live under the state dir and the CA root', () => {
     const p = plan(spec('proj'));
-    expect(p.paths).toEqual({ stateDir: '/state/lo', projectDir: '/state/lo/projects/proj', sharedDir: '/state/lo/shared', caRoot: '/state/mkcert' });
+    expect(p.paths).toEqual({
+      stateDir: '/state/lo',
+      projectDir: '/state/lo/projects/proj',
+      sharedDir: '/state/lo/shared',
+      caRoot: '/state/mkcert',
+    });
     expect([p.tls.caCertPath, p.tls.caKeyPath]).toEqual(['/state/mkcert/rootCA.pem', '/state/mkcert/rootCA-key.pem']);
     expect(byName(p, 'build').configPath).toBe('/state/lo/projects/proj/registries/build/config.yml');
     expect(byName(p, 'io-k8s').configPath).toBe('/state/lo/shared/registries/io-k8s/config.yml');

@@ -43,7 +43,9 @@ spec:
     shared:
       enabled: false
 ${extra}`;
-  return planCluster(parseSpec(text, { file: 'u.yaml', domain: 'lopvu.test' }), { paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') } });
+  return planCluster(parseSpec(text, { file: 'u.yaml', domain: 'lopvu.test' }), {
+    paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') },
+  });
 }
 
 /** kind as a set of cluster names; create writes the kubeconfig like kind does (HA: plus a load balancer). */
@@ -118,7 +120,10 @@ function recorder(): StepReporter & { events: string[]; warnings: string[] } {
   };
 }
 
-function deps(plan: Plan, over: Partial<ProvisionDeps> = {}): ProvisionDeps & { kindMem: ReturnType<typeof memoryKind>; kube: ReturnType<typeof memoryKubectl> } {
+function deps(
+  plan: Plan,
+  over: Partial<ProvisionDeps> = {},
+): ProvisionDeps & { kindMem: ReturnType<typeof memoryKind>; kube: ReturnType<typeof memoryKubectl> } {
   const kindMem = memoryKind();
   const kube = memoryKubectl();
   let registriesUp = false;
@@ -146,7 +151,9 @@ function deps(plan: Plan, over: Partial<ProvisionDeps> = {}): ProvisionDeps & { 
     // Only what provision reads without a shared network: kind's role label of each node container.
     docker: async () =>
       ({
-        getContainer: (name: string) => ({ inspect: async () => ({ Config: { Labels: { 'io.x-k8s.kind.role': kindMem.roles.get(name) } } }) }),
+        getContainer: (name: string) => ({
+          inspect: async () => ({ Config: { Labels: { 'io.x-k8s.kind.role': kindMem.roles.get(name) } } }),
+        }),
       }) as unknown as Docker,
     kubectl: kube.kubectl,
     ...over,
@@ -160,17 +167,37 @@ describe('provision orchestration', () => {
     const d = deps(plan, { reporter: rep });
     const first = await provision(d);
     expect(first.steps.map((s) => `${s.step}:${s.status}`)).toEqual([
-      'validate:done', 'networks:done', 'tls:done', 'certs.d:done', 'registries:done', 'kind:done', 'connect:done', 'configmaps:done', 'p2p:skipped',
+      'validate:done',
+      'networks:done',
+      'tls:done',
+      'certs.d:done',
+      'registries:done',
+      'kind:done',
+      'connect:done',
+      'configmaps:done',
+      'p2p:skipped',
     ]);
     expect(first.changed).toBe(true);
-    expect(first.steps.find((s) => s.step === 'registries')!.actions).toEqual([{ action: 'create', object: 'container lopvu-registry-build' }]);
+    expect(first.steps.find((s) => s.step === 'registries')!.actions).toEqual([
+      { action: 'create', object: 'container lopvu-registry-build' },
+    ]);
     expect(d.kindMem.created).toEqual(['lopvu']);
     expect(d.kube.applied).toHaveLength(1);
-    expect(Object.fromEntries(d.kube.store)).toEqual(Object.fromEntries(renderConfigMaps(plan).map((m) => [`${m.metadata.namespace}/${m.metadata.name}`, m.data])));
+    expect(Object.fromEntries(d.kube.store)).toEqual(
+      Object.fromEntries(renderConfigMaps(plan).map((m) => [`${m.metadata.namespace}/${m.metadata.name}`, m.data])),
+    );
     expect(statSync(plan.cluster.kubeconfigPath).mode & 0o777).toBe(0o600);
     expect(first.push).toEqual({ push: 'docker push 10.160.90.101/myapp:dev', image: 'lok8s.local/myapp:dev' });
     expect(first.cluster.nodes).toEqual(['lopvu-control-plane']);
-    expect(rep.events.slice(0, 7)).toEqual(['start validate', 'ok validate', 'start networks', 'ok networks', 'ok tls', 'ok certs.d', 'ok registries']);
+    expect(rep.events.slice(0, 7)).toEqual([
+      'start validate',
+      'ok validate',
+      'start networks',
+      'ok networks',
+      'ok tls',
+      'ok certs.d',
+      'ok registries',
+    ]);
 
     const again = await provision(d);
     expect(again.changed).toBe(false);
@@ -240,8 +267,15 @@ describe('provision orchestration', () => {
 
   it('warns once with the exact trust command when the host does not trust the CA', async () => {
     const rep = recorder();
-    const r = await provision(deps(planFor(), { reporter: rep, checkTrust: async () => ({ trusted: false, missing: ['system store'], command: 'lo --config u.yaml trust --yes' }) }));
-    expect(rep.warnings).toEqual(["this host does not trust lo's CA yet (missing: system store); run `lo --config u.yaml trust --yes` so `docker push` to the build registry verifies"]);
+    const r = await provision(
+      deps(planFor(), {
+        reporter: rep,
+        checkTrust: async () => ({ trusted: false, missing: ['system store'], command: 'lo --config u.yaml trust --yes' }),
+      }),
+    );
+    expect(rep.warnings).toEqual([
+      "this host does not trust lo's CA yet (missing: system store); run `lo --config u.yaml trust --yes` so `docker push` to the build registry verifies",
+    ]);
     expect(r.warnings).toEqual(rep.warnings);
     const trusted = recorder();
     await provision(deps(planFor(), { reporter: trusted, checkTrust: async () => ({ trusted: true }) }));
@@ -264,9 +298,11 @@ describe('provision orchestration', () => {
     expect(readFileSync(join(plan.paths.projectDir, 'kind-config.yaml'), 'utf8')).toContain('discard_unpacked_layers = false');
   });
 
-  it('HA clusters: kind\'s external load balancer is not a node (no containerd): not handed to P2P', async () => {
+  it("HA clusters: kind's external load balancer is not a node (no containerd): not handed to P2P", async () => {
     const plan = planFor('', 1);
-    const ha = planCluster(parseSpec(`apiVersion: cluster.lok8s.dev/v1beta1
+    const ha = planCluster(
+      parseSpec(
+        `apiVersion: cluster.lok8s.dev/v1beta1
 kind: Lo
 metadata:
   name: lopvh
@@ -282,7 +318,11 @@ spec:
   registries:
     shared:
       enabled: false
-`, { file: 'h.yaml', domain: 'lopvh.test' }), { paths: plan.paths });
+`,
+        { file: 'h.yaml', domain: 'lopvh.test' },
+      ),
+      { paths: plan.paths },
+    );
     let got: string[] = [];
     const d = deps(ha, { p2p: async (_p, nodes) => ((got = nodes), []) });
     const r = await provision(d);
@@ -329,7 +369,14 @@ describe('destroy orchestration', () => {
     const d = deps(plan);
     await provision(d);
     const calls: boolean[] = [];
-    const dd = { loadPlan: async () => plan, kind: d.kind, removeRegistries: async (_p: Plan, o: { volumes: boolean }) => (calls.push(o.volumes), [{ action: 'remove' as const, object: 'container x' }]) };
+    const dd = {
+      loadPlan: async () => plan,
+      kind: d.kind,
+      removeRegistries: async (_p: Plan, o: { volumes: boolean }) => (
+        calls.push(o.volumes),
+        [{ action: 'remove' as const, object: 'container x' }]
+      ),
+    };
     const r = await destroy(dd, { volumes: false });
     expect(r.steps.map((s) => s.step)).toEqual(['validate', 'cluster', 'registries']);
     expect(r.steps[1]!.actions).toEqual([{ action: 'remove', object: 'cluster lopvu' }]);

@@ -37,12 +37,29 @@ describe('schemas/cluster.lok8s.schema.json', () => {
   it('covers the whole spec', () => {
     const paths = all.map((f) => f.path);
     for (const p of [
-      'apiVersion', 'kind', 'metadata.name', 'spec.cluster.domain', 'spec.kubernetes.version', 'spec.network.name', 'spec.network.cidr',
-      'spec.nodes.controlPlane', 'spec.nodes.workers', 'spec.nodes.hostPorts', 'spec.nodes.maxConcurrentDownloads',
-      'spec.registries.tls', 'spec.registries.shared.enabled', 'spec.registries.shared.network.name', 'spec.registries.shared.network.cidr',
-      'spec.registries.mirrors[].name', 'spec.registries.mirrors[].url', 'spec.registries.mirrors[].registry',
-      'spec.registries.mirrors[].credentials.usernameEnv', 'spec.registries.p2p.enabled', 'spec.registries.p2p.port',
-    ]) expect(paths).toContain(p);
+      'apiVersion',
+      'kind',
+      'metadata.name',
+      'spec.cluster.domain',
+      'spec.kubernetes.version',
+      'spec.network.name',
+      'spec.network.cidr',
+      'spec.nodes.controlPlane',
+      'spec.nodes.workers',
+      'spec.nodes.hostPorts',
+      'spec.nodes.maxConcurrentDownloads',
+      'spec.registries.tls',
+      'spec.registries.shared.enabled',
+      'spec.registries.shared.network.name',
+      'spec.registries.shared.network.cidr',
+      'spec.registries.mirrors[].name',
+      'spec.registries.mirrors[].url',
+      'spec.registries.mirrors[].registry',
+      'spec.registries.mirrors[].credentials.usernameEnv',
+      'spec.registries.p2p.enabled',
+      'spec.registries.p2p.port',
+    ])
+      expect(paths).toContain(p);
   });
 
   it('describes every field', () => {

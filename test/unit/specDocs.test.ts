@@ -39,8 +39,18 @@ describe('docs/spec.md', () => {
     const p = planOf(text);
     const ip = (n: string) => p.registries.find((r) => r.name === n)!;
     expect([ip('build').ip, ip('cache').ip, ip('build').network]).toEqual(['10.125.50.101', '10.125.50.102', 'team-a']);
-    expect(['io-docker', 'io-quay', 'io-k8s', 'io-ghcr', 'corp'].map((n) => ip(n).ip)).toEqual(['10.125.200.2', '10.125.200.3', '10.125.200.4', '10.125.200.5', '10.125.200.6']);
-    expect(ip('corp')).toMatchObject({ containerName: 'lok8s-registry-corp', registry: 'registry.corp.example:5000', credentials: { usernameEnv: 'CORP_REGISTRY_USER', passwordEnv: 'CORP_REGISTRY_TOKEN' } });
+    expect(['io-docker', 'io-quay', 'io-k8s', 'io-ghcr', 'corp'].map((n) => ip(n).ip)).toEqual([
+      '10.125.200.2',
+      '10.125.200.3',
+      '10.125.200.4',
+      '10.125.200.5',
+      '10.125.200.6',
+    ]);
+    expect(ip('corp')).toMatchObject({
+      containerName: 'lok8s-registry-corp',
+      registry: 'registry.corp.example:5000',
+      credentials: { usernameEnv: 'CORP_REGISTRY_USER', passwordEnv: 'CORP_REGISTRY_TOKEN' },
+    });
     expect(p.p2p.enabled).toBe(true);
   });
 

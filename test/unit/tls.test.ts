@@ -32,7 +32,12 @@ function snapshot(paths: string[]): Array<{ path: string; bytes: string; mtimeMs
 }
 
 function allTlsFiles(plan: ReturnType<typeof tlsPlan>): string[] {
-  return [plan.tls.caCertPath, plan.tls.caKeyPath, plan.containerd.caFile!, ...plan.tls.certificates.flatMap((c) => [c.certPath, c.keyPath])];
+  return [
+    plan.tls.caCertPath,
+    plan.tls.caKeyPath,
+    plan.containerd.caFile!,
+    ...plan.tls.certificates.flatMap((c) => [c.certPath, c.keyPath]),
+  ];
 }
 
 describe('ensureTls: CA and certificates', () => {
@@ -83,11 +88,23 @@ describe('ensureTls: CA and certificates', () => {
     expect(statSync(plan.tls.caKeyPath).mode & 0o777).toBe(0o400);
     expect(statSync(plan.tls.caCertPath).mode & 0o777).toBe(0o644);
     expect(readFileSync(plan.tls.caKeyPath, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
-    expect(m!.caFingerprint).toBe(openssl(['x509', '-in', plan.tls.caCertPath, '-noout', '-fingerprint', '-sha256']).trim().split('=')[1]!.replace(/:/g, '').toLowerCase());
+    expect(m!.caFingerprint).toBe(
+      openssl(['x509', '-in', plan.tls.caCertPath, '-noout', '-fingerprint', '-sha256'])
+        .trim()
+        .split('=')[1]!
+        .replace(/:/g, '')
+        .toLowerCase(),
+    );
 
     for (const c of plan.tls.certificates) {
       const got = m!.certificates[c.id]!;
-      expect(got).toEqual({ id: c.id, certPath: c.certPath, keyPath: c.keyPath, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), action: 'created' });
+      expect(got).toEqual({
+        id: c.id,
+        certPath: c.certPath,
+        keyPath: c.keyPath,
+        fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
+        action: 'created',
+      });
       const leaf = forge.pki.certificateFromPem(readFileSync(c.certPath, 'utf8'));
       expect(ca.verify(leaf)).toBe(true);
       expect(opensslVerify(plan.tls.caCertPath, c.certPath)).toMatch(/: OK/);
@@ -109,8 +126,12 @@ describe('ensureTls: CA and certificates', () => {
     }
     // the project leaf covers every subject name of the plan
     const project = plan.tls.certificates.find((c) => c.id === 'project')!;
-    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')))).toEqual([...plan.tls.subjectNames].sort());
-    expect(plan.tls.subjectNames).toEqual(expect.arrayContaining(['10.150.10.101', '10.150.10.102', 'lok8s.local', 'lok8s.cache', 'docker.io', 'quay.io']));
+    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')))).toEqual(
+      [...plan.tls.subjectNames].sort(),
+    );
+    expect(plan.tls.subjectNames).toEqual(
+      expect.arrayContaining(['10.150.10.101', '10.150.10.102', 'lok8s.local', 'lok8s.cache', 'docker.io', 'quay.io']),
+    );
     // the CA is copied into the containerd certs.d tree
     expect(readFileSync(plan.containerd.caFile!, 'utf8')).toBe(caPem);
   });
@@ -126,7 +147,10 @@ describe('ensureTls: CA and certificates', () => {
 
   it('a changed mirror list re-issues only the certificates whose names changed', async () => {
     const first = await ensureTls(plan, { now: T0 });
-    const changed = tlsPlan(t.dir, { ...SPEC, mirrors: [...SPEC.mirrors!, { name: 'lotls-ghcr', url: 'https://ghcr.io', registry: 'ghcr.io' }] });
+    const changed = tlsPlan(t.dir, {
+      ...SPEC,
+      mirrors: [...SPEC.mirrors!, { name: 'lotls-ghcr', url: 'https://ghcr.io', registry: 'ghcr.io' }],
+    });
     const dockBefore = snapshot([changed.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!.certPath]);
     const m = await ensureTls(changed, { now: T0 });
     expect(m!.certificates.project!.action).toBe('reissued');
@@ -281,7 +305,21 @@ describe('bad CA files: a typed error naming the file, nothing overwritten', () 
   it('not a CA (basicConstraints CA:FALSE)', async () => {
     const plan = setupCase((d) => {
       openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', join(d, 'rootCA-key.pem')]);
-      openssl(['req', '-x509', '-new', '-key', join(d, 'rootCA-key.pem'), '-days', '30', '-out', join(d, 'rootCA.pem'), '-subj', '/CN=not a ca', '-addext', 'basicConstraints=critical,CA:FALSE']);
+      openssl([
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        join(d, 'rootCA-key.pem'),
+        '-days',
+        '30',
+        '-out',
+        join(d, 'rootCA.pem'),
+        '-subj',
+        '/CN=not a ca',
+        '-addext',
+        'basicConstraints=critical,CA:FALSE',
+      ]);
     });
     await expectTlsError(plan, plan.tls.caCertPath, /is not a CA certificate/);
   });
@@ -321,7 +359,14 @@ describe('permissions as an unprivileged user (setpriv to nobody)', () => {
     chmodSync(t.dir, 0o755);
     // Bundle the real CA code into one CommonJS file the unprivileged child can load.
     const { build } = await import('esbuild');
-    await build({ entryPoints: [join(process.cwd(), 'src/apply/tls/ca.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: join(t.dir, 'ca.cjs'), logLevel: 'silent' });
+    await build({
+      entryPoints: [join(process.cwd(), 'src/apply/tls/ca.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: join(t.dir, 'ca.cjs'),
+      logLevel: 'silent',
+    });
     writeFileSync(
       script,
       `const { loadOrCreateCa } = require('./ca.cjs');
@@ -335,7 +380,9 @@ loadOrCreateCa({ caRoot, certPath: caRoot + '/rootCA.pem', keyPath: caRoot + '/r
   });
   afterAll(() => t.cleanup());
   const asNobody = (caRoot: string): { ok: boolean; name?: string; code?: string; file?: string; message?: string; hint?: string } => {
-    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script, caRoot], { encoding: 'utf8' });
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script, caRoot], {
+      encoding: 'utf8',
+    });
     return JSON.parse(out.trim().split('\n').pop()!);
   };
 
@@ -368,7 +415,7 @@ describe('concurrent runs (two `lo registry up` at once)', () => {
   const t = tempDir();
   afterAll(() => t.cleanup());
 
-  it('create one CA and one shared certificate, never a certificate paired with another run\'s key', async () => {
+  it("create one CA and one shared certificate, never a certificate paired with another run's key", async () => {
     // Two projects sharing the per-user state dir, CAROOT and the same shared mirrors.
     const a = tlsPlan(t.dir, { ...SPEC, name: 'lotls-ca', cidr: '10.150.12.0/24' });
     const b = tlsPlan(t.dir, { ...SPEC, name: 'lotls-cb', cidr: '10.150.13.0/24' });
@@ -381,7 +428,9 @@ describe('concurrent runs (two `lo registry up` at once)', () => {
     const onDisk = forge.pki.certificateFromPem(readFileSync(shared.certPath, 'utf8'));
     expect(new Set(results.map((r) => r!.certificates['shared-lotls-dock']!.fingerprint)).size).toBe(1);
     expect(results.filter((r) => r!.certificates['shared-lotls-dock']!.action === 'created')).toHaveLength(1);
-    expect(openssl(['x509', '-in', shared.certPath, '-noout', '-modulus'])).toBe(openssl(['rsa', '-in', shared.keyPath, '-noout', '-modulus']));
+    expect(openssl(['x509', '-in', shared.certPath, '-noout', '-modulus'])).toBe(
+      openssl(['rsa', '-in', shared.keyPath, '-noout', '-modulus']),
+    );
     expect(opensslVerify(a.tls.caCertPath, shared.certPath)).toMatch(/: OK/);
     expect(certificateNames(onDisk)).toEqual([...shared.names].sort());
     // no lock directories or temp files left behind

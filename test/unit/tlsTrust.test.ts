@@ -5,11 +5,26 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../../src/cli/main.js';
 import { caUniqueName, loadCa } from '../../src/apply/tls/ca.js';
 import { ensureTls } from '../../src/apply/tls/ensureTls.js';
-import { checkTrust, defaultTrustEnv, dockerTrustHosts, runCommand, trustCa, untrustCa, type TrustEnv, type TrustReport } from '../../src/adapters/trustStore.js';
+import {
+  checkTrust,
+  defaultTrustEnv,
+  dockerTrustHosts,
+  runCommand,
+  trustCa,
+  untrustCa,
+  type TrustEnv,
+  type TrustReport,
+} from '../../src/adapters/trustStore.js';
 import { TlsError } from '../../src/apply/tls/tlsError.js';
 import { makeMkcertStyleCa, specYaml, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
 
-const SPEC: TlsSpecInput = { name: 'lotls-t1', cidr: '10.150.20.0/24', sharedName: 'lotls-t1-sh', sharedCidr: '10.150.21.0/24', mirrors: [] };
+const SPEC: TlsSpecInput = {
+  name: 'lotls-t1',
+  cidr: '10.150.20.0/24',
+  sharedName: 'lotls-t1-sh',
+  sharedCidr: '10.150.21.0/24',
+  mirrors: [],
+};
 
 /** A Debian-like trust store in temp dirs; the update command is a real process that rebuilds the bundle. */
 function tempEnv(root: string): TrustEnv & { anchorDir: string; bundle: string; dockerDir: string } {
@@ -61,7 +76,9 @@ describe('lo trust core with temp trust stores', () => {
       ...dockerTrustHosts(plan).map((h) => [`docker:${h}`, 'missing']),
     ]);
     const update = env.systemStore?.kind === 'anchors' ? env.systemStore.updateCommand.join(' ') : '';
-    expect(r.items.find((i) => i.id === 'system')!.change).toBe(`write ${join(env.anchorDir, 'mkcert_development_CA_<serial>.crt')}, then run ${update} (system store: debian)`);
+    expect(r.items.find((i) => i.id === 'system')!.change).toBe(
+      `write ${join(env.anchorDir, 'mkcert_development_CA_<serial>.crt')}, then run ${update} (system store: debian)`,
+    );
     expect(existsSync(plan.tls.caCertPath)).toBe(false);
   });
 
@@ -91,12 +108,26 @@ describe('lo trust core with temp trust stores', () => {
     expect(planned!.trusted).toBe(false);
     expect(planned!.needsRoot).toBe(false);
     const changes = planned!.items.map((i) => i.change);
-    expect(changes).toContain(`write ${join(env.anchorDir, fileName)}, then run ${env.systemStore && env.systemStore.kind === 'anchors' ? env.systemStore.updateCommand.join(' ') : ''} (system store: debian)`);
+    expect(changes).toContain(
+      `write ${join(env.anchorDir, fileName)}, then run ${env.systemStore && env.systemStore.kind === 'anchors' ? env.systemStore.updateCommand.join(' ') : ''} (system store: debian)`,
+    );
     for (const h of dockerTrustHosts(plan)) expect(changes).toContain(`write ${join(env.dockerDir, h, 'ca.crt')}`);
-    expect(planned!.missing.sort()).toEqual(['docker certs.d/10.150.20.101', 'docker certs.d/10.150.20.102', 'docker certs.d/lok8s.cache', 'docker certs.d/lok8s.local', 'system store']);
+    expect(planned!.missing.sort()).toEqual([
+      'docker certs.d/10.150.20.101',
+      'docker certs.d/10.150.20.102',
+      'docker certs.d/lok8s.cache',
+      'docker certs.d/lok8s.local',
+      'system store',
+    ]);
 
     // the result
-    expect(r.changed.sort()).toEqual(['docker:10.150.20.101', 'docker:10.150.20.102', 'docker:lok8s.cache', 'docker:lok8s.local', 'system']);
+    expect(r.changed.sort()).toEqual([
+      'docker:10.150.20.101',
+      'docker:10.150.20.102',
+      'docker:lok8s.cache',
+      'docker:lok8s.local',
+      'system',
+    ]);
     expect(r.after.trusted).toBe(true);
     const caPem = readFileSync(plan.tls.caCertPath, 'utf8');
     expect(readdirSync(env.anchorDir)).toEqual([fileName]);
@@ -114,7 +145,11 @@ describe('lo trust core with temp trust stores', () => {
   });
 
   it('is re-runnable: the second run asks nothing and touches nothing', async () => {
-    const files = [env.bundle, ...readdirSync(env.anchorDir).map((f) => join(env.anchorDir, f)), ...dockerTrustHosts(plan).map((h) => join(env.dockerDir, h, 'ca.crt'))];
+    const files = [
+      env.bundle,
+      ...readdirSync(env.anchorDir).map((f) => join(env.anchorDir, f)),
+      ...dockerTrustHosts(plan).map((h) => join(env.dockerDir, h, 'ca.crt')),
+    ];
     const before = mtimes(files);
     const confirm = vi.fn(async () => true);
     const r = await trustCa(plan, { env, confirm });
@@ -131,13 +166,16 @@ describe('lo trust core with temp trust stores', () => {
     writeFileSync(f, readFileSync(o.certPath));
     const r = await checkTrust(plan, { env });
     expect(r.trusted).toBe(false);
-    expect(r.items.find((i) => i.id === 'docker:lok8s.local')).toMatchObject({ state: 'different', change: `replace ${f} (it holds another CA)` });
+    expect(r.items.find((i) => i.id === 'docker:lok8s.local')).toMatchObject({
+      state: 'different',
+      change: `replace ${f} (it holds another CA)`,
+    });
     const done = await trustCa(plan, { env });
     expect(done.changed).toEqual(['docker:lok8s.local']);
     expect(readFileSync(f, 'utf8')).toBe(readFileSync(plan.tls.caCertPath, 'utf8'));
   });
 
-  it('--uninstall removes exactly what trust added for this CA and leaves another CA\'s certs.d entry alone', async () => {
+  it("--uninstall removes exactly what trust added for this CA and leaves another CA's certs.d entry alone", async () => {
     const hosts = dockerTrustHosts(plan);
     // lok8s.cache gets another CA's file: not ours, must stay.
     const foreign = join(env.dockerDir, 'lok8s.cache', 'ca.crt');
@@ -211,8 +249,18 @@ describe('defaultTrustEnv picks the platform stores like mkcert', () => {
   const has = (dirs: string[]) => async (p: string) => dirs.includes(p);
   it.each([
     ['debian', ['/usr/local/share/ca-certificates', '/etc/docker'], '/usr/local/share/ca-certificates', ['update-ca-certificates']],
-    ['fedora', ['/etc/pki/ca-trust/source/anchors', '/usr/local/share/ca-certificates', '/etc/docker'], '/etc/pki/ca-trust/source/anchors', ['update-ca-trust', 'extract']],
-    ['arch', ['/etc/ca-certificates/trust-source/anchors', '/etc/docker'], '/etc/ca-certificates/trust-source/anchors', ['trust', 'extract-compat']],
+    [
+      'fedora',
+      ['/etc/pki/ca-trust/source/anchors', '/usr/local/share/ca-certificates', '/etc/docker'],
+      '/etc/pki/ca-trust/source/anchors',
+      ['update-ca-trust', 'extract'],
+    ],
+    [
+      'arch',
+      ['/etc/ca-certificates/trust-source/anchors', '/etc/docker'],
+      '/etc/ca-certificates/trust-source/anchors',
+      ['trust', 'extract-compat'],
+    ],
     ['suse', ['/usr/share/pki/trust/anchors', '/etc/docker'], '/usr/share/pki/trust/anchors', ['update-ca-certificates']],
   ] as const)('linux %s', async (name, dirs, anchorDir, updateCommand) => {
     const env = await defaultTrustEnv({ platform: 'linux', exists: has([...dirs]) });
@@ -239,7 +287,8 @@ describe('sudo lo trust creating the CA hands it to the invoking user', () => {
     const env = { ...tempEnv(t.dir), sudoOwner: { uid: 65534, gid: 65534 } };
     const r = await trustCa(plan, { env });
     expect(r.changed).toContain('ca');
-    for (const p of [plan.tls.caRoot, plan.tls.caCertPath, plan.tls.caKeyPath]) expect(statSync(p)).toMatchObject({ uid: 65534, gid: 65534 });
+    for (const p of [plan.tls.caRoot, plan.tls.caCertPath, plan.tls.caKeyPath])
+      expect(statSync(p)).toMatchObject({ uid: 65534, gid: 65534 });
     expect(statSync(plan.tls.caKeyPath).mode & 0o777).toBe(0o400);
   });
   it('reads SUDO_UID/SUDO_GID only when running as root', async () => {
@@ -253,7 +302,14 @@ describe('lo trust needs root: explained with the exact sudo command', () => {
   beforeAll(async () => {
     chmodSync(t.dir, 0o755);
     const { build } = await import('esbuild');
-    await build({ entryPoints: [join(process.cwd(), 'src/adapters/trustStore.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: join(t.dir, 'trust.cjs'), logLevel: 'silent' });
+    await build({
+      entryPoints: [join(process.cwd(), 'src/adapters/trustStore.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: join(t.dir, 'trust.cjs'),
+      logLevel: 'silent',
+    });
   });
   afterAll(() => t.cleanup());
 
@@ -276,7 +332,9 @@ trustCa(plan, { env }).then(
 );
 `,
     );
-    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(t.dir, 'run.cjs')], { encoding: 'utf8' });
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(t.dir, 'run.cjs')], {
+      encoding: 'utf8',
+    });
     const r = JSON.parse(out.trim().split('\n').pop()!);
     expect(r).toMatchObject({ ok: false, name: 'TlsError', code: 'E_TLS' });
     expect(r.message).toMatch(/installing the CA needs root: .*anchors/);
@@ -299,8 +357,9 @@ describe('lo trust CLI', () => {
   });
   afterEach(() => vi.restoreAllMocks());
   afterAll(() => {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     t.cleanup();
   });
   async function run(args: string[]): Promise<number> {

@@ -90,7 +90,9 @@ export class Containers {
 
   /** Containers (running or not) carrying all the given `key=value` labels. */
   async list(labels: string[]): Promise<ContainerState[]> {
-    const raw = await call(this.conn, 'listing containers', () => this.conn.docker.listContainers({ all: true, filters: { label: labels } }));
+    const raw = await call(this.conn, 'listing containers', () =>
+      this.conn.docker.listContainers({ all: true, filters: { label: labels } }),
+    );
     return raw.map(fromList);
   }
 

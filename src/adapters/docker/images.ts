@@ -25,7 +25,9 @@ export class Images {
     if (have) return have;
     try {
       const stream = await this.conn.docker.pull(ref);
-      await new Promise<void>((resolve, reject) => this.conn.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        this.conn.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      );
     } catch (err) {
       throw new LoError('E_DOCKER', `image ${ref} is not present and could not be pulled: ${(err as Error).message}`, {
         hint: `load or build ${ref} (offline: \`bash scripts/testbed.sh\` builds registry:2), or set LO_REGISTRY_IMAGE`,

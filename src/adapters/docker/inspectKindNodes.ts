@@ -19,7 +19,10 @@ export async function inspectKindNodes(docker: Docker, names: readonly string[])
         const info = await docker.getContainer(name).inspect();
         return { name, role: info.Config?.Labels?.[KIND_ROLE_LABEL] ?? 'unknown' };
       } catch (err) {
-        throw new LoError('E_STEP', `cannot inspect kind node ${name}: ${(err as Error).message}`, { hint: `check it with \`docker inspect ${name}\``, cause: err });
+        throw new LoError('E_STEP', `cannot inspect kind node ${name}: ${(err as Error).message}`, {
+          hint: `check it with \`docker inspect ${name}\``,
+          cause: err,
+        });
       }
     }),
   );

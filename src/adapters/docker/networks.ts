@@ -35,7 +35,11 @@ function toState(n: RawNetwork): NetworkState {
     ipRange: ipam?.IPRange ?? null,
     bridgeName: n.Options?.[BRIDGE_NAME_OPTION] ?? null,
     labels: n.Labels ?? {},
-    containers: Object.entries(n.Containers ?? {}).map(([id, c]) => ({ id, name: c.Name, ip: c.IPv4Address ? c.IPv4Address.split('/')[0]! : null })),
+    containers: Object.entries(n.Containers ?? {}).map(([id, c]) => ({
+      id,
+      name: c.Name,
+      ip: c.IPv4Address ? c.IPv4Address.split('/')[0]! : null,
+    })),
   };
 }
 
@@ -99,7 +103,9 @@ export class Networks {
   /** Connects a container; already connected is fine. */
   async connect(network: string, container: string, ip?: string): Promise<void> {
     try {
-      await this.conn.docker.getNetwork(network).connect({ Container: container, ...(ip ? { EndpointConfig: { IPAMConfig: { IPv4Address: ip } } } : {}) });
+      await this.conn.docker
+        .getNetwork(network)
+        .connect({ Container: container, ...(ip ? { EndpointConfig: { IPAMConfig: { IPv4Address: ip } } } : {}) });
     } catch (err) {
       const s = statusOf(err);
       if (s === 403 || s === 409) {

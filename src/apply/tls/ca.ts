@@ -77,7 +77,12 @@ function addYears(d: Date, years: number): Date {
 }
 
 /** Creates a CA in memory with mkcert's subject and extensions. Pure apart from randomness. */
-export function createCa(opts: { now: Date; identity: string }): { certPem: string; keyPem: string; cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
+export function createCa(opts: { now: Date; identity: string }): {
+  certPem: string;
+  keyPem: string;
+  cert: forge.pki.Certificate;
+  key: forge.pki.rsa.PrivateKey;
+} {
   const { keyPem, key } = generateRsaKey(CA_KEY_BITS);
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
@@ -89,7 +94,11 @@ export function createCa(opts: { now: Date; identity: string }): { certPem: stri
     // UTF8String as Go/mkcert writes it: `user@host` is not a valid PrintableString, and Go's x509 (containerd,
     // registry:2) rejects the certificate ("invalid RDNSequence: invalid PrintableString").
     { shortName: 'OU', value: opts.identity, valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class },
-    { name: 'commonName', value: `mkcert ${opts.identity}`.slice(0, 64), valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class },
+    {
+      name: 'commonName',
+      value: `mkcert ${opts.identity}`.slice(0, 64),
+      valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class,
+    },
   ];
   cert.setSubject(subject);
   cert.setIssuer(subject);
@@ -129,8 +138,12 @@ export function parseCa(files: CaFiles, certPem: string, keyPem: string, now: Da
     cert = forge.pki.certificateFromPem(certPem);
   } catch (err) {
     const why = (err as Error).message;
-    const rsa = /OID is not RSA/i.test(why) ? ' (lo signs with RSA CAs such as mkcert\'s; this one has another key type)' : '';
-    throw new TlsError(`${files.certPath} is not a usable PEM certificate${rsa}: ${why}`, { file: files.certPath, cause: err, hint: FRESH_CA_HINT(files) });
+    const rsa = /OID is not RSA/i.test(why) ? " (lo signs with RSA CAs such as mkcert's; this one has another key type)" : '';
+    throw new TlsError(`${files.certPath} is not a usable PEM certificate${rsa}: ${why}`, {
+      file: files.certPath,
+      cause: err,
+      hint: FRESH_CA_HINT(files),
+    });
   }
   // Node's native crypto checks the key (fast); forge parses it only when a certificate must be signed.
   let keyObject: KeyObject;
@@ -165,7 +178,10 @@ export function parseCa(files: CaFiles, certPem: string, keyPem: string, now: Da
     });
   }
   if (now.getTime() > cert.validity.notAfter.getTime()) {
-    throw new TlsError(`${files.certPath}: the CA expired on ${cert.validity.notAfter.toISOString()}`, { file: files.certPath, hint: FRESH_CA_HINT(files) });
+    throw new TlsError(`${files.certPath}: the CA expired on ${cert.validity.notAfter.toISOString()}`, {
+      file: files.certPath,
+      hint: FRESH_CA_HINT(files),
+    });
   }
   if (now.getTime() < cert.validity.notBefore.getTime()) {
     throw new TlsError(`${files.certPath}: the CA is not valid before ${cert.validity.notBefore.toISOString()} (is the clock right?)`, {
@@ -175,7 +191,10 @@ export function parseCa(files: CaFiles, certPem: string, keyPem: string, now: Da
   }
   let key: forge.pki.rsa.PrivateKey | undefined;
   const ca = { ...files, cert, certPem, fingerprint: certFingerprint(cert), created: false } as CertificateAuthority;
-  Object.defineProperty(ca, 'key', { enumerable: false, get: () => (key ??= forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey) });
+  Object.defineProperty(ca, 'key', {
+    enumerable: false,
+    get: () => (key ??= forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey),
+  });
   return ca;
 }
 

@@ -44,9 +44,7 @@ export function splitNames(names: readonly string[]): { ips: string[]; dns: stri
 /** The certificate's SANs (IPs and DNS names), sorted. */
 export function certificateNames(cert: forge.pki.Certificate): string[] {
   const ext = cert.getExtension('subjectAltName') as { altNames?: Array<{ type: number; value: string; ip?: string }> } | undefined;
-  return (ext?.altNames ?? [])
-    .map((a) => (a.type === 7 ? a.ip ?? '' : a.type === 2 ? a.value : `?${a.type}:${a.value}`))
-    .sort();
+  return (ext?.altNames ?? []).map((a) => (a.type === 7 ? (a.ip ?? '') : a.type === 2 ? a.value : `?${a.type}:${a.value}`)).sort();
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -94,7 +92,11 @@ export function reissueReason(
 }
 
 /** Issues a server certificate for exactly `names`, signed by the CA. Pure apart from randomness. */
-export function issueLeaf(spec: LeafSpec, ca: Pick<CertificateAuthority, 'cert' | 'key'>, now: Date): { certPem: string; keyPem: string; cert: forge.pki.Certificate } {
+export function issueLeaf(
+  spec: LeafSpec,
+  ca: Pick<CertificateAuthority, 'cert' | 'key'>,
+  now: Date,
+): { certPem: string; keyPem: string; cert: forge.pki.Certificate } {
   if (spec.names.length === 0) throw new TlsError(`certificate ${spec.id} has no names to cover`, { file: spec.certPath });
   const { keyPem, key } = generateRsaKey(LEAF_KEY_BITS);
   const cert = forge.pki.createCertificate();
@@ -134,7 +136,9 @@ async function readLeafFile(path: string): Promise<string | null> {
     throw new TlsError(`cannot read ${path}: ${(err as Error).message}`, {
       file: path,
       cause: err,
-      hint: isPermissionError(err) ? `fix the permissions of ${path} (lo writes it for your user), or remove it so lo re-issues it` : `remove ${path} so lo re-issues it`,
+      hint: isPermissionError(err)
+        ? `fix the permissions of ${path} (lo writes it for your user), or remove it so lo re-issues it`
+        : `remove ${path} so lo re-issues it`,
     });
   }
 }
@@ -154,7 +158,13 @@ export async function ensureLeaf(spec: LeafSpec, ca: CertificateAuthority, now: 
     // Tighten a key someone loosened; chmod changes ctime only, never the bytes or the mtime.
     const st = await stat(spec.keyPath);
     if ((st.mode & 0o777) !== LEAF_KEY_MODE) await chmod(spec.keyPath, LEAF_KEY_MODE).catch(() => undefined);
-    return { id: spec.id, certPath: spec.certPath, keyPath: spec.keyPath, fingerprint: certFingerprint(forge.pki.certificateFromPem(certPem)), action: 'unchanged' };
+    return {
+      id: spec.id,
+      certPath: spec.certPath,
+      keyPath: spec.keyPath,
+      fingerprint: certFingerprint(forge.pki.certificateFromPem(certPem)),
+      action: 'unchanged',
+    };
   };
   const first = await readLeaf(spec);
   if (reissueReason(first, spec, ca, now) === null) return unchanged(first.certPem!);

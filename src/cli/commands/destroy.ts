@@ -19,7 +19,9 @@ async function confirm(question: string): Promise<boolean> {
 export function registerDestroy(program: Command): void {
   program
     .command('destroy')
-    .description("Delete the project's kind cluster and its registries (build, cache, private mirrors); shared mirrors stay for other projects")
+    .description(
+      "Delete the project's kind cluster and its registries (build, cache, private mirrors); shared mirrors stay for other projects",
+    )
     .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
     .option('--volumes', "also remove the registries' volumes (pushed images and cached layers)")
     .option('-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)')
@@ -40,7 +42,9 @@ export function registerDestroy(program: Command): void {
           return;
         }
       }
-      const r = await destroy(destroyDeps({ spec, plan: await commonDeps(g), reporter: oraReporter() }), { volumes: Boolean(opts.volumes) });
+      const r = await destroy(destroyDeps({ spec, plan: await commonDeps(g), reporter: oraReporter() }), {
+        volumes: Boolean(opts.volumes),
+      });
       if (opts.json) return printJson(r);
       const removed = r.steps.flatMap((s) => s.actions);
       printLine(`destroyed project ${r.project}: ${summarizeActions(removed) || 'nothing was there'}; shared mirrors kept`);

@@ -9,7 +9,9 @@ import { printJson, printLine } from '../output.js';
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('Check Docker, kind, kubectl, the CA and its trust, registry reachability and the cluster; each problem comes with a fix (exit 1 when a check fails)')
+    .description(
+      'Check Docker, kind, kubectl, the CA and its trust, registry reachability and the cluster; each problem comes with a fix (exit 1 when a check fails)',
+    )
     .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
     .option('--json', 'print the checks as one JSON document')
     .action(async (domain: string, opts: { json?: boolean }, cmd: Command) => {

@@ -29,22 +29,42 @@ function int(name: string, v: string): number {
 const list = (v: string | undefined): string[] => (v ?? '').split(/[\s,]+/).filter(Boolean);
 
 export function registerP2P(program: Command): void {
-  const p2p = program.command('p2p').description('P2P node mirror: every node serves what its containerd holds to the others (see docs/p2p.md)');
+  const p2p = program
+    .command('p2p')
+    .description('P2P node mirror: every node serves what its containerd holds to the others (see docs/p2p.md)');
 
   p2p
     .command('agent')
-    .description('Run the node agent: an OCI pull registry for containerd backed by the local content store and peers found in a private libp2p DHT')
+    .description(
+      'Run the node agent: an OCI pull registry for containerd backed by the local content store and peers found in a private libp2p DHT',
+    )
     .option('--port <port>', 'OCI registry port containerd uses (plan.p2p.port)', process.env.LO_P2P_PORT ?? '30020')
     .option('--router-port <port>', 'libp2p TCP port (plan.p2p.routerPort)', process.env.LO_P2P_ROUTER_PORT ?? '30021')
     .option('--host <addr>', 'address to listen on', process.env.LO_P2P_HOST ?? '0.0.0.0')
     .option('--key <file>', 'the cluster swarm key (pre-shared key, 0600)', process.env.LO_P2P_KEY ?? '/etc/lo/p2p/swarm.key')
     .option('--peers <list>', 'other nodes: host:port or multiaddrs, comma separated (env LO_P2P_PEERS)', process.env.LO_P2P_PEERS)
-    .option('--containerd <address>', 'containerd socket path, unix:// URL or host:port', process.env.LO_P2P_CONTAINERD ?? '/run/containerd/containerd.sock')
+    .option(
+      '--containerd <address>',
+      'containerd socket path, unix:// URL or host:port',
+      process.env.LO_P2P_CONTAINERD ?? '/run/containerd/containerd.sock',
+    )
     .option('--namespace <ns>', 'containerd namespace', process.env.LO_P2P_NAMESPACE ?? 'k8s.io')
-    .option('--content-dir <dir>', "containerd's content store directory (read directly when mounted)", process.env.LO_P2P_CONTENT_DIR ?? '/var/lib/containerd/io.containerd.content.v1.content')
+    .option(
+      '--content-dir <dir>',
+      "containerd's content store directory (read directly when mounted)",
+      process.env.LO_P2P_CONTENT_DIR ?? '/var/lib/containerd/io.containerd.content.v1.content',
+    )
     .option('--resolve-timeout-ms <ms>', 'answer 404 when no peer is found within this time', process.env.LO_P2P_RESOLVE_TIMEOUT_MS ?? '20')
-    .option('--resolve-latest', 'also resolve tags named latest (off: latest comes from upstream)', process.env.LO_P2P_RESOLVE_LATEST === 'true')
-    .option('--registries <list>', 'registry names whose tags are advertised, comma separated (default: all)', process.env.LO_P2P_REGISTRIES)
+    .option(
+      '--resolve-latest',
+      'also resolve tags named latest (off: latest comes from upstream)',
+      process.env.LO_P2P_RESOLVE_LATEST === 'true',
+    )
+    .option(
+      '--registries <list>',
+      'registry names whose tags are advertised, comma separated (default: all)',
+      process.env.LO_P2P_REGISTRIES,
+    )
     .option('--upload-limit <bytesPerSecond>', 'pace content served to other agents (0: unlimited)', process.env.LO_P2P_UPLOAD_LIMIT ?? '0')
     .option('--readvertise <seconds>', 're-announce held content this often', process.env.LO_P2P_READVERTISE ?? '1800')
     .option('-q, --quiet', 'no log lines on stderr')

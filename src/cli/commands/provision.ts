@@ -12,7 +12,14 @@ import { printJson, printLine } from '../output.js';
 export function summarizeActions(actions: readonly StepAction[]): string {
   if (actions.length === 0) return '';
   const counts = new Map<string, number>();
-  const word: Record<StepAction['action'], string> = { create: 'created', recreate: 'recreated', update: 'updated', noop: 'unchanged', remove: 'removed', warn: 'warning' };
+  const word: Record<StepAction['action'], string> = {
+    create: 'created',
+    recreate: 'recreated',
+    update: 'updated',
+    noop: 'unchanged',
+    remove: 'removed',
+    warn: 'warning',
+  };
   for (const a of actions) counts.set(word[a.action], (counts.get(word[a.action]) ?? 0) + 1);
   return [...counts].map(([w, n]) => `${n} ${w}`).join(', ');
 }
@@ -52,7 +59,9 @@ export function oraReporter(): StepReporter {
 export function registerProvision(program: Command): void {
   program
     .command('provision')
-    .description('Create everything for one project: networks, TLS, registries, containerd certs.d, the kind cluster, node networks and registry ConfigMaps (idempotent; a re-run changes nothing)')
+    .description(
+      'Create everything for one project: networks, TLS, registries, containerd certs.d, the kind cluster, node networks and registry ConfigMaps (idempotent; a re-run changes nothing)',
+    )
     .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
     .option('--json', 'print the result (cluster, registries, steps and their actions) as one JSON document')
     .action(async (domain: string, opts: { json?: boolean }, cmd: Command) => {
@@ -72,7 +81,9 @@ export function printProvisionSummary(r: ProvisionResult): void {
   printLine('registries');
   for (const reg of r.registries) {
     const what = reg.role === 'mirror' ? `${reg.registry} <- ${reg.upstream}` : `${reg.hostnames.join(', ')}${reg.push ? ' (push)' : ''}`;
-    printLine(`  ${reg.role.padEnd(6)} ${reg.name.padEnd(12)} ${`${reg.scheme}://${reg.address}`.padEnd(24)} ${(reg.shared ? 'shared' : 'project').padEnd(7)} ${what}`);
+    printLine(
+      `  ${reg.role.padEnd(6)} ${reg.name.padEnd(12)} ${`${reg.scheme}://${reg.address}`.padEnd(24)} ${(reg.shared ? 'shared' : 'project').padEnd(7)} ${what}`,
+    );
   }
   printLine('');
   printLine('push local builds to the build registry, use them in pods by name:');

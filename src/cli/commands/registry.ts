@@ -19,7 +19,12 @@ function progress(json: boolean): { deps: Pick<RegistryDeps, 'onProgress'>; spin
   return { deps: { onProgress: (step) => (spinner.text = step) }, spinner };
 }
 
-async function run<T>(cmd: Command, flags: Flags, domain: string | undefined, fn: (deps: RegistryDeps, opts: ReturnType<typeof specOptions>) => Promise<T>): Promise<T> {
+async function run<T>(
+  cmd: Command,
+  flags: Flags,
+  domain: string | undefined,
+  fn: (deps: RegistryDeps, opts: ReturnType<typeof specOptions>) => Promise<T>,
+): Promise<T> {
   const g = cmd.optsWithGlobals<GlobalOpts>();
   const { deps, spinner } = progress(Boolean(flags.json));
   try {
@@ -44,7 +49,13 @@ export function registerRegistry(program: Command): void {
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
       const r = await run(cmd, flags, domain, (deps, opts) => registryUp(opts, { ...deps, dryRun: Boolean(flags.dryRun) }));
-      if (flags.json) return printJson({ project: r.plan.project.name, dryRun: r.dryRun, changed: r.actions.some((a) => a.action !== 'noop'), actions: r.actions });
+      if (flags.json)
+        return printJson({
+          project: r.plan.project.name,
+          dryRun: r.dryRun,
+          changed: r.actions.some((a) => a.action !== 'noop'),
+          actions: r.actions,
+        });
       printActions(r.actions, r.dryRun);
     });
 
@@ -95,7 +106,10 @@ export function printActions(actions: Action[], dryRun: boolean): void {
     printLine('nothing to do');
     return;
   }
-  const verb = (a: Action['action']): string => (dryRun ? { create: 'would create', recreate: 'would recreate', remove: 'would remove', noop: 'unchanged' }[a] : { create: 'created', recreate: 'recreated', remove: 'removed', noop: 'unchanged' }[a]);
+  const verb = (a: Action['action']): string =>
+    dryRun
+      ? { create: 'would create', recreate: 'would recreate', remove: 'would remove', noop: 'unchanged' }[a]
+      : { create: 'created', recreate: 'recreated', remove: 'removed', noop: 'unchanged' }[a];
   for (const a of changed) printLine(`${verb(a.action).padEnd(14)} ${a.kind.padEnd(11)} ${a.name}${a.reason ? `  (${a.reason})` : ''}`);
   const noops = actions.length - changed.length;
   if (noops > 0) printLine(`${noops} other objects unchanged`);
@@ -110,7 +124,9 @@ export function printStatus(s: StatusResult): void {
     r.endpoint.replace(/\/\/[^/:]+/, `//${r.address}`),
     r.network,
     r.state,
-    r.health === 'running' ? `catalog: ${r.catalog!.length ? r.catalog!.join(', ') : '(empty)'}` : `${r.health}${r.error ? ` (${r.error})` : ''}`,
+    r.health === 'running'
+      ? `catalog: ${r.catalog!.length ? r.catalog!.join(', ') : '(empty)'}`
+      : `${r.health}${r.error ? ` (${r.error})` : ''}`,
   ]);
   const head = ['REGISTRY', 'CONTAINER', 'ADDRESS', 'NETWORK', 'STATE', 'CATALOG'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -17,11 +17,19 @@ interface TrustFlags {
 export function registerTrust(program: Command): void {
   program
     .command('trust')
-    .description("Install lo's CA (mkcert-compatible, in $CAROOT) into the system trust store and Docker's certs.d for the build and cache registries, so docker push verifies TLS")
-    .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml (its build/cache addresses get a Docker certs.d entry)')
+    .description(
+      "Install lo's CA (mkcert-compatible, in $CAROOT) into the system trust store and Docker's certs.d for the build and cache registries, so docker push verifies TLS",
+    )
+    .argument(
+      '[domain]',
+      'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml (its build/cache addresses get a Docker certs.d entry)',
+    )
     .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
     .option('--check', 'only report what is and is not trusted; exit code 1 when something is missing')
-    .option('--uninstall', 'remove what lo trust added for this CA (system store file, Docker certs.d entries holding it); the CA stays in $CAROOT')
+    .option(
+      '--uninstall',
+      'remove what lo trust added for this CA (system store file, Docker certs.d entries holding it); the CA stays in $CAROOT',
+    )
     .option('--json', 'print one JSON document (the trust report, or the result)')
     .action(async (domain: string | undefined, flags: TrustFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();

@@ -31,7 +31,13 @@ export function renderHostsToml(input: HostsTomlInput): string {
   // makes 1.6 and later read the same file the same way.
   const hosts: HostEntry[] =
     input.hosts.length === 0 && input.server
-      ? [{ url: input.server, capabilities: input.serverCapabilities ?? ['pull', 'resolve'], ...(input.serverCa ? { ca: input.serverCa } : {}) }]
+      ? [
+          {
+            url: input.server,
+            capabilities: input.serverCapabilities ?? ['pull', 'resolve'],
+            ...(input.serverCa ? { ca: input.serverCa } : {}),
+          },
+        ]
       : input.hosts;
   if (hosts.length > 0) {
     const host: Record<string, Record<string, unknown>> = {};
