@@ -3,7 +3,6 @@ import { SPEC_DEFAULTS } from './defaults.js';
 /** Fixed names and numbers of the lok8s address design. Keep these exactly. */
 export const DEFAULT_DOMAIN = 'lok8s.dev';
 export const DEFAULT_SLOT = 125;
-export const SHARED_SLOT = 200;
 export const MIN_SLOT = 2;
 export const MAX_SLOT = 199;
 export const API_VERSION = 'cluster.lok8s.dev/v1beta1';

@@ -5,7 +5,7 @@ import { specSchema, type SchemaNode } from './schema.js';
  * the one place a default is written: ajv applies them to a document (`useDefaults`), and the code that
  * needs a default value reads it from here.
  */
-export function schemaDefault(path: string): unknown {
+function schemaDefault(path: string): unknown {
   let node: SchemaNode | undefined = specSchema as SchemaNode;
   for (const key of path.split('.')) {
     node = key.endsWith('[]') ? node?.properties?.[key.slice(0, -2)]?.items : node?.properties?.[key];
@@ -14,7 +14,7 @@ export function schemaDefault(path: string): unknown {
   return structuredClone(node.default);
 }
 
-export interface DefaultMirror {
+interface DefaultMirror {
   name: string;
   url: string;
   registry: string;

@@ -13,7 +13,7 @@ export interface LoadSpecOptions {
 }
 
 /** Where a domain's spec lives, relative to the working directory. */
-export function specPathFor(domain: string, cwd: string): string {
+function specPathFor(domain: string, cwd: string): string {
   return join(cwd, 'clusters', domain, SPEC_FILE);
 }
 

@@ -11,7 +11,7 @@ import { pruneRejected, type SpecDocument, type SpecIssue } from './specDoc.js';
 import type { ClusterSpec, MirrorSpec } from './types.js';
 import { formatPath, lineOf, type Segment } from './yamlPosition.js';
 
-export interface ParseOptions {
+interface ParseOptions {
   /** Path shown in errors. */
   file: string;
   /** Domain the file was found under (`clusters/<domain>/`), if any. */

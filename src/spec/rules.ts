@@ -277,7 +277,7 @@ function cidrIssues(path: Segment[], cidr: string | undefined): SpecIssue[] {
 }
 
 /** Why a mirror URL is unusable, or undefined when it is fine. */
-export function urlProblem(url: string): { message: string; hint: string } | undefined {
+function urlProblem(url: string): { message: string; hint: string } | undefined {
   if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(url)) return { message: `"${url}" has no scheme`, hint: `write https://${url}` };
   let u: URL;
   try {

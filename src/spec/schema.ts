@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 /** Path of the JSON Schema shipped with the package (same relative path from src/ and dist/). */
-export const SCHEMA_PATH = new URL('../../schemas/cluster.lok8s.schema.json', import.meta.url);
+const SCHEMA_PATH = new URL('../../schemas/cluster.lok8s.schema.json', import.meta.url);
 
 // The schema file is the single source of truth: editors read it through the yaml-language-server comment,
 // and ajv compiles the same bytes here.

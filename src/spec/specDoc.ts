@@ -10,7 +10,7 @@ export interface SpecIssue {
   hint?: string;
 }
 
-export interface MirrorDoc {
+interface MirrorDoc {
   name: string;
   url: string;
   registry?: string;

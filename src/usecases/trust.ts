@@ -7,7 +7,7 @@ import { installItem } from '../adapters/trust/install.js';
 import { defaultTrustEnv, dirExists, type TrustEnv } from '../adapters/trust/stores.js';
 import { removalItems, removalNeedsRoot, removeItem } from '../adapters/trust/uninstall.js';
 
-export interface TrustOptions {
+interface TrustOptions {
   env?: TrustEnv;
   domain?: string;
   now?: Date;
@@ -15,7 +15,7 @@ export interface TrustOptions {
   confirm?: (report: TrustReport) => Promise<boolean>;
 }
 
-export interface TrustResult {
+interface TrustResult {
   /** The state before. */
   before: TrustReport;
   /** The state after (equal to before when nothing was done). */
@@ -25,7 +25,7 @@ export interface TrustResult {
   declined: boolean;
 }
 
-export interface UntrustResult {
+interface UntrustResult {
   before: TrustReport;
   /** Ids of the items removed. */
   removed: string[];

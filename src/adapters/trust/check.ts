@@ -5,7 +5,7 @@ import { readIfExists } from '../../apply/tls/files.js';
 import { errnoCode } from '../../apply/tls/tlsError.js';
 import { canWrite, defaultTrustEnv, pemBodies, samePem, trustFileName, type SystemStore, type TrustEnv } from './stores.js';
 
-export type TrustState = 'trusted' | 'missing' | 'different';
+type TrustState = 'trusted' | 'missing' | 'different';
 
 export interface TrustItem {
   /** Stable id: `system`, `docker:<host>`. */

@@ -19,7 +19,7 @@ export async function installItem(item: TrustItem, ca: CertificateAuthority, env
 }
 
 /** Adds the CA to the keychain, or writes the anchor file and rebuilds the bundle. */
-export async function installSystem(ca: CertificateAuthority, store: SystemStore, env: TrustEnv): Promise<void> {
+async function installSystem(ca: CertificateAuthority, store: SystemStore, env: TrustEnv): Promise<void> {
   if (store.kind === 'keychain') {
     const r = await env.run(['security', 'add-trusted-cert', '-d', '-r', 'trustRoot', '-k', store.keychain, ca.certPath]);
     if (r.exitCode !== 0)

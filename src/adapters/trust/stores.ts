@@ -43,7 +43,7 @@ export interface TrustEnv {
   sudoOwner?: { uid: number; gid: number };
 }
 
-export interface TrustEnvOptions {
+interface TrustEnvOptions {
   platform?: NodeJS.Platform;
   home?: string;
   /** Probe for a directory's existence (tests point it elsewhere). */
