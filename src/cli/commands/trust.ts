@@ -19,7 +19,8 @@ export function registerTrust(program: Command): void {
   program
     .command('trust')
     .description(
-      "Install lo's CA (mkcert-compatible, in $CAROOT) into the system trust store and Docker's certs.d for the build and cache registries, so docker push verifies TLS",
+      "Install lo's CA (mkcert-compatible, in $CAROOT) into the system trust store and Docker's certs.d " +
+        'for the build and cache registries, so docker push verifies TLS',
     )
     .argument(
       '[domain]',
