@@ -22,6 +22,8 @@ interface DefaultMirror {
 
 /** The defaults the cross-field rules and the planner need by value, read once from the schema. */
 export const SPEC_DEFAULTS = {
+  /** Also the example in messages about the field. */
+  kubernetesVersion: schemaDefault('spec.kubernetes.version') as string,
   sharedNetwork: {
     name: schemaDefault('spec.registries.shared.network.name') as string,
     cidr: schemaDefault('spec.registries.shared.network.cidr') as string,
@@ -35,6 +37,7 @@ export const SPEC_DEFAULTS = {
   p2p: {
     port: schemaDefault('spec.registries.p2p.port') as number,
     routerPort: schemaDefault('spec.registries.p2p.routerPort') as number,
+    dialTimeout: schemaDefault('spec.registries.p2p.dialTimeout') as string,
   },
 } as const;
 

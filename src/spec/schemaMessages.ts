@@ -1,4 +1,5 @@
 import type { ErrorObject } from 'ajv';
+import { SPEC_DEFAULTS } from './defaults.js';
 import { specSchema, type SchemaNode } from './schema.js';
 import type { SpecIssue } from './specDoc.js';
 import { formatPath, type Segment } from './yamlPosition.js';
@@ -33,11 +34,11 @@ const FIELD_HINTS: Record<string, string> = {
   'metadata.name':
     'use lower-case letters, digits and dashes, at most 15 characters: ' + 'it becomes the Linux bridge name of the project network',
   'spec.network.name': 'at most 15 characters: the network name becomes the Linux bridge name',
-  'spec.kubernetes.version': 'write a kind node version such as v1.34.0',
+  'spec.kubernetes.version': `write a kind node version such as ${SPEC_DEFAULTS.kubernetesVersion}`,
   'spec.cluster.domain': 'write a lower-case DNS name such as lok8s.dev, 50.lok8s.dev or dev.example.test',
   'spec.registries.mirrors[].name': 'use lower-case letters, digits and dashes, starting with a letter or digit, e.g. io-example',
-  'spec.registries.shared.network.name': 'use letters, digits, dots, dashes and underscores, e.g. lok8s-registries',
-  'spec.registries.p2p.dialTimeout': 'write a duration in ms or s, e.g. 200ms',
+  'spec.registries.shared.network.name': `use letters, digits, dots, dashes and underscores, e.g. ${SPEC_DEFAULTS.sharedNetwork.name}`,
+  'spec.registries.p2p.dialTimeout': `write a duration in ms or s, e.g. ${SPEC_DEFAULTS.p2p.dialTimeout}`,
   'spec.registries.mirrors':
     'write one "- name: ... / url: ..." item per mirror, [] for no mirrors, or remove the line for the four default mirrors',
 };

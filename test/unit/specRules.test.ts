@@ -96,7 +96,8 @@ describe('cross-field rules, each on its own', () => {
 describe('defaults', () => {
   it('come from the schema', () => {
     expect(SPEC_DEFAULTS.sharedNetwork).toEqual({ name: 'lok8s-registries', cidr: '10.125.200.0/24' });
-    expect(SPEC_DEFAULTS.p2p).toEqual({ port: 30020, routerPort: 30021 });
+    expect(SPEC_DEFAULTS.p2p).toEqual({ port: 30020, routerPort: 30021, dialTimeout: '200ms' });
+    expect(SPEC_DEFAULTS.kubernetesVersion).toBe('v1.34.0');
     expect(SPEC_DEFAULTS.mirrors.map((m) => m.registry)).toEqual(['docker.io', 'quay.io', 'registry.k8s.io', 'ghcr.io']);
   });
 
