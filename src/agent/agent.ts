@@ -7,7 +7,7 @@ import { Libp2pRouter } from './libp2pRouter.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
 import { startRegistryServer } from './registry.js';
 
-export interface AgentOptions {
+interface AgentOptions {
   /** OCI registry port (plan.p2p.port); containerd reaches it at http://127.0.0.1:<port>. */
   port: number;
   /** libp2p port (plan.p2p.routerPort). */
@@ -28,7 +28,7 @@ export interface AgentOptions {
   log?: (msg: string) => void;
 }
 
-export interface RunningAgent {
+interface RunningAgent {
   url: string;
   metrics: AgentMetrics;
   router: Libp2pRouter;

@@ -18,8 +18,8 @@ export interface ContainerdSourceOptions {
   log?: (msg: string) => void;
 }
 
-export const DEFAULT_CONTAINERD_ADDRESS = 'unix:///run/containerd/containerd.sock';
-export const DEFAULT_CONTENT_DIR = '/var/lib/containerd/io.containerd.content.v1.content';
+const DEFAULT_CONTAINERD_ADDRESS = 'unix:///run/containerd/containerd.sock';
+const DEFAULT_CONTENT_DIR = '/var/lib/containerd/io.containerd.content.v1.content';
 
 /** The .proto files live in src/agent/proto; from dist/agent they are at ../../src/agent/proto. */
 function protoDir(): string {

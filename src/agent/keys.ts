@@ -6,11 +6,6 @@ import { create as createDigest } from 'multiformats/hashes/digest';
 /** Multihash code of sha2-256 (https://github.com/multiformats/multicodec). */
 const SHA2_256 = 0x12;
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
-const ANY_DIGEST_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-
-export function isDigest(ref: string): boolean {
-  return ANY_DIGEST_RE.test(ref);
-}
 
 function cidOfSha256(bytes: Uint8Array): CID {
   return CID.createV1(raw.code, createDigest(SHA2_256, bytes));

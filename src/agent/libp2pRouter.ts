@@ -11,7 +11,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import type { CID } from 'multiformats/cid';
 import type { PeerTarget, Router } from './router.js';
 
-export interface Libp2pRouterOptions {
+interface Libp2pRouterOptions {
   /** libp2p TCP port (plan.p2p.routerPort). */
   port: number;
   /** Port of every agent's OCI registry (plan.p2p.port); peers are fetched from at <peer ip>:<registryPort>. */
@@ -30,7 +30,7 @@ export interface Libp2pRouterOptions {
 }
 
 /** Turns `host:port`, `/ip4/.../tcp/...` or `/dns4/...` into a multiaddr. */
-export function toMultiaddr(entry: string): Multiaddr {
+function toMultiaddr(entry: string): Multiaddr {
   if (entry.startsWith('/')) return multiaddr(entry);
   const i = entry.lastIndexOf(':');
   if (i < 0) throw new Error(`bootstrap entry ${entry} is not host:port or a multiaddr`);

@@ -8,7 +8,9 @@ export function createMetrics() {
     registry,
     requests: new Counter({
       name: 'lo_p2p_requests_total',
-      help: 'OCI requests by route (manifest, blob, base), source (local, peer, none) and result (ok, not-found, tag-policy, digest-mismatch, peer-failed, error)',
+      help:
+        'OCI requests by route (manifest, blob, base), source (local, peer, none) and result ' +
+        '(ok, not-found, tag-policy, digest-mismatch, peer-failed, error)',
       labelNames: ['route', 'source', 'result'] as const,
       registers: [registry],
     }),

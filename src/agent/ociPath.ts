@@ -30,7 +30,7 @@ export function tagResolvable(tag: string, resolveLatest: boolean): boolean {
   return resolveLatest || tag !== 'latest';
 }
 
-export interface ByteRange {
+interface ByteRange {
   start: number;
   end: number;
 }
@@ -57,7 +57,7 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
-export const MANIFEST_TYPES = {
+const MANIFEST_TYPES = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',

@@ -11,7 +11,7 @@ export const ExitCode = {
   stepFailed: 5,
 } as const;
 
-export type ErrorCode =
+type ErrorCode =
   | 'E_CONFIG'
   | 'E_CONFIG_NOT_FOUND'
   | 'E_PLAN_CONFLICT'

@@ -1,12 +1,12 @@
+import { SPEC_DEFAULTS } from './defaults.js';
+
 /** Fixed names and numbers of the lok8s address design. Keep these exactly. */
 export const DEFAULT_DOMAIN = 'lok8s.dev';
 export const DEFAULT_SLOT = 125;
-export const SHARED_SLOT = 200;
 export const MIN_SLOT = 2;
 export const MAX_SLOT = 199;
 export const API_VERSION = 'cluster.lok8s.dev/v1beta1';
 export const SPEC_FILE = 'cluster.lok8s.yaml';
-export const DEFAULT_SHARED_NETWORK = { name: 'lok8s-registries', cidr: '10.125.200.0/24' } as const;
 export const BUILD_HOSTNAME = 'lok8s.local';
 export const CACHE_HOSTNAME = 'lok8s.cache';
 export const RESERVED_MIRROR_NAMES = ['build', 'cache'] as const;
@@ -30,18 +30,5 @@ export const HOST = {
 } as const;
 export const DYNAMIC_RANGE_SUFFIX = { host: 128, prefix: 25 } as const;
 
-export interface DefaultMirror {
-  name: string;
-  url: string;
-  registry: string;
-}
-
-/** The four default mirrors, in the order that gives them .2-.5 on an empty shared network. */
-export const DEFAULT_MIRRORS: readonly DefaultMirror[] = [
-  { name: 'io-docker', url: 'https://registry-1.docker.io', registry: 'docker.io' },
-  { name: 'io-quay', url: 'https://quay.io', registry: 'quay.io' },
-  { name: 'io-k8s', url: 'https://registry.k8s.io', registry: 'registry.k8s.io' },
-  { name: 'io-ghcr', url: 'https://ghcr.io', registry: 'ghcr.io' },
-];
-
-export const DEFAULT_KUBERNETES_VERSION = 'v1.34.0';
+/** The four default mirrors (from the schema), in the order that gives them .2-.5 on an empty shared network. */
+export const DEFAULT_MIRRORS = SPEC_DEFAULTS.mirrors;

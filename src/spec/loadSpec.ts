@@ -13,7 +13,7 @@ export interface LoadSpecOptions {
 }
 
 /** Where a domain's spec lives, relative to the working directory. */
-export function specPathFor(domain: string, cwd: string): string {
+function specPathFor(domain: string, cwd: string): string {
   return join(cwd, 'clusters', domain, SPEC_FILE);
 }
 
@@ -43,7 +43,8 @@ export async function loadSpec(opts: LoadSpecOptions = {}): Promise<ClusterSpec>
         exitCode: ExitCode.badInput,
         hint: opts.config
           ? 'check the --config path'
-          : `create clusters/${domain}/${SPEC_FILE} (copy clusters/${DEFAULT_DOMAIN}/${SPEC_FILE} and change metadata.name and spec.cluster.domain)`,
+          : `create clusters/${domain}/${SPEC_FILE} (copy clusters/${DEFAULT_DOMAIN}/${SPEC_FILE} ` +
+            'and change metadata.name and spec.cluster.domain)',
       });
     }
     throw new LoError('E_CONFIG_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, {

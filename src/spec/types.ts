@@ -24,14 +24,14 @@ export interface HostPortSpec {
   protocol: 'TCP' | 'UDP' | 'SCTP';
 }
 
-export interface NodesSpec {
+interface NodesSpec {
   controlPlane: number;
   workers: number;
   hostPorts: HostPortSpec[];
   maxConcurrentDownloads: number;
 }
 
-export interface CredentialsSpec {
+interface CredentialsSpec {
   usernameEnv: string;
   passwordEnv: string;
 }
@@ -53,7 +53,7 @@ export interface P2PSpec {
   dialTimeout: string;
 }
 
-export interface RegistriesSpec {
+interface RegistriesSpec {
   tls: boolean;
   disableDefaultEndpoint: boolean;
   shared: { enabled: boolean; network: NetworkSpec };

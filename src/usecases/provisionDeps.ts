@@ -8,7 +8,7 @@ import { kindCli } from '../adapters/kindCli.js';
 import { kubectl } from '../adapters/kubectl.js';
 import type { Plan } from '../plan/types.js';
 import { createP2PHook, listP2PAgents, removeP2P } from '../apply/deployP2P.js';
-import { checkTrust } from '../adapters/trustStore.js';
+import { checkTrust } from '../adapters/trust/check.js';
 import type { DestroyDeps } from './destroy.js';
 import type { DoctorDeps } from './doctor.js';
 import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';

@@ -7,8 +7,7 @@ export interface ParsedCidr {
   base: string;
 }
 
-export type CidrProblem =
-  { kind: 'invalid' } | { kind: 'not-aligned'; network: string; prefix: number } | { kind: 'prefix'; prefix: number };
+type CidrProblem = { kind: 'invalid' } | { kind: 'not-aligned'; network: string; prefix: number } | { kind: 'prefix'; prefix: number };
 
 /** Parses an IPv4 CIDR that must be a network-aligned /24. Returns the problem instead of throwing. */
 export function parseSubnet24(cidr: string): ParsedCidr | CidrProblem {

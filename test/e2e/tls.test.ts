@@ -14,7 +14,8 @@ import { main } from '../../src/cli/main.js';
 import { renderRegistryConfig, REGISTRY_CONFIG_DIR, REGISTRY_TLS_DIR } from '../../src/plan/render/renderRegistryConfig.js';
 import { loadCa } from '../../src/apply/tls/ca.js';
 import { ensureTls, type TlsMaterial } from '../../src/apply/tls/ensureTls.js';
-import { checkTrust, defaultTrustEnv, dockerTrustHosts, trustFileName } from '../../src/adapters/trustStore.js';
+import { checkTrust, dockerTrustHosts } from '../../src/adapters/trust/check.js';
+import { defaultTrustEnv, trustFileName } from '../../src/adapters/trust/stores.js';
 import { httpsGet, specYaml, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });

@@ -18,7 +18,8 @@ import type { ContentSource, Descriptor, LocalTag } from '../../src/agent/conten
 import { digestKey, parseImageName, tagKey } from '../../src/agent/keys.js';
 import { createMetrics } from '../../src/agent/metrics.js';
 import { manifestMediaType, parseOciPath, parseRange, tagResolvable } from '../../src/agent/ociPath.js';
-import { HOP_HEADER, createRegistryHandler, type RegistryOptions } from '../../src/agent/registry.js';
+import { createRegistryHandler, type RegistryOptions } from '../../src/agent/registry.js';
+import { HOP_HEADER } from '../../src/agent/registry/request.js';
 import type { PeerTarget, Router } from '../../src/agent/router.js';
 import { ensureSwarmKey, generateSwarmKey, parseSwarmKey } from '../../src/agent/swarmKey.js';
 import { agentArgs } from '../../src/apply/deployP2P.js';

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MIRRORS, MAX_SLOT, MIN_SLOT } from '../../src/spec/constants.js';
 import { loadSpec } from '../../src/spec/loadSpec.js';
-import { BUILT_IN_SPEC, parseSpec, slotOf } from '../../src/spec/parseSpec.js';
+import { BUILT_IN_SPEC, parseSpec } from '../../src/spec/parseSpec.js';
+import { slotOf } from '../../src/spec/slot.js';
 import { ConfigError, LoError } from '../../src/errors/loError.js';
 
 const FILE = 'test.yaml';

@@ -5,16 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../../src/cli/main.js';
 import { caUniqueName, loadCa } from '../../src/apply/tls/ca.js';
 import { ensureTls } from '../../src/apply/tls/ensureTls.js';
-import {
-  checkTrust,
-  defaultTrustEnv,
-  dockerTrustHosts,
-  runCommand,
-  trustCa,
-  untrustCa,
-  type TrustEnv,
-  type TrustReport,
-} from '../../src/adapters/trustStore.js';
+import { checkTrust, dockerTrustHosts, type TrustReport } from '../../src/adapters/trust/check.js';
+import { defaultTrustEnv, runCommand, type TrustEnv } from '../../src/adapters/trust/stores.js';
+import { trustCa, untrustCa } from '../../src/usecases/trust.js';
 import { TlsError } from '../../src/apply/tls/tlsError.js';
 import { makeMkcertStyleCa, specYaml, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
 
@@ -303,7 +296,11 @@ describe('lo trust needs root: explained with the exact sudo command', () => {
     chmodSync(t.dir, 0o755);
     const { build } = await import('esbuild');
     await build({
-      entryPoints: [join(process.cwd(), 'src/adapters/trustStore.ts')],
+      // The child needs the use case and the store's command runner.
+      stdin: {
+        contents: "export { trustCa } from './src/usecases/trust.ts'; export { runCommand } from './src/adapters/trust/stores.ts';",
+        resolveDir: process.cwd(),
+      },
       bundle: true,
       platform: 'node',
       format: 'cjs',

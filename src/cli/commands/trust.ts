@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import chalk from 'chalk';
 import { loadPlan } from '../../usecases/plan.js';
 import { ExitCode, LoError } from '../../errors/loError.js';
-import { checkTrust, trustCa, untrustCa, type TrustReport } from '../../adapters/trustStore.js';
+import { checkTrust, type TrustReport } from '../../adapters/trust/check.js';
+import { trustCa, untrustCa } from '../../usecases/trust.js';
 import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
 import { logErr, printJson, printLine } from '../output.js';
 
@@ -18,7 +19,8 @@ export function registerTrust(program: Command): void {
   program
     .command('trust')
     .description(
-      "Install lo's CA (mkcert-compatible, in $CAROOT) into the system trust store and Docker's certs.d for the build and cache registries, so docker push verifies TLS",
+      "Install lo's CA (mkcert-compatible, in $CAROOT) into the system trust store and Docker's certs.d " +
+        'for the build and cache registries, so docker push verifies TLS',
     )
     .argument(
       '[domain]',

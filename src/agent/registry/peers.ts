@@ -1,0 +1,287 @@
+import type http from 'node:http';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { digestKey } from '../keys.js';
+import type { AgentMetrics } from '../metrics.js';
+import { manifestMediaType } from '../ociPath.js';
+import type { PeerTarget, Router } from '../router.js';
+import { API_HEADERS, HOP_HEADER, hashOf, MAX_MANIFEST_BYTES, readLimited, type RequestContext } from './request.js';
+
+interface PeerRelayDeps {
+  /** null: serve local content only (no providers are ever found). */
+  router: Router | null;
+  metrics: AgentMetrics;
+  resolveTimeoutMs: number;
+  /** Time a peer has to start answering, and the longest pause inside a body. */
+  peerTimeoutMs: number;
+  /** How long a peer that served a wrong digest is skipped for that digest. */
+  badPeerMs: number;
+  now: () => number;
+  log: (msg: string) => void;
+}
+
+export interface PeerRelay {
+  providers(key: ReturnType<typeof digestKey>, kind: 'digest' | 'tag', signal: AbortSignal): AsyncGenerator<PeerTarget>;
+  relayTag(
+    ctx: RequestContext,
+    registry: string,
+    name: string,
+    tag: string,
+    found: AsyncIterable<PeerTarget>,
+    signal: AbortSignal,
+  ): Promise<boolean>;
+  relayDigest(
+    ctx: RequestContext,
+    digest: string,
+    name: string,
+    asManifest: boolean,
+    found: AsyncIterable<PeerTarget>,
+    signal: AbortSignal,
+  ): Promise<boolean>;
+}
+
+/** Fetching from peers: finding providers in the DHT, relaying a tag or a digest, and skipping bad peers. */
+export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
+  const { router, metrics, now, log, peerTimeoutMs, badPeerMs } = opts;
+  const badPeers = new Map<string, number>();
+  const isBad = (peer: PeerTarget, digest: string): boolean => {
+    const until = badPeers.get(`${peer.id} ${digest}`);
+    return until !== undefined && until > Date.now();
+  };
+
+  /** Iterates providers of `key`, recording how long the first one took (or giving up took). */
+  async function* providers(key: ReturnType<typeof digestKey>, kind: 'digest' | 'tag', signal: AbortSignal): AsyncGenerator<PeerTarget> {
+    if (!router) return;
+    const t0 = now();
+    let first = true;
+    for await (const p of router.resolve(key, opts.resolveTimeoutMs, signal)) {
+      if (first) metrics.resolveDuration.observe({ kind, found: 'true' }, (now() - t0) / 1000);
+      first = false;
+      yield p;
+    }
+    if (first) metrics.resolveDuration.observe({ kind, found: 'false' }, (now() - t0) / 1000);
+  }
+
+  /** Manifest by tag from a peer: buffered (small), verified against the digest the peer names. */
+  async function relayTag(
+    ctx: RequestContext,
+    registry: string,
+    name: string,
+    tag: string,
+    found: AsyncIterable<PeerTarget>,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const path = `/v2/${name}/manifests/${tag}?ns=${encodeURIComponent(registry)}`;
+    for await (const peer of found) {
+      try {
+        const up = await peerRequest(
+          peer.url + path,
+          'GET',
+          { [HOP_HEADER]: '1', accept: String(ctx.req.headers.accept ?? '*/*') },
+          peerTimeoutMs,
+          signal,
+        );
+        const digest = String(up.headers['docker-content-digest'] ?? '');
+        if (up.statusCode !== 200 || !hashOf(digest)) {
+          up.resume();
+          continue;
+        }
+        const body = await readLimited(up, MAX_MANIFEST_BYTES);
+        const h = hashOf(digest)!;
+        if (!body || `${digest.slice(0, digest.indexOf(':'))}:${h.update(body).digest('hex')}` !== digest) {
+          badPeers.set(`${peer.id} ${digest}`, Date.now() + badPeerMs);
+          metrics.requests.inc({ route: 'manifest', source: 'peer', result: 'digest-mismatch' });
+          continue;
+        }
+        ctx.res.writeHead(200, {
+          ...API_HEADERS,
+          'content-type': String(up.headers['content-type'] ?? manifestMediaType(body)),
+          'docker-content-digest': digest,
+          'content-length': body.length,
+        });
+        ctx.res.end(ctx.req.method === 'HEAD' ? undefined : body);
+        if (ctx.req.method !== 'HEAD') metrics.bytesServed.inc({ source: 'peer' }, body.length);
+        ctx.count('peer', 'ok');
+        return true;
+      } catch (err) {
+        metrics.peerFailovers.inc();
+        log(`tag ${registry}/${name}:${tag} from ${peer.url}: ${(err as Error).message}`);
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Blob or manifest by digest from peers. A full GET is hashed while it streams and the last chunk is held
+   * back until the digest is checked: on a mismatch the socket is destroyed, so containerd never receives a
+   * complete wrong body and moves to its next host. A peer failing mid-body is replaced by the next one,
+   * continuing with a Range request from the byte reached.
+   */
+  async function relayDigest(
+    ctx: RequestContext,
+    digest: string,
+    name: string,
+    asManifest: boolean,
+    found: AsyncIterable<PeerTarget>,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const { req, res } = ctx;
+    const kindPath = asManifest ? 'manifests' : 'blobs';
+    const path = `/v2/${name}/${kindPath}/${digest}`;
+    const rangeHeader = typeof req.headers.range === 'string' ? req.headers.range : undefined;
+    const hash = hashOf(digest);
+    let sent = 0; // bytes received from peers and hashed (written or pending)
+    let pending: Buffer | null = null;
+    let total = -1;
+    for await (const peer of found) {
+      if (isBad(peer, digest)) continue;
+      const headers: Record<string, string> = { [HOP_HEADER]: '1', accept: String(req.headers.accept ?? '*/*') };
+      const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
+      if (rangeHeader && !res.headersSent) headers.range = rangeHeader;
+      if (res.headersSent && sent > 0) headers.range = `bytes=${sent}-`;
+      let up: IncomingMessage;
+      try {
+        up = await peerRequest(peer.url + path, method, headers, peerTimeoutMs, signal);
+      } catch (err) {
+        metrics.peerFailovers.inc();
+        log(`${digest} from ${peer.url}: ${(err as Error).message}`);
+        continue;
+      }
+      const status = up.statusCode ?? 0;
+      // Passthrough: HEAD, a Range asked by containerd, or a response we cannot verify (unknown algorithm).
+      if (!res.headersSent && (method === 'HEAD' || rangeHeader || !hash)) {
+        if (status !== 200 && status !== 206 && status !== 416) {
+          up.resume();
+          continue;
+        }
+        res.writeHead(status, {
+          ...API_HEADERS,
+          ...pick(up.headers, ['content-type', 'content-length', 'content-range', 'accept-ranges']),
+          'docker-content-digest': digest,
+        });
+        if (method === 'HEAD') {
+          up.resume();
+          res.end();
+          ctx.count('peer', 'ok');
+          return true;
+        }
+        try {
+          await pipeline(up, countPeer(), res);
+          ctx.count('peer', 'ok');
+        } catch {
+          ctx.count('peer', 'peer-failed');
+          res.destroy();
+        }
+        return true;
+      }
+      const expected = res.headersSent && sent > 0 ? 206 : 200;
+      if (status !== expected) {
+        up.resume();
+        continue;
+      }
+      if (!res.headersSent) {
+        total = Number(up.headers['content-length'] ?? -1);
+        if (asManifest && total > MAX_MANIFEST_BYTES) {
+          up.resume();
+          continue;
+        }
+        res.writeHead(200, {
+          ...API_HEADERS,
+          'content-type': String(up.headers['content-type'] ?? 'application/octet-stream'),
+          'docker-content-digest': digest,
+          'accept-ranges': 'bytes',
+          ...(total >= 0 ? { 'content-length': total } : {}),
+        });
+      }
+      try {
+        for await (const chunk of up as AsyncIterable<Buffer>) {
+          hash!.update(chunk);
+          sent += chunk.length;
+          if (pending) {
+            metrics.bytesServed.inc({ source: 'peer' }, pending.length);
+            if (!res.write(pending)) await drained(res);
+            if (res.destroyed) throw new Error('client went away');
+          }
+          pending = chunk;
+        }
+        if (total >= 0 && sent !== total) throw new Error(`peer sent ${sent} of ${total} bytes`);
+      } catch (err) {
+        if (res.destroyed) {
+          up.destroy();
+          ctx.count('peer', 'client-closed');
+          return true;
+        }
+        metrics.peerFailovers.inc();
+        log(`${digest} from ${peer.url} failed after ${sent} bytes: ${(err as Error).message}; trying the next peer`);
+        continue;
+      }
+      const got = `${digest.slice(0, digest.indexOf(':'))}:${hash!.digest('hex')}`;
+      if (got !== digest) {
+        badPeers.set(`${peer.id} ${digest}`, Date.now() + badPeerMs);
+        log(`${digest} from ${peer.url}: content hashes to ${got}; aborting the response`);
+        ctx.count('peer', 'digest-mismatch');
+        res.destroy();
+        return true;
+      }
+      if (pending) metrics.bytesServed.inc({ source: 'peer' }, pending.length);
+      res.end(req.method === 'HEAD' ? undefined : (pending ?? undefined));
+      ctx.count('peer', 'ok');
+      return true;
+    }
+    if (res.headersSent) {
+      // Out of peers in the middle of a body: end the connection so containerd tries its next host.
+      ctx.count('peer', 'peer-failed');
+      res.destroy();
+      return true;
+    }
+    return false;
+
+    function countPeer(): Transform {
+      return new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          metrics.bytesServed.inc({ source: 'peer' }, chunk.length);
+          cb(null, chunk);
+        },
+      });
+    }
+  }
+
+  return { providers, relayTag, relayDigest };
+}
+
+function peerRequest(
+  url: string,
+  method: 'GET' | 'HEAD',
+  headers: Record<string, string>,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, signal });
+    // Also covers a peer that vanished without closing its sockets (node killed): no bytes for timeoutMs.
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`peer ${url} timed out after ${timeoutMs} ms`)));
+    req.on('response', resolve);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Resolves on 'drain' or 'close', removing both listeners (a long body would otherwise pile them up). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+function pick(h: http.IncomingHttpHeaders, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) if (typeof h[n] === 'string') out[n] = h[n] as string;
+  return out;
+}

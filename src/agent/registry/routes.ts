@@ -1,0 +1,67 @@
+import type { ServerResponse } from 'node:http';
+import type { AgentMetrics } from '../metrics.js';
+import { tagResolvable, type OciRoute } from '../ociPath.js';
+import { API_HEADERS, sendError, type PullRequest, type RequestContext } from './request.js';
+import type { Resolver } from './resolve.js';
+
+type Route<K extends OciRoute['kind']> = Extract<OciRoute, { kind: K }>;
+
+/** `GET /v2/`: the API version check containerd makes first. */
+export function baseRoute(ctx: RequestContext): void {
+  ctx.res.writeHead(200, { ...API_HEADERS, 'content-type': 'application/json', 'content-length': 2 });
+  ctx.res.end(ctx.req.method === 'HEAD' ? undefined : '{}');
+  ctx.count('none', 'ok');
+}
+
+/** `/v2/<name>/manifests/<tag|digest>`; a tag needs `?ns=` and passes the tag policy (resolveLatest). */
+export async function manifestRoute(
+  ctx: RequestContext,
+  route: Route<'manifest'>,
+  pull: PullRequest,
+  deps: { resolver: Resolver; resolveLatest: boolean },
+  signal: AbortSignal,
+): Promise<void> {
+  if (route.byDigest) return digestRoute(ctx, route.reference, route.name, true, deps.resolver, signal);
+  const tag = route.reference;
+  const registry = pull.ns;
+  if (!tagResolvable(tag, deps.resolveLatest)) {
+    ctx.count('none', 'tag-policy');
+    return sendError(ctx, 404, 'MANIFEST_UNKNOWN', `tag ${tag} is not resolved by the P2P mirror (resolveLatest is off)`);
+  }
+  if (!registry) {
+    ctx.count('none', 'not-found');
+    return sendError(ctx, 404, 'MANIFEST_UNKNOWN', 'a tag needs the ns query parameter (the registry name)');
+  }
+  if (await deps.resolver.manifestByTag(ctx, registry, route.name, tag, signal)) return;
+  ctx.count('none', 'not-found');
+  sendError(ctx, 404, 'MANIFEST_UNKNOWN', `${registry}/${route.name}:${tag} is not on this node or its peers`);
+}
+
+/** `/v2/<name>/blobs/<digest>`. */
+export function blobRoute(ctx: RequestContext, route: Route<'blob'>, resolver: Resolver, signal: AbortSignal): Promise<void> {
+  return digestRoute(ctx, route.digest, route.name, false, resolver, signal);
+}
+
+async function digestRoute(
+  ctx: RequestContext,
+  digest: string,
+  name: string,
+  asManifest: boolean,
+  resolver: Resolver,
+  signal: AbortSignal,
+): Promise<void> {
+  if (await resolver.byDigest(ctx, digest, name, asManifest, signal)) return;
+  ctx.count('none', 'not-found');
+  sendError(ctx, 404, asManifest ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN', `${digest} is not on this node or its peers`);
+}
+
+/** `GET /metrics`: the Prometheus text of the agent's registry. */
+export function metricsRoute(res: ServerResponse, metrics: AgentMetrics): void {
+  metrics.registry
+    .metrics()
+    .then((text) => {
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(text);
+    })
+    .catch(() => res.destroy());
+}
