@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Plan } from '../plan/types.js';
 import { caUniqueName, loadCa, loadOrCreateCa, type CertificateAuthority } from '../apply/tls/ca.js';
-import { readIfExists, writeFileAtomic } from '../apply/tls/files.js';
+import { readIfExists, writeFileAtomic } from '../apply/files.js';
 import { errnoCode, isPermissionError, TlsError } from '../apply/tls/tlsError.js';
 
 /**

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { LABELS, MANAGED_BY } from '../plan/labels.js';
 import { LO_VERSION } from '../version.js';
+import { PUBLIC_MODE, writeFileAtomic } from './files.js';
 
 export const AGENT_IMAGE_REPO = 'lo-p2p-agent';
 /** Base with node 20 at /usr/local/bin/node; offline test beds pass a local image that has it (lo-test/node). */
@@ -105,7 +106,7 @@ export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions =
       [CONTENT_LABEL]: hash,
       ...(opts.extraLabels ?? {}),
     };
-    await writeFile(
+    await writeFileAtomic(
       join(ctx, 'Dockerfile'),
       [
         `FROM ${base}`,
@@ -115,6 +116,7 @@ export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions =
         'CMD ["p2p", "agent"]',
         '',
       ].join('\n'),
+      PUBLIC_MODE,
     );
     const stream = await docker.buildImage({ context: ctx, src: ['Dockerfile', 'lo'] }, { t: image, rm: true, forcerm: true, labels });
     await new Promise<void>((resolve, reject) => {
