@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { execa } from 'execa';
+import { LABELS } from '../../src/plan/labels.js';
 import { clientsFor } from '../../src/adapters/docker/index.js';
 import { applyCertsDir } from '../../src/apply/certsDir.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
@@ -20,7 +21,7 @@ import { agentArgs, createP2PHook, deployP2P } from '../../src/apply/deployP2P.j
 import type { StepAction } from '../../src/apply/stepAction.js';
 import { generateSwarmKey } from '../../src/agent/swarmKey.js';
 
-export const TEST_RUN_LABEL = 'dev.lok8s.lo.test-run';
+export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const NODE_IMAGE = 'lo-test/node:containerd';
 export const REGISTRY_IMAGE = 'registry:2';
