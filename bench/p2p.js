@@ -197,6 +197,7 @@ export async function run(report) {
   const { planCluster } = await dist('plan/planCluster.js');
   const { applyCertsDir } = await dist('apply/certsDir.js');
   const { deployP2P } = await dist('p2p/deployP2P.js');
+  const { clientsFor } = await dist('adapters/docker/index.js');
   const { Libp2pRouter } = await dist('p2p/libp2pRouter.js');
   const { readSwarmKey } = await dist('p2p/swarmKey.js');
   const { digestKey, tagKey } = await dist('p2p/keys.js');
@@ -287,7 +288,7 @@ export async function run(report) {
     }
     for (const name of names) await waitFor(`containerd in ${name}`, async () => (await execIn(name, ['ctr', 'version']), true), 20_000);
     await deployP2P(plan, names, {
-      docker,
+      docker: clientsFor({ docker, target: 'bench' }),
       image: 'lo-test/node:containerd',
       entrypoint: ['/usr/local/bin/node', '/opt/lo/bin/lo.js'],
       binds: [`${ROOT}:/opt/lo:ro`],

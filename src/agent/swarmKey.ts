@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LoError } from '../errors/loError.js';
+import { createFileExclusive, SECRET_MODE } from '../apply/files.js';
 
 /** go-libp2p / IPFS swarm.key format, which @libp2p/pnet reads: a header, an encoding line and 64 hex chars. */
 const HEADER = '/key/swarm/psk/1.0.0/';
@@ -35,9 +36,9 @@ export async function ensureSwarmKey(path: string, random?: (n: number) => Buffe
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const text = generateSwarmKey(random);
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
-  await rename(tmp, path);
+  // Two concurrent provisions: the first key written wins, the other run uses it.
+  if (!(await createFileExclusive(path, text, SECRET_MODE)))
+    return { psk: parseSwarmKey(await readFile(path, 'utf8'), path), created: false };
   return { psk: parseSwarmKey(text, path), created: true };
 }
 

@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type Docker from 'dockerode';
-import { LABELS, MANAGED_BY } from '../plan/labels.js';
+import type { DockerClients } from '../adapters/docker/index.js';
+import { AGENT_IMAGE_ROLE, LABELS, MANAGED_BY } from '../plan/labels.js';
 import { LO_VERSION } from '../version.js';
+import { PUBLIC_MODE, writeFileAtomic } from './files.js';
 
 export const AGENT_IMAGE_REPO = 'lo-p2p-agent';
 /** Base with node 20 at /usr/local/bin/node; offline test beds pass a local image that has it (lo-test/node). */
 export const DEFAULT_AGENT_BASE = 'node:20-bookworm-slim';
-const CONTENT_LABEL = 'dev.lok8s.lo.content-hash';
 
 export interface AgentImageOptions {
   baseImage?: string;
@@ -67,7 +67,10 @@ function hashTree(h: ReturnType<typeof createHash>, dir: string, root: string): 
  * Builds (when missing or stale) the agent image: the base image plus lo's dist, bin, the containerd protos
  * and the runtime node_modules, entrypoint `lo`. Returns the image reference. Idempotent by content hash.
  */
-export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions = {}): Promise<{ image: string; built: boolean }> {
+export async function ensureAgentImage(
+  docker: Pick<DockerClients, 'images'>,
+  opts: AgentImageOptions = {},
+): Promise<{ image: string; built: boolean }> {
   const root = opts.root ?? packageRoot();
   const base = opts.baseImage ?? DEFAULT_AGENT_BASE;
   const pkgs = runtimePackages(root);
@@ -81,12 +84,7 @@ export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions =
     h.update(`${relative(root, p)} ${(JSON.parse(readFileSync(join(p, 'package.json'), 'utf8')) as { version: string }).version}\n`);
   const hash = h.digest('hex').slice(0, 12);
   const image = `${AGENT_IMAGE_REPO}:${LO_VERSION}-${hash}`;
-  try {
-    const info = await docker.getImage(image).inspect();
-    if (info.Config?.Labels?.[CONTENT_LABEL] === hash) return { image, built: false };
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-  }
+  if ((await docker.images.inspect(image))?.labels[LABELS.contentHash] === hash) return { image, built: false };
   const ctx = await mkdtemp(join(tmpdir(), 'lo-agent-image-'));
   try {
     const dst = join(ctx, 'lo');
@@ -100,12 +98,12 @@ export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions =
     }
     const labels = {
       [LABELS.managedBy]: MANAGED_BY,
-      [LABELS.role]: 'p2p-agent-image',
+      [LABELS.role]: AGENT_IMAGE_ROLE,
       [LABELS.version]: LO_VERSION,
-      [CONTENT_LABEL]: hash,
+      [LABELS.contentHash]: hash,
       ...(opts.extraLabels ?? {}),
     };
-    await writeFile(
+    await writeFileAtomic(
       join(ctx, 'Dockerfile'),
       [
         `FROM ${base}`,
@@ -115,15 +113,9 @@ export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions =
         'CMD ["p2p", "agent"]',
         '',
       ].join('\n'),
+      PUBLIC_MODE,
     );
-    const stream = await docker.buildImage({ context: ctx, src: ['Dockerfile', 'lo'] }, { t: image, rm: true, forcerm: true, labels });
-    await new Promise<void>((resolve, reject) => {
-      docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
-        const failed = err ?? (out.find((o) => o.error) ? new Error(out.find((o) => o.error)!.error) : null);
-        if (failed) reject(failed);
-        else resolve();
-      });
-    });
+    await docker.images.build({ context: ctx, src: ['Dockerfile', 'lo'], tag: image, labels });
     await removeStaleAgentImages(docker, hash);
     return { image, built: true };
   } finally {
@@ -135,15 +127,10 @@ export async function ensureAgentImage(docker: Docker, opts: AgentImageOptions =
  * Each lo version or content change builds a new agent image; older ones lo built are removed unless a
  * container still uses them (Docker answers 409 then, and the image stays until its agents are replaced).
  */
-async function removeStaleAgentImages(docker: Docker, keepHash: string): Promise<void> {
-  const images = await docker.listImages({ filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.role}=p2p-agent-image`] } });
+async function removeStaleAgentImages(docker: Pick<DockerClients, 'images'>, keepHash: string): Promise<void> {
+  const images = await docker.images.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.role}=${AGENT_IMAGE_ROLE}`]);
   for (const i of images) {
-    if (i.Labels?.[CONTENT_LABEL] === keepHash) continue;
-    for (const tag of i.RepoTags ?? []) {
-      await docker
-        .getImage(tag)
-        .remove()
-        .catch((err: { statusCode?: number }) => (err.statusCode === 409 || err.statusCode === 404 ? null : Promise.reject(err)));
-    }
+    if (i.labels[LABELS.contentHash] === keepHash) continue;
+    for (const tag of i.tags) await docker.images.remove(tag);
   }
 }

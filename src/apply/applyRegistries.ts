@@ -6,7 +6,7 @@ import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
 import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR, REGISTRY_TLS_DIR } from '../plan/render/renderRegistryConfig.js';
 import { ensureTls as defaultEnsureTls } from './tls/ensureTls.js';
 import { applyCertsDir } from './certsDir.js';
-import { readIfExists, writeFileAtomic } from './files.js';
+import { readIfExists, SECRET_MODE, writeFileAtomic } from './files.js';
 import { containerSpecHash, ensureHashKey, registryConfigWithSecrets } from './registryConfig.js';
 import type { Action, ApplyDeps, EnsureTls, TlsMaterial } from './types.js';
 
@@ -53,7 +53,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
           if (r.tlsDir) await mkdir(r.tlsDir, { recursive: true, mode: 0o700 });
         }
         // The name is the path; the content may hold secrets and is never part of an action.
-        return { kind: 'file', name: r.configPath, action: await writeFileAtomic(r.configPath, configs.get(r.name)!, 0o600, dryRun) };
+        return { kind: 'file', name: r.configPath, action: await writeFileAtomic(r.configPath, configs.get(r.name)!, SECRET_MODE, dryRun) };
       }),
     ),
   );

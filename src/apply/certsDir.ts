@@ -1,7 +1,8 @@
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Plan } from '../plan/types.js';
-import { readIfExists, writeFileAtomic } from './files.js';
+import { PUBLIC_MODE, readIfExists, writeFileAtomic } from './files.js';
+import { isPermissionError, TlsError } from './tls/tlsError.js';
 import type { Action } from './types.js';
 
 /** First line of every hosts.toml lo renders; marks the directories lo may remove when they go stale. */
@@ -17,11 +18,16 @@ export async function applyCertsDir(plan: Plan, caCertPem: string | null, dryRun
   const { certsDir, hosts, caFile } = plan.containerd;
   if (!dryRun) await mkdir(certsDir, { recursive: true });
   const actions: Action[] = await Promise.all(
-    hosts.map(async (h) => ({ kind: 'file' as const, name: h.path, action: await writeFileAtomic(h.path, h.content, 0o644, dryRun) })),
+    hosts.map(async (h) => ({
+      kind: 'file' as const,
+      name: h.path,
+      action: await writeFileAtomic(h.path, h.content, PUBLIC_MODE, dryRun),
+    })),
   );
   const loCa = join(certsDir, LO_DIR, 'ca.crt');
   if (caFile && caCertPem) {
-    actions.push({ kind: 'file', name: caFile, action: await writeFileAtomic(caFile, caCertPem, 0o644, dryRun) });
+    // The only writer of the CA copy (ensureTls leaves it to this step), so a first run reports `create`.
+    actions.push({ kind: 'file', name: caFile, action: await writeCaCopy(caFile, caCertPem, dryRun) });
   } else if (caFile && !caCertPem) {
     // dry run before the CA exists
     actions.push({
@@ -54,4 +60,18 @@ export async function applyCertsDir(plan: Plan, caCertPem: string | null, dryRun
     actions.push({ kind: 'file', name: file, action: 'remove', reason: 'no longer in the plan' });
   }
   return actions;
+}
+
+async function writeCaCopy(caFile: string, pem: string, dryRun: boolean): Promise<Action['action']> {
+  try {
+    return await writeFileAtomic(caFile, pem, PUBLIC_MODE, dryRun);
+  } catch (err) {
+    if (!isPermissionError(err)) throw err;
+    const dir = dirname(caFile);
+    throw new TlsError(`cannot copy the CA into ${dir}: ${(err as Error).message}`, {
+      file: dir,
+      cause: err,
+      hint: `fix the permissions of ${dir} (lo's state directory; set LO_STATE_DIR to move it)`,
+    });
+  }
 }

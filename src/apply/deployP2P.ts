@@ -1,14 +1,12 @@
-import type Docker from 'dockerode';
-import { LABELS, MANAGED_BY } from '../plan/labels.js';
+import type { ContainerSpec, DockerClients } from '../adapters/docker/index.js';
+import { LoError } from '../errors/loError.js';
+import { AGENT_ROLE, LABELS, MANAGED_BY } from '../plan/labels.js';
 import type { Plan } from '../plan/types.js';
 import type { StepAction } from './stepAction.js';
 import { specHash } from '../util/hash.js';
 import { ensureAgentImage } from './agentImage.js';
 import { ensureSwarmKey } from '../agent/swarmKey.js';
 
-/** Label value of `dev.lok8s.lo.role` on agent containers, and the label naming the node an agent serves. */
-export const AGENT_ROLE = 'p2p-agent';
-export const NODE_LABEL = 'dev.lok8s.lo.node';
 export const AGENT_KEY_PATH = '/etc/lo/p2p/swarm.key';
 /** The node's filesystem seen from an agent sharing its PID namespace (PID 1 is the node's init). */
 export const NODE_ROOT = '/proc/1/root';
@@ -16,7 +14,7 @@ export const NODE_CONTAINERD_SOCKET = `${NODE_ROOT}/run/containerd/containerd.so
 export const NODE_CONTENT_DIR = `${NODE_ROOT}/var/lib/containerd/io.containerd.content.v1.content`;
 
 export interface DeployP2PDeps {
-  docker: Docker;
+  docker: Pick<DockerClients, 'containers'>;
   /** Image with node and lo (entrypoint `lo`, or set `entrypoint`). */
   image: string;
   /** Command that runs `lo` in the image; default: the image's entrypoint. */
@@ -42,12 +40,23 @@ interface NodeInfo {
   ip: string;
 }
 
-async function inspectNode(docker: Docker, name: string, network: string): Promise<NodeInfo> {
-  const info = await docker.getContainer(name).inspect();
-  const nets = info.NetworkSettings.Networks ?? {};
-  const ip = nets[network]?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress;
-  if (!ip) throw new Error(`node ${name} has no IP address on ${network}`);
-  return { name, id: info.Id, ip };
+async function inspectNode(docker: Pick<DockerClients, 'containers'>, name: string, network: string): Promise<NodeInfo> {
+  const info = await docker.containers.inspect(name);
+  if (!info) throw new LoError('E_STEP', `node ${name} does not exist`, { hint: `check the cluster with \`kind get nodes\`` });
+  const ip = info.networks[network]?.ip || Object.values(info.networks).find((n) => n.ip)?.ip;
+  if (!ip)
+    throw new LoError('E_STEP', `node ${name} has no IP address on ${network}`, { hint: `check it with \`docker inspect ${name}\`` });
+  return { name, id: info.id, ip };
+}
+
+/** `source:target[:ro]`, as `docker run -v` takes it. */
+function parseBind(bind: string): ContainerSpec['binds'][number] {
+  const [source = '', target = '', opts = ''] = bind.split(':');
+  return { source, target, readOnly: opts.split(',').includes('ro') };
+}
+
+function agentLabels(plan: Plan): string[] {
+  return [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`];
 }
 
 /** The agent command for one node: everything the agent needs comes from the plan. */
@@ -103,58 +112,59 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
   const { created } = await ensureSwarmKey(plan.p2p.keyPath);
   actions.push({ action: created ? 'create' : 'noop', object: `p2p key ${plan.p2p.keyPath}` });
   const nodes = await Promise.all(nodeNames.map((n) => inspectNode(docker, n, plan.cluster.network)));
-  const existing = await docker.listContainers({
-    all: true,
-    filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
-  });
+  const existing = await docker.containers.list(agentLabels(plan));
   for (const node of nodes) {
     const cmd = agentArgs(plan, node, nodes, deps);
     const binds = [`${plan.p2p.keyPath}:${AGENT_KEY_PATH}:ro`, ...(deps.binds ?? [])];
     // The node's container id is part of the hash: a recreated node needs a new agent in its new namespace.
     const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id });
     const name = `${node.name}-lo-p2p`;
-    const found = existing.find((c) => c.Labels[NODE_LABEL] === node.name);
-    if (found && found.Labels[LABELS.specHash] === hash && found.State === 'running') {
+    const found = existing.find((c) => c.labels[LABELS.node] === node.name);
+    if (found && found.labels[LABELS.specHash] === hash && found.status === 'running') {
       actions.push({ action: 'noop', object: `p2p agent ${name}` });
       continue;
     }
-    if (found) await docker.getContainer(found.Id).remove({ force: true });
-    const c = await docker.createContainer({
+    if (found) await docker.containers.remove(found.id);
+    const { state, created } = await docker.containers.create({
       name,
-      Image: deps.image,
-      ...(deps.entrypoint ? { Entrypoint: deps.entrypoint } : {}),
-      Cmd: cmd,
-      Labels: {
+      image: deps.image,
+      ...(deps.entrypoint ? { entrypoint: deps.entrypoint } : {}),
+      cmd,
+      labels: {
         [LABELS.managedBy]: MANAGED_BY,
         [LABELS.project]: plan.project.name,
         [LABELS.role]: AGENT_ROLE,
         [LABELS.specHash]: hash,
-        [NODE_LABEL]: node.name,
+        [LABELS.node]: node.name,
         ...(deps.extraLabels ?? {}),
       },
-      HostConfig: {
-        NetworkMode: `container:${node.id}`,
-        PidMode: `container:${node.id}`,
-        CapAdd: ['SYS_PTRACE'],
-        SecurityOpt: ['apparmor=unconfined'],
-        Binds: binds,
-        RestartPolicy: { Name: 'unless-stopped' },
-      },
+      network: `container:${node.id}`,
+      pid: `container:${node.id}`,
+      capAdd: ['SYS_PTRACE'],
+      securityOpt: ['apparmor=unconfined'],
+      binds: binds.map(parseBind),
+      volumes: [],
+      restart: 'unless-stopped',
     });
-    await c.start();
+    if (!created && state.labels[LABELS.specHash] !== hash) {
+      throw new LoError('E_STEP', `a container named ${name} exists and is not the current agent of node ${node.name}`, {
+        hint: `remove it (\`docker rm -f ${name}\`) and run \`lo provision\` again`,
+      });
+    }
+    await docker.containers.start(state.id);
     actions.push({ action: found ? 'recreate' : 'create', object: `p2p agent ${name}`, detail: `peers ${nodes.length - 1}` });
   }
   for (const c of existing) {
-    if (!nodes.some((n) => n.name === c.Labels[NODE_LABEL])) {
-      await docker.getContainer(c.Id).remove({ force: true });
-      actions.push({ action: 'remove', object: `p2p agent ${c.Names[0]?.replace(/^\//, '')}` });
+    if (!nodes.some((n) => n.name === c.labels[LABELS.node])) {
+      await docker.containers.remove(c.id);
+      actions.push({ action: 'remove', object: `p2p agent ${c.name}` });
     }
   }
   return actions;
 }
 
 export interface P2PHookOptions {
-  docker: () => Promise<Docker>;
+  docker: () => Promise<Pick<DockerClients, 'containers' | 'images'>>;
   /** Base image for the agent image (default node:20-bookworm-slim); see agentImage.ts. */
   baseImage?: string;
   /** Use this image instead of building one. */
@@ -182,31 +192,21 @@ export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[
 }
 
 /** The project's agent containers: which node each serves and whether it runs (for `lo doctor`). */
-export async function listP2PAgents(plan: Plan, docker: Docker): Promise<Array<{ node: string; agent: string; running: boolean }>> {
-  const found = await docker.listContainers({
-    all: true,
-    filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
-  });
-  return found.map((c) => ({
-    node: c.Labels[NODE_LABEL] ?? '',
-    agent: c.Names[0]?.replace(/^\//, '') ?? c.Id,
-    running: c.State === 'running',
-  }));
+export async function listP2PAgents(
+  plan: Plan,
+  docker: Pick<DockerClients, 'containers'>,
+): Promise<Array<{ node: string; agent: string; running: boolean }>> {
+  const found = await docker.containers.list(agentLabels(plan));
+  return found.map((c) => ({ node: c.labels[LABELS.node] ?? '', agent: c.name || c.id, running: c.status === 'running' }));
 }
 
 /** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */
-export async function removeP2P(plan: Plan, docker: Docker): Promise<StepAction[]> {
-  const found = await docker.listContainers({
-    all: true,
-    filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
-  });
+export async function removeP2P(plan: Plan, docker: Pick<DockerClients, 'containers'>): Promise<StepAction[]> {
+  const found = await docker.containers.list(agentLabels(plan));
   const actions: StepAction[] = [];
   for (const c of found) {
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true })
-      .catch((err: { statusCode?: number }) => (err.statusCode === 404 ? null : Promise.reject(err)));
-    actions.push({ action: 'remove', object: `p2p agent ${c.Names[0]?.replace(/^\//, '') ?? c.Id}` });
+    await docker.containers.remove(c.id);
+    actions.push({ action: 'remove', object: `p2p agent ${c.name || c.id}` });
   }
   return actions;
 }

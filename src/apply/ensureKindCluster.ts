@@ -1,4 +1,5 @@
-import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { PUBLIC_MODE, writeIfChanged } from './files.js';
 import { dirname, join } from 'node:path';
 import type { Plan } from '../plan/types.js';
 import type { StepAction } from './stepAction.js';
@@ -7,17 +8,6 @@ import type { KindCli } from '../adapters/kindCli.js';
 
 export function kindConfigPath(plan: Plan): string {
   return join(plan.paths.projectDir, 'kind-config.yaml');
-}
-
-/** Writes a file atomically (temp file + rename) unless it already has these bytes; true when written. */
-export async function writeIfChanged(path: string, content: string, mode: number): Promise<boolean> {
-  const current = await readFile(path, 'utf8').catch(() => null);
-  if (current === content) return false;
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, content, { mode });
-  await rename(tmp, path);
-  return true;
 }
 
 const exists = (p: string): Promise<boolean> =>
@@ -39,7 +29,7 @@ export async function ensureKindCluster(plan: Plan, kind: KindCli, opts: KindCon
   const clusters = await kind.getClusters();
   const actions: StepAction[] = [];
   if (!clusters.includes(c.name)) {
-    await writeIfChanged(configPath, content, 0o644);
+    await writeIfChanged(configPath, content, PUBLIC_MODE);
     await mkdir(dirname(c.kubeconfigPath), { recursive: true });
     await kind.createCluster({ name: c.name, configPath, kubeconfigPath: c.kubeconfigPath, network: c.network });
     actions.push({ action: 'create', object: `cluster ${c.name}`, detail: `${c.nodes.length} node(s), ${c.image}, network ${c.network}` });
@@ -53,7 +43,7 @@ export async function ensureKindCluster(plan: Plan, kind: KindCli, opts: KindCon
           'the cluster was created from an older kind config (nodes, ports or containerd settings changed); run `lo destroy` then `lo provision` to apply it',
       });
     }
-    await writeIfChanged(configPath, content, 0o644);
+    await writeIfChanged(configPath, content, PUBLIC_MODE);
     if (!(await exists(c.kubeconfigPath))) {
       await mkdir(dirname(c.kubeconfigPath), { recursive: true });
       await kind.exportKubeconfig(c.name, c.kubeconfigPath);

@@ -1,9 +1,10 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ExitCode, LoError } from '../errors/loError.js';
 import type { RegistryPlan } from '../plan/types.js';
+import { createFileExclusive, SECRET_MODE } from './files.js';
 
 /**
  * The registry's config.yml as written to disk: the plan's rendering plus upstream credentials read from the
@@ -56,11 +57,5 @@ export async function ensureHashKey(stateDir: string, dryRun = false): Promise<B
   const key = randomBytes(32);
   if (dryRun) return key;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  try {
-    await writeFile(path, key, { mode: 0o600, flag: 'wx' });
-    return key;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFile(path);
-    throw err;
-  }
+  return (await createFileExclusive(path, key, SECRET_MODE)) ? key : readFile(path);
 }

@@ -15,6 +15,12 @@ export const LABELS = {
   credentials: `${LABEL_PREFIX}.credentials`,
   specHash: `${LABEL_PREFIX}.spec-hash`,
   version: `${LABEL_PREFIX}.version`,
+  /** On P2P agent containers: the kind node the agent serves. */
+  node: `${LABEL_PREFIX}.node`,
+  /** On the P2P agent image: the hash of what it was built from. */
+  contentHash: `${LABEL_PREFIX}.content-hash`,
+  /** On everything a test run creates (test helpers add it through extraLabels; cleanup removes by it). */
+  testRun: `${LABEL_PREFIX}.test-run`,
 } as const;
 export const MANAGED_BY = 'lo';
 /** Project label value on objects shared by all projects (shared network and mirrors). */
@@ -22,3 +28,13 @@ export const SHARED_PROJECT = '_shared';
 
 export type Scope = 'shared' | 'project';
 export type ObjectRole = 'network' | 'build' | 'cache' | 'mirror';
+
+/** Role label values of the P2P agent containers and of their image. */
+export const AGENT_ROLE = 'p2p-agent';
+export const AGENT_IMAGE_ROLE = 'p2p-agent-image';
+
+/** kind's labels on its node containers (kind sets them; lo only reads them). */
+export const KIND_LABELS = {
+  cluster: 'io.x-k8s.kind.cluster',
+  role: 'io.x-k8s.kind.role',
+} as const;

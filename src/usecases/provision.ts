@@ -1,4 +1,4 @@
-import type Docker from 'dockerode';
+import type { DockerClients } from '../adapters/docker/index.js';
 import { connectNodes } from '../apply/connectNodes.js';
 import { inspectKindNodes, kubernetesNodes } from '../adapters/docker/inspectKindNodes.js';
 import { ensureKindCluster } from '../apply/ensureKindCluster.js';
@@ -38,7 +38,8 @@ export interface ProvisionDeps {
   kind: KindCli;
   /** Extra kind config settings, e.g. containerd's loopback TCP address for the P2P agent. */
   kindConfig?: KindConfigOptions;
-  docker: () => Promise<Docker>;
+  /** The narrow Docker clients (nodes' roles and networks). */
+  docker: () => Promise<Pick<DockerClients, 'containers' | 'networks'>>;
   kubectl: (kubeconfig: string) => Kubectl;
   /** Whether the host trusts lo's CA (TLS module); absent means "cannot tell", no warning. */
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
@@ -112,7 +113,7 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
   const listNodes = async (): Promise<string[]> => {
     const names = await deps.kind.getNodes(c.name);
     if (names.length === 0) throw new Error(`kind lists no nodes for cluster ${c.name}`);
-    return kubernetesNodes(await inspectKindNodes(await deps.docker(), names));
+    return kubernetesNodes(await inspectKindNodes((await deps.docker()).containers, names));
   };
   let nodes: string[] = [];
   const shared = plan.networks.find((n) => n.role === 'shared');

@@ -14,6 +14,7 @@ import type { DoctorDeps } from './doctor.js';
 import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
 import type { StepReporter } from './runSteps.js';
 import type { StepAction } from '../apply/stepAction.js';
+import type { Log } from '../runtime/log.js';
 
 export interface WiringOptions {
   spec: LoadSpecOptions;
@@ -25,6 +26,8 @@ export interface WiringOptions {
   /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
   p2p?: ProvisionDeps['p2p'];
   kindConfig?: ProvisionDeps['kindConfig'];
+  /** The debug log every Docker call goes through (default: silent). */
+  log?: Log;
 }
 
 /**
@@ -77,9 +80,9 @@ function trustCheck(o: WiringOptions): (plan: Plan) => Promise<TrustStatus> {
   };
 }
 
-function lazyDocker(env: NodeJS.ProcessEnv): () => Promise<DockerClients> {
+function lazyDocker(env: NodeJS.ProcessEnv, log?: Log): () => Promise<DockerClients> {
   let clients: Promise<DockerClients> | undefined;
-  return () => (clients ??= connectClients({ env }));
+  return () => (clients ??= connectClients({ env, ...(log ? { log } : {}) }));
 }
 
 function planLoader(o: WiringOptions, docker: () => Promise<DockerClients>): () => Promise<Plan> {
@@ -90,10 +93,10 @@ function planLoader(o: WiringOptions, docker: () => Promise<DockerClients>): () 
   };
 }
 
-/** Real dependencies of `lo provision`: dockerode, the registry executor, kind and kubectl via execa. */
+/** Real dependencies of `lo provision`: the narrow Docker clients, the registry executor, kind and kubectl via execa. */
 export function provisionDeps(o: WiringOptions): ProvisionDeps {
   const env = o.env ?? process.env;
-  const docker = lazyDocker(env);
+  const docker = lazyDocker(env, o.log);
   return {
     loadPlan: planLoader(o, docker),
     registries: {
@@ -119,7 +122,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
       },
     },
     kind: kindCli({ env }),
-    docker: async () => (await docker()).conn.docker,
+    docker,
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
     checkTrust: trustCheck(o),
     // P2P agents run as sidecars of the node containers; LO_P2P_IMAGE / LO_P2P_BASE_IMAGE let offline
@@ -127,7 +130,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
     p2p:
       o.p2p ??
       createP2PHook({
-        docker: async () => (await docker()).conn.docker,
+        docker,
         ...(env.LO_P2P_IMAGE ? { image: env.LO_P2P_IMAGE } : {}),
         ...(env.LO_P2P_BASE_IMAGE ? { baseImage: env.LO_P2P_BASE_IMAGE } : {}),
         ...(o.plan.extraLabels ? { extraLabels: o.plan.extraLabels } : {}),
@@ -139,7 +142,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
 
 export function destroyDeps(o: WiringOptions): DestroyDeps {
   const env = o.env ?? process.env;
-  const docker = lazyDocker(env);
+  const docker = lazyDocker(env, o.log);
   // Tearing down must work even when the spec now conflicts with the running shared mirrors.
   const teardown: WiringOptions = { ...o, plan: { ...o.plan, strict: false } };
   return {
@@ -151,24 +154,23 @@ export function destroyDeps(o: WiringOptions): DestroyDeps {
       const r = volumes ? await registryClean(o.spec, deps) : await registryDown(o.spec, deps);
       return r.actions.map((a) => ({ action: a.action, object: `${a.kind} ${a.name}`, ...(a.reason ? { detail: a.reason } : {}) }));
     },
-    removeP2P: async (plan) => removeP2P(plan, (await docker()).conn.docker),
+    removeP2P: async (plan) => removeP2P(plan, await docker()),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }
 
 export function doctorDeps(o: WiringOptions): DoctorDeps {
   const env = o.env ?? process.env;
-  const docker = lazyDocker(env);
+  const docker = lazyDocker(env, o.log);
   return {
     // Doctor plans without Docker when the engine is down, so the other checks still run.
     loadPlan: async () => (await loadPlan(o.spec, o.plan)).plan,
     docker: async () => {
       const d = await docker();
-      const v = await d.conn.docker.version();
-      return { version: v.Version, target: d.conn.target };
+      return { version: (await d.engine.version()).version, target: d.target };
     },
     networkExists: async (name) => (await (await docker()).networks.inspect(name)) !== null,
-    p2pAgents: async (plan) => listP2PAgents(plan, (await docker()).conn.docker),
+    p2pAgents: async (plan) => listP2PAgents(plan, await docker()),
     kind: kindCli({ env }),
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
     checkTrust: trustCheck(o),

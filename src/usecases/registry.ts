@@ -9,6 +9,7 @@ import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import { EMPTY_OBSERVED, type ObservedShared, type Plan, type RegistryPlan } from '../plan/types.js';
 import { loadPlan, type PlanDeps } from './plan.js';
 import { probeCatalog } from '../adapters/registryProbe.js';
+import type { Log } from '../runtime/log.js';
 
 export interface RegistryDeps extends PlanDeps {
   /** Connects to Docker (default: DOCKER_HOST or the local socket, failing fast when unreachable). */
@@ -16,11 +17,13 @@ export interface RegistryDeps extends PlanDeps {
   ensureTls?: EnsureTls;
   env?: NodeJS.ProcessEnv;
   onProgress?: (step: string) => void;
+  /** The debug log every Docker call goes through (default: silent). */
+  log?: Log;
 }
 
 async function setup(opts: LoadSpecOptions, deps: RegistryDeps): Promise<{ docker: DockerClients; plan: Plan; spec: ClusterSpec }> {
   deps.onProgress?.('connecting to Docker');
-  const docker = await (deps.connect ?? (() => connectClients({ env: deps.env ?? process.env })))();
+  const docker = await (deps.connect ?? (() => connectClients({ env: deps.env ?? process.env, ...(deps.log ? { log: deps.log } : {}) })))();
   deps.onProgress?.('reading the shared network');
   const { plan, spec } = await loadPlan(opts, { ...deps, observeShared: (s) => observeShared(docker, s) });
   return { docker, plan, spec };

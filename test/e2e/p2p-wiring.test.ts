@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAgentImage } from '../../src/apply/agentImage.js';
-import { NODE_IMAGE, createP2PBed, docker, metric, waitFor, type BedNode, type P2PBed } from '../helpers/p2p.js';
+import { NODE_IMAGE, clients, createP2PBed, docker, metric, waitFor, type BedNode, type P2PBed } from '../helpers/p2p.js';
 
 let bed: P2PBed;
 let n1: BedNode, n2: BedNode;
@@ -65,8 +65,8 @@ describe('P2P wiring on kind-shaped nodes (agent image from the provision hook, 
     const again = await bed.redeploy();
     expect(again.map((x) => x.action)).toEqual(again.map(() => 'noop'));
     expect(again.length).toBe(1 + bed.nodes.length);
-    const first = await ensureAgentImage(docker, { baseImage: NODE_IMAGE, extraLabels: bed.labels });
-    const second = await ensureAgentImage(docker, { baseImage: NODE_IMAGE, extraLabels: bed.labels });
+    const first = await ensureAgentImage(clients, { baseImage: NODE_IMAGE, extraLabels: bed.labels });
+    const second = await ensureAgentImage(clients, { baseImage: NODE_IMAGE, extraLabels: bed.labels });
     expect(second).toEqual({ image: first.image, built: false });
   });
 
@@ -85,7 +85,7 @@ describe('P2P wiring on kind-shaped nodes (agent image from the provision hook, 
         .join(' ')} - ${stale}`,
     ]);
     // Another base makes another content hash, so this builds, then prunes.
-    const other = await ensureAgentImage(docker, { baseImage: 'registry:2', extraLabels: bed.labels });
+    const other = await ensureAgentImage(clients, { baseImage: 'registry:2', extraLabels: bed.labels });
     expect(other.built).toBe(true);
     expect(
       await docker

@@ -11,7 +11,7 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNodes } from '../../src/apply/connectNodes.js';
 import { LoError } from '../../src/errors/loError.js';
-import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
+import { clients, docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
   FAKE_BIN,
@@ -83,14 +83,14 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
 
   it('connectNodes: already connected is fine, a missing node stops with its name', async () => {
     const node = `${spec.name}-control-plane`;
-    expect(await connectNodes(docker, [node], spec.shared.name)).toEqual([
+    expect(await connectNodes(clients, [node], spec.shared.name)).toEqual([
       { action: 'noop', object: `node ${node} -> ${spec.shared.name}` },
     ]);
     await docker.getNetwork(spec.shared.name).disconnect({ Container: node });
-    expect(await connectNodes(docker, [node], spec.shared.name)).toEqual([
+    expect(await connectNodes(clients, [node], spec.shared.name)).toEqual([
       { action: 'create', object: `node ${node} -> ${spec.shared.name}` },
     ]);
-    const err = await connectNodes(docker, [node, `${spec.name}-ghost`], spec.shared.name).catch((e: unknown) => e);
+    const err = await connectNodes(clients, [node, `${spec.name}-ghost`], spec.shared.name).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LoError);
     expect((err as Error).message).toContain(`cannot connect node ${spec.name}-ghost to network ${spec.shared.name}`);
   });

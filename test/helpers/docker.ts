@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
+import { LABELS } from '../../src/plan/labels.js';
 import { clientsFor, type DockerClients } from '../../src/adapters/docker/index.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import type { LoPaths } from '../../src/runtime/paths.js';
 
-export const TEST_RUN_LABEL = 'dev.lok8s.lo.test-run';
+export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 export const LO_BIN = join(REPO_ROOT, 'bin', 'lo.js');
 

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { execa } from 'execa';
+import { LABELS } from '../../src/plan/labels.js';
+import { clientsFor } from '../../src/adapters/docker/index.js';
 import { applyCertsDir } from '../../src/apply/certsDir.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
@@ -19,11 +21,13 @@ import { agentArgs, createP2PHook, deployP2P } from '../../src/apply/deployP2P.j
 import type { StepAction } from '../../src/apply/stepAction.js';
 import { generateSwarmKey } from '../../src/agent/swarmKey.js';
 
-export const TEST_RUN_LABEL = 'dev.lok8s.lo.test-run';
+export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const NODE_IMAGE = 'lo-test/node:containerd';
 export const REGISTRY_IMAGE = 'registry:2';
 export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+/** The narrow clients lo's executors take, over the same engine. */
+export const clients = clientsFor({ docker, target: 'unix:///var/run/docker.sock' });
 
 /** Runs lo inside the agent container from the bind-mounted repository (dist + node_modules). */
 const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '/opt/lo/bin/lo.js'];
@@ -297,7 +301,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
     const deploy = async (): Promise<StepAction[]> => {
       if (!opts.buildImage)
         return deployP2P(plan, members, {
-          docker,
+          docker: clients,
           image: NODE_IMAGE,
           entrypoint: AGENT_ENTRYPOINT,
           binds: AGENT_BINDS,
@@ -305,7 +309,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
           uploadBytesPerSecond: opts.uploadBytesPerSecond,
         });
       // Redeploys reuse the first image: other work in this repository may rebuild dist/ in between.
-      const actions = await createP2PHook({ docker: async () => docker, baseImage: NODE_IMAGE, image: agentImage, extraLabels: labels })(
+      const actions = await createP2PHook({ docker: async () => clients, baseImage: NODE_IMAGE, image: agentImage, extraLabels: labels })(
         plan,
         members,
       );

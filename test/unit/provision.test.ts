@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type Docker from 'dockerode';
+import type { ContainerState, DockerClients } from '../../src/adapters/docker/index.js';
+import { KIND_LABELS } from '../../src/plan/labels.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseSpec } from '../../src/spec/parseSpec.js';
@@ -151,10 +152,13 @@ function deps(
     // Only what provision reads without a shared network: kind's role label of each node container.
     docker: async () =>
       ({
-        getContainer: (name: string) => ({
-          inspect: async () => ({ Config: { Labels: { 'io.x-k8s.kind.role': kindMem.roles.get(name) } } }),
-        }),
-      }) as unknown as Docker,
+        containers: {
+          inspect: async (name: string): Promise<Partial<ContainerState>> => ({
+            name,
+            labels: { [KIND_LABELS.role]: kindMem.roles.get(name)! },
+          }),
+        },
+      }) as unknown as DockerClients,
     kubectl: kube.kubectl,
     ...over,
   };

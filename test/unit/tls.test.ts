@@ -32,12 +32,7 @@ function snapshot(paths: string[]): Array<{ path: string; bytes: string; mtimeMs
 }
 
 function allTlsFiles(plan: ReturnType<typeof tlsPlan>): string[] {
-  return [
-    plan.tls.caCertPath,
-    plan.tls.caKeyPath,
-    plan.containerd.caFile!,
-    ...plan.tls.certificates.flatMap((c) => [c.certPath, c.keyPath]),
-  ];
+  return [plan.tls.caCertPath, plan.tls.caKeyPath, ...plan.tls.certificates.flatMap((c) => [c.certPath, c.keyPath])];
 }
 
 describe('ensureTls: CA and certificates', () => {
@@ -132,8 +127,8 @@ describe('ensureTls: CA and certificates', () => {
     expect(plan.tls.subjectNames).toEqual(
       expect.arrayContaining(['10.150.10.101', '10.150.10.102', 'lok8s.local', 'lok8s.cache', 'docker.io', 'quay.io']),
     );
-    // the CA is copied into the containerd certs.d tree
-    expect(readFileSync(plan.containerd.caFile!, 'utf8')).toBe(caPem);
+    // the CA copy in the containerd certs.d tree is applyCertsDir's (one writer, one action), not ensureTls's
+    expect(existsSync(plan.containerd.caFile!)).toBe(false);
   });
 
   it('a second run changes nothing: same bytes, same mtimes, action unchanged', async () => {
@@ -181,7 +176,7 @@ describe('ensureTls: CA and certificates', () => {
     expect(renewed.validity.notAfter.getTime()).toBe(inWindow.getTime() - (inWindow.getTime() % 1000) + LEAF_VALIDITY_DAYS * DAY);
   });
 
-  it('re-issues every certificate when the CA changes, and re-copies the CA into certs.d', async () => {
+  it('re-issues every certificate when the CA changes and hands back the new CA', async () => {
     const before = await ensureTls(plan, { now: T0 });
     // Replace the CA with another one (as if the user pointed CAROOT at another mkcert CA).
     rmSync(plan.tls.caCertPath);
@@ -194,7 +189,7 @@ describe('ensureTls: CA and certificates', () => {
       expect(m!.certificates[c.id]!.action).toBe('reissued');
       expect(opensslVerify(plan.tls.caCertPath, c.certPath)).toMatch(/: OK/);
     }
-    expect(readFileSync(plan.containerd.caFile!, 'utf8')).toBe(readFileSync(plan.tls.caCertPath, 'utf8'));
+    expect(m!.caCertPem).toBe(readFileSync(plan.tls.caCertPath, 'utf8'));
   });
 
   it('re-issues when a key no longer matches its certificate (e.g. a torn write) and never prints keys', async () => {

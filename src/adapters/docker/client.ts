@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
 import { ExitCode, LoError } from '../../errors/loError.js';
+import { silentLog, verbForms, type Log } from '../../runtime/log.js';
 
 /** Where lo talks to Docker: a unix socket or a TCP host, as DOCKER_HOST says. */
 export interface DockerTarget {
@@ -57,7 +58,7 @@ export function dockerError(doing: string, err: unknown, target?: string): LoErr
   return new LoError('E_DOCKER', `${doing}: ${msg}`, { hint: 'see `docker info` and the Docker daemon log', cause: err });
 }
 
-/** A connected engine: dockerode plus where it is, for messages. */
+/** A connected engine: dockerode plus where it is, for messages. Only the narrow clients hold it. */
 export interface DockerConnection {
   docker: Docker;
   target: string;
@@ -67,31 +68,58 @@ export interface ConnectOptions {
   env?: NodeJS.ProcessEnv;
   /** How long the first ping may take before Docker counts as unreachable. */
   pingTimeoutMs?: number;
+  /** The debug log every Docker call goes through (default: silent). */
+  log?: Log;
 }
 
 /** Connects and pings once, so an absent engine fails fast with the socket/DOCKER_HOST tried. */
-export async function connectDocker({ env = process.env, pingTimeoutMs = 3000 }: ConnectOptions = {}): Promise<DockerConnection> {
+export async function connectDocker({
+  env = process.env,
+  pingTimeoutMs = 3000,
+  log = silentLog,
+}: ConnectOptions = {}): Promise<DockerConnection> {
   const t = dockerTarget(env);
   const docker = new Docker(t.options);
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), pingTimeoutMs);
   try {
     // The typings lack ping's options; dockerode passes abortSignal through to the request.
-    await (docker.ping as unknown as (o: { abortSignal: AbortSignal }) => Promise<unknown>)({ abortSignal: ac.signal });
-  } catch (err) {
-    const cause = ac.signal.aborted ? new Error(`no answer within ${pingTimeoutMs} ms`) : err;
-    throw new DockerUnreachableError(t.description, cause);
+    await log.call('ping', `Docker engine ${t.description}`, async () => {
+      try {
+        await (docker.ping as unknown as (o: { abortSignal: AbortSignal }) => Promise<unknown>)({ abortSignal: ac.signal });
+      } catch (err) {
+        throw new DockerUnreachableError(t.description, ac.signal.aborted ? new Error(`no answer within ${pingTimeoutMs} ms`) : err);
+      }
+    });
   } finally {
     clearTimeout(timer);
   }
   return { docker, target: t.description };
 }
 
-/** Runs one Docker call, turning connection failures into DockerUnreachableError and others into E_DOCKER. */
-export async function call<T>(conn: DockerConnection, doing: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw dockerError(doing, err, conn.target);
+/**
+ * How every narrow client makes a Docker call: through the debug log ("creating container x…", "created
+ * container x (12 ms)", "failed to create container x: why"), with connection failures turned into
+ * DockerUnreachableError and other errors into E_DOCKER naming what lo was doing. `fn` turns the answers
+ * lo reconciles (404/409/304) into results before anything is counted as a failure.
+ */
+export class DockerCalls {
+  constructor(
+    private readonly conn: DockerConnection,
+    private readonly log: Log = silentLog,
+  ) {}
+
+  get target(): string {
+    return this.conn.target;
+  }
+
+  run<T>(verb: string, object: string, fn: (docker: Docker) => Promise<T>): Promise<T> {
+    return this.log.call(verb, object, async () => {
+      try {
+        return await fn(this.conn.docker);
+      } catch (err) {
+        throw dockerError(`${verbForms(verb)[0]} ${object}`, err, this.conn.target);
+      }
+    });
   }
 }

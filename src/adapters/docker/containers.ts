@@ -1,20 +1,6 @@
 import type Docker from 'dockerode';
-import { call, dockerError, statusOf, type DockerConnection } from './client.js';
-
-/** Observed state of one container, as much as lo's reconciler needs. */
-export interface ContainerState {
-  id: string;
-  name: string;
-  /** created | running | paused | restarting | removing | exited | dead */
-  status: string;
-  running: boolean;
-  imageId: string;
-  labels: Record<string, string>;
-  /** Network name -> configured static IPv4 (IPAMConfig) or the current address. */
-  networks: Record<string, { ip: string | null }>;
-  /** Named volumes mounted, by destination. */
-  volumes: Array<{ name: string; destination: string }>;
-}
+import { dockerError, statusOf, type DockerCalls } from './client.js';
+import type { ContainerSpec, ContainersClient, ContainerState } from './types.js';
 
 type Inspect = Awaited<ReturnType<Docker.Container['inspect']>>;
 
@@ -60,38 +46,53 @@ function fromList(c: Listed): ContainerState {
   };
 }
 
-export interface ContainerSpec {
-  name: string;
-  image: string;
-  cmd?: string[];
-  labels: Record<string, string>;
-  network: string;
-  ip?: string;
-  binds: Array<{ source: string; target: string; readOnly: boolean }>;
-  volumes: Array<{ name: string; target: string }>;
-  restart: 'always' | 'no';
+/** Docker's create options for a ContainerSpec. */
+function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
+  const sharesNetwork = spec.network.startsWith('container:');
+  return {
+    name: spec.name,
+    Image: spec.image,
+    ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+    ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+    Labels: spec.labels,
+    HostConfig: {
+      NetworkMode: spec.network,
+      ...(spec.pid ? { PidMode: spec.pid } : {}),
+      ...(spec.capAdd ? { CapAdd: spec.capAdd } : {}),
+      ...(spec.securityOpt ? { SecurityOpt: spec.securityOpt } : {}),
+      RestartPolicy: { Name: spec.restart },
+      Mounts: [
+        ...spec.binds.map((b) => ({ Type: 'bind' as const, Source: b.source, Target: b.target, ReadOnly: b.readOnly })),
+        ...spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })),
+      ],
+    },
+    ...(sharesNetwork
+      ? {}
+      : { NetworkingConfig: { EndpointsConfig: { [spec.network]: spec.ip ? { IPAMConfig: { IPv4Address: spec.ip } } : {} } } }),
+  };
 }
 
 /**
  * Narrow client for containers. 304 (already started/stopped), 404 (gone) and 409 (name taken, removal in
  * progress) come back as state, so the reconciler never parses error strings.
  */
-export class Containers {
-  constructor(private readonly conn: DockerConnection) {}
+export class Containers implements ContainersClient {
+  constructor(private readonly calls: DockerCalls) {}
 
   async inspect(nameOrId: string): Promise<ContainerState | null> {
-    try {
-      return toState(await this.conn.docker.getContainer(nameOrId).inspect());
-    } catch (err) {
-      if (statusOf(err) === 404) return null;
-      throw dockerError(`inspecting container ${nameOrId}`, err, this.conn.target);
-    }
+    return this.calls.run('inspect', `container ${nameOrId}`, async (docker) => {
+      try {
+        return toState(await docker.getContainer(nameOrId).inspect());
+      } catch (err) {
+        if (statusOf(err) === 404) return null;
+        throw err;
+      }
+    });
   }
 
-  /** Containers (running or not) carrying all the given `key=value` labels. */
   async list(labels: string[]): Promise<ContainerState[]> {
-    const raw = await call(this.conn, 'listing containers', () =>
-      this.conn.docker.listContainers({ all: true, filters: { label: labels } }),
+    const raw = await this.calls.run('list', `containers ${labels.join(',')}`, (docker) =>
+      docker.listContainers({ all: true, filters: { label: labels } }),
     );
     return raw.map(fromList);
   }
@@ -101,82 +102,73 @@ export class Containers {
    * race) it returns the existing container with created: false; the caller compares labels.
    */
   async create(spec: ContainerSpec): Promise<{ state: ContainerState; created: boolean }> {
-    try {
-      const c = await this.conn.docker.createContainer({
-        name: spec.name,
-        Image: spec.image,
-        ...(spec.cmd ? { Cmd: spec.cmd } : {}),
-        Labels: spec.labels,
-        HostConfig: {
-          NetworkMode: spec.network,
-          RestartPolicy: { Name: spec.restart },
-          Mounts: [
-            ...spec.binds.map((b) => ({ Type: 'bind' as const, Source: b.source, Target: b.target, ReadOnly: b.readOnly })),
-            ...spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })),
-          ],
-        },
-        NetworkingConfig: { EndpointsConfig: { [spec.network]: spec.ip ? { IPAMConfig: { IPv4Address: spec.ip } } : {} } },
-      });
+    const made = await this.calls.run('create', `container ${spec.name}`, async (docker) => {
+      try {
+        return { id: (await docker.createContainer(createOptions(spec))).id as string };
+      } catch (err) {
+        if (statusOf(err) === 409) return { taken: err };
+        throw err;
+      }
+    });
+    if (made.id !== undefined) {
       // What was just asked for; no second round trip to read it back.
       const state: ContainerState = {
-        id: c.id,
+        id: made.id,
         name: spec.name,
         status: 'created',
         running: false,
         imageId: '',
         labels: spec.labels,
-        networks: { [spec.network]: { ip: spec.ip ?? null } },
+        networks: spec.network.startsWith('container:') ? {} : { [spec.network]: { ip: spec.ip ?? null } },
         volumes: spec.volumes.map((v) => ({ name: v.name, destination: v.target })),
       };
       return { state, created: true };
-    } catch (err) {
-      if (statusOf(err) === 409) {
-        // Docker reserves the name before the winner's container can be inspected: look again, bounded.
-        for (let i = 0; i < 30; i++) {
-          const state = await this.inspect(spec.name);
-          if (state) return { state, created: false };
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      throw dockerError(`creating container ${spec.name}`, err, this.conn.target);
     }
+    // Docker reserves the name before the winner's container can be inspected: look again, bounded.
+    for (let i = 0; i < 30; i++) {
+      const state = await this.inspect(spec.name);
+      if (state) return { state, created: false };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw dockerError(`creating container ${spec.name}`, made.taken, this.calls.target);
   }
 
-  /** Starts it; already running (304) is fine. */
   async start(nameOrId: string): Promise<void> {
-    try {
-      await this.conn.docker.getContainer(nameOrId).start();
-    } catch (err) {
-      if (statusOf(err) === 304) return;
-      throw dockerError(`starting container ${nameOrId}`, err, this.conn.target);
-    }
-  }
-
-  /** Stops it; already stopped (304) or gone (404) is fine. */
-  async stop(nameOrId: string, timeoutSeconds = 5): Promise<void> {
-    try {
-      await this.conn.docker.getContainer(nameOrId).stop({ t: timeoutSeconds });
-    } catch (err) {
-      const s = statusOf(err);
-      if (s === 304 || s === 404) return;
-      throw dockerError(`stopping container ${nameOrId}`, err, this.conn.target);
-    }
-  }
-
-  /** Force-removes it (never its named volumes); gone (404) or already being removed (409) is fine. */
-  async remove(nameOrId: string): Promise<boolean> {
-    try {
-      await this.conn.docker.getContainer(nameOrId).remove({ force: true, v: false });
-      return true;
-    } catch (err) {
-      const s = statusOf(err);
-      if (s === 404) return false;
-      if (s === 409) {
-        // "removal already in progress": wait (bounded) until it is gone.
-        for (let i = 0; i < 50 && (await this.inspect(nameOrId)); i++) await new Promise((r) => setTimeout(r, 100));
-        return false;
+    await this.calls.run('start', `container ${nameOrId}`, async (docker) => {
+      try {
+        await docker.getContainer(nameOrId).start();
+      } catch (err) {
+        if (statusOf(err) !== 304) throw err;
       }
-      throw dockerError(`removing container ${nameOrId}`, err, this.conn.target);
-    }
+    });
+  }
+
+  async stop(nameOrId: string, timeoutSeconds = 5): Promise<void> {
+    await this.calls.run('stop', `container ${nameOrId}`, async (docker) => {
+      try {
+        await docker.getContainer(nameOrId).stop({ t: timeoutSeconds });
+      } catch (err) {
+        const s = statusOf(err);
+        if (s !== 304 && s !== 404) throw err;
+      }
+    });
+  }
+
+  async remove(nameOrId: string): Promise<boolean> {
+    const answer = await this.calls.run('remove', `container ${nameOrId}`, async (docker) => {
+      try {
+        await docker.getContainer(nameOrId).remove({ force: true, v: false });
+        return 'removed' as const;
+      } catch (err) {
+        const s = statusOf(err);
+        if (s === 404) return 'absent' as const;
+        if (s === 409) return 'in-progress' as const;
+        throw err;
+      }
+    });
+    // "removal already in progress": wait (bounded) until it is gone.
+    if (answer === 'in-progress')
+      for (let i = 0; i < 50 && (await this.inspect(nameOrId)); i++) await new Promise((r) => setTimeout(r, 100));
+    return answer === 'removed';
   }
 }

@@ -1,9 +1,6 @@
-import type Docker from 'dockerode';
 import { LoError } from '../../errors/loError.js';
-
-/** kind's labels on its node containers. */
-export const KIND_CLUSTER_LABEL = 'io.x-k8s.kind.cluster';
-export const KIND_ROLE_LABEL = 'io.x-k8s.kind.role';
+import { KIND_LABELS } from '../../plan/labels.js';
+import type { ContainersClient } from './types.js';
 
 export interface KindNodeInfo {
   name: string;
@@ -12,18 +9,24 @@ export interface KindNodeInfo {
 }
 
 /** Roles of the containers `kind get nodes` listed, read from kind's labels. */
-export async function inspectKindNodes(docker: Docker, names: readonly string[]): Promise<KindNodeInfo[]> {
+export async function inspectKindNodes(containers: Pick<ContainersClient, 'inspect'>, names: readonly string[]): Promise<KindNodeInfo[]> {
   return Promise.all(
     names.map(async (name) => {
+      let info;
       try {
-        const info = await docker.getContainer(name).inspect();
-        return { name, role: info.Config?.Labels?.[KIND_ROLE_LABEL] ?? 'unknown' };
+        info = await containers.inspect(name);
       } catch (err) {
         throw new LoError('E_STEP', `cannot inspect kind node ${name}: ${(err as Error).message}`, {
           hint: `check it with \`docker inspect ${name}\``,
           cause: err,
         });
       }
+      if (!info) {
+        throw new LoError('E_STEP', `kind lists node ${name}, but Docker has no such container`, {
+          hint: `check the cluster with \`kind get nodes\` and \`docker ps -a\`; \`lo destroy\` then \`lo provision\` recreates it`,
+        });
+      }
+      return { name, role: info.labels[KIND_LABELS.role] ?? 'unknown' };
     }),
   );
 }

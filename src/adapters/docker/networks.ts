@@ -1,18 +1,6 @@
 import type { NetworkPlan } from '../../plan/types.js';
-import { call, dockerError, statusOf, type DockerConnection } from './client.js';
-
-/** Observed state of one Docker network. */
-export interface NetworkState {
-  id: string;
-  name: string;
-  subnet: string | null;
-  gateway: string | null;
-  ipRange: string | null;
-  bridgeName: string | null;
-  labels: Record<string, string>;
-  /** Attached containers with their IPv4 address (no prefix). */
-  containers: Array<{ id: string; name: string; ip: string | null }>;
-}
+import { dockerError, statusOf, type DockerCalls } from './client.js';
+import type { NetworksClient, NetworkState } from './types.js';
 
 interface RawNetwork {
   Id: string;
@@ -44,17 +32,18 @@ function toState(n: RawNetwork): NetworkState {
 }
 
 /** Narrow client for networks: Docker's 404/409 answers become state, never string parsing in callers. */
-export class Networks {
-  constructor(private readonly conn: DockerConnection) {}
+export class Networks implements NetworksClient {
+  constructor(private readonly calls: DockerCalls) {}
 
-  /** The network by name, or null when it does not exist. */
   async inspect(name: string): Promise<NetworkState | null> {
-    try {
-      return toState((await this.conn.docker.getNetwork(name).inspect()) as RawNetwork);
-    } catch (err) {
-      if (statusOf(err) === 404) return null;
-      throw dockerError(`inspecting network ${name}`, err, this.conn.target);
-    }
+    return this.calls.run('inspect', `network ${name}`, async (docker) => {
+      try {
+        return toState((await docker.getNetwork(name).inspect()) as RawNetwork);
+      } catch (err) {
+        if (statusOf(err) === 404) return null;
+        throw err;
+      }
+    });
   }
 
   /**
@@ -62,62 +51,72 @@ export class Networks {
    * it), re-inspects and returns what exists. `created` says whether this call made it.
    */
   async ensure(plan: NetworkPlan): Promise<{ state: NetworkState; created: boolean }> {
-    try {
-      await this.conn.docker.createNetwork({
-        Name: plan.name,
-        Driver: 'bridge',
-        // API < 1.44 defaults to false, which lets two concurrent creates make two networks of one name.
-        CheckDuplicate: true,
-        Labels: plan.labels,
-        Options: { [BRIDGE_NAME_OPTION]: plan.bridgeName },
-        IPAM: { Driver: 'default', Config: [{ Subnet: plan.subnet, Gateway: plan.gateway, IPRange: plan.ipRange }] },
-      });
+    const made = await this.calls.run('create', `network ${plan.name} (${plan.subnet})`, async (docker) => {
+      try {
+        await docker.createNetwork({
+          Name: plan.name,
+          Driver: 'bridge',
+          // API < 1.44 defaults to false, which lets two concurrent creates make two networks of one name.
+          CheckDuplicate: true,
+          Labels: plan.labels,
+          Options: { [BRIDGE_NAME_OPTION]: plan.bridgeName },
+          IPAM: { Driver: 'default', Config: [{ Subnet: plan.subnet, Gateway: plan.gateway, IPRange: plan.ipRange }] },
+        });
+        return { created: true as const };
+      } catch (err) {
+        // 409: name taken; 403/500: pool overlaps (a concurrent create of the same subnet won). Either way,
+        // what counts is what exists now; other errors (no status) are not Docker's answer.
+        if (statusOf(err) === undefined) throw err;
+        return { created: false as const, err };
+      }
+    });
+    // The winner may still be registering its network (the pool is claimed first): look again, bounded.
+    for (let i = 0; i < 20; i++) {
       const state = await this.inspect(plan.name);
-      if (!state) throw dockerError(`creating network ${plan.name}`, new Error('created but not found'));
-      return { state, created: true };
-    } catch (err) {
-      // 409: name taken; 403/500: pool overlaps (a concurrent create of the same subnet won). Either way,
-      // what counts is what exists now.
-      // The winner may still be registering its network (the pool is claimed first): look again, bounded.
-      for (let i = 0; i < 20; i++) {
-        const state = await this.inspect(plan.name);
-        if (state) return { state, created: false };
-        if (statusOf(err) === undefined) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw dockerError(`creating network ${plan.name} (${plan.subnet})`, err, this.conn.target);
+      if (state) return { state, created: made.created };
+      if (made.created) break;
+      await new Promise((r) => setTimeout(r, 100));
     }
+    const why = made.created ? new Error('created but not found') : made.err;
+    throw dockerError(`creating network ${plan.name} (${plan.subnet})`, why, this.calls.target);
   }
 
-  /** Removes the network; absent is fine. Returns false when it was already gone. */
   async remove(name: string): Promise<boolean> {
-    try {
-      await this.conn.docker.getNetwork(name).remove();
-      return true;
-    } catch (err) {
-      if (statusOf(err) === 404) return false;
-      throw dockerError(`removing network ${name}`, err, this.conn.target);
-    }
+    return this.calls.run('remove', `network ${name}`, async (docker) => {
+      try {
+        await docker.getNetwork(name).remove();
+        return true;
+      } catch (err) {
+        if (statusOf(err) === 404) return false;
+        throw err;
+      }
+    });
   }
 
-  /** Connects a container; already connected is fine. */
-  async connect(network: string, container: string, ip?: string): Promise<void> {
-    try {
-      await this.conn.docker
-        .getNetwork(network)
-        .connect({ Container: container, ...(ip ? { EndpointConfig: { IPAMConfig: { IPv4Address: ip } } } : {}) });
-    } catch (err) {
-      const s = statusOf(err);
-      if (s === 403 || s === 409) {
-        const n = await this.inspect(network);
-        if (n?.containers.some((c) => c.name === container || c.id.startsWith(container))) return;
+  async connect(network: string, container: string, ip?: string): Promise<boolean> {
+    const answer = await this.calls.run('connect', `${container} to network ${network}`, async (docker) => {
+      try {
+        await docker
+          .getNetwork(network)
+          .connect({ Container: container, ...(ip ? { EndpointConfig: { IPAMConfig: { IPv4Address: ip } } } : {}) });
+        return { connected: true as const };
+      } catch (err) {
+        const s = statusOf(err);
+        // "endpoint already exists" (403/409): a concurrent run may have attached it first; checked below.
+        if (s === 403 || s === 409) return { connected: false as const, err };
+        throw err;
       }
-      throw dockerError(`connecting ${container} to ${network}`, err, this.conn.target);
-    }
+    });
+    if (answer.connected) return true;
+    const n = await this.inspect(network);
+    if (n?.containers.some((c) => c.name === container || c.id.startsWith(container))) return false;
+    throw dockerError(`connecting ${container} to network ${network}`, answer.err, this.calls.target);
   }
 
   async list(labels: string[]): Promise<NetworkState[]> {
-    const raw = await call(this.conn, 'listing networks', () => this.conn.docker.listNetworks({ filters: { label: labels } }));
+    const raw = await this.calls.run('list', `networks ${labels.join(',')}`, (docker) =>
+      docker.listNetworks({ filters: { label: labels } }),
+    );
     const full = await Promise.all(raw.map((n) => this.inspect(n.Id)));
     return full.filter((n): n is NetworkState => n !== null);
   }

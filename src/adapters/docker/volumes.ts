@@ -1,45 +1,43 @@
-import { call, dockerError, statusOf, type DockerConnection } from './client.js';
-
-export interface VolumeState {
-  name: string;
-  labels: Record<string, string>;
-}
+import { statusOf, type DockerCalls } from './client.js';
+import type { VolumesClient, VolumeState } from './types.js';
 
 /** Narrow client for volumes. Docker's volume create is itself idempotent (same name returns the volume). */
-export class Volumes {
-  constructor(private readonly conn: DockerConnection) {}
+export class Volumes implements VolumesClient {
+  constructor(private readonly calls: DockerCalls) {}
 
   async inspect(name: string): Promise<VolumeState | null> {
-    try {
-      const v = (await this.conn.docker.getVolume(name).inspect()) as { Name: string; Labels?: Record<string, string> | null };
-      return { name: v.Name, labels: v.Labels ?? {} };
-    } catch (err) {
-      if (statusOf(err) === 404) return null;
-      throw dockerError(`inspecting volume ${name}`, err, this.conn.target);
-    }
+    return this.calls.run('inspect', `volume ${name}`, async (docker) => {
+      try {
+        const v = (await docker.getVolume(name).inspect()) as { Name: string; Labels?: Record<string, string> | null };
+        return { name: v.Name, labels: v.Labels ?? {} };
+      } catch (err) {
+        if (statusOf(err) === 404) return null;
+        throw err;
+      }
+    });
   }
 
-  /** Creates the volume unless it exists; `created` says whether this call made it. */
   async ensure(name: string, labels: Record<string, string>): Promise<{ state: VolumeState; created: boolean }> {
     const existing = await this.inspect(name);
     if (existing) return { state: existing, created: false };
-    await call(this.conn, `creating volume ${name}`, () => this.conn.docker.createVolume({ Name: name, Labels: labels }));
+    await this.calls.run('create', `volume ${name}`, (docker) => docker.createVolume({ Name: name, Labels: labels }));
     return { state: { name, labels }, created: true };
   }
 
-  /** Removes the volume; absent is fine (false). A volume still in use is an error. */
   async remove(name: string): Promise<boolean> {
-    try {
-      await this.conn.docker.getVolume(name).remove();
-      return true;
-    } catch (err) {
-      if (statusOf(err) === 404) return false;
-      throw dockerError(`removing volume ${name}`, err, this.conn.target);
-    }
+    return this.calls.run('remove', `volume ${name}`, async (docker) => {
+      try {
+        await docker.getVolume(name).remove();
+        return true;
+      } catch (err) {
+        if (statusOf(err) === 404) return false;
+        throw err;
+      }
+    });
   }
 
   async list(labels: string[]): Promise<VolumeState[]> {
-    const res = await call(this.conn, 'listing volumes', () => this.conn.docker.listVolumes({ filters: { label: labels } }));
+    const res = await this.calls.run('list', `volumes ${labels.join(',')}`, (docker) => docker.listVolumes({ filters: { label: labels } }));
     return (res.Volumes ?? []).map((v) => ({ name: v.Name, labels: (v.Labels as Record<string, string> | null) ?? {} }));
   }
 }

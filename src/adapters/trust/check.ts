@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Plan } from '../../plan/types.js';
 import { caUniqueName, loadCa, type CertificateAuthority } from '../../apply/tls/ca.js';
-import { readIfExists } from '../../apply/tls/files.js';
+import { readIfExists } from '../../apply/files.js';
 import { errnoCode } from '../../apply/tls/tlsError.js';
 import { canWrite, defaultTrustEnv, pemBodies, samePem, trustFileName, type SystemStore, type TrustEnv } from './stores.js';
 

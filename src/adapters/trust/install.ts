@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { CertificateAuthority } from '../../apply/tls/ca.js';
-import { readIfExists, writeFileAtomic } from '../../apply/tls/files.js';
+import { readIfExists, writeFileAtomic } from '../../apply/files.js';
 import { TlsError } from '../../apply/tls/tlsError.js';
 import type { TrustItem } from './check.js';
 import { samePem, trustFileName, type SystemStore, type TrustEnv } from './stores.js';

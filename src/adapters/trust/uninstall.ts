@@ -1,7 +1,7 @@
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { CertificateAuthority } from '../../apply/tls/ca.js';
-import { readIfExists } from '../../apply/tls/files.js';
+import { readIfExists } from '../../apply/files.js';
 import { TlsError } from '../../apply/tls/tlsError.js';
 import type { TrustItem, TrustReport } from './check.js';
 import { lastLines } from './install.js';

@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, X509Cer
 import { mkdir } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import forge from 'node-forge';
-import { readIfExists, writeFileAtomic } from './files.js';
+import { readIfExists, writeFileAtomic } from '../files.js';
 import { withFileLock } from './lock.js';
 import { isPermissionError, TlsError } from './tlsError.js';
 

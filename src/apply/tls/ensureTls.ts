@@ -1,9 +1,6 @@
-import { dirname } from 'node:path';
 import type { Plan } from '../../plan/types.js';
-import { CERT_MODE, loadOrCreateCa } from './ca.js';
-import { writeIfChanged } from './files.js';
+import { loadOrCreateCa } from './ca.js';
 import { ensureLeaf, type LeafAction } from './leaf.js';
-import { isPermissionError, TlsError } from './tlsError.js';
 
 export interface TlsCertificateMaterial {
   id: string;
@@ -30,7 +27,8 @@ export interface EnsureTlsOptions {
 
 /**
  * Applies the plan's TLS part, idempotently: loads (or creates) the mkcert-layout CA, makes sure every
- * planned certificate exists for exactly its names, and copies the CA into the containerd certs.d tree.
+ * planned certificate exists for exactly its names. The CA's copy in the containerd certs.d tree is written
+ * by applyCertsDir (src/apply/certsDir.ts), the one writer of that tree, which reports it as an action.
  * Returns null when the plan has TLS off. Files that need no change are not touched.
  */
 export async function ensureTls(plan: Plan, opts: EnsureTlsOptions = {}): Promise<TlsMaterial | null> {
@@ -45,19 +43,6 @@ export async function ensureTls(plan: Plan, opts: EnsureTlsOptions = {}): Promis
     const r = await ensureLeaf({ id: c.id, certPath: c.certPath, keyPath: c.keyPath, names: c.names }, ca, now);
     const action: LeafAction = r.action;
     certificates[c.id] = { id: r.id, certPath: r.certPath, keyPath: r.keyPath, fingerprint: r.fingerprint, action };
-  }
-  if (plan.containerd.caFile) {
-    try {
-      await writeIfChanged(plan.containerd.caFile, ca.certPem, CERT_MODE);
-    } catch (err) {
-      if (!isPermissionError(err)) throw err;
-      const dir = dirname(plan.containerd.caFile);
-      throw new TlsError(`cannot copy the CA into ${dir}: ${(err as Error).message}`, {
-        file: dir,
-        cause: err,
-        hint: `fix the permissions of ${dir} (lo's state directory; set LO_STATE_DIR to move it)`,
-      });
-    }
   }
   return { caCertPem: ca.certPem, caFingerprint: ca.fingerprint, caCreated: ca.created, certificates };
 }

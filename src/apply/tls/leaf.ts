@@ -4,7 +4,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 import { CERT_MODE, certFingerprint, generateRsaKey, randomSerial, type CertificateAuthority } from './ca.js';
-import { readIfExists, writeFileAtomic } from './files.js';
+import { readIfExists, writeFileAtomic } from '../files.js';
 import { withFileLock } from './lock.js';
 import { isPermissionError, TlsError } from './tlsError.js';
 
