@@ -1,6 +1,6 @@
 import type { Plan } from '../plan/types.js';
 import type { StepAction } from './stepAction.js';
-import { renderConfigMaps, renderManifestsYaml } from '../plan/render/renderConfigMaps.js';
+import { renderManifestsYaml } from '../plan/render/renderConfigMaps.js';
 import { canonicalJson } from '../util/hash.js';
 import type { Kubectl } from '../adapters/kubectl.js';
 
@@ -9,7 +9,7 @@ import type { Kubectl } from '../adapters/kubectl.js';
  * left alone, so a re-run sends nothing to the API server.
  */
 export async function applyConfigMaps(plan: Plan, kube: Kubectl): Promise<StepAction[]> {
-  const manifests = renderConfigMaps(plan);
+  const manifests = plan.configMaps;
   const actions: StepAction[] = [];
   const toApply = [];
   const currents = await Promise.all(manifests.map((m) => kube.getConfigMapData(m.metadata.namespace, m.metadata.name)));

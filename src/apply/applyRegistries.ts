@@ -3,7 +3,6 @@ import { ExitCode, LoError } from '../errors/loError.js';
 import type { ContainerSpec, ContainerState, DockerClients, NetworkState } from '../adapters/docker/index.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
-import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR, REGISTRY_TLS_DIR } from '../plan/render/renderRegistryConfig.js';
 import { ensureTls as defaultEnsureTls } from './tls/ensureTls.js';
 import { applyCertsDir } from './certsDir.js';
 import { readIfExists, writeFileAtomic } from './files.js';
@@ -197,22 +196,9 @@ function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan): Conta
   return matches.find((c) => c.name === r.containerName) ?? matches[0];
 }
 
+/** The plan's container, labelled with the hash of what it runs (plan, certificate, config with secrets). */
 function containerSpec(r: RegistryPlan, hash: string): ContainerSpec {
-  return {
-    name: r.containerName,
-    image: r.image,
-    cmd: [`${REGISTRY_CONFIG_DIR}/config.yml`],
-    labels: { ...r.labels, [LABELS.specHash]: hash },
-    network: r.network,
-    ip: r.ip,
-    // Directories, not files, are mounted: an atomic rename inside them is visible to the container.
-    binds: [
-      { source: r.configDir, target: REGISTRY_CONFIG_DIR, readOnly: true },
-      ...(r.tlsDir ? [{ source: r.tlsDir, target: REGISTRY_TLS_DIR, readOnly: true }] : []),
-    ],
-    volumes: [{ name: r.volume, target: REGISTRY_DATA_DIR }],
-    restart: 'always',
-  };
+  return { ...r.container, labels: { ...r.labels, [LABELS.specHash]: hash } };
 }
 
 /** Why a running container no longer matches the plan, or null when it does. */

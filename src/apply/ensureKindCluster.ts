@@ -1,12 +1,11 @@
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Plan } from '../plan/types.js';
 import type { StepAction } from './stepAction.js';
-import { renderKindConfig, type KindConfigOptions } from '../plan/render/renderKindConfig.js';
 import type { KindCli } from '../adapters/kindCli.js';
 
 export function kindConfigPath(plan: Plan): string {
-  return join(plan.paths.projectDir, 'kind-config.yaml');
+  return plan.cluster.kindConfigPath;
 }
 
 /** Writes a file atomically (temp file + rename) unless it already has these bytes; true when written. */
@@ -31,10 +30,10 @@ const exists = (p: string): Promise<boolean> =>
  * plan.cluster.kubeconfigPath (0600). An existing cluster is left as it is: kind cannot change a running
  * cluster, so a changed node layout is reported for `lo destroy` + `lo provision`.
  */
-export async function ensureKindCluster(plan: Plan, kind: KindCli, opts: KindConfigOptions = {}): Promise<StepAction[]> {
+export async function ensureKindCluster(plan: Plan, kind: KindCli): Promise<StepAction[]> {
   const c = plan.cluster;
   const configPath = kindConfigPath(plan);
-  const content = renderKindConfig(plan, opts);
+  const content = c.kindConfig;
   const previous = await readFile(configPath, 'utf8').catch(() => null);
   const clusters = await kind.getClusters();
   const actions: StepAction[] = [];

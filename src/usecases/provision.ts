@@ -6,7 +6,6 @@ import type { KindCli } from '../adapters/kindCli.js';
 import { applyConfigMaps } from '../apply/applyConfigMaps.js';
 import type { Kubectl } from '../adapters/kubectl.js';
 import type { Plan } from '../plan/types.js';
-import type { KindConfigOptions } from '../plan/render/renderKindConfig.js';
 import { buildRegistry, registryAddress, registryListing, type RegistryListing } from '../plan/render/renderConfigMaps.js';
 import { runStep, silentReporter, skipStep, StepFailedError, type StepReporter, type StepResult } from './runSteps.js';
 import type { StepAction } from '../apply/stepAction.js';
@@ -36,8 +35,6 @@ export interface ProvisionDeps {
   /** networks, tls, certs.d, registries: the registry executor's stages, in order. */
   registries: StagedSteps;
   kind: KindCli;
-  /** Extra kind config settings, e.g. containerd's loopback TCP address for the P2P agent. */
-  kindConfig?: KindConfigOptions;
   docker: () => Promise<Docker>;
   kubectl: (kubeconfig: string) => Kubectl;
   /** Whether the host trusts lo's CA (TLS module); absent means "cannot tell", no warning. */
@@ -103,7 +100,7 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
 
   const c = plan.cluster;
   await runStep(reporter, steps, 'kind', `kind cluster ${c.name}`, async () => {
-    const actions = await ensureKindCluster(plan, deps.kind, deps.kindConfig);
+    const actions = await ensureKindCluster(plan, deps.kind);
     for (const a of actions) if (a.action === 'warn' && a.detail) warn(a.detail);
     return actions;
   });

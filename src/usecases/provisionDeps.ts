@@ -24,7 +24,6 @@ export interface WiringOptions {
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
   /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
   p2p?: ProvisionDeps['p2p'];
-  kindConfig?: ProvisionDeps['kindConfig'];
 }
 
 /**
@@ -132,7 +131,6 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
         ...(env.LO_P2P_BASE_IMAGE ? { baseImage: env.LO_P2P_BASE_IMAGE } : {}),
         ...(o.plan.extraLabels ? { extraLabels: o.plan.extraLabels } : {}),
       }),
-    ...(o.kindConfig ? { kindConfig: o.kindConfig } : {}),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }
