@@ -12,13 +12,18 @@ import type { StepAction } from '../apply/stepAction.js';
 
 /**
  * The registry executor as provision steps: one call that covers several steps (networks, TLS, certs.d,
- * registries), says which it is in when it can, and tags each action with its step.
+ * registries). It reports each stage as it starts, finishes or fails, and tags each action with its step.
  */
 export interface StagedSteps {
   stages: Array<{ step: string; title: string }>;
-  run: (plan: Plan, enter: (step: string) => void) => Promise<Array<StepAction & { step: string }>>;
-  /** Which stage a failure belongs to, when the error says (e.g. a TLS error -> tls). */
-  stepOfError?: (err: unknown, current: string, plan: Plan) => string | undefined;
+  run: (plan: Plan, stages: StageEvents) => Promise<Array<StepAction & { step: string }>>;
+}
+
+/** What the executor reports about its stages (src/apply/types.ts StageReporter, by step name). */
+export interface StageEvents {
+  start(step: string): void;
+  done(step: string): void;
+  failed(step: string, err: unknown): void;
 }
 
 export interface TrustStatus {
@@ -155,31 +160,40 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
 
 /**
  * Runs the registry executor as the steps networks, tls, certs.d and registries. The executor runs them
- * concurrently (each container starts once its own inputs are ready), so progress shows one spinner for the
- * block and then each step with its actions; each step's time is the block's. A failure names the step it
- * belongs to: by the error's kind when the executor can tell (StagedSteps.stepOfError), else the stage
- * last entered.
+ * concurrently (each container starts once its own inputs are ready) and reports each stage's start and end,
+ * so each step has its own time (from its start to its end; concurrent steps overlap). A failure names the
+ * stage the executor reported it in.
  */
 async function runStaged(reporter: StepReporter, results: StepResult[], staged: StagedSteps, plan: Plan): Promise<void> {
   const title = (step: string): string => staged.stages.find((s) => s.step === step)?.title ?? step;
   const first = staged.stages[0]?.step ?? 'registries';
-  let current = first;
-  const blockTitle = staged.stages.map((s) => s.step).join(', ');
-  reporter.start(first, blockTitle);
+  reporter.start(first, staged.stages.map((s) => s.step).join(', '));
+  const started = new Map<string, number>();
+  const ended = new Map<string, number>();
+  let failed: string | undefined;
   const t0 = performance.now();
   let actions: Array<StepAction & { step: string }>;
   try {
-    actions = await staged.run(plan, (step) => {
-      current = step;
+    actions = await staged.run(plan, {
+      start: (step) => {
+        if (!started.has(step)) started.set(step, performance.now());
+      },
+      done: (step) => {
+        if (!ended.has(step)) ended.set(step, performance.now());
+      },
+      failed: (step) => {
+        failed ??= step;
+      },
     });
   } catch (err) {
-    const failed = staged.stepOfError?.(err, current, plan) ?? current;
-    reporter.fail(failed, title(failed), err);
-    throw err instanceof StepFailedError ? err : new StepFailedError(failed, title(failed), err);
+    const step = failed ?? [...started.keys()].filter((s) => !ended.has(s)).pop() ?? first;
+    reporter.fail(step, title(step), err);
+    throw err instanceof StepFailedError ? err : new StepFailedError(step, title(step), err);
   }
-  const ms = Math.round(performance.now() - t0);
+  const tEnd = performance.now();
   for (const s of staged.stages) {
     const mine = actions.filter((a) => a.step === s.step).map(({ step: _step, ...a }) => a);
+    const ms = Math.round((ended.get(s.step) ?? tEnd) - (started.get(s.step) ?? t0));
     const r: StepResult = { step: s.step, title: s.title, status: 'done', ms, actions: mine };
     results.push(r);
     reporter.succeed(r.step, r.title, r.actions, ms);
