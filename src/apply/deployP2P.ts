@@ -178,13 +178,17 @@ export async function listP2PAgents(plan: Plan, docker: Docker): Promise<Array<{
 }
 
 /** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */
-export async function removeP2P(plan: Plan, docker: Docker): Promise<StepAction[]> {
+export async function removeP2P(plan: Plan, docker: Docker, opts: { dryRun?: boolean } = {}): Promise<StepAction[]> {
   const found = await docker.listContainers({
     all: true,
     filters: { label: [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`] },
   });
   const actions: StepAction[] = [];
   for (const c of found) {
+    if (opts.dryRun) {
+      actions.push({ action: 'remove', object: `p2p agent ${c.Names[0]?.replace(/^\//, '') ?? c.Id}` });
+      continue;
+    }
     await docker
       .getContainer(c.Id)
       .remove({ force: true })

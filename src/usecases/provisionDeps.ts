@@ -1,6 +1,7 @@
 import { applyRegistries, stageOfAction } from '../apply/applyRegistries.js';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
-import { registryClean, registryDown } from './registry.js';
+import { registryDownPlanned } from './registryDown.js';
+import { registryCleanPlanned } from './registryClean.js';
 import { loadPlan, type PlanDeps } from './plan.js';
 import { connectClients, type DockerClients } from '../adapters/docker/index.js';
 import { observeShared } from '../adapters/docker/observeShared.js';
@@ -107,13 +108,13 @@ export function destroyDeps(o: WiringOptions): DestroyDeps {
   return {
     loadPlan: planLoader(teardown, docker),
     kind: kindCli({ env }),
-    removeRegistries: async (_plan, { volumes }) => {
-      // Never the shared mirrors: other projects use them (`lo registry clean --shared` removes those).
-      const deps = { ...teardown.plan, connect: docker, env };
-      const r = volumes ? await registryClean(o.spec, deps) : await registryDown(o.spec, deps);
+    // The plan destroy made once; never the shared mirrors: other projects use them (`lo registry clean --shared`).
+    removeRegistries: async (plan, { volumes, dryRun }) => {
+      const d = await docker();
+      const r = volumes ? await registryCleanPlanned(d, plan, { dryRun }) : await registryDownPlanned(d, plan, { dryRun });
       return r.actions.map((a) => ({ action: a.action, object: `${a.kind} ${a.name}`, ...(a.reason ? { detail: a.reason } : {}) }));
     },
-    removeP2P: async (plan) => removeP2P(plan, (await docker()).conn.docker),
+    removeP2P: async (plan, opts) => removeP2P(plan, (await docker()).conn.docker, opts),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }
