@@ -64,7 +64,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
     loadPlan: planLoader(o, docker),
     registries: {
       stages: REGISTRY_STAGES,
-      run: async (plan, stages) => {
+      run: async (plan, stages, opts) => {
         stages.start('networks');
         let d: DockerClients;
         try {
@@ -73,7 +73,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
           stages.failed('networks', err);
           throw err;
         }
-        const actions = await applyRegistries(plan, { docker: d, env, stages });
+        const actions = await applyRegistries(plan, { docker: d, env, stages, ...(opts?.dryRun ? { dryRun: true } : {}) });
         return actions.map((a): StepAction & { step: string } => ({
           step: stageOfAction(plan, a),
           action: a.action,
@@ -96,6 +96,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
         ...(env.LO_P2P_BASE_IMAGE ? { baseImage: env.LO_P2P_BASE_IMAGE } : {}),
         ...(o.plan.extraLabels ? { extraLabels: o.plan.extraLabels } : {}),
       }),
+    p2pAgents: async (plan) => listP2PAgents(plan, (await docker()).conn.docker),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }

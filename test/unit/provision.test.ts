@@ -379,3 +379,28 @@ describe('destroy orchestration', () => {
     expect(calls).toEqual([false, true]);
   });
 });
+
+describe('lo provision --dry-run', () => {
+  it('a fresh project: every step says what it would create; nothing is created', async () => {
+    const d = deps(planFor('', 1));
+    const r = await provision(d, { dryRun: true });
+    expect(r.dryRun).toBe(true);
+    expect(d.kindMem.created).toEqual([]);
+    expect(d.kube.applied).toEqual([]);
+    const byStep = Object.fromEntries(r.steps.map((s) => [s.step, s.actions.map((a) => `${a.action} ${a.object}`)]));
+    expect(byStep.kind).toEqual(['create cluster lopvu']);
+    expect(byStep.configmaps).toEqual(['create configmap kube-public/local-registry-hosting', 'create configmap kube-system/lo-registries']);
+  });
+
+  it('after a provision, the diff is only noops', async () => {
+    const d = deps(planFor());
+    await provision(d);
+    const applied = d.kube.applied.length;
+    const r = await provision(d, { dryRun: true });
+    const kinds = ['kind', 'connect', 'configmaps'];
+    for (const s of r.steps.filter((x) => kinds.includes(x.step))) expect(s.actions.every((a) => a.action === 'noop')).toBe(true);
+    expect(r.changed).toBe(false);
+    expect(d.kindMem.created).toEqual(['lopvu']);
+    expect(d.kube.applied.length).toBe(applied);
+  });
+});
