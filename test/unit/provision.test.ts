@@ -389,7 +389,10 @@ describe('lo provision --dry-run', () => {
     expect(d.kube.applied).toEqual([]);
     const byStep = Object.fromEntries(r.steps.map((s) => [s.step, s.actions.map((a) => `${a.action} ${a.object}`)]));
     expect(byStep.kind).toEqual(['create cluster lopvu']);
-    expect(byStep.configmaps).toEqual(['create configmap kube-public/local-registry-hosting', 'create configmap kube-system/lo-registries']);
+    expect(byStep.configmaps).toEqual([
+      'create configmap kube-public/local-registry-hosting',
+      'create configmap kube-system/lo-registries',
+    ]);
   });
 
   it('after a provision, the diff is only noops', async () => {
