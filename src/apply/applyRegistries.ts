@@ -3,12 +3,11 @@ import { ExitCode, LoError } from '../errors/loError.js';
 import type { ContainerSpec, ContainerState, DockerClients, NetworkState } from '../adapters/docker/index.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
-import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR, REGISTRY_TLS_DIR } from '../plan/render/renderRegistryConfig.js';
 import { ensureTls as defaultEnsureTls } from './tls/ensureTls.js';
 import { applyCertsDir } from './certsDir.js';
 import { readIfExists, SECRET_MODE, writeFileAtomic } from './files.js';
 import { containerSpecHash, ensureHashKey, registryConfigWithSecrets } from './registryConfig.js';
-import type { Action, ApplyDeps, EnsureTls, TlsMaterial } from './types.js';
+import type { Action, ApplyDeps, EnsureTls, RegistryStage, StageReporter, TlsMaterial } from './types.js';
 
 export type { Action, ApplyDeps, TlsMaterial } from './types.js';
 
@@ -22,77 +21,153 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   const env = deps.env ?? process.env;
   const progress = deps.onProgress ?? ((): void => undefined);
   const { docker } = deps;
+  const stage = stageRunner(deps.stages);
 
   progress('networks');
   const nets = [plan.networks.find((n) => n.role === 'shared'), plan.networks.find((n) => n.role === 'project')].filter(
     (n): n is NetworkPlan => !!n,
   );
-  const current = await Promise.all(nets.map((n) => docker.networks.inspect(n.name)));
-  // Before anything is created: a network of the plan's name with another subnet stops the apply here.
-  nets.forEach((n, i) => current[i] && checkSubnet(n, current[i]!.subnet));
+  const networksDone = stage.track('networks');
+  const current = await networksDone.run(async () => {
+    const found = await Promise.all(nets.map((n) => docker.networks.inspect(n.name)));
+    // Before anything is created: a network of the plan's name with another subnet stops the apply here.
+    nets.forEach((n, i) => found[i] && checkSubnet(n, found[i]!.subnet));
+    return found;
+  });
+  const registriesDone = stage.track('registries');
   // Secrets are read before anything is created too: a missing credential variable changes nothing.
-  const configs = new Map(plan.registries.map((r) => [r.name, registryConfigWithSecrets(r, env)]));
-  const hashKey = plan.registries.some((r) => r.credentials) ? await ensureHashKey(plan.paths.stateDir, dryRun) : undefined;
+  const { configs, hashKey } = await registriesDone.run(async () => ({
+    configs: new Map(plan.registries.map((r) => [r.name, registryConfigWithSecrets(r, env)])),
+    hashKey: plan.registries.some((r) => r.credentials) ? await ensureHashKey(plan.paths.stateDir, dryRun) : undefined,
+  }));
 
   // From here the independent steps run concurrently; each container waits only for what it needs (its
   // network, its volume, its files and certificate, the image), so containers start as early as possible.
-  const networks = new Map(nets.map((n, i) => [n.name, handled(ensureNetwork(docker, n, current[i] ?? null, dryRun))]));
-  const existing = handled(docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]));
+  const networks = new Map(
+    nets.map((n, i) => [n.name, handled(networksDone.run(() => ensureNetwork(docker, n, current[i] ?? null, dryRun)))]),
+  );
+  void Promise.all(networks.values()).then(
+    () => networksDone.finish(),
+    () => undefined,
+  );
+  const existing = handled(registriesDone.run(() => docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`])));
   const images = handled(
-    Promise.all(
-      [...new Set(plan.registries.map((r) => r.image))].map(
-        async (ref) => [ref, dryRun ? await docker.images.id(ref) : await docker.images.ensure(ref)] as const,
-      ),
-    ).then((e) => new Map(e)),
+    registriesDone.run(() =>
+      Promise.all(
+        [...new Set(plan.registries.map((r) => r.image))].map(
+          async (ref) => [ref, dryRun ? await docker.images.id(ref) : await docker.images.ensure(ref)] as const,
+        ),
+      ).then((e) => new Map(e)),
+    ),
   );
   const configFiles = handled(
-    Promise.all(
-      plan.registries.map(async (r): Promise<Action> => {
-        if (!dryRun) {
-          await mkdir(r.configDir, { recursive: true, mode: 0o700 });
-          if (r.tlsDir) await mkdir(r.tlsDir, { recursive: true, mode: 0o700 });
-        }
-        // The name is the path; the content may hold secrets and is never part of an action.
-        return { kind: 'file', name: r.configPath, action: await writeFileAtomic(r.configPath, configs.get(r.name)!, SECRET_MODE, dryRun) };
-      }),
+    registriesDone.run(() =>
+      Promise.all(
+        plan.registries.map(async (r): Promise<Action> => {
+          if (!dryRun) {
+            await mkdir(r.configDir, { recursive: true, mode: 0o700 });
+            if (r.tlsDir) await mkdir(r.tlsDir, { recursive: true, mode: 0o700 });
+          }
+          // The name is the path; the content may hold secrets and is never part of an action.
+          return { kind: 'file', name: r.configPath, action: await writeFileAtomic(r.configPath, configs.get(r.name)!, SECRET_MODE, dryRun) };
+        }),
+      ),
     ),
   );
   const tls = handled(
     (async () => {
       progress('certificates');
-      const certs = await ensureCertificates(plan, deps.ensureTls, dryRun);
+      const certs = await stage.once('tls', () => ensureCertificates(plan, deps.ensureTls, dryRun));
       progress('registry configuration and containerd certs.d');
-      const caPem = certs.material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null);
-      const certsDir = await applyCertsDir(plan, caPem, dryRun);
+      const certsDir = await stage.once('certs.d', async () => {
+        const caPem = certs.material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null);
+        return applyCertsDir(plan, caPem, dryRun);
+      });
       return { ...certs, certsDir };
     })(),
   );
-  const volumes = new Map(plan.registries.map((r) => [r.volume, handled(ensureVolume(docker, r, dryRun))]));
+  const volumes = new Map(plan.registries.map((r) => [r.volume, handled(registriesDone.run(() => ensureVolume(docker, r, dryRun)))]));
 
-  const registryActions = await Promise.all(
-    plan.registries.map(async (r): Promise<Action[]> => {
-      const [{ material }, , imageIds, all, volumeAction] = await Promise.all([
-        tls,
-        configFiles,
-        images,
-        existing,
-        volumes.get(r.volume)!,
-        networks.get(r.network),
-      ]);
-      progress(`container ${r.containerName}`);
-      const certPem = await certificateFor(plan, r, material);
-      const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!, r.credentials ? hashKey : undefined);
-      const containerActions = await ensureRegistry(docker, r, {
-        hash,
-        imageId: imageIds.get(r.image) ?? null,
-        existing: findExisting(all, plan, r),
-        dryRun,
-      });
-      return [volumeAction, ...containerActions];
-    }),
+  const registryActions = await registriesDone.run(() =>
+    Promise.all(
+      plan.registries.map(async (r): Promise<Action[]> => {
+        const [{ material }, , imageIds, all, volumeAction] = await Promise.all([
+          tls,
+          configFiles,
+          images,
+          existing,
+          volumes.get(r.volume)!,
+          networks.get(r.network),
+        ]);
+        progress(`container ${r.containerName}`);
+        const certPem = await certificateFor(plan, r, material);
+        const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!, r.credentials ? hashKey : undefined);
+        const containerActions = await ensureRegistry(docker, r, {
+          hash,
+          imageId: imageIds.get(r.image) ?? null,
+          existing: findExisting(all, plan, r),
+          dryRun,
+        });
+        return [volumeAction, ...containerActions];
+      }),
+    ),
   );
+  registriesDone.finish();
   const { actions: certActions, certsDir } = await tls;
   return [...(await Promise.all(networks.values())), ...certActions, ...(await configFiles), ...certsDir, ...registryActions.flat()];
+}
+
+/**
+ * Reports the executor's stages: `once` wraps one piece of work; `track` covers a stage made of several
+ * concurrent pieces (started with the first, finished by `finish`). The first failure of a stage is reported
+ * with the stage, so the caller never guesses it from the error.
+ */
+function stageRunner(reporter: StageReporter | undefined) {
+  const r = reporter ?? { start: () => undefined, done: () => undefined, failed: () => undefined };
+  const track = (name: RegistryStage) => {
+    let started = false;
+    let ended = false;
+    return {
+      async run<T>(fn: () => Promise<T>): Promise<T> {
+        if (!started) {
+          started = true;
+          r.start(name);
+        }
+        try {
+          return await fn();
+        } catch (err) {
+          if (!ended) {
+            ended = true;
+            r.failed(name, err);
+          }
+          throw err;
+        }
+      },
+      finish(): void {
+        if (started && !ended) {
+          ended = true;
+          r.done(name);
+        }
+      },
+    };
+  };
+  return {
+    track,
+    async once<T>(name: RegistryStage, fn: () => Promise<T>): Promise<T> {
+      const t = track(name);
+      const result = await t.run(fn);
+      t.finish();
+      return result;
+    },
+  };
+}
+
+/** Which stage an action of this executor belongs to. */
+export function stageOfAction(plan: Plan, a: Action): RegistryStage {
+  if (a.kind === 'network') return 'networks';
+  if (a.kind === 'certificate') return 'tls';
+  if (a.kind === 'file') return a.name.startsWith(`${plan.containerd.certsDir}/`) ? 'certs.d' : 'registries';
+  return 'registries';
 }
 
 /** Marks a promise's rejection as handled (it is awaited later, maybe after another step failed first). */
@@ -197,22 +272,9 @@ function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan): Conta
   return matches.find((c) => c.name === r.containerName) ?? matches[0];
 }
 
+/** The plan's container, labelled with the hash of what it runs (plan, certificate, config with secrets). */
 function containerSpec(r: RegistryPlan, hash: string): ContainerSpec {
-  return {
-    name: r.containerName,
-    image: r.image,
-    cmd: [`${REGISTRY_CONFIG_DIR}/config.yml`],
-    labels: { ...r.labels, [LABELS.specHash]: hash },
-    network: r.network,
-    ip: r.ip,
-    // Directories, not files, are mounted: an atomic rename inside them is visible to the container.
-    binds: [
-      { source: r.configDir, target: REGISTRY_CONFIG_DIR, readOnly: true },
-      ...(r.tlsDir ? [{ source: r.tlsDir, target: REGISTRY_TLS_DIR, readOnly: true }] : []),
-    ],
-    volumes: [{ name: r.volume, target: REGISTRY_DATA_DIR }],
-    restart: 'always',
-  };
+  return { ...r.container, labels: { ...r.labels, [LABELS.specHash]: hash } };
 }
 
 /** Why a running container no longer matches the plan, or null when it does. */

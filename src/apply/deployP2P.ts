@@ -4,14 +4,12 @@ import { AGENT_ROLE, LABELS, MANAGED_BY } from '../plan/labels.js';
 import type { Plan } from '../plan/types.js';
 import type { StepAction } from './stepAction.js';
 import { specHash } from '../util/hash.js';
+import type { AgentOptions } from '../agent/options.js';
+import { agentBaseOptions, agentCommand } from '../plan/planP2P.js';
 import { ensureAgentImage } from './agentImage.js';
 import { ensureSwarmKey } from '../agent/swarmKey.js';
 
-export const AGENT_KEY_PATH = '/etc/lo/p2p/swarm.key';
-/** The node's filesystem seen from an agent sharing its PID namespace (PID 1 is the node's init). */
-export const NODE_ROOT = '/proc/1/root';
-export const NODE_CONTAINERD_SOCKET = `${NODE_ROOT}/run/containerd/containerd.sock`;
-export const NODE_CONTENT_DIR = `${NODE_ROOT}/var/lib/containerd/io.containerd.content.v1.content`;
+export { AGENT_KEY_PATH, NODE_CONTAINERD_SOCKET, NODE_CONTENT_DIR, NODE_ROOT } from '../plan/planP2P.js';
 
 export interface DeployP2PDeps {
   docker: Pick<DockerClients, 'containers'>;
@@ -59,40 +57,23 @@ function agentLabels(plan: Plan): string[] {
   return [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`, `${LABELS.role}=${AGENT_ROLE}`];
 }
 
-/** The agent command for one node: everything the agent needs comes from the plan. */
-export function agentArgs(
-  plan: Plan,
-  self: NodeInfo,
-  nodes: NodeInfo[],
-  deps: Pick<DeployP2PDeps, 'containerdAddress' | 'contentDir' | 'namespace' | 'uploadBytesPerSecond'>,
-): string[] {
-  const registries = [...new Set(plan.registries.filter((r) => r.role === 'mirror').map((r) => r.registry!))].sort();
-  return [
-    'p2p',
-    'agent',
-    '--port',
-    String(plan.p2p.port),
-    '--router-port',
-    String(plan.p2p.routerPort),
-    '--key',
-    AGENT_KEY_PATH,
-    '--peers',
-    nodes
-      .filter((n) => n.name !== self.name)
-      .map((n) => `${n.ip}:${plan.p2p.routerPort}`)
-      .join(','),
-    '--containerd',
-    deps.containerdAddress ?? NODE_CONTAINERD_SOCKET,
-    '--content-dir',
-    deps.contentDir ?? NODE_CONTENT_DIR,
-    '--namespace',
-    deps.namespace ?? 'k8s.io',
-    '--resolve-timeout-ms',
-    String(plan.p2p.resolveTimeoutMs),
-    ...(plan.p2p.resolveLatest ? ['--resolve-latest'] : []),
-    ...(registries.length ? ['--registries', registries.join(',')] : []),
-    ...(deps.uploadBytesPerSecond ? ['--upload-limit', String(deps.uploadBytesPerSecond)] : []),
-  ];
+type AgentOverrides = Pick<DeployP2PDeps, 'containerdAddress' | 'contentDir' | 'namespace' | 'uploadBytesPerSecond'>;
+
+/** The plan's agent options with the deploy-time overrides of a test bed (socket, content dir, upload pace). */
+function withOverrides(options: Partial<AgentOptions>, deps: AgentOverrides): Partial<AgentOptions> {
+  return {
+    ...options,
+    ...(deps.containerdAddress ? { containerd: deps.containerdAddress } : {}),
+    ...(deps.contentDir ? { contentDir: deps.contentDir } : {}),
+    ...(deps.namespace ? { namespace: deps.namespace } : {}),
+    ...(deps.uploadBytesPerSecond ? { uploadLimit: deps.uploadBytesPerSecond } : {}),
+  };
+}
+
+/** The agent command for a node outside the plan (test beds), with peers by address. */
+export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: AgentOverrides): string[] {
+  const peers = nodes.filter((n) => n.name !== self.name).map((n) => `${n.ip}:${plan.p2p.routerPort}`);
+  return agentCommand(withOverrides({ ...agentBaseOptions(plan.p2p, plan.registries), peers }, deps));
 }
 
 /**
@@ -114,11 +95,13 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
   const nodes = await Promise.all(nodeNames.map((n) => inspectNode(docker, n, plan.cluster.network)));
   const existing = await docker.containers.list(agentLabels(plan));
   for (const node of nodes) {
-    const cmd = agentArgs(plan, node, nodes, deps);
-    const binds = [`${plan.p2p.keyPath}:${AGENT_KEY_PATH}:ro`, ...(deps.binds ?? [])];
+    // The plan holds every agent's command (peers by node name); nodes the plan does not know get one by address.
+    const planned = plan.p2p.agents.find((a) => a.node === node.name);
+    const cmd = planned ? agentCommand(withOverrides(planned.options, deps)) : agentArgs(plan, node, nodes, deps);
+    const binds = [`${plan.p2p.keyPath}:${plan.p2p.agentKeyPath}:ro`, ...(deps.binds ?? [])];
     // The node's container id is part of the hash: a recreated node needs a new agent in its new namespace.
     const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id });
-    const name = `${node.name}-lo-p2p`;
+    const name = planned?.containerName ?? `${node.name}-lo-p2p`;
     const found = existing.find((c) => c.labels[LABELS.node] === node.name);
     if (found && found.labels[LABELS.specHash] === hash && found.status === 'running') {
       actions.push({ action: 'noop', object: `p2p agent ${name}` });
@@ -201,11 +184,11 @@ export async function listP2PAgents(
 }
 
 /** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */
-export async function removeP2P(plan: Plan, docker: Pick<DockerClients, 'containers'>): Promise<StepAction[]> {
+export async function removeP2P(plan: Plan, docker: Pick<DockerClients, 'containers'>, opts: { dryRun?: boolean } = {}): Promise<StepAction[]> {
   const found = await docker.containers.list(agentLabels(plan));
   const actions: StepAction[] = [];
   for (const c of found) {
-    await docker.containers.remove(c.id);
+    if (!opts.dryRun) await docker.containers.remove(c.id);
     actions.push({ action: 'remove', object: `p2p agent ${c.name || c.id}` });
   }
   return actions;

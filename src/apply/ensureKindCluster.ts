@@ -1,13 +1,12 @@
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { PUBLIC_MODE, writeIfChanged } from './files.js';
-import { dirname, join } from 'node:path';
 import type { Plan } from '../plan/types.js';
 import type { StepAction } from './stepAction.js';
-import { renderKindConfig, type KindConfigOptions } from '../plan/render/renderKindConfig.js';
 import type { KindCli } from '../adapters/kindCli.js';
 
 export function kindConfigPath(plan: Plan): string {
-  return join(plan.paths.projectDir, 'kind-config.yaml');
+  return plan.cluster.kindConfigPath;
 }
 
 const exists = (p: string): Promise<boolean> =>
@@ -16,39 +15,56 @@ const exists = (p: string): Promise<boolean> =>
     () => false,
   );
 
+/** What kind and the project directory hold now. */
+export interface KindObserved {
+  clusters: string[];
+  /** The kind config the cluster was last provisioned with (null when never written). */
+  kindConfig: string | null;
+  kubeconfigExists: boolean;
+}
+
+export async function observeKindCluster(plan: Plan, kind: KindCli): Promise<KindObserved> {
+  const [clusters, kindConfig, kubeconfigExists] = await Promise.all([
+    kind.getClusters(),
+    readFile(plan.cluster.kindConfigPath, 'utf8').catch(() => null),
+    exists(plan.cluster.kubeconfigPath),
+  ]);
+  return { clusters, kindConfig, kubeconfigExists };
+}
+
+export const OLD_KIND_CONFIG =
+  'the cluster was created from an older kind config (nodes, ports or containerd settings changed); run `lo destroy` then `lo provision` to apply it';
+
+/**
+ * What to do about the cluster. Pure. A missing cluster is created; an existing one is left as it is: kind
+ * cannot change a running cluster, so a changed kind config is a warning for `lo destroy` + `lo provision`.
+ */
+export function diffKindCluster(plan: Plan, o: KindObserved): StepAction[] {
+  const c = plan.cluster;
+  if (!o.clusters.includes(c.name)) {
+    return [{ action: 'create', object: `cluster ${c.name}`, detail: `${c.nodes.length} node(s), ${c.image}, network ${c.network}` }];
+  }
+  const actions: StepAction[] = [{ action: 'noop', object: `cluster ${c.name}` }];
+  if (o.kindConfig !== null && o.kindConfig !== c.kindConfig)
+    actions.push({ action: 'warn', object: `cluster ${c.name}`, detail: OLD_KIND_CONFIG });
+  if (!o.kubeconfigExists) actions.push({ action: 'create', object: `kubeconfig ${c.kubeconfigPath}` });
+  return actions;
+}
+
 /**
  * Creates the kind cluster when it does not exist, on the project network, and keeps its kubeconfig at
- * plan.cluster.kubeconfigPath (0600). An existing cluster is left as it is: kind cannot change a running
- * cluster, so a changed node layout is reported for `lo destroy` + `lo provision`.
+ * plan.cluster.kubeconfigPath (0600). Observe, diff, then do what the diff says.
  */
-export async function ensureKindCluster(plan: Plan, kind: KindCli, opts: KindConfigOptions = {}): Promise<StepAction[]> {
+export async function ensureKindCluster(plan: Plan, kind: KindCli): Promise<StepAction[]> {
   const c = plan.cluster;
-  const configPath = kindConfigPath(plan);
-  const content = renderKindConfig(plan, opts);
-  const previous = await readFile(configPath, 'utf8').catch(() => null);
-  const clusters = await kind.getClusters();
-  const actions: StepAction[] = [];
-  if (!clusters.includes(c.name)) {
-    await writeIfChanged(configPath, content, PUBLIC_MODE);
+  const actions = diffKindCluster(plan, await observeKindCluster(plan, kind));
+  await writeIfChanged(c.kindConfigPath, c.kindConfig, PUBLIC_MODE);
+  for (const a of actions) {
+    if (a.action !== 'create') continue;
     await mkdir(dirname(c.kubeconfigPath), { recursive: true });
-    await kind.createCluster({ name: c.name, configPath, kubeconfigPath: c.kubeconfigPath, network: c.network });
-    actions.push({ action: 'create', object: `cluster ${c.name}`, detail: `${c.nodes.length} node(s), ${c.image}, network ${c.network}` });
-  } else {
-    actions.push({ action: 'noop', object: `cluster ${c.name}` });
-    if (previous !== null && previous !== content) {
-      actions.push({
-        action: 'warn',
-        object: `cluster ${c.name}`,
-        detail:
-          'the cluster was created from an older kind config (nodes, ports or containerd settings changed); run `lo destroy` then `lo provision` to apply it',
-      });
-    }
-    await writeIfChanged(configPath, content, PUBLIC_MODE);
-    if (!(await exists(c.kubeconfigPath))) {
-      await mkdir(dirname(c.kubeconfigPath), { recursive: true });
-      await kind.exportKubeconfig(c.name, c.kubeconfigPath);
-      actions.push({ action: 'create', object: `kubeconfig ${c.kubeconfigPath}` });
-    }
+    if (a.object.startsWith('cluster ')) {
+      await kind.createCluster({ name: c.name, configPath: c.kindConfigPath, kubeconfigPath: c.kubeconfigPath, network: c.network });
+    } else await kind.exportKubeconfig(c.name, c.kubeconfigPath);
   }
   // kind writes kubeconfigs 0600 already; make sure, since it holds the cluster's admin credentials.
   if ((await stat(c.kubeconfigPath)).mode & 0o077) await chmod(c.kubeconfigPath, 0o600);

@@ -1,14 +1,14 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { parseDocument } from 'yaml';
 import { ExitCode, LoError } from '../errors/loError.js';
 import type { RegistryPlan } from '../plan/types.js';
 import { createFileExclusive, SECRET_MODE } from './files.js';
+import { renderRegistryConfig } from '../plan/render/renderRegistryConfig.js';
 
 /**
- * The registry's config.yml as written to disk: the plan's rendering plus upstream credentials read from the
- * environment variables the spec names. Secrets exist only in this string and the 0600 file, never in the
+ * The registry's config.yml as written to disk: rendered once from the plan's configInput and the upstream
+ * credentials read from the environment variables the spec names. Secrets exist only in this string and the 0600 file, never in the
  * plan, a label or output.
  */
 export function registryConfigWithSecrets(r: RegistryPlan, env: NodeJS.ProcessEnv): string {
@@ -25,10 +25,7 @@ export function registryConfigWithSecrets(r: RegistryPlan, env: NodeJS.ProcessEn
       },
     );
   }
-  const doc = parseDocument(r.config);
-  doc.setIn(['proxy', 'username'], env[usernameEnv]);
-  doc.setIn(['proxy', 'password'], env[passwordEnv]);
-  return doc.toString();
+  return renderRegistryConfig(r.configInput, { username: env[usernameEnv]!, password: env[passwordEnv]! });
 }
 
 export function sha256(text: string | Buffer): string {

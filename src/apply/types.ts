@@ -29,4 +29,17 @@ export interface ApplyDeps {
   dryRun?: boolean;
   /** One line per step, for a spinner. */
   onProgress?: (step: string) => void;
+  /** The executor's stages as they start, finish or fail (provision shows them as its steps, with real times). */
+  stages?: StageReporter;
+}
+
+/** The registry executor's stages, in order; `lo provision` runs them as its steps of the same names. */
+export const REGISTRY_STAGE_NAMES = ['networks', 'tls', 'certs.d', 'registries'] as const;
+export type RegistryStage = (typeof REGISTRY_STAGE_NAMES)[number];
+
+export interface StageReporter {
+  start(stage: RegistryStage): void;
+  done(stage: RegistryStage): void;
+  /** The stage whose work threw this error (reported before the error reaches the caller). */
+  failed(stage: RegistryStage, err: unknown): void;
 }

@@ -19,7 +19,7 @@ export async function commonDeps(_g: GlobalOpts): Promise<PlanDeps> {
     ...(process.env.LO_REGISTRY_IMAGE ? { registryImage: process.env.LO_REGISTRY_IMAGE } : {}),
     ...(extraLabels ? { extraLabels } : {}),
     // Shared mirrors already running keep their addresses; `lo plan` falls back to "nothing observed" fast.
-    observeShared: observeSharedOrNothing(),
+    observeShared: observeSharedOrNothing(process.env),
   };
 }
 

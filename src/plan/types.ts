@@ -1,5 +1,8 @@
 import type { HostPortSpec, P2PSpec } from '../spec/types.js';
+import type { AgentOptions } from '../agent/options.js';
 import type { Scope } from './labels.js';
+import type { ConfigMapManifest } from './render/renderConfigMaps.js';
+import type { RegistryConfigInput } from './render/renderRegistryConfig.js';
 
 /** What runs on the shared network now; the planner keeps running mirrors at their addresses. */
 export interface ObservedShared {
@@ -66,6 +69,21 @@ export interface RegistryPlan {
   tlsDir: string | null;
   certificateId: string | null;
   labels: Record<string, string>;
+  /** What the renderer makes `config` from; the executor renders it again with the credentials it resolves. */
+  configInput: RegistryConfigInput;
+  /** How the container runs (its labels are `labels`, with the container hash set at apply). */
+  container: RegistryContainerPlan;
+}
+
+export interface RegistryContainerPlan {
+  name: string;
+  image: string;
+  cmd: string[];
+  network: string;
+  ip: string;
+  binds: Array<{ source: string; target: string; readOnly: boolean }>;
+  volumes: Array<{ name: string; target: string }>;
+  restart: 'always';
 }
 
 export interface CertificatePlan {
@@ -120,6 +138,9 @@ export interface ClusterPlan {
   hostPorts: HostPortSpec[];
   maxConcurrentDownloads: number;
   kubeconfigPath: string;
+  /** Where the kind config is written, and its content (`kind create cluster --config`). */
+  kindConfigPath: string;
+  kindConfig: string;
 }
 
 export interface FilePlan {
@@ -133,6 +154,20 @@ export interface P2PPlan extends P2PSpec {
   keyPath: string;
   /** Agent endpoint as containerd on each node sees it (host networking). */
   endpoint: string;
+  /** Where the swarm key is mounted inside each agent container. */
+  agentKeyPath: string;
+  /** One agent per Kubernetes node (empty when P2P is off). */
+  agents: AgentPlan[];
+}
+
+export interface AgentPlan {
+  /** The kind node container it serves (shares its network and PID namespaces). */
+  node: string;
+  containerName: string;
+  /** The agent's options (src/agent/options.ts); `command` is built from them. */
+  options: Partial<AgentOptions>;
+  /** The container's command: `p2p agent --port … --peers <other nodes>:<routerPort> …`. */
+  command: string[];
 }
 
 export interface Plan {
@@ -146,4 +181,6 @@ export interface Plan {
   cluster: ClusterPlan;
   p2p: P2PPlan;
   files: FilePlan[];
+  /** The registry ConfigMaps applied to the cluster. */
+  configMaps: ConfigMapManifest[];
 }

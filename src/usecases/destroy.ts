@@ -1,6 +1,5 @@
 import { rm } from 'node:fs/promises';
 import type { KindCli } from '../adapters/kindCli.js';
-import { kindConfigPath } from '../apply/ensureKindCluster.js';
 import type { Plan } from '../plan/types.js';
 import { runStep, silentReporter, type StepReporter, type StepResult } from './runSteps.js';
 import type { StepAction } from '../apply/stepAction.js';
@@ -8,10 +7,13 @@ import type { StepAction } from '../apply/stepAction.js';
 export interface DestroyDeps {
   loadPlan: () => Promise<Plan>;
   kind: KindCli;
-  /** Removes the project's registries (build, cache, private mirrors), never the shared mirrors. */
-  removeRegistries: (plan: Plan, opts: { volumes: boolean }) => Promise<StepAction[]>;
-  /** Removes the project's P2P agent sidecars (they outlive kind's node containers otherwise). */
-  removeP2P?: (plan: Plan) => Promise<StepAction[]>;
+  /**
+   * Removes the project's registries (build, cache, private mirrors), never the shared mirrors; with dryRun,
+   * returns what it would remove and changes nothing.
+   */
+  removeRegistries: (plan: Plan, opts: { volumes: boolean; dryRun?: boolean }) => Promise<StepAction[]>;
+  /** Removes the project's P2P agent sidecars (they outlive kind's node containers otherwise); dryRun as above. */
+  removeP2P?: (plan: Plan, opts?: { dryRun?: boolean }) => Promise<StepAction[]>;
   reporter?: StepReporter;
 }
 
@@ -20,10 +22,21 @@ export interface DestroyResult {
   cluster: string;
   volumesRemoved: boolean;
   steps: StepResult[];
+  /** True when nothing was changed: the steps' actions say what would be removed. */
+  dryRun?: boolean;
+}
+
+/** What deleting the cluster does, given whether kind knows it. Pure. */
+export function diffCluster(plan: Plan, clusters: readonly string[]): StepAction[] {
+  const name = plan.cluster.name;
+  return clusters.includes(name)
+    ? [{ action: 'remove', object: `cluster ${name}` }]
+    : [{ action: 'noop', object: `cluster ${name}`, detail: 'not found' }];
 }
 
 /** `lo destroy`: deletes the kind cluster and the project's registries; shared mirrors stay for other projects. */
-export async function destroy(deps: DestroyDeps, opts: { volumes: boolean }): Promise<DestroyResult> {
+export async function destroy(deps: DestroyDeps, opts: { volumes: boolean; dryRun?: boolean }): Promise<DestroyResult> {
+  const dryRun = opts.dryRun ?? false;
   const reporter = deps.reporter ?? silentReporter;
   const steps: StepResult[] = [];
   let plan!: Plan;
@@ -33,21 +46,19 @@ export async function destroy(deps: DestroyDeps, opts: { volumes: boolean }): Pr
   });
   const name = plan.cluster.name;
   await runStep(reporter, steps, 'cluster', `delete kind cluster ${name}`, async () => {
-    const actions: StepAction[] = [];
-    if ((await deps.kind.getClusters()).includes(name)) {
-      // --kubeconfig: kind removes the cluster's entry from lo's kubeconfig, not from ~/.kube/config.
-      await deps.kind.deleteCluster(name, plan.cluster.kubeconfigPath);
-      actions.push({ action: 'remove', object: `cluster ${name}` });
-    } else actions.push({ action: 'noop', object: `cluster ${name}`, detail: 'not found' });
-    for (const file of [plan.cluster.kubeconfigPath, kindConfigPath(plan)]) {
+    const actions = diffCluster(plan, await deps.kind.getClusters());
+    if (dryRun) return actions;
+    // --kubeconfig: kind removes the cluster's entry from lo's kubeconfig, not from ~/.kube/config.
+    if (actions.some((a) => a.action === 'remove')) await deps.kind.deleteCluster(name, plan.cluster.kubeconfigPath);
+    for (const file of [plan.cluster.kubeconfigPath, plan.cluster.kindConfigPath]) {
       await rm(file, { force: true });
     }
     return actions;
   });
   const removeP2P = deps.removeP2P;
-  if (removeP2P) await runStep(reporter, steps, 'p2p', `remove ${name}'s P2P agents`, () => removeP2P(plan));
+  if (removeP2P) await runStep(reporter, steps, 'p2p', `remove ${name}'s P2P agents`, () => removeP2P(plan, { dryRun }));
   await runStep(reporter, steps, 'registries', `remove ${name}'s registries${opts.volumes ? ' and volumes' : ''}`, () =>
-    deps.removeRegistries(plan, { volumes: opts.volumes }),
+    deps.removeRegistries(plan, { volumes: opts.volumes, dryRun }),
   );
-  return { project: plan.project.name, cluster: name, volumesRemoved: opts.volumes, steps };
+  return { project: plan.project.name, cluster: name, volumesRemoved: opts.volumes && !dryRun, steps, ...(dryRun ? { dryRun } : {}) };
 }

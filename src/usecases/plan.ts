@@ -3,6 +3,7 @@ import { resolvePaths, type LoPaths } from '../runtime/paths.js';
 import type { ClusterSpec } from '../spec/types.js';
 import { planCluster } from '../plan/planCluster.js';
 import type { ObservedShared, Plan } from '../plan/types.js';
+import type { KindConfigOptions } from '../plan/render/renderKindConfig.js';
 
 export interface PlanDeps {
   paths?: LoPaths;
@@ -12,6 +13,8 @@ export interface PlanDeps {
   extraLabels?: Record<string, string>;
   /** false for status and teardown: conflicts with running shared mirrors must not block them. */
   strict?: boolean;
+  /** Extra kind config settings (pod and service subnets). */
+  kindConfig?: KindConfigOptions;
 }
 
 /** Loads the spec, observes what runs, and plans. Used by `lo plan` and every command that applies. */
@@ -24,6 +27,7 @@ export async function loadPlan(opts: LoadSpecOptions, deps: PlanDeps = {}): Prom
     ...(deps.registryImage ? { registryImage: deps.registryImage } : {}),
     ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
     ...(deps.strict === false ? { strict: false } : {}),
+    ...(deps.kindConfig ? { kindConfig: deps.kindConfig } : {}),
   });
   return { spec, plan };
 }

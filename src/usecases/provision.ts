@@ -1,25 +1,31 @@
 import type { DockerClients } from '../adapters/docker/index.js';
 import { connectNodes } from '../apply/connectNodes.js';
 import { inspectKindNodes, kubernetesNodes } from '../adapters/docker/inspectKindNodes.js';
-import { ensureKindCluster } from '../apply/ensureKindCluster.js';
+import { diffKindCluster, ensureKindCluster, observeKindCluster } from '../apply/ensureKindCluster.js';
+import { diffAgents, diffConnect, type ObservedAgent } from '../apply/nodeDiffs.js';
 import type { KindCli } from '../adapters/kindCli.js';
-import { applyConfigMaps } from '../apply/applyConfigMaps.js';
+import { applyConfigMaps, diffConfigMaps, observeConfigMaps } from '../apply/applyConfigMaps.js';
 import type { Kubectl } from '../adapters/kubectl.js';
 import type { Plan } from '../plan/types.js';
-import type { KindConfigOptions } from '../plan/render/renderKindConfig.js';
 import { buildRegistry, registryAddress, registryListing, type RegistryListing } from '../plan/render/renderConfigMaps.js';
 import { runStep, silentReporter, skipStep, StepFailedError, type StepReporter, type StepResult } from './runSteps.js';
 import type { StepAction } from '../apply/stepAction.js';
 
 /**
  * The registry executor as provision steps: one call that covers several steps (networks, TLS, certs.d,
- * registries), says which it is in when it can, and tags each action with its step.
+ * registries). It reports each stage as it starts, finishes or fails, and tags each action with its step.
  */
 export interface StagedSteps {
   stages: Array<{ step: string; title: string }>;
-  run: (plan: Plan, enter: (step: string) => void) => Promise<Array<StepAction & { step: string }>>;
-  /** Which stage a failure belongs to, when the error says (e.g. a TLS error -> tls). */
-  stepOfError?: (err: unknown, current: string, plan: Plan) => string | undefined;
+  /** With dryRun, the executor observes and returns what it would do, changing nothing. */
+  run: (plan: Plan, stages: StageEvents, opts?: { dryRun?: boolean }) => Promise<Array<StepAction & { step: string }>>;
+}
+
+/** What the executor reports about its stages (src/apply/types.ts StageReporter, by step name). */
+export interface StageEvents {
+  start(step: string): void;
+  done(step: string): void;
+  failed(step: string, err: unknown): void;
 }
 
 export interface TrustStatus {
@@ -36,8 +42,6 @@ export interface ProvisionDeps {
   /** networks, tls, certs.d, registries: the registry executor's stages, in order. */
   registries: StagedSteps;
   kind: KindCli;
-  /** Extra kind config settings, e.g. containerd's loopback TCP address for the P2P agent. */
-  kindConfig?: KindConfigOptions;
   /** The narrow Docker clients (nodes' roles and networks). */
   docker: () => Promise<Pick<DockerClients, 'containers' | 'networks'>>;
   kubectl: (kubeconfig: string) => Kubectl;
@@ -48,6 +52,8 @@ export interface ProvisionDeps {
    * module (`src/apply/deployP2P.ts`); when absent and P2P is enabled, the step is reported as skipped.
    */
   p2p?: (plan: Plan, nodes: string[]) => Promise<StepAction[]>;
+  /** The project's agent containers as they run (for the dry-run diff). */
+  p2pAgents?: (plan: Plan) => Promise<ObservedAgent[]>;
   reporter?: StepReporter;
 }
 
@@ -68,6 +74,8 @@ export interface ProvisionResult {
   warnings: string[];
   /** False when the run changed nothing (a re-run of a provisioned project). */
   changed: boolean;
+  /** True for `--dry-run`: nothing was changed; the steps' actions are what a run would do. */
+  dryRun?: boolean;
 }
 
 export const TRUST_COMMAND = 'lo trust';
@@ -76,7 +84,8 @@ export const TRUST_COMMAND = 'lo trust';
  * `lo provision`: validate -> networks -> TLS -> registries -> certs.d -> kind -> connect -> ConfigMaps
  * (-> P2P agents). Every step is idempotent, so a re-run only checks and returns noops.
  */
-export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
+export async function provision(deps: ProvisionDeps, opts: { dryRun?: boolean } = {}): Promise<ProvisionResult> {
+  const dryRun = opts.dryRun ?? false;
   const reporter = deps.reporter ?? silentReporter;
   const steps: StepResult[] = [];
   const warnings: string[] = [];
@@ -92,7 +101,8 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
     return [];
   });
 
-  await runStaged(reporter, steps, deps.registries, plan);
+  await runStaged(reporter, steps, deps.registries, plan, dryRun);
+  if (dryRun) return provisionDiff(deps, plan, steps, reporter);
   if (plan.tls.enabled && deps.checkTrust) {
     const trust = await deps.checkTrust(plan).catch(() => null);
     if (trust && !trust.trusted) {
@@ -104,7 +114,7 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
 
   const c = plan.cluster;
   await runStep(reporter, steps, 'kind', `kind cluster ${c.name}`, async () => {
-    const actions = await ensureKindCluster(plan, deps.kind, deps.kindConfig);
+    const actions = await ensureKindCluster(plan, deps.kind);
     for (const a of actions) if (a.action === 'warn' && a.detail) warn(a.detail);
     return actions;
   });
@@ -140,6 +150,11 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
     await runStep(reporter, steps, 'p2p', 'P2P node mirror', () => hook(plan, nodes));
   }
 
+  return result(plan, steps, warnings, nodes);
+}
+
+function result(plan: Plan, steps: StepResult[], warnings: string[], nodes: string[], dryRun = false): ProvisionResult {
+  const c = plan.cluster;
   const build = buildRegistry(plan);
   const changedAny = steps.some((s) => s.actions.some((a) => a.action !== 'noop' && a.action !== 'warn'));
   return {
@@ -154,36 +169,92 @@ export async function provision(deps: ProvisionDeps): Promise<ProvisionResult> {
     steps,
     warnings,
     changed: changedAny,
+    ...(dryRun ? { dryRun } : {}),
   };
 }
 
 /**
- * Runs the registry executor as the steps networks, tls, certs.d and registries. The executor runs them
- * concurrently (each container starts once its own inputs are ready), so progress shows one spinner for the
- * block and then each step with its actions; each step's time is the block's. A failure names the step it
- * belongs to: by the error's kind when the executor can tell (StagedSteps.stepOfError), else the stage
- * last entered.
+ * `lo provision --dry-run` after the registry diff: observes kind, the nodes, the ConfigMaps and the agents,
+ * compares them with the plan and returns the actions a run would take; changes nothing. Without a cluster,
+ * everything after kind would be created.
  */
-async function runStaged(reporter: StepReporter, results: StepResult[], staged: StagedSteps, plan: Plan): Promise<void> {
+async function provisionDiff(deps: ProvisionDeps, plan: Plan, steps: StepResult[], reporter: StepReporter): Promise<ProvisionResult> {
+  const c = plan.cluster;
+  const warnings: string[] = [];
+  const kind = await runStep(reporter, steps, 'kind', `kind cluster ${c.name}`, async () =>
+    diffKindCluster(plan, await observeKindCluster(plan, deps.kind)),
+  );
+  for (const a of kind) if (a.action === 'warn' && a.detail && !warnings.includes(a.detail)) warnings.push(a.detail);
+  const exists = kind.some((a) => a.object === `cluster ${c.name}` && a.action === 'noop');
+  let nodes: string[] = c.nodes.map((n) => n.name);
+  const shared = plan.networks.find((n) => n.role === 'shared');
+  await runStep(reporter, steps, 'connect', shared ? `connect nodes to ${shared.name}` : 'list the nodes', async () => {
+    if (exists) {
+      const names = await deps.kind.getNodes(c.name);
+      nodes = kubernetesNodes(await inspectKindNodes((await deps.docker()).containers, names));
+    }
+    if (!shared) return [];
+    const docker = exists ? await deps.docker() : null;
+    const observed = await Promise.all(
+      nodes.map(async (name) => ({
+        name,
+        networks: docker ? Object.keys((await docker.containers.inspect(name))?.networks ?? {}) : [],
+      })),
+    );
+    return diffConnect(observed, shared.name);
+  });
+  const kubeconfig = !kind.some((a) => a.object.startsWith('kubeconfig ') && a.action === 'create');
+  await runStep(reporter, steps, 'configmaps', 'registry ConfigMaps', async () =>
+    diffConfigMaps(plan, exists && kubeconfig ? await observeConfigMaps(plan, deps.kubectl(c.kubeconfigPath)) : []),
+  );
+  if (!plan.p2p.enabled) skipStep(reporter, steps, 'p2p', 'P2P node mirror', 'spec.registries.p2p.enabled is false');
+  else
+    await runStep(reporter, steps, 'p2p', 'P2P node mirror', async () =>
+      diffAgents(plan, exists && deps.p2pAgents ? await deps.p2pAgents(plan) : []),
+    );
+  return result(plan, steps, warnings, nodes, true);
+}
+
+/**
+ * Runs the registry executor as the steps networks, tls, certs.d and registries. The executor runs them
+ * concurrently (each container starts once its own inputs are ready) and reports each stage's start and end,
+ * so each step has its own time (from its start to its end; concurrent steps overlap). A failure names the
+ * stage the executor reported it in.
+ */
+async function runStaged(reporter: StepReporter, results: StepResult[], staged: StagedSteps, plan: Plan, dryRun: boolean): Promise<void> {
   const title = (step: string): string => staged.stages.find((s) => s.step === step)?.title ?? step;
   const first = staged.stages[0]?.step ?? 'registries';
-  let current = first;
-  const blockTitle = staged.stages.map((s) => s.step).join(', ');
-  reporter.start(first, blockTitle);
+  reporter.start(first, staged.stages.map((s) => s.step).join(', '));
+  const started = new Map<string, number>();
+  const ended = new Map<string, number>();
+  let failed: string | undefined;
   const t0 = performance.now();
   let actions: Array<StepAction & { step: string }>;
   try {
-    actions = await staged.run(plan, (step) => {
-      current = step;
-    });
+    actions = await staged.run(
+      plan,
+      {
+        start: (step) => {
+          if (!started.has(step)) started.set(step, performance.now());
+        },
+        done: (step) => {
+          if (!ended.has(step)) ended.set(step, performance.now());
+        },
+        failed: (step) => {
+          failed ??= step;
+        },
+      },
+      dryRun ? { dryRun } : undefined,
+    );
   } catch (err) {
-    const failed = staged.stepOfError?.(err, current, plan) ?? current;
-    reporter.fail(failed, title(failed), err);
-    throw err instanceof StepFailedError ? err : new StepFailedError(failed, title(failed), err);
+    const step = failed ?? [...started.keys()].filter((s) => !ended.has(s)).pop() ?? first;
+    reporter.fail(step, title(step), err);
+    throw err instanceof StepFailedError ? err : new StepFailedError(step, title(step), err);
   }
-  const ms = Math.round(performance.now() - t0);
+  const tEnd = performance.now();
   for (const s of staged.stages) {
     const mine = actions.filter((a) => a.step === s.step).map(({ step: _step, ...a }) => a);
+    const ms = Math.round((ended.get(s.step) ?? tEnd) - (started.get(s.step) ?? t0));
     const r: StepResult = { step: s.step, title: s.title, status: 'done', ms, actions: mine };
     results.push(r);
     reporter.succeed(r.step, r.title, r.actions, ms);

@@ -1,6 +1,7 @@
-import { applyRegistries, type Action } from '../apply/applyRegistries.js';
+import { applyRegistries, stageOfAction } from '../apply/applyRegistries.js';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
-import { registryClean, registryDown } from './registry.js';
+import { registryDownPlanned } from './registryDown.js';
+import { registryCleanPlanned } from './registryClean.js';
 import { loadPlan, type PlanDeps } from './plan.js';
 import { connectClients, type DockerClients } from '../adapters/docker/index.js';
 import { observeShared } from '../adapters/docker/observeShared.js';
@@ -25,43 +26,8 @@ export interface WiringOptions {
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
   /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
   p2p?: ProvisionDeps['p2p'];
-  kindConfig?: ProvisionDeps['kindConfig'];
   /** The debug log every Docker call goes through (default: silent). */
   log?: Log;
-}
-
-/**
- * The registry executor's progress labels (src/apply/applyRegistries.ts) -> provision steps. It checks the
- * networks first, then creates networks, certificates, files and volumes concurrently, then one label per
- * container; a label naming several steps keeps the current one.
- */
-export function stageOf(label: string): string | null {
-  if (/^container /i.test(label)) return 'registries';
-  const named = [
-    [/network/i, 'networks'],
-    [/certificate|tls/i, 'tls'],
-    [/certs\.d|configuration|files/i, 'certs.d'],
-    [/\bvolumes?\b|\bcontainers?\b/i, 'registries'],
-  ].filter(([re]) => (re as RegExp).test(label));
-  return named.length === 1 ? (named[0]![1] as string) : null;
-}
-
-/** Which step an executor failure belongs to, from the error itself. */
-export function stepOfError(plan: Plan, err: unknown): string | undefined {
-  const code = (err as { code?: string })?.code;
-  if (code === 'E_TLS') return 'tls';
-  if (code === 'E_NETWORK_MISMATCH' || code === 'E_DOCKER_UNREACHABLE') return 'networks';
-  const msg = (err as Error)?.message ?? '';
-  if (msg.includes(plan.containerd.certsDir)) return 'certs.d';
-  return undefined;
-}
-
-/** Which provision step an executor action belongs to. */
-export function stepOfAction(plan: Plan, a: Action): string {
-  if (a.kind === 'network') return 'networks';
-  if (a.kind === 'certificate') return 'tls';
-  if (a.kind === 'file') return a.name.startsWith(`${plan.containerd.certsDir}/`) ? 'certs.d' : 'registries';
-  return 'registries';
 }
 
 export const REGISTRY_STAGES: StagedSteps['stages'] = [
@@ -101,20 +67,18 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
     loadPlan: planLoader(o, docker),
     registries: {
       stages: REGISTRY_STAGES,
-      stepOfError: (err, _current, plan) => stepOfError(plan, err),
-      run: async (plan, enter) => {
-        enter('networks');
-        const d = await docker();
-        const actions = await applyRegistries(plan, {
-          docker: d,
-          env,
-          onProgress: (label) => {
-            const step = stageOf(label);
-            if (step) enter(step);
-          },
-        });
+      run: async (plan, stages, opts) => {
+        stages.start('networks');
+        let d: DockerClients;
+        try {
+          d = await docker();
+        } catch (err) {
+          stages.failed('networks', err);
+          throw err;
+        }
+        const actions = await applyRegistries(plan, { docker: d, env, stages, ...(opts?.dryRun ? { dryRun: true } : {}) });
         return actions.map((a): StepAction & { step: string } => ({
-          step: stepOfAction(plan, a),
+          step: stageOfAction(plan, a),
           action: a.action,
           object: `${a.kind} ${a.name}`,
           ...(a.reason ? { detail: a.reason } : {}),
@@ -135,7 +99,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
         ...(env.LO_P2P_BASE_IMAGE ? { baseImage: env.LO_P2P_BASE_IMAGE } : {}),
         ...(o.plan.extraLabels ? { extraLabels: o.plan.extraLabels } : {}),
       }),
-    ...(o.kindConfig ? { kindConfig: o.kindConfig } : {}),
+    p2pAgents: async (plan) => listP2PAgents(plan, await docker()),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }
@@ -148,13 +112,13 @@ export function destroyDeps(o: WiringOptions): DestroyDeps {
   return {
     loadPlan: planLoader(teardown, docker),
     kind: kindCli({ env }),
-    removeRegistries: async (_plan, { volumes }) => {
-      // Never the shared mirrors: other projects use them (`lo registry clean --shared` removes those).
-      const deps = { ...teardown.plan, connect: docker, env };
-      const r = volumes ? await registryClean(o.spec, deps) : await registryDown(o.spec, deps);
+    // The plan destroy made once; never the shared mirrors: other projects use them (`lo registry clean --shared`).
+    removeRegistries: async (plan, { volumes, dryRun }) => {
+      const d = await docker();
+      const r = volumes ? await registryCleanPlanned(d, plan, { dryRun }) : await registryDownPlanned(d, plan, { dryRun });
       return r.actions.map((a) => ({ action: a.action, object: `${a.kind} ${a.name}`, ...(a.reason ? { detail: a.reason } : {}) }));
     },
-    removeP2P: async (plan) => removeP2P(plan, await docker()),
+    removeP2P: async (plan, opts) => removeP2P(plan, await docker(), opts),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }

@@ -13,7 +13,8 @@ import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import { destroy } from '../../src/usecases/destroy.js';
 import { provision, type ProvisionDeps } from '../../src/usecases/provision.js';
-import { REGISTRY_STAGES, stageOf, stepOfAction, stepOfError } from '../../src/usecases/provisionDeps.js';
+import { REGISTRY_STAGES } from '../../src/usecases/provisionDeps.js';
+import { stageOfAction } from '../../src/apply/applyRegistries.js';
 import { StepFailedError, type StepReporter } from '../../src/usecases/runSteps.js';
 import { renderConfigMaps } from '../../src/plan/render/renderConfigMaps.js';
 
@@ -134,14 +135,12 @@ function deps(
     loadPlan: async () => plan,
     registries: {
       stages: REGISTRY_STAGES,
-      run: async (_p, enter) => {
+      run: async (_p, stages) => {
         const was = registriesUp;
         registriesUp = true;
         const a = was ? 'noop' : 'create';
-        enter('networks');
-        enter('tls');
-        enter('certs.d');
-        enter('registries');
+        for (const s of ['networks', 'tls', 'certs.d', 'registries']) stages.start(s);
+        for (const s of ['networks', 'tls', 'certs.d', 'registries']) stages.done(s);
         return [
           { step: 'networks', action: a, object: 'network lopvu' },
           { step: 'registries', action: a, object: 'container lopvu-registry-build' },
@@ -227,27 +226,31 @@ describe('provision orchestration', () => {
     expect(d.kube.applied).toHaveLength(0);
   });
 
-  it('a failure inside the registry executor names its step: by the error when known, else the stage last entered', async () => {
+  it('a failure inside the registry executor names the step the executor reported it in', async () => {
     const tlsFail = deps(planFor(), {
       registries: {
         stages: REGISTRY_STAGES,
-        stepOfError: (err) => ((err as { code?: string }).code === 'E_TLS' ? 'tls' : undefined),
-        run: async (_p, enter) => {
-          enter('networks');
-          throw Object.assign(new Error('rootCA-key.pem does not match rootCA.pem'), { code: 'E_TLS' });
+        run: async (_p, stages) => {
+          stages.start('networks');
+          stages.start('tls');
+          const err = Object.assign(new Error('rootCA-key.pem does not match rootCA.pem'), { code: 'E_TLS' });
+          stages.failed('tls', err);
+          stages.failed('networks', err);
+          throw err;
         },
       },
     });
     expect(((await provision(tlsFail).catch((e: unknown) => e)) as StepFailedError).step).toBe('tls');
   });
 
-  it('a failure inside the registry executor names the stage it was in', async () => {
+  it('a failure the executor did not attribute names the stage still running', async () => {
     const d = deps(planFor(), {
       registries: {
         stages: REGISTRY_STAGES,
-        run: async (_p, enter) => {
-          enter('networks');
-          enter('tls');
+        run: async (_p, stages) => {
+          stages.start('networks');
+          stages.done('networks');
+          stages.start('tls');
           throw new Error('CAROOT not writable');
         },
       },
@@ -347,23 +350,12 @@ spec:
 });
 
 describe('registry executor stages', () => {
-  it('maps the executor progress labels and actions to provision steps', () => {
-    expect(stageOf('checking networks')).toBe('networks');
-    expect(stageOf('networks')).toBe('networks');
-    expect(stageOf('certificates')).toBe('tls');
-    expect(stageOf('registry configuration and containerd certs.d')).toBe('certs.d');
-    expect(stageOf('container lok8s-registry-io-docker')).toBe('registries');
-    // a label covering several steps keeps the current one
-    expect(stageOf('networks, certificates, files and volumes')).toBeNull();
+  it("maps the executor's actions to provision steps", () => {
     const plan = planFor();
-    expect(stepOfAction(plan, { kind: 'file', name: plan.containerd.hosts[0]!.path, action: 'create' })).toBe('certs.d');
-    expect(stepOfAction(plan, { kind: 'file', name: plan.registries[0]!.configPath, action: 'create' })).toBe('registries');
-    expect(stepOfAction(plan, { kind: 'certificate', name: 'x', action: 'noop' })).toBe('tls');
-    expect(stepOfAction(plan, { kind: 'network', name: 'x', action: 'noop' })).toBe('networks');
-    expect(stepOfError(plan, Object.assign(new Error('CA key unreadable'), { code: 'E_TLS' }))).toBe('tls');
-    expect(stepOfError(plan, Object.assign(new Error('subnet'), { code: 'E_NETWORK_MISMATCH' }))).toBe('networks');
-    expect(stepOfError(plan, new Error(`EACCES: ${plan.containerd.certsDir}/docker.io`))).toBe('certs.d');
-    expect(stepOfError(plan, new Error('volume in use'))).toBeUndefined();
+    expect(stageOfAction(plan, { kind: 'file', name: plan.containerd.hosts[0]!.path, action: 'create' })).toBe('certs.d');
+    expect(stageOfAction(plan, { kind: 'file', name: plan.registries[0]!.configPath, action: 'create' })).toBe('registries');
+    expect(stageOfAction(plan, { kind: 'certificate', name: 'x', action: 'noop' })).toBe('tls');
+    expect(stageOfAction(plan, { kind: 'network', name: 'x', action: 'noop' })).toBe('networks');
   });
 });
 
@@ -389,5 +381,33 @@ describe('destroy orchestration', () => {
     const again = await destroy(dd, { volumes: true });
     expect(again.steps[1]!.actions).toEqual([{ action: 'noop', object: 'cluster lopvu', detail: 'not found' }]);
     expect(calls).toEqual([false, true]);
+  });
+});
+
+describe('lo provision --dry-run', () => {
+  it('a fresh project: every step says what it would create; nothing is created', async () => {
+    const d = deps(planFor('', 1));
+    const r = await provision(d, { dryRun: true });
+    expect(r.dryRun).toBe(true);
+    expect(d.kindMem.created).toEqual([]);
+    expect(d.kube.applied).toEqual([]);
+    const byStep = Object.fromEntries(r.steps.map((s) => [s.step, s.actions.map((a) => `${a.action} ${a.object}`)]));
+    expect(byStep.kind).toEqual(['create cluster lopvu']);
+    expect(byStep.configmaps).toEqual([
+      'create configmap kube-public/local-registry-hosting',
+      'create configmap kube-system/lo-registries',
+    ]);
+  });
+
+  it('after a provision, the diff is only noops', async () => {
+    const d = deps(planFor());
+    await provision(d);
+    const applied = d.kube.applied.length;
+    const r = await provision(d, { dryRun: true });
+    const kinds = ['kind', 'connect', 'configmaps'];
+    for (const s of r.steps.filter((x) => kinds.includes(x.step))) expect(s.actions.every((a) => a.action === 'noop')).toBe(true);
+    expect(r.changed).toBe(false);
+    expect(d.kindMem.created).toEqual(['lopvu']);
+    expect(d.kube.applied.length).toBe(applied);
   });
 });

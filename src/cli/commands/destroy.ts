@@ -24,13 +24,14 @@ export function registerDestroy(program: Command): void {
     )
     .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
     .option('--volumes', "also remove the registries' volumes (pushed images and cached layers)")
+    .option('--dry-run', 'print what would be removed, change nothing (no confirmation needed)')
     .option('-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)')
     .option('--json', 'print what was removed as one JSON document')
-    .action(async (domain: string, opts: { volumes?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (domain: string, opts: { volumes?: boolean; yes?: boolean; json?: boolean; dryRun?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       const spec = specOptions(domain, g);
       const what = `the kind cluster and registries of ${g.config ?? domain}${opts.volumes ? ', with their volumes' : ' (volumes kept)'}`;
-      if (!opts.yes) {
+      if (!opts.yes && !opts.dryRun) {
         if (!process.stdin.isTTY) {
           throw new LoError('E_USAGE', `lo destroy would delete ${what}; refusing without confirmation`, {
             hint: 'pass --yes to confirm when not running in a terminal',
@@ -44,9 +45,16 @@ export function registerDestroy(program: Command): void {
       }
       const r = await destroy(destroyDeps({ spec, plan: await commonDeps(g), reporter: oraReporter() }), {
         volumes: Boolean(opts.volumes),
+        dryRun: Boolean(opts.dryRun),
       });
       if (opts.json) return printJson(r);
       const removed = r.steps.flatMap((s) => s.actions);
+      if (r.dryRun) {
+        const todo = removed.filter((x) => x.action !== 'noop');
+        printLine(`dry run: lo destroy would ${todo.length ? 'remove' : 'remove nothing'}${todo.length ? ':' : ''}`);
+        for (const a of todo) printLine(`  would ${a.action.padEnd(6)} ${a.object}`);
+        return;
+      }
       printLine(`destroyed project ${r.project}: ${summarizeActions(removed) || 'nothing was there'}; shared mirrors kept`);
       for (const a of removed.filter((x) => x.action !== 'noop')) printLine(`  ${a.action.padEnd(6)} ${a.object}`);
     });

@@ -47,4 +47,7 @@ export function printPlan(plan: Plan, withHosts: boolean): void {
   printLine('');
   const c = plan.cluster;
   printLine(`cluster ${c.name}  ${c.image}  nodes ${c.nodes.map((n) => n.name).join(', ')}  p2p ${plan.p2p.enabled ? 'on' : 'off'}`);
+  printLine(`  kind config ${c.kindConfigPath}`);
+  printLine(`  configmaps  ${plan.configMaps.map((m) => `${m.metadata.namespace}/${m.metadata.name}`).join(', ')}`);
+  for (const a of plan.p2p.agents) printLine(`  p2p agent   ${a.containerName}  peers ${a.options.peers?.join(', ') || '(none)'}`);
 }

@@ -63,13 +63,27 @@ export function registerProvision(program: Command): void {
       'Create everything for one project: networks, TLS, registries, containerd certs.d, the kind cluster, node networks and registry ConfigMaps (idempotent; a re-run changes nothing)',
     )
     .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
+    .option('--dry-run', 'observe, compare with the plan and print the actions a run would take; change nothing')
     .option('--json', 'print the result (cluster, registries, steps and their actions) as one JSON document')
-    .action(async (domain: string, opts: { json?: boolean }, cmd: Command) => {
+    .action(async (domain: string, opts: { json?: boolean; dryRun?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
-      const result = await provision(provisionDeps({ spec: specOptions(domain, g), plan: await commonDeps(g), reporter: oraReporter() }));
+      const deps = provisionDeps({ spec: specOptions(domain, g), plan: await commonDeps(g), reporter: oraReporter() });
+      const result = await provision(deps, { dryRun: Boolean(opts.dryRun) });
       if (opts.json) printJson(result);
+      else if (result.dryRun) printProvisionDiff(result);
       else printProvisionSummary(result);
     });
+}
+
+/** The dry-run diff: per step, what a run would do (unchanged objects counted). */
+export function printProvisionDiff(r: ProvisionResult): void {
+  const todo = r.steps.flatMap((s) => s.actions.filter((a) => a.action !== 'noop').map((a) => ({ step: s.step, a })));
+  printLine(`dry run: lo provision would ${todo.length ? 'do' : 'change nothing'}${todo.length ? ':' : ''}`);
+  for (const { step, a } of todo) {
+    printLine(`  ${step.padEnd(10)} ${`would ${a.action}`.padEnd(15)} ${a.object}${a.detail ? `  (${a.detail})` : ''}`);
+  }
+  const same = r.steps.reduce((n, s) => n + s.actions.filter((a) => a.action === 'noop').length, 0);
+  if (same > 0) printLine(`  ${same} other objects already match the plan`);
 }
 
 export function printProvisionSummary(r: ProvisionResult): void {

@@ -76,11 +76,14 @@ export function registerRegistry(program: Command): void {
     .description("Stop and remove the project's registry containers (volumes are kept)")
     .argument('[domain]', 'cluster domain', 'lok8s.dev')
     .option('--shared', 'also the shared mirrors on the shared network')
+    .option('--dry-run', 'print what would be removed, change nothing')
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(cmd, flags, domain, (deps, opts) => registryDown(opts, { ...deps, shared: Boolean(flags.shared) }));
+      const r = await run(cmd, flags, domain, (deps, opts) =>
+        registryDown(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
+      );
       if (flags.json) return printJson(r);
-      printActions(r.actions, false);
+      printActions(r.actions, Boolean(r.dryRun));
     });
 
   registry
@@ -88,11 +91,14 @@ export function registerRegistry(program: Command): void {
     .description("Remove the project's build, cache and private mirror containers and their volumes")
     .argument('[domain]', 'cluster domain', 'lok8s.dev')
     .option('--shared', 'also the shared mirrors, their volumes, and the shared network when nothing else is attached')
+    .option('--dry-run', 'print what would be removed, change nothing')
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(cmd, flags, domain, (deps, opts) => registryClean(opts, { ...deps, shared: Boolean(flags.shared) }));
+      const r = await run(cmd, flags, domain, (deps, opts) =>
+        registryClean(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
+      );
       if (flags.json) return printJson(r);
-      printActions(r.actions, false);
+      printActions(r.actions, Boolean(r.dryRun));
     });
 }
 

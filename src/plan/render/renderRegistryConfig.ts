@@ -9,14 +9,21 @@ export interface RegistryConfigInput {
   /** File names inside REGISTRY_TLS_DIR, or null for plain HTTP. */
   tls: { certFile: string; keyFile: string } | null;
   /** Pull-through upstream; absent for build/cache registries, which accept pushes. */
-  proxy?: { remoteurl: string; username?: string; password?: string };
+  proxy?: { remoteurl: string };
+}
+
+/** Upstream credentials, resolved by the executor from the environment; never part of a plan. */
+export interface RegistrySecrets {
+  username: string;
+  password: string;
 }
 
 /**
- * Renders a registry:2 (distribution 2.8) configuration.
+ * Renders a registry:2 (distribution 2.8) configuration, with the upstream credentials when given (the
+ * plan renders without them; the executor renders once more with the secrets it resolved).
  * See https://distribution.github.io/distribution/about/configuration/
  */
-export function renderRegistryConfig(input: RegistryConfigInput): string {
+export function renderRegistryConfig(input: RegistryConfigInput, secrets?: RegistrySecrets): string {
   const config: Record<string, unknown> = {
     version: 0.1,
     log: { level: 'info', formatter: 'text', fields: { service: 'registry' } },
@@ -34,6 +41,6 @@ export function renderRegistryConfig(input: RegistryConfigInput): string {
     },
     health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
   };
-  if (input.proxy) config.proxy = { ...input.proxy };
+  if (input.proxy) config.proxy = { ...input.proxy, ...(secrets ? { username: secrets.username, password: secrets.password } : {}) };
   return stringify(config);
 }

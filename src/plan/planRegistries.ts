@@ -1,0 +1,145 @@
+import { join } from 'node:path';
+import { BUILD_HOSTNAME, CACHE_HOSTNAME, HOST } from '../spec/constants.js';
+import type { ClusterSpec } from '../spec/types.js';
+import { hostAddress, type ParsedCidr } from '../util/cidr.js';
+import { specHash } from '../util/hash.js';
+import { LABELS, type Scope } from './labels.js';
+import { credentialsLabel } from './planAddresses.js';
+import type { BaseLabels } from './planNetworks.js';
+import {
+  REGISTRY_CONFIG_DIR,
+  REGISTRY_DATA_DIR,
+  REGISTRY_TLS_DIR,
+  renderRegistryConfig,
+  type RegistryConfigInput,
+} from './render/renderRegistryConfig.js';
+import type { RegistryContainerPlan, RegistryPlan } from './types.js';
+
+export const DEFAULT_REGISTRY_IMAGE = 'registry:2';
+
+export interface RegistryPlanContext {
+  spec: ClusterSpec;
+  projectDir: string;
+  sharedDir: string;
+  project: ParsedCidr;
+  mirrorIps: Map<string, string>;
+  image: string;
+  labels: BaseLabels;
+}
+
+type RegistryInput = Pick<
+  RegistryPlan,
+  'name' | 'role' | 'scope' | 'containerName' | 'volume' | 'network' | 'ip' | 'upstream' | 'registry' | 'hostnames' | 'push' | 'credentials'
+> & { certFile: string; keyFile: string };
+
+/** Build and cache registries of the project, then one registry per mirror (shared or project scope). */
+export function planRegistries(ctx: RegistryPlanContext): RegistryPlan[] {
+  const { spec } = ctx;
+  const net = spec.network.name;
+  const sharedOn = spec.registries.shared.enabled;
+  const inputs: RegistryInput[] = [];
+  for (const [role, host, hostname] of [
+    ['build', HOST.build, BUILD_HOSTNAME],
+    ['cache', HOST.cache, CACHE_HOSTNAME],
+  ] as const) {
+    inputs.push({
+      name: role,
+      role,
+      scope: 'project',
+      containerName: `${net}-registry-${role}`,
+      volume: `${net}-registry-${role}-data`,
+      network: net,
+      ip: hostAddress(ctx.project.base, host),
+      hostnames: [hostname],
+      push: true,
+      certFile: 'registry.crt',
+      keyFile: 'registry.key',
+    });
+  }
+  for (const m of spec.registries.mirrors) {
+    const scope: Scope = sharedOn ? 'shared' : 'project';
+    const containerName = sharedOn ? `lok8s-registry-${m.name}` : `${net}-registry-${m.name}`;
+    inputs.push({
+      name: m.name,
+      role: 'mirror',
+      scope,
+      containerName,
+      volume: `${containerName}-data`,
+      network: sharedOn ? spec.registries.shared.network.name : net,
+      ip: ctx.mirrorIps.get(m.name)!,
+      upstream: m.url,
+      registry: m.registry,
+      hostnames: [],
+      push: false,
+      ...(m.credentials ? { credentials: m.credentials } : {}),
+      certFile: sharedOn ? `${m.name}.crt` : 'registry.crt',
+      keyFile: sharedOn ? `${m.name}.key` : 'registry.key',
+    });
+  }
+  return inputs.map((r) => registryPlan(ctx, r));
+}
+
+function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan {
+  const tls = ctx.spec.registries.tls;
+  const scheme = tls ? 'https' : 'http';
+  const port = tls ? 443 : 80;
+  const dir = r.scope === 'shared' ? ctx.sharedDir : ctx.projectDir;
+  const configDir = join(dir, 'registries', r.name);
+  // Credentials are never part of the input: the executor resolves them and passes them to the renderer.
+  const configInput: RegistryConfigInput = {
+    port,
+    tls: tls ? { certFile: r.certFile, keyFile: r.keyFile } : null,
+    ...(r.upstream ? { proxy: { remoteurl: r.upstream } } : {}),
+  };
+  const { certFile: _c, keyFile: _k, ...rest } = r;
+  const tlsDir = tls ? join(dir, 'tls') : null;
+  const plan: Omit<RegistryPlan, 'labels' | 'configInput' | 'container'> = {
+    ...rest,
+    port,
+    scheme,
+    endpoint: `${scheme}://${r.ip}`,
+    image: ctx.image,
+    configDir,
+    configPath: join(configDir, 'config.yml'),
+    config: renderRegistryConfig(configInput),
+    tlsDir,
+    certificateId: tls ? (r.scope === 'shared' ? `shared-${r.name}` : 'project') : null,
+  };
+  // The hash covers the fields above (what it always covered); configInput and container derive from them.
+  const hashed = { ...plan, labels: undefined };
+  const labels = {
+    ...ctx.labels(r.scope, r.role),
+    ...(r.role === 'mirror'
+      ? {
+          [LABELS.mirror]: r.name,
+          [LABELS.registry]: r.registry!,
+          [LABELS.upstream]: r.upstream!,
+          [LABELS.credentials]: credentialsLabel(r.credentials),
+          ...(r.scope === 'shared' ? { [LABELS.createdBy]: ctx.spec.name } : {}),
+        }
+      : {}),
+    [LABELS.scheme]: scheme,
+    [LABELS.specHash]: specHash(hashed),
+  };
+  return { ...plan, labels, configInput, container: containerPlan(plan) };
+}
+
+/** How the registry container runs; its labels are the registry's, with the container hash set at apply. */
+function containerPlan(
+  r: Pick<RegistryPlan, 'containerName' | 'image' | 'network' | 'ip' | 'configDir' | 'tlsDir' | 'volume'>,
+): RegistryContainerPlan {
+  return {
+    name: r.containerName,
+    image: r.image,
+    cmd: [`${REGISTRY_CONFIG_DIR}/config.yml`],
+    network: r.network,
+    ip: r.ip,
+    // Directories, not files, are mounted: an atomic rename inside them is visible to the container.
+    binds: [
+      { source: r.configDir, target: REGISTRY_CONFIG_DIR, readOnly: true },
+      ...(r.tlsDir ? [{ source: r.tlsDir, target: REGISTRY_TLS_DIR, readOnly: true }] : []),
+    ],
+    volumes: [{ name: r.volume, target: REGISTRY_DATA_DIR }],
+    restart: 'always',
+  };
+}

@@ -1,0 +1,44 @@
+import type { LoadSpecOptions } from '../spec/loadSpec.js';
+import type { ClusterSpec } from '../spec/types.js';
+import { connectClients, DockerUnreachableError, type DockerClients } from '../adapters/docker/index.js';
+import { observeShared } from '../adapters/docker/observeShared.js';
+import type { EnsureTls } from '../apply/types.js';
+import { EMPTY_OBSERVED, type ObservedShared, type Plan } from '../plan/types.js';
+import { loadPlan, type PlanDeps } from './plan.js';
+import type { Log } from '../runtime/log.js';
+
+export interface RegistryDeps extends PlanDeps {
+  /** Connects to Docker (default: DOCKER_HOST or the local socket, failing fast when unreachable). */
+  connect?: () => Promise<DockerClients>;
+  ensureTls?: EnsureTls;
+  env?: NodeJS.ProcessEnv;
+  onProgress?: (step: string) => void;
+  /** The debug log every Docker call goes through (default: silent). */
+  log?: Log;
+}
+
+/** Connects to Docker, observes the shared network and plans: the start of every registry command. */
+export async function setup(opts: LoadSpecOptions, deps: RegistryDeps): Promise<{ docker: DockerClients; plan: Plan; spec: ClusterSpec }> {
+  deps.onProgress?.('connecting to Docker');
+  const docker = await (deps.connect ?? (() => connectClients({ env: deps.env ?? {}, ...(deps.log ? { log: deps.log } : {}) })))();
+  deps.onProgress?.('reading the shared network');
+  const { plan, spec } = await loadPlan(opts, { ...deps, observeShared: (s) => observeShared(docker, s) });
+  return { docker, plan, spec };
+}
+
+/**
+ * For `lo plan`: what runs on the shared network, or "nothing observed" at once when Docker is unreachable
+ * (planning must work without an engine).
+ */
+export function observeSharedOrNothing(env: NodeJS.ProcessEnv): (spec: ClusterSpec) => Promise<ObservedShared> {
+  return async (spec) => {
+    let docker: DockerClients;
+    try {
+      docker = await connectClients({ env, pingTimeoutMs: 800 });
+    } catch (err) {
+      if (err instanceof DockerUnreachableError) return EMPTY_OBSERVED;
+      throw err;
+    }
+    return observeShared(docker, spec);
+  };
+}

@@ -1,0 +1,23 @@
+import { applyRegistries } from '../apply/applyRegistries.js';
+import type { Action } from '../apply/types.js';
+import type { LoadSpecOptions } from '../spec/loadSpec.js';
+import type { Plan } from '../plan/types.js';
+import { setup, type RegistryDeps } from './registrySetup.js';
+export interface UpResult {
+  plan: Plan;
+  actions: Action[];
+  dryRun: boolean;
+}
+
+/** `lo registry up`: networks, TLS, files, volumes and containers the plan lists, and nothing else. */
+export async function registryUp(opts: LoadSpecOptions, deps: RegistryDeps & { dryRun?: boolean } = {}): Promise<UpResult> {
+  const { docker, plan } = await setup(opts, deps);
+  const actions = await applyRegistries(plan, {
+    docker,
+    dryRun: deps.dryRun ?? false,
+    ...(deps.ensureTls ? { ensureTls: deps.ensureTls } : {}),
+    ...(deps.env ? { env: deps.env } : {}),
+    ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
+  });
+  return { plan, actions, dryRun: deps.dryRun ?? false };
+}

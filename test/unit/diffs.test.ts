@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import type { ContainerState, NetworkState } from '../../src/adapters/docker/index.js';
+import { LABELS, MANAGED_BY } from '../../src/plan/labels.js';
+import { parseSpec } from '../../src/spec/parseSpec.js';
+import { planCluster } from '../../src/plan/planCluster.js';
+import { diffDown } from '../../src/usecases/registryDown.js';
+import { diffClean, type CleanObserved } from '../../src/usecases/registryClean.js';
+import { diffCluster } from '../../src/usecases/destroy.js';
+
+const ours = { [LABELS.managedBy]: MANAGED_BY };
+const container = (name: string, volume?: string): ContainerState => ({
+  id: `id-${name}`,
+  name,
+  status: 'running',
+  running: true,
+  imageId: 'sha256:x',
+  labels: ours,
+  networks: { lodiff: { ip: '10.0.0.2' } },
+  volumes: volume ? [{ name: volume, destination: '/var/lib/registry' }] : [],
+});
+const network = (name: string, attached: string[], labels = ours): NetworkState => ({
+  id: name,
+  name,
+  subnet: '10.0.0.0/24',
+  gateway: null,
+  ipRange: null,
+  bridgeName: null,
+  labels,
+  containers: attached.map((n) => ({ id: n, name: n, ip: null })),
+});
+const plan = planCluster(
+  parseSpec('apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: lodiff\nspec: {}\n', { file: 'd.yaml' }),
+  { paths: { stateDir: '/s', caRoot: '/c' } },
+);
+
+describe('diff functions (observed state -> actions), pure', () => {
+  it('down removes every target; nothing left is nothing to do', () => {
+    expect(diffDown([container('a'), container('b')])).toEqual([
+      { kind: 'container', name: 'a', action: 'remove' },
+      { kind: 'container', name: 'b', action: 'remove' },
+    ]);
+    expect(diffDown([])).toEqual([]);
+  });
+
+  it("clean removes containers, lo's volumes and a network left empty by the removal; keeps the rest with a reason", () => {
+    const observed: CleanObserved = {
+      containers: [container('lodiff-registry-build', 'lodiff-registry-build-data')],
+      volumes: [
+        { name: 'lodiff-registry-build-data', labels: ours },
+        { name: 'foreign', labels: {} },
+      ],
+      networks: [
+        { name: 'lodiff', role: 'project', state: network('lodiff', ['lodiff-registry-build', 'lodiff-control-plane']) },
+        { name: 'empty-after', role: 'shared', state: network('empty-after', ['lodiff-registry-build']) },
+        { name: 'theirs', role: 'project', state: network('theirs', [], {}) },
+        { name: 'gone', role: 'project', state: null },
+      ],
+    };
+    expect(diffClean(observed)).toEqual([
+      { kind: 'container', name: 'lodiff-registry-build', action: 'remove' },
+      { kind: 'volume', name: 'lodiff-registry-build-data', action: 'remove' },
+      { kind: 'network', name: 'lodiff', action: 'noop', reason: 'kept: still attached: lodiff-control-plane' },
+      { kind: 'network', name: 'empty-after', action: 'remove' },
+      { kind: 'network', name: 'theirs', action: 'noop', reason: 'kept: not created by lo' },
+    ]);
+  });
+
+  it('clean after clean: only noops (nothing of ours is left)', () => {
+    const after: CleanObserved = {
+      containers: [],
+      volumes: [{ name: 'foreign', labels: {} }],
+      networks: [{ name: 'lodiff', role: 'project', state: network('lodiff', ['lodiff-control-plane']) }],
+    };
+    expect(diffClean(after).every((a) => a.action === 'noop')).toBe(true);
+    expect(diffClean({ containers: [], volumes: [], networks: [] })).toEqual([]);
+  });
+
+  it('destroy deletes the cluster kind lists; a second destroy finds nothing', () => {
+    expect(diffCluster(plan, ['other', 'lodiff'])).toEqual([{ action: 'remove', object: 'cluster lodiff' }]);
+    expect(diffCluster(plan, ['other'])).toEqual([{ action: 'noop', object: 'cluster lodiff', detail: 'not found' }]);
+  });
+});
