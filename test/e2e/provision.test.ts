@@ -1,16 +1,20 @@
 /**
  * `lo provision` end to end on the real Docker engine with the kind and kubectl stand-ins
- * (test/fixtures/bin): node containers run real containerd 1.6, and every pull below goes through the
- * hosts.toml files lo wrote and mounted at /etc/containerd/certs.d, over TLS verified with lo's CA.
- * The "internet" is a registry:2 on the shared network seeded with skopeo.
+ * (test/fixtures/bin): node containers run real containerd (2.1 like kind v0.30's nodes; the stand-in's
+ * LO_FAKE_KIND_NODE_IMAGE picks 1.6 or 1.7) with kind's base config.toml plus lo's containerdConfigPatches,
+ * and every pull below is a CRI PullImage, as the kubelet's: containerd finds the hosts.toml files lo wrote
+ * through config_path and talks TLS verified with lo's CA. The "internet" is a registry:2 on the shared
+ * network seeded with skopeo; each pull's route is checked (the mirror has it, the upstream never saw the node).
  */
 import { randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/plan/types.js';
 import { renderConfigMaps } from '../../src/plan/render/renderConfigMaps.js';
+import { criClient } from '../helpers/cri.js';
 import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
@@ -35,7 +39,7 @@ let fileB: string;
 let planA: Plan;
 let ca: string;
 const upstreamHost = { ip: '', url: '' };
-const repos = { alpine: '', fallback: '', airgap: '', after: '', quay: '', k8s: '' };
+const repos = { alpine: '', fallback: '', airgap: '', after: '', quay: '', k8s: '', bypass: '' };
 
 const nodeA = (): { cp: string; worker: string } => ({ cp: `${specA.name}-control-plane`, worker: `${specA.name}-worker` });
 const mirror = (suffix: string): Plan['registries'][number] => planA.registries.find((r) => r.name === `${ws.runId}-${suffix}`)!;
@@ -56,6 +60,24 @@ async function containerId(name: string): Promise<string | null> {
   } catch {
     return null;
   }
+}
+
+/** The node's address on the shared network, where the mirrors and the test upstream live. */
+async function sharedIp(node: string): Promise<string> {
+  return (await docker.getContainer(node).inspect()).NetworkSettings.Networks[specA.shared.name]!.IPAddress;
+}
+
+/** Did the upstream serve `repo` to `node` directly (its access log has the node's address and the repo)? */
+async function upstreamSawNode(repo: string, node: string): Promise<boolean> {
+  const ip = await sharedIp(node);
+  const logs = String(await docker.getContainer(`${ws.runId}-upstream`).logs({ stdout: true, stderr: true }));
+  return logs.split('\n').some((l) => l.includes(`/v2/${repo}/`) && l.includes(ip));
+}
+
+/** Where a pull of `repo` by `node` went: through the mirror (its catalog has it) and/or to the upstream. */
+async function routeOf(repo: string, node: string, m: Plan['registries'][number]): Promise<{ mirror: boolean; upstream: boolean }> {
+  const catalog = await registryGet(`${m.endpoint}/v2/_catalog`, ca);
+  return { mirror: (catalog.body.repositories ?? []).includes(repo), upstream: await upstreamSawNode(repo, node) };
 }
 
 beforeAll(async () => {
@@ -86,6 +108,7 @@ beforeAll(async () => {
   repos.fallback = `library/${ws.runId}-fallback`;
   repos.airgap = `library/${ws.runId}-airgap`;
   repos.after = `library/${ws.runId}-after`;
+  repos.bypass = `library/${ws.runId}-bypass`;
   repos.quay = `lopv/${ws.runId}-quay`;
   repos.k8s = `${ws.runId}-pause`;
   for (const [key, repo] of Object.entries(repos)) {
@@ -157,10 +180,13 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
       expect(Object.keys(info.NetworkSettings.Networks).sort()).toEqual([specA.network!.name, specA.shared.name].sort());
       const mount = info.Mounts.find((m) => m.Destination === '/etc/containerd/certs.d')!;
       expect(mount).toMatchObject({ Type: 'bind', Source: planA.containerd.certsDir, RW: false });
-      // containerd's config comes from lo's containerdConfigPatches.
-      const toml = await readInNode(node, '/etc/containerd/config.toml');
-      expect(toml).toContain('config_path = "/etc/containerd/certs.d"');
-      expect(toml).toContain('max_concurrent_downloads = 4');
+      // containerd's config is kind's base config with lo's containerdConfigPatches merged in.
+      const toml = parseToml(await readInNode(node, '/etc/containerd/config.toml')) as any;
+      const cri = toml.plugins['io.containerd.grpc.v1.cri'];
+      expect(cri.registry).toEqual({ config_path: '/etc/containerd/certs.d' });
+      expect(cri.max_concurrent_downloads).toBe(4);
+      expect(cri.containerd.discard_unpacked_layers).toBe(true); // kind's, untouched without P2P
+      expect(cri.sandbox_image).toMatch(/^registry\.k8s\.io\/pause:/); // kind's base is there
     }
     expect(statSync(planA.cluster.kubeconfigPath).mode & 0o777).toBe(0o600);
 
@@ -191,14 +217,32 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
       expect(before.body.repositories ?? []).not.toContain(c.repo);
       const pull = await pullInNode(nodeA().worker, c.ref);
       expect(pull.code, pull.out).toBe(0);
-      // The mirror (read over HTTPS with only lo's CA) now holds what the node pulled: the request went through it.
-      const after = await registryGet(`${c.mirror.endpoint}/v2/_catalog`, ca);
-      expect(after.body.repositories).toContain(c.repo);
+      // The mirror (read over HTTPS with only lo's CA) now holds what the node pulled, and the upstream never
+      // heard from the node: the request went through the mirror.
+      expect(await routeOf(c.repo, nodeA().worker, c.mirror)).toEqual({ mirror: true, upstream: false });
     }
-    // Control: the same mirror without lo's hosts.toml (system CAs only) is refused, so TLS really is verified.
+    // Control: the same mirror without lo's hosts.toml (ctr with no hosts dir: system CAs only) is refused,
+    // so TLS really is verified.
     const direct = await ctr(nodeA().cp, ['images', 'pull', `${mirror('dock').ip}/${repos.alpine}:v1`]);
     expect(direct.code).not.toBe(0);
     expect(direct.out).toMatch(/x509|certificate/i);
+  });
+
+  it('the route check catches a hosts.toml without the mirror: the pull then goes straight to the upstream', async () => {
+    // A deliberately broken hosts.toml (the mirror's [host] table removed, server kept) on the running node.
+    const file = join(planA.containerd.certsDir, 'docker.io', 'hosts.toml');
+    const good = readFileSync(file, 'utf8');
+    const broken = parseToml(good) as Record<string, any>;
+    expect(Object.keys(broken.host)).toEqual([mirror('dock').endpoint]);
+    delete broken.host;
+    writeFileSync(file, stringifyToml(broken));
+    try {
+      const pull = await pullInNode(nodeA().worker, `docker.io/${repos.bypass}:v1`);
+      expect(pull.code, pull.out).toBe(0);
+      expect(await routeOf(repos.bypass, nodeA().worker, mirror('dock'))).toEqual({ mirror: false, upstream: true });
+    } finally {
+      writeFileSync(file, good);
+    }
   });
 
   it('an image pushed from the host to the build registry pulls in the node as lok8s.local/...', async () => {
@@ -213,9 +257,15 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
 
     const pull = await pullInNode(nodeA().worker, 'lok8s.local/lopv/app:dev');
     expect(pull.code, pull.out).toBe(0);
-    const ls = await ctr(nodeA().worker, ['images', 'ls']);
-    const line = ls.out.split('\n').find((l) => l.startsWith('lok8s.local/lopv/app:dev'));
-    expect(line).toContain(digest);
+    // The kubelet's view (CRI ImageStatus): the tag lok8s.local/... and the digest pushed to the build registry.
+    const cri = await criClient(nodeA().worker);
+    try {
+      const image = await cri.status('lok8s.local/lopv/app:dev');
+      expect(image?.repoTags).toContain('lok8s.local/lopv/app:dev');
+      expect(image?.repoDigests).toContain(`lok8s.local/lopv/app@${digest}`);
+    } finally {
+      cri.close();
+    }
   });
 
   it('falls back to the upstream (hosts.toml server) when the mirror is down and the default endpoint is on', async () => {
@@ -225,9 +275,7 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
     expect(pull.code, pull.out).toBe(0);
     expect((await docker.getContainer(dock.containerName).inspect()).State.Running).toBe(false);
     // The upstream served it to the node's address on the shared network.
-    const nodeIp = (await docker.getContainer(nodeA().cp).inspect()).NetworkSettings.Networks[specA.shared.name]!.IPAddress;
-    const logs = String(await docker.getContainer(`${ws.runId}-upstream`).logs({ stdout: true, stderr: true }));
-    expect(logs.split('\n').some((l) => l.includes(repos.fallback) && l.includes(nodeIp))).toBe(true);
+    expect(await upstreamSawNode(repos.fallback, nodeA().cp)).toBe(true);
   });
 
   it('refreshes certs.d in place: a changed hosts.toml reaches the running nodes (air-gapped: no fallback)', async () => {
@@ -319,7 +367,7 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
 
     const pull = await pullInNode(nodeA().worker, `docker.io/${repos.after}:v1`);
     expect(pull.code, pull.out).toBe(0);
-    expect((await registryGet(`${mirror('dock').endpoint}/v2/_catalog`, ca)).body.repositories).toContain(repos.after);
+    expect(await routeOf(repos.after, nodeA().worker, mirror('dock'))).toEqual({ mirror: true, upstream: false });
     expect((await pullInNode(nodeA().cp, 'lok8s.local/lopv/app:dev')).code).toBe(0);
   });
 

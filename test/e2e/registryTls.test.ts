@@ -7,6 +7,8 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { criClient, criPull } from '../helpers/cri.js';
+import { NODE_IMAGE, nodeContainerdConfig } from '../helpers/p2p.js';
 import type { Action } from '../../src/apply/types.js';
 import { registryStatus, registryUp } from '../../src/usecases/registry.js';
 import {
@@ -100,29 +102,39 @@ describe('registries with TLS', () => {
   it('a containerd node with the certs.d tree pulls docker.io/library/<x> from the mirror over verified TLS', async () => {
     const id = ws.runId;
     const plan = ws.plan(spec);
-    // A kind-like node: containerd from lo-test/node, the certs.d tree mounted read-only, on the shared network.
+    // A kind-like node: containerd 2.1 from lo-test/node with kind's config.toml plus lo's patches, the certs.d
+    // tree mounted read-only, on the shared network. The pull is the kubelet's: CRI PullImage.
+    const config = join(ws.dir, 'node-config.toml');
+    writeFileSync(config, nodeContainerdConfig(plan));
     const node = await docker.createContainer({
       name: `${id}-node`,
-      Image: 'lo-test/node:containerd',
+      Image: NODE_IMAGE,
       Labels: { 'dev.lok8s.lo.test-run': id },
       HostConfig: {
         NetworkMode: spec.sharedName,
         CapAdd: ['SYS_ADMIN'],
         SecurityOpt: ['seccomp=unconfined'],
-        Mounts: [{ Type: 'bind', Source: plan.containerd.certsDir, Target: '/etc/containerd/certs.d', ReadOnly: true }],
+        Tmpfs: { '/run': '' },
+        Mounts: [
+          { Type: 'bind', Source: plan.containerd.certsDir, Target: '/etc/containerd/certs.d', ReadOnly: true },
+          { Type: 'bind', Source: config, Target: '/etc/containerd/config.toml', ReadOnly: true },
+        ],
       },
     });
     await node.start();
-    const ctr = (args: string[]) => execa('docker', ['exec', `${id}-node`, 'ctr', ...args], { timeout: 60_000 });
-    await eventually(() => ctr(['version']));
+    await eventually(() => execa('docker', ['exec', `${id}-node`, 'ctr', 'version'], { timeout: 60_000 }));
     // With the upstream stopped, only the mirror can answer (hosts.toml falls back to the upstream server).
     await docker.getContainer(`${id}-upstream`).stop({ t: 1 });
     try {
       const ref = `docker.io/library/${id}@${upstreamDigest}`;
-      const pulled = await ctr(['images', 'pull', '--hosts-dir', '/etc/containerd/certs.d', ref]);
-      expect(pulled.stdout).toContain('done');
-      const list = await ctr(['images', 'ls', '-q']);
-      expect(list.stdout).toContain(ref);
+      const pulled = await criPull(`${id}-node`, ref);
+      expect(pulled.code, pulled.out).toBe(0);
+      const cri = await criClient(`${id}-node`);
+      try {
+        expect((await cri.status(ref))?.repoDigests).toContain(ref);
+      } finally {
+        cri.close();
+      }
     } finally {
       await docker.getContainer(`${id}-upstream`).start();
       await node.remove({ force: true, v: true });

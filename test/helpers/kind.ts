@@ -1,6 +1,6 @@
 /**
  * Helpers for lo's provision e2e tests: the kind and kubectl stand-ins first on PATH, a workspace with its
- * own state dir and CAROOT, and `ctr` inside node containers. Everything carries
+ * own state dir and CAROOT, CRI pulls and `ctr` inside node containers. Everything carries
  * `dev.lok8s.lo.test-run=<id>` (node containers and their volumes too: the kind stand-in adds
  * LO_EXTRA_LABELS). Addresses come from 10.160.0.0/16 (and 10.125.50.0/24 for the 50.lok8s.dev test);
  * names start with `lopv`.
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
+import { criPull } from './cri.js';
 import { docker, REPO_ROOT, TEST_RUN_LABEL } from './docker.js';
 
 export const FAKE_BIN = join(REPO_ROOT, 'test', 'fixtures', 'bin');
@@ -108,9 +109,12 @@ export async function ctr(node: string, args: string[], timeout = 60_000): Promi
   return { code: r.exitCode ?? 1, out: String(r.all ?? '') };
 }
 
-/** Pulls through the hosts.toml tree lo mounted (ctr does not read the CRI config_path). */
+/**
+ * Pulls as the kubelet does: CRI PullImage over the node's containerd socket, so containerd follows the
+ * config.toml the kind stand-in wrote (kind's base config + lo's containerdConfigPatches, config_path).
+ */
 export function pullInNode(node: string, ref: string): Promise<{ code: number; out: string }> {
-  return ctr(node, ['images', 'pull', '--hosts-dir', '/etc/containerd/certs.d', ref]);
+  return criPull(node, ref);
 }
 
 /** Reads a file inside a node container with the node image's own node binary. */

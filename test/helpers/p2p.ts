@@ -1,11 +1,12 @@
 /**
  * Test bed for the P2P node mirror on the real Docker engine: a project and a shared network in 10.170.0.0/16,
  * an upstream registry:2 and a pull-through mirror registry:2 in front of it, N containerd node containers
- * (lo-test/node:containerd) and one lo P2P agent per node deployed by `deployP2P` (sidecar sharing the node's
+ * (lo-test/node:containerd-2.1 unless LO_FAKE_KIND_NODE_IMAGE says otherwise; containerd reads kind's config with
+ * lo's patches, and pulls go through its CRI ImageService) and one lo P2P agent per node deployed by `deployP2P` (sidecar sharing the node's
  * network namespace and volumes). Everything carries `dev.lok8s.lo.test-run=<id>` and is removed by `destroy`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -20,10 +21,16 @@ import type { Plan } from '../../src/plan/types.js';
 import { agentArgs, createP2PHook, deployP2P } from '../../src/apply/deployP2P.js';
 import type { StepAction } from '../../src/apply/stepAction.js';
 import { generateSwarmKey } from '../../src/agent/swarmKey.js';
+import { renderKindConfig } from '../../src/plan/render/renderKindConfig.js';
+import { parse as parseYaml } from 'yaml';
+// @ts-expect-error plain JS module shared with the kind stand-in
+import { kindContainerdConfig } from '../fixtures/kind/containerdConfig.mjs';
+import { criPull } from './cri.js';
 
 export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
-export const NODE_IMAGE = 'lo-test/node:containerd';
+/** containerd 2.1 like kind v0.30's nodes unless LO_FAKE_KIND_NODE_IMAGE picks another (the kind stand-in's variable). */
+export const NODE_IMAGE = process.env.LO_FAKE_KIND_NODE_IMAGE || 'lo-test/node:containerd-2.1';
 export const REGISTRY_IMAGE = 'registry:2';
 export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 /** The narrow clients lo's executors take, over the same engine. */
@@ -31,7 +38,13 @@ export const clients = clientsFor({ docker, target: 'unix:///var/run/docker.sock
 
 /** Runs lo inside the agent container from the bind-mounted repository (dist + node_modules). */
 const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '/opt/lo/bin/lo.js'];
-const AGENT_BINDS = [`${REPO_ROOT}:/opt/lo:ro`];
+// A node_modules that is a symlink (shared between git worktrees) is bound at its real path too, so the link
+// resolves inside the container.
+const NODE_MODULES = realpathSync(join(REPO_ROOT, 'node_modules'));
+const AGENT_BINDS = [
+  `${REPO_ROOT}:/opt/lo:ro`,
+  ...(NODE_MODULES === join(REPO_ROOT, 'node_modules') ? [] : [`${NODE_MODULES}:${NODE_MODULES}:ro`]),
+];
 
 export interface ExecResult {
   code: number;
@@ -83,7 +96,7 @@ export interface P2PBed {
   upstream: { name: string; ip: string; url: string };
   mirror: { name: string; ip: string };
   nodes: BedNode[];
-  /** ctr pull inside a node through the plan's hosts.toml tree. */
+  /** CRI PullImage in a node, as the kubelet pulls (containerd follows the node's config.toml). */
   pull(node: BedNode, ref: string, timeoutMs?: number): Promise<ExecResult>;
   ctr(node: BedNode, args: string[]): Promise<ExecResult>;
   metrics(node: BedNode): Promise<Map<string, number>>;
@@ -95,6 +108,12 @@ export interface P2PBed {
   deployActions: StepAction[];
   /** Runs the deployment again (idempotency). */
   redeploy(): Promise<StepAction[]>;
+}
+
+/** The config.toml kind would write on a node of this plan (kind's base config + lo's containerdConfigPatches). */
+export function nodeContainerdConfig(plan: Plan, mutate: (patches: string[]) => string[] = (p) => p): string {
+  const patches = (parseYaml(renderKindConfig(plan)) as { containerdConfigPatches: string[] }).containerdConfigPatches;
+  return kindContainerdConfig(mutate(patches)) as string;
 }
 
 /** Sums the samples of a metric whose labels include all of `match` ({} = all). */
@@ -212,6 +231,10 @@ export interface BedOptions {
    * mounted into the test image.
    */
   buildImage?: boolean;
+  /** Node (and agent base) image; default NODE_IMAGE. */
+  nodeImage?: string;
+  /** Edits lo's containerdConfigPatches before they are merged into the nodes' config (broken-config tests). */
+  patchConfig?: (patches: string[]) => string[];
 }
 
 export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
@@ -278,12 +301,16 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       ...plan.cluster.nodes.map((n) => n.name),
       ...Array.from({ length: opts.intruders ?? 0 }, (_, i) => `${nets.project}-intruder${i + 1}`),
     ];
+    // Each node's config.toml is what kind writes: kind's base config with lo's containerdConfigPatches.
+    const nodeConfig = join(dir, 'containerd-config.toml');
+    writeFileSync(nodeConfig, nodeContainerdConfig(plan, opts.patchConfig));
+    const nodeImage = opts.nodeImage ?? NODE_IMAGE;
     for (const name of nodeSpecs) {
-      await run(name, NODE_IMAGE, nets.project, '', {
+      await run(name, nodeImage, nets.project, '', {
         HostConfig: {
           CapAdd: ['SYS_ADMIN'],
           SecurityOpt: ['seccomp=unconfined'],
-          Binds: [`${plan.containerd.certsDir}:/etc/containerd/certs.d:ro`],
+          Binds: [`${plan.containerd.certsDir}:/etc/containerd/certs.d:ro`, `${nodeConfig}:/etc/containerd/config.toml:ro`],
           // Shaped like kind's nodes: /var a volume, /run (containerd's socket) a tmpfs.
           Mounts: [{ Type: 'volume', Target: '/var', VolumeOptions: { Labels: labels } }],
           Tmpfs: { '/run': '' },
@@ -302,14 +329,14 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       if (!opts.buildImage)
         return deployP2P(plan, members, {
           docker: clients,
-          image: NODE_IMAGE,
+          image: nodeImage,
           entrypoint: AGENT_ENTRYPOINT,
           binds: AGENT_BINDS,
           extraLabels: labels,
           uploadBytesPerSecond: opts.uploadBytesPerSecond,
         });
       // Redeploys reuse the first image: other work in this repository may rebuild dist/ in between.
-      const actions = await createP2PHook({ docker: async () => clients, baseImage: NODE_IMAGE, image: agentImage, extraLabels: labels })(
+      const actions = await createP2PHook({ docker: async () => clients, baseImage: nodeImage, image: agentImage, extraLabels: labels })(
         plan,
         members,
       );
@@ -330,7 +357,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       });
       const c = await docker.createContainer({
         name: `${name}-lo-p2p`,
-        Image: NODE_IMAGE,
+        Image: nodeImage,
         Entrypoint: AGENT_ENTRYPOINT,
         Cmd: args,
         Labels: { ...labels, 'dev.lok8s.lo.role': 'p2p-agent' },
@@ -362,8 +389,11 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       upstream: { name: `lop2p-${runId}-upstream`, ip: upstreamIp, url: `http://${upstreamIp}:5000` },
       mirror: { name: mirrorPlan.containerName, ip: mirrorPlan.ip },
       nodes,
-      pull: (node, ref, timeoutMs = 90_000) =>
-        execIn(node.name, ['ctr', '-n', 'k8s.io', 'images', 'pull', '--hosts-dir', '/etc/containerd/certs.d', ref], timeoutMs),
+      async pull(node, ref, timeoutMs = 90_000) {
+        const t0 = performance.now();
+        const r = await criPull(node.name, ref, timeoutMs);
+        return { code: r.code, stdout: r.code === 0 ? r.out : '', stderr: r.code === 0 ? '' : r.out, ms: performance.now() - t0 };
+      },
       ctr: (node, args) => execIn(node.name, ['ctr', '-n', 'k8s.io', ...args]),
       metrics: (node) => scrape(`http://${node.ip}:${plan.p2p.port}/metrics`),
       async agentLogs(node) {
