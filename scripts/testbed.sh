@@ -79,13 +79,19 @@ YML
   rm -rf "$root"
 fi
 
-# lo-test/node — a kind-like node: containerd + ctr (+ node for the P2P agent), built offline.
+# lo-test/node — a kind-like node: containerd + ctr (+ node for the P2P agent, curl and cat as kind's node
+# image has them, for `lo why`), built offline. An image from before curl was added is rebuilt.
+if image_exists lo-test/node:containerd && ! docker run --rm --entrypoint /usr/bin/curl lo-test/node:containerd --version >/dev/null 2>&1; then
+  docker rmi -f lo-test/node:containerd >/dev/null
+fi
 if ! image_exists lo-test/node:containerd; then
   log "building lo-test/node:containerd from Debian's containerd"
   root=$(mktemp -d)
   copy_with_libs "$root" /usr/bin/containerd /usr/bin/containerd
   copy_with_libs "$root" /usr/bin/ctr /usr/bin/ctr
   copy_with_libs "$root" "$(command -v node)" /usr/local/bin/node
+  copy_with_libs "$root" /usr/bin/curl /usr/bin/curl
+  copy_with_libs "$root" /usr/bin/cat /usr/bin/cat
   [ -x /usr/bin/containerd-shim-runc-v2 ] && copy_with_libs "$root" /usr/bin/containerd-shim-runc-v2 /usr/bin/containerd-shim-runc-v2
   mkdir -p "$root/etc/containerd/certs.d" "$root/var/lib/containerd" "$root/run/containerd" "$root/tmp" "$root/etc/ssl/certs"
   cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/" 2>/dev/null || true
