@@ -11,6 +11,8 @@ import { createP2PHook, listP2PAgents, removeP2P } from '../apply/deployP2P.js';
 import { checkTrust } from '../adapters/trustStore.js';
 import type { DestroyDeps } from './destroy.js';
 import type { DoctorDeps } from './doctor.js';
+import { NodeExec } from '../adapters/docker/nodeExec.js';
+import { nodeContainerd } from './nodeContainerd.js';
 import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
 import type { StepReporter } from './runSteps.js';
 import type { StepAction } from '../apply/stepAction.js';
@@ -169,6 +171,11 @@ export function doctorDeps(o: WiringOptions): DoctorDeps {
     },
     networkExists: async (name) => (await (await docker()).networks.inspect(name)) !== null,
     p2pAgents: async (plan) => listP2PAgents(plan, (await docker()).conn.docker),
+    nodeContainerd: async (plan) => {
+      const exec = new NodeExec((await docker()).conn);
+      const nodes = (await exec.kindNodes(plan.cluster.name)).filter((n) => n.running);
+      return Promise.all(nodes.map((n) => nodeContainerd(exec, n.name, plan)));
+    },
     kind: kindCli({ env }),
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
     checkTrust: trustCheck(o),

@@ -1,12 +1,12 @@
-import { parse as parseToml } from 'smol-toml';
 import type { DockerConnection } from '../adapters/docker/client.js';
 import { NodeExec } from '../adapters/docker/nodeExec.js';
 import { LoError, ExitCode } from '../errors/loError.js';
-import { checkContainerdConfig, parseContainerdVersion, type Finding, type PullMode } from '../plan/containerdChecks.js';
+import type { Finding, PullMode } from '../plan/containerdChecks.js';
 import { hostDirCandidates, MANIFEST_ACCEPT, manifestUrl, resolveHosts, type ResolvedHost } from '../plan/containerdHosts.js';
 import { ImageRefError, parseImageRef, type ImageRef } from '../plan/imageRef.js';
 import { REGISTRY_DATA_DIR } from '../plan/render/renderRegistryConfig.js';
 import type { Plan } from '../plan/types.js';
+import { nodeContainerd } from './nodeContainerd.js';
 
 /**
  * `lo why IMAGE`: how one node's containerd would resolve an image reference, tried for real from inside the
@@ -175,26 +175,6 @@ export async function why(opts: WhyOptions, deps: WhyDeps): Promise<WhyResult> {
   if (!node.running)
     throw new LoError('E_STEP', `node ${node.name} is not running`, { hint: `start it with \`docker start ${node.name}\`` });
 
-  // What containerd itself runs with.
-  const [versionOut, dumpOut] = await Promise.all([
-    exec.exec(node.name, ['containerd', '--version']),
-    exec.exec(node.name, ['containerd', 'config', 'dump'], { timeoutMs: 20_000 }),
-  ]);
-  const version = parseContainerdVersion(versionOut.stdout);
-  if (!version)
-    throw new LoError(
-      'E_STEP',
-      `cannot tell the containerd version of node ${node.name}: ${versionOut.stderr.trim() || versionOut.stdout.trim()}`,
-    );
-  let dump: Record<string, unknown>;
-  try {
-    dump = parseToml(dumpOut.stdout) as Record<string, unknown>;
-  } catch (err) {
-    throw new LoError('E_STEP', `\`containerd config dump\` on node ${node.name} did not give TOML: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-
   // certs.d lookup exactly as containerd's HostDirFromRoot does it, on the node's own files.
   const root = plan.containerd.nodeCertsDir;
   const tried = hostDirCandidates(ref.registry);
@@ -222,7 +202,7 @@ export async function why(opts: WhyOptions, deps: WhyDeps): Promise<WhyResult> {
     });
     hosts = resolveHosts(ref.registry, null);
   }
-  const checks = checkContainerdConfig({ version, dump, nodeCertsDir: root, p2pEnabled: plan.p2p.enabled, hostsFiles });
+  const checks = await nodeContainerd(exec, node.name, plan, hostsFiles);
   findings.push(...checks.findings);
 
   const hops: Hop[] = [];
@@ -284,7 +264,7 @@ export async function why(opts: WhyOptions, deps: WhyDeps): Promise<WhyResult> {
     image: opts.image,
     normalized: ref.normalized,
     node: node.name,
-    containerd: { version: version.text, pullMode: checks.mode, because: checks.because },
+    containerd: { version: checks.version.text, pullMode: checks.mode, because: checks.because },
     certsDir: { tried, matched, file: matched ? `${root}/${matched}/hosts.toml` : null },
     hops,
     answeredBy: answered

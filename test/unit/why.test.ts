@@ -222,3 +222,26 @@ describe('containerd pull mode and silent bypasses', () => {
     ).toEqual(['hosts-toml-no-host']);
   });
 });
+
+describe('lo doctor: one containerd check per node', () => {
+  it('the worst finding decides; info only adds to the detail', async () => {
+    const { containerdChecks } = await import('../../src/usecases/doctor.js');
+    const fail = { code: 'config-path', severity: 'fail' as const, message: 'config_path is ""', fix: 'recreate' };
+    const warn = { code: 'legacy-registry', severity: 'warn' as const, message: 'deprecated entries' };
+    const info = { code: 'max-concurrent-downloads-mode', severity: 'info' as const, message: 'local pull path' };
+    const checks = containerdChecks([
+      { node: 'a', version: V21, mode: 'transfer', because: '', findings: [] },
+      { node: 'b', version: V21, mode: 'local', because: '', findings: [info] },
+      { node: 'c', version: V17, mode: 'local', because: '', findings: [warn, fail] },
+    ]);
+    expect(checks.map((c) => [c.name, c.status])).toEqual([
+      ['containerd a', 'ok'],
+      ['containerd b', 'ok'],
+      ['containerd c', 'fail'],
+    ]);
+    expect(checks[0]!.detail).toBe('containerd v2.1.4, CRI pull via the transfer service');
+    expect(checks[1]!.detail).toContain('local pull path');
+    expect(checks[2]).toMatchObject({ fix: 'recreate' });
+    expect(checks[2]!.detail).toContain('+1 more: `lo why IMAGE --node c`');
+  });
+});
