@@ -14,6 +14,7 @@ command -v containerd >/dev/null || need_pkgs+=(containerd)
 command -v skopeo >/dev/null || need_pkgs+=(skopeo)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
+command -v curl >/dev/null || need_pkgs+=(curl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -88,12 +89,13 @@ YML
   rm -rf "$root"
 fi
 
-# Node images: kind-like nodes with containerd + ctr (+ node for the P2P agent), built offline. The kind
+# Node images: kind-like nodes with containerd + ctr (+ node for the P2P agent; curl and cat, as kind's node
+# image has them, for `lo why`), built offline. The kind
 # stand-in writes kind's real /etc/containerd/config.toml into them; that config names
 # /etc/containerd/cri-base.json (kind generates it with `ctr oci spec`), without which the CRI plugin does not
 # load. The pull path never reads it. NODE_IMAGE_REV is bumped when what goes into a node image changes, so
 # an older image is rebuilt.
-NODE_IMAGE_REV=2
+NODE_IMAGE_REV=3
 CACHE=${LO_TESTBED_CACHE:-/var/cache/lo-testbed}
 
 build_node_image() {
@@ -107,6 +109,8 @@ build_node_image() {
   copy_with_libs "$root" "$bindir/containerd" /usr/bin/containerd
   copy_with_libs "$root" "$bindir/ctr" /usr/bin/ctr
   copy_with_libs "$root" "$(command -v node)" /usr/local/bin/node
+  copy_with_libs "$root" /usr/bin/curl /usr/bin/curl
+  copy_with_libs "$root" /usr/bin/cat /usr/bin/cat
   [ -x "$bindir/containerd-shim-runc-v2" ] && copy_with_libs "$root" "$bindir/containerd-shim-runc-v2" /usr/bin/containerd-shim-runc-v2
   mkdir -p "$root/etc/containerd/certs.d" "$root/var/lib/containerd" "$root/run/containerd" "$root/tmp" "$root/etc/ssl/certs"
   cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/" 2>/dev/null || true

@@ -69,7 +69,11 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
             if (r.tlsDir) await mkdir(r.tlsDir, { recursive: true, mode: 0o700 });
           }
           // The name is the path; the content may hold secrets and is never part of an action.
-          return { kind: 'file', name: r.configPath, action: await writeFileAtomic(r.configPath, configs.get(r.name)!, SECRET_MODE, dryRun) };
+          return {
+            kind: 'file',
+            name: r.configPath,
+            action: await writeFileAtomic(r.configPath, configs.get(r.name)!, SECRET_MODE, dryRun),
+          };
         }),
       ),
     ),

@@ -184,7 +184,11 @@ export async function listP2PAgents(
 }
 
 /** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */
-export async function removeP2P(plan: Plan, docker: Pick<DockerClients, 'containers'>, opts: { dryRun?: boolean } = {}): Promise<StepAction[]> {
+export async function removeP2P(
+  plan: Plan,
+  docker: Pick<DockerClients, 'containers'>,
+  opts: { dryRun?: boolean } = {},
+): Promise<StepAction[]> {
   const found = await docker.containers.list(agentLabels(plan));
   const actions: StepAction[] = [];
   for (const c of found) {

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   registry: async () => (await import('./commands/registry.js')).registerRegistry,
   p2p: async () => (await import('./commands/p2p.js')).registerP2P,
   trust: async () => (await import('./commands/trust.js')).registerTrust,
+  why: async () => (await import('./commands/why.js')).registerWhy,
 };
 
 /** The program with every command, or only `commandName`'s when it names one (help lists them all). */

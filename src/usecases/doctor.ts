@@ -8,6 +8,7 @@ import { KUBECTL_INSTALL_HINT } from '../adapters/kubectl.js';
 import type { Plan, RegistryPlan } from '../plan/types.js';
 import type { TrustStatus } from './provision.js';
 import { TRUST_COMMAND } from './provision.js';
+import type { NodeContainerdReport } from './nodeContainerd.js';
 
 export interface Check {
   name: string;
@@ -34,6 +35,11 @@ export interface DoctorDeps {
    * agent stopped (Docker gives up restarting a container whose network namespace owner is not running yet).
    */
   p2pAgents?: (plan: Plan) => Promise<Array<{ node: string; agent: string; running: boolean }>>;
+  /**
+   * Each node's containerd as it really runs (`containerd config dump`, version, the hosts.toml files it
+   * reads), checked for the silent bypasses `lo why` knows (src/plan/containerdChecks.ts).
+   */
+  nodeContainerd?: (plan: Plan) => Promise<NodeContainerdReport[]>;
   /** GET /v2/ of one registry; resolves the HTTP status. */
   probe?: (registry: RegistryPlan, ca: string | null, timeoutMs: number) => Promise<number>;
   timeoutMs?: number;
@@ -188,10 +194,28 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
                 },
           );
         }
+        if (exists && deps.nodeContainerd) checks.push(...containerdChecks(await deps.nodeContainerd(p)));
       } catch (err) {
         checks.push({ name: 'cluster', status: 'fail', detail: errMsg(err), fix: 'run `kind get clusters` to see why' });
       }
     }
   }
   return { project: plan?.project.name ?? null, ok: checks.every((c) => c.status !== 'fail'), checks };
+}
+
+/** One check per node: the worst finding decides; info findings only add to the detail. */
+export function containerdChecks(reports: readonly NodeContainerdReport[]): Check[] {
+  return reports.map((r): Check => {
+    const mode = `containerd ${r.version.text}, CRI pull via ${r.mode === 'transfer' ? 'the transfer service' : 'local pull'}`;
+    const worst = r.findings.find((f) => f.severity === 'fail') ?? r.findings.find((f) => f.severity === 'warn');
+    const info = r.findings.filter((f) => f.severity === 'info').map((f) => f.message);
+    if (!worst) return { name: `containerd ${r.node}`, status: 'ok', detail: [mode, ...info].join('; ') };
+    const more = r.findings.filter((f) => f !== worst && f.severity !== 'info').length;
+    return {
+      name: `containerd ${r.node}`,
+      status: worst.severity === 'fail' ? 'fail' : 'warn',
+      detail: `${mode}: ${worst.message}${more ? ` (+${more} more: \`lo why IMAGE --node ${r.node}\`)` : ''}`,
+      ...(worst.fix ? { fix: worst.fix } : {}),
+    };
+  });
 }

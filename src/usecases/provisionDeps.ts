@@ -12,6 +12,7 @@ import { createP2PHook, listP2PAgents, removeP2P } from '../apply/deployP2P.js';
 import { checkTrust } from '../adapters/trust/check.js';
 import type { DestroyDeps } from './destroy.js';
 import type { DoctorDeps } from './doctor.js';
+import { kindNodes, nodeContainerd } from './nodeContainerd.js';
 import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
 import type { StepReporter } from './runSteps.js';
 import type { StepAction } from '../apply/stepAction.js';
@@ -135,6 +136,11 @@ export function doctorDeps(o: WiringOptions): DoctorDeps {
     },
     networkExists: async (name) => (await (await docker()).networks.inspect(name)) !== null,
     p2pAgents: async (plan) => listP2PAgents(plan, await docker()),
+    nodeContainerd: async (plan) => {
+      const d = await docker();
+      const nodes = (await kindNodes(d, plan.cluster.name)).filter((n) => n.running);
+      return Promise.all(nodes.map((n) => nodeContainerd(d.exec, n.name, plan)));
+    },
     kind: kindCli({ env }),
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
     checkTrust: trustCheck(o),

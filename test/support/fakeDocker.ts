@@ -228,4 +228,11 @@ export class FakeDocker implements DockerClients {
   readonly engine: DockerClients['engine'] = {
     version: () => this.run('get', 'version', () => ({ version: 'fake', apiVersion: '1.45' }), false),
   };
+
+  /** Fake containers run no processes and hold no files: every command is "not found". */
+  readonly exec: DockerClients['exec'] = {
+    exec: (container, cmd) =>
+      this.run('exec', `${cmd.join(' ')} in ${container}`, () => ({ exitCode: 127, stdout: '', stderr: `${cmd[0]}: not found` }), false),
+    pathExists: () => this.run('inspect', 'path', () => false, false),
+  };
 }

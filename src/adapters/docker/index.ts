@@ -2,6 +2,7 @@ import { silentLog, type Log } from '../../runtime/log.js';
 import { connectDocker, DockerCalls, type ConnectOptions, type DockerConnection } from './client.js';
 import { Containers } from './containers.js';
 import { Engine } from './engine.js';
+import { Exec } from './exec.js';
 import { Images } from './images.js';
 import { Networks } from './networks.js';
 import type { DockerClients } from './types.js';
@@ -20,6 +21,7 @@ export function clientsFor(conn: DockerConnection, log: Log = silentLog): Docker
     containers: new Containers(calls),
     images: new Images(calls),
     engine: new Engine(calls),
+    exec: new Exec(calls),
   };
 }
 

@@ -125,6 +125,19 @@ export interface EngineClient {
 }
 
 /** The narrow clients over one connection. */
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecClient {
+  /** Runs a command in a running container; output bounded to 4 MiB per stream. */
+  exec(container: string, cmd: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  /** Whether a path exists in a container's filesystem (no shell needed in the image). */
+  pathExists(container: string, path: string): Promise<boolean>;
+}
+
 export interface DockerClients {
   /** Where the engine is, for messages (`unix:///var/run/docker.sock`). */
   target: string;
@@ -133,4 +146,5 @@ export interface DockerClients {
   containers: ContainersClient;
   images: ImagesClient;
   engine: EngineClient;
+  exec: ExecClient;
 }

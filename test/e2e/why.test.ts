@@ -1,0 +1,148 @@
+/**
+ * `lo why IMAGE` end to end: a two-node P2P cluster (kind stand-in, real containerd nodes, real agents, a
+ * real registry:2 mirror of a registry:2 "upstream" on a test network). The resolution runs inside the node,
+ * so each answer below is what that node's containerd reaches: its own P2P agent on 127.0.0.1, the mirror
+ * over TLS with lo's CA, and the default endpoint, which must never be tried here (no internet; asserted).
+ * Subnets from 10.160.0.0/16, names `lopv…`.
+ */
+import { randomInt } from 'node:crypto';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
+import {
+  cleanupProvisionRun,
+  lo,
+  makeTinyImage,
+  provisionWorkspace,
+  pullInNode,
+  writeProjectSpec,
+  type ProjectSpec,
+  type ProvisionWorkspace,
+} from '../helpers/kind.js';
+import type { WhyResult } from '../../src/usecases/why.js';
+
+let ws: ProvisionWorkspace;
+let spec: ProjectSpec;
+let file: string;
+let repo: string;
+let upstreamIp: string;
+let upstreamDigest: string;
+
+const why = async (args: string[]): Promise<{ code: number; result: WhyResult; stderr: string }> => {
+  const r = await lo(ws, ['--config', file, 'why', ...args, '--json']);
+  return { code: r.code, result: JSON.parse(r.stdout) as WhyResult, stderr: r.stderr };
+};
+
+beforeAll(async () => {
+  ws = provisionWorkspace();
+  ws.env.LO_P2P_BASE_IMAGE = 'lo-test/node:containerd';
+  const hex = ws.runId.slice('lopv-'.length);
+  const octet = 200 + randomInt(50);
+  const shared = { name: `lopvw${hex}`, cidr: `10.160.${octet}.0/24` };
+  await docker.createNetwork({
+    Name: shared.name,
+    Labels: { [TEST_RUN_LABEL]: ws.runId },
+    IPAM: { Config: [{ Subnet: shared.cidr, Gateway: `10.160.${octet}.1`, IPRange: `10.160.${octet}.128/25` }] },
+  });
+  upstreamIp = `10.160.${octet}.120`;
+  const up = await docker.createContainer({
+    name: `${ws.runId}-why-upstream`,
+    Image: 'registry:2',
+    Labels: { [TEST_RUN_LABEL]: ws.runId },
+    HostConfig: { NetworkMode: shared.name },
+    NetworkingConfig: { EndpointsConfig: { [shared.name]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
+  });
+  await up.start();
+  await waitHttp(`http://${upstreamIp}:5000/v2/`);
+  repo = `library/${ws.runId}-why`;
+  const img = await makeTinyImage(ws, 'why');
+  await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${upstreamIp}:5000/${repo}:v1`]);
+  const head = await fetch(`http://${upstreamIp}:5000/v2/${repo}/manifests/v1`, {
+    method: 'HEAD',
+    headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+  });
+  upstreamDigest = head.headers.get('docker-content-digest')!;
+  spec = {
+    name: `lopvy${hex}`,
+    domain: `lopvy${hex}.test`,
+    network: { name: `lopvy${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+    shared,
+    mirrors: [{ name: `${ws.runId}-whydock`, url: `http://${upstreamIp}:5000`, registry: 'docker.io' }],
+    workers: 1,
+    p2p: true,
+  };
+  file = writeProjectSpec(ws, spec);
+  const r = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
+  expect(r.code, r.stderr).toBe(0);
+}, 400_000);
+
+afterAll(async () => {
+  await cleanupProvisionRun(ws, [spec?.name].filter(Boolean) as string[]);
+});
+
+describe('lo why', () => {
+  it('names the certs.d entry and every host in order; the mirror answers (cache miss first, then hit); the upstream is never tried', async () => {
+    const ref = `${repo.replace(/^library\//, '')}:v1`; // short form: normalised to docker.io/library/…
+    const first = await why([ref]);
+    expect(first.code, first.stderr).toBe(0);
+    const r = first.result;
+    expect(r.normalized).toBe(`docker.io/${repo}:v1`);
+    expect(r.node).toBe(`${spec.name}-control-plane`);
+    expect(r.certsDir).toEqual({
+      tried: ['docker.io', '_default'],
+      matched: 'docker.io',
+      file: '/etc/containerd/certs.d/docker.io/hosts.toml',
+    });
+    const mirror = r.hops.find((h) => h.role === 'mirror')!;
+    expect(r.hops.map((h) => h.role)).toEqual(['p2p', 'mirror', 'upstream']);
+    expect(r.hops[0]).toMatchObject({ origin: 'http://127.0.0.1:30020', outcome: 'miss', status: 404 });
+    expect(mirror).toMatchObject({ name: spec.mirrors[0]!.name, outcome: 'answered', status: 200, cache: 'miss', digest: upstreamDigest });
+    expect(r.hops[2]).toMatchObject({ origin: 'https://registry-1.docker.io', outcome: 'not tried' });
+    expect(r.answeredBy).toMatchObject({ index: 2, role: 'mirror' });
+    expect(r.digest).toBe(upstreamDigest);
+    expect(r.findings.filter((f) => f.severity === 'fail')).toEqual([]);
+    expect(typeof mirror.ms).toBe('number');
+
+    // The proxy kept the manifest it fetched: the same question is now a cache hit.
+    const again = (await why([ref])).result;
+    expect(again.hops.find((h) => h.role === 'mirror')).toMatchObject({ outcome: 'answered', cache: 'hit', digest: upstreamDigest });
+
+    const text = await lo(ws, ['--config', file, 'why', ref]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('certs.d   /etc/containerd/certs.d/docker.io/hosts.toml');
+    expect(text.stdout).toMatch(/2\. https:\/\/10\.160\.\d+\.\d+\s+answered 200, cache hit/);
+    expect(text.stdout).toContain(`digest ${upstreamDigest}`);
+  });
+
+  it('the worker is answered by its P2P agent once the control plane pulled the image', async () => {
+    const ref = `docker.io/${repo}:v1`;
+    const pulled = await pullInNode(`${spec.name}-control-plane`, ref);
+    expect(pulled.code, pulled.out).toBe(0);
+    let r: WhyResult | undefined;
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      r = (await why([ref, '--node', `${spec.name}-worker`])).result;
+      if (r.answeredBy?.role === 'p2p') break;
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    expect(r!.node).toBe(`${spec.name}-worker`);
+    expect(r!.hops[0]).toMatchObject({ role: 'p2p', outcome: 'answered', status: 200, digest: upstreamDigest });
+    expect(r!.hops.slice(1).every((h) => h.outcome === 'not tried')).toBe(true);
+  });
+
+  it('an image nobody has: every host misses, the upstream is skipped with --no-upstream, exit 1', async () => {
+    const r = await why([`docker.io/${repo}:nope`, '--no-upstream']);
+    expect(r.code).toBe(1);
+    expect(r.result.answeredBy).toBeNull();
+    expect(r.result.hops.map((h) => h.outcome)).toEqual(['miss', 'miss', 'skipped']);
+  });
+
+  it('a bad reference or node is bad input (exit 2), naming the nodes there are', async () => {
+    const bad = await lo(ws, ['--config', file, 'why', 'UPPER/Case']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('not a valid repository name component');
+    const node = await lo(ws, ['--config', file, 'why', 'nginx', '--node', 'nope']);
+    expect(node.code).toBe(2);
+    expect(node.stderr).toContain(`${spec.name}-control-plane`);
+  });
+});
