@@ -1,10 +1,11 @@
 /**
- * The P2P node mirror on real containerd: three node containers (lo-test/node:containerd) each with a lo agent
- * deployed by deployP2P, a pull-through mirror registry:2 in front of an upstream registry:2, hosts.toml from
- * the plan (agent first, then the mirror, then the upstream as server), and one intruder node whose agent has
+ * The P2P node mirror on real containerd 2.1, pulls through its CRI ImageService: three node containers
+ * (lo-test/node:containerd-2.1, kind's config.toml with lo's patches) each with a lo agent deployed by
+ * deployP2P, a pull-through mirror registry:2 in front of an upstream registry:2, hosts.toml from the plan
+ * (agent first, then the mirror, then the upstream as server), and one intruder node whose agent has
  * another swarm key. Node 1 pulls through the mirror; with mirror and upstream stopped, nodes 2 and 3 pull
  * through their agents; then unknown images, the latest-tag policy, a peer killed mid-blob, a corrupted blob
- * and the intruder.
+ * and the intruder. With P2P on and 3 downloads, containerd 2.1 pulls through its transfer service.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createP2PBed, docker, execIn, metric, waitFor, type BedNode, type P2PBed } from '../helpers/p2p.js';
@@ -55,7 +56,7 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     await bed?.destroy();
   }, 120_000);
 
-  it('the plan puts the agent first in hosts.toml, with dial_timeout, and containerd 1.6 accepts the file', async () => {
+  it('the plan puts the agent first in hosts.toml, with dial_timeout, and containerd accepts the file', async () => {
     const h = bed.plan.containerd.hosts.find((x) => x.host === 'docker.io')!;
     const hosts = [...h.content.matchAll(/\[host\."([^"]+)"\]/g)].map((m) => m[1]);
     expect(hosts[0]).toBe(bed.plan.p2p.endpoint);
@@ -138,7 +139,7 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     // containerd: the agent's 404 sends it on to the mirror and upstream (stopped), so the pull fails — fast.
     const r = await bed.pull(n3, ref('nothing'), 60_000);
     expect(r.code).not.toBe(0);
-    console.log(`[p2p] ctr pull of an unknown image failed after ${r.ms.toFixed(0)} ms (agent 404, then mirror and upstream down)`);
+    console.log(`[p2p] CRI pull of an unknown image failed after ${r.ms.toFixed(0)} ms (agent 404, then mirror and upstream down)`);
   });
 
   it('tags named latest are not resolved by P2P (resolveLatest off)', async () => {

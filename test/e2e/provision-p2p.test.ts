@@ -1,7 +1,8 @@
 /**
  * `lo provision` with the P2P node mirror, end to end through the CLI: a two-node cluster (kind stand-in,
- * real containerd) gets one agent sidecar per node; an image pulled on the control plane through the mirror
- * is pulled on the worker through P2P with the mirror and its upstream stopped; a re-run is a no-op and
+ * real containerd 2.1, CRI pulls) gets one agent sidecar per node; an image pulled on the control plane through
+ * the mirror is pulled on the worker through P2P with the mirror and its upstream stopped (the control plane's
+ * served-bytes counter moves); a re-run is a no-op and
  * `lo destroy` removes the agents. LO_P2P_BASE_IMAGE points the agent image at the offline node image.
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
@@ -19,6 +20,7 @@ import {
   type ProvisionWorkspace,
 } from '../helpers/kind.js';
 import { execa } from 'execa';
+import { metric, scrape } from '../helpers/p2p.js';
 
 const NODE_IMAGE = 'lo-test/node:containerd';
 let ws: ProvisionWorkspace;
@@ -115,8 +117,13 @@ describe('lo provision with the P2P node mirror', () => {
     expect(status).toBe(200);
     await docker.getContainer(mirror).stop({ t: 0 });
     await docker.getContainer(upstreamName).stop({ t: 0 });
+    // The route: the bytes came from the control plane's agent (its served-bytes counter moves).
+    const cp = await docker.getContainer(`${spec.name}-control-plane`).inspect();
+    const cpMetrics = `http://${cp.NetworkSettings.Networks[spec.network!.name]!.IPAddress}:30020/metrics`;
+    const servedBefore = metric(await scrape(cpMetrics), 'lo_p2p_bytes_served_total');
     const second = await pullInNode(`${spec.name}-worker`, ref);
     expect(second.code, second.out).toBe(0);
+    expect(metric(await scrape(cpMetrics), 'lo_p2p_bytes_served_total')).toBeGreaterThan(servedBefore + 2048);
     await docker.getContainer(mirror).start();
     await docker.getContainer(upstreamName).start();
   });
