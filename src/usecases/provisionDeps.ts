@@ -15,11 +15,14 @@ import type { DoctorDeps } from './doctor.js';
 import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
 import type { StepReporter } from './runSteps.js';
 import type { StepAction } from '../apply/stepAction.js';
+import { silentLog, type Log } from '../runtime/log.js';
 
 export interface WiringOptions {
   spec: LoadSpecOptions;
   plan: PlanDeps;
   env?: NodeJS.ProcessEnv;
+  /** The debug log (from main): reaches kind, kubectl and the executors. */
+  log?: Log;
   reporter?: StepReporter;
   /** Host CA trust check; default: the TLS module's read-only `checkTrust`. */
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
@@ -58,7 +61,8 @@ function planLoader(o: WiringOptions, docker: () => Promise<DockerClients>): () 
 
 /** Real dependencies of `lo provision`: dockerode, the registry executor, kind and kubectl via execa. */
 export function provisionDeps(o: WiringOptions): ProvisionDeps {
-  const env = o.env ?? process.env;
+  const env = o.env ?? {};
+  const log = o.log ?? silentLog;
   const docker = lazyDocker(env);
   return {
     loadPlan: planLoader(o, docker),
@@ -73,7 +77,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
           stages.failed('networks', err);
           throw err;
         }
-        const actions = await applyRegistries(plan, { docker: d, env, stages, ...(opts?.dryRun ? { dryRun: true } : {}) });
+        const actions = await applyRegistries(plan, { docker: d, env, log, stages, ...(opts?.dryRun ? { dryRun: true } : {}) });
         return actions.map((a): StepAction & { step: string } => ({
           step: stageOfAction(plan, a),
           action: a.action,
@@ -82,9 +86,9 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
         }));
       },
     },
-    kind: kindCli({ env }),
+    kind: kindCli({ env, log }),
     docker: async () => (await docker()).conn.docker,
-    kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
+    kubectl: (kubeconfig) => kubectl({ kubeconfig, env, log }),
     checkTrust: trustCheck(o),
     // P2P agents run as sidecars of the node containers; LO_P2P_IMAGE / LO_P2P_BASE_IMAGE let offline
     // machines use a local image instead of building on node:20-bookworm-slim.
@@ -102,13 +106,14 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
 }
 
 export function destroyDeps(o: WiringOptions): DestroyDeps {
-  const env = o.env ?? process.env;
+  const env = o.env ?? {};
+  const log = o.log ?? silentLog;
   const docker = lazyDocker(env);
   // Tearing down must work even when the spec now conflicts with the running shared mirrors.
   const teardown: WiringOptions = { ...o, plan: { ...o.plan, strict: false } };
   return {
     loadPlan: planLoader(teardown, docker),
-    kind: kindCli({ env }),
+    kind: kindCli({ env, log }),
     // The plan destroy made once; never the shared mirrors: other projects use them (`lo registry clean --shared`).
     removeRegistries: async (plan, { volumes, dryRun }) => {
       const d = await docker();
@@ -121,7 +126,8 @@ export function destroyDeps(o: WiringOptions): DestroyDeps {
 }
 
 export function doctorDeps(o: WiringOptions): DoctorDeps {
-  const env = o.env ?? process.env;
+  const env = o.env ?? {};
+  const log = o.log ?? silentLog;
   const docker = lazyDocker(env);
   return {
     // Doctor plans without Docker when the engine is down, so the other checks still run.
@@ -133,8 +139,8 @@ export function doctorDeps(o: WiringOptions): DoctorDeps {
     },
     networkExists: async (name) => (await (await docker()).networks.inspect(name)) !== null,
     p2pAgents: async (plan) => listP2PAgents(plan, (await docker()).conn.docker),
-    kind: kindCli({ env }),
-    kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
+    kind: kindCli({ env, log }),
+    kubectl: (kubeconfig) => kubectl({ kubeconfig, env, log }),
     checkTrust: trustCheck(o),
   };
 }
