@@ -1,5 +1,6 @@
 import { execa, type ExecaError } from 'execa';
 import { ExitCode, LoError } from '../errors/loError.js';
+import { silentLog, type Log } from '../runtime/log.js';
 
 /** kind's CLI, driven with execa. One method per kind command lo uses. */
 export interface KindCli {
@@ -16,6 +17,8 @@ export interface KindCliOptions {
   env?: NodeJS.ProcessEnv;
   /** `kind create cluster` pulls a node image and boots it; give it time. */
   createTimeoutMs?: number;
+  /** Every kind call is logged through it (`lo --verbose`). */
+  log?: Log;
 }
 
 export class ToolError extends LoError {}
@@ -40,10 +43,12 @@ export function toolError(tool: string, args: string[], err: unknown, installHin
 
 export const KIND_INSTALL_HINT = 'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation';
 
-export function kindCli({ bin = 'kind', env = process.env, createTimeoutMs = 10 * 60_000 }: KindCliOptions = {}): KindCli {
+export function kindCli({ bin = 'kind', env = {}, createTimeoutMs = 10 * 60_000, log = silentLog }: KindCliOptions = {}): KindCli {
   const run = async (args: string[], extraEnv: Record<string, string> = {}, timeout = 60_000): Promise<string> => {
     try {
-      const r = await execa(bin, args, { env: { ...env, ...extraEnv }, extendEnv: false, timeout, stdin: 'ignore' });
+      const r = await log.call('run', `${bin} ${args.join(' ')}`, () =>
+        execa(bin, args, { env: { ...env, ...extraEnv }, extendEnv: false, timeout, stdin: 'ignore' }),
+      );
       return r.stdout;
     } catch (err) {
       throw toolError('kind', args, err, KIND_INSTALL_HINT);

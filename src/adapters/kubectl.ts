@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { toolError } from './kindCli.js';
+import { silentLog, type Log } from '../runtime/log.js';
 
 export const KUBECTL_INSTALL_HINT = 'install kubectl: https://kubernetes.io/docs/tasks/tools/';
 
@@ -17,19 +18,23 @@ export interface KubectlOptions {
   bin?: string;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** Every kubectl call is logged through it (`lo --verbose`). */
+  log?: Log;
 }
 
-export function kubectl({ kubeconfig, bin = 'kubectl', env = process.env, timeoutMs = 60_000 }: KubectlOptions): Kubectl {
+export function kubectl({ kubeconfig, bin = 'kubectl', env = {}, timeoutMs = 60_000, log = silentLog }: KubectlOptions): Kubectl {
   const run = async (args: string[], input?: string): Promise<{ stdout: string; stderr: string; exitCode: number }> => {
     const full = ['--kubeconfig', kubeconfig, ...args];
     try {
-      const r = await execa(bin, full, {
-        env,
-        extendEnv: false,
-        timeout: timeoutMs,
-        reject: false,
-        ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
-      });
+      const r = await log.call('run', `${bin} ${full.join(' ')}`, () =>
+        execa(bin, full, {
+          env,
+          extendEnv: false,
+          timeout: timeoutMs,
+          reject: false,
+          ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
+        }),
+      );
       if (r.failed && r.exitCode === undefined) throw r;
       return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? 1 };
     } catch (err) {

@@ -18,7 +18,7 @@ export type { Action, ApplyDeps, TlsMaterial } from './types.js';
  */
 export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Action[]> {
   const dryRun = deps.dryRun ?? false;
-  const env = deps.env ?? process.env;
+  const env = deps.env ?? {};
   const progress = deps.onProgress ?? ((): void => undefined);
   const { docker } = deps;
   const stage = stageRunner(deps.stages);

@@ -1,5 +1,6 @@
 import type { DockerClients } from '../adapters/docker/index.js';
 import type { Plan } from '../plan/types.js';
+import type { Log } from '../runtime/log.js';
 
 /** One entry of what an apply did (or, with dryRun, would do). */
 export interface Action {
@@ -24,8 +25,10 @@ export interface ApplyDeps {
   docker: DockerClients;
   /** Issues or reuses the CA and leaves; default: src/apply/tls/ensureTls.ts. */
   ensureTls?: EnsureTls;
-  /** Credentials are read from here at write time (default process.env). */
+  /** Credentials are read from here at write time (injected from main; default: none). */
   env?: NodeJS.ProcessEnv;
+  /** The debug log (from main). */
+  log?: Log;
   dryRun?: boolean;
   /** One line per step, for a spinner. */
   onProgress?: (step: string) => void;

@@ -1,25 +1,43 @@
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import type { PlanDeps } from '../usecases/plan.js';
-import { observeSharedOrNothing } from '../usecases/registry.js';
+import { observeSharedOrNothing } from '../usecases/registrySetup.js';
+import { resolvePaths } from '../runtime/paths.js';
+import type { Log } from '../runtime/log.js';
 
 /** Options every command accepts (set on the root program). */
 export interface GlobalOpts {
   config?: string;
   json?: boolean;
+  verbose?: boolean;
 }
 
 export function specOptions(domain: string | undefined, g: GlobalOpts): LoadSpecOptions {
   return { ...(g.config ? { config: g.config } : { domain: domain ?? 'lok8s.dev' }) };
 }
 
+/**
+ * What main hands every command: the environment, the debug log and the exit code channel. Built once in
+ * src/cli/main.ts; nothing below cli/ reads process.env or sets process.exitCode.
+ */
+export interface CliContext {
+  env: NodeJS.ProcessEnv;
+  log: Log;
+  /** A command that printed its result but must fail (e.g. `lo doctor` with a failed check) says so here. */
+  setExitCode(code: number): void;
+}
+
 /** Dependencies shared by commands; environment is read here, at the edge. */
-export async function commonDeps(_g: GlobalOpts): Promise<PlanDeps> {
-  const extraLabels = process.env.LO_EXTRA_LABELS ? parseLabels(process.env.LO_EXTRA_LABELS) : undefined;
+export function commonDeps(ctx: CliContext): PlanDeps {
+  const env = ctx.env;
+  const extraLabels = env.LO_EXTRA_LABELS ? parseLabels(env.LO_EXTRA_LABELS) : undefined;
   return {
-    ...(process.env.LO_REGISTRY_IMAGE ? { registryImage: process.env.LO_REGISTRY_IMAGE } : {}),
+    paths: resolvePaths({ env }),
+    env,
+    log: ctx.log,
+    ...(env.LO_REGISTRY_IMAGE ? { registryImage: env.LO_REGISTRY_IMAGE } : {}),
     ...(extraLabels ? { extraLabels } : {}),
     // Shared mirrors already running keep their addresses; `lo plan` falls back to "nothing observed" fast.
-    observeShared: observeSharedOrNothing(process.env),
+    observeShared: observeSharedOrNothing(env),
   };
 }
 

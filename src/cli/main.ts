@@ -2,8 +2,10 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors/loError.js';
 import { LO_VERSION } from '../version.js';
 import { printJson, reportError } from './output.js';
+import type { CliContext } from './context.js';
+import { createLog, debugEnabled, silentLog } from '../runtime/log.js';
 
-type Register = (program: Command) => void;
+type Register = (program: Command, ctx: CliContext) => void;
 
 /**
  * Command modules, loaded only when needed: `lo registry up` must not pay for libp2p or execa at start-up
@@ -21,18 +23,32 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
 };
 
 /** The program with every command, or only `commandName`'s when it names one (help lists them all). */
-export async function buildProgram(commandName?: string): Promise<Command> {
+export async function buildProgram(commandName?: string, ctx: CliContext = defaultContext(process.env)): Promise<Command> {
   const program = new Command('lo')
     .description(
       'Local-cluster registry provisioner for kind: shared pull-through mirrors, build and cache registries, TLS, containerd hosts.toml and a P2P node mirror.',
     )
     .version(LO_VERSION)
     .option('-c, --config <file>', 'read this spec file instead of clusters/<domain>/cluster.lok8s.yaml')
+    .option('--verbose', 'log every Docker, kind and kubectl call on stderr (also: LO_DEBUG=1)')
     .showHelpAfterError()
     .exitOverride();
   const names = commandName && COMMANDS[commandName] ? [commandName] : Object.keys(COMMANDS);
-  for (const register of await Promise.all(names.map((n) => COMMANDS[n]!()))) register(program);
+  for (const register of await Promise.all(names.map((n) => COMMANDS[n]!()))) register(program, ctx);
   return program;
+}
+
+/** The context main hands the commands: environment, debug log on stderr when asked for. */
+export function defaultContext(env: NodeJS.ProcessEnv, verbose = false): CliContext {
+  let code: number | undefined;
+  return {
+    env,
+    log: debugEnabled(env, verbose) ? createLog({ write: (line) => process.stderr.write(line) }) : silentLog,
+    setExitCode: (c) => {
+      code = c;
+      void code;
+    },
+  };
 }
 
 /** First non-option word of argv (skipping the value of --config), i.e. the command name. */
@@ -47,15 +63,20 @@ function commandNameOf(argv: string[]): string | undefined {
 }
 
 /** Runs the CLI and returns the exit code (0 ok, 1 failure, 2 bad input, see README). */
-export async function main(argv: string[]): Promise<number> {
-  const program = await buildProgram(commandNameOf(argv));
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const json = argv.includes('--json');
+  // The debug log exists before commander parses: --verbose is read from argv (and declared on the program).
+  let code: number = ExitCode.ok;
+  const ctx: CliContext = {
+    ...defaultContext(env, argv.includes('--verbose')),
+    setExitCode: (c) => {
+      code = c;
+    },
+  };
   try {
+    const program = await buildProgram(commandNameOf(argv), ctx);
     await program.parseAsync(argv);
-    // A command that printed its result but must fail (e.g. `lo doctor` with a failed check) sets process.exitCode.
-    const code = process.exitCode;
-    process.exitCode = undefined;
-    return typeof code === 'number' ? code : ExitCode.ok;
+    return code;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;

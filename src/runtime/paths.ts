@@ -9,13 +9,14 @@ export interface LoPaths {
 }
 
 export interface PathEnv {
-  env?: NodeJS.ProcessEnv;
+  /** The environment, injected from main (src/cli/main.ts); never read from process.env here. */
+  env: NodeJS.ProcessEnv;
   platform?: NodeJS.Platform;
   home?: string;
 }
 
 /** Resolves lo's directories the way mkcert and the XDG spec do. Environment and platform are parameters. */
-export function resolvePaths({ env = process.env, platform = process.platform, home = homedir() }: PathEnv = {}): LoPaths {
+export function resolvePaths({ env, platform = process.platform, home = homedir() }: PathEnv): LoPaths {
   const stateDir =
     env.LO_STATE_DIR ||
     (platform === 'darwin'
@@ -25,7 +26,7 @@ export function resolvePaths({ env = process.env, platform = process.platform, h
 }
 
 /** mkcert's getCAROOT(): $CAROOT, else the platform's data dir + /mkcert. */
-export function caRootDir({ env = process.env, platform = process.platform, home = homedir() }: PathEnv = {}): string {
+export function caRootDir({ env, platform = process.platform, home = homedir() }: PathEnv): string {
   if (env.CAROOT) return env.CAROOT;
   if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'mkcert');
   if (platform === 'win32') return join(env.LocalAppData || join(home, 'AppData', 'Local'), 'mkcert');

@@ -1,12 +1,17 @@
 import { loadSpec, type LoadSpecOptions } from '../spec/loadSpec.js';
 import { resolvePaths, type LoPaths } from '../runtime/paths.js';
 import type { ClusterSpec } from '../spec/types.js';
+import type { Log } from '../runtime/log.js';
 import { planCluster } from '../plan/planCluster.js';
 import type { ObservedShared, Plan } from '../plan/types.js';
 import type { KindConfigOptions } from '../plan/render/renderKindConfig.js';
 
 export interface PlanDeps {
   paths?: LoPaths;
+  /** The environment (from main); paths and credentials come from it. */
+  env?: NodeJS.ProcessEnv;
+  /** The debug log (from main), for every executor and adapter below. */
+  log?: Log;
   /** Reads the shared network's mirrors (Docker); absent means "nothing runs". */
   observeShared?: (spec: ClusterSpec) => Promise<ObservedShared>;
   registryImage?: string;
@@ -22,7 +27,7 @@ export async function loadPlan(opts: LoadSpecOptions, deps: PlanDeps = {}): Prom
   const spec = await loadSpec(opts);
   const observed = deps.observeShared ? await deps.observeShared(spec) : undefined;
   const plan = planCluster(spec, {
-    paths: deps.paths ?? resolvePaths(),
+    paths: deps.paths ?? resolvePaths({ env: deps.env ?? {} }),
     ...(observed ? { observed } : {}),
     ...(deps.registryImage ? { registryImage: deps.registryImage } : {}),
     ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),

@@ -16,19 +16,19 @@ import { kindNodes, nodeContainerd } from './nodeContainerd.js';
 import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
 import type { StepReporter } from './runSteps.js';
 import type { StepAction } from '../apply/stepAction.js';
-import type { Log } from '../runtime/log.js';
+import { silentLog, type Log } from '../runtime/log.js';
 
 export interface WiringOptions {
   spec: LoadSpecOptions;
   plan: PlanDeps;
   env?: NodeJS.ProcessEnv;
+  /** The debug log (from main): reaches kind, kubectl and the executors. */
+  log?: Log;
   reporter?: StepReporter;
   /** Host CA trust check; default: the TLS module's read-only `checkTrust`. */
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
   /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
   p2p?: ProvisionDeps['p2p'];
-  /** The debug log every Docker call goes through (default: silent). */
-  log?: Log;
 }
 
 export const REGISTRY_STAGES: StagedSteps['stages'] = [
@@ -62,8 +62,9 @@ function planLoader(o: WiringOptions, docker: () => Promise<DockerClients>): () 
 
 /** Real dependencies of `lo provision`: the narrow Docker clients, the registry executor, kind and kubectl via execa. */
 export function provisionDeps(o: WiringOptions): ProvisionDeps {
-  const env = o.env ?? process.env;
-  const docker = lazyDocker(env, o.log);
+  const env = o.env ?? {};
+  const log = o.log ?? silentLog;
+  const docker = lazyDocker(env, log);
   return {
     loadPlan: planLoader(o, docker),
     registries: {
@@ -77,7 +78,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
           stages.failed('networks', err);
           throw err;
         }
-        const actions = await applyRegistries(plan, { docker: d, env, stages, ...(opts?.dryRun ? { dryRun: true } : {}) });
+        const actions = await applyRegistries(plan, { docker: d, env, log, stages, ...(opts?.dryRun ? { dryRun: true } : {}) });
         return actions.map((a): StepAction & { step: string } => ({
           step: stageOfAction(plan, a),
           action: a.action,
@@ -86,9 +87,9 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
         }));
       },
     },
-    kind: kindCli({ env }),
+    kind: kindCli({ env, log }),
     docker,
-    kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
+    kubectl: (kubeconfig) => kubectl({ kubeconfig, env, log }),
     checkTrust: trustCheck(o),
     // P2P agents run as sidecars of the node containers; LO_P2P_IMAGE / LO_P2P_BASE_IMAGE let offline
     // machines use a local image instead of building on node:20-bookworm-slim.
@@ -106,13 +107,14 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
 }
 
 export function destroyDeps(o: WiringOptions): DestroyDeps {
-  const env = o.env ?? process.env;
-  const docker = lazyDocker(env, o.log);
+  const env = o.env ?? {};
+  const log = o.log ?? silentLog;
+  const docker = lazyDocker(env, log);
   // Tearing down must work even when the spec now conflicts with the running shared mirrors.
   const teardown: WiringOptions = { ...o, plan: { ...o.plan, strict: false } };
   return {
     loadPlan: planLoader(teardown, docker),
-    kind: kindCli({ env }),
+    kind: kindCli({ env, log }),
     // The plan destroy made once; never the shared mirrors: other projects use them (`lo registry clean --shared`).
     removeRegistries: async (plan, { volumes, dryRun }) => {
       const d = await docker();
@@ -125,8 +127,9 @@ export function destroyDeps(o: WiringOptions): DestroyDeps {
 }
 
 export function doctorDeps(o: WiringOptions): DoctorDeps {
-  const env = o.env ?? process.env;
-  const docker = lazyDocker(env, o.log);
+  const env = o.env ?? {};
+  const log = o.log ?? silentLog;
+  const docker = lazyDocker(env, log);
   return {
     // Doctor plans without Docker when the engine is down, so the other checks still run.
     loadPlan: async () => (await loadPlan(o.spec, o.plan)).plan,
@@ -141,8 +144,8 @@ export function doctorDeps(o: WiringOptions): DoctorDeps {
       const nodes = (await kindNodes(d, plan.cluster.name)).filter((n) => n.running);
       return Promise.all(nodes.map((n) => nodeContainerd(d.exec, n.name, plan)));
     },
-    kind: kindCli({ env }),
-    kubectl: (kubeconfig) => kubectl({ kubeconfig, env }),
+    kind: kindCli({ env, log }),
+    kubectl: (kubeconfig) => kubectl({ kubeconfig, env, log }),
     checkTrust: trustCheck(o),
   };
 }

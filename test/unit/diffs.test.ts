@@ -6,6 +6,9 @@ import { planCluster } from '../../src/plan/planCluster.js';
 import { diffDown } from '../../src/usecases/registryDown.js';
 import { diffClean, type CleanObserved } from '../../src/usecases/registryClean.js';
 import { diffCluster } from '../../src/usecases/destroy.js';
+import { diffAgents, diffConnect } from '../../src/apply/nodeDiffs.js';
+import { diffKindCluster, OLD_KIND_CONFIG } from '../../src/apply/ensureKindCluster.js';
+import { diffConfigMaps } from '../../src/apply/applyConfigMaps.js';
 
 const ours = { [LABELS.managedBy]: MANAGED_BY };
 const container = (name: string, volume?: string): ContainerState => ({
@@ -78,5 +81,62 @@ describe('diff functions (observed state -> actions), pure', () => {
   it('destroy deletes the cluster kind lists; a second destroy finds nothing', () => {
     expect(diffCluster(plan, ['other', 'lodiff'])).toEqual([{ action: 'remove', object: 'cluster lodiff' }]);
     expect(diffCluster(plan, ['other'])).toEqual([{ action: 'noop', object: 'cluster lodiff', detail: 'not found' }]);
+  });
+
+  it('kind: missing -> create; existing with the same config -> noop; another config -> warning; no kubeconfig -> export', () => {
+    const c = plan.cluster;
+    expect(diffKindCluster(plan, { clusters: [], kindConfig: null, kubeconfigExists: false }).map((a) => a.action)).toEqual(['create']);
+    expect(diffKindCluster(plan, { clusters: ['lodiff'], kindConfig: c.kindConfig, kubeconfigExists: true })).toEqual([
+      { action: 'noop', object: 'cluster lodiff' },
+    ]);
+    expect(diffKindCluster(plan, { clusters: ['lodiff'], kindConfig: 'old', kubeconfigExists: false })).toEqual([
+      { action: 'noop', object: 'cluster lodiff' },
+      { action: 'warn', object: 'cluster lodiff', detail: OLD_KIND_CONFIG },
+      { action: 'create', object: `kubeconfig ${c.kubeconfigPath}` },
+    ]);
+  });
+
+  it('ConfigMaps: absent -> create, other data -> update, same data -> noop (a second apply sends nothing)', () => {
+    const [a, b] = plan.configMaps;
+    expect(diffConfigMaps(plan, [null, { x: 'y' }]).map((x) => x.action)).toEqual(['create', 'update']);
+    expect(diffConfigMaps(plan, [a!.data, b!.data]).map((x) => x.action)).toEqual(['noop', 'noop']);
+  });
+
+  it('connect: nodes off the network -> create; on it -> noop', () => {
+    expect(
+      diffConnect(
+        [
+          { name: 'n1', networks: ['lodiff'] },
+          { name: 'n2', networks: ['lodiff', 'shared'] },
+        ],
+        'shared',
+      ),
+    ).toEqual([
+      { action: 'create', object: 'node n1 -> shared' },
+      { action: 'noop', object: 'node n2 -> shared' },
+    ]);
+  });
+
+  it('P2P agents: missing -> create, stopped -> recreate, running -> noop, of unknown nodes -> remove', () => {
+    const p2p = planCluster(
+      parseSpec('apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: lodiff\nspec:\n  nodes:\n    workers: 2\n', {
+        file: 'd.yaml',
+      }),
+      { paths: { stateDir: '/s', caRoot: '/c' } },
+    );
+    expect(
+      diffAgents(p2p, [
+        { node: 'lodiff-worker', agent: 'lodiff-worker-lo-p2p', running: false },
+        { node: 'lodiff-worker2', agent: 'lodiff-worker2-lo-p2p', running: true },
+        { node: 'lodiff-worker3', agent: 'lodiff-worker3-lo-p2p', running: true },
+      ]).map((a) => `${a.action} ${a.object}`),
+    ).toEqual([
+      'create p2p agent lodiff-control-plane-lo-p2p',
+      'recreate p2p agent lodiff-worker-lo-p2p',
+      'noop p2p agent lodiff-worker2-lo-p2p',
+      'remove p2p agent lodiff-worker3-lo-p2p',
+    ]);
+    const all = p2p.p2p.agents.map((a) => ({ node: a.node, agent: a.containerName, running: true }));
+    expect(diffAgents(p2p, all).every((a) => a.action === 'noop')).toBe(true);
   });
 });

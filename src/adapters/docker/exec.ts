@@ -52,10 +52,14 @@ export class Exec implements ExecClient {
   }
 
   pathExists(container: string, path: string): Promise<boolean> {
-    // Docker's archive stat: works in images without a shell (registry:2).
+    // Docker's archive API works in images without a shell (registry:2). Not its HEAD stat: dockerode waits
+    // for a body that a HEAD answer never has, so a path that exists would hang; open the GET and drop it.
     return this.calls.run('inspect', `${path} in ${container}`, async (docker) => {
       try {
-        await docker.getContainer(container).infoArchive({ path });
+        const stream = (await docker.getContainer(container).getArchive({ path })) as unknown as NodeJS.ReadableStream & {
+          destroy(): void;
+        };
+        stream.destroy();
         return true;
       } catch (err) {
         if (statusOf(err) === 404) return false;

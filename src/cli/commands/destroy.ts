@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ExitCode, LoError } from '../../errors/loError.js';
 import { destroy } from '../../usecases/destroy.js';
 import { destroyDeps } from '../../usecases/provisionDeps.js';
-import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import { printJson, printLine } from '../output.js';
 import { oraReporter, summarizeActions } from './provision.js';
 
@@ -16,7 +16,7 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-export function registerDestroy(program: Command): void {
+export function registerDestroy(program: Command, ctx: CliContext): void {
   program
     .command('destroy')
     .description(
@@ -43,7 +43,7 @@ export function registerDestroy(program: Command): void {
           return;
         }
       }
-      const r = await destroy(destroyDeps({ spec, plan: await commonDeps(g), reporter: oraReporter() }), {
+      const r = await destroy(destroyDeps({ spec, plan: commonDeps(ctx), env: ctx.env, log: ctx.log, reporter: oraReporter() }), {
         volumes: Boolean(opts.volumes),
         dryRun: Boolean(opts.dryRun),
       });

@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { ExitCode } from '../../errors/loError.js';
 import { doctor } from '../../usecases/doctor.js';
 import { doctorDeps } from '../../usecases/provisionDeps.js';
-import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
-export function registerDoctor(program: Command): void {
+export function registerDoctor(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
     .description(
@@ -17,7 +17,7 @@ export function registerDoctor(program: Command): void {
     .action(async (domain: string, opts: { json?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       // commonDeps observes the shared network, falling back to "nothing observed" when Docker is down.
-      const r = await doctor(doctorDeps({ spec: specOptions(domain, g), plan: await commonDeps(g) }));
+      const r = await doctor(doctorDeps({ spec: specOptions(domain, g), plan: commonDeps(ctx), env: ctx.env, log: ctx.log }));
       if (opts.json) printJson(r);
       else {
         const mark = { ok: chalk.green('✔'), warn: chalk.yellow('!'), fail: chalk.red('✖') } as const;
@@ -27,6 +27,6 @@ export function registerDoctor(program: Command): void {
         }
         printLine(r.ok ? 'all checks passed' : `${r.checks.filter((c) => c.status === 'fail').length} check(s) failed`);
       }
-      if (!r.ok) process.exitCode = ExitCode.failure;
+      if (!r.ok) ctx.setExitCode(ExitCode.failure);
     });
 }

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
 import { ensureSwarmKey, readSwarmKey } from '../../agent/swarmKey.js';
 import { addAgentOptions, type AgentOptions } from '../../agent/options.js';
 import { logErr, printJson, printLine } from '../output.js';
 
-export function registerP2P(program: Command): void {
+export function registerP2P(program: Command, ctx: CliContext): void {
   const p2p = program
     .command('p2p')
     .description('P2P node mirror: every node serves what its containerd holds to the others (see docs/p2p.md)');
@@ -14,7 +15,7 @@ export function registerP2P(program: Command): void {
       'Run the node agent: an OCI pull registry for containerd backed by the local content store and peers found in a private libp2p DHT',
     );
   // The options come from one table (src/agent/options.ts), which also builds the agent command line in the plan.
-  addAgentOptions(agentCmd, process.env).action(async (f: AgentOptions) => {
+  addAgentOptions(agentCmd, ctx.env).action(async (f: AgentOptions) => {
     const log = f.quiet ? () => {} : (m: string) => logErr(`${new Date().toISOString()} ${m}`);
     // libp2p and gRPC load only for the agent itself.
     const { startAgent } = await import('../../agent/agent.js');

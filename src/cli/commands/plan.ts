@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { loadPlan } from '../../usecases/plan.js';
 import type { Plan } from '../../plan/types.js';
 import { printJson, printLine } from '../output.js';
-import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 
-export function registerPlan(program: Command): void {
+export function registerPlan(program: Command, ctx: CliContext): void {
   program
     .command('plan')
     .description('Print the networks, registries, addresses, certificate names and files provisioning would create (changes nothing)')
@@ -15,7 +15,7 @@ export function registerPlan(program: Command): void {
     .configureHelp({ showGlobalOptions: true })
     .action(async (domain: string, opts: { json?: boolean; hosts?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
-      const { plan } = await loadPlan(specOptions(domain, g), await commonDeps(g));
+      const { plan } = await loadPlan(specOptions(domain, g), commonDeps(ctx));
       if (opts.json) printJson(plan);
       else printPlan(plan, Boolean(opts.hosts));
     });

@@ -5,7 +5,7 @@ import { provision, type ProvisionResult } from '../../usecases/provision.js';
 import { provisionDeps } from '../../usecases/provisionDeps.js';
 import type { StepReporter } from '../../usecases/runSteps.js';
 import type { StepAction } from '../../apply/stepAction.js';
-import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
 /** "2 created, 5 unchanged" */
@@ -56,7 +56,7 @@ export function oraReporter(): StepReporter {
   };
 }
 
-export function registerProvision(program: Command): void {
+export function registerProvision(program: Command, ctx: CliContext): void {
   program
     .command('provision')
     .description(
@@ -67,7 +67,13 @@ export function registerProvision(program: Command): void {
     .option('--json', 'print the result (cluster, registries, steps and their actions) as one JSON document')
     .action(async (domain: string, opts: { json?: boolean; dryRun?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
-      const deps = provisionDeps({ spec: specOptions(domain, g), plan: await commonDeps(g), reporter: oraReporter() });
+      const deps = provisionDeps({
+        spec: specOptions(domain, g),
+        plan: commonDeps(ctx),
+        env: ctx.env,
+        log: ctx.log,
+        reporter: oraReporter(),
+      });
       const result = await provision(deps, { dryRun: Boolean(opts.dryRun) });
       if (opts.json) printJson(result);
       else if (result.dryRun) printProvisionDiff(result);

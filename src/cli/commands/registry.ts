@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import ora, { type Ora } from 'ora';
 import type { Action } from '../../apply/types.js';
 import { registryClean, registryDown, registryStatus, registryUp, type RegistryDeps, type StatusResult } from '../../usecases/registry.js';
-import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
 interface Flags {
@@ -20,6 +20,7 @@ function progress(json: boolean): { deps: Pick<RegistryDeps, 'onProgress'>; spin
 }
 
 async function run<T>(
+  ctx: CliContext,
   cmd: Command,
   flags: Flags,
   domain: string | undefined,
@@ -29,7 +30,7 @@ async function run<T>(
   const { deps, spinner } = progress(Boolean(flags.json));
   try {
     // observeShared from commonDeps is lenient (for `lo plan`); the registry core replaces it with its own.
-    const result = await fn({ ...(await commonDeps(g)), ...deps }, specOptions(domain, g));
+    const result = await fn({ ...commonDeps(ctx), env: ctx.env, log: ctx.log, ...deps }, specOptions(domain, g));
     spinner?.stop();
     return result;
   } catch (err) {
@@ -38,7 +39,7 @@ async function run<T>(
   }
 }
 
-export function registerRegistry(program: Command): void {
+export function registerRegistry(program: Command, ctx: CliContext): void {
   const registry = program.command('registry').description('Run the build, cache and mirror registries on Docker (no cluster)');
 
   registry
@@ -48,7 +49,7 @@ export function registerRegistry(program: Command): void {
     .option('--dry-run', 'print what would be created or recreated, change nothing')
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(cmd, flags, domain, (deps, opts) => registryUp(opts, { ...deps, dryRun: Boolean(flags.dryRun) }));
+      const r = await run(ctx, cmd, flags, domain, (deps, opts) => registryUp(opts, { ...deps, dryRun: Boolean(flags.dryRun) }));
       if (flags.json)
         return printJson({
           project: r.plan.project.name,
@@ -66,7 +67,7 @@ export function registerRegistry(program: Command): void {
     .option('--shared', 'also show the shared mirrors')
     .option('--json', 'print one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(cmd, flags, domain, (deps, opts) => registryStatus(opts, { ...deps, shared: Boolean(flags.shared) }));
+      const r = await run(ctx, cmd, flags, domain, (deps, opts) => registryStatus(opts, { ...deps, shared: Boolean(flags.shared) }));
       if (flags.json) return printJson(r);
       printStatus(r);
     });
@@ -79,7 +80,7 @@ export function registerRegistry(program: Command): void {
     .option('--dry-run', 'print what would be removed, change nothing')
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(cmd, flags, domain, (deps, opts) =>
+      const r = await run(ctx, cmd, flags, domain, (deps, opts) =>
         registryDown(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
       );
       if (flags.json) return printJson(r);
@@ -94,7 +95,7 @@ export function registerRegistry(program: Command): void {
     .option('--dry-run', 'print what would be removed, change nothing')
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(cmd, flags, domain, (deps, opts) =>
+      const r = await run(ctx, cmd, flags, domain, (deps, opts) =>
         registryClean(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
       );
       if (flags.json) return printJson(r);

@@ -5,7 +5,7 @@ import { loadPlan } from '../../usecases/plan.js';
 import { ExitCode, LoError } from '../../errors/loError.js';
 import { checkTrust, type TrustReport } from '../../adapters/trust/check.js';
 import { trustCa, untrustCa } from '../../usecases/trust.js';
-import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import { logErr, printJson, printLine } from '../output.js';
 
 interface TrustFlags {
@@ -15,7 +15,7 @@ interface TrustFlags {
   json?: boolean;
 }
 
-export function registerTrust(program: Command): void {
+export function registerTrust(program: Command, ctx: CliContext): void {
   program
     .command('trust')
     .description(
@@ -35,13 +35,13 @@ export function registerTrust(program: Command): void {
     .option('--json', 'print one JSON document (the trust report, or the result)')
     .action(async (domain: string | undefined, flags: TrustFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
-      const { plan } = await loadPlan(specOptions(domain, g), await commonDeps(g));
+      const { plan } = await loadPlan(specOptions(domain, g), commonDeps(ctx));
       const d = domain ? { domain } : {};
       if (flags.check) {
         const r = await checkTrust(plan, d);
         if (flags.json) printJson(r);
         else printReport(r);
-        if (!r.trusted) process.exitCode = ExitCode.failure;
+        if (!r.trusted) ctx.setExitCode(ExitCode.failure);
         return;
       }
       const confirm = async (r: TrustReport): Promise<boolean> => {

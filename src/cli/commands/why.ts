@@ -4,7 +4,7 @@ import { connectClients } from '../../adapters/docker/index.js';
 import { ExitCode } from '../../errors/loError.js';
 import { loadPlan } from '../../usecases/plan.js';
 import { why, type Hop, type WhyResult } from '../../usecases/why.js';
-import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
+import { commonDeps, specOptions, type CliContext, type GlobalOpts } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
 interface Flags {
@@ -56,7 +56,7 @@ function print(r: WhyResult): void {
   }
 }
 
-export function registerWhy(program: Command): void {
+export function registerWhy(program: Command, ctx: CliContext): void {
   program
     .command('why')
     .description(
@@ -69,16 +69,16 @@ export function registerWhy(program: Command): void {
     .option('--json', 'print the result as one JSON document')
     .action(async (image: string, domain: string, flags: Flags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
-      const planDeps = await commonDeps(g);
+      const planDeps = commonDeps(ctx);
       const r = await why(
         { image, ...(flags.node ? { node: flags.node } : {}), noUpstream: flags.upstream === false },
         {
           loadPlan: async () => (await loadPlan(specOptions(domain, g), { ...planDeps, strict: false })).plan,
-          connect: () => connectClients({ env: process.env }),
+          connect: () => connectClients({ env: ctx.env, log: ctx.log }),
         },
       );
       if (flags.json) printJson(r);
       else print(r);
-      if (!r.answeredBy || r.findings.some((f) => f.severity === 'fail')) process.exitCode = ExitCode.failure;
+      if (!r.answeredBy || r.findings.some((f) => f.severity === 'fail')) ctx.setExitCode(ExitCode.failure);
     });
 }
