@@ -146,8 +146,9 @@ function roleOf(plan: Plan, host: ResolvedHost, ref: ImageRef): { role: HopRole;
   if (plan.p2p.enabled && host.origin === new URL(plan.p2p.endpoint).origin) return { role: 'p2p' };
   const reg = plan.registries.find((r) => new URL(r.endpoint).origin === host.origin);
   if (reg) return { role: reg.role, name: reg.name };
-  if (host.source !== 'host' && (host.host === ref.registry || (ref.registry === 'docker.io' && host.host === 'registry-1.docker.io')))
-    return { role: 'upstream' };
+  // The top-level server (lo writes the mirror's upstream there) or containerd's default endpoint.
+  if (host.source !== 'host') return { role: 'upstream' };
+  if (host.host === ref.registry || (ref.registry === 'docker.io' && host.host === 'registry-1.docker.io')) return { role: 'upstream' };
   return { role: 'endpoint' };
 }
 

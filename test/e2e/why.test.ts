@@ -74,6 +74,22 @@ beforeAll(async () => {
   file = writeProjectSpec(ws, spec);
   const r = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
   expect(r.code, r.stderr).toBe(0);
+  // The agents start last; wait (bounded) until each answers inside its node before asking lo why.
+  for (const node of [`${spec.name}-control-plane`, `${spec.name}-worker`]) {
+    const deadline = Date.now() + 30_000;
+    let code = '';
+    while (Date.now() < deadline && code !== '200') {
+      code = String(
+        (
+          await execa('docker', ['exec', node, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:30020/v2/'], {
+            reject: false,
+          })
+        ).stdout,
+      );
+      if (code !== '200') await new Promise((res) => setTimeout(res, 300));
+    }
+    expect(code, `P2P agent on ${node}`).toBe('200');
+  }
 }, 400_000);
 
 afterAll(async () => {
@@ -97,7 +113,8 @@ describe('lo why', () => {
     expect(r.hops.map((h) => h.role)).toEqual(['p2p', 'mirror', 'upstream']);
     expect(r.hops[0]).toMatchObject({ origin: 'http://127.0.0.1:30020', outcome: 'miss', status: 404 });
     expect(mirror).toMatchObject({ name: spec.mirrors[0]!.name, outcome: 'answered', status: 200, cache: 'miss', digest: upstreamDigest });
-    expect(r.hops[2]).toMatchObject({ origin: 'https://registry-1.docker.io', outcome: 'not tried' });
+    // The server lo writes is the mirror's upstream (here the test's registry:2): containerd's last resort.
+    expect(r.hops[2]).toMatchObject({ origin: `http://${upstreamIp}:5000`, source: 'server', outcome: 'not tried' });
     expect(r.answeredBy).toMatchObject({ index: 2, role: 'mirror' });
     expect(r.digest).toBe(upstreamDigest);
     expect(r.findings.filter((f) => f.severity === 'fail')).toEqual([]);
