@@ -44,11 +44,11 @@ export function certFingerprint(cert: forge.pki.Certificate): string {
 
 /** mkcert's `user@host` string. */
 export function defaultIdentity(): string {
-  let user = process.env.USER ?? 'user';
+  let user = 'user';
   try {
     user = userInfo().username;
   } catch {
-    // no passwd entry (some containers): keep $USER
+    // no passwd entry (some containers): a neutral name
   }
   return `${user}@${hostname()}`;
 }
