@@ -27,7 +27,6 @@ export const MANAGED_BY = 'lo';
 export const SHARED_PROJECT = '_shared';
 
 export type Scope = 'shared' | 'project';
-export type ObjectRole = 'network' | 'build' | 'cache' | 'mirror';
 
 /** Role label values of the P2P agent containers and of their image. */
 export const AGENT_ROLE = 'p2p-agent';

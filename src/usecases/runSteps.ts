@@ -3,7 +3,6 @@ import type { StepAction } from '../apply/stepAction.js';
 
 /** The steps of `lo provision`, in order. */
 export const PROVISION_STEPS = ['validate', 'networks', 'tls', 'certs.d', 'registries', 'kind', 'connect', 'configmaps', 'p2p'] as const;
-export type StepName = (typeof PROVISION_STEPS)[number] | 'cluster' | 'kubeconfig' | 'destroy-registries';
 
 /** Progress of a multi-step run; the CLI shows it with ora on stderr, the core never prints. */
 export interface StepReporter {
