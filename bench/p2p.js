@@ -193,14 +193,14 @@ async function peakRss(metricsUrl, fn) {
 }
 
 export async function run(report) {
-  const { parseSpec } = await dist('config/parseSpec.js');
+  const { parseSpec } = await dist('spec/parseSpec.js');
   const { planCluster } = await dist('plan/planCluster.js');
   const { applyCertsDir } = await dist('apply/certsDir.js');
-  const { deployP2P } = await dist('p2p/deployP2P.js');
+  const { deployP2P } = await dist('apply/deployP2P.js');
   const { clientsFor } = await dist('adapters/docker/index.js');
-  const { Libp2pRouter } = await dist('p2p/libp2pRouter.js');
-  const { readSwarmKey } = await dist('p2p/swarmKey.js');
-  const { digestKey, tagKey } = await dist('p2p/keys.js');
+  const { Libp2pRouter } = await dist('agent/libp2pRouter.js');
+  const { readSwarmKey } = await dist('agent/swarmKey.js');
+  const { digestKey, tagKey } = await dist('agent/keys.js');
 
   const id = randomBytes(3).toString('hex');
   const runLabel = `lop2p-bench-${id}`;
