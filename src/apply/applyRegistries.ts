@@ -1,8 +1,10 @@
 import { mkdir } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { ExitCode, LoError } from '../errors/loError.js';
 import type { ContainerSpec, ContainerState, DockerClients, NetworkState } from '../adapters/docker/index.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
+import { REPLICA_ROLE } from '../plan/offline.js';
 import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR, REGISTRY_TLS_DIR } from '../plan/render/renderRegistryConfig.js';
 import { ensureTls as defaultEnsureTls } from './tls/ensureTls.js';
 import { applyCertsDir } from './certsDir.js';
@@ -55,7 +57,23 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
         // The name is the path; the content may hold secrets and is never part of an action.
         return { kind: 'file', name: r.configPath, action: await writeFileAtomic(r.configPath, configs.get(r.name)!, 0o600, dryRun) };
       }),
-    ),
+    ).then(async (actions) => [
+      ...actions,
+      // Replica configs hold no secrets (no proxy section).
+      ...(await Promise.all(
+        plan.registries.flatMap((r) =>
+          r.replica
+            ? [
+                (async (): Promise<Action> => ({
+                  kind: 'file',
+                  name: r.replica!.configPath,
+                  action: await writeFileAtomic(r.replica!.configPath, r.replica!.config, 0o600, dryRun),
+                }))(),
+              ]
+            : [],
+        ),
+      )),
+    ]),
   );
   const tls = handled(
     (async () => {
@@ -82,9 +100,32 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
       progress(`container ${r.containerName}`);
       const certPem = await certificateFor(plan, r, material);
       const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!, r.credentials ? hashKey : undefined);
+      const imageId = imageIds.get(r.image) ?? null;
+      if (r.replica) {
+        // The replica owns the address; the proxy shares its network namespace (src/plan/offline.ts).
+        const rp = replicaAsRegistry(r);
+        const replicaHash = containerSpecHash(rp.labels[LABELS.specHash] ?? '', certPem, rp.config);
+        const replicaActions = await ensureRegistry(docker, rp, {
+          hash: replicaHash,
+          imageId,
+          existing: findExisting(all, plan, rp, REPLICA_ROLE),
+          dryRun,
+        });
+        const replicaId = dryRun
+          ? (findExisting(all, plan, rp, REPLICA_ROLE)?.id ?? null)
+          : ((await docker.containers.inspect(rp.containerName))?.id ?? null);
+        const proxyActions = await ensureRegistry(docker, r, {
+          hash,
+          imageId,
+          existing: findExisting(all, plan, r),
+          dryRun,
+          networkMode: replicaId ? `container:${replicaId}` : `container:${rp.containerName}`,
+        });
+        return [volumeAction, ...replicaActions, ...proxyActions];
+      }
       const containerActions = await ensureRegistry(docker, r, {
         hash,
-        imageId: imageIds.get(r.image) ?? null,
+        imageId,
         existing: findExisting(all, plan, r),
         dryRun,
       });
@@ -184,12 +225,12 @@ async function certificateFor(plan: Plan, r: RegistryPlan, material: TlsMaterial
 }
 
 /** The container lo made for this registry, found by labels (never by name). */
-function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan): ContainerState | undefined {
+function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan, role: string = r.role): ContainerState | undefined {
   const projectLabel = r.scope === 'shared' ? SHARED_PROJECT : plan.project.name;
   const matches = all.filter(
     (c) =>
       c.labels[LABELS.project] === projectLabel &&
-      c.labels[LABELS.role] === r.role &&
+      c.labels[LABELS.role] === role &&
       (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name) &&
       // shared mirrors of another shared network are someone else's
       (r.scope !== 'shared' || c.name === r.containerName || c.networks[r.network] !== undefined),
@@ -197,14 +238,28 @@ function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan): Conta
   return matches.find((c) => c.name === r.containerName) ?? matches[0];
 }
 
-function containerSpec(r: RegistryPlan, hash: string): ContainerSpec {
+/** A mirror's replica seen as a registry of its own: same volume, dirs and address; its config, port, labels. */
+function replicaAsRegistry(r: RegistryPlan): RegistryPlan {
+  const { replica, ...rest } = r;
+  return {
+    ...rest,
+    containerName: replica!.containerName,
+    configPath: replica!.configPath,
+    config: replica!.config,
+    port: replica!.port,
+    endpoint: replica!.endpoint,
+    labels: replica!.labels,
+  };
+}
+
+function containerSpec(r: RegistryPlan, hash: string, networkMode?: string): ContainerSpec {
   return {
     name: r.containerName,
     image: r.image,
-    cmd: [`${REGISTRY_CONFIG_DIR}/config.yml`],
+    cmd: [`${REGISTRY_CONFIG_DIR}/${basename(r.configPath)}`],
     labels: { ...r.labels, [LABELS.specHash]: hash },
     network: r.network,
-    ip: r.ip,
+    ...(networkMode ? { networkMode } : { ip: r.ip }),
     // Directories, not files, are mounted: an atomic rename inside them is visible to the container.
     binds: [
       { source: r.configDir, target: REGISTRY_CONFIG_DIR, readOnly: true },
@@ -216,10 +271,17 @@ function containerSpec(r: RegistryPlan, hash: string): ContainerSpec {
 }
 
 /** Why a running container no longer matches the plan, or null when it does. */
-function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: string | null): string | null {
+function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: string | null, networkMode?: string): string | null {
   if (c.name !== r.containerName) return `name ${c.name} -> ${r.containerName}`;
   if (imageId && c.imageId !== imageId) return `image ${r.image} changed`;
   if (c.labels[LABELS.specHash] !== hash) return 'configuration or certificate changed';
+  if (networkMode) {
+    // A proxy sharing its replica's network namespace: a recreated replica means a new namespace.
+    if (c.networkMode !== networkMode) return `network ${c.networkMode || 'none'} -> ${networkMode} (replica recreated)`;
+    if (c.status === 'exited' || c.status === 'dead') return `container was ${c.status}`;
+    if (!c.volumes.some((v) => v.name === r.volume)) return `volume ${r.volume} not mounted`;
+    return null;
+  }
   const net = c.networks[r.network];
   if (!net) return `not on network ${r.network} (on ${Object.keys(c.networks).join(', ') || 'none'})`;
   if (net.ip !== r.ip) return `address ${net.ip ?? 'none'} -> ${r.ip}`;
@@ -231,14 +293,14 @@ function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: stri
 async function ensureRegistry(
   docker: DockerClients,
   r: RegistryPlan,
-  o: { hash: string; imageId: string | null; existing: ContainerState | undefined; dryRun: boolean },
+  o: { hash: string; imageId: string | null; existing: ContainerState | undefined; dryRun: boolean; networkMode?: string },
 ): Promise<Action[]> {
   const actions: Action[] = [];
 
-  const spec = containerSpec(r, o.hash);
+  const spec = containerSpec(r, o.hash, o.networkMode);
   const current = o.existing;
   if (current) {
-    const drift = driftOf(current, r, o.hash, o.imageId);
+    const drift = driftOf(current, r, o.hash, o.imageId, o.networkMode);
     if (!drift) {
       // created but not started (e.g. a concurrent lo is between create and start): start it.
       if (!current.running && !o.dryRun) await docker.containers.start(current.id);

@@ -9,6 +9,7 @@ import { hostAddress, hostPart, inSubnet, parseSubnet24, type ParsedCidr } from 
 import { specHash } from '../util/hash.js';
 import { LO_VERSION } from '../version.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT, type Scope } from './labels.js';
+import { mirrorHostEntries, replicaFor } from './offline.js';
 import type {
   CertificatePlan,
   ClusterNodePlan,
@@ -122,7 +123,7 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
       certificateId: tls ? (r.scope === 'shared' ? `shared-${r.name}` : 'project') : null,
     };
     const hashed = { ...plan, labels: undefined };
-    registries.push({
+    const entry: RegistryPlan = {
       ...plan,
       labels: {
         ...baseLabels(r.scope, r.role),
@@ -138,7 +139,8 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
         [LABELS.scheme]: scheme,
         [LABELS.specHash]: specHash(hashed),
       },
-    });
+    };
+    registries.push(r.role === 'mirror' ? { ...entry, replica: replicaFor(entry) } : entry);
   };
 
   const net = spec.network.name;
@@ -220,14 +222,15 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
       const p2pHost: HostEntry[] = spec.registries.p2p.enabled
         ? [{ url: p2pEndpoint, capabilities: PULL, dialTimeout: spec.registries.p2p.dialTimeout }]
         : [];
-      const mirrorHost: HostEntry = { url: r.endpoint, capabilities: PULL, ...(ca ? { ca } : {}) };
+      // The proxy, then its read-only replica (serves the cache while the proxy or upstream is down).
+      const [mirrorHost, ...replicaHosts] = mirrorHostEntries(r, ca);
       addHosts(
         r.registry!,
         renderHostsToml(
           spec.registries.disableDefaultEndpoint
             ? // Air-gapped: the mirror itself is the server, so containerd never falls back to the internet.
-              { server: r.endpoint, serverCa: ca, serverCapabilities: PULL, hosts: p2pHost }
-            : { server: r.upstream, hosts: [...p2pHost, mirrorHost] },
+              { server: r.endpoint, serverCa: ca, serverCapabilities: PULL, hosts: [...p2pHost, mirrorHost!, ...replicaHosts] }
+            : { server: r.upstream, hosts: [...p2pHost, mirrorHost!, ...replicaHosts] },
         ),
       );
     }
@@ -248,7 +251,10 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
   const files: FilePlan[] = [
     ...hosts.map((h) => ({ path: h.path, kind: 'hosts.toml' as const, mode: 0o644 })),
     ...(tls ? [{ path: join(certsDir, '_lo', 'ca.crt'), kind: 'ca' as const, mode: 0o644 }] : []),
-    ...registries.map((r) => ({ path: r.configPath, kind: 'registry-config' as const, mode: 0o600 })),
+    ...registries.flatMap((r) => [
+      { path: r.configPath, kind: 'registry-config' as const, mode: 0o600 },
+      ...(r.replica ? [{ path: r.replica.configPath, kind: 'registry-config' as const, mode: 0o600 }] : []),
+    ]),
     ...certificates.flatMap((c) => [
       { path: c.certPath, kind: 'certificate' as const, mode: 0o644 },
       { path: c.keyPath, kind: 'key' as const, mode: 0o600 },

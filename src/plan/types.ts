@@ -66,6 +66,19 @@ export interface RegistryPlan {
   tlsDir: string | null;
   certificateId: string | null;
   labels: Record<string, string>;
+  /** Mirrors: the read-only replica that owns the address and serves the cache offline (src/plan/offline.ts). */
+  replica?: ReplicaPlan;
+}
+
+/** A mirror's read-only replica: same volume, config dir, TLS and IP; its own port and container. */
+export interface ReplicaPlan {
+  containerName: string;
+  port: number;
+  /** e.g. https://10.125.200.2:5443 */
+  endpoint: string;
+  configPath: string;
+  config: string;
+  labels: Record<string, string>;
 }
 
 export interface CertificatePlan {

@@ -8,7 +8,7 @@ import { observeShared } from '../adapters/docker/observeShared.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import { EMPTY_OBSERVED, type ObservedShared, type Plan, type RegistryPlan } from '../plan/types.js';
 import { loadPlan, type PlanDeps } from './plan.js';
-import { probeCatalog } from '../adapters/registryProbe.js';
+import { probeAnswers, probeCatalog } from '../adapters/registryProbe.js';
 
 export interface RegistryDeps extends PlanDeps {
   /** Connects to Docker (default: DOCKER_HOST or the local socket, failing fast when unreachable). */
@@ -84,6 +84,14 @@ export interface RegistryStatus {
   catalog: string[] | null;
   error?: string;
   probeMs?: number;
+  /** Bytes on the registry's volume (Docker's disk-usage report), null when unknown. */
+  diskBytes: number | null;
+  /** Mirrors: the read-only replica serving the cache (src/plan/offline.ts). */
+  replica?: { containerName: string; endpoint: string; state: string; health: RegistryHealth; error?: string };
+  /** Mirrors: whether the upstream answered from this machine (null: not probed). */
+  upstreamReachable?: boolean | null;
+  /** Mirrors: serving offline, i.e. the replica serves while the proxy is down or the upstream is unreachable. */
+  offline?: boolean;
 }
 
 export interface StatusResult {
@@ -99,49 +107,78 @@ export async function registryStatus(
 ): Promise<StatusResult> {
   const { docker, plan } = await setup(opts, { ...deps, strict: false });
   const wanted = plan.registries.filter((r) => r.scope === 'project' || deps.shared);
-  const [containers, ca] = await Promise.all([
+  const [containers, ca, usage] = await Promise.all([
     docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]),
     plan.tls.enabled ? readFile(plan.tls.caCertPath, 'utf8').catch(() => null) : Promise.resolve(null),
+    docker.volumes.usage().catch(() => new Map<string, number>()),
   ]);
   deps.onProgress?.('probing registries');
+  const timeoutMs = deps.timeoutMs ?? 1500;
   const registries = await Promise.all(
     wanted.map(async (r): Promise<RegistryStatus> => {
-      const c = ownContainer(containers, plan, r);
-      const base = {
-        name: r.name,
-        role: r.role,
-        scope: r.scope,
-        registry: r.registry ?? null,
-        containerName: c?.name ?? r.containerName,
-        endpoint: r.endpoint,
-        address: c?.networks[r.network]?.ip ?? r.ip,
-        network: r.network,
-        state: c?.status ?? 'missing',
-      };
-      if (!c) return { ...base, health: 'not created', catalog: null };
-      if (!c.running) return { ...base, health: 'not running', catalog: null };
-      if (plan.tls.enabled && !ca)
-        return { ...base, health: 'running but unreachable', catalog: null, error: `CA ${plan.tls.caCertPath} not readable` };
-      // Probe only an address the container really has: a planned address on a network it left may route
-      // off this machine.
-      if (!c.networks[r.network]?.ip)
-        return { ...base, health: 'running but unreachable', catalog: null, error: `not attached to network ${r.network}` };
-      const endpoint = `${r.scheme}://${base.address}:${r.port}`;
-      const p = await probeCatalog(endpoint, { ca, timeoutMs: deps.timeoutMs ?? 1500 });
-      return p.ok
-        ? { ...base, health: 'running', catalog: p.repositories, probeMs: p.ms }
-        : { ...base, health: 'running but unreachable', catalog: null, error: p.error ?? 'unreachable', probeMs: p.ms };
+      const s = await probeOne(r);
+      if (!r.replica) return s;
+      return withReplica(s, r);
     }),
   );
   return { project: plan.project.name, shared: Boolean(deps.shared), registries };
+
+  async function withReplica(s: RegistryStatus, r: RegistryPlan): Promise<RegistryStatus> {
+    const rc = ownContainer(containers, plan, r, 'replica');
+    const [rep, up] = await Promise.all([
+      probeOne({ ...r, containerName: r.replica!.containerName, endpoint: r.replica!.endpoint, port: r.replica!.port }, rc ?? null),
+      r.upstream ? probeAnswers(new URL('/v2/', r.upstream).toString(), { timeoutMs }) : Promise.resolve(null),
+    ]);
+    const replica = {
+      containerName: rep.containerName,
+      endpoint: rep.endpoint,
+      state: rep.state,
+      health: rep.health,
+      ...(rep.error ? { error: rep.error } : {}),
+    };
+    const upstreamReachable = up ? up.ok : null;
+    const offline = rep.health === 'running' && (s.health !== 'running' || upstreamReachable === false);
+    return { ...s, address: rep.address, replica, upstreamReachable, offline };
+  }
+
+  async function probeOne(r: RegistryPlan, replicaContainer?: ContainerState | null): Promise<RegistryStatus> {
+    const c = replicaContainer === undefined ? ownContainer(containers, plan, r) : (replicaContainer ?? undefined);
+    // A proxy sharing its replica's namespace has the replica's address.
+    const holder = r.replica && replicaContainer === undefined ? (ownContainer(containers, plan, r, 'replica') ?? c) : c;
+    const base = {
+      name: r.name,
+      role: r.role,
+      scope: r.scope,
+      registry: r.registry ?? null,
+      containerName: c?.name ?? r.containerName,
+      endpoint: r.endpoint,
+      address: holder?.networks[r.network]?.ip ?? r.ip,
+      network: r.network,
+      state: c?.status ?? 'missing',
+      diskBytes: usage.get(r.volume) ?? null,
+    };
+    if (!c) return { ...base, health: 'not created', catalog: null };
+    if (!c.running) return { ...base, health: 'not running', catalog: null };
+    if (plan.tls.enabled && !ca)
+      return { ...base, health: 'running but unreachable', catalog: null, error: `CA ${plan.tls.caCertPath} not readable` };
+    // Probe only an address the container really has: a planned address on a network it left may route
+    // off this machine.
+    if (!holder?.networks[r.network]?.ip)
+      return { ...base, health: 'running but unreachable', catalog: null, error: `not attached to network ${r.network}` };
+    const endpoint = `${r.scheme}://${base.address}:${r.port}`;
+    const p = await probeCatalog(endpoint, { ca, timeoutMs });
+    return p.ok
+      ? { ...base, health: 'running', catalog: p.repositories, probeMs: p.ms }
+      : { ...base, health: 'running but unreachable', catalog: null, error: p.error ?? 'unreachable', probeMs: p.ms };
+  }
 }
 
-function ownContainer(all: ContainerState[], plan: Plan, r: RegistryPlan): ContainerState | undefined {
+function ownContainer(all: ContainerState[], plan: Plan, r: RegistryPlan, role: string = r.role): ContainerState | undefined {
   const projectLabel = r.scope === 'shared' ? SHARED_PROJECT : plan.project.name;
   return all.find(
     (c) =>
       c.labels[LABELS.project] === projectLabel &&
-      c.labels[LABELS.role] === r.role &&
+      c.labels[LABELS.role] === role &&
       (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name),
   );
 }
@@ -156,15 +193,21 @@ export interface RemoveResult {
 /** The project's containers (by label) and, with `shared`, the shared mirrors on the spec's shared network. */
 async function targets(docker: DockerClients, plan: Plan, spec: ClusterSpec, shared: boolean): Promise<ContainerState[]> {
   const own = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`]);
-  const projectRegistries = own.filter((c) => ['build', 'cache', 'mirror'].includes(c.labels[LABELS.role] ?? ''));
+  const projectRegistries = own.filter((c) => ['build', 'cache', 'mirror', 'replica'].includes(c.labels[LABELS.role] ?? ''));
   if (!shared || !spec.registries.shared.enabled) return projectRegistries;
   const net = spec.registries.shared.network.name;
-  const mirrors = await docker.containers.list([
-    `${LABELS.managedBy}=${MANAGED_BY}`,
-    `${LABELS.project}=${SHARED_PROJECT}`,
-    `${LABELS.role}=mirror`,
-  ]);
-  return [...projectRegistries, ...mirrors.filter((c) => c.networks[net] !== undefined)];
+  const all = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`]);
+  // Replicas hold the mirrors' addresses; a proxy sharing a replica's namespace belongs to that network too.
+  const replicas = all.filter((c) => c.labels[LABELS.role] === 'replica' && c.networks[net] !== undefined);
+  const replicaIds = new Set(replicas.map((c) => c.id));
+  const mirrors = all.filter(
+    (c) =>
+      c.labels[LABELS.role] === 'mirror' &&
+      (c.networks[net] !== undefined ||
+        (c.networkMode.startsWith('container:') && replicaIds.has(c.networkMode.slice('container:'.length)))),
+  );
+  // Proxies first: a replica removed first would leave its proxy in a dead namespace for a moment.
+  return [...projectRegistries, ...mirrors, ...replicas];
 }
 
 async function removeContainers(docker: DockerClients, list: ContainerState[]): Promise<Action[]> {

@@ -14,6 +14,8 @@ export interface ContainerState {
   networks: Record<string, { ip: string | null }>;
   /** Named volumes mounted, by destination. */
   volumes: Array<{ name: string; destination: string }>;
+  /** HostConfig.NetworkMode: a network name, or `container:<id>` when it shares another container's network. */
+  networkMode: string;
 }
 
 type Inspect = Awaited<ReturnType<Docker.Container['inspect']>>;
@@ -39,6 +41,7 @@ function toState(c: Inspect): ContainerState {
     labels: c.Config.Labels ?? {},
     networks: nets,
     volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => ({ name: m.Name!, destination: m.Destination })),
+    networkMode: c.HostConfig?.NetworkMode ?? '',
   };
 }
 
@@ -57,6 +60,7 @@ function fromList(c: Listed): ContainerState {
     labels: c.Labels ?? {},
     networks: nets,
     volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => ({ name: m.Name!, destination: m.Destination })),
+    networkMode: c.HostConfig?.NetworkMode ?? '',
   };
 }
 
@@ -67,6 +71,8 @@ export interface ContainerSpec {
   labels: Record<string, string>;
   network: string;
   ip?: string;
+  /** `container:<id>`: share that container's network namespace instead of joining `network`. */
+  networkMode?: string;
   binds: Array<{ source: string; target: string; readOnly: boolean }>;
   volumes: Array<{ name: string; target: string }>;
   restart: 'always' | 'no';
@@ -108,14 +114,16 @@ export class Containers {
         ...(spec.cmd ? { Cmd: spec.cmd } : {}),
         Labels: spec.labels,
         HostConfig: {
-          NetworkMode: spec.network,
+          NetworkMode: spec.networkMode ?? spec.network,
           RestartPolicy: { Name: spec.restart },
           Mounts: [
             ...spec.binds.map((b) => ({ Type: 'bind' as const, Source: b.source, Target: b.target, ReadOnly: b.readOnly })),
             ...spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })),
           ],
         },
-        NetworkingConfig: { EndpointsConfig: { [spec.network]: spec.ip ? { IPAMConfig: { IPv4Address: spec.ip } } : {} } },
+        ...(spec.networkMode
+          ? {}
+          : { NetworkingConfig: { EndpointsConfig: { [spec.network]: spec.ip ? { IPAMConfig: { IPv4Address: spec.ip } } : {} } } }),
       });
       // What was just asked for; no second round trip to read it back.
       const state: ContainerState = {
@@ -125,8 +133,9 @@ export class Containers {
         running: false,
         imageId: '',
         labels: spec.labels,
-        networks: { [spec.network]: { ip: spec.ip ?? null } },
+        networks: spec.networkMode ? {} : { [spec.network]: { ip: spec.ip ?? null } },
         volumes: spec.volumes.map((v) => ({ name: v.name, destination: v.target })),
+        networkMode: spec.networkMode ?? spec.network,
       };
       return { state, created: true };
     } catch (err) {

@@ -13,15 +13,17 @@ export async function observeShared(docker: Pick<DockerClients, 'containers' | '
   if (!spec.registries.shared.enabled) return EMPTY_OBSERVED;
   const netName = spec.registries.shared.network.name;
   const [containers, network] = await Promise.all([
-    docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`, `${LABELS.role}=mirror`]),
+    docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`]),
     docker.networks.inspect(netName),
   ]);
   const mirrors: ObservedMirror[] = [];
-  for (const c of containers) {
+  // A mirror's address is held by its read-only replica (the proxy shares the replica's network namespace);
+  // mirrors lo created before replicas existed hold it themselves.
+  for (const c of containers.filter((x) => x.labels[LABELS.role] === 'mirror' || x.labels[LABELS.role] === 'replica')) {
     const onNet = c.networks[netName];
     const name = c.labels[LABELS.mirror];
     const url = c.labels[LABELS.upstream];
-    if (!onNet?.ip || !name || !url) continue;
+    if (!onNet?.ip || !name || !url || mirrors.some((m) => m.name === name)) continue;
     const scheme = c.labels[LABELS.scheme];
     mirrors.push({
       name,

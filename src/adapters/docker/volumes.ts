@@ -42,4 +42,15 @@ export class Volumes {
     const res = await call(this.conn, 'listing volumes', () => this.conn.docker.listVolumes({ filters: { label: labels } }));
     return (res.Volumes ?? []).map((v) => ({ name: v.Name, labels: (v.Labels as Record<string, string> | null) ?? {} }));
   }
+
+  /**
+   * Bytes used per named volume, from Docker's disk-usage report (`docker system df -v`): the engine measures
+   * it, so it works where the volume's directory is not visible to lo (Docker Desktop, a remote engine).
+   */
+  async usage(): Promise<Map<string, number>> {
+    const df = (await call(this.conn, 'reading disk usage', () => this.conn.docker.df())) as {
+      Volumes?: Array<{ Name: string; UsageData?: { Size?: number } | null }> | null;
+    };
+    return new Map((df.Volumes ?? []).map((v) => [v.Name, v.UsageData?.Size ?? -1]));
+  }
 }

@@ -124,11 +124,32 @@ export function printStatus(s: StatusResult): void {
     r.endpoint.replace(/\/\/[^/:]+/, `//${r.address}`),
     r.network,
     r.state,
-    r.health === 'running'
-      ? `catalog: ${r.catalog!.length ? r.catalog!.join(', ') : '(empty)'}`
-      : `${r.health}${r.error ? ` (${r.error})` : ''}`,
+    formatBytes(r.diskBytes),
+    [
+      r.health === 'running'
+        ? `catalog: ${r.catalog!.length ? r.catalog!.join(', ') : '(empty)'}`
+        : `${r.health}${r.error ? ` (${r.error})` : ''}`,
+      ...(r.offline
+        ? [`SERVING OFFLINE from ${r.replica!.containerName}${r.upstreamReachable === false ? ' (upstream unreachable)' : ''}`]
+        : r.replica && r.replica.health !== 'running'
+          ? [`replica ${r.replica.health}`]
+          : []),
+    ].join('; '),
   ]);
-  const head = ['REGISTRY', 'CONTAINER', 'ADDRESS', 'NETWORK', 'STATE', 'CATALOG'];
+  const head = ['REGISTRY', 'CONTAINER', 'ADDRESS', 'NETWORK', 'STATE', 'DISK', 'CATALOG'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const row of [head, ...rows]) printLine(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}
+
+/** 1536 -> "1.5 KiB"; null or negative (unknown) -> "-". */
+export function formatBytes(n: number | null): string {
+  if (n === null || n < 0) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
