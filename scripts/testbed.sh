@@ -23,7 +23,8 @@ fi
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
   mkdir -p /var/log
-  nohup dockerd >/var/log/lo-dockerd.log 2>&1 &
+  # setsid, stdin and fds 3-9 closed: dockerd must not inherit a caller's lock (flock) or pipes.
+  setsid nohup dockerd >/var/log/lo-dockerd.log 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/lo-dockerd.log"; tail -20 /var/log/lo-dockerd.log >&2; exit 1; }
 fi

@@ -1,3 +1,4 @@
+import { parseSize } from './size.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../errors/loError.js';
@@ -588,6 +589,9 @@ function normalise(d: Record<string, any>, opts: ParseOptions): ClusterSpec {
     registries: {
       tls: regs.tls,
       disableDefaultEndpoint: regs.disableDefaultEndpoint,
+      ...(typeof regs.cache?.maxSize === 'string'
+        ? { cache: { maxSizeBytes: parseSize(regs.cache.maxSize, `${opts.file}: spec.registries.cache.maxSize`) } }
+        : {}),
       shared: { enabled: regs.shared.enabled, network: { name: regs.shared.network.name, cidr: regs.shared.network.cidr } },
       mirrors,
       p2p: {

@@ -67,6 +67,7 @@ function fromList(c: Listed): ContainerState {
 export interface ContainerSpec {
   name: string;
   image: string;
+  entrypoint?: string[];
   cmd?: string[];
   labels: Record<string, string>;
   network: string;
@@ -111,6 +112,7 @@ export class Containers {
       const c = await this.conn.docker.createContainer({
         name: spec.name,
         Image: spec.image,
+        ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
         ...(spec.cmd ? { Cmd: spec.cmd } : {}),
         Labels: spec.labels,
         HostConfig: {
@@ -188,4 +190,38 @@ export class Containers {
       throw dockerError(`removing container ${nameOrId}`, err, this.conn.target);
     }
   }
+
+  /** Waits until it exits; returns its exit code. */
+  async wait(nameOrId: string): Promise<number> {
+    const r = (await call(this.conn, `waiting for container ${nameOrId}`, () => this.conn.docker.getContainer(nameOrId).wait())) as {
+      StatusCode: number;
+    };
+    return r.StatusCode;
+  }
+
+  /** Its log (stdout and stderr, demultiplexed), each line prefixed with Docker's RFC 3339 timestamp when asked. */
+  async logs(nameOrId: string, opts: { timestamps?: boolean; tail?: number } = {}): Promise<string> {
+    const buf = (await call(this.conn, `reading the log of container ${nameOrId}`, () =>
+      this.conn.docker.getContainer(nameOrId).logs({
+        stdout: true,
+        stderr: true,
+        follow: false,
+        timestamps: opts.timestamps ?? false,
+        ...(opts.tail ? { tail: opts.tail } : {}),
+      }),
+    )) as unknown as Buffer;
+    return demux(buf);
+  }
+}
+
+/** Docker's multiplexed log stream (8-byte frame headers) as text; a TTY container's plain stream as is. */
+function demux(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0) {
+    const len = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  return i === 0 ? buf.toString('utf8') : Buffer.concat(parts).toString('utf8');
 }

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import ora, { type Ora } from 'ora';
 import type { Action } from '../../apply/types.js';
 import { registryClean, registryDown, registryStatus, registryUp, type RegistryDeps, type StatusResult } from '../../usecases/registry.js';
+import { registryGc } from '../../usecases/registryGc.js';
+import { parseSize } from '../../spec/size.js';
 import { commonDeps, specOptions, type GlobalOpts } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
@@ -9,6 +11,7 @@ interface Flags {
   json?: boolean;
   dryRun?: boolean;
   shared?: boolean;
+  maxSize?: string;
 }
 
 /** A spinner on stderr for people; silent for --json and when stderr is not a terminal. */
@@ -69,6 +72,37 @@ export function registerRegistry(program: Command): void {
       const r = await run(cmd, flags, domain, (deps, opts) => registryStatus(opts, { ...deps, shared: Boolean(flags.shared) }));
       if (flags.json) return printJson(r);
       printStatus(r);
+    });
+
+  registry
+    .command('gc')
+    .description(
+      "Free mirror cache space: remove least recently used repositories until each mirror fits spec.registries.cache.maxSize, then run the registry's garbage collector",
+    )
+    .argument('[domain]', 'cluster domain', 'lok8s.dev')
+    .option('--shared', 'also the shared mirrors')
+    .option('--max-size <size>', 'budget per mirror for this run (e.g. 10GiB), instead of spec.registries.cache.maxSize')
+    .option('--dry-run', 'say what would be removed, change nothing')
+    .option('--json', 'print one JSON document')
+    .action(async (domain: string, flags: Flags, cmd: Command) => {
+      const maxSizeBytes = flags.maxSize === undefined ? undefined : parseSize(flags.maxSize, '--max-size');
+      const r = await run(cmd, flags, domain, (deps, opts) =>
+        registryGc(opts, {
+          ...deps,
+          shared: Boolean(flags.shared),
+          dryRun: Boolean(flags.dryRun),
+          ...(maxSizeBytes !== undefined ? { maxSizeBytes } : {}),
+        }),
+      );
+      if (flags.json) return printJson(r);
+      if (r.mirrors.length === 0) printLine('no mirrors to collect (shared mirrors need --shared)');
+      for (const m of r.mirrors) {
+        const budget = m.budgetBytes === null ? 'no budget' : `budget ${formatBytes(m.budgetBytes)}`;
+        const verb = m.dryRun ? 'would remove' : 'removed';
+        printLine(
+          `${m.name}: ${formatBytes(m.bytesBefore)} -> ${formatBytes(m.bytesAfter)} (${budget}); ${verb} ${m.removed.length ? m.removed.join(', ') : 'nothing'}; freed ${formatBytes(m.freedBytes)} in ${(m.ms / 1000).toFixed(1)} s`,
+        );
+      }
     });
 
   registry
