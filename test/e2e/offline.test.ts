@@ -241,6 +241,13 @@ describe('offline mirrors (issue 11)', () => {
   it('no timer-driven loss: an expired scheduler entry deletes the blob with the old config, not with lo`s', async () => {
     const root = await volumePath();
     const stateFile = join(root, 'scheduler-state.json');
+    // A fresh pull-through schedules entries; the scheduler saves its state every 5 s.
+    const ref = await makeImage(ws, 'ttl', 'v1');
+    await pushToRegistry(ref, `${upstream.ip}:5000/team/ttl:v1`);
+    await eventually(async () => {
+      const p = await nodePull(`${REG}/team/ttl:v1`);
+      if (!p.ok) throw new Error(p.out);
+    }, 90_000);
     await eventually(async () => {
       const state = JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, { ExpiryData: string }>;
       if (Object.keys(state).length === 0) throw new Error('no scheduler entries yet');
@@ -328,7 +335,7 @@ describe('offline mirrors (issue 11)', () => {
       `[offline] gc: ${m.bytesBefore} -> ${m.bytesAfter} bytes (budget ${budget}), removed ${m.removed.join(', ')} in ${m.ms} ms`,
     );
     expect(m.removed).toEqual(['team/big2']);
-    expect(m.kept.sort()).toEqual(['team/app', 'team/big1', 'team/fresh']);
+    expect(m.kept.sort()).toEqual(['team/app', 'team/big1', 'team/fresh', 'team/ttl']);
     expect(m.freedBytes).toBeGreaterThan(1.8 * MiB);
     expect(m.bytesAfter).toBeLessThanOrEqual(budget);
     expect(await usage()).toBe(m.bytesAfter);
