@@ -215,9 +215,8 @@ interface Manifest {
 async function inventory(url: string, pulls: Map<string, string>): Promise<RepoUsage[]> {
   const get = async (path: string): Promise<Response> =>
     fetch(`${url}${path}`, { headers: { Accept: ACCEPT }, signal: AbortSignal.timeout(10_000) });
-  const catalog = (await (await get('/v2/_catalog?n=10000')).json()) as { repositories?: string[] };
   const out: RepoUsage[] = [];
-  for (const repo of catalog.repositories ?? []) {
+  for (const repo of await catalog(get)) {
     const tags = ((await (await get(`/v2/${repo}/tags/list`)).json()) as { tags?: string[] | null }).tags ?? [];
     const digests = new Set<string>();
     let bytes = 0;
@@ -242,6 +241,21 @@ async function inventory(url: string, pulls: Map<string, string>): Promise<RepoU
     });
   }
   return out;
+}
+
+/** Every repository, page by page (distribution 2.8 refuses n above catalog.maxentries, 1000 by default). */
+async function catalog(get: (p: string) => Promise<Response>): Promise<string[]> {
+  const all: string[] = [];
+  let path: string | null = '/v2/_catalog?n=1000';
+  for (let page = 0; path && page < 1000; page++) {
+    const res = await get(path);
+    if (!res.ok)
+      throw new LoError('E_STEP', `reading the catalog of the gc registry: HTTP ${res.status}`, { exitCode: ExitCode.stepFailed });
+    all.push(...(((await res.json()) as { repositories?: string[] }).repositories ?? []));
+    // Link: </v2/_catalog?last=x&n=1000>; rel="next"
+    path = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1] ?? null;
+  }
+  return all;
 }
 
 async function manifestBytes(repo: string, m: Manifest, get: (p: string) => Promise<Response>): Promise<number> {
