@@ -312,8 +312,8 @@ describe('offline mirrors (issue 11)', () => {
       const ref = await makeImage(ws, n, 'v1', 2 * MiB);
       await pushToRegistry(ref, `${upstream.ip}:5000/team/${n}:v1`);
     }
-    // Access order: big2 is pulled first and never again; everything else after it.
-    for (const n of ['big2', 'big1', 'app', 'fresh']) {
+    // Access order: big2 is pulled first and never again; everything else (ttl too) after it.
+    for (const n of ['big2', 'big1', 'app', 'fresh', 'ttl']) {
       const r = await nodePull(`${REG}/team/${n}:v1`);
       expect(r.ok, r.out).toBe(true);
       await new Promise((res) => setTimeout(res, 50));
