@@ -345,11 +345,25 @@ describe('offline mirrors (issue 11)', () => {
       const df = (await docker.df()) as { Volumes: Array<{ Name: string; UsageData: { Size: number } }> };
       return df.Volumes.find((v) => v.Name === volume)!.UsageData.Size;
     };
-    const before = await usage();
+    // The proxy saves its scheduler state (a small JSON file on the volume) a moment after a pull: measure
+    // once two reads a second apart agree.
+    const settled = (): Promise<number> =>
+      eventually(async () => {
+        const a = await usage();
+        await new Promise((res) => setTimeout(res, 1000));
+        const b = await usage();
+        if (a !== b) throw new Error(`volume still changing: ${a} -> ${b}`);
+        return b;
+      }, 30_000);
+    const before = await settled();
     const budget = before - MiB;
+    const root = ((await docker.getVolume(volume).inspect()) as { Mountpoint: string }).Mountpoint;
+    const blobsBefore = blobFiles(join(root, 'docker/registry/v2/blobs')).sort();
     const dry = await registryGc({ config: specFile }, { ...ws.deps, shared: true, dryRun: true, maxSizeBytes: budget });
     expect(dry.mirrors).toHaveLength(1);
     expect(dry.mirrors[0]!.removed).toEqual(['team/big2']);
+    // A dry run deletes nothing.
+    expect(blobFiles(join(root, 'docker/registry/v2/blobs')).sort()).toEqual(blobsBefore);
     expect(await usage()).toBe(before);
 
     const res = await registryGc({ config: specFile }, { ...ws.deps, shared: true, maxSizeBytes: budget });
