@@ -46,3 +46,27 @@ export function probeCatalog(endpoint: string, opts: { ca?: string | null; timeo
     req.end();
   });
 }
+
+/**
+ * Whether anything answers HTTP at `url` (any status: a registry's /v2/ answers 401 without a token).
+ * Used to tell "the upstream is unreachable" in `lo registry status`; the host's view, not the mirror's.
+ */
+export function probeAnswers(url: string, opts: { timeoutMs?: number } = {}): Promise<{ ok: boolean; error?: string; ms: number }> {
+  const started = Date.now();
+  const timeoutMs = opts.timeoutMs ?? 1500;
+  const target = new URL(url);
+  return new Promise((resolve) => {
+    const done = (ok: boolean, error?: string): void => resolve({ ok, ...(error ? { error } : {}), ms: Date.now() - started });
+    const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(
+      target,
+      { method: 'GET', timeout: timeoutMs, agent: false },
+      (res) => {
+        res.resume();
+        done(true);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (err) => done(false, err.message));
+    req.end();
+  });
+}

@@ -3,6 +3,7 @@ import { ExitCode, LoError } from '../errors/loError.js';
 import type { ContainerSpec, ContainerState, DockerClients, NetworkState } from '../adapters/docker/index.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
+import { REPLICA_ROLE } from '../plan/offline.js';
 import { ensureTls as defaultEnsureTls } from './tls/ensureTls.js';
 import { applyCertsDir } from './certsDir.js';
 import { readIfExists, SECRET_MODE, writeFileAtomic } from './files.js';
@@ -62,8 +63,8 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   );
   const configFiles = handled(
     registriesDone.run(() =>
-      Promise.all(
-        plan.registries.map(async (r): Promise<Action> => {
+      Promise.all([
+        ...plan.registries.map(async (r): Promise<Action> => {
           if (!dryRun) {
             await mkdir(r.configDir, { recursive: true, mode: 0o700 });
             if (r.tlsDir) await mkdir(r.tlsDir, { recursive: true, mode: 0o700 });
@@ -75,7 +76,22 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
             action: await writeFileAtomic(r.configPath, configs.get(r.name)!, SECRET_MODE, dryRun),
           };
         }),
-      ),
+        // Replica configs (no proxy section, no secrets), in the same directory as their mirror's.
+        ...plan.registries.flatMap((r) =>
+          r.replica
+            ? [
+                (async (): Promise<Action> => {
+                  if (!dryRun) await mkdir(r.configDir, { recursive: true, mode: 0o700 });
+                  return {
+                    kind: 'file',
+                    name: r.replica!.configPath,
+                    action: await writeFileAtomic(r.replica!.configPath, r.replica!.config, SECRET_MODE, dryRun),
+                  };
+                })(),
+              ]
+            : [],
+        ),
+      ]),
     ),
   );
   const tls = handled(
@@ -106,12 +122,24 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
         progress(`container ${r.containerName}`);
         const certPem = await certificateFor(plan, r, material);
         const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!, r.credentials ? hashKey : undefined);
-        const containerActions = await ensureRegistry(docker, r, {
-          hash,
-          imageId: imageIds.get(r.image) ?? null,
-          existing: findExisting(all, plan, r),
-          dryRun,
-        });
+        const imageId = imageIds.get(r.image) ?? null;
+        if (r.replica) {
+          // The replica owns the address; the proxy shares its network namespace (src/plan/offline.ts).
+          const rp = replicaAsRegistry(r);
+          const replicaHash = containerSpecHash(rp.labels[LABELS.specHash] ?? '', certPem, rp.config);
+          const replicaExisting = findExisting(all, plan, rp, REPLICA_ROLE);
+          const replicaActions = await ensureRegistry(docker, rp, { hash: replicaHash, imageId, existing: replicaExisting, dryRun });
+          const replicaId = dryRun ? (replicaExisting?.id ?? null) : ((await docker.containers.inspect(rp.containerName))?.id ?? null);
+          const proxyActions = await ensureRegistry(docker, r, {
+            hash,
+            imageId,
+            existing: findExisting(all, plan, r),
+            dryRun,
+            sharesNetworkOf: `container:${replicaId ?? rp.containerName}`,
+          });
+          return [volumeAction, ...replicaActions, ...proxyActions];
+        }
+        const containerActions = await ensureRegistry(docker, r, { hash, imageId, existing: findExisting(all, plan, r), dryRun });
         return [volumeAction, ...containerActions];
       }),
     ),
@@ -263,12 +291,12 @@ async function certificateFor(plan: Plan, r: RegistryPlan, material: TlsMaterial
 }
 
 /** The container lo made for this registry, found by labels (never by name). */
-function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan): ContainerState | undefined {
+function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan, role: string = r.role): ContainerState | undefined {
   const projectLabel = r.scope === 'shared' ? SHARED_PROJECT : plan.project.name;
   const matches = all.filter(
     (c) =>
       c.labels[LABELS.project] === projectLabel &&
-      c.labels[LABELS.role] === r.role &&
+      c.labels[LABELS.role] === role &&
       (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name) &&
       // shared mirrors of another shared network are someone else's
       (r.scope !== 'shared' || c.name === r.containerName || c.networks[r.network] !== undefined),
@@ -276,16 +304,46 @@ function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan): Conta
   return matches.find((c) => c.name === r.containerName) ?? matches[0];
 }
 
-/** The plan's container, labelled with the hash of what it runs (plan, certificate, config with secrets). */
-function containerSpec(r: RegistryPlan, hash: string): ContainerSpec {
-  return { ...r.container, labels: { ...r.labels, [LABELS.specHash]: hash } };
+/** A mirror's replica seen as a registry of its own: same volume, dirs and address; its config, port, labels, container. */
+function replicaAsRegistry(r: RegistryPlan): RegistryPlan {
+  const { replica, ...rest } = r;
+  return {
+    ...rest,
+    containerName: replica!.containerName,
+    configPath: replica!.configPath,
+    config: replica!.config,
+    port: replica!.port,
+    endpoint: replica!.endpoint,
+    labels: replica!.labels,
+    container: replica!.container,
+  };
+}
+
+/**
+ * The plan's container, labelled with the hash of what it runs (plan, certificate, config with secrets);
+ * with `sharesNetworkOf` (`container:<id>`) it joins that container's network namespace instead of its own.
+ */
+function containerSpec(r: RegistryPlan, hash: string, sharesNetworkOf?: string): ContainerSpec {
+  const { ip, network, ...rest } = r.container;
+  return {
+    ...rest,
+    ...(sharesNetworkOf ? { network: sharesNetworkOf } : { network, ip }),
+    labels: { ...r.labels, [LABELS.specHash]: hash },
+  };
 }
 
 /** Why a running container no longer matches the plan, or null when it does. */
-function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: string | null): string | null {
+function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: string | null, sharesNetworkOf?: string): string | null {
   if (c.name !== r.containerName) return `name ${c.name} -> ${r.containerName}`;
   if (imageId && c.imageId !== imageId) return `image ${r.image} changed`;
   if (c.labels[LABELS.specHash] !== hash) return 'configuration or certificate changed';
+  if (sharesNetworkOf) {
+    // A proxy sharing its replica's network namespace: a recreated replica means a new namespace.
+    if (c.networkMode !== sharesNetworkOf) return `network ${c.networkMode || 'none'} -> ${sharesNetworkOf} (replica recreated)`;
+    if (c.status === 'exited' || c.status === 'dead') return `container was ${c.status}`;
+    if (!c.volumes.some((v) => v.name === r.volume)) return `volume ${r.volume} not mounted`;
+    return null;
+  }
   const net = c.networks[r.network];
   if (!net) return `not on network ${r.network} (on ${Object.keys(c.networks).join(', ') || 'none'})`;
   if (net.ip !== r.ip) return `address ${net.ip ?? 'none'} -> ${r.ip}`;
@@ -297,14 +355,14 @@ function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: stri
 async function ensureRegistry(
   docker: DockerClients,
   r: RegistryPlan,
-  o: { hash: string; imageId: string | null; existing: ContainerState | undefined; dryRun: boolean },
+  o: { hash: string; imageId: string | null; existing: ContainerState | undefined; dryRun: boolean; sharesNetworkOf?: string },
 ): Promise<Action[]> {
   const actions: Action[] = [];
 
-  const spec = containerSpec(r, o.hash);
+  const spec = containerSpec(r, o.hash, o.sharesNetworkOf);
   const current = o.existing;
   if (current) {
-    const drift = driftOf(current, r, o.hash, o.imageId);
+    const drift = driftOf(current, r, o.hash, o.imageId, o.sharesNetworkOf);
     if (!drift) {
       // created but not started (e.g. a concurrent lo is between create and start): start it.
       if (!current.running && !o.dryRun) await docker.containers.start(current.id);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { ClusterSpec } from '../spec/types.js';
+import { mirrorHostEntries } from './offline.js';
 import { renderHostsToml, type HostEntry } from './render/renderHostsToml.js';
 import type { ContainerdPlan, HostsFilePlan, RegistryPlan } from './types.js';
 
@@ -29,14 +30,15 @@ export function planContainerd(spec: ClusterSpec, projectDir: string, registries
       const p2pHost: HostEntry[] = spec.registries.p2p.enabled
         ? [{ url: p2pEndpoint, capabilities: PULL, dialTimeout: spec.registries.p2p.dialTimeout }]
         : [];
-      const mirrorHost: HostEntry = { url: r.endpoint, capabilities: PULL, ...(ca ? { ca } : {}) };
+      // The proxy, then its read-only replica (serves the cache while the proxy or upstream is down).
+      const mirrorHosts = mirrorHostEntries(r, ca);
       addHosts(
         r.registry!,
         renderHostsToml(
           spec.registries.disableDefaultEndpoint
             ? // Air-gapped: the mirror itself is the server, so containerd never falls back to the internet.
-              { server: r.endpoint, serverCa: ca, serverCapabilities: PULL, hosts: p2pHost }
-            : { server: r.upstream, hosts: [...p2pHost, mirrorHost] },
+              { server: r.endpoint, serverCa: ca, serverCapabilities: PULL, hosts: [...p2pHost, ...mirrorHosts] }
+            : { server: r.upstream, hosts: [...p2pHost, ...mirrorHosts] },
         ),
       );
     }

@@ -13,7 +13,10 @@ export function planFiles(o: {
   return [
     ...o.containerd.hosts.map((h) => ({ path: h.path, kind: 'hosts.toml' as const, mode: 0o644 })),
     ...(o.tls ? [{ path: join(o.containerd.certsDir, '_lo', 'ca.crt'), kind: 'ca' as const, mode: 0o644 }] : []),
-    ...o.registries.map((r) => ({ path: r.configPath, kind: 'registry-config' as const, mode: 0o600 })),
+    ...o.registries.flatMap((r) => [
+      { path: r.configPath, kind: 'registry-config' as const, mode: 0o600 },
+      ...(r.replica ? [{ path: r.replica.configPath, kind: 'registry-config' as const, mode: 0o600 }] : []),
+    ]),
     ...o.certificates.flatMap((c) => [
       { path: c.certPath, kind: 'certificate' as const, mode: 0o644 },
       { path: c.keyPath, kind: 'key' as const, mode: 0o600 },

@@ -4,6 +4,7 @@ import type { ClusterSpec } from '../spec/types.js';
 import { hostAddress, type ParsedCidr } from '../util/cidr.js';
 import { specHash } from '../util/hash.js';
 import { LABELS, type Scope } from './labels.js';
+import { replicaFor } from './offline.js';
 import { credentialsLabel } from './planAddresses.js';
 import type { BaseLabels } from './planNetworks.js';
 import {
@@ -121,7 +122,8 @@ function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan 
     [LABELS.scheme]: scheme,
     [LABELS.specHash]: specHash(hashed),
   };
-  return { ...plan, labels, configInput, container: containerPlan(plan) };
+  const entry: RegistryPlan = { ...plan, labels, configInput, container: containerPlan(plan) };
+  return r.role === 'mirror' ? { ...entry, replica: replicaFor(entry) } : entry;
 }
 
 /** How the registry container runs; its labels are the registry's, with the container hash set at apply. */

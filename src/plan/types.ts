@@ -73,6 +73,8 @@ export interface RegistryPlan {
   configInput: RegistryConfigInput;
   /** How the container runs (its labels are `labels`, with the container hash set at apply). */
   container: RegistryContainerPlan;
+  /** Mirrors: the read-only replica that owns the address and serves the cache offline (src/plan/offline.ts). */
+  replica?: ReplicaPlan;
 }
 
 export interface RegistryContainerPlan {
@@ -84,6 +86,19 @@ export interface RegistryContainerPlan {
   binds: Array<{ source: string; target: string; readOnly: boolean }>;
   volumes: Array<{ name: string; target: string }>;
   restart: 'always';
+}
+
+/** A mirror's read-only replica: same volume, config dir, TLS and IP; its own port, config and container. */
+export interface ReplicaPlan {
+  containerName: string;
+  port: number;
+  /** e.g. https://10.125.200.2:5443 */
+  endpoint: string;
+  configPath: string;
+  config: string;
+  labels: Record<string, string>;
+  /** How the replica container runs: the registry's container with its own name and `replica.yml`. */
+  container: RegistryContainerPlan;
 }
 
 export interface CertificatePlan {

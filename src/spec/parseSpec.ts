@@ -4,6 +4,7 @@ import { ConfigError, type ConfigIssue } from '../errors/loError.js';
 import { API_VERSION, DEFAULT_DOMAIN } from './constants.js';
 import { defaultP2PEnabled, defaultRegistryFor, dropEmptySections } from './defaults.js';
 import { ruleContext, SPEC_RULES } from './rules.js';
+import { sizeBytes } from './size.js';
 import { specSchema } from './schema.js';
 import { schemaIssue } from './schemaMessages.js';
 import { defaultProjectNetwork, slotOf } from './slot.js';
@@ -134,6 +135,8 @@ function normalise(d: SpecDocument, opts: ParseOptions): ClusterSpec {
     registries: {
       tls: regs.tls,
       disableDefaultEndpoint: regs.disableDefaultEndpoint,
+      // The schema's pattern (SIZE_PATTERN) admits only sizes sizeBytes reads.
+      ...(regs.cache.maxSize !== undefined ? { cache: { maxSizeBytes: sizeBytes(regs.cache.maxSize)! } } : {}),
       shared: { enabled: regs.shared.enabled, network: { name: regs.shared.network.name, cidr: regs.shared.network.cidr } },
       mirrors,
       p2p: {

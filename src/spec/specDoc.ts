@@ -30,6 +30,7 @@ export interface SpecDocument {
     registries: {
       tls: boolean;
       disableDefaultEndpoint: boolean;
+      cache: { maxSize?: string };
       shared: { enabled: boolean; network: NetworkSpec };
       mirrors: MirrorDoc[];
       p2p: Omit<P2PSpec, 'enabled'> & { enabled?: boolean };

@@ -56,6 +56,8 @@ export interface P2PSpec {
 interface RegistriesSpec {
   tls: boolean;
   disableDefaultEndpoint: boolean;
+  /** Mirror caches: disk budget per mirror volume in bytes (absent: unlimited). See docs/offline.md. */
+  cache?: { maxSizeBytes?: number };
   shared: { enabled: boolean; network: NetworkSpec };
   mirrors: MirrorSpec[];
   p2p: P2PSpec;

@@ -19,18 +19,27 @@ export interface RemoveOptions {
   dryRun?: boolean;
 }
 
-/** The project's registry containers (by label) and, with `shared`, the shared mirrors on the plan's shared network. */
+/**
+ * The project's registry containers (by label, replicas included) and, with `shared`, the shared mirrors on the
+ * plan's shared network: their replicas and the proxies in the replicas' network namespaces.
+ */
 export async function observeTargets(docker: DockerClients, plan: Plan, shared: boolean): Promise<ContainerState[]> {
   const own = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`]);
-  const projectRegistries = own.filter((c) => ['build', 'cache', 'mirror'].includes(c.labels[LABELS.role] ?? ''));
+  const projectRegistries = own.filter((c) => ['build', 'cache', 'mirror', 'replica'].includes(c.labels[LABELS.role] ?? ''));
   const net = plan.networks.find((n) => n.role === 'shared')?.name;
   if (!shared || !net) return projectRegistries;
-  const mirrors = await docker.containers.list([
-    `${LABELS.managedBy}=${MANAGED_BY}`,
-    `${LABELS.project}=${SHARED_PROJECT}`,
-    `${LABELS.role}=mirror`,
-  ]);
-  return [...projectRegistries, ...mirrors.filter((c) => c.networks[net] !== undefined)];
+  const all = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`]);
+  // Replicas hold the mirrors' addresses; a proxy sharing a replica's namespace belongs to that network too.
+  const replicas = all.filter((c) => c.labels[LABELS.role] === 'replica' && c.networks[net] !== undefined);
+  const replicaIds = new Set(replicas.map((c) => c.id));
+  const mirrors = all.filter(
+    (c) =>
+      c.labels[LABELS.role] === 'mirror' &&
+      (c.networks[net] !== undefined ||
+        (c.networkMode.startsWith('container:') && replicaIds.has(c.networkMode.slice('container:'.length)))),
+  );
+  // Proxies, then the replicas whose network namespaces they share.
+  return [...projectRegistries, ...mirrors, ...replicas];
 }
 
 /** What `down` does to what runs: remove every target container. Pure. */

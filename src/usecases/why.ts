@@ -14,7 +14,7 @@ import { kindNodes, nodeContainerd } from './nodeContainerd.js';
  * bypasses of that node's containerd configuration. Resolves manifests only (HEAD), never pulls layers.
  */
 
-export type HopRole = 'p2p' | 'mirror' | 'build' | 'cache' | 'endpoint' | 'upstream';
+export type HopRole = 'p2p' | 'mirror' | 'replica' | 'build' | 'cache' | 'endpoint' | 'upstream';
 
 export interface Hop {
   index: number;
@@ -146,6 +146,9 @@ function roleOf(plan: Plan, host: ResolvedHost, ref: ImageRef): { role: HopRole;
   if (plan.p2p.enabled && host.origin === new URL(plan.p2p.endpoint).origin) return { role: 'p2p' };
   const reg = plan.registries.find((r) => new URL(r.endpoint).origin === host.origin);
   if (reg) return { role: reg.role, name: reg.name };
+  // A mirror's read-only replica (docs/offline.md): named after its mirror.
+  const mirrorOf = plan.registries.find((r) => r.replica && new URL(r.replica.endpoint).origin === host.origin);
+  if (mirrorOf) return { role: 'replica', name: mirrorOf.name };
   // The top-level server (lo writes the mirror's upstream there) or containerd's default endpoint.
   if (host.source !== 'host') return { role: 'upstream' };
   if (host.host === ref.registry || (ref.registry === 'docker.io' && host.host === 'registry-1.docker.io')) return { role: 'upstream' };
@@ -225,8 +228,10 @@ export async function why(opts: WhyOptions, deps: WhyDeps): Promise<WhyResult> {
     }
     // Mirror cache: did the mirror's storage hold the reference before this request? (A proxy HEAD caches
     // the manifest, so look first.) Read from its volume through Docker's archive API: no request made.
-    const reg = role === 'mirror' ? plan.registries.find((r) => r.role === 'mirror' && r.name === name) : undefined;
-    const cachedBefore = reg ? await exec.pathExists(reg.containerName, cachePath(ref)).catch(() => undefined) : undefined;
+    // A replica reads the same volume: its cache is the mirror's.
+    const reg = role === 'mirror' || role === 'replica' ? plan.registries.find((r) => r.role === 'mirror' && r.name === name) : undefined;
+    const holder = reg && role === 'replica' ? reg.replica!.containerName : reg?.containerName;
+    const cachedBefore = holder ? await exec.pathExists(holder, cachePath(ref)).catch(() => undefined) : undefined;
     let p = await probe(exec, node.name, host, url);
     if (p.status === 401 && p.headers['www-authenticate']) {
       const token = await anonymousToken(exec, node.name, p.headers['www-authenticate'], host);

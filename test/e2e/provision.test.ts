@@ -233,7 +233,8 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
     const file = join(planA.containerd.certsDir, 'docker.io', 'hosts.toml');
     const good = readFileSync(file, 'utf8');
     const broken = parseToml(good) as Record<string, any>;
-    expect(Object.keys(broken.host)).toEqual([mirror('dock').endpoint]);
+    // The proxy, then its read-only replica (docs/offline.md).
+    expect(Object.keys(broken.host)).toEqual([mirror('dock').endpoint, mirror('dock').replica!.endpoint]);
     delete broken.host;
     writeFileSync(file, stringifyToml(broken));
     try {

@@ -93,6 +93,7 @@ describe('lo registry up on a real engine', () => {
     expect(byName(actions, 'network', spec.sharedName)?.action).toBe('noop');
     for (const r of plan.registries) {
       expect(byName(actions, 'container', r.containerName)?.action).toBe('create');
+      if (r.replica) expect(byName(actions, 'container', r.replica.containerName)?.action).toBe('create');
       expect(byName(actions, 'volume', r.volume)?.action).toBe('create');
     }
     expect(plan.registries.map((r) => r.containerName).sort()).toEqual(
@@ -117,7 +118,10 @@ describe('lo registry up on a real engine', () => {
     ]);
 
     const mirror = (await inspectContainer(`lok8s-registry-${id}-hub`))!;
-    expect(mirror.NetworkSettings.Networks[spec.sharedName]?.IPAddress).toBe('10.140.11.2');
+    // The read-only replica holds the mirror's address; the proxy shares its network namespace (docs/offline.md).
+    const replica = (await inspectContainer(`lok8s-registry-${id}-hub-replica`))!;
+    expect(replica.NetworkSettings.Networks[spec.sharedName]?.IPAddress).toBe('10.140.11.2');
+    expect(mirror.HostConfig.NetworkMode).toBe(`container:${replica.Id}`);
     expect(mirror.Config.Labels[LABELS.upstream]).toBe('http://10.140.11.200:5000');
     // Credentials are in the 0600 file only, never in labels.
     const cfg = plan.registries.find((r) => r.role === 'mirror')!.configPath;
@@ -240,7 +244,7 @@ describe('lo registry up on a real engine', () => {
         .map((a) => `${a.action} ${a.name} (${a.reason})`)
         .sort(),
     ).toEqual(
-      [`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`]
+      [`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`, `lok8s-registry-${id}-hub-replica`]
         .map((n) => `recreate ${n} (image ${registryImage} changed)`)
         .sort(),
     );
@@ -304,10 +308,10 @@ describe('lo registry up on a real engine', () => {
       });
       expect(doc.registries.find((r) => r.name === `${id}-hub`)).toMatchObject({ health: 'running' });
       const line = (name: string): string => text.stdout.split('\n').find((l) => l.includes(name)) ?? '';
-      expect(line(`${id}a-registry-cache`)).toMatch(/10\.140\.10\.102\s+\S+\s+exited\s+not running$/);
-      expect(line(`${id}a-registry-build`)).toMatch(/paused\s+running but unreachable \(no answer within \d+ ms\)$/);
-      expect(line(`lok8s-registry-${id}-hub`)).toMatch(/running\s+catalog: library\/lodk-/);
-      expect(text.stdout.split('\n')[1]).toMatch(/^REGISTRY\s+CONTAINER\s+ADDRESS\s+NETWORK\s+STATE\s+CATALOG$/);
+      expect(line(`${id}a-registry-cache`)).toMatch(/10\.140\.10\.102\s+\S+\s+exited\s+(?:-|[\d.]+ \S+)\s+not running$/);
+      expect(line(`${id}a-registry-build`)).toMatch(/paused\s+(?:-|[\d.]+ \S+)\s+running but unreachable \(no answer within \d+ ms\)$/);
+      expect(line(`lok8s-registry-${id}-hub`)).toMatch(/running\s+(?:-|[\d.]+ \S+)\s+catalog: library\/lodk-/);
+      expect(text.stdout.split('\n')[1]).toMatch(/^REGISTRY\s+CONTAINER\s+ADDRESS\s+NETWORK\s+STATE\s+DISK\s+CATALOG$/);
     } finally {
       await docker.getContainer(`${id}a-registry-build`).unpause();
     }

@@ -110,11 +110,13 @@ describe('lo why', () => {
       file: '/etc/containerd/certs.d/docker.io/hosts.toml',
     });
     const mirror = r.hops.find((h) => h.role === 'mirror')!;
-    expect(r.hops.map((h) => h.role)).toEqual(['p2p', 'mirror', 'upstream']);
+    // The mirror's read-only replica (docs/offline.md) comes after it, named after it.
+    expect(r.hops.map((h) => h.role)).toEqual(['p2p', 'mirror', 'replica', 'upstream']);
+    expect(r.hops[2]).toMatchObject({ name: spec.mirrors[0]!.name, outcome: 'not tried' });
     expect(r.hops[0]).toMatchObject({ origin: 'http://127.0.0.1:30020', outcome: 'miss', status: 404 });
     expect(mirror).toMatchObject({ name: spec.mirrors[0]!.name, outcome: 'answered', status: 200, cache: 'miss', digest: upstreamDigest });
     // The server lo writes is the mirror's upstream (here the test's registry:2): containerd's last resort.
-    expect(r.hops[2]).toMatchObject({ origin: `http://${upstreamIp}:5000`, source: 'server', outcome: 'not tried' });
+    expect(r.hops[3]).toMatchObject({ origin: `http://${upstreamIp}:5000`, source: 'server', outcome: 'not tried' });
     expect(r.answeredBy).toMatchObject({ index: 2, role: 'mirror' });
     expect(r.digest).toBe(upstreamDigest);
     expect(r.findings.filter((f) => f.severity === 'fail')).toEqual([]);
@@ -151,7 +153,7 @@ describe('lo why', () => {
     const r = await why([`docker.io/${repo}:nope`, '--no-upstream']);
     expect(r.code).toBe(1);
     expect(r.result.answeredBy).toBeNull();
-    expect(r.result.hops.map((h) => h.outcome)).toEqual(['miss', 'miss', 'skipped']);
+    expect(r.result.hops.map((h) => h.outcome)).toEqual(['miss', 'miss', 'miss', 'skipped']);
   });
 
   it('a bad reference or node is bad input (exit 2), naming the nodes there are', async () => {

@@ -37,6 +37,8 @@ export class FakeDocker implements DockerClients {
   readonly containerStore = new Map<string, FakeContainer>();
   readonly volumeStore = new Map<string, VolumeState>();
   readonly imageStore = new Map<string, ImageState>();
+  /** Bytes `volumes.usage()` reports per volume (0 when not set). */
+  readonly volumeBytes = new Map<string, number>();
   private seq = 0;
 
   constructor(private readonly log: Log = silentLog) {}
@@ -76,6 +78,7 @@ export class FakeDocker implements DockerClients {
       labels: {},
       networks: {},
       volumes: [],
+      networkMode: Object.keys(c.networks ?? {})[0] ?? 'bridge',
       ...c,
     };
     this.containerStore.set(state.id, { state });
@@ -152,6 +155,7 @@ export class FakeDocker implements DockerClients {
           labels: { ...spec.labels },
           networks: shared ? {} : { [spec.network]: { ip: spec.ip ?? null } },
           volumes: spec.volumes.map((v) => ({ name: v.name, destination: v.target })),
+          networkMode: spec.network,
         };
         this.containerStore.set(state.id, { state, spec: structuredClone(spec) });
         if (!shared) this.networkStore.get(spec.network)!.containers.push({ id: state.id, name: spec.name, ip: spec.ip ?? null });
@@ -179,6 +183,25 @@ export class FakeDocker implements DockerClients {
         for (const n of this.networkStore.values()) n.containers = n.containers.filter((x) => x.id !== c.state.id);
         return true;
       }),
+    // Fake containers run no process: a started one "exits" at once with 0 and prints nothing.
+    wait: (nameOrId) =>
+      this.run('wait', `container ${nameOrId}`, () => {
+        const c = this.byNameOrId(nameOrId);
+        if (!c) throw new LoError('E_DOCKER', `waiting for container ${nameOrId}: No such container`);
+        c.state.status = 'exited';
+        c.state.running = false;
+        return 0;
+      }),
+    logs: (nameOrId) =>
+      this.run(
+        'logs',
+        `container ${nameOrId}`,
+        () => {
+          if (!this.byNameOrId(nameOrId)) throw new LoError('E_DOCKER', `reading the log of container ${nameOrId}: No such container`);
+          return '';
+        },
+        false,
+      ),
   };
 
   readonly volumes: DockerClients['volumes'] = {
@@ -198,6 +221,8 @@ export class FakeDocker implements DockerClients {
         return this.volumeStore.delete(name);
       }),
     list: (labels) => this.run('list', 'volumes', () => [...this.volumeStore.values()].filter((v) => matches(v.labels, labels))),
+    usage: () =>
+      this.run('get', 'disk usage', () => new Map([...this.volumeStore.keys()].map((n) => [n, this.volumeBytes.get(n) ?? 0])), false),
   };
 
   readonly images: DockerClients['images'] = {

@@ -20,6 +20,7 @@ const container = (name: string, volume?: string): ContainerState => ({
   labels: ours,
   networks: { lodiff: { ip: '10.0.0.2' } },
   volumes: volume ? [{ name: volume, destination: '/var/lib/registry' }] : [],
+  networkMode: 'lodiff',
 });
 const network = (name: string, attached: string[], labels = ours): NetworkState => ({
   id: name,

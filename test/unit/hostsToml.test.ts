@@ -38,25 +38,30 @@ describe('containerd hosts.toml', () => {
     expect(p.containerd.nodeCertsDir).toBe('/etc/containerd/certs.d');
   });
 
-  it('mirror with p2p: server is the upstream, hosts are the p2p agent first, then the mirror', () => {
+  it('mirror with p2p: server is the upstream, hosts are the p2p agent first, then the mirror, then its read-only replica', () => {
     const p = plan('  nodes:\n    workers: 1\n');
     expect(p.p2p.enabled).toBe(true);
     const t = hostsOf(p, 'docker.io');
     expect(t.server).toBe('https://registry-1.docker.io');
-    expect(Object.keys(t.host)).toEqual(['http://127.0.0.1:30020', 'https://10.125.200.2']);
+    expect(Object.keys(t.host)).toEqual(['http://127.0.0.1:30020', 'https://10.125.200.2', 'https://10.125.200.2:5443']);
     expect(t.host['http://127.0.0.1:30020']).toEqual({ capabilities: ['pull', 'resolve'], dial_timeout: '200ms' });
     expect(t.host['https://10.125.200.2']).toEqual({ capabilities: ['pull', 'resolve'], ca: NODE_CA_FILE });
+    expect(t.host['https://10.125.200.2:5443']).toEqual({ capabilities: ['pull', 'resolve'], ca: NODE_CA_FILE });
     expect(NODE_CA_FILE).toBe('/etc/containerd/certs.d/_lo/ca.crt');
     expect(hostsOf(p, 'registry.k8s.io').server).toBe('https://registry.k8s.io');
-    expect(Object.keys(hostsOf(p, 'ghcr.io').host)).toEqual(['http://127.0.0.1:30020', 'https://10.125.200.5']);
+    expect(Object.keys(hostsOf(p, 'ghcr.io').host)).toEqual([
+      'http://127.0.0.1:30020',
+      'https://10.125.200.5',
+      'https://10.125.200.5:5443',
+    ]);
   });
 
-  it('mirror without p2p: only the mirror host', () => {
+  it('mirror without p2p: the mirror host, then its replica', () => {
     const p = plan();
     expect(p.p2p.enabled).toBe(false);
     const t = hostsOf(p, 'quay.io');
     expect(t.server).toBe('https://quay.io');
-    expect(Object.keys(t.host)).toEqual(['https://10.125.200.3']);
+    expect(Object.keys(t.host)).toEqual(['https://10.125.200.3', 'https://10.125.200.3:5443']);
   });
 
   it('a custom p2p port and dial timeout reach hosts.toml', () => {
@@ -95,7 +100,8 @@ describe('containerd hosts.toml', () => {
     expect(t.server).toBe('https://10.125.200.2');
     expect(t.capabilities).toEqual(['pull', 'resolve']);
     expect(t.ca).toBe(NODE_CA_FILE);
-    expect(Object.keys(t.host)).toEqual(['http://127.0.0.1:30020']);
+    // The read-only replica is listed too: air-gapped still means "only lo's registries".
+    expect(Object.keys(t.host)).toEqual(['http://127.0.0.1:30020', 'https://10.125.200.2', 'https://10.125.200.2:5443']);
     for (const m of p.registries.filter((r) => r.role === 'mirror')) {
       expect(p.containerd.hosts.find((x) => x.host === m.registry)!.content).not.toContain(m.upstream!);
     }
@@ -112,7 +118,10 @@ describe('containerd hosts.toml', () => {
       capabilities: ['pull', 'resolve', 'push'],
       host: { 'http://10.125.125.101': { capabilities: ['pull', 'resolve', 'push'] } },
     });
-    expect(hostsOf(p, 'docker.io').host).toEqual({ 'http://10.125.200.2': { capabilities: ['pull', 'resolve'] } });
+    expect(hostsOf(p, 'docker.io').host).toEqual({
+      'http://10.125.200.2': { capabilities: ['pull', 'resolve'] },
+      'http://10.125.200.2:5080': { capabilities: ['pull', 'resolve'] },
+    });
     expect(p.containerd.caFile).toBeNull();
   });
 

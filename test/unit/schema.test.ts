@@ -9,6 +9,7 @@ const DERIVED = new Set([
   'spec.registries.mirrors[].registry',
   'spec.registries.mirrors[].credentials',
   'spec.registries.p2p.enabled',
+  'spec.registries.cache.maxSize',
 ]);
 
 interface Field {

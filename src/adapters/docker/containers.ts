@@ -25,6 +25,7 @@ function toState(c: Inspect): ContainerState {
     labels: c.Config.Labels ?? {},
     networks: nets,
     volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => ({ name: m.Name!, destination: m.Destination })),
+    networkMode: c.HostConfig?.NetworkMode ?? '',
   };
 }
 
@@ -43,6 +44,7 @@ function fromList(c: Listed): ContainerState {
     labels: c.Labels ?? {},
     networks: nets,
     volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => ({ name: m.Name!, destination: m.Destination })),
+    networkMode: c.HostConfig?.NetworkMode ?? '',
   };
 }
 
@@ -121,6 +123,7 @@ export class Containers implements ContainersClient {
         labels: spec.labels,
         networks: spec.network.startsWith('container:') ? {} : { [spec.network]: { ip: spec.ip ?? null } },
         volumes: spec.volumes.map((v) => ({ name: v.name, destination: v.target })),
+        networkMode: spec.network,
       };
       return { state, created: true };
     }
@@ -171,4 +174,36 @@ export class Containers implements ContainersClient {
       for (let i = 0; i < 50 && (await this.inspect(nameOrId)); i++) await new Promise((r) => setTimeout(r, 100));
     return answer === 'removed';
   }
+
+  async wait(nameOrId: string): Promise<number> {
+    const r = (await this.calls.run('wait', `container ${nameOrId}`, (docker) => docker.getContainer(nameOrId).wait())) as {
+      StatusCode: number;
+    };
+    return r.StatusCode;
+  }
+
+  async logs(nameOrId: string, opts: { timestamps?: boolean; tail?: number } = {}): Promise<string> {
+    const buf = (await this.calls.run('logs', `container ${nameOrId}`, (docker) =>
+      docker.getContainer(nameOrId).logs({
+        stdout: true,
+        stderr: true,
+        follow: false,
+        timestamps: opts.timestamps ?? false,
+        ...(opts.tail ? { tail: opts.tail } : {}),
+      }),
+    )) as unknown as Buffer;
+    return demux(buf);
+  }
+}
+
+/** Docker's multiplexed log stream (8-byte frame headers) as text; a TTY container's plain stream as is. */
+function demux(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0) {
+    const len = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  return i === 0 ? buf.toString('utf8') : Buffer.concat(parts).toString('utf8');
 }

@@ -13,24 +13,35 @@ export async function observeShared(docker: Pick<DockerClients, 'containers' | '
   if (!spec.registries.shared.enabled) return EMPTY_OBSERVED;
   const netName = spec.registries.shared.network.name;
   const [containers, network] = await Promise.all([
-    docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`, `${LABELS.role}=mirror`]),
+    docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`]),
     docker.networks.inspect(netName),
   ]);
   const mirrors: ObservedMirror[] = [];
-  for (const c of containers) {
+  // A mirror's address is held by its read-only replica (the proxy shares the replica's network namespace);
+  // mirrors lo created before replicas existed hold it themselves. The labels that say what the mirror is
+  // (upstream, credentials, creator) are read from the proxy when there is one: a replica is not recreated
+  // when only its proxy's upstream changes, so its copies of them may be older.
+  const onThisNet = new Set(containers.filter((x) => x.networks[netName]).map((x) => `container:${x.id}`));
+  const proxies = new Map(
+    containers
+      .filter((x) => x.labels[LABELS.role] === 'mirror' && (x.networks[netName] || onThisNet.has(x.networkMode)))
+      .map((x) => [x.labels[LABELS.mirror], x]),
+  );
+  for (const c of containers.filter((x) => x.labels[LABELS.role] === 'mirror' || x.labels[LABELS.role] === 'replica')) {
     const onNet = c.networks[netName];
     const name = c.labels[LABELS.mirror];
-    const url = c.labels[LABELS.upstream];
-    if (!onNet?.ip || !name || !url) continue;
-    const scheme = c.labels[LABELS.scheme];
+    const labels = (name !== undefined ? proxies.get(name) : undefined)?.labels ?? c.labels;
+    const url = labels[LABELS.upstream];
+    if (!onNet?.ip || !name || !url || mirrors.some((m) => m.name === name)) continue;
+    const scheme = labels[LABELS.scheme];
     mirrors.push({
       name,
       ip: onNet.ip,
       url,
-      ...(c.labels[LABELS.registry] ? { registry: c.labels[LABELS.registry] } : {}),
+      ...(labels[LABELS.registry] ? { registry: labels[LABELS.registry] } : {}),
       ...(scheme === 'http' || scheme === 'https' ? { scheme } : {}),
-      ...(c.labels[LABELS.createdBy] ? { project: c.labels[LABELS.createdBy] } : {}),
-      ...(c.labels[LABELS.credentials] !== undefined ? { credentials: c.labels[LABELS.credentials] } : {}),
+      ...(labels[LABELS.createdBy] ? { project: labels[LABELS.createdBy] } : {}),
+      ...(labels[LABELS.credentials] !== undefined ? { credentials: labels[LABELS.credentials] } : {}),
     });
   }
   const mirrorIps = new Set(mirrors.map((m) => m.ip));

@@ -33,6 +33,8 @@ export interface ContainerState {
   networks: Record<string, { ip: string | null }>;
   /** Named volumes mounted, by destination. */
   volumes: Array<{ name: string; destination: string }>;
+  /** HostConfig.NetworkMode: a network name, or `container:<id>` when it shares another container's network. */
+  networkMode: string;
 }
 
 export interface ContainerSpec {
@@ -98,6 +100,10 @@ export interface ContainersClient {
   stop(nameOrId: string, timeoutSeconds?: number): Promise<void>;
   /** Force-removes it, never its named volumes; false when it was already gone. */
   remove(nameOrId: string): Promise<boolean>;
+  /** Waits until it exits; its exit code. */
+  wait(nameOrId: string): Promise<number>;
+  /** Its log (stdout and stderr, demultiplexed), each line prefixed with Docker's RFC 3339 timestamp when asked. */
+  logs(nameOrId: string, opts?: { timestamps?: boolean; tail?: number }): Promise<string>;
 }
 
 export interface VolumesClient {
@@ -106,6 +112,11 @@ export interface VolumesClient {
   /** False when it was already gone; a volume in use is an error. */
   remove(name: string): Promise<boolean>;
   list(labels: string[]): Promise<VolumeState[]>;
+  /**
+   * Bytes used per named volume (-1 when the engine did not measure it). The engine measures it, so it works
+   * where the volume's directory is not visible to lo (Docker Desktop, a remote engine).
+   */
+  usage(): Promise<Map<string, number>>;
 }
 
 export interface ImagesClient {

@@ -40,4 +40,12 @@ export class Volumes implements VolumesClient {
     const res = await this.calls.run('list', `volumes ${labels.join(',')}`, (docker) => docker.listVolumes({ filters: { label: labels } }));
     return (res.Volumes ?? []).map((v) => ({ name: v.Name, labels: (v.Labels as Record<string, string> | null) ?? {} }));
   }
+
+  /** From Docker's disk-usage report (`docker system df -v`), measured by the engine. */
+  async usage(): Promise<Map<string, number>> {
+    const df = (await this.calls.run('get', 'disk usage', (docker) => docker.df())) as {
+      Volumes?: Array<{ Name: string; UsageData?: { Size?: number } | null }> | null;
+    };
+    return new Map((df.Volumes ?? []).map((v) => [v.Name, v.UsageData?.Size ?? -1]));
+  }
 }

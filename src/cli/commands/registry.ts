@@ -1,7 +1,16 @@
 import type { Command } from 'commander';
 import ora, { type Ora } from 'ora';
 import type { Action } from '../../apply/types.js';
-import { registryClean, registryDown, registryStatus, registryUp, type RegistryDeps, type StatusResult } from '../../usecases/registry.js';
+import {
+  registryClean,
+  registryDown,
+  registryGc,
+  registryStatus,
+  registryUp,
+  type RegistryDeps,
+  type StatusResult,
+} from '../../usecases/registry.js';
+import { parseSize } from '../../spec/size.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
@@ -9,6 +18,7 @@ interface Flags {
   json?: boolean;
   dryRun?: boolean;
   shared?: boolean;
+  maxSize?: string;
 }
 
 /** A spinner on stderr for people; silent for --json and when stderr is not a terminal. */
@@ -73,6 +83,38 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     });
 
   registry
+    .command('gc')
+    .description(
+      "Free mirror cache space: remove least recently used repositories until each mirror fits spec.registries.cache.maxSize, then run the registry's garbage collector",
+    )
+    .argument('[domain]', 'cluster domain', 'lok8s.dev')
+    .option('--shared', 'also the shared mirrors')
+    .option('--max-size <size>', 'budget per mirror for this run (e.g. 10GiB), instead of spec.registries.cache.maxSize')
+    .option('--dry-run', 'say what would be removed, change nothing')
+    .option('--json', 'print one JSON document')
+    .action(async (domain: string, flags: Flags, cmd: Command) => {
+      // Bad input is refused before Docker is touched.
+      const maxSizeBytes = flags.maxSize === undefined ? undefined : parseSize(flags.maxSize, '--max-size');
+      const r = await run(ctx, cmd, flags, domain, (deps, opts) =>
+        registryGc(opts, {
+          ...deps,
+          shared: Boolean(flags.shared),
+          dryRun: Boolean(flags.dryRun),
+          ...(maxSizeBytes !== undefined ? { maxSizeBytes } : {}),
+        }),
+      );
+      if (flags.json) return printJson(r);
+      if (r.mirrors.length === 0) printLine('no mirrors to collect (shared mirrors need --shared)');
+      for (const m of r.mirrors) {
+        const budget = m.budgetBytes === null ? 'no budget' : `budget ${formatBytes(m.budgetBytes)}`;
+        const verb = m.dryRun ? 'would remove' : 'removed';
+        printLine(
+          `${m.name}: ${formatBytes(m.bytesBefore)} -> ${formatBytes(m.bytesAfter)} (${budget}); ${verb} ${m.removed.length ? m.removed.join(', ') : 'nothing'}; freed ${formatBytes(m.freedBytes)} in ${(m.ms / 1000).toFixed(1)} s`,
+        );
+      }
+    });
+
+  registry
     .command('down')
     .description("Stop and remove the project's registry containers (volumes are kept)")
     .argument('[domain]', 'cluster domain', 'lok8s.dev')
@@ -131,11 +173,32 @@ export function printStatus(s: StatusResult): void {
     r.endpoint.replace(/\/\/[^/:]+/, `//${r.address}`),
     r.network,
     r.state,
-    r.health === 'running'
-      ? `catalog: ${r.catalog!.length ? r.catalog!.join(', ') : '(empty)'}`
-      : `${r.health}${r.error ? ` (${r.error})` : ''}`,
+    formatBytes(r.diskBytes),
+    [
+      r.health === 'running'
+        ? `catalog: ${r.catalog!.length ? r.catalog!.join(', ') : '(empty)'}`
+        : `${r.health}${r.error ? ` (${r.error})` : ''}`,
+      ...(r.offline
+        ? [`SERVING OFFLINE from ${r.replica!.containerName}${r.upstreamReachable === false ? ' (upstream unreachable)' : ''}`]
+        : r.replica && r.replica.health !== 'running'
+          ? [`replica ${r.replica.health}`]
+          : []),
+    ].join('; '),
   ]);
-  const head = ['REGISTRY', 'CONTAINER', 'ADDRESS', 'NETWORK', 'STATE', 'CATALOG'];
+  const head = ['REGISTRY', 'CONTAINER', 'ADDRESS', 'NETWORK', 'STATE', 'DISK', 'CATALOG'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const row of [head, ...rows]) printLine(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}
+
+/** 1536 -> "1.5 KiB"; null or negative (unknown) -> "-". */
+export function formatBytes(n: number | null): string {
+  if (n === null || n < 0) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }

@@ -16,6 +16,7 @@ interface Flags {
 const ROLE: Record<Hop['role'], string> = {
   p2p: 'P2P agent',
   mirror: 'mirror',
+  replica: 'read-only replica of mirror',
   build: 'build registry',
   cache: 'cache registry',
   endpoint: 'endpoint',

@@ -10,6 +10,8 @@ export interface RegistryConfigInput {
   tls: { certFile: string; keyFile: string } | null;
   /** Pull-through upstream; absent for build/cache registries, which accept pushes. */
   proxy?: { remoteurl: string };
+  /** A read-only replica of a mirror's storage (no proxy, never contacts an upstream). */
+  readOnly?: boolean;
 }
 
 /** Upstream credentials, resolved by the executor from the environment; never part of a plan. */
@@ -29,7 +31,12 @@ export function renderRegistryConfig(input: RegistryConfigInput, secrets?: Regis
     log: { level: 'info', formatter: 'text', fields: { service: 'registry' } },
     storage: {
       filesystem: { rootdirectory: REGISTRY_DATA_DIR },
-      delete: { enabled: true },
+      // A proxy's storage refuses deletes: distribution 2.8 schedules every proxied blob and manifest for
+      // deletion 7 days after caching (hard-coded repositoryTTL) and its expiry handler deletes through
+      // the storage API, which then answers "operation unsupported", so nothing expires on a timer.
+      // `lo registry gc` and `registry garbage-collect` delete through the storage driver and still work.
+      delete: { enabled: !input.proxy && !input.readOnly },
+      ...(input.readOnly ? { maintenance: { readonly: { enabled: true }, uploadpurging: { enabled: false } } } : {}),
       cache: { blobdescriptor: 'inmemory' },
     },
     http: {

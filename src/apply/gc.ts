@@ -1,0 +1,269 @@
+import { basename } from 'node:path';
+import type { DockerClients } from '../adapters/docker/index.js';
+import { LABELS } from '../plan/labels.js';
+import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR } from '../plan/render/renderRegistryConfig.js';
+import { ExitCode, LoError } from '../errors/loError.js';
+import { writeFileAtomic } from './files.js';
+import { renderRegistryConfig } from '../plan/render/renderRegistryConfig.js';
+import type { RegistryPlan } from '../plan/types.js';
+
+/** Port of the short-lived gc registry inside a replica's network namespace. */
+export const GC_PORT = 5099;
+export const GC_CONFIG_FILE = 'gc.yml';
+
+export interface RepoUsage {
+  repository: string;
+  /** Bytes its manifests reference (layers + config); a blob shared by repositories counts in each. */
+  bytes: number;
+  /** Last pull seen (ISO time) in the mirror's and replica's logs, else when it was cached. */
+  lastAccess: string;
+  /** Where lastAccess comes from. */
+  source: 'log' | 'cached';
+  manifests: string[];
+}
+
+export interface GcResult {
+  name: string;
+  volume: string;
+  budgetBytes: number | null;
+  bytesBefore: number;
+  bytesAfter: number;
+  freedBytes: number;
+  /** Repositories removed (least recently used first), or that would be with dryRun. */
+  removed: string[];
+  kept: string[];
+  dryRun: boolean;
+  ms: number;
+}
+
+/**
+ * Pure: which repositories to remove so that `total` fits in `budget`, least recently used first.
+ * Sizes are per repository (shared blobs counted in each), so the choice may free less than estimated;
+ * the executor measures the volume afterwards.
+ */
+export function chooseEvictions(repos: RepoUsage[], total: number, budget: number | null): { remove: RepoUsage[]; keep: RepoUsage[] } {
+  if (budget === null || total <= budget) return { remove: [], keep: repos };
+  const byAge = [...repos].sort((a, b) => (a.lastAccess < b.lastAccess ? -1 : a.lastAccess > b.lastAccess ? 1 : 0));
+  const remove: RepoUsage[] = [];
+  let left = total;
+  for (const r of byAge) {
+    if (left <= budget) break;
+    remove.push(r);
+    left -= r.bytes;
+  }
+  return { remove, keep: byAge.filter((r) => !remove.includes(r)) };
+}
+
+/**
+ * Last manifest pull per repository from registry access-log lines with Docker's timestamp prefix, e.g.
+ * `2026-12-02T04:38:38.99Z 10.1.2.3 - - [...] "GET /v2/team/app/manifests/v1 HTTP/1.1" 200 ...`. Pure.
+ */
+export function lastPulls(log: string): Map<string, string> {
+  const last = new Map<string, string>();
+  for (const line of log.split('\n')) {
+    const m = /^(\S+) .*"(?:GET|HEAD) \/v2\/(.+?)\/manifests\/[^ ?"]+/.exec(line);
+    if (!m || !/ 20[0-9] /.test(line.slice(line.indexOf('HTTP/')))) continue;
+    const [, at, repo] = m as unknown as [string, string, string];
+    if ((last.get(repo) ?? '') < at) last.set(repo, at);
+  }
+  return last;
+}
+
+/**
+ * `lo registry gc` for one mirror: inventory through a short-lived registry on the mirror's volume (no proxy,
+ * deletes enabled, in the replica's network namespace on GC_PORT), LRU eviction to the budget through the
+ * registry API (manifest DELETE untags too), then `registry garbage-collect --delete-untagged` with the
+ * proxy stopped, so the bytes really leave the volume. The replica keeps serving reads meanwhile.
+ */
+export async function gcMirror(
+  docker: DockerClients,
+  r: RegistryPlan,
+  o: { budgetBytes: number | null; dryRun: boolean; extraLabels?: Record<string, string>; now?: () => number },
+): Promise<GcResult> {
+  const started = Date.now();
+  if (!r.replica) throw new Error(`mirror ${r.name} has no replica in the plan`);
+  const proxy = await docker.containers.inspect(r.containerName);
+  const replica = await docker.containers.inspect(r.replica.containerName);
+  if (!replica?.running || !proxy) {
+    throw new LoError('E_STEP', `mirror ${r.name} is not running (${r.replica.containerName}: ${replica?.status ?? 'missing'})`, {
+      hint: 'run `lo registry up` first',
+      exitCode: ExitCode.stepFailed,
+    });
+  }
+  const usage = async (): Promise<number> => (await docker.volumes.usage()).get(r.volume) ?? 0;
+  const bytesBefore = await usage();
+  const gcConfigPath = `${r.configDir}/${GC_CONFIG_FILE}`;
+  await writeFileAtomic(gcConfigPath, renderRegistryConfig({ port: GC_PORT, tls: null }), 0o600, false);
+  const labels = { ...(o.extraLabels ?? {}), ...pick(r.labels, [LABELS.managedBy, LABELS.project, LABELS.mirror]), [LABELS.role]: 'gc' };
+  const base = {
+    image: r.image,
+    labels,
+    network: r.network,
+    binds: [{ source: r.configDir, target: REGISTRY_CONFIG_DIR, readOnly: true }],
+    volumes: [{ name: r.volume, target: REGISTRY_DATA_DIR }],
+    restart: 'no' as const,
+  };
+  const apiName = `${r.containerName}-gc`;
+  await docker.containers.remove(apiName);
+  const { state: api } = await docker.containers.create({
+    ...base,
+    name: apiName,
+    cmd: [`${REGISTRY_CONFIG_DIR}/${GC_CONFIG_FILE}`],
+    network: `container:${replica.id}`,
+  });
+  let removed: RepoUsage[] = [];
+  let kept: RepoUsage[] = [];
+  try {
+    await docker.containers.start(api.id);
+    const url = `http://${r.ip}:${GC_PORT}`;
+    await waitFor(`${url}/v2/`);
+    const logs = (
+      await Promise.all([r.containerName, r.replica.containerName].map((n) => docker.containers.logs(n, { timestamps: true })))
+    ).join('\n');
+    const repos = await inventory(url, lastPulls(logs));
+    ({ remove: removed, keep: kept } = chooseEvictions(repos, bytesBefore, o.budgetBytes));
+    if (!o.dryRun) {
+      for (const repo of removed) {
+        for (const d of repo.manifests) {
+          const res = await fetch(`${url}/v2/${repo.repository}/manifests/${d}`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) });
+          if (res.status !== 202 && res.status !== 404)
+            throw new LoError('E_STEP', `deleting ${repo.repository}@${d} on ${r.name}: HTTP ${res.status}`, {
+              exitCode: ExitCode.stepFailed,
+            });
+        }
+      }
+    }
+  } finally {
+    await docker.containers.remove(api.id);
+  }
+  if (o.dryRun) {
+    return result(bytesBefore, bytesBefore);
+  }
+  // The proxy is stopped while blobs are swept (it could be writing one); the replica serves reads meanwhile.
+  await docker.containers.stop(proxy.id, 3);
+  const sweepName = `${r.containerName}-gc-sweep`;
+  await docker.containers.remove(sweepName);
+  try {
+    const { state: sweep } = await docker.containers.create({
+      ...base,
+      name: sweepName,
+      entrypoint: ['/bin/registry'],
+      cmd: ['garbage-collect', '--delete-untagged', `${REGISTRY_CONFIG_DIR}/${basename(gcConfigPath)}`],
+      network: 'none',
+    });
+    await docker.containers.start(sweep.id);
+    const code = await docker.containers.wait(sweep.id);
+    if (code !== 0) {
+      const tail = (await docker.containers.logs(sweep.id, { tail: 5 })).trim();
+      throw new LoError('E_STEP', `registry garbage-collect on ${r.volume} exited with ${code}: ${tail}`, {
+        exitCode: ExitCode.stepFailed,
+      });
+    }
+  } finally {
+    await docker.containers.remove(sweepName);
+    await docker.containers.start(proxy.id);
+  }
+  return result(bytesBefore, await usage());
+
+  function result(before: number, after: number): GcResult {
+    return {
+      name: r.name,
+      volume: r.volume,
+      budgetBytes: o.budgetBytes,
+      bytesBefore: before,
+      bytesAfter: after,
+      freedBytes: Math.max(0, before - after),
+      removed: removed.map((x) => x.repository),
+      kept: kept.map((x) => x.repository),
+      dryRun: o.dryRun,
+      ms: Date.now() - started,
+    };
+  }
+}
+
+function pick(labels: Record<string, string>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => labels[k] !== undefined).map((k) => [k, labels[k]!]));
+}
+
+async function waitFor(url: string, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(1000) });
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw new LoError('E_STEP', `the gc registry at ${url} did not start: ${(err as Error).message}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+}
+
+const ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+interface Manifest {
+  config?: { size: number };
+  layers?: Array<{ size: number }>;
+  manifests?: Array<{ digest: string; size: number }>;
+}
+
+/** Repositories, their tagged manifests (digests), bytes and last access, read over the registry API. */
+async function inventory(url: string, pulls: Map<string, string>): Promise<RepoUsage[]> {
+  const get = async (path: string): Promise<Response> =>
+    fetch(`${url}${path}`, { headers: { Accept: ACCEPT }, signal: AbortSignal.timeout(10_000) });
+  const out: RepoUsage[] = [];
+  for (const repo of await catalog(get)) {
+    const tags = ((await (await get(`/v2/${repo}/tags/list`)).json()) as { tags?: string[] | null }).tags ?? [];
+    const digests = new Set<string>();
+    let bytes = 0;
+    let cachedAt = '';
+    for (const tag of tags) {
+      const res = await get(`/v2/${repo}/manifests/${tag}`);
+      if (!res.ok) continue;
+      const digest = res.headers.get('docker-content-digest');
+      if (digest) digests.add(digest);
+      const m = (await res.json()) as Manifest;
+      bytes += await manifestBytes(repo, m, get);
+      const lm = res.headers.get('last-modified');
+      if (lm && new Date(lm).toISOString() > cachedAt) cachedAt = new Date(lm).toISOString();
+    }
+    const seen = pulls.get(repo);
+    out.push({
+      repository: repo,
+      bytes,
+      lastAccess: seen ?? (cachedAt || new Date(0).toISOString()),
+      source: seen ? 'log' : 'cached',
+      manifests: [...digests],
+    });
+  }
+  return out;
+}
+
+/** Every repository, page by page (distribution 2.8 refuses n above catalog.maxentries, 1000 by default). */
+async function catalog(get: (p: string) => Promise<Response>): Promise<string[]> {
+  const all: string[] = [];
+  let path: string | null = '/v2/_catalog?n=1000';
+  for (let page = 0; path && page < 1000; page++) {
+    const res = await get(path);
+    if (!res.ok)
+      throw new LoError('E_STEP', `reading the catalog of the gc registry: HTTP ${res.status}`, { exitCode: ExitCode.stepFailed });
+    all.push(...(((await res.json()) as { repositories?: string[] }).repositories ?? []));
+    // Link: </v2/_catalog?last=x&n=1000>; rel="next"
+    path = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1] ?? null;
+  }
+  return all;
+}
+
+async function manifestBytes(repo: string, m: Manifest, get: (p: string) => Promise<Response>): Promise<number> {
+  let bytes = (m.config?.size ?? 0) + (m.layers ?? []).reduce((a, l) => a + l.size, 0);
+  // An index: count the platform manifests the cache holds (others were never pulled).
+  for (const child of m.manifests ?? []) {
+    const res = await get(`/v2/${repo}/manifests/${child.digest}`);
+    if (res.ok) bytes += await manifestBytes(repo, (await res.json()) as Manifest, get);
+  }
+  return bytes;
+}
