@@ -214,11 +214,6 @@ async function ensureVolume(docker: DockerClients, r: RegistryPlan, dryRun: bool
   return { kind: 'volume', name: r.volume, action: 'create' };
 }
 
-/** True when every action is a noop: the second `up` says "nothing to do". */
-export function allNoop(actions: Action[]): boolean {
-  return actions.every((a) => a.action === 'noop');
-}
-
 async function ensureNetwork(docker: DockerClients, n: NetworkPlan, have: NetworkState | null, dryRun: boolean): Promise<Action> {
   if (have) {
     const reason =
