@@ -14,11 +14,11 @@ import { randomInt } from 'node:crypto';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { criClient } from '../helpers/cri.js';
-import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
+import { docker } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
   lo,
-  makeTinyImage,
+  seededUpstream,
   provisionWorkspace,
   pullInNode,
   readInNode,
@@ -218,37 +218,17 @@ for (const [version, image] of [
     let ws: ProvisionWorkspace;
     let name = '';
     let upstreamIp = '';
+    let upstreamName = '';
     let repo = '';
     beforeAll(async () => {
       ws = provisionWorkspace();
       ws.env.LO_FAKE_KIND_NODE_IMAGE = image;
       const hex = ws.runId.slice('lopv-'.length);
-      const octet = 200 + randomInt(50);
-      const shared = { name: `lopvn${hex}`, cidr: `10.160.${octet}.0/24` };
-      await docker.createNetwork({
-        Name: shared.name,
-        Labels: { [TEST_RUN_LABEL]: ws.runId },
-        IPAM: { Config: [{ Subnet: shared.cidr, Gateway: `10.160.${octet}.1`, IPRange: `10.160.${octet}.128/25` }] },
-      });
-      upstreamIp = `10.160.${octet}.120`;
-      const up = await docker.createContainer({
-        name: `${ws.runId}-upstream`,
-        Image: 'registry:2',
-        Labels: { [TEST_RUN_LABEL]: ws.runId },
-        HostConfig: { NetworkMode: shared.name },
-        NetworkingConfig: { EndpointsConfig: { [shared.name]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
-      });
-      await up.start();
-      await waitHttp(`http://${upstreamIp}:5000/v2/`);
-      repo = `library/${ws.runId}-smoke`;
-      const img = await makeTinyImage(ws, 'smoke');
-      await execa('skopeo', [
-        'copy',
-        '--quiet',
-        '--dest-tls-verify=false',
-        `docker-daemon:${img}`,
-        `docker://${upstreamIp}:5000/${repo}:v1`,
-      ]);
+      const bed = await seededUpstream(ws, { network: `lopvn${hex}`, image: 'smoke' });
+      const shared = bed.shared;
+      upstreamIp = bed.upstreamIp;
+      upstreamName = bed.upstreamName;
+      repo = bed.repo;
       name = `lopvm${hex}`;
       writeProjectSpec(ws, {
         name,
@@ -275,7 +255,7 @@ for (const [version, image] of [
       const dock = plan.registries.find((x) => x.name === `${ws.runId}-dock`)!;
       const catalog = (await (await fetch(`${dock.endpoint}/v2/_catalog`)).json()) as { repositories: string[] };
       expect(catalog.repositories).toContain(repo);
-      const logs = String(await docker.getContainer(`${ws.runId}-upstream`).logs({ stdout: true, stderr: true }));
+      const logs = String(await docker.getContainer(upstreamName).logs({ stdout: true, stderr: true }));
       const nodeIps = Object.values((await docker.getContainer(node).inspect()).NetworkSettings.Networks).map((x) => x.IPAddress);
       expect(logs.split('\n').some((l) => l.includes(repo) && nodeIps.some((nip) => l.includes(nip)))).toBe(false);
     });

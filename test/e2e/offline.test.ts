@@ -234,8 +234,16 @@ describe('offline mirrors (issue 11)', () => {
       throw new Error('dockerd still running');
     }, 60_000);
     // as scripts/testbed.sh starts it
-    // setsid, stdin closed and fds 3-9 closed: dockerd must not inherit the e2e lock (flock) or vitest's pipes.
-    await execa('sh', ['-c', 'setsid nohup dockerd >>/var/log/lo-dockerd.log 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &']);
+    // Detached, no stdio of ours, every inherited descriptor above 2 closed (as scripts/testbed.sh does): dockerd
+    // outlives the test and must not hold the e2e lock (flock) or vitest's pipes.
+    execa(
+      'bash',
+      [
+        '-c',
+        'for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec setsid dockerd >>/var/log/lo-dockerd.log 2>&1 </dev/null',
+      ],
+      { detached: true, stdio: 'ignore', reject: false },
+    ).unref();
     await eventually(() => docker.ping(), 60_000);
     await waitRunning(replicaName);
     await waitRunning(node);

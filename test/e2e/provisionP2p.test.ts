@@ -8,18 +8,17 @@
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
+import { docker } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
   lo,
-  makeTinyImage,
   provisionWorkspace,
   pullInNode,
+  seededUpstream,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
 } from '../helpers/kind.js';
-import { execa } from 'execa';
 import { metric, scrape } from '../helpers/p2p.js';
 
 const NODE_IMAGE = 'lo-test/node:containerd';
@@ -43,27 +42,10 @@ beforeAll(async () => {
   ws = provisionWorkspace();
   ws.env.LO_P2P_BASE_IMAGE = NODE_IMAGE;
   const hex = ws.runId.slice('lopv-'.length);
-  const sharedOctet = 200 + randomInt(50);
-  const shared = { name: `lopvq${hex}`, cidr: `10.160.${sharedOctet}.0/24` };
-  await docker.createNetwork({
-    Name: shared.name,
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    IPAM: { Config: [{ Subnet: shared.cidr, Gateway: `10.160.${sharedOctet}.1`, IPRange: `10.160.${sharedOctet}.128/25` }] },
-  });
-  const upstreamIp = `10.160.${sharedOctet}.120`;
-  upstreamName = `${ws.runId}-p2p-upstream`;
-  const up = await docker.createContainer({
-    name: upstreamName,
-    Image: 'registry:2',
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    HostConfig: { NetworkMode: shared.name },
-    NetworkingConfig: { EndpointsConfig: { [shared.name]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
-  });
-  await up.start();
-  await waitHttp(`http://${upstreamIp}:5000/v2/`);
-  repo = `library/${ws.runId}-p2p`;
-  const img = await makeTinyImage(ws, 'p2p');
-  await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${upstreamIp}:5000/${repo}:v1`]);
+  const bed = await seededUpstream(ws, { network: `lopvq${hex}`, image: 'p2p' });
+  const { shared, upstreamIp } = bed;
+  upstreamName = bed.upstreamName;
+  repo = bed.repo;
   spec = {
     name: `lopvp${hex}`,
     domain: `lopvp${hex}.test`,

@@ -8,13 +8,12 @@
 import { randomInt } from 'node:crypto';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
   lo,
-  makeTinyImage,
   provisionWorkspace,
   pullInNode,
+  seededUpstream,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
@@ -37,26 +36,10 @@ beforeAll(async () => {
   ws = provisionWorkspace();
   ws.env.LO_P2P_BASE_IMAGE = 'lo-test/node:containerd';
   const hex = ws.runId.slice('lopv-'.length);
-  const octet = 200 + randomInt(50);
-  const shared = { name: `lopvw${hex}`, cidr: `10.160.${octet}.0/24` };
-  await docker.createNetwork({
-    Name: shared.name,
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    IPAM: { Config: [{ Subnet: shared.cidr, Gateway: `10.160.${octet}.1`, IPRange: `10.160.${octet}.128/25` }] },
-  });
-  upstreamIp = `10.160.${octet}.120`;
-  const up = await docker.createContainer({
-    name: `${ws.runId}-why-upstream`,
-    Image: 'registry:2',
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    HostConfig: { NetworkMode: shared.name },
-    NetworkingConfig: { EndpointsConfig: { [shared.name]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
-  });
-  await up.start();
-  await waitHttp(`http://${upstreamIp}:5000/v2/`);
-  repo = `library/${ws.runId}-why`;
-  const img = await makeTinyImage(ws, 'why');
-  await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${upstreamIp}:5000/${repo}:v1`]);
+  const bed = await seededUpstream(ws, { network: `lopvw${hex}`, image: 'why' });
+  const shared = bed.shared;
+  upstreamIp = bed.upstreamIp;
+  repo = bed.repo;
   const head = await fetch(`http://${upstreamIp}:5000/v2/${repo}/manifests/v1`, {
     method: 'HEAD',
     headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },

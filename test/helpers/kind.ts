@@ -5,14 +5,14 @@
  * LO_EXTRA_LABELS). Addresses come from 10.160.0.0/16 (and 10.125.50.0/24 for the 50.lok8s.dev test);
  * names start with `lopv`.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { criPull } from './cri.js';
-import { docker, REPO_ROOT, TEST_RUN_LABEL } from './docker.js';
+import { docker, REPO_ROOT, TEST_RUN_LABEL, waitHttp } from './docker.js';
 
 export const FAKE_BIN = join(REPO_ROOT, 'test', 'fixtures', 'bin');
 export const LO_BIN = join(REPO_ROOT, 'bin', 'lo.js');
@@ -223,4 +223,43 @@ export async function cleanupProvisionRun(ws: ProvisionWorkspace | undefined, cl
       .remove({ force: true })
       .catch(() => undefined);
   removeWorkspaceDir(ws);
+}
+
+export interface SeededUpstream {
+  /** The shared registry network the test made (10.160.<200-249>.0/24, labelled with the run id). */
+  shared: { name: string; cidr: string };
+  /** A registry:2 "upstream" at .120 on it, plain HTTP on :5000. */
+  upstreamIp: string;
+  upstreamName: string;
+  /** library/<runId>-<image>, pushed as :v1 (one tiny random layer). */
+  repo: string;
+}
+
+/**
+ * The common bed of the provision e2e tests: a shared network of the test's own and a registry:2 upstream
+ * on it holding one tiny image, so mirrors have something real (and local) to pull through from.
+ */
+export async function seededUpstream(ws: ProvisionWorkspace, o: { network: string; image: string }): Promise<SeededUpstream> {
+  const octet = 200 + randomInt(50);
+  const shared = { name: o.network, cidr: `10.160.${octet}.0/24` };
+  await docker.createNetwork({
+    Name: shared.name,
+    Labels: { [TEST_RUN_LABEL]: ws.runId },
+    IPAM: { Config: [{ Subnet: shared.cidr, Gateway: `10.160.${octet}.1`, IPRange: `10.160.${octet}.128/25` }] },
+  });
+  const upstreamIp = `10.160.${octet}.120`;
+  const upstreamName = `${ws.runId}-${o.image}-upstream`;
+  const up = await docker.createContainer({
+    name: upstreamName,
+    Image: 'registry:2',
+    Labels: { [TEST_RUN_LABEL]: ws.runId },
+    HostConfig: { NetworkMode: shared.name },
+    NetworkingConfig: { EndpointsConfig: { [shared.name]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
+  });
+  await up.start();
+  await waitHttp(`http://${upstreamIp}:5000/v2/`);
+  const repo = `library/${ws.runId}-${o.image}`;
+  const img = await makeTinyImage(ws, o.image);
+  await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${upstreamIp}:5000/${repo}:v1`]);
+  return { shared, upstreamIp, upstreamName, repo };
 }
