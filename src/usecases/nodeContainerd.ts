@@ -1,5 +1,6 @@
 import { parse as parseToml } from 'smol-toml';
 import type { DockerClients, ExecClient } from '../adapters/docker/index.js';
+import { pullsImages } from '../adapters/docker/inspectKindNodes.js';
 import { KIND_LABELS } from '../plan/labels.js';
 import { LoError } from '../errors/loError.js';
 import { checkContainerdConfig, parseContainerdVersion, type Finding, type PullMode, type Version } from '../plan/containerdChecks.js';
@@ -69,6 +70,6 @@ export async function kindNodes(
   const found = await docker.containers.list([`${KIND_LABELS.cluster}=${cluster}`]);
   return found
     .map((c) => ({ name: c.name, role: c.labels[KIND_LABELS.role] ?? 'unknown', running: c.running }))
-    .filter((n) => n.role !== 'external-load-balancer')
+    .filter((n) => pullsImages(n.role))
     .sort((a, b) => (a.role === b.role ? a.name.localeCompare(b.name) : a.role === 'control-plane' ? -1 : 1));
 }

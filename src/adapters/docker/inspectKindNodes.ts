@@ -33,5 +33,10 @@ export async function inspectKindNodes(containers: Pick<ContainersClient, 'inspe
 
 /** Nodes that run kubelet and containerd (pull images): everything but kind's external load balancer. */
 export function kubernetesNodes(nodes: readonly KindNodeInfo[]): string[] {
-  return nodes.filter((n) => n.role !== 'external-load-balancer').map((n) => n.name);
+  return nodes.filter((n) => pullsImages(n.role)).map((n) => n.name);
+}
+
+/** Whether a kind node of this role runs kubelet and containerd: all but kind's HA external load balancer. */
+export function pullsImages(role: string): boolean {
+  return role !== 'external-load-balancer';
 }
