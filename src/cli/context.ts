@@ -3,6 +3,7 @@ import type { PlanDeps } from '../usecases/plan.js';
 import { observeSharedOrNothing } from '../usecases/registrySetup.js';
 import { resolvePaths } from '../runtime/paths.js';
 import type { Log } from '../runtime/log.js';
+import { logErr } from './output.js';
 
 /** Options every command accepts (set on the root program). */
 export interface GlobalOpts {
@@ -12,7 +13,8 @@ export interface GlobalOpts {
 }
 
 export function specOptions(domain: string | undefined, g: GlobalOpts): LoadSpecOptions {
-  return { ...(g.config ? { config: g.config } : { domain: domain ?? 'lok8s.dev' }) };
+  // `--config ""` is passed on (and refused by loadSpec), not read as "no --config".
+  return { ...(g.config !== undefined ? { config: g.config } : { domain: domain ?? 'lok8s.dev' }) };
 }
 
 /**
@@ -38,6 +40,7 @@ export function commonDeps(ctx: CliContext): PlanDeps {
     ...(extraLabels ? { extraLabels } : {}),
     // Shared mirrors already running keep their addresses; `lo plan` falls back to "nothing observed" fast.
     observeShared: observeSharedOrNothing(env),
+    warn: (message) => logErr(`warning ${message}`),
   };
 }
 

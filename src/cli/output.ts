@@ -1,5 +1,5 @@
 import chalk from 'chalk';
-import { LoError } from '../errors/loError.js';
+import { escapeControl, LoError } from '../errors/loError.js';
 
 /** Results go to stdout; progress and logs go to stderr. */
 export function printJson(value: unknown): void {
@@ -19,8 +19,9 @@ export function reportError(err: unknown, json: boolean): number {
   if (err instanceof LoError) {
     if (json) printJson({ error: err.toJSON() });
     else {
-      logErr(`${chalk.red('error')} ${err.message}`);
-      if (err.hint) logErr(`${chalk.yellow('hint')}  ${err.hint}`);
+      // Messages are multi-line; every other control character is escaped so echoed input cannot reach the terminal raw.
+      logErr(`${chalk.red('error')} ${err.message.split('\n').map(escapeControl).join('\n')}`);
+      if (err.hint) logErr(`${chalk.yellow('hint')}  ${escapeControl(err.hint)}`);
     }
     return err.exitCode;
   }

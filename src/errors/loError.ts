@@ -52,27 +52,47 @@ export interface ConfigIssue {
   hint?: string;
 }
 
-export function formatIssue(issue: ConfigIssue): string {
-  const where = `${issue.file}${issue.line ? `:${issue.line}` : ''}`;
-  const path = issue.path ? `${issue.path}: ` : '';
-  return `${where}: ${path}${issue.message}${issue.hint ? ` (fix: ${issue.hint})` : ''}`;
+/**
+ * Control characters escaped (`\n`, `\u001b`): C0, DEL, C1, the Unicode line separators and the bidi
+ * controls, so a file name or value cannot fake message lines, reorder text or write terminal escapes.
+ */
+export function escapeControl(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
-/** Every problem found in one spec file, reported together; exit code 2. */
+export function formatIssue(issue: ConfigIssue): string {
+  const where = `${escapeControl(issue.file)}${issue.line ? `:${issue.line}` : ''}`;
+  const path = issue.path ? `${issue.path}: ` : '';
+  return escapeControl(`${where}: ${path}${issue.message}${issue.hint ? ` (fix: ${issue.hint})` : ''}`);
+}
+
+/** At most this many issues are listed (in the message and in --json); the rest are counted. */
+export const MAX_LISTED_ISSUES = 50;
+
+/** Every problem found in one spec file, reported together (the first MAX_LISTED_ISSUES of them); exit code 2. */
 export class ConfigError extends LoError {
   readonly issues: ConfigIssue[];
+  /** How many issues were found beyond the listed ones. */
+  readonly omitted: number;
 
-  constructor(issues: ConfigIssue[]) {
-    const head = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
-    super('E_CONFIG', `invalid spec (${head}):\n${issues.map((i) => `  - ${formatIssue(i)}`).join('\n')}`, {
+  constructor(all: ConfigIssue[]) {
+    const issues = all.slice(0, MAX_LISTED_ISSUES);
+    const omitted = all.length - issues.length;
+    const head = all.length === 1 ? '1 problem' : `${all.length} problems`;
+    const rest = omitted > 0 ? `\n  ... and ${omitted} more` : '';
+    super('E_CONFIG', `invalid spec (${head}):\n${issues.map((i) => `  - ${formatIssue(i)}`).join('\n')}${rest}`, {
       exitCode: ExitCode.badInput,
       hint: 'edit the file as each line says, then run `lo plan` to check it',
     });
     this.issues = issues;
+    this.omitted = omitted;
   }
 
   override toJSON(): Record<string, unknown> {
-    return { ...super.toJSON(), issues: this.issues };
+    return { ...super.toJSON(), issues: this.issues, ...(this.omitted > 0 ? { omitted: this.omitted } : {}) };
   }
 }
 

@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, LoError, ExitCode } from '../errors/loError.js';
-import { DEFAULT_DOMAIN, SPEC_FILE } from './constants.js';
-import { BUILT_IN_SPEC, parseSpec } from './parseSpec.js';
+import { DEFAULT_DOMAIN, MAX_SPEC_BYTES, SPEC_FILE } from './constants.js';
+import { shown, shownBare } from './display.js';
+import { BUILT_IN_SPEC, decodeSpec, parseSpec } from './parseSpec.js';
 import type { ClusterSpec } from './types.js';
 
 export interface LoadSpecOptions {
@@ -12,10 +14,16 @@ export interface LoadSpecOptions {
   cwd?: string;
 }
 
+/** A domain argument: DNS labels (lower-case letters, digits, inner dashes) joined by dots; never `.` or `..`. */
+const DOMAIN_ARG = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
 /** Where a domain's spec lives, relative to the working directory. */
 function specPathFor(domain: string, cwd: string): string {
   return join(cwd, 'clusters', domain, SPEC_FILE);
 }
+
+const badInput = (message: string, hint: string, cause?: unknown): LoError =>
+  new LoError('E_CONFIG_NOT_FOUND', message, { exitCode: ExitCode.badInput, hint, ...(cause ? { cause } : {}) });
 
 /**
  * Reads a spec file (the only file I/O of config handling) and parses it.
@@ -23,35 +31,76 @@ function specPathFor(domain: string, cwd: string): string {
  */
 export async function loadSpec(opts: LoadSpecOptions = {}): Promise<ClusterSpec> {
   const cwd = opts.cwd ?? process.cwd();
-  if (opts.domain !== undefined && !/^[a-z0-9.-]+$/.test(opts.domain)) {
+  if (opts.domain !== undefined && (opts.domain.length > 253 || !DOMAIN_ARG.test(opts.domain))) {
     throw new ConfigError([
-      { file: '<command line>', path: 'domain', message: `"${opts.domain}" is not a domain`, hint: 'write e.g. lok8s.dev or 50.lok8s.dev' },
+      {
+        file: '<command line>',
+        path: 'domain',
+        message: `${shown(opts.domain)} is not a domain`,
+        hint: 'write e.g. lok8s.dev or 50.lok8s.dev',
+      },
     ]);
   }
-  const domain = opts.domain ?? (opts.config ? undefined : DEFAULT_DOMAIN);
-  const file = opts.config ? resolve(cwd, opts.config) : specPathFor(domain!, cwd);
-  let text: string;
+  if (opts.config === '') throw badInput('--config is empty', 'name a spec file, e.g. --config clusters/lok8s.dev/cluster.lok8s.yaml');
+  const domain = opts.domain ?? (opts.config !== undefined ? undefined : DEFAULT_DOMAIN);
+  const file = opts.config !== undefined ? resolve(cwd, opts.config) : specPathFor(domain!, cwd);
+  const where = shownBare(file);
+  let bytes: Uint8Array;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readSpecFile(file);
   } catch (err) {
+    if (err instanceof LoError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !opts.config && domain === DEFAULT_DOMAIN) {
+    if (code === 'ENOENT' && opts.config === undefined && domain === DEFAULT_DOMAIN) {
       return parseSpec(BUILT_IN_SPEC, { file: `<built-in ${DEFAULT_DOMAIN}>`, domain });
     }
     if (code === 'ENOENT') {
-      throw new LoError('E_CONFIG_NOT_FOUND', `no spec at ${file}`, {
-        exitCode: ExitCode.badInput,
-        hint: opts.config
+      throw badInput(
+        `no spec at ${where}`,
+        opts.config !== undefined
           ? 'check the --config path'
           : `create clusters/${domain}/${SPEC_FILE} (copy clusters/${DEFAULT_DOMAIN}/${SPEC_FILE} ` +
-            'and change metadata.name and spec.cluster.domain)',
-      });
+              'and change metadata.name and spec.cluster.domain)',
+      );
     }
-    throw new LoError('E_CONFIG_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, {
-      exitCode: ExitCode.badInput,
-      hint: 'check the file permissions',
-      cause: err,
-    });
+    throw badInput(`cannot read ${where}: ${code ?? 'error'}`, 'check the path and the file permissions', err);
   }
-  return parseSpec(text, { file, domain });
+  return parseSpec(decodeSpec(bytes, file), { file, domain });
 }
+
+/**
+ * Reads a regular file of at most MAX_SPEC_BYTES. stat first, so a directory, FIFO, socket or device is
+ * refused before it is opened; then open with O_NONBLOCK (a FIFO swapped in after the stat cannot block),
+ * check the opened file again, and read at most one byte past the limit (so /dev/zero cannot fill memory).
+ */
+async function readSpecFile(file: string): Promise<Uint8Array> {
+  const where = shownBare(file);
+  const check = (s: { isFile(): boolean; isDirectory(): boolean; size: number }): void => {
+    if (!s.isFile()) {
+      throw badInput(
+        `${where} is ${s.isDirectory() ? 'a directory' : 'not a regular file (a FIFO, socket or device)'}`,
+        'name a spec file (clusters/<domain>/cluster.lok8s.yaml)',
+      );
+    }
+    if (s.size > MAX_SPEC_BYTES) throw tooLarge(where);
+  };
+  check(await stat(file));
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    check(await handle.stat());
+    const buf = Buffer.alloc(MAX_SPEC_BYTES + 1);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, size, buf.length - size, null);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+      if (size > MAX_SPEC_BYTES) throw tooLarge(where);
+    }
+    return buf.subarray(0, size);
+  } finally {
+    await handle.close();
+  }
+}
+
+const tooLarge = (where: string): LoError =>
+  badInput(`${where} is larger than ${MAX_SPEC_BYTES / 1024 / 1024} MiB; a spec is a few KiB`, 'check that --config names the spec file');

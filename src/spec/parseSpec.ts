@@ -1,16 +1,17 @@
 import { Ajv } from 'ajv';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument, visit, type ErrorCode } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../errors/loError.js';
 import { API_VERSION, DEFAULT_DOMAIN } from './constants.js';
 import { defaultP2PEnabled, defaultRegistryFor, dropEmptySections } from './defaults.js';
-import { ruleContext, SPEC_RULES } from './rules.js';
+import { checkMirrorUrl, ruleContext, SPEC_RULES } from './rules.js';
 import { sizeBytes } from './size.js';
 import { specSchema } from './schema.js';
 import { schemaIssue } from './schemaMessages.js';
 import { defaultProjectNetwork, slotOf } from './slot.js';
 import { pruneRejected, type SpecDocument, type SpecIssue } from './specDoc.js';
 import type { ClusterSpec, MirrorSpec } from './types.js';
-import { formatPath, lineOf, type Segment } from './yamlPosition.js';
+import { shown, shownBare } from './display.js';
+import { formatPath, lineOf, pathAt, type Segment } from './yamlPosition.js';
 
 interface ParseOptions {
   /** Path shown in errors. */
@@ -29,6 +30,27 @@ const validateSchema = ajv.compile(specSchema);
  */
 export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   const lineCounter = new LineCounter();
+  const at = (index: number, message: string, hint: string, path: Segment[] = []): ConfigIssue => ({
+    file: opts.file,
+    path: formatPath(path),
+    line: lineCounter.linePos(index).line || 1,
+    message,
+    hint,
+  });
+  const forbidden = FORBIDDEN_CHAR.exec(text);
+  if (forbidden) {
+    const lines = text.slice(0, forbidden.index).split('\n').length;
+    const code = forbidden[0].charCodeAt(0);
+    throw new ConfigError([
+      {
+        file: opts.file,
+        path: '',
+        line: lines,
+        message: code === 0 ? 'contains a NUL byte (not a text file?)' : `contains the control character U+${hex4(code)}`,
+        hint: 'remove it: a spec is plain text, YAML allows only tab, line feed and carriage return as control characters',
+      },
+    ]);
+  }
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const located = (issue: SpecIssue): ConfigIssue => ({
     file: opts.file,
@@ -42,17 +64,61 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   if (doc.errors.length > 0) {
     // An error at end of input (e.g. an unclosed `[`) points past the last line; report the last line instead.
     const lastLine = Math.max(1, text.trimEnd().split('\n').length);
-    throw new ConfigError(
-      doc.errors.map((e) => ({
+    const seen = new Set<string>();
+    const issues = doc.errors.flatMap((e): ConfigIssue[] => {
+      // Deep nesting fails once per level; one issue says it.
+      if (seen.has(e.code) && e.code !== 'DUPLICATE_KEY') return [];
+      seen.add(e.code);
+      const path = e.code === 'DUPLICATE_KEY' ? pathAt(doc, e.pos[0]) : [];
+      const issue = at(e.pos[0], ...yamlErrorWords(e.code, e.message, path[path.length - 1]), path);
+      return [{ ...issue, line: Math.min(issue.line ?? 1, lastLine) }];
+    });
+    throw new ConfigError(issues);
+  }
+  const aliasIssues: ConfigIssue[] = [];
+  visit(doc, {
+    Alias(_key, alias) {
+      const start = alias.range?.[0] ?? 0;
+      const target = alias.resolve(doc);
+      const path = pathAt(doc, start);
+      if (!target) {
+        aliasIssues.push(
+          at(
+            start,
+            `alias *${shownBare(alias.source, 40)} has no anchor &${shownBare(alias.source, 40)} before it`,
+            'define the anchor (&name) before using the alias (*name), or write the value out',
+            path,
+          ),
+        );
+      } else if (target.range && target.range[0] <= start && start < target.range[2]) {
+        aliasIssues.push(
+          at(
+            start,
+            `alias *${shownBare(alias.source, 40)} is inside its own anchor, so the value would contain itself`,
+            'write the value out instead of the alias',
+            path,
+          ),
+        );
+      }
+    },
+  });
+  if (aliasIssues.length > 0) throw new ConfigError(aliasIssues);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // yaml throws a ReferenceError for alias resource exhaustion (an "alias bomb").
+    if (!(err instanceof ReferenceError)) throw err;
+    throw new ConfigError([
+      {
         file: opts.file,
         path: '',
-        line: Math.min((e.linePos?.[0] ?? lineCounter.linePos(e.pos[0])).line || 1, lastLine),
-        message: `not valid YAML: ${e.message.split('\n')[0]}`,
-        hint: 'fix the YAML syntax (indentation, quotes, colons) at that line',
-      })),
-    );
+        line: 1,
+        message: 'its aliases (*name) expand to too many values (an alias bomb)',
+        hint: 'write the values out, or use fewer aliases: a spec needs none',
+      },
+    ]);
   }
-  const raw: unknown = doc.toJS();
   if (raw === null || raw === undefined) {
     throw new ConfigError([
       located({
@@ -71,6 +137,18 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
       }),
     ]);
   }
+  if (!('apiVersion' in raw) && !('kind' in raw)) {
+    // Not a spec at all (another YAML file, or `--config /etc/shadow`): say so once, echo nothing of it.
+    throw new ConfigError([
+      located({
+        path: [],
+        message: `is not a lo spec (it has neither apiVersion: ${API_VERSION} nor kind: Lo)`,
+        hint: `check the --config path, or start from a copy of clusters/${DEFAULT_DOMAIN}/cluster.lok8s.yaml`,
+      }),
+    ]);
+  }
+  const valueIssues = scanValues(raw).map(located);
+  if (valueIssues.length > 0) throw new ConfigError(valueIssues);
 
   const data = structuredClone(raw) as Record<string, unknown>;
   dropEmptySections(data);
@@ -83,6 +161,98 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   if (issues.length > 0) throw new ConfigError(dedupe(issues).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   if (!valid) throw new Error('schema rejected a spec without an issue'); // unreachable: every ajv error is an issue
   return normalise(data as unknown as SpecDocument, opts);
+}
+
+/**
+ * Characters YAML does not allow in a stream (c-printable, YAML 1.2.2 section 5.1): C0 controls other than
+ * tab, LF and CR, DEL, C1 controls other than NEL, and the non-characters U+FFFE/U+FFFF.
+ */
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff]/;
+/** yaml's limit on alias expansion (its own default, written out): an alias bomb ends in a spec error. */
+const MAX_ALIAS_COUNT = 100;
+/** Deepest nesting a spec may have; the schema's deepest field (mirrors[].credentials.passwordEnv) is at 6. */
+export const MAX_DEPTH = 16;
+
+const hex4 = (code: number): string => code.toString(16).toUpperCase().padStart(4, '0');
+
+/** A yaml error code in the user's words: what is wrong and how to fix it. */
+function yamlErrorWords(code: ErrorCode, message: string, key: Segment | undefined): [string, string] {
+  switch (code) {
+    case 'MULTIPLE_DOCS':
+      return [
+        'holds more than one YAML document (a `---` line starts another)',
+        'keep one spec per file: remove the `---` line and what follows it',
+      ];
+    case 'DUPLICATE_KEY':
+      return [
+        `key ${key === undefined ? '' : `${shown(key)} `}appears twice in the same mapping`,
+        'keep one of the two (the second would silently replace the first)',
+      ];
+    case 'RESOURCE_EXHAUSTION':
+      return [`is nested too deeply to read (a spec is at most ${MAX_DEPTH} levels deep)`, 'remove the extra [ { or indentation levels'];
+    default:
+      return [
+        `not valid YAML: ${shownBare(message.split('\n')[0] ?? '', 120)}`,
+        'fix the YAML syntax (indentation, quotes, colons) at that line',
+      ];
+  }
+}
+
+/**
+ * Issues the schema cannot see in the parsed values: nesting deeper than MAX_DEPTH, and `.inf` / `.nan`
+ * (JSON has neither, so ajv would only say "null"). Iterative, so any depth is safe.
+ */
+function scanValues(root: object): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  const stack: Array<{ value: unknown; path: Segment[] }> = [{ value: root, path: [] }];
+  let deep = false;
+  while (stack.length > 0 && issues.length < 100) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      issues.push({
+        path,
+        message: `${Number.isNaN(value) ? '.nan (not a number)' : 'an infinite number (.inf or too large)'} is not a value lo can use`,
+        hint: 'write a whole number such as 3, or quote the value if you meant text',
+      });
+    } else if (typeof value === 'object' && value !== null) {
+      if (path.length >= MAX_DEPTH) {
+        if (!deep)
+          issues.push({
+            path,
+            message: `is nested more than ${MAX_DEPTH} levels deep; no spec field is`,
+            hint: 'remove the extra nesting (see docs/spec.md for the layout)',
+          });
+        deep = true;
+        continue;
+      }
+      const entries: Array<[Segment, unknown]> = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) stack.push({ value: entries[i]![1], path: [...path, entries[i]![0]] });
+    }
+  }
+  return issues;
+}
+
+/**
+ * Decodes a spec file's bytes as UTF-8 (a leading BOM is dropped). Bytes that are not UTF-8 are an issue
+ * at their line, not U+FFFD replacement characters sent on to the parser.
+ */
+export function decodeSpec(bytes: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const lossy = new TextDecoder('utf-8').decode(bytes);
+    const bad = lossy.indexOf('\ufffd');
+    throw new ConfigError([
+      {
+        file,
+        path: '',
+        line: lossy.slice(0, Math.max(0, bad)).split('\n').length,
+        message: 'is not UTF-8 text (it has bytes that are not UTF-8)',
+        hint: 'save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), or check that --config names the spec',
+      },
+    ]);
+  }
 }
 
 /** Whether the file itself (not a default) has a value at `path`. */
@@ -113,12 +283,21 @@ function normalise(d: SpecDocument, opts: ParseOptions): ClusterSpec {
   // A valid document without spec.network has a slot domain (rule domainHasSubnet).
   const network = spec.network ?? defaultProjectNetwork(d.metadata.name, slot!);
   const { nodes, registries: regs } = spec;
-  const mirrors: MirrorSpec[] = regs.mirrors.map((m) => ({
-    name: m.name,
-    url: m.url.replace(/\/+$/, ''),
-    registry: m.registry ?? defaultRegistryFor(m.name, m.url)!,
-    ...(m.credentials ? { credentials: { usernameEnv: m.credentials.usernameEnv, passwordEnv: m.credentials.passwordEnv } } : {}),
-  }));
+  const mirrors: MirrorSpec[] = regs.mirrors.map((m) => {
+    // The normalised URL (rule mirrorUrlsAreValid passed it), never the raw text.
+    const url = (checkMirrorUrl(m.url) as { url: string }).url;
+    return {
+      name: m.name,
+      url,
+      registry: m.registry ?? defaultRegistryFor(m.name, url)!,
+      ...(m.credentials ? { credentials: { usernameEnv: m.credentials.usernameEnv, passwordEnv: m.credentials.passwordEnv } } : {}),
+    };
+  });
+  const warnings = mirrors.flatMap((m, i) =>
+    m.credentials && m.url.startsWith('http://')
+      ? [`spec.registries.mirrors[${i}] sends credentials to ${m.url} without TLS: anyone on the path can read them (use https://)`]
+      : [],
+  );
   return {
     file: opts.file,
     name: d.metadata.name,
@@ -148,6 +327,7 @@ function normalise(d: SpecDocument, opts: ParseOptions): ClusterSpec {
         dialTimeout: regs.p2p.dialTimeout,
       },
     },
+    warnings,
   };
 }
 

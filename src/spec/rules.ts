@@ -1,13 +1,27 @@
 import ipaddr from 'ipaddr.js';
 import { cidrsOverlap, inSubnet, isProblem, parseSubnet24 } from '../util/cidr.js';
-import { BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_DOMAIN, HOST, RESERVED_MIRROR_NAMES } from './constants.js';
+import {
+  BUILD_HOSTNAME,
+  CACHE_HOSTNAME,
+  DEFAULT_DOMAIN,
+  DOCKER_RESERVED_NETWORKS,
+  HOST,
+  KIND_POD_SUBNET,
+  KIND_SERVICE_SUBNET,
+  NODE_PORTS,
+  RESERVED_MIRROR_NAMES,
+} from './constants.js';
+import { defaultP2PEnabled } from './defaults.js';
+import { shown } from './display.js';
 import { defaultRegistryFor, SPEC_DEFAULTS } from './defaults.js';
 import { slotOf, slotSubnet, type SlotResult } from './slot.js';
 import type { CheckedDoc, SpecIssue } from './specDoc.js';
 import type { Segment } from './yamlPosition.js';
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const REGISTRY_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$/;
+/** Environment variable names lo reads credentials from: upper case, digits and underscores (POSIX). */
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+/** A DNS label: 1-63 lower-case letters, digits and inner dashes. */
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** What the rules share: the resolved domain and subnets, and what the file itself says. */
 export interface RuleContext {
@@ -100,6 +114,30 @@ export const networkNamesDiffer: SpecRule = (doc, ctx) => {
   ];
 };
 
+/** Docker's own networks (bridge, host, none) cannot be a project or shared network. */
+export const networkNamesAreFree: SpecRule = (doc) => {
+  const reserved = (name: string | undefined): boolean =>
+    name !== undefined && (DOCKER_RESERVED_NETWORKS as readonly string[]).includes(name.toLowerCase());
+  const issue = (path: Segment[], name: string, fix: string): SpecIssue => ({
+    path,
+    message: `"${name}" is one of Docker's own networks (${DOCKER_RESERVED_NETWORKS.join(', ')})`,
+    hint: fix,
+  });
+  const issues: SpecIssue[] = [];
+  const network = doc.spec?.network;
+  if (network?.name !== undefined && reserved(network.name))
+    issues.push(issue(['spec', 'network', 'name'], network.name, 'choose another network name, e.g. the project name'));
+  // Without spec.network the project network is named after the project.
+  if (!network && reserved(doc.metadata?.name))
+    issues.push(issue(['metadata', 'name'], doc.metadata!.name!, 'choose another project name, or give spec.network.name'));
+  const shared = doc.spec?.registries?.shared?.network?.name;
+  if (reserved(shared))
+    issues.push(
+      issue(['spec', 'registries', 'shared', 'network', 'name'], shared!, `choose another name, e.g. ${SPEC_DEFAULTS.sharedNetwork.name}`),
+    );
+  return issues;
+};
+
 const mirrorPath = (i: number, ...rest: Segment[]): Segment[] => ['spec', 'registries', 'mirrors', i, ...rest];
 
 export const mirrorNamesAreFree: SpecRule = (doc) => {
@@ -128,8 +166,8 @@ export const mirrorNamesAreFree: SpecRule = (doc) => {
 
 export const mirrorUrlsAreValid: SpecRule = (doc) =>
   (doc.spec?.registries?.mirrors ?? []).flatMap((m, i) => {
-    const problem = m?.url === undefined ? undefined : urlProblem(m.url);
-    return problem ? [{ path: mirrorPath(i, 'url'), ...problem }] : [];
+    const checked = m?.url === undefined ? undefined : checkMirrorUrl(m.url);
+    return checked && 'message' in checked ? [{ path: mirrorPath(i, 'url'), ...checked }] : [];
   });
 
 /** The registry each mirror serves (written, or derived from a valid URL) must be free and outside lo's own. */
@@ -139,17 +177,24 @@ export const mirrorRegistriesAreValid: SpecRule = (doc, ctx) => {
   (doc.spec?.registries?.mirrors ?? []).forEach((m, i) => {
     if (!m) return;
     const written = m.registry !== undefined;
-    const registry =
-      m.registry ?? (m.name !== undefined && m.url !== undefined && !urlProblem(m.url) ? defaultRegistryFor(m.name, m.url) : undefined);
-    if (written && !REGISTRY_NAME.test(m.registry!)) {
-      issues.push({
-        path: mirrorPath(i, 'registry'),
-        message: `"${m.registry}" is not a registry host name`,
-        hint: 'write the name containerd sees, e.g. docker.io or registry.example.com:5000',
-      });
-    }
+    const url = m.url === undefined ? undefined : checkMirrorUrl(m.url);
+    const registry = m.registry ?? (m.name !== undefined && url && 'url' in url ? defaultRegistryFor(m.name, url.url) : undefined);
     if (!registry) return;
     const at = mirrorPath(i, written ? 'registry' : 'url');
+    // A derived name goes through the same check: it becomes a certs.d directory name.
+    const nameProblem = registryNameProblem(registry);
+    if (nameProblem) {
+      issues.push({
+        path: at,
+        message: written
+          ? `${shown(registry)} is not a registry host name: ${nameProblem}`
+          : `its registry name ${shown(registry)} ${nameProblem}`,
+        hint: written
+          ? 'write the name containerd sees, e.g. docker.io or registry.example.com:5000'
+          : 'use a URL whose host is a DNS name or dotted-quad address, or write registry: explicitly',
+      });
+      return;
+    }
     // A bare address inside our own subnets would share its certs.d directory with a registry address.
     if (ctx.ownSubnets.some((c) => inSubnet(registry, c))) {
       issues.push({
@@ -181,13 +226,18 @@ export const mirrorCredentialsAreNames: SpecRule = (doc) =>
   (doc.spec?.registries?.mirrors ?? []).flatMap((m, i) =>
     (['usernameEnv', 'passwordEnv'] as const).flatMap((key) => {
       const v = m?.credentials?.[key];
-      if (v === undefined || ENV_NAME.test(v)) return [];
+      if (v === undefined) return [];
       const example = key === 'usernameEnv' ? 'REGISTRY_USER' : 'REGISTRY_TOKEN';
+      // The value is never echoed: it may be the secret itself.
+      const fix = `write the NAME of a variable, e.g. ${example}, and export the secret in it`;
+      if (looksLikeToken(v))
+        return [{ path: mirrorPath(i, 'credentials', key), message: 'looks like a token or password, not a variable name', hint: fix }];
+      if (ENV_NAME.test(v)) return [];
       return [
         {
           path: mirrorPath(i, 'credentials', key),
-          message: 'is not an environment variable name (it looks like a literal secret)',
-          hint: `write the NAME of a variable, e.g. ${example}, and export the secret in it`,
+          message: 'is not an environment variable name (upper-case letters, digits and _, not starting with a digit)',
+          hint: fix,
         },
       ];
     }),
@@ -213,10 +263,13 @@ export const hostPortsAreValid: SpecRule = (doc) => {
   const issues: SpecIssue[] = [];
   const seen = new Map<string, number>();
   (doc.spec?.nodes?.hostPorts ?? []).forEach((p, i) => {
-    if (p?.listenAddress !== undefined && !ipaddr.isValid(p.listenAddress)) {
+    if (p?.listenAddress !== undefined && !isListenAddress(p.listenAddress)) {
+      const readAs = ipaddr.IPv4.isValid(p.listenAddress)
+        ? ` (a legacy form, read as ${ipaddr.IPv4.parse(p.listenAddress).toString()})`
+        : '';
       issues.push({
         path: ['spec', 'nodes', 'hostPorts', i, 'listenAddress'],
-        message: `"${p.listenAddress}" is not an IP address`,
+        message: `${shown(p.listenAddress)} is not a dotted-quad IPv4 or an IPv6 address${readAs}`,
         hint: 'write 127.0.0.1 (local only) or 0.0.0.0 (all interfaces)',
       });
     }
@@ -248,6 +301,37 @@ export const p2pPortsDiffer: SpecRule = (doc, ctx) => {
   ];
 };
 
+/**
+ * The agent listens in the node's network namespace (host network of the node): its ports must not be
+ * ones Kubernetes already listens on there, and no host port may forward onto them.
+ */
+export const p2pPortsAreFree: SpecRule = (doc) => {
+  const p2p = doc.spec?.registries?.p2p;
+  const ports = { port: p2p?.port, routerPort: p2p?.routerPort };
+  const issues: SpecIssue[] = [];
+  for (const [key, port] of Object.entries(ports)) {
+    if (port === undefined || NODE_PORTS[port] === undefined) continue;
+    issues.push({
+      path: ['spec', 'registries', 'p2p', key],
+      message: `${port} is already taken by ${NODE_PORTS[port]} inside every kind node`,
+      hint: `use a free port, e.g. the default ${SPEC_DEFAULTS.p2p[key as 'port' | 'routerPort']}`,
+    });
+  }
+  const nodes = doc.spec?.nodes;
+  const enabled = p2p?.enabled ?? defaultP2PEnabled({ controlPlane: nodes?.controlPlane ?? 1, workers: nodes?.workers ?? 0 });
+  if (!enabled) return issues;
+  (nodes?.hostPorts ?? []).forEach((h, i) => {
+    const hit = Object.entries(ports).find(([, port]) => port !== undefined && h?.containerPort === port);
+    if (!hit) return;
+    issues.push({
+      path: ['spec', 'nodes', 'hostPorts', i, 'containerPort'],
+      message: `${hit[1]} is the P2P agent's ${hit[0] === 'port' ? 'registry port (p2p.port)' : 'libp2p port (p2p.routerPort)'}: the host would reach the agent`,
+      hint: 'map another container port, or move the agent with registries.p2p.port / routerPort',
+    });
+  });
+  return issues;
+};
+
 /** Every cross-field rule, in the order their issues read within one line. */
 export const SPEC_RULES: readonly SpecRule[] = [
   domainMatchesDirectory,
@@ -255,6 +339,7 @@ export const SPEC_RULES: readonly SpecRule[] = [
   subnetsAreAligned24,
   subnetsDoNotOverlap,
   networkNamesDiffer,
+  networkNamesAreFree,
   mirrorNamesAreFree,
   mirrorUrlsAreValid,
   mirrorRegistriesAreValid,
@@ -262,37 +347,151 @@ export const SPEC_RULES: readonly SpecRule[] = [
   mirrorsFit,
   hostPortsAreValid,
   p2pPortsDiffer,
+  p2pPortsAreFree,
+];
+
+/** Address ranges a Docker network subnet cannot usefully take, with the reason. */
+const UNUSABLE_RANGES: ReadonlyArray<[string, string]> = [
+  ['0.0.0.0/8', 'is "this network" (0.0.0.0/8), which no host can be on'],
+  ['127.0.0.0/8', 'is loopback (127.0.0.0/8): every container has its own'],
+  ['169.254.0.0/16', 'is link-local (169.254.0.0/16), not routed'],
+  ['224.0.0.0/4', 'is multicast (224.0.0.0/4)'],
+  ['240.0.0.0/4', 'is reserved (240.0.0.0/4) and the broadcast address'],
 ];
 
 function cidrIssues(path: Segment[], cidr: string | undefined): SpecIssue[] {
   if (cidr === undefined) return [];
   const parsed = parseSubnet24(cidr);
-  if (!isProblem(parsed)) return [];
-  if (parsed.kind === 'invalid') return [{ path, message: `"${cidr}" is not an IPv4 CIDR`, hint: 'write a /24 such as 10.125.50.0/24' }];
-  if (parsed.kind === 'not-aligned') {
-    const network = `${parsed.network}/${parsed.prefix}`;
-    return [{ path, message: `"${cidr}" has host bits set; the network address is ${network}`, hint: `write ${network}` }];
+  if (isProblem(parsed)) return [cidrProblem(path, cidr, parsed)];
+  const [bad, why] = UNUSABLE_RANGES.find(([range]) => cidrsOverlap(cidr, range)) ?? [];
+  if (bad) return [{ path, message: `${shown(cidr)} ${why}`, hint: 'use a private /24 such as 10.126.1.0/24' }];
+  const kind = [KIND_POD_SUBNET, KIND_SERVICE_SUBNET].find((range) => cidrsOverlap(cidr, range));
+  if (kind) {
+    const what = kind === KIND_POD_SUBNET ? 'pod' : 'service';
+    return [
+      {
+        path,
+        message: `${shown(cidr)} overlaps the kind ${what} subnet ${kind} that lo writes into the kind config`,
+        hint: `use a /24 outside ${KIND_POD_SUBNET} and ${KIND_SERVICE_SUBNET}, e.g. 10.126.1.0/24`,
+      },
+    ];
   }
-  return [{ path, message: `"${cidr}" is a /${parsed.prefix}; registry addresses need a /24`, hint: 'use a /24 such as 10.125.50.0/24' }];
+  return [];
 }
 
-/** Why a mirror URL is unusable, or undefined when it is fine. */
-function urlProblem(url: string): { message: string; hint: string } | undefined {
-  if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(url)) return { message: `"${url}" has no scheme`, hint: `write https://${url}` };
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return { message: `"${url}" is not a valid URL`, hint: 'write https://host[:port]' };
+function cidrProblem(path: Segment[], cidr: string, parsed: Exclude<ReturnType<typeof parseSubnet24>, { base: string }>): SpecIssue {
+  switch (parsed.kind) {
+    case 'invalid':
+      return { path, message: `${shown(cidr)} is not an IPv4 CIDR`, hint: 'write a /24 such as 10.125.50.0/24' };
+    case 'legacy':
+      return {
+        path,
+        message: `${shown(cidr)} is not dotted-quad decimal (leading zeros are octal, hex and short forms are read as ${parsed.readAs})`,
+        hint: 'write four decimal numbers without leading zeros and the prefix, e.g. 10.126.1.0/24',
+      };
+    case 'not-aligned': {
+      const network = `${parsed.network}/${parsed.prefix}`;
+      return { path, message: `${shown(cidr)} has host bits set; the network address is ${network}`, hint: `write ${network}` };
+    }
+    case 'prefix':
+      return {
+        path,
+        message: `${shown(cidr)} is a /${parsed.prefix}; registry addresses need a /24`,
+        hint: 'use a /24 such as 10.125.50.0/24',
+      };
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    return { message: `scheme "${u.protocol.slice(0, -1)}" is not supported`, hint: 'use http:// or https://' };
-  if (u.username || u.password) {
+}
+
+/** Only dotted-quad decimal IPv4, or IPv6 (written with colons, no zone). */
+function isListenAddress(text: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(text) || (text.includes(':') && !text.includes('%') && ipaddr.IPv6.isValid(text));
+}
+
+/** Why `name` (host[:port]) cannot be a registry name, i.e. a certs.d directory; undefined when it can. */
+export function registryNameProblem(name: string): string | undefined {
+  const m = /^([^:]*)(?::([0-9]+))?$/.exec(name);
+  if (!m) return 'has an unexpected ":" (IPv6 registry names are not supported)';
+  const [, host, port] = m as unknown as [string, string, string | undefined];
+  if (port !== undefined && (!/^[1-9][0-9]{0,4}$/.test(port) || Number(port) > 65535)) return `has port ${shown(port)} (use 1-65535)`;
+  if (host.length === 0) return 'has no host';
+  if (host.length > 253) return 'is longer than 253 characters';
+  const labels = host.split('.');
+  if (labels.some((l) => l.length === 0)) return 'has an empty label (".." or a leading or trailing dot)';
+  const bad = labels.find((l) => !DNS_LABEL.test(l));
+  if (bad !== undefined) return `has the label ${shown(bad)} (DNS labels: a-z, 0-9 and inner dashes, at most 63)`;
+  // A name whose last label is numeric is an address: only dotted-quad decimal is one.
+  if (/^[0-9]+$/.test(labels[labels.length - 1]!) && !ipaddr.IPv4.isValidFourPartDecimal(host)) {
+    return 'is numeric but not a dotted-quad address';
+  }
+  return undefined;
+}
+
+/** Known token prefixes (GitHub, GitLab, AWS, Slack, Docker Hub, npm, PyPI, OpenAI-style keys, JWTs). */
+const TOKEN_PREFIX = /^(gh[pousr]_|github_pat_|glpat-|gldt-|AKIA|ASIA|xox[abprs]-|dckr_pat_|npm_|pypi-|sk-|eyJ)/;
+
+/** Whether a credentials value looks like a secret itself rather than the name of a variable holding one. */
+export function looksLikeToken(value: string): boolean {
+  if (TOKEN_PREFIX.test(value)) return true;
+  // Long strings mixing lower case, upper case and digits are tokens, not variable names.
+  return value.length >= 20 && /[a-z]/.test(value) && /[A-Z]/.test(value) && /[0-9]/.test(value);
+}
+
+/**
+ * Checks a mirror URL and returns its normalised form (scheme://host[:port][/path], no trailing slash), or
+ * the problem. The raw text must be what the URL parser read: no whitespace or control characters (the
+ * parser silently drops TAB and LF), no `?` or `#` (even empty), no port 0, and a host that is a DNS name or a
+ * dotted-quad address (the parser turns `010.1.1.1` or `0x7f.1` into another address).
+ */
+export function checkMirrorUrl(raw: string): { url: string } | { message: string; hint: string } {
+  const cut = shown(raw);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f-\u009f]/.test(raw))
+    return { message: `${cut} contains a space, tab, line break or control character`, hint: 'write the URL on one line without spaces' };
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(raw);
+  if (!m) return { message: `${cut} has no scheme`, hint: `write https://${raw.length > 60 ? 'host' : raw}` };
+  const [, scheme, authority, path] = m as unknown as [string, string, string, string];
+  if (!/^https?$/i.test(scheme)) return { message: `scheme ${shown(scheme)} is not supported`, hint: 'use http:// or https://' };
+  if (authority.includes('@')) {
     return {
       message: 'contains a user name or password (a literal secret)',
       hint: 'remove it from the URL and use credentials.usernameEnv / credentials.passwordEnv',
     };
   }
-  if (u.search || u.hash) return { message: 'must not have a query or fragment', hint: `write ${u.protocol}//${u.host}` };
-  return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return { message: `${cut} is not a valid URL`, hint: 'write https://host[:port]' };
+  }
+  if (raw.includes('?') || raw.includes('#'))
+    return { message: 'must not have a query or fragment (not even an empty ? or #)', hint: `write ${u.protocol}//${u.host}` };
+  const [, hostText, portText] = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(authority) ?? [];
+  if (portText !== undefined && !/^[0-9]+$/.test(portText))
+    return { message: `${cut} has an empty or non-numeric port`, hint: 'write host:port with a port from 1 to 65535, or no colon' };
+  if (portText !== undefined && Number(portText) === 0)
+    return { message: `${cut} has port 0`, hint: 'write a port from 1 to 65535, or none for the default' };
+  const hostname = hostText ?? '';
+  const host = hostname.toLowerCase();
+  if (!host.startsWith('[')) {
+    const labels = host.split('.');
+    const numeric = /^[0-9]+$/.test(labels[labels.length - 1] ?? '') || /^0x/i.test(labels[labels.length - 1] ?? '');
+    if (numeric && !ipaddr.IPv4.isValidFourPartDecimal(host))
+      return {
+        message: `${cut}: host ${shown(hostname)} is not a dotted-quad address (the URL parser reads it as ${u.hostname})`,
+        hint: 'write the address as four decimal numbers without leading zeros',
+      };
+    if (!numeric && (host.length > 253 || !labels.every((l) => DNS_LABEL.test(l))))
+      return {
+        message: `${cut}: host ${shown(hostname)} is not a DNS name (empty label, leading or trailing dash, or other characters)`,
+        hint: 'write the registry host name, e.g. https://registry.example.com',
+      };
+  }
+  if (u.hostname !== host)
+    return { message: `${cut}: the URL parser reads the host as ${shown(u.hostname)}`, hint: `write ${u.protocol}//${u.host}` };
+  if (u.pathname.replace(/\/+$/, '') !== path.replace(/\/+$/, ''))
+    return {
+      message: `${cut}: the URL parser reads the path as ${shown(u.pathname)}`,
+      hint: `write ${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`,
+    };
+  return { url: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}` };
 }

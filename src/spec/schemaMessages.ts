@@ -1,5 +1,6 @@
 import type { ErrorObject } from 'ajv';
 import { SPEC_DEFAULTS } from './defaults.js';
+import { shown } from './display.js';
 import { specSchema, type SchemaNode } from './schema.js';
 import type { SpecIssue } from './specDoc.js';
 import { formatPath, type Segment } from './yamlPosition.js';
@@ -56,21 +57,28 @@ export function schemaIssue(err: ErrorObject): SpecIssue {
   const fieldHint = FIELD_HINTS[formatPath(path)] ?? FIELD_HINTS[pathText];
   // ajv reports on the data it validated; the message only needs the offending scalar.
   const value = (err.data as unknown) ?? path[path.length - 1];
+  // A value under credentials may be a secret written by mistake: never echo it.
+  const secret = path.includes('credentials');
+  const val = secret ? 'the value' : shown(value);
   switch (err.keyword) {
     case 'additionalProperties': {
       const field = String((err.params as { additionalProperty: string }).additionalProperty);
       if (path[path.length - 1] === 'credentials') {
+        // A field name that is not a plain word may be the secret itself: neither message nor path shows it.
+        const plain = /^[a-zA-Z]{1,20}$/.test(field);
         return {
-          path: [...path, field],
-          message: `"${field}" looks like a literal secret; credentials take environment variable names only`,
+          path: plain ? [...path, field] : path,
+          message: `${plain ? `"${field}"` : 'a field'} looks like a literal secret; credentials take environment variable names only`,
           hint: 'write usernameEnv: MY_USER_VAR and passwordEnv: MY_TOKEN_VAR and export those variables',
         };
       }
       const known = Object.keys(propertiesAt(path));
-      const close = known.find((k) => k.toLowerCase() === field.toLowerCase() || levenshtein(k, field) <= 2);
+      // Suggestions only for key-sized fields: the edit distance is quadratic in the length.
+      const close =
+        field.length <= MAX_SUGGEST ? known.find((k) => k.toLowerCase() === field.toLowerCase() || levenshtein(k, field) <= 2) : undefined;
       return {
         path: [...path, field],
-        message: `unknown field "${field}"`,
+        message: `unknown field ${shown(field)}`,
         hint: close ? `did you mean "${close}"?` : known.length ? `allowed fields here: ${known.join(', ')}` : 'remove it',
       };
     }
@@ -85,7 +93,11 @@ export function schemaIssue(err: ErrorObject): SpecIssue {
     case 'type': {
       const want = (err.params as { type: string }).type;
       const words = TYPE_WORDS[want] ?? want;
-      return { path, message: `must be ${words}, got ${describeValue(err.data)}`, hint: fieldHint ?? TYPE_HINTS[want] ?? `write ${words}` };
+      return {
+        path,
+        message: `must be ${words}, got ${secret ? 'another type' : describeValue(err.data)}`,
+        hint: fieldHint ?? TYPE_HINTS[want] ?? `write ${words}`,
+      };
     }
     case 'const': {
       const allowed = JSON.stringify((err.params as { allowedValue: unknown }).allowedValue);
@@ -93,19 +105,19 @@ export function schemaIssue(err: ErrorObject): SpecIssue {
     }
     case 'enum': {
       const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.join(', ');
-      return { path, message: `${JSON.stringify(err.data)} is not one of ${allowed}`, hint: `write one of ${allowed}` };
+      return { path, message: `${val} is not one of ${allowed}`, hint: `write one of ${allowed}` };
     }
     case 'pattern':
       return {
         path,
-        message: `"${String(value)}" is not allowed here (must match ${(err.params as { pattern: string }).pattern})`,
+        message: `${val} is not allowed here (must match ${(err.params as { pattern: string }).pattern})`,
         hint: fieldHint ?? 'change the value to match the pattern (see docs/spec.md)',
       };
     case 'maxLength': {
       const limit = (err.params as { limit: number }).limit;
       return {
         path,
-        message: `"${String(value)}" is longer than ${limit} characters`,
+        message: `${val} is longer than ${limit} characters`,
         hint: fieldHint ?? `shorten it to at most ${limit} characters`,
       };
     }
@@ -125,7 +137,7 @@ function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  return `${typeof v} ${typeof v === 'string' ? shown(v) : String(v)}`;
 }
 
 function rangeHint(path: Segment[], schema: unknown): string {
@@ -142,6 +154,9 @@ function propertiesAt(path: Segment[]): Record<string, unknown> {
   }
   return node?.properties ?? {};
 }
+
+/** Longest unknown field name that gets a "did you mean" suggestion. */
+const MAX_SUGGEST = 32;
 
 function levenshtein(a: string, b: string): number {
   const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);

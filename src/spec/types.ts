@@ -10,6 +10,8 @@ export interface ClusterSpec {
   network: NetworkSpec;
   nodes: NodesSpec;
   registries: RegistriesSpec;
+  /** What is allowed but unsafe (e.g. credentials sent over http://), one sentence each; printed on stderr. */
+  warnings: string[];
 }
 
 export interface NetworkSpec {

@@ -1,11 +1,19 @@
+import { MAX_ECHO, shownBare } from './display.js';
 import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 
 /** One step of a path into the spec document: a mapping key or a list index. */
 export type Segment = string | number;
 
-/** `['spec','registries','mirrors',2,'name']` -> `spec.registries.mirrors[2].name` */
+/**
+ * `['spec','registries','mirrors',2,'name']` -> `spec.registries.mirrors[2].name`. A key from the file is
+ * shown as messages show values: control characters escaped, cut after MAX_ECHO characters.
+ */
 export function formatPath(segments: Segment[]): string {
-  return segments.reduce<string>((acc, s) => (typeof s === 'number' ? `${acc}[${s}]` : acc ? `${acc}.${s}` : s), '');
+  return segments.reduce<string>((acc, seg) => {
+    if (typeof seg === 'number') return `${acc}[${seg}]`;
+    const s = shownBare(seg, MAX_ECHO);
+    return acc ? `${acc}.${s}` : s;
+  }, '');
 }
 
 /** Line of the deepest node along `path` that exists in the document (a missing key points at its parent). */
@@ -29,4 +37,29 @@ export function lineOf(doc: Document, lc: LineCounter, path: Segment[]): number 
 function rangeLine(node: unknown, lc: LineCounter): number | undefined {
   const range = (node as Node | undefined)?.range;
   return range ? lc.linePos(range[0]).line : undefined;
+}
+
+/** The YAML path of the node at `offset` in the source (as deep as the document's maps and lists go). */
+export function pathAt(doc: Document, offset: number): Segment[] {
+  const path: Segment[] = [];
+  let node: unknown = doc.contents;
+  const within = (n: unknown): boolean => {
+    const r = (n as Node | undefined)?.range;
+    return !!r && r[0] <= offset && offset < Math.max(r[2], r[1] + 1);
+  };
+  for (;;) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && (within(p.key) || within(p.value)));
+      if (!pair || !isScalar(pair.key)) break;
+      path.push(String(pair.key.value));
+      if (within(pair.key)) break;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const i = node.items.findIndex(within);
+      if (i < 0) break;
+      path.push(i);
+      node = node.items[i];
+    } else break;
+  }
+  return path;
 }

@@ -20,11 +20,14 @@ export interface PlanDeps {
   strict?: boolean;
   /** Extra kind config settings (pod and service subnets). */
   kindConfig?: KindConfigOptions;
+  /** Where the spec's warnings (allowed but unsafe settings) go; the CLI prints them on stderr. */
+  warn?: (message: string) => void;
 }
 
 /** Loads the spec, observes what runs, and plans. Used by `lo plan` and every command that applies. */
 export async function loadPlan(opts: LoadSpecOptions, deps: PlanDeps = {}): Promise<{ spec: ClusterSpec; plan: Plan }> {
   const spec = await loadSpec(opts);
+  for (const w of spec.warnings) deps.warn?.(w);
   const observed = deps.observeShared ? await deps.observeShared(spec) : undefined;
   const plan = planCluster(spec, {
     paths: deps.paths ?? resolvePaths({ env: deps.env ?? {} }),

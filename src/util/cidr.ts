@@ -7,12 +7,24 @@ export interface ParsedCidr {
   base: string;
 }
 
-type CidrProblem = { kind: 'invalid' } | { kind: 'not-aligned'; network: string; prefix: number } | { kind: 'prefix'; prefix: number };
+type CidrProblem =
+  | { kind: 'invalid' }
+  | { kind: 'legacy'; readAs: string }
+  | { kind: 'not-aligned'; network: string; prefix: number }
+  | { kind: 'prefix'; prefix: number };
 
-/** Parses an IPv4 CIDR that must be a network-aligned /24. Returns the problem instead of throwing. */
+/**
+ * Parses an IPv4 CIDR that must be a network-aligned /24. Returns the problem instead of throwing. Only
+ * dotted-quad decimal is an address here: the legacy forms inet_aton also reads (leading-zero octal, hex,
+ * two- and three-part) are a `legacy` problem with the address they would be read as.
+ */
 export function parseSubnet24(cidr: string): ParsedCidr | CidrProblem {
   if (typeof cidr !== 'string' || !ipaddr.IPv4.isValidCIDR(cidr)) return { kind: 'invalid' };
   const [addr, prefix] = ipaddr.IPv4.parseCIDR(cidr);
+  const [text, prefixText] = cidr.split('/') as [string, string];
+  if (!ipaddr.IPv4.isValidFourPartDecimal(text) || !/^(0|[1-9][0-9]?)$/.test(prefixText)) {
+    return { kind: 'legacy', readAs: `${addr.toString()}/${prefix}` };
+  }
   const network = ipaddr.IPv4.networkAddressFromCIDR(cidr).toString();
   if (network !== addr.toString()) return { kind: 'not-aligned', network, prefix };
   if (prefix !== 24) return { kind: 'prefix', prefix };
@@ -42,6 +54,6 @@ export function hostPart(ip: string): number {
 }
 
 export function inSubnet(ip: string, cidr: string): boolean {
-  if (!ipaddr.IPv4.isValid(ip)) return false;
+  if (!ipaddr.IPv4.isValidFourPartDecimal(ip)) return false;
   return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parseCIDR(cidr));
 }

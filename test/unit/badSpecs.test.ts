@@ -259,7 +259,7 @@ const CASES: BadCase[] = [
     text: `${HEAD}${NET}  registries:\n    mirrors:\n      - name: io-x\n        url: https://x.example.test\n        credentials:\n          usernameEnv: X_USER\n          passwordEnv: "ghp_s3cr3t-t0ken!"\n`,
     path: 'spec.registries.mirrors[0].credentials.passwordEnv',
     line: 17,
-    message: /not an environment variable name/,
+    message: /looks like a token or password, not a variable name/,
   },
   {
     name: 'same registry mirrored twice',
@@ -287,7 +287,7 @@ const CASES: BadCase[] = [
     text: `${HEAD}${NET}  nodes:\n    hostPorts:\n      - containerPort: 80\n        hostPort: 8080\n        listenAddress: localhost\n`,
     path: 'spec.nodes.hostPorts[0].listenAddress',
     line: 15,
-    message: /"localhost" is not an IP address/,
+    message: /"localhost" is not a dotted-quad IPv4 or an IPv6 address/,
   },
   {
     name: 'mirroring the build hostname',
@@ -532,9 +532,9 @@ const CASES: BadCase[] = [
   {
     name: 'duplicate YAML keys',
     text: `apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: hb2\nmetadata:\n  name: hb3\n`,
-    path: '',
+    path: 'metadata',
     line: 5,
-    message: /not valid YAML: Map keys must be unique/,
+    message: /key "metadata" appears twice in the same mapping/,
   },
 ];
 

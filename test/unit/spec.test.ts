@@ -101,6 +101,7 @@ describe('defaults', () => {
         ],
         p2p: { enabled: false, port: 30020, routerPort: 30021, resolveTimeoutMs: 20, resolveLatest: false, dialTimeout: '200ms' },
       },
+      warnings: [],
     });
   });
 

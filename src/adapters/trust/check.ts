@@ -3,6 +3,7 @@ import type { Plan } from '../../plan/types.js';
 import { caUniqueName, loadCa, type CertificateAuthority } from '../../apply/tls/ca.js';
 import { readIfExists } from '../../apply/files.js';
 import { errnoCode } from '../../apply/tls/tlsError.js';
+import { shellCommand } from '../../util/shell.js';
 import { canWrite, defaultTrustEnv, pemBodies, samePem, trustFileName, type SystemStore, type TrustEnv } from './stores.js';
 
 type TrustState = 'trusted' | 'missing' | 'different';
@@ -43,9 +44,10 @@ export function dockerTrustHosts(plan: Plan): string[] {
 /** The exact `lo trust` command line that fixes what is missing (with sudo when a target needs root). */
 export function trustCommand(plan: Plan, opts: { domain?: string; sudo: boolean }): string {
   const builtIn = plan.project.file.startsWith('<built-in');
-  const args = builtIn ? 'trust' : opts.domain ? `trust ${opts.domain}` : `--config ${plan.project.file} trust`;
-  // sudo resets the environment; CAROOT must still point at the same CA.
-  return opts.sudo ? `sudo env CAROOT=${plan.tls.caRoot} lo ${args} --yes` : `lo ${args} --yes`;
+  const args = builtIn ? ['trust'] : opts.domain ? ['trust', opts.domain] : ['--config', plan.project.file, 'trust'];
+  // sudo resets the environment; CAROOT must still point at the same CA. Every argument is shell-quoted.
+  const lo = ['lo', ...args, '--yes'];
+  return shellCommand(opts.sudo ? ['sudo', 'env', `CAROOT=${plan.tls.caRoot}`, ...lo] : lo);
 }
 
 async function systemItem(ca: CertificateAuthority, store: SystemStore, env: TrustEnv): Promise<TrustItem> {

@@ -4,6 +4,7 @@ import { hostname, userInfo } from 'node:os';
 import forge from 'node-forge';
 import { readIfExists, writeFileAtomic } from '../files.js';
 import { withFileLock } from './lock.js';
+import { shellQuote } from '../../util/shell.js';
 import { isPermissionError, TlsError } from './tlsError.js';
 
 /** mkcert's CA: RSA 3072, 10 years. https://github.com/FiloSottile/mkcert/blob/master/cert.go (newCA) */
@@ -216,7 +217,7 @@ function unwritable(dir: string, err: unknown): TlsError {
   return new TlsError(`cannot create the CA in ${dir}: ${(err as Error).message}`, {
     file: dir,
     cause: err,
-    hint: `set $CAROOT to a directory you can write (e.g. export CAROOT=$HOME/.local/share/mkcert), or fix the permissions: sudo chown -R $(id -un) ${dir}`,
+    hint: `set $CAROOT to a directory you can write (e.g. export CAROOT=$HOME/.local/share/mkcert), or fix the permissions: sudo chown -R $(id -un) ${shellQuote(dir)}`,
   });
 }
 

@@ -1,16 +1,12 @@
 import { stringify as stringifyToml } from 'smol-toml';
 import { stringify as stringifyYaml } from 'yaml';
+import { KIND_POD_SUBNET, KIND_SERVICE_SUBNET } from '../../spec/constants.js';
+import { escapeControl } from '../../errors/loError.js';
 import type { Plan } from '../types.js';
 
-/**
- * Pod and service CIDRs of every lo cluster. kind's defaults are 10.244.0.0/16 and 10.96.0.0/16; lo keeps
- * the pod range and moves services to 10.245.0.0/16 so neither overlaps the lok8s registry networks
- * (10.125.0.0/16), the commonly used kubeadm service range (10.96.0.0/12) or Docker's default pools
- * (172.17.0.0/16 and up, 192.168.0.0/16). Pods reach registries through their node, so an overlap with a
- * registry subnet would make those addresses unreachable from pods.
- */
-export const DEFAULT_POD_SUBNET = '10.244.0.0/16';
-export const DEFAULT_SERVICE_SUBNET = '10.245.0.0/16';
+/** Pod and service CIDRs of every lo cluster (why these: src/spec/constants.ts). */
+export const DEFAULT_POD_SUBNET = KIND_POD_SUBNET;
+export const DEFAULT_SERVICE_SUBNET = KIND_SERVICE_SUBNET;
 
 /** The CRI plugin's table in containerd's version 2 config (kind's node images keep config version 2). */
 export const CRI_PLUGIN = 'io.containerd.grpc.v1.cri';
@@ -82,5 +78,6 @@ export function kindConfigFor(plan: Plan, opts: KindConfigOptions = {}): KindCon
 
 /** Renders the kind config YAML for `kind create cluster --config`. Pure. */
 export function renderKindConfig(plan: Plan, opts: KindConfigOptions = {}): string {
-  return `# Written by lo from ${plan.project.file}; regenerated on every \`lo provision\`.\n${stringifyYaml(kindConfigFor(plan, opts), { lineWidth: 0 })}`;
+  // The path is escaped: a file name with a line break must not add YAML to the config.
+  return `# Written by lo from ${escapeControl(plan.project.file)}; regenerated on every \`lo provision\`.\n${stringifyYaml(kindConfigFor(plan, opts), { lineWidth: 0 })}`;
 }
