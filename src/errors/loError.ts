@@ -78,10 +78,12 @@ export class ConfigError extends LoError {
   /** How many issues were found beyond the listed ones. */
   readonly omitted: number;
 
-  constructor(all: ConfigIssue[]) {
+  /** `total`: how many problems were found, when more than `all` (the rest were counted, not worded). */
+  constructor(all: ConfigIssue[], total = all.length) {
     const issues = all.slice(0, MAX_LISTED_ISSUES);
-    const omitted = all.length - issues.length;
-    const head = all.length === 1 ? '1 problem' : `${all.length} problems`;
+    const omitted = Math.max(total, all.length) - issues.length;
+    const count = issues.length + omitted;
+    const head = count === 1 ? '1 problem' : `${count} problems`;
     const rest = omitted > 0 ? `\n  ... and ${omitted} more` : '';
     super('E_CONFIG', `invalid spec (${head}):\n${issues.map((i) => `  - ${formatIssue(i)}`).join('\n')}${rest}`, {
       exitCode: ExitCode.badInput,

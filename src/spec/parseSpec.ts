@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
-import { LineCounter, parseDocument, visit, type ErrorCode } from 'yaml';
-import { ConfigError, type ConfigIssue } from '../errors/loError.js';
+import { isScalar, LineCounter, parseDocument, visit, type Alias, type ErrorCode, type Node } from 'yaml';
+import { ConfigError, MAX_LISTED_ISSUES, type ConfigIssue } from '../errors/loError.js';
 import { API_VERSION, DEFAULT_DOMAIN } from './constants.js';
 import { defaultP2PEnabled, defaultRegistryFor, dropEmptySections } from './defaults.js';
 import { checkMirrorUrl, ruleContext, SPEC_RULES } from './rules.js';
@@ -51,7 +51,11 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
       },
     ]);
   }
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const size = sizeProblem(text);
+  if (size) throw new ConfigError([{ file: opts.file, path: '', ...size }]);
+  // uniqueKeys off: yaml's own check compares every key with every earlier one (quadratic: minutes for a
+  // 1 MiB file of keys); duplicateKeys below does the same check with a set per mapping.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const located = (issue: SpecIssue): ConfigIssue => ({
     file: opts.file,
     path: formatPath(issue.path),
@@ -67,41 +71,69 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
     const seen = new Set<string>();
     const issues = doc.errors.flatMap((e): ConfigIssue[] => {
       // Deep nesting fails once per level; one issue says it.
-      if (seen.has(e.code) && e.code !== 'DUPLICATE_KEY') return [];
+      if (seen.has(e.code)) return [];
       seen.add(e.code);
-      const path = e.code === 'DUPLICATE_KEY' ? pathAt(doc, e.pos[0]) : [];
-      const issue = at(e.pos[0], ...yamlErrorWords(e.code, e.message, path[path.length - 1]), path);
+      const issue = at(e.pos[0], ...yamlErrorWords(e.code, e.message));
       return [{ ...issue, line: Math.min(issue.line ?? 1, lastLine) }];
     });
     throw new ConfigError(issues);
   }
-  const aliasIssues: ConfigIssue[] = [];
+  const aliases: Alias[] = [];
+  const duplicates: number[] = [];
   visit(doc, {
     Alias(_key, alias) {
-      const start = alias.range?.[0] ?? 0;
-      const target = alias.resolve(doc);
-      const path = pathAt(doc, start);
-      if (!target) {
-        aliasIssues.push(
-          at(
-            start,
-            `alias *${shownBare(alias.source, 40)} has no anchor &${shownBare(alias.source, 40)} before it`,
-            'define the anchor (&name) before using the alias (*name), or write the value out',
-            path,
-          ),
-        );
-      } else if (target.range && target.range[0] <= start && start < target.range[2]) {
-        aliasIssues.push(
-          at(
-            start,
-            `alias *${shownBare(alias.source, 40)} is inside its own anchor, so the value would contain itself`,
-            'write the value out instead of the alias',
-            path,
-          ),
-        );
+      aliases.push(alias);
+    },
+    Map(_key, map) {
+      const keys = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (keys.has(key) && duplicates.length < MAX_LISTED_ISSUES) duplicates.push((pair.key as Node | null)?.range?.[0] ?? 0);
+        keys.add(key);
       }
     },
   });
+  if (duplicates.length > 0) {
+    throw new ConfigError(
+      duplicates.map((offset) => {
+        const path = pathAt(doc, offset);
+        const key = path[path.length - 1];
+        return at(
+          offset,
+          `key ${key === undefined ? '' : `${shown(key)} `}appears twice in the same mapping`,
+          'keep one of the two (the second would silently replace the first)',
+          path,
+        );
+      }),
+    );
+  }
+  // Each alias is resolved by a walk of the document: more aliases than yaml would expand is a bomb already.
+  if (aliases.length > MAX_ALIAS_COUNT) throw aliasBomb(opts.file, lineCounter.linePos(aliases[MAX_ALIAS_COUNT]!.range?.[0] ?? 0).line);
+  const aliasIssues: ConfigIssue[] = [];
+  for (const alias of aliases) {
+    const start = alias.range?.[0] ?? 0;
+    const target = alias.resolve(doc);
+    const path = pathAt(doc, start);
+    if (!target) {
+      aliasIssues.push(
+        at(
+          start,
+          `alias *${shownBare(alias.source, 40)} has no anchor &${shownBare(alias.source, 40)} before it`,
+          'define the anchor (&name) before using the alias (*name), or write the value out',
+          path,
+        ),
+      );
+    } else if (target.range && target.range[0] <= start && start < target.range[2]) {
+      aliasIssues.push(
+        at(
+          start,
+          `alias *${shownBare(alias.source, 40)} is inside its own anchor, so the value would contain itself`,
+          'write the value out instead of the alias',
+          path,
+        ),
+      );
+    }
+  }
   if (aliasIssues.length > 0) throw new ConfigError(aliasIssues);
   let raw: unknown;
   try {
@@ -109,15 +141,7 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   } catch (err) {
     // yaml throws a ReferenceError for alias resource exhaustion (an "alias bomb").
     if (!(err instanceof ReferenceError)) throw err;
-    throw new ConfigError([
-      {
-        file: opts.file,
-        path: '',
-        line: 1,
-        message: 'its aliases (*name) expand to too many values (an alias bomb)',
-        hint: 'write the values out, or use fewer aliases: a spec needs none',
-      },
-    ]);
+    throw aliasBomb(opts.file, 1);
   }
   if (raw === null || raw === undefined) {
     throw new ConfigError([
@@ -153,12 +177,18 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   const data = structuredClone(raw) as Record<string, unknown>;
   dropEmptySections(data);
   const valid = validateSchema(data);
-  const schemaIssues = (validateSchema.errors ?? []).map(schemaIssue);
+  // Only the first MAX_ISSUE_WORK schema errors become worded issues (a 1 MiB file can hold ~50k); the rest are counted.
+  const schemaErrors = validateSchema.errors ?? [];
+  const schemaIssues = schemaErrors.slice(0, MAX_ISSUE_WORK).map(schemaIssue);
   const checked = pruneRejected(data, validateSchema.errors ?? []);
   const ctx = ruleContext(checked, opts.domain, (path) => wrote(raw, path));
   const issues = [...schemaIssues, ...SPEC_RULES.flatMap((rule) => rule(checked, ctx))].map(located);
   // In file order, so the report reads top to bottom (sort is stable: same-line issues keep their order).
-  if (issues.length > 0) throw new ConfigError(dedupe(issues).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
+  const unworded = Math.max(0, schemaErrors.length - MAX_ISSUE_WORK);
+  if (issues.length > 0) {
+    const listed = dedupe(issues).sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new ConfigError(listed, listed.length + unworded);
+  }
   if (!valid) throw new Error('schema rejected a spec without an issue'); // unreachable: every ajv error is an issue
   return normalise(data as unknown as SpecDocument, opts);
 }
@@ -169,6 +199,58 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
  */
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff]/;
+/**
+ * Most entries (non-blank, non-comment lines plus flow `,` `[` `{`) a spec may have. A full spec is a few
+ * hundred lines; the YAML parser needs about 2 s and 150 MB for the ~50k entries 1 MiB can hold, so the
+ * count is checked first, in one pass over the text, as is the flow nesting depth (which the parser would
+ * otherwise follow until its stack runs out).
+ */
+export const MAX_SPEC_ENTRIES = 5_000;
+
+/** One linear pass: too many entries, or flow collections nested deeper than MAX_DEPTH. */
+function sizeProblem(text: string): { line: number; message: string; hint: string } | undefined {
+  let entries = 0;
+  let depth = 0;
+  let line = 1;
+  let content = false;
+  let comment = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) {
+      if (content) entries++;
+      line++;
+      content = false;
+      comment = false;
+      continue;
+    }
+    if (comment) continue;
+    if (c === 35 /* # */ && (i === 0 || text.charCodeAt(i - 1) <= 32)) {
+      comment = true;
+      continue;
+    }
+    if (c > 32) content = true;
+    if (c === 91 /* [ */ || c === 123 /* { */) {
+      entries++;
+      if (++depth > MAX_DEPTH)
+        return {
+          line,
+          message: `is nested too deeply: more than ${MAX_DEPTH} [ or { inside each other (no spec field is)`,
+          hint: 'remove the extra [ { levels (see docs/spec.md for the layout)',
+        };
+    } else if (c === 93 /* ] */ || c === 125 /* } */) depth = Math.max(0, depth - 1);
+    else if (c === 44 /* , */) entries++;
+    if (entries > MAX_SPEC_ENTRIES)
+      return {
+        line,
+        message: `has more than ${MAX_SPEC_ENTRIES} entries (lines or flow items); a spec has a few hundred`,
+        hint: 'check that --config names the spec file, or remove the repeated entries',
+      };
+  }
+  return undefined;
+}
+
+/** How many schema errors are worded and located at most; enough to fill the listed issues after sorting. */
+const MAX_ISSUE_WORK = 4 * MAX_LISTED_ISSUES;
 /** yaml's limit on alias expansion (its own default, written out): an alias bomb ends in a spec error. */
 const MAX_ALIAS_COUNT = 100;
 /** Deepest nesting a spec may have; the schema's deepest field (mirrors[].credentials.passwordEnv) is at 6. */
@@ -176,18 +258,25 @@ export const MAX_DEPTH = 16;
 
 const hex4 = (code: number): string => code.toString(16).toUpperCase().padStart(4, '0');
 
+function aliasBomb(file: string, line: number): ConfigError {
+  return new ConfigError([
+    {
+      file,
+      path: '',
+      line,
+      message: `its aliases (*name) expand to too many values (an alias bomb; at most ${MAX_ALIAS_COUNT} are read)`,
+      hint: 'write the values out, or use fewer aliases: a spec needs none',
+    },
+  ]);
+}
+
 /** A yaml error code in the user's words: what is wrong and how to fix it. */
-function yamlErrorWords(code: ErrorCode, message: string, key: Segment | undefined): [string, string] {
+function yamlErrorWords(code: ErrorCode, message: string): [string, string] {
   switch (code) {
     case 'MULTIPLE_DOCS':
       return [
         'holds more than one YAML document (a `---` line starts another)',
         'keep one spec per file: remove the `---` line and what follows it',
-      ];
-    case 'DUPLICATE_KEY':
-      return [
-        `key ${key === undefined ? '' : `${shown(key)} `}appears twice in the same mapping`,
-        'keep one of the two (the second would silently replace the first)',
       ];
     case 'RESOURCE_EXHAUSTION':
       return [`is nested too deeply to read (a spec is at most ${MAX_DEPTH} levels deep)`, 'remove the extra [ { or indentation levels'];

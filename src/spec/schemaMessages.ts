@@ -75,7 +75,11 @@ export function schemaIssue(err: ErrorObject): SpecIssue {
       const known = Object.keys(propertiesAt(path));
       // Suggestions only for key-sized fields: the edit distance is quadratic in the length.
       const close =
-        field.length <= MAX_SUGGEST ? known.find((k) => k.toLowerCase() === field.toLowerCase() || levenshtein(k, field) <= 2) : undefined;
+        field.length <= MAX_SUGGEST
+          ? known.find(
+              (k) => k.toLowerCase() === field.toLowerCase() || (Math.abs(k.length - field.length) <= 2 && levenshtein(k, field) <= 2),
+            )
+          : undefined;
       return {
         path: [...path, field],
         message: `unknown field ${shown(field)}`,

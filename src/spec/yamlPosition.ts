@@ -1,5 +1,5 @@
 import { MAX_ECHO, shownBare } from './display.js';
-import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 
 /** One step of a path into the spec document: a mapping key or a list index. */
 export type Segment = string | number;
@@ -22,7 +22,7 @@ export function lineOf(doc: Document, lc: LineCounter, path: Segment[]): number 
   let best: number | undefined = rangeLine(node, lc);
   for (const seg of path) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
+      const pair = keyIndex(node).get(seg);
       if (!pair) break;
       best = rangeLine(pair.key, lc) ?? best;
       node = pair.value;
@@ -32,6 +32,18 @@ export function lineOf(doc: Document, lc: LineCounter, path: Segment[]): number 
     } else break;
   }
   return best;
+}
+
+/** Each mapping's pairs by scalar key (first one wins), built once: a file with many issues stays linear. */
+const keyIndexes = new WeakMap<YAMLMap, Map<unknown, Pair>>();
+function keyIndex(map: YAMLMap): Map<unknown, Pair> {
+  let index = keyIndexes.get(map);
+  if (!index) {
+    index = new Map();
+    for (const p of map.items) if (isPair(p) && isScalar(p.key) && !index.has(p.key.value)) index.set(p.key.value, p);
+    keyIndexes.set(map, index);
+  }
+  return index;
 }
 
 function rangeLine(node: unknown, lc: LineCounter): number | undefined {

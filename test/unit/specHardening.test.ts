@@ -11,7 +11,7 @@ import { planCluster } from '../../src/plan/planCluster.js';
 import { renderKindConfig } from '../../src/plan/render/renderKindConfig.js';
 import { trustCommand } from '../../src/adapters/trust/check.js';
 import { loadSpec } from '../../src/spec/loadSpec.js';
-import { decodeSpec, parseSpec } from '../../src/spec/parseSpec.js';
+import { decodeSpec, MAX_SPEC_ENTRIES, parseSpec } from '../../src/spec/parseSpec.js';
 import { shellCommand, shellQuote } from '../../src/util/shell.js';
 
 /**
@@ -310,6 +310,16 @@ describe('YAML that must end in a spec error, never a crash', () => {
   });
   it('a duplicate key, named with its path', () => {
     expectIssue(`${HEAD}  nodes:\n    workers: 1\n    workers: 2\n`, 'spec.nodes.workers', /key "workers" appears twice/, 8);
+    expectIssue(`${HEAD}  nodes: {workers: 1, workers: 2}\n`, 'spec.nodes.workers', /key "workers" appears twice/, 6);
+  });
+  it('more entries than a spec can have, in block and flow style, before the YAML parser sees them', () => {
+    const block = Array.from({ length: MAX_SPEC_ENTRIES + 1 }, (_, i) => `    k${i}: 1`).join('\n');
+    const hit = expectIssue(`${HEAD}  nodes:\n${block}\n`, '', new RegExp(`more than ${MAX_SPEC_ENTRIES} entries`));
+    expect(hit.line).toBeGreaterThan(MAX_SPEC_ENTRIES - 10);
+    expectIssue(`${HEAD}  nodes: [${'1,'.repeat(MAX_SPEC_ENTRIES)}1]\n`, '', /more than .* entries/, 6);
+    // Comments and blank lines are not entries.
+    const comments = Array.from({ length: MAX_SPEC_ENTRIES + 1 }, (_, i) => (i % 2 ? `# note ${i}, [x]` : '')).join('\n');
+    expect(parseSpec(`${HEAD}${net()}${comments}\n`, { file: FILE }).name).toBe('hh');
   });
   it('very deep nesting, in flow and block style, quickly and once', () => {
     for (const text of [
