@@ -173,6 +173,9 @@ describe('offline mirrors (issue 11)', () => {
   it('upstream stopped, mirror restarted: the cached image pulls by tag and by digest, fast; status says offline', async () => {
     await docker.getContainer(upstream.name).stop({ t: 1 });
     await docker.getContainer(mirrorName).restart({ t: 1 });
+    // `docker restart` restarts the replica with its container: it listens within a moment.
+    const ip = await mirrorIp();
+    await eventually(() => fetch(`http://${ip}:5080/v2/`));
     const byTag = await nodePull(`${REG}/team/app:v1`);
     expect(byTag.ok, byTag.out).toBe(true);
     const byDigest = await nodePull(`${REG}/team/app@${digest}`);

@@ -14,6 +14,9 @@ import type { Plan } from '../../src/plan/types.js';
 import { LABELS } from '../../src/plan/labels.js';
 import type { ContainerState } from '../../src/adapters/docker/index.js';
 import { renderMirrorSupervisor } from '../../src/plan/render/mirrorSupervisor.js';
+import { doctor } from '../../src/usecases/doctor.js';
+import type { KindCli } from '../../src/adapters/kindCli.js';
+import type { Kubectl } from '../../src/adapters/kubectl.js';
 
 const PATHS = { stateDir: '/state/lo', caRoot: '/state/mkcert' };
 const specOf = (body = ''): ClusterSpec =>
@@ -175,5 +178,43 @@ describe('offline mirrors against the in-memory Docker', () => {
     const old = new FakeDocker();
     const { proxy, replica } = oldPair(old, m);
     expect(diffDown(await observeTargets(old, p, true)).map((a) => a.name)).toEqual([proxy.name, replica.name]);
+  });
+});
+
+describe('lo doctor and an offline mirror', () => {
+  const run = (answers: Record<string, number | Error>) => {
+    const p = plan('  registries:\n    tls: false\n');
+    return doctor({
+      loadPlan: async () => p,
+      docker: async () => ({ version: '20.10', target: 'unix:///var/run/docker.sock' }),
+      kind: { version: async () => 'kind v0.33', getClusters: async () => [] } as unknown as KindCli,
+      kubectl: () => ({ version: async () => 'v1.34' }) as unknown as Kubectl,
+      networkExists: async () => true,
+      probe: async (r) => {
+        const a = answers[r.endpoint] ?? 200;
+        if (a instanceof Error) throw a;
+        return a;
+      },
+    }).then((d) => ({ p, d }));
+  };
+
+  it('proxy refused, replica answering: a warning that says it serves offline from the replica, not a failure', async () => {
+    const p = plan('  registries:\n    tls: false\n');
+    const m = p.registries.find((r) => r.role === 'mirror')!;
+    const { d } = await run({ [m.endpoint]: new Error('connect ECONNREFUSED') });
+    const c = d.checks.find((x) => x.name === `registry ${m.name}`)!;
+    expect(c.status).toBe('warn');
+    expect(c.detail).toContain(`serving offline from its read-only replica ${m.replica!.endpoint}`);
+    expect(c.fix).toContain(m.upstream!);
+  });
+
+  it('proxy and replica both silent: a failure naming both', async () => {
+    const p = plan('  registries:\n    tls: false\n');
+    const m = p.registries.find((r) => r.role === 'mirror')!;
+    const refused = new Error('connect ECONNREFUSED');
+    const { d } = await run({ [m.endpoint]: refused, [m.replica!.endpoint]: refused });
+    const c = d.checks.find((x) => x.name === `registry ${m.name}`)!;
+    expect(c.status).toBe('fail');
+    expect(c.detail).toContain(`read-only replica ${m.replica!.endpoint} does not answer either`);
   });
 });
