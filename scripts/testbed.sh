@@ -51,11 +51,20 @@ copy_with_libs() {
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# registry:2 — Debian's distribution 2.8.2 binary, same entrypoint contract as the upstream image.
-if ! image_exists registry:2; then
-  log "building registry:2 from /usr/bin/docker-registry"
+# registry:2 — Debian's distribution 2.8.2 binary, same entrypoint contract as the upstream image, plus a
+# /bin/sh (bookworm's busybox-static) as the alpine-based upstream image has: lo's mirrors run a sh
+# supervisor (docs/offline.md). REGISTRY_IMAGE_REV is bumped when what goes into the image changes, so an
+# older image is rebuilt.
+REGISTRY_IMAGE_REV=2
+if [ "$(docker image inspect -f '{{index .Config.Labels "dev.lok8s.test.testbed-rev"}}' registry:2 2>/dev/null)" != "$REGISTRY_IMAGE_REV" ]; then
+  log "building registry:2 from /usr/bin/docker-registry and busybox-static"
   root=$(mktemp -d)
   copy_with_libs "$root" /usr/bin/docker-registry /bin/registry
+  bb=$(mktemp -d)
+  (cd "$bb" && apt-get download -qq busybox-static 2>/dev/null && dpkg-deb -x busybox-static_*.deb x)
+  cp "$bb/x/bin/busybox" "$root/bin/busybox"
+  rm -rf "$bb"
+  for applet in sh cat date kill mkdir rm sleep; do ln -s busybox "$root/bin/$applet"; done
   mkdir -p "$root/etc/docker/registry" "$root/var/lib/registry" "$root/etc/ssl/certs" "$root/tmp"
   cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/" 2>/dev/null || true
   cat >"$root/etc/docker/registry/config.yml" <<'YML'
@@ -85,6 +94,7 @@ YML
     --change 'CMD ["/etc/docker/registry/config.yml"]' \
     --change 'EXPOSE 5000' \
     --change 'VOLUME ["/var/lib/registry"]' \
+    --change "LABEL dev.lok8s.test.testbed-rev=$REGISTRY_IMAGE_REV" \
     - registry:2 >/dev/null
   rm -rf "$root"
 fi

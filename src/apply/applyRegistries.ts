@@ -76,7 +76,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
             action: await writeFileAtomic(r.configPath, configs.get(r.name)!, SECRET_MODE, dryRun),
           };
         }),
-        // Replica configs (no proxy section, no secrets), in the same directory as their mirror's.
+        // Mirrors: the replica's config (no proxy section, no secrets) and the supervisor script, next to config.yml.
         ...plan.registries.flatMap((r) =>
           r.replica
             ? [
@@ -86,6 +86,14 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
                     kind: 'file',
                     name: r.replica!.configPath,
                     action: await writeFileAtomic(r.replica!.configPath, r.replica!.config, SECRET_MODE, dryRun),
+                  };
+                })(),
+                (async (): Promise<Action> => {
+                  if (!dryRun) await mkdir(r.configDir, { recursive: true, mode: 0o700 });
+                  return {
+                    kind: 'file',
+                    name: r.replica!.supervisorPath,
+                    action: await writeFileAtomic(r.replica!.supervisorPath, r.replica!.supervisor, SECRET_MODE, dryRun),
                   };
                 })(),
               ]
@@ -123,21 +131,23 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
         const certPem = await certificateFor(plan, r, material);
         const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!, r.credentials ? hashKey : undefined);
         const imageId = imageIds.get(r.image) ?? null;
-        if (r.replica) {
-          // The replica owns the address; the proxy shares its network namespace (src/plan/offline.ts).
-          const rp = replicaAsRegistry(r);
-          const replicaHash = containerSpecHash(rp.labels[LABELS.specHash] ?? '', certPem, rp.config);
-          const replicaExisting = findExisting(all, plan, rp, REPLICA_ROLE);
-          const replicaActions = await ensureRegistry(docker, rp, { hash: replicaHash, imageId, existing: replicaExisting, dryRun });
-          const replicaId = dryRun ? (replicaExisting?.id ?? null) : ((await docker.containers.inspect(rp.containerName))?.id ?? null);
-          const proxyActions = await ensureRegistry(docker, r, {
-            hash,
-            imageId,
-            existing: findExisting(all, plan, r),
-            dryRun,
-            sharesNetworkOf: `container:${replicaId ?? rp.containerName}`,
-          });
-          return [volumeAction, ...replicaActions, ...proxyActions];
+        const existingOne = findExisting(all, plan, r);
+        // lo's earlier mirrors were two containers (a proxy in the network namespace of `<name>-replica`);
+        // now the mirror's one container runs both (src/plan/offline.ts). Replace the pair, keep the volume.
+        const oldReplica = r.replica ? findExisting(all, plan, r, REPLICA_ROLE) : undefined;
+        if (oldReplica) {
+          if (!dryRun) {
+            // The proxy first: it sits in the old replica's namespace, which holds the address.
+            if (existingOne) await docker.containers.remove(existingOne.id);
+            await docker.containers.remove(oldReplica.id);
+          }
+          const made = await ensureRegistry(docker, r, { hash, imageId, existing: undefined, dryRun });
+          const reason = 'proxy + replica pair -> one container running both (docs/offline.md), volume kept';
+          return [
+            volumeAction,
+            { kind: 'container', name: oldReplica.name, action: 'remove', reason },
+            ...made.map((x): Action => (x.action === 'create' && existingOne ? { ...x, action: 'recreate', reason } : x)),
+          ];
         }
         const containerActions = await ensureRegistry(docker, r, { hash, imageId, existing: findExisting(all, plan, r), dryRun });
         return [volumeAction, ...containerActions];
@@ -299,46 +309,16 @@ function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan, role: 
   return matches.find((c) => c.name === r.containerName) ?? matches[0];
 }
 
-/** A mirror's replica seen as a registry of its own: same volume, dirs and address; its config, port, labels, container. */
-function replicaAsRegistry(r: RegistryPlan): RegistryPlan {
-  const { replica, ...rest } = r;
-  return {
-    ...rest,
-    containerName: replica!.containerName,
-    configPath: replica!.configPath,
-    config: replica!.config,
-    port: replica!.port,
-    endpoint: replica!.endpoint,
-    labels: replica!.labels,
-    container: replica!.container,
-  };
-}
-
-/**
- * The plan's container, labelled with the hash of what it runs (plan, certificate, config with secrets);
- * with `sharesNetworkOf` (`container:<id>`) it joins that container's network namespace instead of its own.
- */
-function containerSpec(r: RegistryPlan, hash: string, sharesNetworkOf?: string): ContainerSpec {
-  const { ip, network, ...rest } = r.container;
-  return {
-    ...rest,
-    ...(sharesNetworkOf ? { network: sharesNetworkOf } : { network, ip }),
-    labels: { ...r.labels, [LABELS.specHash]: hash },
-  };
+/** The plan's container, labelled with the hash of what it runs (plan, certificate, config with secrets). */
+function containerSpec(r: RegistryPlan, hash: string): ContainerSpec {
+  return { ...r.container, labels: { ...r.labels, [LABELS.specHash]: hash } };
 }
 
 /** Why a running container no longer matches the plan, or null when it does. */
-function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: string | null, sharesNetworkOf?: string): string | null {
+function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: string | null): string | null {
   if (c.name !== r.containerName) return `name ${c.name} -> ${r.containerName}`;
   if (imageId && c.imageId !== imageId) return `image ${r.image} changed`;
   if (c.labels[LABELS.specHash] !== hash) return 'configuration or certificate changed';
-  if (sharesNetworkOf) {
-    // A proxy sharing its replica's network namespace: a recreated replica means a new namespace.
-    if (c.networkMode !== sharesNetworkOf) return `network ${c.networkMode || 'none'} -> ${sharesNetworkOf} (replica recreated)`;
-    if (c.status === 'exited' || c.status === 'dead') return `container was ${c.status}`;
-    if (!c.volumes.some((v) => v.name === r.volume)) return `volume ${r.volume} not mounted`;
-    return null;
-  }
   const net = c.networks[r.network];
   if (!net) return `not on network ${r.network} (on ${Object.keys(c.networks).join(', ') || 'none'})`;
   if (net.ip !== r.ip) return `address ${net.ip ?? 'none'} -> ${r.ip}`;
@@ -350,14 +330,14 @@ function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: stri
 async function ensureRegistry(
   docker: DockerClients,
   r: RegistryPlan,
-  o: { hash: string; imageId: string | null; existing: ContainerState | undefined; dryRun: boolean; sharesNetworkOf?: string },
+  o: { hash: string; imageId: string | null; existing: ContainerState | undefined; dryRun: boolean },
 ): Promise<Action[]> {
   const actions: Action[] = [];
 
-  const spec = containerSpec(r, o.hash, o.sharesNetworkOf);
+  const spec = containerSpec(r, o.hash);
   const current = o.existing;
   if (current) {
-    const drift = driftOf(current, r, o.hash, o.imageId, o.sharesNetworkOf);
+    const drift = driftOf(current, r, o.hash, o.imageId);
     if (!drift) {
       // created but not started (e.g. a concurrent lo is between create and start): start it.
       if (!current.running && !o.dryRun) await docker.containers.start(current.id);

@@ -4,10 +4,11 @@ import { LABELS } from '../plan/labels.js';
 import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR } from '../plan/render/renderRegistryConfig.js';
 import { ExitCode, LoError } from '../errors/loError.js';
 import { writeFileAtomic } from './files.js';
+import { SUPERVISOR_FILE } from '../plan/render/mirrorSupervisor.js';
 import { renderRegistryConfig } from '../plan/render/renderRegistryConfig.js';
 import type { RegistryPlan } from '../plan/types.js';
 
-/** Port of the short-lived gc registry inside a replica's network namespace. */
+/** Port of the short-lived gc registry inside the mirror's network namespace. */
 export const GC_PORT = 5099;
 export const GC_CONFIG_FILE = 'gc.yml';
 
@@ -15,7 +16,7 @@ export interface RepoUsage {
   repository: string;
   /** Bytes its manifests reference (layers + config); a blob shared by repositories counts in each. */
   bytes: number;
-  /** Last pull seen (ISO time) in the mirror's and replica's logs, else when it was cached. */
+  /** Last pull seen (ISO time) in the mirror container's log (proxy and replica), else when it was cached. */
   lastAccess: string;
   /** Where lastAccess comes from. */
   source: 'log' | 'cached';
@@ -71,9 +72,10 @@ export function lastPulls(log: string): Map<string, string> {
 
 /**
  * `lo registry gc` for one mirror: inventory through a short-lived registry on the mirror's volume (no proxy,
- * deletes enabled, in the replica's network namespace on GC_PORT), LRU eviction to the budget through the
+ * deletes enabled, in the mirror's network namespace on GC_PORT), LRU eviction to the budget through the
  * registry API (manifest DELETE untags too), then `registry garbage-collect --delete-untagged` with the
- * proxy stopped, so the bytes really leave the volume. The replica keeps serving reads meanwhile.
+ * proxy process held by the mirror's supervisor, so the bytes really leave the volume. The replica keeps
+ * serving reads meanwhile.
  */
 export async function gcMirror(
   docker: DockerClients,
@@ -82,10 +84,10 @@ export async function gcMirror(
 ): Promise<GcResult> {
   const started = Date.now();
   if (!r.replica) throw new Error(`mirror ${r.name} has no replica in the plan`);
-  const proxy = await docker.containers.inspect(r.containerName);
-  const replica = await docker.containers.inspect(r.replica.containerName);
-  if (!replica?.running || !proxy) {
-    throw new LoError('E_STEP', `mirror ${r.name} is not running (${r.replica.containerName}: ${replica?.status ?? 'missing'})`, {
+  // One container runs the proxy and the read-only replica (src/plan/render/mirrorSupervisor.ts).
+  const mirror = await docker.containers.inspect(r.containerName);
+  if (!mirror?.running) {
+    throw new LoError('E_STEP', `mirror ${r.name} is not running (${r.containerName}: ${mirror?.status ?? 'missing'})`, {
       hint: 'run `lo registry up` first',
       exitCode: ExitCode.stepFailed,
     });
@@ -109,7 +111,7 @@ export async function gcMirror(
     ...base,
     name: apiName,
     cmd: [`${REGISTRY_CONFIG_DIR}/${GC_CONFIG_FILE}`],
-    network: `container:${replica.id}`,
+    network: `container:${mirror.id}`,
   });
   let removed: RepoUsage[] = [];
   let kept: RepoUsage[] = [];
@@ -117,9 +119,7 @@ export async function gcMirror(
     await docker.containers.start(api.id);
     const url = `http://${r.ip}:${GC_PORT}`;
     await waitFor(`${url}/v2/`);
-    const logs = (
-      await Promise.all([r.containerName, r.replica.containerName].map((n) => docker.containers.logs(n, { timestamps: true })))
-    ).join('\n');
+    const logs = await docker.containers.logs(r.containerName, { timestamps: true });
     const repos = await inventory(url, lastPulls(logs));
     ({ remove: removed, keep: kept } = chooseEvictions(repos, bytesBefore, o.budgetBytes));
     if (!o.dryRun) {
@@ -139,8 +139,9 @@ export async function gcMirror(
   if (o.dryRun) {
     return result(bytesBefore, bytesBefore);
   }
-  // The proxy is stopped while blobs are swept (it could be writing one); the replica serves reads meanwhile.
-  await docker.containers.stop(proxy.id, 3);
+  // The proxy process is held (stopped, not restarted by the supervisor) while blobs are swept: it could be
+  // writing one. The replica, in the same container, serves reads meanwhile.
+  await supervisor(docker, r, 'hold');
   const sweepName = `${r.containerName}-gc-sweep`;
   await docker.containers.remove(sweepName);
   try {
@@ -161,7 +162,7 @@ export async function gcMirror(
     }
   } finally {
     await docker.containers.remove(sweepName);
-    await docker.containers.start(proxy.id);
+    await supervisor(docker, r, 'resume');
   }
   return result(bytesBefore, await usage());
 
@@ -178,6 +179,19 @@ export async function gcMirror(
       dryRun: o.dryRun,
       ms: Date.now() - started,
     };
+  }
+}
+
+/** `sh mirror.sh hold|resume` in the mirror's container: stop the proxy process and keep it stopped, or let it start. */
+async function supervisor(docker: DockerClients, r: RegistryPlan, verb: 'hold' | 'resume'): Promise<void> {
+  const res = await docker.exec.exec(r.containerName, ['/bin/sh', `${REGISTRY_CONFIG_DIR}/${SUPERVISOR_FILE}`, verb], {
+    timeoutMs: 20_000,
+  });
+  if (res.exitCode !== 0) {
+    throw new LoError('E_STEP', `${verb} of the proxy in ${r.containerName} failed (exit ${res.exitCode}): ${res.stderr.trim()}`, {
+      hint: `see \`docker logs ${r.containerName}\`; \`lo registry up\` recreates a mirror whose supervisor is older than this lo`,
+      exitCode: ExitCode.stepFailed,
+    });
   }
 }
 

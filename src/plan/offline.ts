@@ -1,17 +1,18 @@
 import { join } from 'node:path';
-import { specHash } from '../util/hash.js';
-import { LABELS } from './labels.js';
 import { REGISTRY_CONFIG_DIR, renderRegistryConfig } from './render/renderRegistryConfig.js';
+import { renderMirrorSupervisor, SUPERVISOR_FILE } from './render/mirrorSupervisor.js';
 import type { HostEntry } from './render/renderHostsToml.js';
-import type { RegistryPlan, ReplicaPlan } from './types.js';
+import type { RegistryContainerPlan, RegistryPlan, ReplicaPlan } from './types.js';
 
 /**
- * Offline mirrors (issue 11). Each pull-through mirror gets a read-only "replica": a second registry on the
- * SAME volume with `storage.maintenance.readonly` and no proxy section, so it never contacts the upstream and
- * starts offline. The replica owns the mirror's address; the proxy joins its network namespace
- * (`--network container:<replica>`). While the proxy is down or crash-looping (registry:2 exits at start
- * when its upstream's /v2/ does not answer), the address still answers and the proxy's port refuses at once,
- * so containerd moves on to the replica immediately. See docs/offline.md.
+ * Offline mirrors (issue 11). Each pull-through mirror is ONE container whose entrypoint is a small sh
+ * supervisor (src/plan/render/mirrorSupervisor.ts) running two registries on the mirror's volume and address:
+ * a read-only "replica" (`storage.maintenance.readonly`, no proxy section: it never contacts the upstream and
+ * starts offline) on its own port, and the pull-through proxy on the mirror's port, restarted with back-off
+ * while it cannot start (registry:2 exits at start when its upstream's /v2/ does not answer). While the proxy
+ * is down its port refuses at once, so containerd moves on to the replica's host entry immediately. No
+ * container joins another's network namespace, so a restart of the Docker engine (which restores containers
+ * in any order) brings every mirror back whole. See docs/offline.md.
  */
 
 /** Port of the replica on the mirror's address (the proxy keeps 443/80). */
@@ -20,21 +21,25 @@ export function replicaPort(scheme: 'http' | 'https'): number {
 }
 
 export const REPLICA_CONFIG_FILE = 'replica.yml';
+/** Role label of the second container of lo's earlier two-container mirrors (migrated by `lo registry up`). */
 export const REPLICA_ROLE = 'replica';
 
 /** The replica of one mirror: same config dir, TLS, volume and address, its own port, read-only. Pure. */
-export function replicaFor(r: Omit<RegistryPlan, 'replica'>): ReplicaPlan {
+export function replicaFor(r: Pick<RegistryPlan, 'scheme' | 'ip' | 'configDir' | 'configInput'>): ReplicaPlan {
   const port = replicaPort(r.scheme);
-  const config = renderRegistryConfig({ port, tls: r.configInput.tls, readOnly: true });
-  const containerName = `${r.containerName}-replica`;
-  const body = { containerName, port, endpoint: `${r.scheme}://${r.ip}:${port}`, config };
   return {
-    ...body,
+    port,
+    endpoint: `${r.scheme}://${r.ip}:${port}`,
     configPath: join(r.configDir, REPLICA_CONFIG_FILE),
-    labels: { ...r.labels, [LABELS.role]: REPLICA_ROLE, [LABELS.specHash]: specHash(body) },
-    // The registry's container (same mounts, network and address) under its own name, serving replica.yml.
-    container: { ...r.container, name: containerName, cmd: [`${REGISTRY_CONFIG_DIR}/${REPLICA_CONFIG_FILE}`] },
+    config: renderRegistryConfig({ port, tls: r.configInput.tls, readOnly: true }),
+    supervisorPath: join(r.configDir, SUPERVISOR_FILE),
+    supervisor: renderMirrorSupervisor(),
   };
+}
+
+/** A mirror's container: the registry's container running the supervisor (both registries) under /bin/sh. */
+export function mirrorContainer(c: RegistryContainerPlan): RegistryContainerPlan {
+  return { ...c, entrypoint: ['/bin/sh'], cmd: [`${REGISTRY_CONFIG_DIR}/${SUPERVISOR_FILE}`] };
 }
 
 /**

@@ -15,7 +15,12 @@ export function planFiles(o: {
     ...(o.tls ? [{ path: join(o.containerd.certsDir, '_lo', 'ca.crt'), kind: 'ca' as const, mode: 0o644 }] : []),
     ...o.registries.flatMap((r) => [
       { path: r.configPath, kind: 'registry-config' as const, mode: 0o600 },
-      ...(r.replica ? [{ path: r.replica.configPath, kind: 'registry-config' as const, mode: 0o600 }] : []),
+      ...(r.replica
+        ? [
+            { path: r.replica.configPath, kind: 'registry-config' as const, mode: 0o600 },
+            { path: r.replica.supervisorPath, kind: 'registry-config' as const, mode: 0o600 },
+          ]
+        : []),
     ]),
     ...o.certificates.flatMap((c) => [
       { path: c.certPath, kind: 'certificate' as const, mode: 0o644 },

@@ -4,7 +4,7 @@ import type { ClusterSpec } from '../spec/types.js';
 import { hostAddress, type ParsedCidr } from '../util/cidr.js';
 import { specHash } from '../util/hash.js';
 import { LABELS, type Scope } from './labels.js';
-import { replicaFor } from './offline.js';
+import { mirrorContainer, replicaFor } from './offline.js';
 import { credentialsLabel } from './planAddresses.js';
 import type { BaseLabels } from './planNetworks.js';
 import {
@@ -123,7 +123,17 @@ function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan 
     [LABELS.specHash]: specHash(hashed),
   };
   const entry: RegistryPlan = { ...plan, labels, configInput, container: containerPlan(plan) };
-  return r.role === 'mirror' ? { ...entry, replica: replicaFor(entry) } : entry;
+  if (r.role !== 'mirror') return entry;
+  // A mirror: one container, its supervisor running the proxy and the read-only replica (src/plan/offline.ts).
+  // The hash covers the replica and the supervisor too: a new script or replica config recreates the container.
+  const replica = replicaFor(entry);
+  const container = mirrorContainer(entry.container);
+  return {
+    ...entry,
+    container,
+    replica,
+    labels: { ...labels, [LABELS.specHash]: specHash({ ...hashed, replica, container }) },
+  };
 }
 
 /** How the registry container runs; its labels are the registry's, with the container hash set at apply. */

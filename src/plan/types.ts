@@ -73,13 +73,15 @@ export interface RegistryPlan {
   configInput: RegistryConfigInput;
   /** How the container runs (its labels are `labels`, with the container hash set at apply). */
   container: RegistryContainerPlan;
-  /** Mirrors: the read-only replica that owns the address and serves the cache offline (src/plan/offline.ts). */
+  /** Mirrors: the read-only replica serving the cache offline, a process of the mirror's container (src/plan/offline.ts). */
   replica?: ReplicaPlan;
 }
 
 export interface RegistryContainerPlan {
   name: string;
   image: string;
+  /** Replaces the image's entrypoint (mirrors: `/bin/sh`, running the supervisor script). */
+  entrypoint?: string[];
   cmd: string[];
   network: string;
   ip: string;
@@ -88,17 +90,19 @@ export interface RegistryContainerPlan {
   restart: 'always';
 }
 
-/** A mirror's read-only replica: same volume, config dir, TLS and IP; its own port, config and container. */
+/**
+ * A mirror's read-only replica: a second `registry serve` in the mirror's one container (its supervisor
+ * script runs both, src/plan/render/mirrorSupervisor.ts), on the same volume and address, its own port and config.
+ */
 export interface ReplicaPlan {
-  containerName: string;
   port: number;
   /** e.g. https://10.125.200.2:5443 */
   endpoint: string;
   configPath: string;
   config: string;
-  labels: Record<string, string>;
-  /** How the replica container runs: the registry's container with its own name and `replica.yml`. */
-  container: RegistryContainerPlan;
+  /** The supervisor script, the mirror container's entrypoint: `<configDir>/mirror.sh`. */
+  supervisorPath: string;
+  supervisor: string;
 }
 
 export interface CertificatePlan {

@@ -143,34 +143,49 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
     }
     const reach = await Promise.all(
       p.registries.map(async (r): Promise<Check> => {
-        const name = `registry ${r.name}`;
-        if (!networks.get(r.network)) {
-          return {
-            name,
-            status: 'fail',
-            detail: `network ${r.network} does not exist (or Docker is unreachable), so ${r.endpoint} cannot answer`,
-            fix: 'run `lo provision` (or `lo registry up`)',
-          };
-        }
-        try {
-          const status = await probe(r, ca, timeoutMs);
-          // 200, or 401 from a registry with auth: the registry API answered over verified TLS.
-          if (status === 200 || status === 401) return { name, status: 'ok', detail: `${r.endpoint}/v2/ answered ${status}` };
-          return { name, status: 'fail', detail: `${r.endpoint}/v2/ answered ${status}`, fix: `see \`docker logs ${r.containerName}\`` };
-        } catch (err) {
-          const tlsProblem = /certificate|self.signed|CERT|altnames/i.test(errMsg(err));
-          return {
-            name,
-            status: 'fail',
-            detail: `${r.endpoint}/v2/: ${errMsg(err)}`,
-            fix: tlsProblem
-              ? "the registry serves a certificate lo's CA does not sign; run `lo provision` to re-issue it"
-              : `run \`lo provision\` (or \`lo registry up\`); \`docker ps -a --filter name=${r.containerName}\` shows its state`,
-          };
-        }
+        const c = await reachable(r);
+        if (c.status !== 'fail' || !r.replica || !networks.get(r.network)) return c;
+        // A mirror whose proxy does not answer still serves its cache from its read-only replica (docs/offline.md).
+        const replica = await probe({ ...r, endpoint: r.replica.endpoint, port: r.replica.port }, ca, timeoutMs).catch(() => 0);
+        if (replica !== 200 && replica !== 401)
+          return { ...c, detail: `${c.detail}; its read-only replica ${r.replica.endpoint} does not answer either` };
+        return {
+          name: c.name,
+          status: 'warn',
+          detail: `serving offline from its read-only replica ${r.replica.endpoint} (cached images only): the proxy ${c.detail}`,
+          fix: `the proxy restarts by itself (at most 30 s apart) once its upstream ${r.upstream} answers; \`docker logs ${r.containerName}\` says why it stopped`,
+        };
       }),
     );
     checks.push(...reach);
+
+    async function reachable(r: RegistryPlan): Promise<Check> {
+      const name = `registry ${r.name}`;
+      if (!networks.get(r.network)) {
+        return {
+          name,
+          status: 'fail',
+          detail: `network ${r.network} does not exist (or Docker is unreachable), so ${r.endpoint} cannot answer`,
+          fix: 'run `lo provision` (or `lo registry up`)',
+        };
+      }
+      try {
+        const status = await probe(r, ca, timeoutMs);
+        // 200, or 401 from a registry with auth: the registry API answered over verified TLS.
+        if (status === 200 || status === 401) return { name, status: 'ok', detail: `${r.endpoint}/v2/ answered ${status}` };
+        return { name, status: 'fail', detail: `${r.endpoint}/v2/ answered ${status}`, fix: `see \`docker logs ${r.containerName}\`` };
+      } catch (err) {
+        const tlsProblem = /certificate|self.signed|CERT|altnames/i.test(errMsg(err));
+        return {
+          name,
+          status: 'fail',
+          detail: `${r.endpoint}/v2/: ${errMsg(err)}`,
+          fix: tlsProblem
+            ? "the registry serves a certificate lo's CA does not sign; run `lo provision` to re-issue it"
+            : `run \`lo provision\` (or \`lo registry up\`); \`docker ps -a --filter name=${r.containerName}\` shows its state`,
+        };
+      }
+    }
 
     if (kindCheck.status === 'ok') {
       try {

@@ -20,8 +20,9 @@ export interface RemoveOptions {
 }
 
 /**
- * The project's registry containers (by label, replicas included) and, with `shared`, the shared mirrors on the
- * plan's shared network: their replicas and the proxies in the replicas' network namespaces.
+ * The project's registry containers (by label) and, with `shared`, the shared mirrors on the plan's shared
+ * network. A mirror is one container; lo's earlier two-container mirrors (not yet migrated by `lo registry
+ * up`) are found too: the `-replica` holding the address and the proxy in its network namespace.
  */
 export async function observeTargets(docker: DockerClients, plan: Plan, shared: boolean): Promise<ContainerState[]> {
   const own = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`]);
@@ -29,7 +30,7 @@ export async function observeTargets(docker: DockerClients, plan: Plan, shared: 
   const net = plan.networks.find((n) => n.role === 'shared')?.name;
   if (!shared || !net) return projectRegistries;
   const all = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`]);
-  // Replicas hold the mirrors' addresses; a proxy sharing a replica's namespace belongs to that network too.
+  // Old pairs: replicas hold the mirrors' addresses; a proxy sharing a replica's namespace belongs to that network too.
   const replicas = all.filter((c) => c.labels[LABELS.role] === 'replica' && c.networks[net] !== undefined);
   const replicaIds = new Set(replicas.map((c) => c.id));
   const mirrors = all.filter(

@@ -25,8 +25,12 @@ export interface RegistryStatus {
   probeMs?: number;
   /** Bytes on the registry's volume (Docker's disk-usage report), null when unknown. */
   diskBytes: number | null;
-  /** Mirrors: the read-only replica serving the cache (src/plan/offline.ts). */
-  replica?: { containerName: string; endpoint: string; state: string; health: RegistryHealth; error?: string };
+  /**
+   * Mirrors: the read-only replica serving the cache, a process of the mirror's container on its own port
+   * (src/plan/offline.ts); `health` as a registry's (its port probed). The proxy is the registry itself:
+   * `health` above is the proxy's port.
+   */
+  replica?: { endpoint: string; port: number; health: RegistryHealth; error?: string };
   /** Mirrors: whether the upstream answered from this machine (null: not probed). */
   upstreamReachable?: boolean | null;
   /** Mirrors: serving offline, i.e. the replica serves while the proxy is down or the upstream is unreachable. */
@@ -63,27 +67,24 @@ export async function registryStatus(
   return { project: plan.project.name, shared: Boolean(deps.shared), registries };
 
   async function withReplica(s: RegistryStatus, r: RegistryPlan): Promise<RegistryStatus> {
-    const rc = ownContainer(containers, plan, r, 'replica');
+    // The replica is a process of the mirror's container (src/plan/render/mirrorSupervisor.ts): probe its port.
     const [rep, up] = await Promise.all([
-      probeOne({ ...r, containerName: r.replica!.containerName, endpoint: r.replica!.endpoint, port: r.replica!.port }, rc ?? null),
+      probeOne({ ...r, endpoint: r.replica!.endpoint, port: r.replica!.port }),
       r.upstream ? probeAnswers(new URL('/v2/', r.upstream).toString(), { timeoutMs }) : Promise.resolve(null),
     ]);
     const replica = {
-      containerName: rep.containerName,
       endpoint: rep.endpoint,
-      state: rep.state,
+      port: r.replica!.port,
       health: rep.health,
       ...(rep.error ? { error: rep.error } : {}),
     };
     const upstreamReachable = up ? up.ok : null;
     const offline = rep.health === 'running' && (s.health !== 'running' || upstreamReachable === false);
-    return { ...s, address: rep.address, replica, upstreamReachable, offline };
+    return { ...s, replica, upstreamReachable, offline };
   }
 
-  async function probeOne(r: RegistryPlan, replicaContainer?: ContainerState | null): Promise<RegistryStatus> {
-    const c = replicaContainer === undefined ? ownContainer(containers, plan, r) : (replicaContainer ?? undefined);
-    // A proxy sharing its replica's namespace has the replica's address.
-    const holder = r.replica && replicaContainer === undefined ? (ownContainer(containers, plan, r, 'replica') ?? c) : c;
+  async function probeOne(r: RegistryPlan): Promise<RegistryStatus> {
+    const c = ownContainer(containers, plan, r);
     const base = {
       name: r.name,
       role: r.role,
@@ -91,7 +92,7 @@ export async function registryStatus(
       registry: r.registry ?? null,
       containerName: c?.name ?? r.containerName,
       endpoint: r.endpoint,
-      address: holder?.networks[r.network]?.ip ?? r.ip,
+      address: c?.networks[r.network]?.ip ?? r.ip,
       network: r.network,
       state: c?.status ?? 'missing',
       diskBytes: usage.get(r.volume) ?? null,
@@ -102,7 +103,7 @@ export async function registryStatus(
       return { ...base, health: 'running but unreachable', catalog: null, error: `CA ${plan.tls.caCertPath} not readable` };
     // Probe only an address the container really has: a planned address on a network it left may route
     // off this machine.
-    if (!holder?.networks[r.network]?.ip)
+    if (!c?.networks[r.network]?.ip)
       return { ...base, health: 'running but unreachable', catalog: null, error: `not attached to network ${r.network}` };
     const endpoint = `${r.scheme}://${base.address}:${r.port}`;
     const p = await probeCatalog(endpoint, { ca, timeoutMs });
@@ -112,12 +113,12 @@ export async function registryStatus(
   }
 }
 
-function ownContainer(all: ContainerState[], plan: Plan, r: RegistryPlan, role: string = r.role): ContainerState | undefined {
+function ownContainer(all: ContainerState[], plan: Plan, r: RegistryPlan): ContainerState | undefined {
   const projectLabel = r.scope === 'shared' ? SHARED_PROJECT : plan.project.name;
   return all.find(
     (c) =>
       c.labels[LABELS.project] === projectLabel &&
-      c.labels[LABELS.role] === role &&
+      c.labels[LABELS.role] === r.role &&
       (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name),
   );
 }

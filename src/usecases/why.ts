@@ -228,9 +228,9 @@ export async function why(opts: WhyOptions, deps: WhyDeps): Promise<WhyResult> {
     }
     // Mirror cache: did the mirror's storage hold the reference before this request? (A proxy HEAD caches
     // the manifest, so look first.) Read from its volume through Docker's archive API: no request made.
-    // A replica reads the same volume: its cache is the mirror's.
+    // A replica reads the same volume in the same container: its cache is the mirror's.
     const reg = role === 'mirror' || role === 'replica' ? plan.registries.find((r) => r.role === 'mirror' && r.name === name) : undefined;
-    const holder = reg && role === 'replica' ? reg.replica!.containerName : reg?.containerName;
+    const holder = reg?.containerName;
     const cachedBefore = holder ? await exec.pathExists(holder, cachePath(ref)).catch(() => undefined) : undefined;
     let p = await probe(exec, node.name, host, url);
     if (p.status === 401 && p.headers['www-authenticate']) {

@@ -93,7 +93,6 @@ describe('lo registry up on a real engine', () => {
     expect(byName(actions, 'network', spec.sharedName)?.action).toBe('noop');
     for (const r of plan.registries) {
       expect(byName(actions, 'container', r.containerName)?.action).toBe('create');
-      if (r.replica) expect(byName(actions, 'container', r.replica.containerName)?.action).toBe('create');
       expect(byName(actions, 'volume', r.volume)?.action).toBe('create');
     }
     expect(plan.registries.map((r) => r.containerName).sort()).toEqual(
@@ -118,10 +117,11 @@ describe('lo registry up on a real engine', () => {
     ]);
 
     const mirror = (await inspectContainer(`lok8s-registry-${id}-hub`))!;
-    // The read-only replica holds the mirror's address; the proxy shares its network namespace (docs/offline.md).
-    const replica = (await inspectContainer(`lok8s-registry-${id}-hub-replica`))!;
-    expect(replica.NetworkSettings.Networks[spec.sharedName]?.IPAddress).toBe('10.140.11.2');
-    expect(mirror.HostConfig.NetworkMode).toBe(`container:${replica.Id}`);
+    // One container holds the mirror's address; its supervisor runs the proxy and the read-only replica (docs/offline.md).
+    expect(mirror.NetworkSettings.Networks[spec.sharedName]?.IPAddress).toBe('10.140.11.2');
+    expect(mirror.Config.Entrypoint).toEqual(['/bin/sh']);
+    expect(mirror.Config.Cmd).toEqual(['/etc/lo/registry/mirror.sh']);
+    expect(await inspectContainer(`lok8s-registry-${id}-hub-replica`)).toBeNull();
     expect(mirror.Config.Labels[LABELS.upstream]).toBe('http://10.140.11.200:5000');
     // Credentials are in the 0600 file only, never in labels.
     const cfg = plan.registries.find((r) => r.role === 'mirror')!.configPath;
@@ -244,7 +244,7 @@ describe('lo registry up on a real engine', () => {
         .map((a) => `${a.action} ${a.name} (${a.reason})`)
         .sort(),
     ).toEqual(
-      [`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`, `lok8s-registry-${id}-hub-replica`]
+      [`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`]
         .map((n) => `recreate ${n} (image ${registryImage} changed)`)
         .sort(),
     );

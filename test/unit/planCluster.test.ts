@@ -428,7 +428,7 @@ describe('files and determinism', () => {
       expect(new Set(files).size).toBe(files.length);
       const written = [
         ...p.containerd.hosts.map((h) => h.path),
-        ...p.registries.flatMap((r) => [r.configPath, ...(r.replica ? [r.replica.configPath] : [])]),
+        ...p.registries.flatMap((r) => [r.configPath, ...(r.replica ? [r.replica.configPath, r.replica.supervisorPath] : [])]),
         ...p.tls.certificates.flatMap((c) => [c.certPath, c.keyPath]),
         ...(p.containerd.caFile ? [p.containerd.caFile] : []),
         ...(p.p2p.enabled ? [p.p2p.keyPath] : []),

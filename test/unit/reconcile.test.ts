@@ -61,24 +61,22 @@ describe('applyRegistries: reconcile decisions', () => {
     const fake = fakeWithImages(p);
     const first = await applyRegistries(p, { docker: fake });
     expect(first.filter((a) => a.kind === 'network').map((a) => a.action)).toEqual(['create', 'create']);
-    // A mirror's read-only replica first: it owns the address, the proxy joins its network namespace.
-    expect(containers(first).map((a) => [a.name, a.action])).toEqual(
-      p.registries.flatMap((r) => [...(r.replica ? [[r.replica.containerName, 'create']] : []), [r.containerName, 'create']]),
-    );
+    // One container per registry; a mirror's runs its supervisor (proxy + read-only replica) under /bin/sh.
+    expect(containers(first).map((a) => [a.name, a.action])).toEqual(p.registries.map((r) => [r.containerName, 'create']));
     for (const r of p.registries) {
       const c = fake.container(r.containerName)!;
-      const holder = r.replica ? fake.container(r.replica.containerName)! : c;
       expect(c.running).toBe(true);
-      expect(holder.running).toBe(true);
-      expect(holder.networks[r.network]).toEqual({ ip: r.ip });
+      expect(c.networks[r.network]).toEqual({ ip: r.ip });
+      expect(c.networkMode).toBe(r.network);
+      const spec = fake.containerStore.get(c.id)!.spec!;
       if (r.replica) {
-        expect(c.networks).toEqual({});
-        expect(c.networkMode).toBe(`container:${holder.id}`);
-        expect(holder.labels[LABELS.role]).toBe('replica');
-        expect(fake.containerStore.get(holder.id)!.spec!.cmd).toEqual(['/etc/lo/registry/replica.yml']);
+        expect(spec.entrypoint).toEqual(['/bin/sh']);
+        expect(spec.cmd).toEqual(['/etc/lo/registry/mirror.sh']);
+      } else {
+        expect(spec.entrypoint).toBeUndefined();
+        expect(spec.cmd).toEqual(['/etc/lo/registry/config.yml']);
       }
       expect(c.volumes.map((v) => v.name)).toEqual([r.volume]);
-      expect(holder.volumes.map((v) => v.name)).toEqual([r.volume]);
       expect(c.labels[LABELS.managedBy]).toBe('lo');
     }
     expect(fake.ops.filter((o) => o.startsWith('create volume'))).toHaveLength(p.registries.length);
@@ -118,20 +116,12 @@ describe('applyRegistries: reconcile decisions', () => {
     expect(containers(moved).every((x) => x.action === 'recreate' && x.reason === `image ${a!.image} changed`)).toBe(true);
 
     await fake.containers.stop(b!.containerName);
-    // c is the mirror: its replica holds the address.
-    const replica = c!.replica!;
-    fake.container(replica.containerName)!.networks[c!.network] = { ip: '10.141.11.77' };
+    // c is the mirror: one container, holding the address itself.
+    fake.container(c!.containerName)!.networks[c!.network] = { ip: '10.141.11.77' };
     const actions = await applyRegistries(p, { docker: fake });
     const byName = new Map(containers(actions).map((x) => [x.name, x]));
     expect(byName.get(b!.containerName)).toMatchObject({ action: 'recreate', reason: 'container was exited' });
-    expect(byName.get(replica.containerName)).toMatchObject({ action: 'recreate', reason: `address 10.141.11.77 -> ${c!.ip}` });
-    // A new replica is a new network namespace: the proxy follows it.
-    const newReplica = fake.container(replica.containerName)!;
-    expect(byName.get(c!.containerName)).toMatchObject({
-      action: 'recreate',
-      reason: expect.stringMatching(/\(replica recreated\)$/),
-    });
-    expect(fake.container(c!.containerName)!.networkMode).toBe(`container:${newReplica.id}`);
+    expect(byName.get(c!.containerName)).toMatchObject({ action: 'recreate', reason: `address 10.141.11.77 -> ${c!.ip}` });
     expect(byName.get(a!.containerName)).toMatchObject({ action: 'noop' });
     for (const r of [b!, c!]) {
       expect(fake.container(r.containerName)!.running).toBe(true);

@@ -17,8 +17,8 @@ export async function observeShared(docker: Pick<DockerClients, 'containers' | '
     docker.networks.inspect(netName),
   ]);
   const mirrors: ObservedMirror[] = [];
-  // A mirror's address is held by its read-only replica (the proxy shares the replica's network namespace);
-  // mirrors lo created before replicas existed hold it themselves. The labels that say what the mirror is
+  // A mirror's one container holds its address. lo's earlier two-container mirrors (until `lo registry up`
+  // migrates them) hold it in their read-only replica (the proxy shares the replica's network namespace). The labels that say what the mirror is
   // (upstream, credentials, creator) are read from the proxy when there is one: a replica is not recreated
   // when only its proxy's upstream changes, so its copies of them may be older.
   const onThisNet = new Set(containers.filter((x) => x.networks[netName]).map((x) => `container:${x.id}`));

@@ -179,7 +179,7 @@ export function printStatus(s: StatusResult): void {
         ? `catalog: ${r.catalog!.length ? r.catalog!.join(', ') : '(empty)'}`
         : `${r.health}${r.error ? ` (${r.error})` : ''}`,
       ...(r.offline
-        ? [`SERVING OFFLINE from ${r.replica!.containerName}${r.upstreamReachable === false ? ' (upstream unreachable)' : ''}`]
+        ? [`SERVING OFFLINE from its replica (:${r.replica!.port})${r.upstreamReachable === false ? ' (upstream unreachable)' : ''}`]
         : r.replica && r.replica.health !== 'running'
           ? [`replica ${r.replica.health}`]
           : []),
