@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { KindCli } from '../adapters/kindCli.js';
@@ -6,6 +7,8 @@ import { KIND_INSTALL_HINT } from '../adapters/kindCli.js';
 import type { Kubectl } from '../adapters/kubectl.js';
 import { KUBECTL_INSTALL_HINT } from '../adapters/kubectl.js';
 import type { Plan, RegistryPlan } from '../plan/types.js';
+import { caScope } from '../apply/tls/ca.js';
+import forge from 'node-forge';
 import type { TrustStatus } from './provision.js';
 import { TRUST_COMMAND } from './provision.js';
 import type { NodeContainerdReport } from './nodeContainerd.js';
@@ -52,6 +55,32 @@ export interface DoctorResult {
 }
 
 const errMsg = (err: unknown): string => ((err as Error)?.message ?? String(err)).split('\n')[0]!;
+
+/**
+ * Warns when the CA may vouch for any name (no X.509 name constraints, e.g. a reused mkcert CA, or one an
+ * older lo created): its key, together with \`lo trust\`, lets anyone who can read it impersonate any site
+ * to this host. lo leaves such a CA as it is; the fix says how to move to a constrained one. Pure.
+ */
+export function caScopeCheck(caPem: string, caCertPath: string, caKeyPath: string): Check {
+  let scope;
+  try {
+    scope = caScope(forge.pki.certificateFromPem(caPem));
+  } catch (err) {
+    return {
+      name: 'ca-scope',
+      status: 'fail',
+      detail: `${caCertPath} is not a readable certificate: ${errMsg(err)}`,
+      fix: `restore ${caCertPath}`,
+    };
+  }
+  if (scope) return { name: 'ca-scope', status: 'ok', detail: `the CA may certify only ${[...scope.ipRanges, ...scope.dns].join(', ')}` };
+  return {
+    name: 'ca-scope',
+    status: 'warn',
+    detail: `the CA ${caCertPath} has no name constraints: whoever reads ${caKeyPath} can certify any name (docker.io, any website) to every client that trusts it`,
+    fix: `keep ${caKeyPath} private; or switch to a constrained CA: \`lo trust --uninstall --yes\`, move rootCA.pem and rootCA-key.pem out of ${dirname(caCertPath)}, then \`lo provision\` (lo creates a constrained CA and re-issues the certificates) and \`lo trust --yes\``,
+  };
+}
 
 /** GET <endpoint>/v2/ verifying TLS against lo's CA only (no system store, no insecure flags). */
 export function probeRegistry(r: RegistryPlan, ca: string | null, timeoutMs: number): Promise<number> {
@@ -135,6 +164,7 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
               },
         );
       } else checks.push({ name: 'ca', status: 'ok', detail: p.tls.caCertPath });
+      if (ca) checks.push(caScopeCheck(ca, p.tls.caCertPath, p.tls.caKeyPath));
     }
 
     const networks = new Map<string, boolean>();

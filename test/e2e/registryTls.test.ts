@@ -9,7 +9,10 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { criClient, criPull } from '../helpers/cri.js';
 import { NODE_IMAGE, nodeContainerdConfig } from '../helpers/p2p.js';
+import forge from 'node-forge';
 import type { Action } from '../../src/apply/types.js';
+import { loadCa } from '../../src/apply/tls/ca.js';
+import { certificateNames, issueLeaf } from '../../src/apply/tls/leaf.js';
 import { registryStatus, registryUp } from '../../src/usecases/registry.js';
 import {
   cleanupRun,
@@ -141,12 +144,18 @@ describe('registries with TLS', () => {
     }
   });
 
-  it('a re-issued project certificate recreates build and cache only; the certs.d directory keeps its inode', async () => {
+  it('a project certificate with the old names (a mirrored registry) is re-issued: build and cache only are recreated', async () => {
     const id = ws.runId;
     const plan = ws.plan(spec);
     const inode = statSync(plan.containerd.certsDir).ino;
     const mirrorId = (await inspectContainer(`lok8s-registry-${id}-hub`))!.Id;
-    // A second mirror adds names to the project certificate (its registry name and address).
+    // What lo wrote before certificates named only lo: the project leaf also named docker.io (same CA).
+    const project = plan.tls.certificates.find((c) => c.id === 'project')!;
+    const ca = (await loadCa({ caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath }))!;
+    const old = issueLeaf({ ...project, names: [...project.names, 'docker.io'] }, ca, new Date());
+    writeFileSync(project.keyPath, old.keyPem, { mode: 0o600 });
+    writeFileSync(project.certPath, old.certPem);
+    // And a second mirror: its own certificate is created, the first mirror's is kept.
     const more: SpecInput = {
       ...spec,
       mirrors: [...spec.mirrors!, { name: `${id}-q`, url: 'http://10.140.31.200:5000', registry: 'quay.example' }],
@@ -166,6 +175,12 @@ describe('registries with TLS', () => {
         .sort(),
     ).toEqual(['create', 'noop', 'recreate']);
     expect(statSync(plan.containerd.certsDir).ino).toBe(inode);
+    const reissued = readFileSync(project.certPath, 'utf8');
+    expect(certificateNames(forge.pki.certificateFromPem(reissued))).toEqual([...project.names].sort());
+    expect(project.names.some((n) => n.includes('docker') || n.includes('quay'))).toBe(false);
+    // Idempotent afterwards, to the byte.
+    expect(changed((await registryUp({ config: specFile }, ws.deps)).actions)).toEqual([]);
+    expect(readFileSync(project.certPath, 'utf8')).toBe(reissued);
     // The re-issued certificate is served and verifies; the pushed image survived in the kept volume.
     expect(await eventually(() => skopeo(['inspect', '--raw', '--cert-dir', certDir, 'docker://10.140.30.101/app:v1']))).toContain(
       'layers',

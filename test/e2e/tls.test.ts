@@ -6,6 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import Docker from 'dockerode';
 import { execa } from 'execa';
@@ -13,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { renderRegistryConfig, REGISTRY_CONFIG_DIR, REGISTRY_TLS_DIR } from '../../src/plan/render/renderRegistryConfig.js';
 import { loadCa } from '../../src/apply/tls/ca.js';
+import { issueLeaf } from '../../src/apply/tls/leaf.js';
 import { ensureTls, type TlsMaterial } from '../../src/apply/tls/ensureTls.js';
 import { checkTrust, dockerTrustHosts } from '../../src/adapters/trust/check.js';
 import { defaultTrustEnv, trustFileName } from '../../src/adapters/trust/stores.js';
@@ -124,6 +127,57 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     await expect(httpsGet('https://not-in-the-cert.example/v2/', { ca: caPem, resolveTo: build.ip })).rejects.toMatchObject({
       code: 'ERR_TLS_CERT_ALTNAME_INVALID',
     });
+  });
+
+  it('certificates name only lo: a client asking for quay.io is refused, and a forged quay.io leaf fails the chain', async () => {
+    // The registry's leaf has only lo's names: Node refuses it for quay.io (connecting to the registry's IP).
+    await expect(httpsGet('https://quay.io/v2/', { ca: caPem, resolveTo: build.ip })).rejects.toMatchObject({
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    });
+    const san = (await execa('openssl', ['x509', '-in', plan.tls.certificates[0]!.certPath, '-noout', '-ext', 'subjectAltName'])).stdout;
+    const sans = san.split('\n')[1]!.trim().split(', ').sort();
+    expect(sans).toEqual([
+      'DNS:lok8s.cache',
+      'DNS:lok8s.local',
+      `IP Address:${build.ip}`,
+      `IP Address:${plan.registries.find((r) => r.role === 'cache')!.ip}`,
+    ]);
+    const nc = (await execa('openssl', ['x509', '-in', plan.tls.caCertPath, '-noout', '-ext', 'nameConstraints'])).stdout;
+    expect(nc).toMatch(/Name Constraints: critical/);
+    // Even the CA's key cannot make quay.io believable: a leaf forged with that SAN breaks the name constraints.
+    const theCa = (await loadCa({ caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath }))!;
+    const forged = issueLeaf({ id: 'forged', certPath: '', keyPath: '', names: ['quay.io', '127.0.0.1'] }, theCa, new Date());
+    const forgedPath = join(t.dir, 'forged.crt');
+    writeFileSync(forgedPath, forged.certPem);
+    const v = await execa('openssl', ['verify', '-CAfile', plan.tls.caCertPath, forgedPath], { reject: false, all: true });
+    expect(v.exitCode).not.toBe(0);
+    expect(v.all).toMatch(/permitted subtree violation/);
+    // Served by a real TLS server, Node and curl both refuse the forged quay.io leaf on name constraints.
+    const server = createHttpsServer({ cert: forged.certPem, key: forged.keyPem }, (_req, res) => res.end('forged'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      await expect(httpsGet(`https://quay.io:${port}/v2/`, { ca: caPem, resolveTo: '127.0.0.1' })).rejects.toMatchObject({
+        message: 'permitted subtree violation',
+      });
+      const c = await execa(
+        'curl',
+        [
+          '-sS',
+          '--max-time',
+          '5',
+          '--cacert',
+          plan.tls.caCertPath,
+          '--resolve',
+          `quay.io:${port}:127.0.0.1`,
+          `https://quay.io:${port}/v2/`,
+        ],
+        { reject: false },
+      );
+      expect(c.exitCode).toBe(60);
+    } finally {
+      server.close();
+    }
   });
 
   it('curl --cacert verifies it (no -k), and fails without the CA', async () => {

@@ -357,7 +357,7 @@ describe('names and labels', () => {
 });
 
 describe('TLS subject names', () => {
-  it('cover every IP, hostname and mirror registry name, once, sorted', () => {
+  it('name only lo: every registry IP and lok8s.local/lok8s.cache, never a mirrored registry name', () => {
     const p = plan(spec('lok8s'));
     expect(p.tls.subjectNames).toEqual([
       '10.125.125.101',
@@ -366,19 +366,15 @@ describe('TLS subject names', () => {
       '10.125.200.3',
       '10.125.200.4',
       '10.125.200.5',
-      'docker.io',
-      'ghcr.io',
       'lok8s.cache',
       'lok8s.local',
-      'quay.io',
-      'registry.k8s.io',
     ]);
-    const expected = new Set(p.registries.flatMap((r) => [r.ip, ...r.hostnames, ...(r.registry ? [r.registry] : [])]));
-    expect(new Set(p.tls.subjectNames)).toEqual(expected);
-    expect(new Set(p.tls.subjectNames).size).toBe(p.tls.subjectNames.length);
+    const mirrored = p.registries.filter((r) => r.role === 'mirror').map((r) => r.registry!);
+    expect(mirrored).toContain('quay.io');
+    for (const c of p.tls.certificates) for (const m of mirrored) expect(c.names).not.toContain(m);
   });
 
-  it('names hosts without ports, once each', () => {
+  it('a mirror of a corporate host with a port names only its IP', () => {
     const p = plan(
       spec(
         'lok8s',
@@ -391,23 +387,31 @@ describe('TLS subject names', () => {
       'corp.example.test:5000',
       'corp.example.test:5001',
     ]);
-    expect(p.tls.subjectNames.filter((n) => n.startsWith('corp.'))).toEqual(['corp.example.test']);
-    expect(p.tls.certificates.find((c) => c.id === 'shared-corp-a')!.names).toEqual(['10.125.200.2', 'corp.example.test']);
-    expect(p.tls.subjectNames.some((n) => n.includes(':'))).toBe(false);
+    expect(p.tls.subjectNames.filter((n) => n.startsWith('corp.'))).toEqual([]);
+    expect(p.tls.certificates.find((c) => c.id === 'shared-corp-a')!.names).toEqual(['10.125.200.2']);
     // hosts.toml directories keep the port: containerd looks them up by host:port.
     expect(p.containerd.hosts.map((h) => h.host)).toContain('corp.example.test:5000');
   });
 
-  it('one project certificate covers all names; each shared mirror has its own', () => {
+  it('the project certificate covers its own registries only; each shared mirror has its own', () => {
     const p = plan(spec('lok8s'));
     const project = p.tls.certificates.find((c) => c.id === 'project')!;
-    expect(project.names).toEqual(p.tls.subjectNames);
+    expect(project.names).toEqual(['10.125.125.101', '10.125.125.102', 'lok8s.cache', 'lok8s.local']);
     expect(project.usedBy).toEqual(['lok8s-registry-build', 'lok8s-registry-cache']);
     const quay = p.tls.certificates.find((c) => c.id === 'shared-io-quay')!;
-    expect(quay.names).toEqual(['10.125.200.3', 'quay.io']);
+    expect(quay.names).toEqual(['10.125.200.3']);
     expect(quay.usedBy).toEqual(['lok8s-registry-io-quay']);
     expect(p.tls.certificates).toHaveLength(5);
     for (const r of p.registries) expect(p.tls.certificates.some((c) => c.id === r.certificateId)).toBe(true);
+  });
+
+  it('with shared mirrors off the project certificate names the project mirrors by IP only', () => {
+    const p = plan(spec('lok8s', '  registries:\n    shared:\n      enabled: false\n'));
+    const project = p.tls.certificates.find((c) => c.id === 'project')!;
+    const mirrors = p.registries.filter((r) => r.role === 'mirror');
+    expect(mirrors.length).toBeGreaterThan(0);
+    expect(project.names).toEqual([...new Set(p.registries.flatMap((r) => [r.ip, ...r.hostnames]))].sort());
+    expect(project.names.filter((n) => /[a-z]/.test(n))).toEqual(['lok8s.cache', 'lok8s.local']);
   });
 
   it('without TLS there are no names and no certificates', () => {

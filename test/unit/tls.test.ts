@@ -3,11 +3,13 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CA_KEY_BITS, caUniqueName, loadCa } from '../../src/apply/tls/ca.js';
+import { CA_KEY_BITS, CA_PERMITTED_DNS, CA_PERMITTED_IP_RANGES, caScope, caUniqueName, loadCa } from '../../src/apply/tls/ca.js';
 import { ensureTls } from '../../src/apply/tls/ensureTls.js';
-import { certificateNames, LEAF_VALIDITY_DAYS, RENEW_BEFORE_DAYS } from '../../src/apply/tls/leaf.js';
+import { certificateNames, issueLeaf as issueLeafUnchecked, LEAF_VALIDITY_DAYS, RENEW_BEFORE_DAYS } from '../../src/apply/tls/leaf.js';
 import { TlsError } from '../../src/apply/tls/tlsError.js';
 import { LoError } from '../../src/errors/loError.js';
+import { BUILD_HOSTNAME, CACHE_HOSTNAME } from '../../src/spec/constants.js';
+import { caScopeCheck } from '../../src/usecases/doctor.js';
 import { makeMkcertStyleCa, openssl, opensslVerify, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
 
 const DAY = 86_400_000;
@@ -119,14 +121,28 @@ describe('ensureTls: CA and certificates', () => {
       const keyMod = openssl(['rsa', '-in', c.keyPath, '-noout', '-modulus']);
       expect(keyMod).toBe(certMod);
     }
-    // the project leaf covers every subject name of the plan
+    // the project leaf covers only the project's registries: their IPs and lok8s.local/lok8s.cache
     const project = plan.tls.certificates.find((c) => c.id === 'project')!;
-    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')))).toEqual(
-      [...plan.tls.subjectNames].sort(),
+    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')))).toEqual([
+      '10.150.10.101',
+      '10.150.10.102',
+      'lok8s.cache',
+      'lok8s.local',
+    ]);
+    // no leaf names a mirrored registry: a leaked key cannot impersonate docker.io or quay.io
+    for (const c of plan.tls.certificates) {
+      const san = openssl(['x509', '-in', c.certPath, '-noout', '-ext', 'subjectAltName']);
+      expect(san).not.toMatch(/docker\.io|quay\.io/);
+    }
+    // the CA is name-constrained (critical): private IPv4 ranges and lo's own names only
+    const nc = openssl(['x509', '-in', plan.tls.caCertPath, '-noout', '-ext', 'nameConstraints']);
+    expect(nc).toMatch(/X509v3 Name Constraints: critical/);
+    expect(nc.replace(/\s+/g, ' ')).toContain(
+      'Permitted: IP:10.0.0.0/255.0.0.0 IP:172.16.0.0/255.240.0.0 IP:192.168.0.0/255.255.0.0 DNS:lok8s.local DNS:lok8s.cache',
     );
-    expect(plan.tls.subjectNames).toEqual(
-      expect.arrayContaining(['10.150.10.101', '10.150.10.102', 'lok8s.local', 'lok8s.cache', 'docker.io', 'quay.io']),
-    );
+    expect(nc).not.toMatch(/Excluded/);
+    expect(caScope(ca)).toEqual({ ipRanges: [...CA_PERMITTED_IP_RANGES], dns: [...CA_PERMITTED_DNS], other: false });
+    expect([...CA_PERMITTED_DNS]).toEqual([BUILD_HOSTNAME, CACHE_HOSTNAME]);
     // the CA copy in the containerd certs.d tree is applyCertsDir's (one writer, one action), not ensureTls's
     expect(existsSync(plan.containerd.caFile!)).toBe(false);
   });
@@ -140,27 +156,56 @@ describe('ensureTls: CA and certificates', () => {
     expect(snapshot(allTlsFiles(plan))).toEqual(before);
   });
 
-  it('a changed mirror list re-issues only the certificates whose names changed', async () => {
+  it('a changed mirror list creates the new mirror certificate and leaves the others to the byte', async () => {
     const first = await ensureTls(plan, { now: T0 });
     const changed = tlsPlan(t.dir, {
       ...SPEC,
       mirrors: [...SPEC.mirrors!, { name: 'lotls-ghcr', url: 'https://ghcr.io', registry: 'ghcr.io' }],
     });
-    const dockBefore = snapshot([changed.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!.certPath]);
+    const keep = ['project', 'shared-lotls-dock'].map((id) => changed.tls.certificates.find((c) => c.id === id)!.certPath);
+    const before = snapshot(keep);
     const m = await ensureTls(changed, { now: T0 });
-    expect(m!.certificates.project!.action).toBe('reissued');
-    expect(m!.certificates.project!.fingerprint).not.toBe(first!.certificates.project!.fingerprint);
+    expect(m!.certificates.project!.action).toBe('unchanged');
+    expect(m!.certificates.project!.fingerprint).toBe(first!.certificates.project!.fingerprint);
     expect(m!.certificates['shared-lotls-ghcr']!.action).toBe('created');
     expect(m!.certificates['shared-lotls-dock']!.action).toBe('unchanged');
-    expect(snapshot([changed.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!.certPath])).toEqual(dockBefore);
-    const project = changed.tls.certificates.find((c) => c.id === 'project')!;
-    const names = certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')));
-    expect(names).toContain('ghcr.io');
-    expect(names).toEqual([...project.names].sort());
-    // and back: removing the mirror re-issues again
-    const back = await ensureTls(plan, { now: T0 });
-    expect(back!.certificates.project!.action).toBe('reissued');
-    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')))).not.toContain('ghcr.io');
+    expect(snapshot(keep)).toEqual(before);
+    const ghcr = changed.tls.certificates.find((c) => c.id === 'shared-lotls-ghcr')!;
+    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(ghcr.certPath, 'utf8')))).toEqual([ghcr.names[0]]);
+  });
+
+  it('a leaf issued with the old names (a mirrored registry name) is re-issued once, then kept to the byte', async () => {
+    const ca = (await loadCa({ caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath }, T0))!;
+    // What lo before this change wrote: the shared mirror's IP and its registry name, from this very CA.
+    const dock = plan.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!;
+    const old = issueLeafUnchecked(
+      { id: dock.id, certPath: dock.certPath, keyPath: dock.keyPath, names: [...dock.names, 'docker.io'] },
+      ca,
+      T0,
+    );
+    writeFileSync(dock.certPath, old.certPem);
+    writeFileSync(dock.keyPath, old.keyPem);
+    // Under the constrained CA that old leaf no longer verifies for anyone (openssl enforces the constraints).
+    expect(() => opensslVerify(plan.tls.caCertPath, dock.certPath)).toThrow(/permitted subtree violation|name constraints/i);
+    const m = await ensureTls(plan, { now: T0 });
+    expect(m!.certificates[dock.id]!.action).toBe('reissued');
+    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(dock.certPath, 'utf8')))).toEqual(dock.names);
+    expect(opensslVerify(plan.tls.caCertPath, dock.certPath)).toMatch(/: OK/);
+    const after = snapshot(allTlsFiles(plan));
+    const again = await ensureTls(plan, { now: T0 });
+    expect(Object.values(again!.certificates).every((c) => c.action === 'unchanged')).toBe(true);
+    expect(snapshot(allTlsFiles(plan))).toEqual(after);
+  });
+
+  it('a constrained CA refuses (exit 2, naming the CA) to certify an address outside its ranges', async () => {
+    const pub = tlsPlan(t.dir, { ...SPEC, name: 'lotls-pub', cidr: '203.0.113.0/24', sharedEnabled: false, mirrors: [] });
+    const err = await ensureTls(pub, { now: T0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TlsError);
+    expect((err as TlsError).exitCode).toBe(2);
+    expect((err as TlsError).message).toContain('203.0.113.101');
+    expect((err as TlsError).message).toContain(plan.tls.caCertPath);
+    expect((err as TlsError).hint).toMatch(/spec\.network\.cidr/);
+    expect(existsSync(pub.tls.certificates[0]!.certPath)).toBe(false);
   });
 
   it('re-issues a certificate that expires within 30 days, and only then', async () => {
@@ -190,6 +235,31 @@ describe('ensureTls: CA and certificates', () => {
       expect(opensslVerify(plan.tls.caCertPath, c.certPath)).toMatch(/: OK/);
     }
     expect(m!.caCertPem).toBe(readFileSync(plan.tls.caCertPath, 'utf8'));
+    // The reused (mkcert-style) CA is left as it is, unconstrained, and lo doctor says so with the way out.
+    const caPem = readFileSync(plan.tls.caCertPath, 'utf8');
+    expect(caScope(forge.pki.certificateFromPem(caPem))).toBeNull();
+    const check = caScopeCheck(caPem, plan.tls.caCertPath, plan.tls.caKeyPath);
+    expect(check).toMatchObject({ name: 'ca-scope', status: 'warn' });
+    expect(check.detail).toContain('no name constraints');
+    expect(check.fix).toContain('lo trust --uninstall --yes');
+    expect(check.fix).toContain(plan.tls.caRoot);
+  });
+
+  it('lo doctor finds a CA that lo created constrained', async () => {
+    const fresh = tempDir();
+    try {
+      const p = tlsPlan(fresh.dir, SPEC);
+      const m = await ensureTls(p, { now: T0 });
+      const check = caScopeCheck(m!.caCertPem, p.tls.caCertPath, p.tls.caKeyPath);
+      expect(check).toEqual({
+        name: 'ca-scope',
+        status: 'ok',
+        detail: 'the CA may certify only 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, lok8s.local, lok8s.cache',
+      });
+      expect(caScopeCheck('not a pem', p.tls.caCertPath, p.tls.caKeyPath).status).toBe('fail');
+    } finally {
+      fresh.cleanup();
+    }
   });
 
   it('re-issues when a key no longer matches its certificate (e.g. a torn write) and never prints keys', async () => {

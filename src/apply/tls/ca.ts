@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
+import ipaddr from 'ipaddr.js';
 import forge from 'node-forge';
 import { readIfExists, writeFileAtomic } from '../files.js';
 import { withFileLock } from './lock.js';
@@ -13,6 +14,17 @@ export const CA_VALIDITY_YEARS = 10;
 /** mkcert writes the CA key read-only for its owner. */
 export const CA_KEY_MODE = 0o400;
 export const CERT_MODE = 0o644;
+
+/**
+ * What a CA that lo creates may vouch for (X.509 nameConstraints, critical): the private IPv4 ranges (lo's
+ * networks: 10.125.<slot>.0/24, the shared 10.125.200.0/24, and any custom /24 a spec gives) and lo's own
+ * host names. No public address and no other DNS name (docker.io, quay.io, a corporate host) can be
+ * certified by it, even with its key: TLS clients refuse such a chain.
+ */
+export const CA_PERMITTED_IP_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'] as const;
+/** BUILD_HOSTNAME and CACHE_HOSTNAME of src/spec/constants.ts (not imported: that module loads the schema). */
+export const CA_PERMITTED_DNS = ['lok8s.local', 'lok8s.cache'] as const;
+const NAME_CONSTRAINTS_OID = '2.5.29.30';
 
 export interface CaFiles {
   caRoot: string;
@@ -77,7 +89,79 @@ function addYears(d: Date, years: number): Date {
   return r;
 }
 
-/** Creates a CA in memory with mkcert's subject and extensions. Pure apart from randomness. */
+/**
+ * The nameConstraints extension (RFC 5280 4.2.1.10), critical, with permitted subtrees only. node-forge
+ * reads it but cannot write it, so the DER is built with its asn1 module: GeneralSubtree { base
+ * GeneralName } with iPAddress [7] (address then mask, 8 bytes) and dNSName [2].
+ */
+export function nameConstraintsExtension(
+  ipRanges: readonly string[],
+  dnsNames: readonly string[],
+): {
+  id: string;
+  name: string;
+  critical: true;
+  value: string;
+} {
+  const A = forge.asn1;
+  const subtree = (base: forge.asn1.Asn1): forge.asn1.Asn1 => A.create(A.Class.UNIVERSAL, A.Type.SEQUENCE, true, [base]);
+  const ipBase = (cidr: string): forge.asn1.Asn1 => {
+    const [addr, prefix] = ipaddr.IPv4.parseCIDR(cidr);
+    const mask = ipaddr.IPv4.subnetMaskFromPrefixLength(prefix).toByteArray();
+    return A.create(A.Class.CONTEXT_SPECIFIC, 7, false, String.fromCharCode(...addr.toByteArray(), ...mask));
+  };
+  const dnsBase = (name: string): forge.asn1.Asn1 => A.create(A.Class.CONTEXT_SPECIFIC, 2, false, name);
+  const permitted = A.create(A.Class.CONTEXT_SPECIFIC, 0, true, [
+    ...ipRanges.map((c) => subtree(ipBase(c))),
+    ...dnsNames.map((d) => subtree(dnsBase(d))),
+  ]);
+  const value = A.create(A.Class.UNIVERSAL, A.Type.SEQUENCE, true, [permitted]);
+  return { id: NAME_CONSTRAINTS_OID, name: 'nameConstraints', critical: true, value: A.toDer(value).getBytes() };
+}
+
+/** What a CA may certify: null when it has no nameConstraints (e.g. an mkcert CA: it can vouch for any name). */
+export interface CaScope {
+  ipRanges: string[];
+  dns: string[];
+  /** Excluded subtrees or other name forms lo does not interpret (still enforced by TLS clients). */
+  other: boolean;
+}
+
+export function caScope(cert: forge.pki.Certificate): CaScope | null {
+  const ext = cert.extensions.find((e: { id?: string }) => e.id === NAME_CONSTRAINTS_OID) as
+    { permittedSubtrees?: Array<{ type: number; value: string }>; excludedSubtrees?: unknown[] } | undefined;
+  if (!ext) return null;
+  const scope: CaScope = { ipRanges: [], dns: [], other: (ext.excludedSubtrees?.length ?? 0) > 0 };
+  for (const t of ext.permittedSubtrees ?? []) {
+    if (t.type === 2) scope.dns.push(t.value);
+    else if (t.type === 7 && t.value.length === 8) {
+      const b = [...t.value].map((c) => c.charCodeAt(0));
+      const prefix = ipaddr.IPv4.parse(b.slice(4).join('.')).prefixLengthFromSubnetMask();
+      if (prefix === null) scope.other = true;
+      else scope.ipRanges.push(`${b.slice(0, 4).join('.')}/${prefix}`);
+    } else scope.other = true;
+  }
+  return scope;
+}
+
+/** The names (IPs and DNS names) of `names` that a CA with `scope` cannot certify; [] when unconstrained. */
+export function namesOutsideScope(scope: CaScope | null, names: readonly string[]): string[] {
+  if (!scope) return [];
+  return names.filter((n) => {
+    if (ipaddr.IPv4.isValidFourPartDecimal(n)) {
+      const ip = ipaddr.IPv4.parse(n);
+      return !scope.ipRanges.some((r) => ip.match(ipaddr.IPv4.parseCIDR(r)));
+    }
+    if (ipaddr.isValid(n)) return true; // IPv6: lo permits none
+    const name = n.toLowerCase();
+    return !scope.dns.some((d) => name === d.toLowerCase() || name.endsWith(`.${d.toLowerCase()}`));
+  });
+}
+
+/**
+ * Creates a CA in memory with mkcert's subject and extensions, plus name constraints limiting it to what lo
+ * serves (CA_PERMITTED_IP_RANGES, CA_PERMITTED_DNS). Pure apart from randomness.
+ */
 export function createCa(opts: { now: Date; identity: string }): {
   certPem: string;
   keyPem: string;
@@ -107,9 +191,12 @@ export function createCa(opts: { now: Date; identity: string }): {
     { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
+    nameConstraintsExtension(CA_PERMITTED_IP_RANGES, CA_PERMITTED_DNS),
   ]);
   cert.sign(key, forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem, cert, key };
+  // Re-parsed so the returned certificate carries the decoded constraints, like one read from disk.
+  const certPem = forge.pki.certificateToPem(cert);
+  return { certPem, keyPem, cert: forge.pki.certificateFromPem(certPem), key };
 }
 
 const FRESH_CA_HINT = (f: CaFiles): string =>

@@ -3,8 +3,9 @@ import { dirname } from 'node:path';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
-import { CERT_MODE, certFingerprint, generateRsaKey, randomSerial, type CertificateAuthority } from './ca.js';
+import { caScope, CERT_MODE, certFingerprint, generateRsaKey, namesOutsideScope, randomSerial, type CertificateAuthority } from './ca.js';
 import { readIfExists, writeFileAtomic } from '../files.js';
+import { ExitCode } from '../../errors/loError.js';
 import { withFileLock } from './lock.js';
 import { isPermissionError, TlsError } from './tlsError.js';
 
@@ -129,6 +130,21 @@ export function issueLeaf(
   return { certPem: forge.pki.certificateToPem(cert), keyPem, cert };
 }
 
+/** A constrained CA cannot certify a name outside its scope: TLS clients would refuse the chain. Say so first. */
+function assertInScope(spec: LeafSpec, ca: Pick<CertificateAuthority, 'cert' | 'certPath'>): void {
+  const scope = caScope(ca.cert);
+  const outside = namesOutsideScope(scope, spec.names);
+  if (outside.length === 0) return;
+  throw new TlsError(
+    `certificate ${spec.id} needs ${outside.join(', ')}, outside what the CA ${ca.certPath} may certify (${[...scope!.ipRanges, ...scope!.dns].join(', ')})`,
+    {
+      file: ca.certPath,
+      exitCode: ExitCode.badInput,
+      hint: 'put the registry networks in a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16: spec.network.cidr, spec.registries.shared.network.cidr), or use a CA without name constraints by pointing $CAROOT at it',
+    },
+  );
+}
+
 async function readLeafFile(path: string): Promise<string | null> {
   try {
     return await readIfExists(path);
@@ -154,6 +170,7 @@ async function readLeaf(spec: LeafSpec): Promise<{ certPem: string | null; keyPe
  * concurrent runs never pair one run's certificate with another's key; files are written atomically.
  */
 export async function ensureLeaf(spec: LeafSpec, ca: CertificateAuthority, now: Date): Promise<LeafResult> {
+  assertInScope(spec, ca);
   const unchanged = async (certPem: string): Promise<LeafResult> => {
     // Tighten a key someone loosened; chmod changes ctime only, never the bytes or the mtime.
     const st = await stat(spec.keyPath);
