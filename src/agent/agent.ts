@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
 import type { CID } from 'multiformats/cid';
 import { ContainerdSource, type ContainerdSourceOptions } from './containerdSource.js';
-import type { ContentSource } from './contentSource.js';
+import type { ContentSource, LocalTag } from './contentSource.js';
+import { tagResolvable } from './ociPath.js';
 import { digestKey, tagKey } from './keys.js';
 import { Libp2pRouter } from './libp2pRouter.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
@@ -39,6 +40,14 @@ interface RunningAgent {
 }
 
 /**
+ * The tags worth announcing: those of the mirrored registries (all when none is listed) that a peer would
+ * resolve (`latest` only with resolveLatest, otherwise no agent ever asks for it).
+ */
+export function advertisedTags(tags: readonly LocalTag[], registries: readonly string[], resolveLatest: boolean): LocalTag[] {
+  return tags.filter((t) => (registries.length === 0 || registries.includes(t.registry)) && tagResolvable(t.tag, resolveLatest));
+}
+
+/**
  * Keeps the DHT in step with the content store: announces new digests and tags soon after containerd stores
  * them (events, debounced), everything again when a peer connects (earlier announcements may have reached
  * no one) and every `readvertiseMs`.
@@ -54,6 +63,7 @@ class Advertiser {
     private readonly router: Libp2pRouter,
     private readonly metrics: AgentMetrics,
     private readonly registries: string[],
+    private readonly resolveLatest: boolean,
     private readonly readvertiseMs: number,
     private readonly log: (msg: string) => void,
   ) {}
@@ -62,10 +72,8 @@ class Advertiser {
     const digests = new Map<string, CID>();
     const tags = new Map<string, CID>();
     for (const d of await this.source.listDigests()) digests.set(d, digestKey(d));
-    for (const t of await this.source.listTags()) {
-      if (this.registries.length > 0 && !this.registries.includes(t.registry)) continue;
+    for (const t of advertisedTags(await this.source.listTags(), this.registries, this.resolveLatest))
       tags.set(`${t.registry}/${t.repository}:${t.tag}`, tagKey(t.registry, t.repository, t.tag));
-    }
     return { digests, tags };
   }
 
@@ -136,7 +144,7 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
     log,
   });
   const readvertiseMs = opts.readvertiseMs ?? 30 * 60_000;
-  const adv = new Advertiser(source, router, metrics, opts.registries, readvertiseMs, log);
+  const adv = new Advertiser(source, router, metrics, opts.registries, opts.resolveLatest, readvertiseMs, log);
 
   let debounce: NodeJS.Timeout | null = null;
   const soon = (all: boolean, ms: number): void => {

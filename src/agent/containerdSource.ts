@@ -109,15 +109,13 @@ export class ContainerdSource implements ContentSource {
     return m ? join(this.contentDir, 'blobs', m[1]!, m[2]!) : null;
   }
 
+  /**
+   * Size of a blob this namespace holds. The content directory is shared by every namespace, so a file there
+   * proves nothing: containerd's Content API (Info, in the agent's namespace) decides, and only then is the
+   * file read directly (see read).
+   */
   async stat(digest: string): Promise<{ size: number } | null> {
-    const p = this.blobPath(digest);
-    if (!p) return null;
-    try {
-      const s = await fsStat(p);
-      if (s.isFile()) return { size: s.size };
-    } catch {
-      /* not mounted or not present: ask containerd */
-    }
+    if (!this.blobPath(digest)) return null;
     try {
       const res = await this.unary(this.content.Info, this.content, { digest });
       return res.info ? { size: Number(res.info.size) } : null;

@@ -57,6 +57,33 @@ function urlOf(addrs: Multiaddr[], registryPort: number): string | null {
   return null;
 }
 
+/**
+ * What the bootstrap loop knows about each configured target: the peer id it answered with (a target is
+ * connected when that peer is, whatever address the connection uses, so connected peers are never redialled)
+ * and the last error (an unreachable target is logged once, then again only when its error changes).
+ */
+export class BootstrapState {
+  private readonly peerOf = new Map<string, string>();
+  private readonly lastError = new Map<string, string>();
+  constructor(private readonly log: (msg: string) => void) {}
+
+  needsDial(target: string, connectedPeers: ReadonlySet<string>): boolean {
+    const id = this.peerOf.get(target);
+    return id === undefined || !connectedPeers.has(id);
+  }
+
+  dialed(target: string, peerId: string): void {
+    this.peerOf.set(target, peerId);
+    if (this.lastError.delete(target)) this.log(`bootstrap ${target}: connected to ${peerId}`);
+  }
+
+  failed(target: string, message: string): void {
+    if (this.lastError.get(target) === message) return;
+    this.lastError.set(target, message);
+    this.log(`bootstrap ${target}: ${message}`);
+  }
+}
+
 export class Libp2pRouter implements Router {
   private constructor(
     readonly node: Libp2p<{ dht: ReturnType<ReturnType<typeof kadDHT>> } & Record<string, unknown>>,
@@ -98,20 +125,22 @@ export class Libp2pRouter implements Router {
   private bootstrapLoop(): void {
     const targets = this.opts.bootstrap.map(toMultiaddr);
     const own = new Set(this.node.getMultiaddrs().map((m) => m.toString()));
+    const state = new BootstrapState(this.opts.log ?? (() => {}));
     const tick = async (): Promise<void> => {
       if (this.stopped) return;
-      const connected = new Set(this.node.getConnections().map((c) => c.remoteAddr.decapsulateCode(421).toString()));
+      const connected = new Set(this.node.getConnections().map((c) => c.remotePeer.toString()));
+      const due = targets.filter((t) => !own.has(t.toString()) && state.needsDial(t.toString(), connected));
       await Promise.all(
-        targets
-          .filter((t) => !connected.has(t.toString()) && !own.has(t.toString()))
-          .map((t) =>
-            this.node.dial(t, { signal: AbortSignal.timeout(2000) }).catch((err: Error) => {
-              this.opts.log?.(`bootstrap ${t.toString()}: ${err.message}`);
-            }),
-          ),
+        due.map((t) =>
+          this.node
+            .dial(t, { signal: AbortSignal.timeout(2000) })
+            .then((conn) => state.dialed(t.toString(), conn.remotePeer.toString()))
+            .catch((err: Error) => state.failed(t.toString(), err.message)),
+        ),
       );
-      if (!this.stopped)
-        this.bootTimer = setTimeout(() => void tick(), this.node.getConnections().length >= targets.length ? 10_000 : 1000);
+      const again = new Set(this.node.getConnections().map((c) => c.remotePeer.toString()));
+      const all = targets.every((t) => own.has(t.toString()) || !state.needsDial(t.toString(), again));
+      if (!this.stopped) this.bootTimer = setTimeout(() => void tick(), all ? 10_000 : 1000);
       this.bootTimer?.unref();
     };
     void tick();

@@ -52,8 +52,10 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     return { start: Math.max(0, size - n), end: size - 1 };
   }
   const start = Number(a);
+  // RFC 9110 14.1.1: a range whose last position is before its first is invalid and the header is ignored.
+  if (b !== '' && Number(b) < start) return 'ignore';
   const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
-  if (start >= size || end < start) return 'unsatisfiable';
+  if (start >= size) return 'unsatisfiable';
   return { start, end };
 }
 
@@ -63,6 +65,28 @@ const MANIFEST_TYPES = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
 };
+
+/** The media types the manifest route serves (OCI and Docker schema 2 manifests and indexes). */
+export const MANIFEST_MEDIA_TYPES: ReadonlySet<string> = new Set(Object.values(MANIFEST_TYPES));
+
+/**
+ * The manifest media type of a document, or null when it is not a manifest or an index (a layer, or an image
+ * config, which is JSON too): the manifest route never serves such a blob.
+ */
+export function manifestTypeOf(body: Buffer): string | null {
+  let doc: { mediaType?: unknown; schemaVersion?: unknown; manifests?: unknown; config?: unknown; layers?: unknown };
+  try {
+    doc = JSON.parse(body.toString('utf8')) as typeof doc;
+  } catch {
+    return null;
+  }
+  if (!doc || typeof doc !== 'object' || doc.schemaVersion !== 2) return null;
+  if (doc.mediaType !== undefined)
+    return typeof doc.mediaType === 'string' && MANIFEST_MEDIA_TYPES.has(doc.mediaType) ? doc.mediaType : null;
+  if (Array.isArray(doc.manifests)) return MANIFEST_TYPES.ociIndex;
+  if (doc.config && typeof doc.config === 'object' && Array.isArray(doc.layers)) return MANIFEST_TYPES.ociManifest;
+  return null;
+}
 
 /** Media type of a manifest from its own JSON (`mediaType`, else OCI index/manifest by shape). */
 export function manifestMediaType(body: Buffer): string {

@@ -29,8 +29,10 @@ export function parseSwarmKey(text: string, file = 'swarm key'): Uint8Array {
 export async function ensureSwarmKey(path: string, random?: (n: number) => Buffer): Promise<{ psk: Uint8Array; created: boolean }> {
   try {
     const text = await readFile(path, 'utf8');
+    // Parsed first: a file that is not a swarm key (a wrong path) is refused and its mode left alone.
+    const psk = parseSwarmKey(text, path);
     await chmod(path, 0o600);
-    return { psk: parseSwarmKey(text, path), created: false };
+    return { psk, created: false };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ContainerSpec, DockerClients } from '../adapters/docker/index.js';
 import { LoError } from '../errors/loError.js';
 import { AGENT_ROLE, LABELS, MANAGED_BY } from '../plan/labels.js';
@@ -90,7 +91,10 @@ export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: A
 export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2PDeps): Promise<StepAction[]> {
   const actions: StepAction[] = [];
   const docker = deps.docker;
-  const { created } = await ensureSwarmKey(plan.p2p.keyPath);
+  const { created, psk } = await ensureSwarmKey(plan.p2p.keyPath);
+  // A digest of the key (never the key) is part of each agent's spec hash: a changed key recreates the agents,
+  // which read it only at start.
+  const keyDigest = createHash('sha256').update(psk).digest('hex');
   actions.push({ action: created ? 'create' : 'noop', object: `p2p key ${plan.p2p.keyPath}` });
   const nodes = await Promise.all(nodeNames.map((n) => inspectNode(docker, n, plan.cluster.network)));
   const existing = await docker.containers.list(agentLabels(plan));
@@ -100,7 +104,7 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
     const cmd = planned ? agentCommand(withOverrides(planned.options, deps)) : agentArgs(plan, node, nodes, deps);
     const binds = [`${plan.p2p.keyPath}:${plan.p2p.agentKeyPath}:ro`, ...(deps.binds ?? [])];
     // The node's container id is part of the hash: a recreated node needs a new agent in its new namespace.
-    const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id });
+    const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id, key: keyDigest });
     const name = planned?.containerName ?? `${node.name}-lo-p2p`;
     const found = existing.find((c) => c.labels[LABELS.node] === node.name);
     if (found && found.labels[LABELS.specHash] === hash && found.status === 'running') {

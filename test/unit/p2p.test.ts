@@ -5,7 +5,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,9 +19,12 @@ import { CID } from 'multiformats/cid';
 import type { ContentSource, Descriptor, LocalTag } from '../../src/agent/contentSource.js';
 import { digestKey, parseImageName, tagKey } from '../../src/agent/keys.js';
 import { createMetrics } from '../../src/agent/metrics.js';
-import { manifestMediaType, parseOciPath, parseRange, tagResolvable } from '../../src/agent/ociPath.js';
+import { manifestMediaType, manifestTypeOf, parseOciPath, parseRange, tagResolvable } from '../../src/agent/ociPath.js';
+import { advertisedTags } from '../../src/agent/agent.js';
+import { ContainerdSource } from '../../src/agent/containerdSource.js';
+import { BootstrapState } from '../../src/agent/libp2pRouter.js';
 import { createRegistryHandler, type RegistryOptions } from '../../src/agent/registry.js';
-import { HOP_HEADER } from '../../src/agent/registry/request.js';
+import { HOP_HEADER, readLimited } from '../../src/agent/registry/request.js';
 import type { PeerTarget, Router } from '../../src/agent/router.js';
 import { ensureSwarmKey, generateSwarmKey, parseSwarmKey } from '../../src/agent/swarmKey.js';
 import { agentArgs } from '../../src/apply/deployP2P.js';
@@ -150,7 +155,7 @@ describe('OCI paths, Range and tag policy', () => {
     expect(parseRange('bytes=90-500', 100)).toEqual({ start: 90, end: 99 });
     expect(parseRange('bytes=-10', 100)).toEqual({ start: 90, end: 99 });
     expect(parseRange('bytes=100-', 100)).toBe('unsatisfiable');
-    expect(parseRange('bytes=5-4', 100)).toBe('unsatisfiable');
+    expect(parseRange('bytes=5-4', 100)).toBe('ignore'); // RFC 9110: last < first is invalid, so ignored
     expect(parseRange('bytes=0-1,5-6', 100)).toBe('ignore');
     expect(parseRange('items=0-1', 100)).toBe('ignore');
   });
@@ -444,5 +449,145 @@ describe('agent wiring from the plan', () => {
     expect(flag('--registries')).toBe('docker.io,ghcr.io,quay.io,registry.k8s.io');
     expect(args).not.toContain('--resolve-latest');
     expect(plan.p2p.enabled).toBe(true);
+  });
+});
+
+describe('agent hardening (issue 13)', () => {
+  const blob = randomBytes(50_000);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+
+  it('ignores a Range whose last position is before its first (RFC 9110): 200 with the whole blob', async () => {
+    expect(parseRange('bytes=20-10', 100)).toBe('ignore');
+    expect(parseRange('bytes=10-20', 100)).toEqual({ start: 10, end: 20 });
+    const src = new MemorySource();
+    const d = src.add(blob);
+    const base = await serve(registry(src).handler);
+    const r = await fetch(`${base}/v2/team/app/blobs/${d}`, { headers: { range: 'bytes=1999-1000' } });
+    expect(r.status).toBe(200);
+    expect(Buffer.from(await r.arrayBuffer()).equals(blob)).toBe(true);
+  });
+
+  it('serves only manifests and indexes on the manifest route, never a layer or a config blob', async () => {
+    expect(manifestTypeOf(config)).toBeNull();
+    expect(manifestTypeOf(blob)).toBeNull();
+    expect(manifestTypeOf(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })))).toBe(
+      'application/vnd.oci.image.index.v1+json',
+    );
+    const src = new MemorySource();
+    const layer = src.add(blob);
+    const cfg = src.add(config);
+    const m = src.add(manifestDoc(layer, blob.length));
+    const base = await serve(registry(src).handler);
+    expect((await fetch(`${base}/v2/team/app/manifests/${layer}`)).status).toBe(404);
+    expect((await fetch(`${base}/v2/team/app/manifests/${cfg}`)).status).toBe(404);
+    expect((await fetch(`${base}/v2/team/app/blobs/${cfg}`)).status).toBe(200);
+    expect((await fetch(`${base}/v2/team/app/manifests/${m}`)).status).toBe(200);
+    // A peer that answers the manifest route with a blob (an old agent) is not relayed either.
+    const { handler } = registry(src);
+    const leaky = await serve((req, res) => {
+      req.url = req.url!.replace('/manifests/', '/blobs/');
+      handler(req, res);
+    });
+    const router = new StaticRouter();
+    router.providers.set(digestKey(layer).toString(), [{ id: 'leaky', url: leaky }]);
+    const me = await serve(registry(new MemorySource(), { router }).handler);
+    expect((await fetch(`${me}/v2/team/app/manifests/${layer}`)).status).toBe(404);
+    expect((await fetch(`${me}/v2/team/app/blobs/${layer}`)).status).toBe(200);
+  });
+
+  it('goes on to its peers when containerd is unavailable (no 500)', async () => {
+    const peer = new MemorySource();
+    const d = peer.add(blob);
+    const m = peer.add(manifestDoc(d, blob.length));
+    peer.tag('docker.io/team/app:3', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: m, size: 0 });
+    const down = new MemorySource();
+    const unavailable = async (): Promise<never> => {
+      throw new Error('14 UNAVAILABLE: No connection established');
+    };
+    down.stat = unavailable;
+    down.resolveTag = unavailable;
+    const router = new StaticRouter();
+    const url = await serve(registry(peer).handler);
+    router.providers.set(digestKey(d).toString(), [{ id: 'p', url }]);
+    router.providers.set(tagKey('docker.io', 'team/app', '3').toString(), [{ id: 'p', url }]);
+    const me = await serve(registry(down, { router }).handler);
+    const r = await fetch(`${me}/v2/team/app/blobs/${d}`);
+    expect(r.status).toBe(200);
+    expect(Buffer.from(await r.arrayBuffer()).equals(blob)).toBe(true);
+    expect((await fetch(`${me}/v2/team/app/manifests/3?ns=docker.io`)).status).toBe(200);
+    expect((await fetch(`${me}/v2/team/app/blobs/sha256:${'1'.repeat(64)}`)).status).toBe(404);
+  });
+
+  it('does not advertise latest when resolveLatest is off, nor tags of registries that are not mirrored', () => {
+    const tags: LocalTag[] = [
+      { registry: 'docker.io', repository: 'library/app', tag: 'latest', digest: 'sha256:a' },
+      { registry: 'docker.io', repository: 'library/app', tag: '1.0', digest: 'sha256:a' },
+      { registry: 'example.com', repository: 'x', tag: '1.0', digest: 'sha256:b' },
+    ];
+    expect(advertisedTags(tags, ['docker.io'], false).map((t) => t.tag)).toEqual(['1.0']);
+    expect(advertisedTags(tags, ['docker.io'], true).map((t) => t.tag)).toEqual(['latest', '1.0']);
+    expect(advertisedTags(tags, [], false)).toHaveLength(2);
+  });
+
+  it('never changes the mode of a file that is not a swarm key', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'lo-key-')), 'notes.txt');
+    writeFileSync(file, 'my notes\n', { mode: 0o644 });
+    chmodSync(file, 0o644);
+    await expect(ensureSwarmKey(file)).rejects.toThrow(/is not a swarm key/);
+    expect(statSync(file).mode & 0o777).toBe(0o644);
+  });
+
+  it('serves a blob only when containerd says the agent namespace holds it, whatever the content directory has', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lo-content-'));
+    const held = sha(blob);
+    const other = sha(config);
+    mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+    writeFileSync(join(dir, 'blobs', 'sha256', held.slice(7)), blob);
+    writeFileSync(join(dir, 'blobs', 'sha256', other.slice(7)), config); // held only in another namespace
+    const def = protoLoader.loadSync(join(process.cwd(), 'src/agent/proto/content.proto'), { longs: Number, defaults: true });
+    const pkg = grpc.loadPackageDefinition(def) as any;
+    const server = new grpc.Server();
+    const namespaces: string[] = [];
+    server.addService(pkg.containerd.services.content.v1.Content.service, {
+      Info(call: any, cb: any) {
+        const ns = String(call.metadata.get('containerd-namespace')[0] ?? '');
+        namespaces.push(ns);
+        if (ns === 'k8s.io' && call.request.digest === held) cb(null, { info: { digest: held, size: blob.length } });
+        else cb({ code: grpc.status.NOT_FOUND, details: 'not found' });
+      },
+    });
+    const sock = join(dir, 'containerd.sock');
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    );
+    const source = new ContainerdSource({ address: sock, contentDir: dir, namespace: 'k8s.io' });
+    try {
+      expect(await source.stat(held)).toEqual({ size: blob.length });
+      expect(await source.stat(other)).toBeNull();
+      expect(namespaces).toEqual(['k8s.io', 'k8s.io']);
+      const body = await readLimited(await source.read(held, 0, blob.length - 1), 1 << 20);
+      expect(body!.equals(blob)).toBe(true);
+    } finally {
+      await source.close();
+      server.forceShutdown();
+    }
+  });
+
+  it('bootstrap: a connected target is not redialled (tracked by peer id) and an unreachable one is logged once, then on change', () => {
+    const lines: string[] = [];
+    const st = new BootstrapState((l) => lines.push(l));
+    const t = '/dns4/node-b/tcp/30021';
+    expect(st.needsDial(t, new Set())).toBe(true);
+    for (let i = 0; i < 5; i++) st.failed(t, 'connect ECONNREFUSED 10.0.0.3:30021');
+    expect(lines).toHaveLength(1);
+    st.failed(t, 'The operation was aborted due to timeout');
+    expect(lines).toHaveLength(2);
+    st.dialed(t, '12D3KooWPeerB');
+    expect(lines[2]).toContain('connected to 12D3KooWPeerB');
+    // Connected through another address (the IP, not the name dialled): still connected, no dial.
+    expect(st.needsDial(t, new Set(['12D3KooWPeerB']))).toBe(false);
+    expect(st.needsDial(t, new Set())).toBe(true);
+    st.failed(t, 'connect ECONNREFUSED 10.0.0.3:30021');
+    expect(lines).toHaveLength(4);
   });
 });

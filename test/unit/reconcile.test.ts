@@ -3,7 +3,8 @@
  * (test/support/fakeDocker.ts). The dockerode implementation of the same interfaces is tested against the
  * real engine by the e2e tests.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { generateSwarmKey } from '../../src/agent/swarmKey.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -227,6 +228,16 @@ describe('P2P agents: reconcile decisions', () => {
       expect(agent.spec).toMatchObject({ network: `container:${node.id}`, pid: `container:${node.id}`, restart: 'unless-stopped' });
       expect(agent.spec!.binds).toEqual([{ source: p.p2p.keyPath, target: '/etc/lo/p2p/swarm.key', readOnly: true }]);
     }
+    expect((await deployP2P(p, nodes, deps)).map((a) => a.action)).toEqual(['noop', 'noop', 'noop', 'noop']);
+
+    // a changed swarm key recreates every agent (they read it at start); the label holds no key material
+    const oldHash = fake.container(`${nodes[0]}-lo-p2p`)!.labels[LABELS.specHash];
+    writeFileSync(p.p2p.keyPath, generateSwarmKey(), { mode: 0o600 });
+    expect((await deployP2P(p, nodes, deps)).map((a) => a.action)).toEqual(['noop', 'recreate', 'recreate', 'recreate']);
+    const agent0 = fake.container(`${nodes[0]}-lo-p2p`)!;
+    expect(agent0.labels[LABELS.specHash]).not.toBe(oldHash);
+    const key = readFileSync(p.p2p.keyPath, 'utf8').split('\n')[2]!;
+    expect(JSON.stringify(agent0.labels)).not.toContain(key);
     expect((await deployP2P(p, nodes, deps)).map((a) => a.action)).toEqual(['noop', 'noop', 'noop', 'noop']);
 
     // node 1 recreated by kind (new container id), node 2's agent stopped

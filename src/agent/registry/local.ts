@@ -2,7 +2,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ContentSource } from '../contentSource.js';
 import type { AgentMetrics } from '../metrics.js';
-import { manifestMediaType, parseRange } from '../ociPath.js';
+import { MANIFEST_MEDIA_TYPES, manifestTypeOf, parseRange } from '../ociPath.js';
 import { API_HEADERS, MAX_MANIFEST_BYTES, readLimited, type RequestContext } from './request.js';
 
 interface LocalContentDeps {
@@ -33,16 +33,26 @@ export function createServeLocal({ source, metrics, uploadBytesPerSecond, log }:
   }
 
   return async (ctx, digest, asManifest, knownType) => {
-    const st = await source.stat(digest);
+    let st: { size: number } | null;
+    try {
+      st = await source.stat(digest);
+    } catch (err) {
+      // containerd down or restarting: not here as far as we can tell, so the caller goes on to the peers.
+      log(`containerd: stat ${digest}: ${(err as Error).message}; trying peers`);
+      return false;
+    }
     if (!st) return false;
     const { req, res } = ctx;
     if (asManifest) {
       if (st.size > MAX_MANIFEST_BYTES) return false;
       const body = await readLimited(await source.read(digest, 0, Math.max(0, st.size - 1)), MAX_MANIFEST_BYTES);
       if (!body) return false;
+      // Only manifests and indexes go out on the manifest route, never a layer or a config blob.
+      const type = knownType ? (MANIFEST_MEDIA_TYPES.has(knownType) ? knownType : null) : manifestTypeOf(body);
+      if (!type) return false;
       res.writeHead(200, {
         ...API_HEADERS,
-        'content-type': knownType || manifestMediaType(body),
+        'content-type': type,
         'docker-content-digest': digest,
         'content-length': body.length,
       });

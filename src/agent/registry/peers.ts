@@ -4,7 +4,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { digestKey } from '../keys.js';
 import type { AgentMetrics } from '../metrics.js';
-import { manifestMediaType } from '../ociPath.js';
+import { MANIFEST_MEDIA_TYPES, manifestTypeOf } from '../ociPath.js';
 import type { PeerTarget, Router } from '../router.js';
 import { API_HEADERS, HOP_HEADER, hashOf, MAX_MANIFEST_BYTES, readLimited, type RequestContext } from './request.js';
 
@@ -94,9 +94,11 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
           metrics.requests.inc({ route: 'manifest', source: 'peer', result: 'digest-mismatch' });
           continue;
         }
+        const type = manifestTypeOf(body);
+        if (!type) continue; // a tag names a manifest or an index, nothing else
         ctx.res.writeHead(200, {
           ...API_HEADERS,
-          'content-type': String(up.headers['content-type'] ?? manifestMediaType(body)),
+          'content-type': type,
           'docker-content-digest': digest,
           'content-length': body.length,
         });
@@ -149,6 +151,11 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         continue;
       }
       const status = up.statusCode ?? 0;
+      // The manifest route relays manifests and indexes only (by the peer's media type), never a blob.
+      if (asManifest && (status === 200 || status === 206) && !MANIFEST_MEDIA_TYPES.has(String(up.headers['content-type'] ?? ''))) {
+        up.resume();
+        continue;
+      }
       // Passthrough: HEAD, a Range asked by containerd, or a response we cannot verify (unknown algorithm).
       if (!res.headersSent && (method === 'HEAD' || rangeHeader || !hash)) {
         if (status !== 200 && status !== 206 && status !== 416) {

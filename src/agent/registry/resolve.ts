@@ -17,7 +17,8 @@ export function createResolver(source: ContentSource, serveLocal: ServeLocal, pe
     async manifestByTag(ctx, registry, name, tag, signal) {
       // Started first, so a miss costs max(local, resolve), not the sum. A hop is answered locally only.
       const lookup = ctx.hop ? null : started(peers.providers(tagKey(registry, name, tag), 'tag', signal));
-      const desc = await source.resolveTag(registry, name, tag);
+      // containerd unavailable: a miss here, so the peers still answer.
+      const desc = await source.resolveTag(registry, name, tag).catch(() => null);
       if (desc && (await serveLocal(ctx, desc.digest, true, desc.mediaType))) {
         lookup?.cancel();
         return true;
