@@ -42,7 +42,7 @@ export const REGISTRY_STAGES: StagedSteps['stages'] = [
 function trustCheck(o: WiringOptions): (plan: Plan) => Promise<TrustStatus> {
   if (o.checkTrust) return o.checkTrust;
   return async (plan) => {
-    const r = await checkTrust(plan, o.spec.domain && !o.spec.config ? { domain: o.spec.domain } : {});
+    const r = await checkTrust(plan, { processEnv: o.env ?? {}, ...(o.spec.domain && !o.spec.config ? { domain: o.spec.domain } : {}) });
     return { trusted: r.trusted, missing: r.missing, command: r.command };
   };
 }

@@ -4,16 +4,15 @@ import { loadCa, loadOrCreateCa } from '../apply/tls/ca.js';
 import { isPermissionError, TlsError } from '../apply/tls/tlsError.js';
 import { trustCommand, trustReport, type TrustReport } from '../adapters/trust/check.js';
 import { installItem } from '../adapters/trust/install.js';
-import { defaultTrustEnv, dirExists, type TrustEnv } from '../adapters/trust/stores.js';
+import { dirExists, trustEnvOf, type TrustEnvSource } from '../adapters/trust/stores.js';
 import { removalItems, removalNeedsRoot, removeItem } from '../adapters/trust/uninstall.js';
 
-interface TrustOptions {
-  env?: TrustEnv;
+type TrustOptions = TrustEnvSource & {
   domain?: string;
   now?: Date;
   /** Asked with the report of what will change; resolve false to change nothing. Absent: apply. */
   confirm?: (report: TrustReport) => Promise<boolean>;
-}
+};
 
 interface TrustResult {
   /** The state before. */
@@ -52,8 +51,8 @@ function needsRootError(plan: Plan, r: TrustReport, domain: string | undefined, 
  * certs.d for each build/cache address and hostname. Idempotent: trusted items are left alone, and a
  * second run changes nothing.
  */
-export async function trustCa(plan: Plan, opts: TrustOptions = {}): Promise<TrustResult> {
-  const env = opts.env ?? (await defaultTrustEnv());
+export async function trustCa(plan: Plan, opts: TrustOptions): Promise<TrustResult> {
+  const env = await trustEnvOf(opts);
   const now = opts.now ?? new Date();
   if (!plan.tls.enabled) {
     const r = await trustReport(plan, null, env, opts.domain);
@@ -99,8 +98,8 @@ export async function trustCa(plan: Plan, opts: TrustOptions = {}): Promise<Trus
  * store file (then rebuilds the bundle) and each Docker `certs.d/<host>/ca.crt` that holds this CA.
  * Files holding another CA are left alone. The CA itself stays in CAROOT.
  */
-export async function untrustCa(plan: Plan, opts: TrustOptions = {}): Promise<UntrustResult> {
-  const env = opts.env ?? (await defaultTrustEnv());
+export async function untrustCa(plan: Plan, opts: TrustOptions): Promise<UntrustResult> {
+  const env = await trustEnvOf(opts);
   const ca = plan.tls.enabled ? await loadCa(caFiles(plan), opts.now ?? new Date()) : null;
   const current = await trustReport(plan, ca, env, opts.domain);
   if (!ca) return { before: current, removed: [], declined: false };

@@ -233,7 +233,7 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     expect(before.all).toMatch(/x509|certificate/i);
 
     // Record the host's state so the test leaves it as it was.
-    const env = await defaultTrustEnv();
+    const env = await defaultTrustEnv({ env: process.env });
     expect(env.systemStore).toMatchObject({ kind: 'anchors', name: 'debian', anchorDir: '/usr/local/share/ca-certificates' });
     ca = (await loadCa({ caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath }))!;
     const anchor = join('/usr/local/share/ca-certificates', trustFileName(ca, '.crt'));
@@ -289,7 +289,7 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     expect(sys.stdout).toBe('200');
 
     // Re-runnable: --check reports everything trusted (exit 0); a second `trust --yes` changes nothing.
-    const report = await checkTrust(plan);
+    const report = await checkTrust(plan, { processEnv: process.env });
     expect(report.trusted).toBe(true);
     expect(report.items.map((i) => i.state)).toEqual(report.items.map(() => 'trusted'));
     vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
@@ -320,7 +320,7 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     expect(readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8')).not.toContain(caPem.trim().split('\n')[1]);
     expect(existsSync(join(DOCKER_CERTS, build.ip))).toBe(false);
     expect(readdirSync('/etc/ssl/certs').filter((f) => f.startsWith(trustFileName({ cert: ca!.cert }, '')))).toEqual([]);
-    expect((await checkTrust(plan)).items.every((i) => i.state !== 'trusted')).toBe(true);
+    expect((await checkTrust(plan, { processEnv: process.env })).items.every((i) => i.state !== 'trusted')).toBe(true);
     // The safety net (also in afterAll) finds nothing left to undo; run it now and check the host is as before.
     for (const f of restore.splice(0).reverse()) await f();
     const bundle = readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8');
@@ -332,7 +332,7 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     );
     expect(leftovers).toEqual([]);
     for (const h of dockerTrustHosts(plan).filter((h) => /^\d/.test(h))) expect(existsSync(join(DOCKER_CERTS, h))).toBe(false);
-    const report = await checkTrust(plan);
+    const report = await checkTrust(plan, { processEnv: process.env });
     expect(report.trusted).toBe(false);
   });
 });

@@ -12,7 +12,7 @@ describe('debug log on the dockerode clients (real engine)', () => {
   it('logs pinging…/pinged, inspecting…/inspected (404 is state, not failure), starting…/failed to start', async () => {
     const lines: string[] = [];
     const log = createLog({ write: (l) => lines.push(l.trimEnd()) });
-    const docker = await connectClients({ log });
+    const docker = await connectClients({ env: process.env, log });
     const ghost = `lo-no-such-${randomBytes(4).toString('hex')}`;
 
     expect(await docker.containers.inspect(ghost)).toBeNull();

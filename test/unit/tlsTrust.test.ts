@@ -256,17 +256,17 @@ describe('defaultTrustEnv picks the platform stores like mkcert', () => {
     ],
     ['suse', ['/usr/share/pki/trust/anchors', '/etc/docker'], '/usr/share/pki/trust/anchors', ['update-ca-certificates']],
   ] as const)('linux %s', async (name, dirs, anchorDir, updateCommand) => {
-    const env = await defaultTrustEnv({ platform: 'linux', exists: has([...dirs]) });
+    const env = await defaultTrustEnv({ env: {}, platform: 'linux', exists: has([...dirs]) });
     expect(env.systemStore).toMatchObject({ kind: 'anchors', name, anchorDir, updateCommand });
     expect(env.dockerCertsDir).toBe('/etc/docker/certs.d');
   });
   it('linux without Docker: no certs.d; unknown store: null', async () => {
-    const env = await defaultTrustEnv({ platform: 'linux', exists: has([]) });
+    const env = await defaultTrustEnv({ env: {}, platform: 'linux', exists: has([]) });
     expect(env.systemStore).toBeNull();
     expect(env.dockerCertsDir).toBeNull();
   });
   it('macOS: System keychain and ~/.docker/certs.d', async () => {
-    const env = await defaultTrustEnv({ platform: 'darwin', home: '/Users/u', exists: has(['/Users/u/.docker']) });
+    const env = await defaultTrustEnv({ env: {}, platform: 'darwin', home: '/Users/u', exists: has(['/Users/u/.docker']) });
     expect(env.systemStore).toEqual({ kind: 'keychain', name: 'macos', keychain: '/Library/Keychains/System.keychain' });
     expect(env.dockerCertsDir).toBe('/Users/u/.docker/certs.d');
   });
@@ -285,7 +285,7 @@ describe('sudo lo trust creating the CA hands it to the invoking user', () => {
     expect(statSync(plan.tls.caKeyPath).mode & 0o777).toBe(0o400);
   });
   it('reads SUDO_UID/SUDO_GID only when running as root', async () => {
-    const env = await defaultTrustEnv({ platform: 'linux', env: { SUDO_UID: '1000', SUDO_GID: '1001' } });
+    const env = await defaultTrustEnv({ env: {}, platform: 'linux', env: { SUDO_UID: '1000', SUDO_GID: '1001' } });
     expect(env.sudoOwner).toEqual(process.getuid!() === 0 ? { uid: 1000, gid: 1001 } : undefined);
   });
 });

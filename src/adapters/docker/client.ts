@@ -11,8 +11,8 @@ export interface DockerTarget {
 
 export const DEFAULT_SOCKET = '/var/run/docker.sock';
 
-/** Reads DOCKER_HOST (environment is a parameter, so tests can point at a missing socket). */
-export function dockerTarget(env: NodeJS.ProcessEnv = process.env): DockerTarget {
+/** Reads DOCKER_HOST from the injected environment (never process.env: main passes it down). */
+export function dockerTarget(env: NodeJS.ProcessEnv): DockerTarget {
   const host = env.DOCKER_HOST;
   if (!host) return { description: `unix://${DEFAULT_SOCKET}`, options: { socketPath: DEFAULT_SOCKET } };
   if (host.startsWith('unix://')) {
@@ -65,7 +65,8 @@ export interface DockerConnection {
 }
 
 export interface ConnectOptions {
-  env?: NodeJS.ProcessEnv;
+  /** The environment main injected (DOCKER_HOST); required, so no caller falls back to process.env. */
+  env: NodeJS.ProcessEnv;
   /** How long the first ping may take before Docker counts as unreachable. */
   pingTimeoutMs?: number;
   /** The debug log every Docker call goes through (default: silent). */
@@ -73,11 +74,7 @@ export interface ConnectOptions {
 }
 
 /** Connects and pings once, so an absent engine fails fast with the socket/DOCKER_HOST tried. */
-export async function connectDocker({
-  env = process.env,
-  pingTimeoutMs = 3000,
-  log = silentLog,
-}: ConnectOptions = {}): Promise<DockerConnection> {
+export async function connectDocker({ env, pingTimeoutMs = 3000, log = silentLog }: ConnectOptions): Promise<DockerConnection> {
   const t = dockerTarget(env);
   const docker = new Docker(t.options);
   const ac = new AbortController();

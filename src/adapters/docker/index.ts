@@ -26,6 +26,6 @@ export function clientsFor(conn: DockerConnection, log: Log = silentLog): Docker
 }
 
 /** Connects (one ping, through the log too) and hands out the narrow clients. */
-export async function connectClients(opts: ConnectOptions = {}): Promise<DockerClients> {
+export async function connectClients(opts: ConnectOptions): Promise<DockerClients> {
   return clientsFor(await connectDocker(opts), opts.log ?? silentLog);
 }

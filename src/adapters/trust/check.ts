@@ -4,7 +4,7 @@ import { caUniqueName, loadCa, type CertificateAuthority } from '../../apply/tls
 import { readIfExists } from '../../apply/files.js';
 import { errnoCode } from '../../apply/tls/tlsError.js';
 import { shellCommand } from '../../util/shell.js';
-import { canWrite, defaultTrustEnv, pemBodies, samePem, trustFileName, type SystemStore, type TrustEnv } from './stores.js';
+import { canWrite, pemBodies, samePem, trustEnvOf, trustFileName, type SystemStore, type TrustEnv, type TrustEnvSource } from './stores.js';
 
 type TrustState = 'trusted' | 'missing' | 'different';
 
@@ -170,8 +170,8 @@ export async function trustReport(plan: Plan, ca: CertificateAuthority | null, e
  * Read-only: whether the host trusts the plan's CA (system store and Docker's certs.d for the build and
  * cache registries). Never creates or changes anything. `lo provision` and `lo doctor` use it to warn.
  */
-export async function checkTrust(plan: Plan, opts: { env?: TrustEnv; domain?: string; now?: Date } = {}): Promise<TrustReport> {
-  const env = opts.env ?? (await defaultTrustEnv());
+export async function checkTrust(plan: Plan, opts: TrustEnvSource & { domain?: string; now?: Date }): Promise<TrustReport> {
+  const env = await trustEnvOf(opts);
   if (!plan.tls.enabled) return trustReport(plan, null, env, opts.domain);
   const ca = await loadCa({ caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath }, opts.now ?? new Date());
   return trustReport(plan, ca, env, opts.domain);

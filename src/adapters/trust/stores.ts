@@ -48,8 +48,8 @@ interface TrustEnvOptions {
   home?: string;
   /** Probe for a directory's existence (tests point it elsewhere). */
   exists?: (path: string) => Promise<boolean>;
-  /** Environment to read SUDO_UID/SUDO_GID from; default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** The environment main injected, read for SUDO_UID/SUDO_GID and HOME (never process.env). */
+  env: NodeJS.ProcessEnv;
   /** Our user id; default process.getuid(). */
   uid?: number;
 }
@@ -112,14 +112,24 @@ const LINUX_STORES: ReadonlyArray<Extract<SystemStore, { kind: 'anchors' }>> = [
   },
 ];
 
+/**
+ * Where a trust command finds the host's stores: handed in (tests), or detected with the environment main
+ * injected. One of the two is required, so nothing falls back to process.env.
+ */
+export type TrustEnvSource = { env: TrustEnv; processEnv?: NodeJS.ProcessEnv } | { env?: undefined; processEnv: NodeJS.ProcessEnv };
+
+export async function trustEnvOf(src: TrustEnvSource): Promise<TrustEnv> {
+  return src.env ?? (await defaultTrustEnv({ env: src.processEnv }));
+}
+
 /** The platform's trust store (detected like mkcert does) and Docker's certs.d. */
-export async function defaultTrustEnv(opts: TrustEnvOptions = {}): Promise<TrustEnv> {
+export async function defaultTrustEnv(opts: TrustEnvOptions): Promise<TrustEnv> {
   const platform = opts.platform ?? process.platform;
   const exists = opts.exists ?? dirExists;
-  const home = opts.home ?? homedir();
+  const home = opts.home ?? opts.env.HOME ?? homedir();
   const uid = opts.uid ?? (typeof process.getuid === 'function' ? process.getuid() : undefined);
   const isRoot = uid === 0;
-  const env = opts.env ?? process.env;
+  const env = opts.env;
   const sudoOwner = isRoot && env.SUDO_UID && env.SUDO_GID ? { uid: Number(env.SUDO_UID), gid: Number(env.SUDO_GID) } : undefined;
   const common = { run: runCommand, isRoot, ...(sudoOwner ? { sudoOwner } : {}) };
   // Docker's certs.d only where Docker is installed (its config directory exists).

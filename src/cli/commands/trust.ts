@@ -36,7 +36,7 @@ export function registerTrust(program: Command, ctx: CliContext): void {
     .action(async (domain: string | undefined, flags: TrustFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       const { plan } = await loadPlan(specOptions(domain, g), commonDeps(ctx));
-      const d = domain ? { domain } : {};
+      const d = { processEnv: ctx.env, ...(domain ? { domain } : {}) };
       if (flags.check) {
         const r = await checkTrust(plan, d);
         if (flags.json) printJson(r);
