@@ -3,7 +3,7 @@ import type { PlanDeps } from '../usecases/plan.js';
 import { observeSharedOrNothing } from '../usecases/registrySetup.js';
 import { resolvePaths } from '../runtime/paths.js';
 import type { Log } from '../runtime/log.js';
-import { logErr } from './output.js';
+import type { Output } from './output.js';
 
 /** Options every command accepts (set on the root program). */
 export interface GlobalOpts {
@@ -18,11 +18,14 @@ export function specOptions(domain: string | undefined, g: GlobalOpts): LoadSpec
 }
 
 /**
- * What main hands every command: the environment, the debug log and the exit code channel. Built once in
- * src/cli/main.ts; nothing below cli/ reads process.env or sets process.exitCode.
+ * What main hands every command: the environment, the output streams, the debug log and the exit code
+ * channel. Built once in src/cli/main.ts; nothing else reads process.env, writes process.stdout/stderr,
+ * reads process.stdin or sets process.exitCode.
  */
 export interface CliContext {
   env: NodeJS.ProcessEnv;
+  /** stdout (results), stderr (progress, spinners, errors) and stdin (confirmations), injected by main. */
+  out: Output;
   log: Log;
   /** A command that printed its result but must fail (e.g. `lo doctor` with a failed check) says so here. */
   setExitCode(code: number): void;
@@ -40,7 +43,7 @@ export function commonDeps(ctx: CliContext): PlanDeps {
     ...(extraLabels ? { extraLabels } : {}),
     // Shared mirrors already running keep their addresses; `lo plan` falls back to "nothing observed" fast.
     observeShared: observeSharedOrNothing(env),
-    warn: (message) => logErr(`warning ${message}`),
+    warn: (message) => ctx.out.logErr(`warning ${message}`),
   };
 }
 

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors/loError.js';
 import { LO_VERSION } from '../version.js';
-import { printJson, reportError } from './output.js';
+import { createOutput, type CliIo } from './output.js';
 import type { CliContext } from './context.js';
 import { createLog, debugEnabled, silentLog } from '../runtime/log.js';
 
@@ -24,7 +24,10 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
 
 /** The program with every command, or only `commandName`'s when it names one (help lists them all). */
 export async function buildProgram(commandName?: string, ctx: CliContext = defaultContext(process.env)): Promise<Command> {
+  const { stdout, stderr } = ctx.out.io;
   const program = new Command('lo')
+    // help and usage errors go to the injected streams too (commands inherit this)
+    .configureOutput({ writeOut: (s) => void stdout.write(s), writeErr: (s) => void stderr.write(s) })
     .description(
       'Local-cluster registry provisioner for kind: shared pull-through mirrors, build and cache registries, TLS, containerd hosts.toml and a P2P node mirror.',
     )
@@ -38,12 +41,18 @@ export async function buildProgram(commandName?: string, ctx: CliContext = defau
   return program;
 }
 
-/** The context main hands the commands: environment, debug log on stderr when asked for. */
-export function defaultContext(env: NodeJS.ProcessEnv, verbose = false): CliContext {
+/** The process's own streams: the only place lo touches process.stdout, process.stderr and process.stdin. */
+export function processIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+}
+
+/** The context main hands the commands: environment, streams, debug log on stderr when asked for. */
+export function defaultContext(env: NodeJS.ProcessEnv, verbose = false, io: CliIo = processIo()): CliContext {
   let code: number | undefined;
   return {
     env,
-    log: debugEnabled(env, verbose) ? createLog({ write: (line) => process.stderr.write(line) }) : silentLog,
+    out: createOutput(io),
+    log: debugEnabled(env, verbose) ? createLog({ write: (line) => io.stderr.write(line) }) : silentLog,
     setExitCode: (c) => {
       code = c;
       void code;
@@ -62,13 +71,16 @@ function commandNameOf(argv: string[]): string | undefined {
   return undefined;
 }
 
-/** Runs the CLI and returns the exit code (0 ok, 1 failure, 2 bad input, see README). */
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/**
+ * Runs the CLI and returns the exit code (0 ok, 1 failure, 2 bad input, see README). The environment and the
+ * streams are injected here, once; tests pass their own.
+ */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = processIo()): Promise<number> {
   const json = argv.includes('--json');
   // The debug log exists before commander parses: --verbose is read from argv (and declared on the program).
   let code: number = ExitCode.ok;
   const ctx: CliContext = {
-    ...defaultContext(env, argv.includes('--verbose')),
+    ...defaultContext(env, argv.includes('--verbose'), io),
     setExitCode: (c) => {
       code = c;
     },
@@ -81,9 +93,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
       // commander already printed the usage error on stderr; scripts asking for JSON also get one document.
-      if (json) printJson({ error: { code: 'E_USAGE', message: err.message.replace(/^error: /, ''), exitCode: ExitCode.badInput } });
+      if (json)
+        ctx.out.printJson({ error: { code: 'E_USAGE', message: err.message.replace(/^error: /, ''), exitCode: ExitCode.badInput } });
       return ExitCode.badInput;
     }
-    return reportError(err, json);
+    return ctx.out.reportError(err, json);
   }
 }

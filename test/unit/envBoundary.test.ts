@@ -19,7 +19,19 @@ const code = (text: string): string => text.replace(/\/\*[\s\S]*?\*\//g, '').rep
 /** Where the environment may be read: main (which injects it) and runtime/ (what is injected). */
 const MAY_READ_ENV = (f: string): boolean => f === 'cli/main.ts' || f.startsWith('runtime/');
 
-describe('the environment is injected once, at the top', () => {
+const STREAM_USE = /\bprocess\s*\.\s*(?:stdout|stderr|stdin)\b/;
+
+describe('the environment and the streams are injected once, at the top', () => {
+  it('only src/cli/main.ts touches process.stdout, process.stderr and process.stdin', () => {
+    const users = tsFiles(SRC)
+      .filter((f) => STREAM_USE.test(code(readFileSync(f, 'utf8'))))
+      .map((f) => relative(SRC, f));
+    expect(users).toContain('cli/main.ts');
+    expect(users.filter((f) => f !== 'cli/main.ts')).toEqual([]);
+    expect(STREAM_USE.test('ora({ stream: process.stderr })')).toBe(true);
+    expect(STREAM_USE.test('if (!process.stdin.isTTY) {')).toBe(true);
+  });
+
   it('only src/cli/main.ts and src/runtime/ read process.env', () => {
     const readers = tsFiles(SRC)
       .filter((f) => ENV_READ.test(code(readFileSync(f, 'utf8'))))

@@ -4,11 +4,11 @@ import { ExitCode, LoError } from '../../errors/loError.js';
 import { destroy } from '../../usecases/destroy.js';
 import { destroyDeps } from '../../usecases/provisionDeps.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
-import { printJson, printLine } from '../output.js';
+import type { CliIo } from '../output.js';
 import { oraReporter, summarizeActions } from './provision.js';
 
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
+async function confirm(io: CliIo, question: string): Promise<boolean> {
+  const rl = createInterface({ input: io.stdin, output: io.stderr });
   try {
     return /^y(es)?$/i.test((await rl.question(question)).trim());
   } finally {
@@ -17,6 +17,7 @@ async function confirm(question: string): Promise<boolean> {
 }
 
 export function registerDestroy(program: Command, ctx: CliContext): void {
+  const { printJson, printLine } = ctx.out;
   program
     .command('destroy')
     .description(
@@ -32,21 +33,24 @@ export function registerDestroy(program: Command, ctx: CliContext): void {
       const spec = specOptions(domain, g);
       const what = `the kind cluster and registries of ${g.config ?? domain}${opts.volumes ? ', with their volumes' : ' (volumes kept)'}`;
       if (!opts.yes && !opts.dryRun) {
-        if (!process.stdin.isTTY) {
+        if (!ctx.out.io.stdin.isTTY) {
           throw new LoError('E_USAGE', `lo destroy would delete ${what}; refusing without confirmation`, {
             hint: 'pass --yes to confirm when not running in a terminal',
             exitCode: ExitCode.badInput,
           });
         }
-        if (!(await confirm(`Delete ${what}? [y/N] `))) {
-          process.stderr.write('nothing deleted\n');
+        if (!(await confirm(ctx.out.io, `Delete ${what}? [y/N] `))) {
+          ctx.out.logErr('nothing deleted');
           return;
         }
       }
-      const r = await destroy(destroyDeps({ spec, plan: commonDeps(ctx), env: ctx.env, log: ctx.log, reporter: oraReporter() }), {
-        volumes: Boolean(opts.volumes),
-        dryRun: Boolean(opts.dryRun),
-      });
+      const r = await destroy(
+        destroyDeps({ spec, plan: commonDeps(ctx), env: ctx.env, log: ctx.log, reporter: oraReporter(ctx.out.io.stderr) }),
+        {
+          volumes: Boolean(opts.volumes),
+          dryRun: Boolean(opts.dryRun),
+        },
+      );
       if (opts.json) return printJson(r);
       const removed = r.steps.flatMap((s) => s.actions);
       if (r.dryRun) {

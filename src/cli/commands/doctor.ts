@@ -4,9 +4,9 @@ import { ExitCode } from '../../errors/loError.js';
 import { doctor } from '../../usecases/doctor.js';
 import { doctorDeps } from '../../usecases/provisionDeps.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
-import { printJson, printLine } from '../output.js';
 
 export function registerDoctor(program: Command, ctx: CliContext): void {
+  const { printJson, printLine } = ctx.out;
   program
     .command('doctor')
     .description(

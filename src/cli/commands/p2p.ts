@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { ensureSwarmKey, readSwarmKey } from '../../agent/swarmKey.js';
 import { addAgentOptions, type AgentOptions } from '../../agent/options.js';
-import { logErr, printJson, printLine } from '../output.js';
 
 export function registerP2P(program: Command, ctx: CliContext): void {
+  const { logErr, printJson, printLine } = ctx.out;
   const p2p = program
     .command('p2p')
     .description('P2P node mirror: every node serves what its containerd holds to the others (see docs/p2p.md)');

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { loadPlan } from '../../usecases/plan.js';
 import type { Plan } from '../../plan/types.js';
-import { printJson, printLine } from '../output.js';
+import type { Output } from '../output.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 
 export function registerPlan(program: Command, ctx: CliContext): void {
+  const { printJson } = ctx.out;
   program
     .command('plan')
     .description('Print the networks, registries, addresses, certificate names and files provisioning would create (changes nothing)')
@@ -17,11 +18,12 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       const { plan } = await loadPlan(specOptions(domain, g), commonDeps(ctx));
       if (opts.json) printJson(plan);
-      else printPlan(plan, Boolean(opts.hosts));
+      else printPlan(ctx.out, plan, Boolean(opts.hosts));
     });
 }
 
-export function printPlan(plan: Plan, withHosts: boolean): void {
+export function printPlan(out: Output, plan: Plan, withHosts: boolean): void {
+  const { printLine } = out;
   const p = plan.project;
   printLine(`project ${p.name}  domain ${p.domain}  slot ${p.slot ?? '-'}  spec ${p.file}`);
   printLine('');

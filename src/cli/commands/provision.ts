@@ -6,7 +6,7 @@ import { provisionDeps } from '../../usecases/provisionDeps.js';
 import type { StepReporter } from '../../usecases/runSteps.js';
 import type { StepAction } from '../../apply/stepAction.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
-import { printJson, printLine } from '../output.js';
+import { drawsSpinner, type OutStream, type Output } from '../output.js';
 
 /** "2 created, 5 unchanged" */
 export function summarizeActions(actions: readonly StepAction[]): string {
@@ -25,38 +25,39 @@ export function summarizeActions(actions: readonly StepAction[]): string {
 }
 
 /** Step progress on stderr with ora (plain lines when stderr is not a terminal). */
-export function oraReporter(): StepReporter {
+export function oraReporter(stream: OutStream): StepReporter {
   let spinner: Ora | null = null;
   const line = (step: string, title: string): string => `${chalk.bold(step)} ${title}`;
   return {
     start(step, title) {
       // Without a terminal ora prints a line per start; show only the outcome then.
-      const s = ora({ text: line(step, title), stream: process.stderr });
+      const s = ora({ text: line(step, title), stream });
       // A terminal reporting zero columns (e.g. under `script`) makes ora clear lines forever: no spinner there.
-      spinner = process.stderr.isTTY && (process.stderr.columns ?? 0) > 0 ? s.start() : s;
+      spinner = drawsSpinner(stream) ? s.start() : s;
     },
     succeed(step, title, actions, ms) {
       const what = summarizeActions(actions);
-      (spinner ?? ora({ stream: process.stderr })).succeed(`${line(step, title)}${what ? ` - ${what}` : ''} ${chalk.dim(`(${ms} ms)`)}`);
+      (spinner ?? ora({ stream })).succeed(`${line(step, title)}${what ? ` - ${what}` : ''} ${chalk.dim(`(${ms} ms)`)}`);
       spinner = null;
     },
     skip(step, title, why) {
-      ora({ stream: process.stderr }).info(`${line(step, title)} - skipped: ${why}`);
+      ora({ stream }).info(`${line(step, title)} - skipped: ${why}`);
     },
     fail(step, title) {
-      (spinner ?? ora({ stream: process.stderr })).fail(`${line(step, title)} - failed`);
+      (spinner ?? ora({ stream })).fail(`${line(step, title)} - failed`);
       spinner = null;
     },
     warn(message) {
       const s = spinner;
       if (s) s.clear();
-      ora({ stream: process.stderr }).warn(message);
+      ora({ stream }).warn(message);
       if (s) s.render();
     },
   };
 }
 
 export function registerProvision(program: Command, ctx: CliContext): void {
+  const { printJson } = ctx.out;
   program
     .command('provision')
     .description(
@@ -72,17 +73,18 @@ export function registerProvision(program: Command, ctx: CliContext): void {
         plan: commonDeps(ctx),
         env: ctx.env,
         log: ctx.log,
-        reporter: oraReporter(),
+        reporter: oraReporter(ctx.out.io.stderr),
       });
       const result = await provision(deps, { dryRun: Boolean(opts.dryRun) });
       if (opts.json) printJson(result);
-      else if (result.dryRun) printProvisionDiff(result);
-      else printProvisionSummary(result);
+      else if (result.dryRun) printProvisionDiff(ctx.out, result);
+      else printProvisionSummary(ctx.out, result);
     });
 }
 
 /** The dry-run diff: per step, what a run would do (unchanged objects counted). */
-export function printProvisionDiff(r: ProvisionResult): void {
+export function printProvisionDiff(out: Output, r: ProvisionResult): void {
+  const { printLine } = out;
   const todo = r.steps.flatMap((s) => s.actions.filter((a) => a.action !== 'noop').map((a) => ({ step: s.step, a })));
   printLine(`dry run: lo provision would ${todo.length ? 'do' : 'change nothing'}${todo.length ? ':' : ''}`);
   for (const { step, a } of todo) {
@@ -92,7 +94,8 @@ export function printProvisionDiff(r: ProvisionResult): void {
   if (same > 0) printLine(`  ${same} other objects already match the plan`);
 }
 
-export function printProvisionSummary(r: ProvisionResult): void {
+export function printProvisionSummary(out: Output, r: ProvisionResult): void {
+  const { printLine } = out;
   const c = r.cluster;
   printLine(`${chalk.green('✔')} cluster ${chalk.bold(c.name)} ready on network ${c.network}${r.changed ? '' : ' (nothing changed)'}`);
   printLine(`  nodes       ${c.nodes.join(', ')}`);

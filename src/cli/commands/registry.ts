@@ -12,7 +12,7 @@ import {
 } from '../../usecases/registry.js';
 import { parseSize } from '../../spec/size.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
-import { printJson, printLine } from '../output.js';
+import { drawsSpinner, type OutStream, type Output } from '../output.js';
 
 interface Flags {
   json?: boolean;
@@ -22,10 +22,9 @@ interface Flags {
 }
 
 /** A spinner on stderr for people; silent for --json and when stderr is not a terminal. */
-function progress(json: boolean): { deps: Pick<RegistryDeps, 'onProgress'>; spinner: Ora | null } {
-  // A terminal that reports no width (e.g. under `script` without a window size) would make ora clear lines forever.
-  if (json || !process.stderr.isTTY || !((process.stderr.columns ?? 0) > 0)) return { deps: {}, spinner: null };
-  const spinner = ora({ stream: process.stderr }).start();
+function progress(stream: OutStream, json: boolean): { deps: Pick<RegistryDeps, 'onProgress'>; spinner: Ora | null } {
+  if (json || !drawsSpinner(stream)) return { deps: {}, spinner: null };
+  const spinner = ora({ stream }).start();
   return { deps: { onProgress: (step) => (spinner.text = step) }, spinner };
 }
 
@@ -37,7 +36,7 @@ async function run<T>(
   fn: (deps: RegistryDeps, opts: ReturnType<typeof specOptions>) => Promise<T>,
 ): Promise<T> {
   const g = cmd.optsWithGlobals<GlobalOpts>();
-  const { deps, spinner } = progress(Boolean(flags.json));
+  const { deps, spinner } = progress(ctx.out.io.stderr, Boolean(flags.json));
   try {
     // observeShared from commonDeps is lenient (for `lo plan`); the registry core replaces it with its own.
     const result = await fn({ ...commonDeps(ctx), env: ctx.env, log: ctx.log, ...deps }, specOptions(domain, g));
@@ -50,6 +49,7 @@ async function run<T>(
 }
 
 export function registerRegistry(program: Command, ctx: CliContext): void {
+  const { printJson, printLine } = ctx.out;
   const registry = program.command('registry').description('Run the build, cache and mirror registries on Docker (no cluster)');
 
   registry
@@ -67,7 +67,7 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
           changed: r.actions.some((a) => a.action !== 'noop'),
           actions: r.actions,
         });
-      printActions(r.actions, r.dryRun);
+      printActions(ctx.out, r.actions, r.dryRun);
     });
 
   registry
@@ -79,7 +79,7 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .action(async (domain: string, flags: Flags, cmd: Command) => {
       const r = await run(ctx, cmd, flags, domain, (deps, opts) => registryStatus(opts, { ...deps, shared: Boolean(flags.shared) }));
       if (flags.json) return printJson(r);
-      printStatus(r);
+      printStatus(ctx.out, r);
     });
 
   registry
@@ -126,7 +126,7 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
         registryDown(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
       );
       if (flags.json) return printJson(r);
-      printActions(r.actions, Boolean(r.dryRun));
+      printActions(ctx.out, r.actions, Boolean(r.dryRun));
     });
 
   registry
@@ -141,11 +141,12 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
         registryClean(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
       );
       if (flags.json) return printJson(r);
-      printActions(r.actions, Boolean(r.dryRun));
+      printActions(ctx.out, r.actions, Boolean(r.dryRun));
     });
 }
 
-export function printActions(actions: Action[], dryRun: boolean): void {
+export function printActions(out: Output, actions: Action[], dryRun: boolean): void {
+  const { printLine } = out;
   const changed = actions.filter((a) => a.action !== 'noop' || a.reason);
   if (actions.length > 0 && actions.every((a) => a.action === 'noop') && changed.length === 0) {
     printLine(`nothing to do: ${actions.length} objects already match the plan`);
@@ -164,7 +165,8 @@ export function printActions(actions: Action[], dryRun: boolean): void {
   if (noops > 0) printLine(`${noops} other objects unchanged`);
 }
 
-export function printStatus(s: StatusResult): void {
+export function printStatus(out: Output, s: StatusResult): void {
+  const { printLine } = out;
   printLine(`project ${s.project}${s.shared ? ' (with shared mirrors)' : ''}`);
   const rows = s.registries.map((r) => [
     r.role === 'mirror' ? `${r.name} (${r.registry})` : r.name,

@@ -6,7 +6,7 @@ import { ExitCode, LoError } from '../../errors/loError.js';
 import { checkTrust, type TrustReport } from '../../adapters/trust/check.js';
 import { trustCa, untrustCa } from '../../usecases/trust.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
-import { logErr, printJson, printLine } from '../output.js';
+import type { Output } from '../output.js';
 
 interface TrustFlags {
   yes?: boolean;
@@ -16,6 +16,7 @@ interface TrustFlags {
 }
 
 export function registerTrust(program: Command, ctx: CliContext): void {
+  const { logErr, printJson, printLine } = ctx.out;
   program
     .command('trust')
     .description(
@@ -40,7 +41,7 @@ export function registerTrust(program: Command, ctx: CliContext): void {
       if (flags.check) {
         const r = await checkTrust(plan, d);
         if (flags.json) printJson(r);
-        else printReport(r);
+        else printReport(ctx.out, r);
         if (!r.trusted) ctx.setExitCode(ExitCode.failure);
         return;
       }
@@ -48,13 +49,13 @@ export function registerTrust(program: Command, ctx: CliContext): void {
         logErr('lo trust will:');
         for (const i of r.items.filter((x) => x.change)) logErr(`  - ${i.change}`);
         if (flags.yes) return true;
-        if (!process.stdin.isTTY) {
+        if (!ctx.out.io.stdin.isTTY) {
           throw new LoError('E_USAGE', 'lo trust needs confirmation but stdin is not a terminal', {
             exitCode: ExitCode.badInput,
             hint: `pass --yes to apply: ${flags.uninstall ? r.command.replace(' --yes', ' --uninstall --yes') : r.command}`,
           });
         }
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const rl = createInterface({ input: ctx.out.io.stdin, output: ctx.out.io.stderr });
         try {
           return /^y(es)?$/i.test((await rl.question('Apply these changes? [y/N] ')).trim());
         } finally {
@@ -84,7 +85,8 @@ export function registerTrust(program: Command, ctx: CliContext): void {
     });
 }
 
-function printReport(r: TrustReport): void {
+function printReport(out: Output, r: TrustReport): void {
+  const { printLine } = out;
   if (!r.tls) {
     printLine('TLS is off for this project (spec.registries.tls: false); nothing to trust');
     return;

@@ -5,7 +5,7 @@ import { ExitCode } from '../../errors/loError.js';
 import { loadPlan } from '../../usecases/plan.js';
 import { why, type Hop, type WhyResult } from '../../usecases/why.js';
 import { commonDeps, specOptions, type CliContext, type GlobalOpts } from '../context.js';
-import { printJson, printLine } from '../output.js';
+import type { Output } from '../output.js';
 
 interface Flags {
   json?: boolean;
@@ -38,7 +38,8 @@ function describe(h: Hop): string {
   }
 }
 
-function print(r: WhyResult): void {
+function print(out: Output, r: WhyResult): void {
+  const { printLine } = out;
   printLine(`image     ${r.normalized}`);
   printLine(
     `node      ${r.node}, containerd ${r.containerd.version}, CRI pull via ${r.containerd.pullMode === 'transfer' ? 'the transfer service' : 'local pull'} (${r.containerd.because})`,
@@ -58,6 +59,7 @@ function print(r: WhyResult): void {
 }
 
 export function registerWhy(program: Command, ctx: CliContext): void {
+  const { printJson } = ctx.out;
   program
     .command('why')
     .description(
@@ -79,7 +81,7 @@ export function registerWhy(program: Command, ctx: CliContext): void {
         },
       );
       if (flags.json) printJson(r);
-      else print(r);
+      else print(ctx.out, r);
       if (!r.answeredBy || r.findings.some((f) => f.severity === 'fail')) ctx.setExitCode(ExitCode.failure);
     });
 }
