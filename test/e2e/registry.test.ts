@@ -163,7 +163,16 @@ describe('lo registry up on a real engine', () => {
     const dry = await runLo(['registry', 'up', '--config', specFile, '--dry-run'], cliEnv());
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain(`would recreate container   ${ws.runId}a-registry-build  (container was exited)`);
-    expect((await inspectContainer(`${ws.runId}a-registry-build`))!.Id).toBe(build.Id);
+    const json = JSON.parse((await runLo(['registry', 'up', '--config', specFile, '--dry-run', '--json'], cliEnv())).stdout) as {
+      dryRun: boolean;
+      actions: Action[];
+    };
+    expect(json.dryRun).toBe(true);
+    expect(changed(json.actions).map((a) => `${a.action} ${a.name}`)).toEqual([`recreate ${ws.runId}a-registry-build`]);
+    // observe + diff only: the container was neither replaced nor started
+    const after = (await inspectContainer(`${ws.runId}a-registry-build`))!;
+    expect(after.Id).toBe(build.Id);
+    expect(after.State.Running).toBe(false);
     await docker.getContainer(build.Id).start();
   });
 
