@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { ExitCode, LoError } from '../../errors/loError.js';
 import { silentLog, verbForms, type Log } from '../../runtime/log.js';
 
@@ -79,6 +79,8 @@ export async function connectDocker({
   log = silentLog,
 }: ConnectOptions = {}): Promise<DockerConnection> {
   const t = dockerTarget(env);
+  // Loaded on the first connection, not at start-up: `lo plan` and `lo --help` never pay for dockerode.
+  const { default: Docker } = await import('dockerode');
   const docker = new Docker(t.options);
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), pingTimeoutMs);
