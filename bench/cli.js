@@ -27,13 +27,10 @@ export async function run(report) {
   const opts = { domain: 'lok8s.dev', cwd: dir }; // no clusters/ in dir: the built-in default spec
   try {
     const node = (args) => sh(process.execPath, args, { env, cwd: dir });
-    const unbundled = (args) =>
-      node([
-        '--input-type=module',
-        '-e',
-        `import(${JSON.stringify(UNBUNDLED)}).then(async (m) => { process.exitCode = await m.main(['node', 'lo', ...process.argv.slice(1)]); })`,
-        ...args,
-      ]);
+    // bin/lo.js as it was before the bundle: the tsc output, one file per module.
+    const entry = join(dir, 'lo-unbundled.mjs');
+    writeFileSync(entry, `import { main } from ${JSON.stringify(UNBUNDLED)};\nprocess.exitCode = await main(process.argv);\n`);
+    const unbundled = (args) => node([entry, ...args]);
     const subjects = {
       node0: () => node(['-e', '0']),
       help: () => node([LO, '--help']),
