@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+// The CLI bundle `npm run build` writes (scripts/bundle.js): a few files instead of the whole module graph.
+import { main } from '../dist/bundle/main.js';
 
 main(process.argv).then(
   (code) => {

@@ -4,7 +4,6 @@ import type { ContainerSpec, ContainerState, DockerClients, NetworkState } from 
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
 import { REPLICA_ROLE } from '../plan/offline.js';
-import { ensureTls as defaultEnsureTls } from './tls/ensureTls.js';
 import { applyCertsDir } from './certsDir.js';
 import { readIfExists, SECRET_MODE, writeFileAtomic } from './files.js';
 import { containerSpecHash, ensureHashKey, registryConfigWithSecrets } from './registryConfig.js';
@@ -272,7 +271,8 @@ async function ensureCertificates(
     );
     return { actions, material: null };
   }
-  const fn = ensureTls ?? defaultEnsureTls;
+  // node-forge loads with the TLS code, when certificates are needed (not for `lo registry status`).
+  const fn = ensureTls ?? (await import('./tls/ensureTls.js')).ensureTls;
   const material = await fn(plan);
   if (!material) return { actions: [], material: null };
   const actions = Object.values(material.certificates).map((c): Action => ({

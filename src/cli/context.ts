@@ -1,6 +1,5 @@
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import type { PlanDeps } from '../usecases/plan.js';
-import { observeSharedOrNothing } from '../usecases/registrySetup.js';
 import { resolvePaths } from '../runtime/paths.js';
 import type { Log } from '../runtime/log.js';
 import type { Output } from './output.js';
@@ -42,7 +41,8 @@ export function commonDeps(ctx: CliContext): PlanDeps {
     ...(env.LO_REGISTRY_IMAGE ? { registryImage: env.LO_REGISTRY_IMAGE } : {}),
     ...(extraLabels ? { extraLabels } : {}),
     // Shared mirrors already running keep their addresses; `lo plan` falls back to "nothing observed" fast.
-    observeShared: observeSharedOrNothing(env),
+    // (loaded on use: registering commands for `lo --help` does not load the Docker code)
+    observeShared: async (spec) => (await import('../usecases/registrySetup.js')).observeSharedOrNothing(env)(spec),
     warn: (message) => ctx.out.logErr(`warning ${message}`),
   };
 }

@@ -1,12 +1,11 @@
-import { Ajv } from 'ajv';
 import { isScalar, LineCounter, parseDocument, visit, type Alias, type ErrorCode, type Node } from 'yaml';
 import { ConfigError, MAX_LISTED_ISSUES, type ConfigIssue } from '../errors/loError.js';
 import { API_VERSION, DEFAULT_DOMAIN } from './constants.js';
 import { defaultP2PEnabled, defaultRegistryFor, dropEmptySections } from './defaults.js';
 import { checkMirrorUrl, ruleContext, SPEC_RULES } from './rules.js';
 import { sizeBytes } from './size.js';
-import { specSchema } from './schema.js';
 import { schemaIssue } from './schemaMessages.js';
+import { validateSchema } from './validator.js';
 import { defaultProjectNetwork, slotOf } from './slot.js';
 import { pruneRejected, type SpecDocument, type SpecIssue } from './specDoc.js';
 import type { ClusterSpec, MirrorSpec } from './types.js';
@@ -19,10 +18,6 @@ interface ParseOptions {
   /** Domain the file was found under (`clusters/<domain>/`), if any. */
   domain?: string;
 }
-
-// useDefaults: ajv writes the schema's defaults into the document, the one place defaults come from.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, verbose: true });
-const validateSchema = ajv.compile(specSchema);
 
 /**
  * Parses and validates a spec file's text. Pure: no I/O. Throws ConfigError listing every problem at once,

@@ -152,7 +152,7 @@ describe('registries with TLS', () => {
     // What lo wrote before certificates named only lo: the project leaf also named docker.io (same CA).
     const project = plan.tls.certificates.find((c) => c.id === 'project')!;
     const ca = (await loadCa({ caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath }))!;
-    const old = issueLeaf({ ...project, names: [...project.names, 'docker.io'] }, ca, new Date());
+    const old = await issueLeaf({ ...project, names: [...project.names, 'docker.io'] }, ca, new Date());
     writeFileSync(project.keyPath, old.keyPem, { mode: 0o600 });
     writeFileSync(project.certPath, old.certPem);
     // And a second mirror: its own certificate is created, the first mirror's is kept.

@@ -146,7 +146,7 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     expect(nc).toMatch(/Name Constraints: critical/);
     // Even the CA's key cannot make quay.io believable: a leaf forged with that SAN breaks the name constraints.
     const theCa = (await loadCa({ caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath }))!;
-    const forged = issueLeaf({ id: 'forged', certPath: '', keyPath: '', names: ['quay.io', '127.0.0.1'] }, theCa, new Date());
+    const forged = await issueLeaf({ id: 'forged', certPath: '', keyPath: '', names: ['quay.io', '127.0.0.1'] }, theCa, new Date());
     const forgedPath = join(t.dir, 'forged.crt');
     writeFileSync(forgedPath, forged.certPem);
     const v = await execa('openssl', ['verify', '-CAfile', plan.tls.caCertPath, forgedPath], { reject: false, all: true });

@@ -195,6 +195,9 @@ describe('bin/lo.js (built)', () => {
     // another file has a type error).
     if (!existsSync(join(REPO, 'dist', 'cli', 'main.js')))
       await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: REPO }).catch(() => undefined);
+    // bin/lo.js runs the bundle (scripts/bundle.js, the second step of `npm run build`).
+    if (!existsSync(join(REPO, 'dist', 'bundle', 'main.js')))
+      await run(process.execPath, [join(REPO, 'scripts', 'bundle.js')], { cwd: REPO });
   }, 120_000);
 
   it('exits 2 on a bad spec as a real process and leaves the state dir empty', async () => {

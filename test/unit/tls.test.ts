@@ -178,7 +178,7 @@ describe('ensureTls: CA and certificates', () => {
     const ca = (await loadCa({ caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath }, T0))!;
     // What lo before this change wrote: the shared mirror's IP and its registry name, from this very CA.
     const dock = plan.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!;
-    const old = issueLeafUnchecked(
+    const old = await issueLeafUnchecked(
       { id: dock.id, certPath: dock.certPath, keyPath: dock.keyPath, names: [...dock.names, 'docker.io'] },
       ca,
       T0,

@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { ExitCode, LoError } from '../../errors/loError.js';
 import { silentLog, verbForms, type Log } from '../../runtime/log.js';
 
@@ -76,6 +76,8 @@ export interface ConnectOptions {
 /** Connects and pings once, so an absent engine fails fast with the socket/DOCKER_HOST tried. */
 export async function connectDocker({ env, pingTimeoutMs = 3000, log = silentLog }: ConnectOptions): Promise<DockerConnection> {
   const t = dockerTarget(env);
+  // Loaded on the first connection, not at start-up: `lo plan` and `lo --help` never pay for dockerode.
+  const { default: Docker } = await import('dockerode');
   const docker = new Docker(t.options);
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), pingTimeoutMs);

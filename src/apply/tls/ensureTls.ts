@@ -1,6 +1,7 @@
 import type { Plan } from '../../plan/types.js';
-import { loadOrCreateCa } from './ca.js';
-import { ensureLeaf, type LeafAction } from './leaf.js';
+import { existsSync } from 'node:fs';
+import { generateRsaKey, loadOrCreateCa, type RsaKey } from './ca.js';
+import { ensureLeaf, LEAF_KEY_BITS, type LeafAction } from './leaf.js';
 
 export interface TlsCertificateMaterial {
   id: string;
@@ -34,15 +35,26 @@ export interface EnsureTlsOptions {
 export async function ensureTls(plan: Plan, opts: EnsureTlsOptions = {}): Promise<TlsMaterial | null> {
   if (!plan.tls.enabled) return null;
   const now = opts.now ?? new Date();
+  // No CA yet: every certificate is issued anew, so their keys are generated (off the main thread, in
+  // parallel) while the CA's key is. A key a certificate ends up not needing is dropped, never reused.
+  const early: (Promise<RsaKey> | undefined)[] = existsSync(plan.tls.caCertPath)
+    ? []
+    : plan.tls.certificates.map(() => generateRsaKey(LEAF_KEY_BITS));
+  for (const k of early) k?.catch(() => undefined); // an unused key's failure is not an unhandled rejection
   const ca = await loadOrCreateCa(
     { caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath },
     { now, ...(opts.identity ? { identity: opts.identity } : {}) },
   );
+  const results = await Promise.all(
+    plan.tls.certificates.map((c, i) => {
+      const key = early[i];
+      return ensureLeaf({ id: c.id, certPath: c.certPath, keyPath: c.keyPath, names: c.names }, ca, now, key ? () => key : undefined);
+    }),
+  );
   const certificates: Record<string, TlsCertificateMaterial> = {};
-  for (const c of plan.tls.certificates) {
-    const r = await ensureLeaf({ id: c.id, certPath: c.certPath, keyPath: c.keyPath, names: c.names }, ca, now);
+  for (const r of results) {
     const action: LeafAction = r.action;
-    certificates[c.id] = { id: r.id, certPath: r.certPath, keyPath: r.keyPath, fingerprint: r.fingerprint, action };
+    certificates[r.id] = { id: r.id, certPath: r.certPath, keyPath: r.keyPath, fingerprint: r.fingerprint, action };
   }
   return { caCertPem: ca.certPem, caFingerprint: ca.fingerprint, caCreated: ca.created, certificates };
 }

@@ -3,7 +3,17 @@ import { dirname } from 'node:path';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
-import { caScope, CERT_MODE, certFingerprint, generateRsaKey, namesOutsideScope, randomSerial, type CertificateAuthority } from './ca.js';
+import {
+  caScope,
+  CERT_MODE,
+  certFingerprint,
+  generateRsaKey,
+  namesOutsideScope,
+  randomSerial,
+  signCertificate,
+  type CertificateAuthority,
+  type RsaKey,
+} from './ca.js';
 import { readIfExists, writeFileAtomic } from '../files.js';
 import { ExitCode } from '../../errors/loError.js';
 import { withFileLock } from './lock.js';
@@ -93,13 +103,14 @@ export function reissueReason(
 }
 
 /** Issues a server certificate for exactly `names`, signed by the CA. Pure apart from randomness. */
-export function issueLeaf(
+export async function issueLeaf(
   spec: LeafSpec,
   ca: Pick<CertificateAuthority, 'cert' | 'key'>,
   now: Date,
-): { certPem: string; keyPem: string; cert: forge.pki.Certificate } {
+  newKey: () => Promise<RsaKey> = () => generateRsaKey(LEAF_KEY_BITS),
+): Promise<{ certPem: string; keyPem: string; cert: forge.pki.Certificate }> {
   if (spec.names.length === 0) throw new TlsError(`certificate ${spec.id} has no names to cover`, { file: spec.certPath });
-  const { keyPem, key } = generateRsaKey(LEAF_KEY_BITS);
+  const { keyPem, key } = await newKey();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
   cert.serialNumber = randomSerial();
@@ -126,7 +137,7 @@ export function issueLeaf(
       keyIdentifier: caSki ? forge.util.hexToBytes(caSki) : ca.cert.generateSubjectKeyIdentifier().getBytes(),
     },
   ]);
-  cert.sign(ca.key, forge.md.sha256.create());
+  signCertificate(cert, ca.key);
   return { certPem: forge.pki.certificateToPem(cert), keyPem, cert };
 }
 
@@ -169,7 +180,7 @@ async function readLeaf(spec: LeafSpec): Promise<{ certPem: string | null; keyPe
  * Unchanged files are not touched (same bytes, same mtime). (Re)issuing holds a lock on the certificate so
  * concurrent runs never pair one run's certificate with another's key; files are written atomically.
  */
-export async function ensureLeaf(spec: LeafSpec, ca: CertificateAuthority, now: Date): Promise<LeafResult> {
+export async function ensureLeaf(spec: LeafSpec, ca: CertificateAuthority, now: Date, newKey?: () => Promise<RsaKey>): Promise<LeafResult> {
   assertInScope(spec, ca);
   const unchanged = async (certPem: string): Promise<LeafResult> => {
     // Tighten a key someone loosened; chmod changes ctime only, never the bytes or the mtime.
@@ -190,7 +201,7 @@ export async function ensureLeaf(spec: LeafSpec, ca: CertificateAuthority, now: 
       const current = await readLeaf(spec);
       const reason = reissueReason(current, spec, ca, now);
       if (reason === null) return unchanged(current.certPem!);
-      const leaf = issueLeaf(spec, ca, now);
+      const leaf = await issueLeaf(spec, ca, now, newKey);
       // Key first, then certificate: readers that see the new certificate find its key already in place.
       await writeFileAtomic(spec.keyPath, leaf.keyPem, LEAF_KEY_MODE);
       await writeFileAtomic(spec.certPath, leaf.certPem, CERT_MODE);

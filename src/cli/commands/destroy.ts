@@ -1,8 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { ExitCode, LoError } from '../../errors/loError.js';
-import { destroy } from '../../usecases/destroy.js';
-import { destroyDeps } from '../../usecases/provisionDeps.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import type { CliIo } from '../output.js';
 import { oraReporter, summarizeActions } from './provision.js';
@@ -44,6 +42,11 @@ export function registerDestroy(program: Command, ctx: CliContext): void {
           return;
         }
       }
+      // Loaded when the command runs: `lo --help` registers every command.
+      const [{ destroy }, { destroyDeps }] = await Promise.all([
+        import('../../usecases/destroy.js'),
+        import('../../usecases/provisionDeps.js'),
+      ]);
       const r = await destroy(
         destroyDeps({ spec, plan: commonDeps(ctx), env: ctx.env, log: ctx.log, reporter: oraReporter(ctx.out.io.stderr) }),
         {

@@ -1,8 +1,6 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { ExitCode } from '../../errors/loError.js';
-import { doctor } from '../../usecases/doctor.js';
-import { doctorDeps } from '../../usecases/provisionDeps.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 
 export function registerDoctor(program: Command, ctx: CliContext): void {
@@ -17,6 +15,11 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
     .action(async (domain: string, opts: { json?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       // commonDeps observes the shared network, falling back to "nothing observed" when Docker is down.
+      // Loaded when the command runs: `lo --help` registers every command.
+      const [{ doctor }, { doctorDeps }] = await Promise.all([
+        import('../../usecases/doctor.js'),
+        import('../../usecases/provisionDeps.js'),
+      ]);
       const r = await doctor(doctorDeps({ spec: specOptions(domain, g), plan: commonDeps(ctx), env: ctx.env, log: ctx.log }));
       if (opts.json) printJson(r);
       else {

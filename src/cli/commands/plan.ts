@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { loadPlan } from '../../usecases/plan.js';
 import type { Plan } from '../../plan/types.js';
 import type { Output } from '../output.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
@@ -16,6 +15,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .configureHelp({ showGlobalOptions: true })
     .action(async (domain: string, opts: { json?: boolean; hosts?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
+      // Loaded when the command runs: `lo --help` registers every command.
+      const { loadPlan } = await import('../../usecases/plan.js');
       const { plan } = await loadPlan(specOptions(domain, g), commonDeps(ctx));
       if (opts.json) printJson(plan);
       else printPlan(ctx.out, plan, Boolean(opts.hosts));

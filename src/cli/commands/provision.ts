@@ -1,8 +1,7 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import ora, { type Ora } from 'ora';
-import { provision, type ProvisionResult } from '../../usecases/provision.js';
-import { provisionDeps } from '../../usecases/provisionDeps.js';
+import type { ProvisionResult } from '../../usecases/provision.js';
 import type { StepReporter } from '../../usecases/runSteps.js';
 import type { StepAction } from '../../apply/stepAction.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
@@ -68,6 +67,11 @@ export function registerProvision(program: Command, ctx: CliContext): void {
     .option('--json', 'print the result (cluster, registries, steps and their actions) as one JSON document')
     .action(async (domain: string, opts: { json?: boolean; dryRun?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
+      // Loaded when the command runs: `lo --help` registers every command.
+      const [{ provision }, { provisionDeps }] = await Promise.all([
+        import('../../usecases/provision.js'),
+        import('../../usecases/provisionDeps.js'),
+      ]);
       const deps = provisionDeps({
         spec: specOptions(domain, g),
         plan: commonDeps(ctx),

@@ -1,18 +1,13 @@
 import type { Command } from 'commander';
 import ora, { type Ora } from 'ora';
 import type { Action } from '../../apply/types.js';
-import {
-  registryClean,
-  registryDown,
-  registryGc,
-  registryStatus,
-  registryUp,
-  type RegistryDeps,
-  type StatusResult,
-} from '../../usecases/registry.js';
+import type { RegistryDeps, StatusResult } from '../../usecases/registry.js';
 import { parseSize } from '../../spec/size.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import { drawsSpinner, type OutStream, type Output } from '../output.js';
+
+// Loaded when the command runs, not when it is registered: `lo --help` registers every command.
+const usecases = (): Promise<typeof import('../../usecases/registry.js')> => import('../../usecases/registry.js');
 
 interface Flags {
   json?: boolean;
@@ -59,7 +54,9 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'print what would be created or recreated, change nothing')
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(ctx, cmd, flags, domain, (deps, opts) => registryUp(opts, { ...deps, dryRun: Boolean(flags.dryRun) }));
+      const r = await run(ctx, cmd, flags, domain, async (deps, opts) =>
+        (await usecases()).registryUp(opts, { ...deps, dryRun: Boolean(flags.dryRun) }),
+      );
       if (flags.json)
         return printJson({
           project: r.plan.project.name,
@@ -77,7 +74,9 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .option('--shared', 'also show the shared mirrors')
     .option('--json', 'print one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(ctx, cmd, flags, domain, (deps, opts) => registryStatus(opts, { ...deps, shared: Boolean(flags.shared) }));
+      const r = await run(ctx, cmd, flags, domain, async (deps, opts) =>
+        (await usecases()).registryStatus(opts, { ...deps, shared: Boolean(flags.shared) }),
+      );
       if (flags.json) return printJson(r);
       printStatus(ctx.out, r);
     });
@@ -95,8 +94,8 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .action(async (domain: string, flags: Flags, cmd: Command) => {
       // Bad input is refused before Docker is touched.
       const maxSizeBytes = flags.maxSize === undefined ? undefined : parseSize(flags.maxSize, '--max-size');
-      const r = await run(ctx, cmd, flags, domain, (deps, opts) =>
-        registryGc(opts, {
+      const r = await run(ctx, cmd, flags, domain, async (deps, opts) =>
+        (await usecases()).registryGc(opts, {
           ...deps,
           shared: Boolean(flags.shared),
           dryRun: Boolean(flags.dryRun),
@@ -122,8 +121,8 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'print what would be removed, change nothing')
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(ctx, cmd, flags, domain, (deps, opts) =>
-        registryDown(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
+      const r = await run(ctx, cmd, flags, domain, async (deps, opts) =>
+        (await usecases()).registryDown(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
       );
       if (flags.json) return printJson(r);
       printActions(ctx.out, r.actions, Boolean(r.dryRun));
@@ -137,8 +136,8 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'print what would be removed, change nothing')
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(ctx, cmd, flags, domain, (deps, opts) =>
-        registryClean(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
+      const r = await run(ctx, cmd, flags, domain, async (deps, opts) =>
+        (await usecases()).registryClean(opts, { ...deps, shared: Boolean(flags.shared), dryRun: Boolean(flags.dryRun) }),
       );
       if (flags.json) return printJson(r);
       printActions(ctx.out, r.actions, Boolean(r.dryRun));

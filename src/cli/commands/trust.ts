@@ -1,10 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import chalk from 'chalk';
-import { loadPlan } from '../../usecases/plan.js';
 import { ExitCode, LoError } from '../../errors/loError.js';
-import { checkTrust, type TrustReport } from '../../adapters/trust/check.js';
-import { trustCa, untrustCa } from '../../usecases/trust.js';
+import type { TrustReport } from '../../adapters/trust/check.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import type { Output } from '../output.js';
 
@@ -36,6 +34,12 @@ export function registerTrust(program: Command, ctx: CliContext): void {
     .option('--json', 'print one JSON document (the trust report, or the result)')
     .action(async (domain: string | undefined, flags: TrustFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
+      // Loaded when the command runs: `lo --help` registers every command.
+      const [{ loadPlan }, { checkTrust }, { trustCa, untrustCa }] = await Promise.all([
+        import('../../usecases/plan.js'),
+        import('../../adapters/trust/check.js'),
+        import('../../usecases/trust.js'),
+      ]);
       const { plan } = await loadPlan(specOptions(domain, g), commonDeps(ctx));
       const d = { processEnv: ctx.env, ...(domain ? { domain } : {}) };
       if (flags.check) {

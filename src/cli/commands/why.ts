@@ -1,9 +1,7 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { connectClients } from '../../adapters/docker/index.js';
 import { ExitCode } from '../../errors/loError.js';
-import { loadPlan } from '../../usecases/plan.js';
-import { why, type Hop, type WhyResult } from '../../usecases/why.js';
+import type { Hop, WhyResult } from '../../usecases/why.js';
 import { commonDeps, specOptions, type CliContext, type GlobalOpts } from '../context.js';
 import type { Output } from '../output.js';
 
@@ -73,6 +71,12 @@ export function registerWhy(program: Command, ctx: CliContext): void {
     .action(async (image: string, domain: string, flags: Flags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       const planDeps = commonDeps(ctx);
+      // Loaded when the command runs: `lo --help` registers every command.
+      const [{ connectClients }, { loadPlan }, { why }] = await Promise.all([
+        import('../../adapters/docker/index.js'),
+        import('../../usecases/plan.js'),
+        import('../../usecases/why.js'),
+      ]);
       const r = await why(
         { image, ...(flags.node ? { node: flags.node } : {}), noUpstream: flags.upstream === false },
         {

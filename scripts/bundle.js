@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+/**
+ * `npm run build`, second step (after tsc): bundles the CLI with esbuild into dist/bundle/, which bin/lo.js runs.
+ * One entry (src/cli/main.ts) with code splitting: each command module (loaded by main's dynamic imports) and
+ * what only it uses become their own chunks, so `lo --help` reads a few files instead of ~1,000 modules.
+ *
+ * - The agent-only dependencies (libp2p, gRPC, prom-client, ...) stay external: they load from node_modules,
+ *   only when `lo p2p agent` runs.
+ * - dockerode's SSH transport (ssh2, with a native addon) is loaded on first use of an ssh:// DOCKER_HOST,
+ *   not at start-up (docker-modem requires it at its top).
+ * - Modules that locate package files from `import.meta.url` (package.json, schemas/, the .proto files, the
+ *   package root) keep the URL they have in dist/, so the same relative paths hold inside the bundle.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
+import standaloneCode from 'ajv/dist/standalone/index.js';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(root, 'dist', 'bundle');
+
+/** Dependencies only `lo p2p agent` loads: not bundled. */
+export const AGENT_ONLY = [
+  'libp2p',
+  '@libp2p/*',
+  '@chainsafe/*',
+  '@grpc/*',
+  '@multiformats/*',
+  'multiformats',
+  'multiformats/*',
+  'prom-client',
+];
+
+/**
+ * CommonJS modules a dependency requires at its top but needs only on rare paths: replaced by a stub that
+ * requires the real module (from node_modules, not bundled) on first call.
+ */
+export const LAZY = [
+  // dockerode -> docker-modem: the SSH transport (ssh2 and its native addon), for ssh:// DOCKER_HOST only
+  { from: /docker-modem[\\/]lib$/, request: './ssh', module: 'docker-modem/lib/ssh.js' },
+  // dockerode: BuildKit sessions (gRPC, protobufjs), for `version: '2'` builds only (lo builds with the classic builder)
+  { from: /dockerode[\\/]lib$/, request: './session', module: 'dockerode/lib/session.js' },
+  // dockerode requires ./buildkit (protobufjs) inside the one function that uses it: external is enough
+  { from: /dockerode[\\/]lib$/, request: './buildkit', module: 'dockerode/lib/buildkit.js', external: true },
+];
+
+const lazyRequires = {
+  name: 'lazy-requires',
+  setup(b) {
+    for (const l of LAZY) {
+      const escaped = l.request.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      b.onResolve({ filter: new RegExp(`^${escaped}$`) }, (args) =>
+        l.from.test(args.resolveDir)
+          ? l.external
+            ? { path: l.module, external: true }
+            : { path: l.module, namespace: 'lo-lazy' }
+          : undefined,
+      );
+    }
+    b.onLoad({ filter: /.*/, namespace: 'lo-lazy' }, (args) => ({
+      // A function stub: every one of these modules exports a function.
+      contents: `let m; module.exports = function () { m ??= require(${JSON.stringify(args.path)}); return m.apply(this, arguments); };`,
+      loader: 'js',
+    }));
+    b.onResolve({ filter: /^(docker-modem|dockerode)\/lib\/[a-z]+\.js$/ }, (args) =>
+      args.namespace === 'lo-lazy' ? { path: args.path, external: true } : undefined,
+    );
+  },
+};
+
+/**
+ * The spec validator precompiled (ajv standalone code, ESM) from the options and schema src/spec/validator.ts
+ * compiles at run time. Exported for the unit test that checks both validate alike.
+ */
+export async function standaloneSpecValidator(options) {
+  const schema = JSON.parse(await readFile(join(root, 'schemas', 'cluster.lok8s.schema.json'), 'utf8'));
+  const ajv = new Ajv({ ...options, code: { source: true, esm: true } });
+  return standaloneCode(ajv, ajv.compile(schema));
+}
+
+const precompiledValidator = {
+  name: 'precompiled-spec-validator',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/]spec[\\/]validator\.ts$/ }, () => ({
+      contents: "import validate from 'lo-spec-validator-standalone'; export const validateSchema = validate;",
+      loader: 'js',
+      resolveDir: join(root, 'src', 'spec'),
+    }));
+    b.onResolve({ filter: /^lo-spec-validator-standalone$/ }, () => ({ path: 'spec-validator', namespace: 'lo-standalone' }));
+    b.onLoad({ filter: /.*/, namespace: 'lo-standalone' }, async () => ({
+      // tsc's output of src/spec/validator.ts: the options the run-time compile uses (built just before)
+      contents: await standaloneSpecValidator((await import('../dist/spec/validator.js')).SPEC_AJV_OPTIONS),
+      loader: 'js',
+      resolveDir: root, // its require('ajv/dist/runtime/...') resolve from the package
+    }));
+  },
+};
+
+const distUrls = {
+  name: 'dist-relative-import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      const inDist = join(root, 'dist', relative(join(root, 'src'), args.path)).replace(/\.ts$/, '.js');
+      const rel = relative(outdir, inDist).split('\\').join('/');
+      return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`), loader: 'ts' };
+    });
+  },
+};
+
+export async function bundle() {
+  await rm(outdir, { recursive: true, force: true }); // no chunks of an earlier build left behind
+  return build({
+    entryPoints: { main: join(root, 'src', 'cli', 'main.ts') },
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    chunkNames: 'chunk-[hash]',
+    external: AGENT_ONLY,
+    plugins: [precompiledValidator, lazyRequires, distUrls],
+    // CommonJS dependencies bundled into ESM call require() for Node built-ins.
+    banner: { js: "import { createRequire as __loCreateRequire } from 'node:module'; const require = __loCreateRequire(import.meta.url);" },
+    legalComments: 'none',
+    logLevel: 'warning',
+    metafile: true,
+  });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await bundle();
