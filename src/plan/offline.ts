@@ -52,3 +52,28 @@ export function mirrorHostEntries(r: RegistryPlan, ca: string | undefined): Host
   if (r.replica) entries.push({ url: r.replica.endpoint, capabilities: pull, ...(ca ? { ca } : {}) });
   return entries;
 }
+
+/** A repository path component as distribution accepts it (lowercase, `.`, `_`, `__`, `-` separators). */
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*$/;
+
+/**
+ * The repository prefix under which the project's cache registry holds a registry's pinned images (issue 12):
+ * the registry name itself (`docker.io`, so `docker.io/library/nginx`), a port's colon as `_`
+ * (`localhost:5000` is `localhost_5000`). null when the name is no valid repository component.
+ */
+export function cacheRepoPrefix(registry: string): string | null {
+  const prefix = registry.toLowerCase().replace(/:(\d+)$/, '_$1');
+  return PATH_COMPONENT.test(prefix) ? prefix : null;
+}
+
+/**
+ * The cache registry's hosts.toml entry for a mirrored registry, listed before the mirror: containerd asks
+ * `<cache>/v2/<registry>/<repo>/manifests/<tag>` (`override_path`), so an image pinned into the cache under
+ * `<registry>/<repo>` is served by tag with the mirror and the upstream down, and a miss is one 404 from a
+ * registry on the project network. Pull only: nothing is pushed through a mirrored name.
+ */
+export function cacheHostEntry(cache: RegistryPlan | undefined, registry: string, ca: string | undefined): HostEntry[] {
+  const prefix = cacheRepoPrefix(registry);
+  if (!cache || !prefix) return [];
+  return [{ url: `${cache.endpoint}/v2/${prefix}`, capabilities: ['pull', 'resolve'], overridePath: true, ...(ca ? { ca } : {}) }];
+}

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ClusterSpec } from '../spec/types.js';
-import { mirrorHostEntries } from './offline.js';
+import { cacheHostEntry, mirrorHostEntries } from './offline.js';
 import { renderHostsToml, type HostEntry } from './render/renderHostsToml.js';
 import type { ContainerdPlan, HostsFilePlan, RegistryPlan } from './types.js';
 
@@ -24,14 +24,16 @@ export function planContainerd(spec: ClusterSpec, projectDir: string, registries
   const addHosts = (host: string, content: string): void => {
     hosts.push({ host, path: join(certsDir, host, 'hosts.toml'), content });
   };
+  const cache = registries.find((r) => r.role === 'cache');
   for (const r of registries) {
     const direct = { server: r.endpoint, serverCa: ca, serverCapabilities: r.push ? PUSH : PULL, hosts: [] };
     if (r.role === 'mirror') {
       const p2pHost: HostEntry[] = spec.registries.p2p.enabled
         ? [{ url: p2pEndpoint, capabilities: PULL, dialTimeout: spec.registries.p2p.dialTimeout }]
         : [];
-      // The proxy, then its read-only replica (serves the cache while the proxy or upstream is down).
-      const mirrorHosts = mirrorHostEntries(r, ca);
+      // The project's cache (pinned images, by tag), the proxy, then its read-only replica (serves what the
+      // proxy cached while the proxy or upstream is down).
+      const mirrorHosts = [...cacheHostEntry(cache, r.registry!, ca), ...mirrorHostEntries(r, ca)];
       addHosts(
         r.registry!,
         renderHostsToml(

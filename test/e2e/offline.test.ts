@@ -138,6 +138,8 @@ beforeAll(async () => {
       },
     })
   ).start();
+  // Like a kind node, also on the project network: hosts.toml lists the project's cache registry first.
+  await docker.getNetwork(spec.name).connect({ Container: node });
   await eventually(() => execa('docker', ['exec', node, 'ctr', 'version']));
 }, 120_000);
 

@@ -233,8 +233,9 @@ describe('lo provision (real Docker, kind stand-in, real containerd in the nodes
     const file = join(planA.containerd.certsDir, 'docker.io', 'hosts.toml');
     const good = readFileSync(file, 'utf8');
     const broken = parseToml(good) as Record<string, any>;
-    // The proxy, then its read-only replica (docs/offline.md).
-    expect(Object.keys(broken.host)).toEqual([mirror('dock').endpoint, mirror('dock').replica!.endpoint]);
+    // The project's cache (pinned images), the proxy, then its read-only replica (docs/offline.md).
+    const cache = planA.registries.find((x) => x.role === 'cache')!;
+    expect(Object.keys(broken.host)).toEqual([`${cache.endpoint}/v2/docker.io`, mirror('dock').endpoint, mirror('dock').replica!.endpoint]);
     delete broken.host;
     writeFileSync(file, stringifyToml(broken));
     try {

@@ -124,6 +124,8 @@ describe('registries with TLS', () => {
         ],
       },
     });
+    // Like a kind node, also on the project network: hosts.toml lists the project's cache registry first.
+    await docker.getNetwork(spec.name).connect({ Container: `${id}-node` });
     await node.start();
     await eventually(() => execa('docker', ['exec', `${id}-node`, 'ctr', 'version'], { timeout: 60_000 }));
     // With the upstream stopped, only the mirror can answer (hosts.toml falls back to the upstream server).

@@ -6,11 +6,15 @@
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
 import { randomInt } from 'node:crypto';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docker } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
   lo,
+  makeTinyImage,
   provisionWorkspace,
   pullInNode,
   seededUpstream,
@@ -18,6 +22,7 @@ import {
   type ProjectSpec,
   type ProvisionWorkspace,
 } from '../helpers/kind.js';
+import type { Plan } from '../../src/plan/types.js';
 import type { WhyResult } from '../../src/usecases/why.js';
 
 let ws: ProvisionWorkspace;
@@ -25,6 +30,7 @@ let spec: ProjectSpec;
 let file: string;
 let repo: string;
 let upstreamIp: string;
+let upstreamName: string;
 let upstreamDigest: string;
 
 const why = async (args: string[]): Promise<{ code: number; result: WhyResult; stderr: string }> => {
@@ -39,6 +45,7 @@ beforeAll(async () => {
   const bed = await seededUpstream(ws, { network: `lopvw${hex}`, image: 'why' });
   const shared = bed.shared;
   upstreamIp = bed.upstreamIp;
+  upstreamName = bed.upstreamName;
   repo = bed.repo;
   const head = await fetch(`http://${upstreamIp}:5000/v2/${repo}/manifests/v1`, {
     method: 'HEAD',
@@ -93,14 +100,17 @@ describe('lo why', () => {
       file: '/etc/containerd/certs.d/docker.io/hosts.toml',
     });
     const mirror = r.hops.find((h) => h.role === 'mirror')!;
-    // The mirror's read-only replica (docs/offline.md) comes after it, named after it.
-    expect(r.hops.map((h) => h.role)).toEqual(['p2p', 'mirror', 'replica', 'upstream']);
-    expect(r.hops[2]).toMatchObject({ name: spec.mirrors[0]!.name, outcome: 'not tried' });
+    // The project's cache (pinned images, /v2/docker.io/…) before the mirror; the mirror's read-only replica
+    // (docs/offline.md) after it, named after it.
+    expect(r.hops.map((h) => h.role)).toEqual(['p2p', 'cache', 'mirror', 'replica', 'upstream']);
+    expect(r.hops[3]).toMatchObject({ name: spec.mirrors[0]!.name, outcome: 'not tried' });
     expect(r.hops[0]).toMatchObject({ origin: 'http://127.0.0.1:30020', outcome: 'miss', status: 404 });
+    expect(r.hops[1]).toMatchObject({ name: 'cache', outcome: 'miss', status: 404 });
+    expect(r.hops[1]!.url).toMatch(new RegExp(`^https://10\\.160\\.\\d+\\.102/v2/docker\\.io/${repo}/manifests/v1\\?ns=docker\\.io$`));
     expect(mirror).toMatchObject({ name: spec.mirrors[0]!.name, outcome: 'answered', status: 200, cache: 'miss', digest: upstreamDigest });
     // The server lo writes is the mirror's upstream (here the test's registry:2): containerd's last resort.
-    expect(r.hops[3]).toMatchObject({ origin: `http://${upstreamIp}:5000`, source: 'server', outcome: 'not tried' });
-    expect(r.answeredBy).toMatchObject({ index: 2, role: 'mirror' });
+    expect(r.hops[4]).toMatchObject({ origin: `http://${upstreamIp}:5000`, source: 'server', outcome: 'not tried' });
+    expect(r.answeredBy).toMatchObject({ index: 3, role: 'mirror' });
     expect(r.digest).toBe(upstreamDigest);
     expect(r.findings.filter((f) => f.severity === 'fail')).toEqual([]);
     expect(typeof mirror.ms).toBe('number');
@@ -112,7 +122,7 @@ describe('lo why', () => {
     const text = await lo(ws, ['--config', file, 'why', ref]);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('certs.d   /etc/containerd/certs.d/docker.io/hosts.toml');
-    expect(text.stdout).toMatch(/2\. https:\/\/10\.160\.\d+\.\d+\s+answered 200, cache hit/);
+    expect(text.stdout).toMatch(/3\. https:\/\/10\.160\.\d+\.\d+\s+answered 200, cache hit/);
     expect(text.stdout).toContain(`digest ${upstreamDigest}`);
   });
 
@@ -136,7 +146,10 @@ describe('lo why', () => {
     const r = await why([`docker.io/${repo}:nope`, '--no-upstream']);
     expect(r.code).toBe(1);
     expect(r.result.answeredBy).toBeNull();
-    expect(r.result.hops.map((h) => h.outcome)).toEqual(['miss', 'miss', 'miss', 'skipped']);
+    expect(r.result.hops.map((h) => h.outcome)).toEqual(['miss', 'miss', 'miss', 'miss', 'skipped']);
+    // A miss in the cache is one fast 404 from a registry on the project network.
+    expect(r.result.hops[1]).toMatchObject({ role: 'cache', status: 404 });
+    expect(r.result.hops[1]!.ms!).toBeLessThan(1000);
   });
 
   it('a bad reference or node is bad input (exit 2), naming the nodes there are', async () => {
@@ -146,5 +159,44 @@ describe('lo why', () => {
     const node = await lo(ws, ['--config', file, 'why', 'nginx', '--node', 'nope']);
     expect(node.code).toBe(2);
     expect(node.stderr).toContain(`${spec.name}-control-plane`);
+  });
+
+  it('a pinned image in the cache pulls by tag over CRI with the mirror and the upstream stopped; the cache served it', async () => {
+    const plan = JSON.parse((await lo(ws, ['--config', file, 'plan', '--json'])).stdout) as Plan;
+    const cache = plan.registries.find((r) => r.role === 'cache')!;
+    const mirror = plan.registries.find((r) => r.role === 'mirror')!;
+    // Pin: copy a locally built image into the cache under docker.io/library/<name> (verified TLS, lo's CA).
+    const certDir = join(ws.dir, 'pin-certs');
+    mkdirSync(certDir, { recursive: true });
+    copyFileSync(plan.tls.caCertPath, join(certDir, 'ca.crt'));
+    const name = `${ws.runId}-pinned`;
+    const img = await makeTinyImage(ws, 'pinned', '1.27');
+    await execa('skopeo', [
+      'copy',
+      '--quiet',
+      '--dest-cert-dir',
+      certDir,
+      `docker-daemon:${img}`,
+      `docker://${cache.ip}/docker.io/library/${name}:1.27`,
+    ]);
+    // The mirror's one container runs both its proxy and its read-only replica (docs/offline.md).
+    for (const c of [mirror.containerName, upstreamName]) await docker.getContainer(c).stop({ t: 1 });
+
+    const ref = `docker.io/library/${name}:1.27`;
+    const w = await why([ref, '--no-upstream']);
+    expect(w.code, w.stderr).toBe(0);
+    expect(w.result.answeredBy).toMatchObject({ index: 2, role: 'cache', name: 'cache' });
+    const pull = await pullInNode(`${spec.name}-worker`, ref);
+    expect(pull.code, pull.out).toBe(0);
+    // The route: the cache's access log has the node's containerd resolving the tag under /v2/docker.io/…
+    // and fetching the blobs (200); the upstream (stopped, its log kept) never heard of the image, and the
+    // mirror's container is still stopped.
+    const logs = async (c: string): Promise<string> => String((await execa('docker', ['logs', c], { all: true, reject: false })).all);
+    const cacheLog = await logs(cache.containerName);
+    const path = `/v2/docker\\.io/library/${name}`;
+    expect(cacheLog).toMatch(new RegExp(`"HEAD ${path}/manifests/1\\.27\\?ns=docker\\.io HTTP/[\\d.]+" 200 \\d+ "" "containerd/`));
+    expect(cacheLog).toMatch(new RegExp(`"GET ${path}/blobs/sha256:[0-9a-f]{64}\\?ns=docker\\.io HTTP/[\\d.]+" 200 \\d+ "" "containerd/`));
+    expect(await logs(upstreamName)).not.toContain(name);
+    expect((await docker.getContainer(mirror.containerName).inspect()).State.Running).toBe(false);
   });
 });

@@ -292,6 +292,10 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       Env: ['REGISTRY_STORAGE_DELETE_ENABLED=true'],
       HostConfig: { Mounts: [{ Type: 'volume', Target: '/var/lib/registry', VolumeOptions: { Labels: labels } }] },
     });
+    // The project's cache registry: hosts.toml lists it before the mirror (pinned images, issue 12); here it
+    // holds nothing, so it answers each manifest with one 404 and containerd moves on.
+    const cachePlan = plan.registries.find((r) => r.role === 'cache')!;
+    await run(cachePlan.containerName, REGISTRY_IMAGE, nets.project, cachePlan.ip, { Env: ['REGISTRY_HTTP_ADDR=0.0.0.0:80'] });
     await run(mirrorPlan.containerName, REGISTRY_IMAGE, nets.shared, mirrorPlan.ip, {
       Env: ['REGISTRY_HTTP_ADDR=0.0.0.0:80', `REGISTRY_PROXY_REMOTEURL=${mirrorPlan.upstream}`],
       HostConfig: { Mounts: [{ Type: 'volume', Target: '/var/lib/registry', VolumeOptions: { Labels: labels } }] },

@@ -7,6 +7,8 @@ export interface HostEntry {
   /** CA file path as the node sees it; omitted for plain HTTP. */
   ca?: string;
   dialTimeout?: string;
+  /** containerd uses `url`'s path as the API root as written (no `/v2` appended): `override_path = true`. */
+  overridePath?: boolean;
 }
 
 export interface HostsTomlInput {
@@ -46,6 +48,7 @@ export function renderHostsToml(input: HostsTomlInput): string {
         capabilities: h.capabilities,
         ...(h.ca ? { ca: h.ca } : {}),
         ...(h.dialTimeout ? { dial_timeout: h.dialTimeout } : {}),
+        ...(h.overridePath ? { override_path: true } : {}),
       };
     }
     doc.host = host;
