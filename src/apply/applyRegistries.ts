@@ -30,6 +30,8 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   const networksDone = stage.track('networks');
   const current = await networksDone.run(async () => {
     const found = await Promise.all(nets.map((n) => docker.networks.inspect(n.name)));
+    // Before anything is created, recreated, removed or mounted: nothing of the plan's names belongs to another project.
+    await checkOwnership(docker, plan, nets, found);
     // Before anything is created: a network of the plan's name with another subnet stops the apply here.
     nets.forEach((n, i) => found[i] && checkSubnet(n, found[i]!.subnet));
     return found;
@@ -235,6 +237,44 @@ async function ensureNetwork(docker: DockerClients, n: NetworkPlan, have: Networ
   return created
     ? { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` }
     : { kind: 'network', name: n.name, action: 'noop', reason: 'created concurrently by another lo' };
+}
+
+/** The owner a project object's labels name, or null when it is this project's (or carries no id: adopted). */
+export function foreignOwner(plan: Plan, labels: Record<string, string>): string | null {
+  const id = labels[LABELS.projectId];
+  if (id === undefined || id === plan.project.id) return null;
+  return labels[LABELS.specDir] ?? `project id ${id}`;
+}
+
+/**
+ * Refuses (exit 2, nothing changed) when a project network, registry container or volume of the plan's names
+ * is labelled as another project's: two specs with the same metadata.name in different directories.
+ */
+async function checkOwnership(docker: DockerClients, plan: Plan, nets: NetworkPlan[], found: Array<NetworkState | null>): Promise<void> {
+  const own = plan.registries.filter((r) => r.scope === 'project');
+  const [containers, volumes] = await Promise.all([
+    docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`]),
+    Promise.all(own.map((r) => docker.volumes.inspect(r.volume))),
+  ]);
+  const objects: Array<[string, Record<string, string>]> = [
+    ...nets.flatMap((n, i): Array<[string, Record<string, string>]> =>
+      n.role === 'project' && found[i] ? [[`network ${n.name}`, found[i]!.labels]] : [],
+    ),
+    ...containers.map((c): [string, Record<string, string>] => [`container ${c.name}`, c.labels]),
+    ...volumes.flatMap((v): Array<[string, Record<string, string>]> => (v ? [[`volume ${v.name}`, v.labels]] : [])),
+  ];
+  for (const [what, labels] of objects) {
+    const other = foreignOwner(plan, labels);
+    if (other === null) continue;
+    throw new LoError(
+      'E_PROJECT_CONFLICT',
+      `${what} belongs to another project named ${plan.project.name} (spec in ${other}); nothing was changed`,
+      {
+        hint: `give this project its own metadata.name in ${plan.project.file} (metadata.name is the cluster and network name), or run \`lo registry clean\` in ${other} first`,
+        exitCode: ExitCode.badInput,
+      },
+    );
+  }
 }
 
 /** A network of the plan's name with another subnet is never changed or removed silently. */

@@ -18,6 +18,7 @@ type ErrorCode =
   | 'E_DOCKER_UNREACHABLE'
   | 'E_DOCKER'
   | 'E_NETWORK_MISMATCH'
+  | 'E_PROJECT_CONFLICT'
   | 'E_TLS'
   | 'E_STEP'
   | 'E_TOOL_MISSING'

@@ -3,6 +3,10 @@ export const LABEL_PREFIX = 'dev.lok8s.lo';
 export const LABELS = {
   managedBy: `${LABEL_PREFIX}.managed-by`,
   project: `${LABEL_PREFIX}.project`,
+  /** On project objects: which project owns them (a hash of the spec's directory and the domain; plan.project.id). */
+  projectId: `${LABEL_PREFIX}.project-id`,
+  /** On project objects: the directory of the owning project's spec (conflict messages name it). */
+  specDir: `${LABEL_PREFIX}.spec-dir`,
   scope: `${LABEL_PREFIX}.scope`,
   role: `${LABEL_PREFIX}.role`,
   mirror: `${LABEL_PREFIX}.mirror`,

@@ -7,7 +7,7 @@ import { planMirrorAddresses } from './planAddresses.js';
 import { planContainerd } from './planContainerd.js';
 import { planFiles } from './planFiles.js';
 import { planClusterBase, planKindConfig } from './planKind.js';
-import { baseLabelsFor, planNetworks } from './planNetworks.js';
+import { baseLabelsFor, planNetworks, projectIdOf, specDirOf } from './planNetworks.js';
 import { planP2P } from './planP2P.js';
 import { DEFAULT_REGISTRY_IMAGE, planRegistries } from './planRegistries.js';
 import { planTls } from './planTls.js';
@@ -77,10 +77,18 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
     kindConfigPath: cluster.kindConfigPath,
   });
 
-  const { file: _file, ...specForHash } = spec;
+  const { file: _file, specDir: _specDir, ...specForHash } = spec;
   const base = {
     apiVersion: 'lo.lok8s.dev/plan/v1' as const,
-    project: { name: spec.name, domain: spec.domain, slot: spec.slot, file: spec.file, specHash: specHash(specForHash) },
+    project: {
+      name: spec.name,
+      id: projectIdOf(spec),
+      domain: spec.domain,
+      slot: spec.slot,
+      file: spec.file,
+      specDir: specDirOf(spec),
+      specHash: specHash(specForHash),
+    },
     paths: { stateDir, projectDir, sharedDir, caRoot },
     networks,
     registries,

@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { DYNAMIC_RANGE_SUFFIX, HOST, MAX_BRIDGE_NAME } from '../spec/constants.js';
 import type { ClusterSpec } from '../spec/types.js';
 import { hostAddress, type ParsedCidr } from '../util/cidr.js';
@@ -10,14 +11,29 @@ export type BaseLabels = (scope: Scope, role: string) => Record<string, string>;
 
 /** The ownership labels every object of this project carries (plus the caller's extra labels). */
 export function baseLabelsFor(spec: ClusterSpec, extra: Record<string, string>): BaseLabels {
+  const owner = { [LABELS.projectId]: projectIdOf(spec), [LABELS.specDir]: specDirOf(spec) };
   return (scope, role) => ({
     ...extra,
     [LABELS.managedBy]: MANAGED_BY,
     [LABELS.project]: scope === 'shared' ? SHARED_PROJECT : spec.name,
+    ...(scope === 'project' ? owner : {}),
     [LABELS.scope]: scope,
     [LABELS.role]: role,
     [LABELS.version]: LO_VERSION,
   });
+}
+
+/** The directory a project's spec lives in (the built-in spec's name stands for itself). */
+export function specDirOf(spec: ClusterSpec): string {
+  return spec.specDir ?? (spec.file.startsWith('<') ? spec.file : dirname(spec.file));
+}
+
+/**
+ * Who owns a project's objects: two specs with the same metadata.name in different directories (or for
+ * different domains) are different projects. Labels are outside the spec hash, so adding it recreates nothing.
+ */
+export function projectIdOf(spec: ClusterSpec): string {
+  return specHash({ dir: specDirOf(spec), domain: spec.domain });
 }
 
 /** The project network and, with shared mirrors on, the shared registry network. */

@@ -33,6 +33,9 @@ type RegistryInput = Pick<
   'name' | 'role' | 'scope' | 'containerName' | 'volume' | 'network' | 'ip' | 'upstream' | 'registry' | 'hostnames' | 'push' | 'credentials'
 > & { certFile: string; keyFile: string };
 
+/** Shared mirror containers are `lok8s-registry-<mirror>`. */
+export const SHARED_MIRROR_PREFIX = 'lok8s';
+
 /** Build and cache registries of the project, then one registry per mirror (shared or project scope). */
 export function planRegistries(ctx: RegistryPlanContext): RegistryPlan[] {
   const { spec } = ctx;
@@ -59,7 +62,12 @@ export function planRegistries(ctx: RegistryPlanContext): RegistryPlan[] {
   }
   for (const m of spec.registries.mirrors) {
     const scope: Scope = sharedOn ? 'shared' : 'project';
-    const containerName = sharedOn ? `lok8s-registry-${m.name}` : `${net}-registry-${m.name}`;
+    // A project network named like the shared prefix must not take the shared mirrors' names.
+    const containerName = sharedOn
+      ? `${SHARED_MIRROR_PREFIX}-registry-${m.name}`
+      : net === SHARED_MIRROR_PREFIX
+        ? `${net}-project-registry-${m.name}`
+        : `${net}-registry-${m.name}`;
     inputs.push({
       name: m.name,
       role: 'mirror',

@@ -191,7 +191,7 @@ export interface AgentPlan {
 
 export interface Plan {
   apiVersion: 'lo.lok8s.dev/plan/v1';
-  project: { name: string; domain: string; slot: number | null; file: string; specHash: string };
+  project: { name: string; id: string; domain: string; slot: number | null; file: string; specDir: string; specHash: string };
   paths: { stateDir: string; projectDir: string; sharedDir: string; caRoot: string };
   networks: NetworkPlan[];
   registries: RegistryPlan[];

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { open, realpath, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError, LoError, ExitCode } from '../errors/loError.js';
 import { DEFAULT_DOMAIN, MAX_SPEC_BYTES, SPEC_FILE } from './constants.js';
 import { shown, shownBare } from './display.js';
@@ -65,7 +65,9 @@ export async function loadSpec(opts: LoadSpecOptions = {}): Promise<ClusterSpec>
     }
     throw badInput(`cannot read ${where}: ${code ?? 'error'}`, 'check the path and the file permissions', err);
   }
-  return parseSpec(decodeSpec(bytes, file), { file, domain });
+  const spec = parseSpec(decodeSpec(bytes, file), { file, domain });
+  // The real directory identifies the project (a symlinked path is the same project).
+  return { ...spec, specDir: await realpath(dirname(file)).catch(() => dirname(file)) };
 }
 
 /**

@@ -2,6 +2,8 @@
 export interface ClusterSpec {
   /** File the spec came from, or `<built-in lok8s.dev>`. */
   file: string;
+  /** The real path of the spec file's directory (set by loadSpec; part of the project id, not of the spec hash). */
+  specDir?: string;
   name: string;
   domain: string;
   /** 10.125.<slot>.0/24 for lok8s.dev (125) and N.lok8s.dev (N); null for other domains. */

@@ -2,6 +2,7 @@ import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import type { ContainerState, DockerClients, NetworkState, VolumeState } from '../adapters/docker/index.js';
 import type { Action } from '../apply/types.js';
 import { LABELS, MANAGED_BY } from '../plan/labels.js';
+import { foreignOwner } from '../apply/applyRegistries.js';
 import type { Plan } from '../plan/types.js';
 import { setup, type RegistryDeps } from './registrySetup.js';
 import { diffDown, observeTargets, removeContainers, type RemoveOptions, type RemoveResult } from './registryDown.js';
@@ -32,15 +33,27 @@ export async function observeClean(docker: DockerClients, plan: Plan, shared: bo
  * What `clean` does: remove the target containers, lo's volumes among the candidates (others are never
  * touched), and each network lo created once nothing but the removed containers is attached. Pure.
  */
-export function diffClean(observed: CleanObserved): Action[] {
+export function diffClean(observed: CleanObserved, plan: Plan): Action[] {
   const actions = diffDown(observed.containers);
   const removed = new Set(observed.containers.map((c) => c.name));
-  for (const v of observed.volumes)
-    if (v.labels[LABELS.managedBy] === MANAGED_BY) actions.push({ kind: 'volume', name: v.name, action: 'remove' });
+  for (const v of observed.volumes) {
+    if (v.labels[LABELS.managedBy] !== MANAGED_BY) continue;
+    const other = foreignOwner(plan, v.labels);
+    actions.push(
+      other === null
+        ? { kind: 'volume', name: v.name, action: 'remove' }
+        : { kind: 'volume', name: v.name, action: 'noop', reason: `kept: belongs to the project in ${other}` },
+    );
+  }
   for (const { name, state } of observed.networks) {
     if (!state) continue;
     if (state.labels[LABELS.managedBy] !== MANAGED_BY) {
       actions.push({ kind: 'network', name, action: 'noop', reason: 'kept: not created by lo' });
+      continue;
+    }
+    const other = foreignOwner(plan, state.labels);
+    if (other !== null) {
+      actions.push({ kind: 'network', name, action: 'noop', reason: `kept: belongs to the project in ${other}` });
       continue;
     }
     const left = state.containers.map((c) => c.name).filter((n) => !removed.has(n));
@@ -68,6 +81,10 @@ export async function executeClean(
   );
   progress?.('removing volumes');
   for (const a of diff.filter((x) => x.kind === 'volume')) {
+    if (a.action !== 'remove') {
+      done.push(a);
+      continue;
+    }
     await docker.volumes.remove(a.name);
     done.push(a);
   }
@@ -94,7 +111,7 @@ export async function registryCleanPlanned(
   o: RemoveOptions & { onProgress?: (s: string) => void } = {},
 ): Promise<RemoveResult> {
   const observed = await observeClean(docker, plan, Boolean(o.shared));
-  const diff = diffClean(observed);
+  const diff = diffClean(observed, plan);
   if (o.dryRun) return { project: plan.project.name, actions: diff, dryRun: true };
   return { project: plan.project.name, actions: await executeClean(docker, observed, diff, o.onProgress) };
 }

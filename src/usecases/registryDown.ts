@@ -2,6 +2,7 @@ import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import type { ContainerState, DockerClients } from '../adapters/docker/index.js';
 import type { Action } from '../apply/types.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
+import { foreignOwner } from '../apply/applyRegistries.js';
 import type { Plan } from '../plan/types.js';
 import { setup, type RegistryDeps } from './registrySetup.js';
 
@@ -26,7 +27,10 @@ export interface RemoveOptions {
  */
 export async function observeTargets(docker: DockerClients, plan: Plan, shared: boolean): Promise<ContainerState[]> {
   const own = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`]);
-  const projectRegistries = own.filter((c) => ['build', 'cache', 'mirror', 'replica'].includes(c.labels[LABELS.role] ?? ''));
+  // Another project of the same metadata.name (another spec directory) keeps its containers; unlabelled ones are adopted.
+  const projectRegistries = own.filter(
+    (c) => ['build', 'cache', 'mirror', 'replica'].includes(c.labels[LABELS.role] ?? '') && foreignOwner(plan, c.labels) === null,
+  );
   const net = plan.networks.find((n) => n.role === 'shared')?.name;
   if (!shared || !net) return projectRegistries;
   const all = await docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`]);

@@ -60,12 +60,37 @@ describe('diff functions (observed state -> actions), pure', () => {
         { name: 'gone', role: 'project', state: null },
       ],
     };
-    expect(diffClean(observed)).toEqual([
+    expect(diffClean(observed, plan)).toEqual([
       { kind: 'container', name: 'lodiff-registry-build', action: 'remove' },
       { kind: 'volume', name: 'lodiff-registry-build-data', action: 'remove' },
       { kind: 'network', name: 'lodiff', action: 'noop', reason: 'kept: still attached: lodiff-control-plane' },
       { kind: 'network', name: 'empty-after', action: 'remove' },
       { kind: 'network', name: 'theirs', action: 'noop', reason: 'kept: not created by lo' },
+    ]);
+  });
+
+  it("clean keeps another project's volume and network (same metadata.name, other spec directory)", () => {
+    const theirs = { ...ours, [LABELS.projectId]: 'f00df00df00df00d', [LABELS.specDir]: '/elsewhere/clusters/x' };
+    const mine = { ...ours, [LABELS.projectId]: plan.project.id };
+    const observed: CleanObserved = {
+      containers: [],
+      volumes: [
+        { name: 'lodiff-registry-build-data', labels: theirs },
+        { name: 'lodiff-registry-cache-data', labels: mine },
+        { name: 'unlabelled-but-lo', labels: ours },
+      ],
+      networks: [{ name: 'lodiff', role: 'project', state: network('lodiff', [], theirs) }],
+    };
+    expect(diffClean(observed, plan)).toEqual([
+      {
+        kind: 'volume',
+        name: 'lodiff-registry-build-data',
+        action: 'noop',
+        reason: 'kept: belongs to the project in /elsewhere/clusters/x',
+      },
+      { kind: 'volume', name: 'lodiff-registry-cache-data', action: 'remove' },
+      { kind: 'volume', name: 'unlabelled-but-lo', action: 'remove' },
+      { kind: 'network', name: 'lodiff', action: 'noop', reason: 'kept: belongs to the project in /elsewhere/clusters/x' },
     ]);
   });
 
@@ -75,8 +100,8 @@ describe('diff functions (observed state -> actions), pure', () => {
       volumes: [{ name: 'foreign', labels: {} }],
       networks: [{ name: 'lodiff', role: 'project', state: network('lodiff', ['lodiff-control-plane']) }],
     };
-    expect(diffClean(after).every((a) => a.action === 'noop')).toBe(true);
-    expect(diffClean({ containers: [], volumes: [], networks: [] })).toEqual([]);
+    expect(diffClean(after, plan).every((a) => a.action === 'noop')).toBe(true);
+    expect(diffClean({ containers: [], volumes: [], networks: [] }, plan)).toEqual([]);
   });
 
   it('destroy deletes the cluster kind lists; a second destroy finds nothing', () => {

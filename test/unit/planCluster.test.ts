@@ -405,6 +405,35 @@ describe('TLS subject names', () => {
     for (const r of p.registries) expect(p.tls.certificates.some((c) => c.id === r.certificateId)).toBe(true);
   });
 
+  it('project identity: the id hashes the spec directory and domain; a lok8s project network never takes the shared mirror names', () => {
+    const at = (file: string): Plan => plan({ ...spec('same'), file });
+    const a = at('/a/clusters/x/cluster.lok8s.yaml');
+    const b = at('/b/clusters/x/cluster.lok8s.yaml');
+    expect(a.project.specDir).toBe('/a/clusters/x');
+    expect(a.project.id).toMatch(/^[0-9a-f]{16}$/);
+    expect(a.project.id).not.toBe(b.project.id);
+    expect(a.project.specHash).toBe(b.project.specHash);
+    const build = a.registries.find((r) => r.role === 'build')!;
+    expect(build.labels[LABELS.projectId]).toBe(a.project.id);
+    expect(build.labels[LABELS.specDir]).toBe('/a/clusters/x');
+    expect(a.networks.find((n) => n.role === 'project')!.labels[LABELS.projectId]).toBe(a.project.id);
+    // shared objects belong to no single project
+    expect(a.networks.find((n) => n.role === 'shared')!.labels[LABELS.projectId]).toBeUndefined();
+
+    const sharedNames = plan(spec('lok8s', ''))
+      .registries.filter((r) => r.scope === 'shared')
+      .map((r) => r.containerName);
+    const solo = plan(spec('lok8s', '  registries:\n    shared:\n      enabled: false\n'));
+    const names = solo.registries.map((r) => r.containerName);
+    expect(sharedNames.length).toBeGreaterThan(0);
+    expect(names.filter((n) => sharedNames.includes(n))).toEqual([]);
+    expect(names).toContain('lok8s-project-registry-io-docker');
+    // other network names keep <network>-registry-<mirror>
+    expect(
+      plan(spec('solo', '  registries:\n    shared:\n      enabled: false\n', '60.lok8s.dev')).registries.map((r) => r.containerName),
+    ).toContain('solo-registry-io-docker');
+  });
+
   it('with shared mirrors off the project certificate names the project mirrors by IP only', () => {
     const p = plan(spec('lok8s', '  registries:\n    shared:\n      enabled: false\n'));
     const project = p.tls.certificates.find((c) => c.id === 'project')!;

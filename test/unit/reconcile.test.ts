@@ -26,7 +26,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function plan(o: { mirrorUrl?: string; tls?: boolean; workers?: number } = {}): Plan {
+function plan(o: { mirrorUrl?: string; tls?: boolean; workers?: number; specDir?: string } = {}): Plan {
   const text = JSON.stringify({
     apiVersion: 'cluster.lok8s.dev/v1beta1',
     kind: 'Lo',
@@ -42,7 +42,7 @@ function plan(o: { mirrorUrl?: string; tls?: boolean; workers?: number } = {}): 
       },
     },
   });
-  return planCluster(parseSpec(text, { file: join(dir, 'spec.yaml') }), {
+  return planCluster(parseSpec(text, { file: join(o.specDir ?? dir, 'spec.yaml') }), {
     paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') },
   });
 }
@@ -161,6 +161,40 @@ describe('applyRegistries: reconcile decisions', () => {
     expect(fake.ops).toEqual([]);
     for (const r of p.registries) expect(existsSync(r.configPath)).toBe(false);
     expect(existsSync(p.containerd.certsDir)).toBe(false);
+  });
+
+  it("another project's objects (same metadata.name, other spec directory) -> typed error naming its spec, nothing changed", async () => {
+    const mine = plan({ mirrorUrl: 'http://10.141.11.250:5000' });
+    const fake = fakeWithImages(mine);
+    await applyRegistries(mine, { docker: fake });
+    const before = [...fake.ops];
+    const theirs = plan({ specDir: join(dir, 'elsewhere') });
+    expect(theirs.project.name).toBe(mine.project.name);
+    expect(theirs.project.id).not.toBe(mine.project.id);
+    const err = await applyRegistries(theirs, { docker: fake }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LoError);
+    expect((err as LoError).code).toBe('E_PROJECT_CONFLICT');
+    expect((err as LoError).exitCode).toBe(2);
+    expect((err as Error).message).toContain(`belongs to another project named lorc (spec in ${dir})`);
+    expect((err as LoError).hint).toContain('metadata.name');
+    expect(fake.ops).toEqual(before);
+  });
+
+  it('objects without a project id (made by an older lo) are adopted: noop, not recreated', async () => {
+    const p = plan();
+    const fake = fakeWithImages(p);
+    await applyRegistries(p, { docker: fake });
+    for (const r of p.registries.filter((x) => x.scope === 'project')) {
+      const labels = fake.container(r.containerName)!.labels;
+      expect(labels[LABELS.projectId]).toBe(p.project.id);
+      expect(labels[LABELS.specDir]).toBe(dir);
+      delete labels[LABELS.projectId];
+      delete labels[LABELS.specDir];
+    }
+    const again = await applyRegistries(plan({ specDir: join(dir, 'elsewhere') }), { docker: fake }).catch((e: unknown) => e);
+    // the network still says whose it is
+    expect((again as LoError).code).toBe('E_PROJECT_CONFLICT');
+    expect(containers(await applyRegistries(p, { docker: fake })).every((a) => a.action === 'noop')).toBe(true);
   });
 
   it("a container of the registry's name that lo did not create is never replaced", async () => {

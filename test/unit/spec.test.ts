@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -174,7 +174,12 @@ describe('loadSpec', () => {
     const committed = await loadSpec({ cwd: process.cwd() });
     expect(committed.file).toBe(join(process.cwd(), 'clusters', 'lok8s.dev', 'cluster.lok8s.yaml'));
     const builtIn = await loadSpec({ cwd });
-    expect({ ...builtIn, file: '' }).toEqual({ ...committed, file: '' });
+    expect({ ...builtIn, file: '' }).toEqual({ ...committed, file: '', specDir: undefined });
+    // the project's identity: the spec file's real directory (a symlinked path is the same project)
+    expect(committed.specDir).toBe(await realpath(join(process.cwd(), 'clusters', 'lok8s.dev')));
+    const link = join(cwd, 'linked');
+    await symlink(join(process.cwd(), 'clusters', 'lok8s.dev'), link);
+    expect((await loadSpec({ config: join(link, 'cluster.lok8s.yaml'), cwd })).specDir).toBe(committed.specDir);
     expect(parseSpec(BUILT_IN_SPEC, { file: 'x' }).registries.mirrors).toEqual(committed.registries.mirrors);
   });
 
