@@ -81,22 +81,8 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
         ...plan.registries.flatMap((r) =>
           r.replica
             ? [
-                (async (): Promise<Action> => {
-                  if (!dryRun) await mkdir(r.configDir, { recursive: true, mode: 0o700 });
-                  return {
-                    kind: 'file',
-                    name: r.replica!.configPath,
-                    action: await writeFileAtomic(r.replica!.configPath, r.replica!.config, SECRET_MODE, dryRun),
-                  };
-                })(),
-                (async (): Promise<Action> => {
-                  if (!dryRun) await mkdir(r.configDir, { recursive: true, mode: 0o700 });
-                  return {
-                    kind: 'file',
-                    name: r.replica!.supervisorPath,
-                    action: await writeFileAtomic(r.replica!.supervisorPath, r.replica!.supervisor, SECRET_MODE, dryRun),
-                  };
-                })(),
+                writeRegistryFile(r.configDir, r.replica.configPath, r.replica.config, dryRun),
+                writeRegistryFile(r.configDir, r.replica.supervisorPath, r.replica.supervisor, dryRun),
               ]
             : [],
         ),
@@ -434,4 +420,10 @@ async function createAndStart(docker: DockerClients, spec: ContainerSpec, hash: 
   }
   await docker.containers.start(state.id);
   return { created };
+}
+
+/** Writes one file of a registry's config directory (0600: it may hold secrets), creating the directory first. */
+async function writeRegistryFile(dir: string, path: string, content: string, dryRun: boolean): Promise<Action> {
+  if (!dryRun) await mkdir(dir, { recursive: true, mode: 0o700 });
+  return { kind: 'file', name: path, action: await writeFileAtomic(path, content, SECRET_MODE, dryRun) };
 }
