@@ -2,7 +2,7 @@ import type { DockerClients } from '../adapters/docker/index.js';
 import type { Plan } from '../plan/types.js';
 import type { Log } from '../runtime/log.js';
 
-/** One entry of what an apply did (or, with dryRun, would do). */
+/** One entry of what an apply did, or (from a diff, for `--dry-run`) would do. */
 export interface Action {
   kind: 'network' | 'volume' | 'container' | 'file' | 'certificate';
   name: string;
@@ -29,7 +29,6 @@ export interface ApplyDeps {
   env?: NodeJS.ProcessEnv;
   /** The debug log (from main). */
   log?: Log;
-  dryRun?: boolean;
   /** One line per step, for a spinner. */
   onProgress?: (step: string) => void;
   /** The executor's stages as they start, finish or fail (provision shows them as its steps, with real times). */

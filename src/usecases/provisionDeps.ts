@@ -1,4 +1,4 @@
-import { applyRegistries, stageOfAction } from '../apply/applyRegistries.js';
+import { applyRegistries, previewRegistries, stageOfAction } from '../apply/applyRegistries.js';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import { registryDownPlanned } from './registryDown.js';
 import { registryCleanPlanned } from './registryClean.js';
@@ -78,7 +78,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
           stages.failed('networks', err);
           throw err;
         }
-        const actions = await applyRegistries(plan, { docker: d, env, log, stages, ...(opts?.dryRun ? { dryRun: true } : {}) });
+        const actions = await (opts?.dryRun ? previewRegistries : applyRegistries)(plan, { docker: d, env, log, stages });
         return actions.map((a): StepAction & { step: string } => ({
           step: stageOfAction(plan, a),
           action: a.action,

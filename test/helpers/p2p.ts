@@ -268,7 +268,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       { file: join(dir, 'cluster.lok8s.yaml') },
     );
     const plan = planCluster(spec, { paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') }, extraLabels: labels });
-    await applyCertsDir(plan, null, false);
+    await applyCertsDir(plan, null);
     const mirrorPlan = plan.registries.find((r) => r.role === 'mirror')!;
 
     const run = async (
