@@ -15,7 +15,15 @@ import {
 } from './diffRegistries.js';
 import { readIfExists, SECRET_MODE, writeFileAtomic } from './files.js';
 import { containerSpecHash, ensureHashKey, readHashKey, registryConfigWithSecrets } from './registryConfig.js';
-import { REGISTRY_STAGE_NAMES, type Action, type ApplyDeps, type EnsureTls, type RegistryStage, type StageReporter, type TlsMaterial } from './types.js';
+import {
+  REGISTRY_STAGE_NAMES,
+  type Action,
+  type ApplyDeps,
+  type EnsureTls,
+  type RegistryStage,
+  type StageReporter,
+  type TlsMaterial,
+} from './types.js';
 
 export type { Action, ApplyDeps, TlsMaterial } from './types.js';
 export { foreignOwner } from './diffRegistries.js';
@@ -119,9 +127,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   // From here the independent steps run concurrently; each container waits only for what it needs (its
   // network, its volume, its files and certificate, the image), so containers start as early as possible.
   const nets = registryNetworks(plan);
-  const networks = new Map(
-    diff.networks.map((a, i) => [a.name, handled(networksDone.run(() => executeNetwork(docker, nets[i]!, a)))]),
-  );
+  const networks = new Map(diff.networks.map((a, i) => [a.name, handled(networksDone.run(() => executeNetwork(docker, nets[i]!, a)))]));
   void Promise.all(networks.values()).then(
     () => networksDone.finish(),
     () => undefined,
@@ -170,7 +176,12 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
         const made = await createAndStart(docker, containerSpec(r, hash), hash);
         const container: Action = made.created
           ? d.container
-          : { kind: 'container', name: r.containerName, action: 'noop', reason: `${d.existing ? 'recreated' : 'created'} concurrently by another lo` };
+          : {
+              kind: 'container',
+              name: r.containerName,
+              action: 'noop',
+              reason: `${d.existing ? 'recreated' : 'created'} concurrently by another lo`,
+            };
         return [volumeAction, ...replica, container];
       }),
     ),

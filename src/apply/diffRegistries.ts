@@ -94,7 +94,11 @@ export function diffRegistries(plan: Plan, o: RegistriesObserved, configs: Reado
       })
     : [];
   const files: Action[] = [
-    ...plan.registries.map((r): Action => ({ kind: 'file', name: r.configPath, action: fileAction(o.files[r.configPath], configs.get(r.name)!) })),
+    ...plan.registries.map((r): Action => ({
+      kind: 'file',
+      name: r.configPath,
+      action: fileAction(o.files[r.configPath], configs.get(r.name)!),
+    })),
     // Mirrors: the replica's config (no proxy section, no secrets) and the supervisor script, next to config.yml.
     ...plan.registries.flatMap((r): Action[] =>
       r.replica

@@ -1,14 +1,7 @@
+export type { Action } from './action.js';
 import type { DockerClients } from '../adapters/docker/index.js';
 import type { Plan } from '../plan/types.js';
 import type { Log } from '../runtime/log.js';
-
-/** One entry of what an apply did, or (from a diff, for `--dry-run`) would do. */
-export interface Action {
-  kind: 'network' | 'volume' | 'container' | 'file' | 'certificate';
-  name: string;
-  action: 'create' | 'recreate' | 'noop' | 'remove';
-  reason?: string;
-}
 
 /**
  * What the TLS step hands back (src/apply/tls/ensureTls.ts). Only the fields the registry apply reads are listed,

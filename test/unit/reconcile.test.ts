@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyRegistries, previewRegistries, type Action } from '../../src/apply/applyRegistries.js';
+import { stepView } from '../../src/apply/action.js';
 import { deployP2P, listP2PAgents, removeP2P } from '../../src/apply/deployP2P.js';
 import { connectNodes } from '../../src/apply/connectNodes.js';
 import { inspectKindNodes, kubernetesNodes } from '../../src/adapters/docker/inspectKindNodes.js';
@@ -283,7 +284,13 @@ describe('registry --dry-run: observe + diff, the same actions the run then take
     mkdirSync(join(p2.containerd.certsDir, 'old.example'));
     writeFileSync(stale, '# Written by lo\nserver = "https://old.example"\n');
     // a certificate whose names no longer match is re-issued, and the container using it recreated
-    const p3: Plan = { ...p2, tls: { ...p2.tls, certificates: p2.tls.certificates.map((c, i) => (i === 0 ? { ...c, names: [...c.names, 'extra.lok8s.local'] } : c)) } };
+    const p3: Plan = {
+      ...p2,
+      tls: {
+        ...p2.tls,
+        certificates: p2.tls.certificates.map((c, i) => (i === 0 ? { ...c, names: [...c.names, 'extra.lok8s.local'] } : c)),
+      },
+    };
     const real = await dryThenReal(p3, fake);
     const changedOnes = real.filter((a) => a.action !== 'noop').map((a) => `${a.action} ${a.kind} ${a.name}`);
     expect(changedOnes).toEqual(
@@ -323,7 +330,7 @@ describe('P2P agents: reconcile decisions', () => {
     const deps = { docker: fake, image: 'lo-agent:test' };
 
     const first = await deployP2P(p, nodes, deps);
-    expect(first[0]).toEqual({ action: 'create', object: `p2p key ${p.p2p.keyPath}` });
+    expect(stepView(first[0]!)).toEqual({ action: 'create', object: `p2p key ${p.p2p.keyPath}` });
     expect(first.slice(1).map((a) => a.action)).toEqual(['create', 'create', 'create']);
     for (const n of nodes) {
       const agent = fake.containerStore.get(fake.container(`${n}-lo-p2p`)!.id)!;
@@ -352,7 +359,7 @@ describe('P2P agents: reconcile decisions', () => {
     fake.addContainer({ name: n1.name, labels: n1.labels, networks: n1.networks });
     await fake.containers.stop(`${nodes[2]}-lo-p2p`);
     const third = await deployP2P(p, nodes, deps);
-    expect(third.map((a) => `${a.action} ${a.object}`)).toEqual([
+    expect(third.map(stepView).map((a) => `${a.action} ${a.object}`)).toEqual([
       `noop p2p key ${p.p2p.keyPath}`,
       `noop p2p agent ${nodes[0]}-lo-p2p`,
       `recreate p2p agent ${nodes[1]}-lo-p2p`,
@@ -360,7 +367,12 @@ describe('P2P agents: reconcile decisions', () => {
     ]);
 
     const fewer = await deployP2P(p, nodes.slice(0, 2), deps);
-    expect(fewer.filter((a) => a.action === 'remove').map((a) => a.object)).toEqual([`p2p agent ${nodes[2]}-lo-p2p`]);
+    expect(
+      fewer
+        .map(stepView)
+        .filter((a) => a.action === 'remove')
+        .map((a) => a.object),
+    ).toEqual([`p2p agent ${nodes[2]}-lo-p2p`]);
     expect((await listP2PAgents(p, fake)).map((a) => [a.node, a.running])).toEqual([
       [nodes[0], true],
       [nodes[1], true],
