@@ -190,10 +190,9 @@ export async function listP2PAgents(
 /** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */
 export async function removeP2P(plan: Plan, docker: Pick<DockerClients, 'containers'>, opts: { dryRun?: boolean } = {}): Promise<Action[]> {
   const found = await docker.containers.list(agentLabels(plan));
-  const actions: Action[] = [];
-  for (const c of found) {
-    if (!opts.dryRun) await docker.containers.remove(c.id);
-    actions.push({ kind: 'p2p agent', name: c.name || c.id, action: 'remove' });
-  }
+  // The diff: every agent of the project goes. A dry run stops here.
+  const actions = found.map((c): Action => ({ kind: 'p2p agent', name: c.name || c.id, action: 'remove' }));
+  if (opts.dryRun) return actions;
+  for (const c of found) await docker.containers.remove(c.id);
   return actions;
 }
