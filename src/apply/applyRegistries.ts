@@ -198,7 +198,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
  */
 function stageRunner(reporter: StageReporter | undefined) {
   const r = reporter ?? { start: () => undefined, done: () => undefined, failed: () => undefined };
-  const track = (name: RegistryStage) => {
+  const tracker = (name: RegistryStage) => {
     let started = false;
     let ended = false;
     return {
@@ -225,6 +225,9 @@ function stageRunner(reporter: StageReporter | undefined) {
       },
     };
   };
+  const trackers = new Map<RegistryStage, ReturnType<typeof tracker>>();
+  // One tracker per stage: its observe, diff and execute parts report one start and one end.
+  const track = (name: RegistryStage): ReturnType<typeof tracker> => trackers.get(name) ?? trackers.set(name, tracker(name)).get(name)!;
   return {
     track,
     async once<T>(name: RegistryStage, fn: () => Promise<T>): Promise<T> {
