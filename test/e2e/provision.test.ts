@@ -7,7 +7,7 @@
  * network seeded with skopeo; each pull's route is checked (the mirror has it, the upstream never saw the node).
  */
 import { randomInt } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
@@ -40,6 +40,20 @@ let planA: Plan;
 let ca: string;
 const upstreamHost = { ip: '', url: '' };
 const repos = { alpine: '', fallback: '', airgap: '', after: '', quay: '', k8s: '', bypass: '' };
+
+/** Every file and directory under the roots with mode, size, mtime and inode (a dry run must leave them all). */
+function fileTree(...roots: string[]): string[] {
+  return roots.flatMap((root) =>
+    existsSync(root)
+      ? readdirSync(root, { recursive: true, encoding: 'utf8' })
+          .sort()
+          .map((f) => {
+            const st = statSync(join(root, f));
+            return `${root}/${f} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${st.ino}`;
+          })
+      : [],
+  );
+}
 
 const nodeA = (): { cp: string; worker: string } => ({ cp: `${specA.name}-control-plane`, worker: `${specA.name}-worker` });
 const mirror = (suffix: string): Plan['registries'][number] => planA.registries.find((r) => r.name === `${ws.runId}-${suffix}`)!;
@@ -141,9 +155,24 @@ afterAll(async () => {
 
 describe('lo provision (real Docker, kind stand-in, real containerd in the nodes)', () => {
   it('creates networks, TLS, registries, certs.d, the cluster, connects the nodes and applies the ConfigMaps', async () => {
+    // --dry-run first: observe + diff, nothing made (no file, no container); the run then does exactly that
+    const files = fileTree(ws.stateDir, ws.caRoot);
+    const containers = (await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${ws.runId}`] } })).map((c) => c.Id);
+    const dry = await lo(ws, ['--config', fileA, 'provision', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const dryRes = JSON.parse(dry.stdout) as { dryRun: boolean; steps: Array<{ step: string; actions: unknown[] }> };
+    expect(dryRes.dryRun).toBe(true);
+    expect(fileTree(ws.stateDir, ws.caRoot)).toEqual(files);
+    expect((await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${ws.runId}`] } })).map((c) => c.Id)).toEqual(
+      containers,
+    );
     const r = await lo(ws, ['--config', fileA, 'provision', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout);
+    const stepsOf = (x: typeof dryRes, names: string[]) =>
+      x.steps.filter((s) => names.includes(s.step)).map((s) => ({ step: s.step, actions: s.actions }));
+    const compared = ['networks', 'tls', 'certs.d', 'registries', 'kind', 'configmaps'];
+    expect(stepsOf(dryRes, compared)).toEqual(stepsOf(res, compared));
     expect(res.steps.map((s: { step: string }) => s.step)).toEqual([
       'validate',
       'networks',
