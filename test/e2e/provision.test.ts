@@ -7,7 +7,8 @@
  * network seeded with skopeo; each pull's route is checked (the mirror has it, the upstream never saw the node).
  */
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileTree } from '../support/fileTree.js';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
@@ -40,20 +41,6 @@ let planA: Plan;
 let ca: string;
 const upstreamHost = { ip: '', url: '' };
 const repos = { alpine: '', fallback: '', airgap: '', after: '', quay: '', k8s: '', bypass: '' };
-
-/** Every file and directory under the roots with mode, size, mtime and inode (a dry run must leave them all). */
-function fileTree(...roots: string[]): string[] {
-  return roots.flatMap((root) =>
-    existsSync(root)
-      ? readdirSync(root, { recursive: true, encoding: 'utf8' })
-          .sort()
-          .map((f) => {
-            const st = statSync(join(root, f));
-            return `${root}/${f} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${st.ino}`;
-          })
-      : [],
-  );
-}
 
 const nodeA = (): { cp: string; worker: string } => ({ cp: `${specA.name}-control-plane`, worker: `${specA.name}-worker` });
 const mirror = (suffix: string): Plan['registries'][number] => planA.registries.find((r) => r.name === `${ws.runId}-${suffix}`)!;

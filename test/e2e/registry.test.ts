@@ -4,7 +4,8 @@
  * only the affected container while volumes and data survive, status (running / stopped / unreachable) as
  * text and JSON, down keeping volumes, clean with and without --shared.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { fileTree } from '../support/fileTree.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,20 +87,6 @@ afterAll(async () => {
 const up = (o: { dryRun?: boolean } = {}) =>
   registryUp({ config: specFile }, { ...ws.deps, registryImage, env: { ...process.env, ...credsEnv }, ...o });
 
-/** Every file and directory of the run's state dir and CAROOT with mode, size, mtime and inode. */
-function fileTree(): string[] {
-  return [ws.deps.paths.stateDir, ws.deps.paths.caRoot].flatMap((root) =>
-    existsSync(root)
-      ? readdirSync(root, { recursive: true, encoding: 'utf8' })
-          .sort()
-          .map((f) => {
-            const st = statSync(join(root, f));
-            return `${root}/${f} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${st.ino}`;
-          })
-      : [],
-  );
-}
-
 /** The run's containers (id, state, start time), volumes and networks on the engine. */
 async function engineObjects(): Promise<string> {
   const filters = { label: [`dev.lok8s.lo.test-run=${ws.runId}`] };
@@ -117,11 +104,11 @@ async function engineObjects(): Promise<string> {
 describe('lo registry up on a real engine', () => {
   it('creates the project network, volumes and registry containers the plan lists', async () => {
     // --dry-run first: observe + diff only, then the run takes exactly those actions
-    const files = fileTree();
+    const files = fileTree(ws.deps.paths.stateDir, ws.deps.paths.caRoot);
     const engine = await engineObjects();
     const dry = await up({ dryRun: true });
     expect(dry.dryRun).toBe(true);
-    expect(fileTree()).toEqual(files);
+    expect(fileTree(ws.deps.paths.stateDir, ws.deps.paths.caRoot)).toEqual(files);
     expect(await engineObjects()).toBe(engine);
     const { actions, plan } = await up();
     expect(dry.actions).toEqual(actions);
@@ -197,7 +184,7 @@ describe('lo registry up on a real engine', () => {
   it('--dry-run lists what would change and changes nothing', async () => {
     const build = (await inspectContainer(`${ws.runId}a-registry-build`))!;
     await docker.getContainer(build.Id).stop({ t: 1 });
-    const files = fileTree();
+    const files = fileTree(ws.deps.paths.stateDir, ws.deps.paths.caRoot);
     const dry = await runLo(['registry', 'up', '--config', specFile, '--dry-run'], cliEnv());
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain(`would recreate container   ${ws.runId}a-registry-build  (container was exited)`);
@@ -211,7 +198,7 @@ describe('lo registry up on a real engine', () => {
     const after = (await inspectContainer(`${ws.runId}a-registry-build`))!;
     expect(after.Id).toBe(build.Id);
     expect(after.State.Running).toBe(false);
-    expect(fileTree()).toEqual(files);
+    expect(fileTree(ws.deps.paths.stateDir, ws.deps.paths.caRoot)).toEqual(files);
     // the run then takes the actions the dry run printed, and only those
     const real = JSON.parse((await runLo(['registry', 'up', '--config', specFile, '--json'], cliEnv())).stdout) as { actions: Action[] };
     expect(real.actions).toEqual(json.actions);

@@ -3,7 +3,8 @@
  * (test/support/fakeDocker.ts). The dockerode implementation of the same interfaces is tested against the
  * real engine by the e2e tests.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileTree } from '../support/fileTree.js';
 import { generateSwarmKey } from '../../src/agent/swarmKey.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -230,17 +231,6 @@ describe('applyRegistries: reconcile decisions', () => {
     expect(lines).toContain(`[lo] failed to pull image ${r.image}: image ${r.image} is not present and could not be pulled: offline\n`);
   });
 });
-
-/** Every file and directory under `root` with its mode, size and mtime (a dry run must leave all of them). */
-function fileTree(root: string): string[] {
-  if (!existsSync(root)) return [];
-  return readdirSync(root, { recursive: true, encoding: 'utf8' })
-    .sort()
-    .map((f) => {
-      const st = statSync(join(root, f));
-      return `${f} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${st.ino}`;
-    });
-}
 
 /** What the fake engine holds: networks, containers (state and spec), volumes, images. */
 function engineState(fake: FakeDocker): string {
