@@ -1,143 +1,188 @@
 import { mkdir } from 'node:fs/promises';
 import { ExitCode, LoError } from '../errors/loError.js';
-import type { ContainerSpec, ContainerState, DockerClients, NetworkState } from '../adapters/docker/index.js';
-import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
+import type { ContainerSpec, DockerClients } from '../adapters/docker/index.js';
+import { LABELS, MANAGED_BY } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
-import { REPLICA_ROLE } from '../plan/offline.js';
-import { applyCertsDir } from './certsDir.js';
+import { executeCertsDir, observeCertsDir } from './certsDir.js';
+import {
+  checkRegistries,
+  checkSubnet,
+  diffActions,
+  diffRegistries,
+  registryNetworks,
+  type RegistriesDiff,
+  type RegistriesObserved,
+} from './diffRegistries.js';
 import { readIfExists, SECRET_MODE, writeFileAtomic } from './files.js';
-import { containerSpecHash, ensureHashKey, registryConfigWithSecrets } from './registryConfig.js';
-import type { Action, ApplyDeps, EnsureTls, RegistryStage, StageReporter, TlsMaterial } from './types.js';
+import { containerSpecHash, ensureHashKey, readHashKey, registryConfigWithSecrets } from './registryConfig.js';
+import {
+  REGISTRY_STAGE_NAMES,
+  type Action,
+  type ApplyDeps,
+  type EnsureTls,
+  type RegistryStage,
+  type StageReporter,
+  type TlsMaterial,
+} from './types.js';
 
 export type { Action, ApplyDeps, TlsMaterial } from './types.js';
+export { foreignOwner } from './diffRegistries.js';
+
+type Stages = ReturnType<typeof stageRunner>;
+
+/**
+ * Reads everything the registry executor decides on: the plan's networks and volumes, lo's containers, the
+ * local image IDs, the config files, the certs.d tree, the hash key and the certificates. Changes nothing.
+ */
+export async function observeRegistries(plan: Plan, docker: DockerClients, now: Date = new Date()): Promise<RegistriesObserved> {
+  const nets = registryNetworks(plan);
+  const paths = plan.registries.flatMap((r) => [r.configPath, ...(r.replica ? [r.replica.configPath, r.replica.supervisorPath] : [])]);
+  const [networks, containers, volumes, images, files, certsDir, hashKey, tls] = await Promise.all([
+    Promise.all(nets.map(async (n) => [n.name, await docker.networks.inspect(n.name)] as const)),
+    docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]),
+    Promise.all([...new Set(plan.registries.map((r) => r.volume))].map(async (v) => [v, await docker.volumes.inspect(v)] as const)),
+    Promise.all([...new Set(plan.registries.map((r) => r.image))].map(async (ref) => [ref, await docker.images.id(ref)] as const)),
+    Promise.all(paths.map(async (p) => [p, await readIfExists(p)] as const)),
+    observeCertsDir(plan),
+    plan.registries.some((r) => r.credentials) ? readHashKey(plan.paths.stateDir) : null,
+    observeTls(plan, now),
+  ]);
+  return {
+    now,
+    networks: Object.fromEntries(networks),
+    containers,
+    volumes: Object.fromEntries(volumes),
+    images: Object.fromEntries(images),
+    files: Object.fromEntries(files),
+    certsDir,
+    hashKey,
+    tls,
+  };
+}
+
+/** The CA and every planned certificate, judged as ensureTls will judge them (names, key, CA, expiry). */
+async function observeTls(plan: Plan, now: Date): Promise<RegistriesObserved['tls']> {
+  if (!plan.tls.enabled) return { caCertPem: null, certificates: {} };
+  // node-forge loads with the TLS code, when certificates are needed (not for `lo registry status`).
+  const [caCertPem, { reissueReason }] = await Promise.all([readIfExists(plan.tls.caCertPath), import('./tls/leaf.js')]);
+  const certificates = await Promise.all(
+    plan.tls.certificates.map(async (c) => {
+      const [certPem, keyPem] = await Promise.all([readIfExists(c.certPath), readIfExists(c.keyPath)]);
+      const reissue =
+        caCertPem === null
+          ? certPem === null && keyPem === null
+            ? 'missing'
+            : 'new CA'
+          : reissueReason({ certPem, keyPem }, c, { certPem: caCertPem }, now);
+      return [c.id, { certPem, keyPresent: keyPem !== null, reissue }] as const;
+    }),
+  );
+  return { caCertPem, certificates: Object.fromEntries(certificates) };
+}
+
+/**
+ * Observe and diff, inside the stages the failures belong to: Docker unreachable, another project's objects or
+ * a network of another subnet fail `networks`; a missing credential variable fails `registries`.
+ */
+async function observeAndDiff(plan: Plan, deps: ApplyDeps, stage: Stages) {
+  (deps.onProgress ?? ((): void => undefined))('networks');
+  const observed = await stage.track('networks').run(async () => {
+    const o = await observeRegistries(plan, deps.docker);
+    checkRegistries(plan, o);
+    return o;
+  });
+  // Secrets are read before anything is created too: a missing credential variable changes nothing.
+  const env = deps.env ?? {};
+  const configs = await stage
+    .track('registries')
+    .run(async () => new Map(plan.registries.map((r) => [r.name, registryConfigWithSecrets(r, env)])));
+  return { observed, configs, diff: diffRegistries(plan, observed, configs) };
+}
+
+/**
+ * `--dry-run`: observes and returns the actions applyRegistries would take now, changing nothing (no file,
+ * directory, key, certificate, image, network, volume or container is made, started or removed).
+ */
+export async function previewRegistries(plan: Plan, deps: ApplyDeps): Promise<Action[]> {
+  const stage = stageRunner(deps.stages);
+  const { diff } = await observeAndDiff(plan, deps, stage);
+  for (const s of REGISTRY_STAGE_NAMES) stage.track(s).finish();
+  return diffActions(diff);
+}
 
 /**
  * Makes the plan's registries real: networks, TLS material, config files, the containerd certs.d tree,
- * volumes and containers. Idempotent: what matches the plan is left alone (noop); drift recreates only the
- * affected container and keeps its volume. Returns what it did, in order.
+ * volumes and containers. Observes, diffs (the same diff `--dry-run` prints) and performs exactly the diff's
+ * actions: what matches the plan is left alone (noop); drift recreates only the affected container and keeps
+ * its volume. Returns what it did, in order.
  */
 export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Action[]> {
-  const dryRun = deps.dryRun ?? false;
-  const env = deps.env ?? {};
   const progress = deps.onProgress ?? ((): void => undefined);
   const { docker } = deps;
   const stage = stageRunner(deps.stages);
-
-  progress('networks');
-  const nets = [plan.networks.find((n) => n.role === 'shared'), plan.networks.find((n) => n.role === 'project')].filter(
-    (n): n is NetworkPlan => !!n,
-  );
+  const { diff, configs } = await observeAndDiff(plan, deps, stage);
   const networksDone = stage.track('networks');
-  const current = await networksDone.run(async () => {
-    const found = await Promise.all(nets.map((n) => docker.networks.inspect(n.name)));
-    // Before anything is created, recreated, removed or mounted: nothing of the plan's names belongs to another project.
-    await checkOwnership(docker, plan, nets, found);
-    // Before anything is created: a network of the plan's name with another subnet stops the apply here.
-    nets.forEach((n, i) => found[i] && checkSubnet(n, found[i]!.subnet));
-    return found;
-  });
   const registriesDone = stage.track('registries');
-  // Secrets are read before anything is created too: a missing credential variable changes nothing.
-  const { configs, hashKey } = await registriesDone.run(async () => ({
-    configs: new Map(plan.registries.map((r) => [r.name, registryConfigWithSecrets(r, env)])),
-    hashKey: plan.registries.some((r) => r.credentials) ? await ensureHashKey(plan.paths.stateDir, dryRun) : undefined,
-  }));
 
   // From here the independent steps run concurrently; each container waits only for what it needs (its
   // network, its volume, its files and certificate, the image), so containers start as early as possible.
-  const networks = new Map(
-    nets.map((n, i) => [n.name, handled(networksDone.run(() => ensureNetwork(docker, n, current[i] ?? null, dryRun)))]),
-  );
+  const nets = registryNetworks(plan);
+  const networks = new Map(diff.networks.map((a, i) => [a.name, handled(networksDone.run(() => executeNetwork(docker, nets[i]!, a)))]));
   void Promise.all(networks.values()).then(
     () => networksDone.finish(),
     () => undefined,
   );
-  const existing = handled(registriesDone.run(() => docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`])));
-  const images = handled(
-    registriesDone.run(() =>
-      Promise.all(
-        [...new Set(plan.registries.map((r) => r.image))].map(
-          async (ref) => [ref, dryRun ? await docker.images.id(ref) : await docker.images.ensure(ref)] as const,
-        ),
-      ).then((e) => new Map(e)),
-    ),
-  );
-  const configFiles = handled(
-    registriesDone.run(() =>
-      Promise.all([
-        ...plan.registries.map(async (r): Promise<Action> => {
-          if (!dryRun) {
-            await mkdir(r.configDir, { recursive: true, mode: 0o700 });
-            if (r.tlsDir) await mkdir(r.tlsDir, { recursive: true, mode: 0o700 });
-          }
-          // The name is the path; the content may hold secrets and is never part of an action.
-          return {
-            kind: 'file',
-            name: r.configPath,
-            action: await writeFileAtomic(r.configPath, configs.get(r.name)!, SECRET_MODE, dryRun),
-          };
-        }),
-        // Mirrors: the replica's config (no proxy section, no secrets) and the supervisor script, next to config.yml.
-        ...plan.registries.flatMap((r) =>
-          r.replica
-            ? [
-                writeRegistryFile(r.configDir, r.replica.configPath, r.replica.config, dryRun),
-                writeRegistryFile(r.configDir, r.replica.supervisorPath, r.replica.supervisor, dryRun),
-              ]
-            : [],
-        ),
-      ]),
-    ),
-  );
+  // Only the images of containers to (re)create are pulled when missing.
+  const refs = new Set(plan.registries.filter((_, i) => diff.registries[i]!.container.action !== 'noop').map((r) => r.image));
+  const images = handled(registriesDone.run(() => Promise.all([...refs].map((ref) => docker.images.ensure(ref)))));
+  let hashKey: Promise<Buffer> | undefined;
+  const key = (): Promise<Buffer> => (hashKey ??= ensureHashKey(plan.paths.stateDir));
+  const configFiles = handled(registriesDone.run(() => writeConfigFiles(plan, configs, diff.files)));
   const tls = handled(
     (async () => {
       progress('certificates');
-      const certs = await stage.once('tls', () => ensureCertificates(plan, deps.ensureTls, dryRun));
+      const certs = await stage.once('tls', () => ensureCertificates(plan, deps.ensureTls, diff.certificates));
       progress('registry configuration and containerd certs.d');
       const certsDir = await stage.once('certs.d', async () => {
         const caPem = certs.material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null);
-        return applyCertsDir(plan, caPem, dryRun);
+        return executeCertsDir(plan, caPem, diff.certsDir);
       });
       return { ...certs, certsDir };
     })(),
   );
-  const volumes = new Map(plan.registries.map((r) => [r.volume, handled(registriesDone.run(() => ensureVolume(docker, r, dryRun)))]));
+  const volumes = plan.registries.map((r, i) => handled(registriesDone.run(() => executeVolume(docker, r, diff.registries[i]!.volume))));
 
   const registryActions = await registriesDone.run(() =>
     Promise.all(
-      plan.registries.map(async (r): Promise<Action[]> => {
-        const [{ material }, , imageIds, all, volumeAction] = await Promise.all([
-          tls,
-          configFiles,
-          images,
-          existing,
-          volumes.get(r.volume)!,
-          networks.get(r.network),
-        ]);
+      plan.registries.map(async (r, i): Promise<Action[]> => {
+        const d = diff.registries[i]!;
+        const [{ material }, , , volumeAction] = await Promise.all([tls, configFiles, images, volumes[i]!, networks.get(r.network)]);
         progress(`container ${r.containerName}`);
-        const certPem = await certificateFor(plan, r, material);
-        const hash = containerSpecHash(r.labels[LABELS.specHash] ?? '', certPem, configs.get(r.name)!, r.credentials ? hashKey : undefined);
-        const imageId = imageIds.get(r.image) ?? null;
-        const existingOne = findExisting(all, plan, r);
-        // lo's earlier mirrors were two containers (a proxy in the network namespace of `<name>-replica`);
-        // now the mirror's one container runs both (src/plan/offline.ts). Replace the pair, keep the volume.
-        const oldReplica = r.replica ? findExisting(all, plan, r, REPLICA_ROLE) : undefined;
-        if (oldReplica) {
-          if (!dryRun) {
-            // The proxy first: it sits in the old replica's namespace, which holds the address.
-            if (existingOne) await docker.containers.remove(existingOne.id);
-            await docker.containers.remove(oldReplica.id);
-          }
-          const made = await ensureRegistry(docker, r, { hash, imageId, existing: undefined, dryRun });
-          const reason = 'proxy + replica pair -> one container running both (docs/offline.md), volume kept';
-          return [
-            volumeAction,
-            { kind: 'container', name: oldReplica.name, action: 'remove', reason },
-            ...made.map((x): Action => (x.action === 'create' && existingOne ? { ...x, action: 'recreate', reason } : x)),
-          ];
+        const replica = d.oldReplica ? [d.oldReplica.action] : [];
+        if (d.container.action === 'noop') {
+          if (d.existing && !d.existing.running) await docker.containers.start(d.existing.id);
+          return [volumeAction, ...replica, d.container];
         }
-        const containerActions = await ensureRegistry(docker, r, { hash, imageId, existing: findExisting(all, plan, r), dryRun });
-        return [volumeAction, ...containerActions];
+        const certPem = await certificateFor(plan, r, material);
+        const hash = containerSpecHash(
+          r.labels[LABELS.specHash] ?? '',
+          certPem,
+          configs.get(r.name)!,
+          r.credentials ? await key() : undefined,
+        );
+        // An old pair: the proxy first, it sits in the old replica's namespace, which holds the address.
+        if (d.existing) await docker.containers.remove(d.existing.id);
+        if (d.oldReplica) await docker.containers.remove(d.oldReplica.id);
+        const made = await createAndStart(docker, containerSpec(r, hash), hash);
+        const container: Action = made.created
+          ? d.container
+          : {
+              kind: 'container',
+              name: r.containerName,
+              action: 'noop',
+              reason: `${d.existing ? 'recreated' : 'created'} concurrently by another lo`,
+            };
+        return [volumeAction, ...replica, container];
       }),
     ),
   );
@@ -153,7 +198,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
  */
 function stageRunner(reporter: StageReporter | undefined) {
   const r = reporter ?? { start: () => undefined, done: () => undefined, failed: () => undefined };
-  const track = (name: RegistryStage) => {
+  const tracker = (name: RegistryStage) => {
     let started = false;
     let ended = false;
     return {
@@ -180,6 +225,9 @@ function stageRunner(reporter: StageReporter | undefined) {
       },
     };
   };
+  const trackers = new Map<RegistryStage, ReturnType<typeof tracker>>();
+  // One tracker per stage: its observe, diff and execute parts report one start and one end.
+  const track = (name: RegistryStage): ReturnType<typeof tracker> => trackers.get(name) ?? trackers.set(name, tracker(name)).get(name)!;
   return {
     track,
     async once<T>(name: RegistryStage, fn: () => Promise<T>): Promise<T> {
@@ -205,107 +253,52 @@ function handled<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
-async function ensureVolume(docker: DockerClients, r: RegistryPlan, dryRun: boolean): Promise<Action> {
-  if (await docker.volumes.inspect(r.volume)) return { kind: 'volume', name: r.volume, action: 'noop' };
-  if (!dryRun) await docker.volumes.ensure(r.volume, { ...r.labels });
-  return { kind: 'volume', name: r.volume, action: 'create' };
+async function executeVolume(docker: DockerClients, r: RegistryPlan, a: Action): Promise<Action> {
+  if (a.action === 'create') await docker.volumes.ensure(r.volume, { ...r.labels });
+  return a;
 }
 
-async function ensureNetwork(docker: DockerClients, n: NetworkPlan, have: NetworkState | null, dryRun: boolean): Promise<Action> {
-  if (have) {
-    const reason =
-      have.bridgeName && have.bridgeName !== n.bridgeName ? `exists with bridge ${have.bridgeName} (plan: ${n.bridgeName})` : undefined;
-    return { kind: 'network', name: n.name, action: 'noop', ...(reason ? { reason } : {}) };
-  }
-  if (dryRun) return { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` };
+async function executeNetwork(docker: DockerClients, n: NetworkPlan, a: Action): Promise<Action> {
+  if (a.action === 'noop') return a;
   const { state, created } = await docker.networks.ensure(n);
   checkSubnet(n, state.subnet);
-  return created
-    ? { kind: 'network', name: n.name, action: 'create', reason: `${n.subnet}, bridge ${n.bridgeName}` }
-    : { kind: 'network', name: n.name, action: 'noop', reason: 'created concurrently by another lo' };
+  return created ? a : { kind: 'network', name: n.name, action: 'noop', reason: 'created concurrently by another lo' };
 }
 
-/** The owner a project object's labels name, or null when it is this project's (or carries no id: adopted). */
-export function foreignOwner(plan: Plan, labels: Record<string, string>): string | null {
-  const id = labels[LABELS.projectId];
-  if (id === undefined || id === plan.project.id) return null;
-  return labels[LABELS.specDir] ?? `project id ${id}`;
-}
-
-/**
- * Refuses (exit 2, nothing changed) when a project network, registry container or volume of the plan's names
- * is labelled as another project's: two specs with the same metadata.name in different directories.
- */
-async function checkOwnership(docker: DockerClients, plan: Plan, nets: NetworkPlan[], found: Array<NetworkState | null>): Promise<void> {
-  const own = plan.registries.filter((r) => r.scope === 'project');
-  const [containers, volumes] = await Promise.all([
-    docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${plan.project.name}`]),
-    Promise.all(own.map((r) => docker.volumes.inspect(r.volume))),
-  ]);
-  const objects: Array<[string, Record<string, string>]> = [
-    ...nets.flatMap((n, i): Array<[string, Record<string, string>]> =>
-      n.role === 'project' && found[i] ? [[`network ${n.name}`, found[i]!.labels]] : [],
-    ),
-    ...containers.map((c): [string, Record<string, string>] => [`container ${c.name}`, c.labels]),
-    ...volumes.flatMap((v): Array<[string, Record<string, string>]> => (v ? [[`volume ${v.name}`, v.labels]] : [])),
-  ];
-  for (const [what, labels] of objects) {
-    const other = foreignOwner(plan, labels);
-    if (other === null) continue;
-    throw new LoError(
-      'E_PROJECT_CONFLICT',
-      `${what} belongs to another project named ${plan.project.name} (spec in ${other}); nothing was changed`,
-      {
-        hint: `give this project its own metadata.name in ${plan.project.file} (metadata.name is the cluster and network name), or run \`lo registry clean\` in ${other} first`,
-        exitCode: ExitCode.badInput,
-      },
-    );
+/** Writes the registries' config files (0600: they may hold secrets), their directories first. */
+async function writeConfigFiles(plan: Plan, configs: ReadonlyMap<string, string>, diff: readonly Action[]): Promise<Action[]> {
+  const content = new Map<string, string>();
+  for (const r of plan.registries) {
+    content.set(r.configPath, configs.get(r.name)!);
+    if (r.replica) content.set(r.replica.configPath, r.replica.config).set(r.replica.supervisorPath, r.replica.supervisor);
   }
-}
-
-/** A network of the plan's name with another subnet is never changed or removed silently. */
-function checkSubnet(n: NetworkPlan, actual: string | null): void {
-  if (actual === n.subnet) return;
-  const ways =
-    n.role === 'shared'
-      ? `remove the shared registries and network with \`lo registry clean --shared\`, or set spec.registries.shared.network.cidr: ${actual ?? '<its subnet>'} in the spec`
-      : `remove the network (\`lo registry clean\`, then \`docker network rm ${n.name}\` once nothing is attached), or set spec.network.cidr: ${actual ?? '<its subnet>'} in the spec`;
-  throw new LoError(
-    'E_NETWORK_MISMATCH',
-    `network ${n.name} exists with subnet ${actual ?? '(none)'}, but the plan needs ${n.subnet}; nothing was changed`,
-    {
-      hint: ways,
-      exitCode: ExitCode.badInput,
-    },
+  const dirs = new Set(plan.registries.flatMap((r) => [r.configDir, ...(r.tlsDir ? [r.tlsDir] : [])]));
+  await Promise.all([...dirs].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
+  return Promise.all(
+    diff.map(async (a): Promise<Action> => {
+      // The name is the path; the content may hold secrets and is never part of an action.
+      const action = await writeFileAtomic(a.name, content.get(a.name)!, SECRET_MODE);
+      return action === a.action ? a : { kind: 'file', name: a.name, action };
+    }),
   );
 }
 
+/** Runs the TLS step (issues or reuses the CA and leaves) and reports each certificate as the diff named it. */
 async function ensureCertificates(
   plan: Plan,
   ensureTls: EnsureTls | undefined,
-  dryRun: boolean,
+  diff: RegistriesDiff['certificates'],
 ): Promise<{ actions: Action[]; material: TlsMaterial | null }> {
   if (!plan.tls.enabled) return { actions: [], material: null };
-  if (dryRun) {
-    const actions = await Promise.all(
-      plan.tls.certificates.map(async (c): Promise<Action> => ({
-        kind: 'certificate',
-        name: c.certPath,
-        action: (await readIfExists(c.certPath)) === null ? 'create' : 'noop',
-        reason: 'names and expiry are checked at apply',
-      })),
-    );
-    return { actions, material: null };
-  }
   // node-forge loads with the TLS code, when certificates are needed (not for `lo registry status`).
   const fn = ensureTls ?? (await import('./tls/ensureTls.js')).ensureTls;
   const material = await fn(plan);
   if (!material) return { actions: [], material: null };
-  const actions = Object.values(material.certificates).map((c): Action => ({
-    kind: 'certificate',
-    name: c.certPath,
-    action: certAction(c.action),
-  }));
+  const actions = Object.values(material.certificates).map((c): Action => {
+    const predicted = diff.find((d) => d.id === c.id)?.action;
+    const action = certAction(c.action);
+    return predicted?.action === action ? predicted : { kind: 'certificate', name: c.certPath, action };
+  });
   return { actions, material };
 }
 
@@ -321,80 +314,9 @@ async function certificateFor(plan: Plan, r: RegistryPlan, material: TlsMaterial
   return path ? readIfExists(path) : null;
 }
 
-/** The container lo made for this registry, found by labels (never by name). */
-function findExisting(all: ContainerState[], plan: Plan, r: RegistryPlan, role: string = r.role): ContainerState | undefined {
-  const projectLabel = r.scope === 'shared' ? SHARED_PROJECT : plan.project.name;
-  const matches = all.filter(
-    (c) =>
-      c.labels[LABELS.project] === projectLabel &&
-      c.labels[LABELS.role] === role &&
-      (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name) &&
-      // shared mirrors of another shared network are someone else's
-      (r.scope !== 'shared' || c.name === r.containerName || c.networks[r.network] !== undefined),
-  );
-  return matches.find((c) => c.name === r.containerName) ?? matches[0];
-}
-
 /** The plan's container, labelled with the hash of what it runs (plan, certificate, config with secrets). */
 function containerSpec(r: RegistryPlan, hash: string): ContainerSpec {
   return { ...r.container, labels: { ...r.labels, [LABELS.specHash]: hash } };
-}
-
-/** Why a running container no longer matches the plan, or null when it does. */
-function driftOf(c: ContainerState, r: RegistryPlan, hash: string, imageId: string | null): string | null {
-  if (c.name !== r.containerName) return `name ${c.name} -> ${r.containerName}`;
-  if (imageId && c.imageId !== imageId) return `image ${r.image} changed`;
-  if (c.labels[LABELS.specHash] !== hash) return 'configuration or certificate changed';
-  const net = c.networks[r.network];
-  if (!net) return `not on network ${r.network} (on ${Object.keys(c.networks).join(', ') || 'none'})`;
-  if (net.ip !== r.ip) return `address ${net.ip ?? 'none'} -> ${r.ip}`;
-  if (c.status === 'exited' || c.status === 'dead') return `container was ${c.status}`;
-  if (!c.volumes.some((v) => v.name === r.volume)) return `volume ${r.volume} not mounted`;
-  return null;
-}
-
-async function ensureRegistry(
-  docker: DockerClients,
-  r: RegistryPlan,
-  o: { hash: string; imageId: string | null; existing: ContainerState | undefined; dryRun: boolean },
-): Promise<Action[]> {
-  const actions: Action[] = [];
-
-  const spec = containerSpec(r, o.hash);
-  const current = o.existing;
-  if (current) {
-    const drift = driftOf(current, r, o.hash, o.imageId);
-    if (!drift) {
-      // created but not started (e.g. a concurrent lo is between create and start): start it.
-      if (!current.running && !o.dryRun) await docker.containers.start(current.id);
-      actions.push({
-        kind: 'container',
-        name: r.containerName,
-        action: 'noop',
-        ...(current.running ? {} : { reason: `started (was ${current.status})` }),
-      });
-      return actions;
-    }
-    if (!o.dryRun) {
-      await docker.containers.remove(current.id);
-      const made = await createAndStart(docker, spec, o.hash);
-      if (!made.created) {
-        actions.push({ kind: 'container', name: r.containerName, action: 'noop', reason: 'recreated concurrently by another lo' });
-        return actions;
-      }
-    }
-    actions.push({ kind: 'container', name: r.containerName, action: 'recreate', reason: drift });
-    return actions;
-  }
-  if (!o.dryRun) {
-    const made = await createAndStart(docker, spec, o.hash);
-    if (!made.created) {
-      actions.push({ kind: 'container', name: r.containerName, action: 'noop', reason: 'created concurrently by another lo' });
-      return actions;
-    }
-  }
-  actions.push({ kind: 'container', name: r.containerName, action: 'create', reason: `${r.endpoint} on ${r.network}` });
-  return actions;
 }
 
 async function createAndStart(docker: DockerClients, spec: ContainerSpec, hash: string): Promise<{ created: boolean }> {
@@ -420,10 +342,4 @@ async function createAndStart(docker: DockerClients, spec: ContainerSpec, hash: 
   }
   await docker.containers.start(state.id);
   return { created };
-}
-
-/** Writes one file of a registry's config directory (0600: it may hold secrets), creating the directory first. */
-async function writeRegistryFile(dir: string, path: string, content: string, dryRun: boolean): Promise<Action> {
-  if (!dryRun) await mkdir(dir, { recursive: true, mode: 0o700 });
-  return { kind: 'file', name: path, action: await writeFileAtomic(path, content, SECRET_MODE, dryRun) };
 }

@@ -1,6 +1,6 @@
 import type { DockerClients } from '../adapters/docker/index.js';
 import { LoError } from '../errors/loError.js';
-import type { StepAction } from './stepAction.js';
+import type { Action } from './action.js';
 
 /**
  * Attaches every node container to a network (the shared registry network), so nodes reach the shared
@@ -11,10 +11,9 @@ export async function connectNodes(
   docker: Pick<DockerClients, 'containers' | 'networks'>,
   nodes: readonly string[],
   network: string,
-): Promise<StepAction[]> {
-  const actions: StepAction[] = [];
+): Promise<Action[]> {
+  const actions: Action[] = [];
   for (const node of nodes) {
-    const object = `node ${node} -> ${network}`;
     const fail = (why: string, cause?: unknown): LoError =>
       new LoError('E_STEP', `cannot connect node ${node} to network ${network}: ${why}`, {
         hint: `check the node with \`docker inspect ${node}\` and the network with \`docker network inspect ${network}\``,
@@ -29,7 +28,7 @@ export async function connectNodes(
       if (err instanceof LoError && err.code === 'E_STEP') throw err;
       throw fail((err as Error).message, err);
     }
-    actions.push({ action: attached ? 'create' : 'noop', object });
+    actions.push({ kind: 'node', name: `${node} -> ${network}`, action: attached ? 'create' : 'noop' });
   }
   return actions;
 }

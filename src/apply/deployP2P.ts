@@ -3,7 +3,7 @@ import type { ContainerSpec, DockerClients } from '../adapters/docker/index.js';
 import { LoError } from '../errors/loError.js';
 import { AGENT_ROLE, LABELS, MANAGED_BY } from '../plan/labels.js';
 import type { Plan } from '../plan/types.js';
-import type { StepAction } from './stepAction.js';
+import type { Action } from './action.js';
 import { specHash } from '../util/hash.js';
 import type { AgentOptions } from '../agent/options.js';
 import { agentBaseOptions, agentCommand } from '../plan/planP2P.js';
@@ -88,14 +88,14 @@ export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: A
  * restart kills its agent (shared PID namespace); the restart policy brings it back unless Docker tries before
  * the node runs again, and then the next `lo provision` does (`lo doctor` reports it).
  */
-export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2PDeps): Promise<StepAction[]> {
-  const actions: StepAction[] = [];
+export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2PDeps): Promise<Action[]> {
+  const actions: Action[] = [];
   const docker = deps.docker;
   const { created, psk } = await ensureSwarmKey(plan.p2p.keyPath);
   // A digest of the key (never the key) is part of each agent's spec hash: a changed key recreates the agents,
   // which read it only at start.
   const keyDigest = createHash('sha256').update(psk).digest('hex');
-  actions.push({ action: created ? 'create' : 'noop', object: `p2p key ${plan.p2p.keyPath}` });
+  actions.push({ kind: 'p2p key', name: plan.p2p.keyPath, action: created ? 'create' : 'noop' });
   const nodes = await Promise.all(nodeNames.map((n) => inspectNode(docker, n, plan.cluster.network)));
   const existing = await docker.containers.list(agentLabels(plan));
   for (const node of nodes) {
@@ -108,7 +108,7 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
     const name = planned?.containerName ?? `${node.name}-lo-p2p`;
     const found = existing.find((c) => c.labels[LABELS.node] === node.name);
     if (found && found.labels[LABELS.specHash] === hash && found.status === 'running') {
-      actions.push({ action: 'noop', object: `p2p agent ${name}` });
+      actions.push({ kind: 'p2p agent', name, action: 'noop' });
       continue;
     }
     if (found) await docker.containers.remove(found.id);
@@ -139,12 +139,12 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
       });
     }
     await docker.containers.start(state.id);
-    actions.push({ action: found ? 'recreate' : 'create', object: `p2p agent ${name}`, detail: `peers ${nodes.length - 1}` });
+    actions.push({ kind: 'p2p agent', name, action: found ? 'recreate' : 'create', reason: `peers ${nodes.length - 1}` });
   }
   for (const c of existing) {
     if (!nodes.some((n) => n.name === c.labels[LABELS.node])) {
       await docker.containers.remove(c.id);
-      actions.push({ action: 'remove', object: `p2p agent ${c.name}` });
+      actions.push({ kind: 'p2p agent', name: c.name, action: 'remove' });
     }
   }
   return actions;
@@ -161,15 +161,15 @@ export interface P2PHookOptions {
 }
 
 /** The `p2p` step for `lo provision` (ProvisionDeps['p2p']): builds the agent image if needed, then deploys. */
-export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[]) => Promise<StepAction[]> {
+export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[]) => Promise<Action[]> {
   return async (plan, nodes) => {
     const docker = await opts.docker();
-    const actions: StepAction[] = [];
+    const actions: Action[] = [];
     let image = opts.image;
     if (!image) {
       const built = await ensureAgentImage(docker, { baseImage: opts.baseImage, extraLabels: opts.extraLabels });
       image = built.image;
-      actions.push({ action: built.built ? 'create' : 'noop', object: `image ${image}` });
+      actions.push({ kind: 'image', name: image, action: built.built ? 'create' : 'noop' });
     }
     actions.push(
       ...(await deployP2P(plan, nodes, { docker, image, containerdAddress: opts.containerdAddress, extraLabels: opts.extraLabels })),
@@ -188,16 +188,11 @@ export async function listP2PAgents(
 }
 
 /** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */
-export async function removeP2P(
-  plan: Plan,
-  docker: Pick<DockerClients, 'containers'>,
-  opts: { dryRun?: boolean } = {},
-): Promise<StepAction[]> {
+export async function removeP2P(plan: Plan, docker: Pick<DockerClients, 'containers'>, opts: { dryRun?: boolean } = {}): Promise<Action[]> {
   const found = await docker.containers.list(agentLabels(plan));
-  const actions: StepAction[] = [];
-  for (const c of found) {
-    if (!opts.dryRun) await docker.containers.remove(c.id);
-    actions.push({ action: 'remove', object: `p2p agent ${c.name || c.id}` });
-  }
+  // The diff: every agent of the project goes. A dry run stops here.
+  const actions = found.map((c): Action => ({ kind: 'p2p agent', name: c.name || c.id, action: 'remove' }));
+  if (opts.dryRun) return actions;
+  for (const c of found) await docker.containers.remove(c.id);
   return actions;
 }

@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PUBLIC_MODE, writeIfChanged } from './files.js';
 import type { Plan } from '../plan/types.js';
-import type { StepAction } from './stepAction.js';
+import type { Action } from './action.js';
 import type { KindCli } from '../adapters/kindCli.js';
 
 export function kindConfigPath(plan: Plan): string {
@@ -39,15 +39,15 @@ export const OLD_KIND_CONFIG =
  * What to do about the cluster. Pure. A missing cluster is created; an existing one is left as it is: kind
  * cannot change a running cluster, so a changed kind config is a warning for `lo destroy` + `lo provision`.
  */
-export function diffKindCluster(plan: Plan, o: KindObserved): StepAction[] {
+export function diffKindCluster(plan: Plan, o: KindObserved): Action[] {
   const c = plan.cluster;
   if (!o.clusters.includes(c.name)) {
-    return [{ action: 'create', object: `cluster ${c.name}`, detail: `${c.nodes.length} node(s), ${c.image}, network ${c.network}` }];
+    return [{ kind: 'cluster', name: c.name, action: 'create', reason: `${c.nodes.length} node(s), ${c.image}, network ${c.network}` }];
   }
-  const actions: StepAction[] = [{ action: 'noop', object: `cluster ${c.name}` }];
+  const actions: Action[] = [{ kind: 'cluster', name: c.name, action: 'noop' }];
   if (o.kindConfig !== null && o.kindConfig !== c.kindConfig)
-    actions.push({ action: 'warn', object: `cluster ${c.name}`, detail: OLD_KIND_CONFIG });
-  if (!o.kubeconfigExists) actions.push({ action: 'create', object: `kubeconfig ${c.kubeconfigPath}` });
+    actions.push({ kind: 'cluster', name: c.name, action: 'warn', reason: OLD_KIND_CONFIG });
+  if (!o.kubeconfigExists) actions.push({ kind: 'kubeconfig', name: c.kubeconfigPath, action: 'create' });
   return actions;
 }
 
@@ -55,14 +55,14 @@ export function diffKindCluster(plan: Plan, o: KindObserved): StepAction[] {
  * Creates the kind cluster when it does not exist, on the project network, and keeps its kubeconfig at
  * plan.cluster.kubeconfigPath (0600). Observe, diff, then do what the diff says.
  */
-export async function ensureKindCluster(plan: Plan, kind: KindCli): Promise<StepAction[]> {
+export async function ensureKindCluster(plan: Plan, kind: KindCli): Promise<Action[]> {
   const c = plan.cluster;
   const actions = diffKindCluster(plan, await observeKindCluster(plan, kind));
   await writeIfChanged(c.kindConfigPath, c.kindConfig, PUBLIC_MODE);
   for (const a of actions) {
     if (a.action !== 'create') continue;
     await mkdir(dirname(c.kubeconfigPath), { recursive: true });
-    if (a.object.startsWith('cluster ')) {
+    if (a.kind === 'cluster') {
       await kind.createCluster({ name: c.name, configPath: c.kindConfigPath, kubeconfigPath: c.kubeconfigPath, network: c.network });
     } else await kind.exportKubeconfig(c.name, c.kubeconfigPath);
   }

@@ -66,16 +66,15 @@ async function syncDir(dir: string): Promise<void> {
 /**
  * Writes `data` to `path` atomically: a registry or a node that has the directory mounted sees the old file
  * or the new one, never half of one. Leaves identical content untouched (same bytes, same inode and mtime;
- * only the mode is corrected). `dryRun` only reports what would change.
+ * only the mode is corrected). What a write would change is a diff's job (e.g. src/apply/certsDir.ts `fileAction`).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number, dryRun = false): Promise<FileChange> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<FileChange> {
   const current = await readBytesIfExists(path);
   if (current !== null && current.equals(typeof data === 'string' ? Buffer.from(data) : data)) {
-    if (!dryRun) await chmod(path, mode);
+    await chmod(path, mode);
     return 'noop';
   }
   const change: FileChange = current === null ? 'create' : 'recreate';
-  if (dryRun) return change;
   const tmp = await writeTemp(path, data, mode);
   try {
     await rename(tmp, path);

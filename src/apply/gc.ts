@@ -30,7 +30,7 @@ export interface GcResult {
   bytesBefore: number;
   bytesAfter: number;
   freedBytes: number;
-  /** Repositories removed (least recently used first), or that would be with dryRun. */
+  /** Repositories removed (least recently used first), or that would be (previewGc). */
   removed: string[];
   kept: string[];
   dryRun: boolean;
@@ -70,19 +70,23 @@ export function lastPulls(log: string): Map<string, string> {
   return last;
 }
 
+interface GcOptions {
+  budgetBytes: number | null;
+  extraLabels?: Record<string, string>;
+}
+
 /**
- * `lo registry gc` for one mirror: inventory through a short-lived registry on the mirror's volume (no proxy,
- * deletes enabled, in the mirror's network namespace on GC_PORT), LRU eviction to the budget through the
- * registry API (manifest DELETE untags too), then `registry garbage-collect --delete-untagged` with the
- * proxy process held by the mirror's supervisor, so the bytes really leave the volume. The replica keeps
- * serving reads meanwhile.
+ * Observe + diff for one mirror, the part `--dry-run` shares with the real run: its volume's usage, its
+ * repositories read through a short-lived registry on the mirror's volume (no proxy, deletes enabled, in the
+ * mirror's network namespace on GC_PORT; removed afterwards), and the LRU choice (chooseEvictions, pure).
+ * `then` runs while that registry still serves (the real run deletes through it).
  */
-export async function gcMirror(
+async function observeGc<T>(
   docker: DockerClients,
   r: RegistryPlan,
-  o: { budgetBytes: number | null; dryRun: boolean; extraLabels?: Record<string, string>; now?: () => number },
-): Promise<GcResult> {
-  const started = Date.now();
+  o: GcOptions,
+  then: (choice: { url: string; bytesBefore: number; remove: RepoUsage[]; keep: RepoUsage[] }) => Promise<T>,
+): Promise<T> {
   if (!r.replica) throw new Error(`mirror ${r.name} has no replica in the plan`);
   // One container runs the proxy and the read-only replica (src/plan/render/mirrorSupervisor.ts).
   const mirror = await docker.containers.inspect(r.containerName);
@@ -92,53 +96,54 @@ export async function gcMirror(
       exitCode: ExitCode.stepFailed,
     });
   }
-  const usage = async (): Promise<number> => (await docker.volumes.usage()).get(r.volume) ?? 0;
-  const bytesBefore = await usage();
-  const gcConfigPath = `${r.configDir}/${GC_CONFIG_FILE}`;
-  await writeFileAtomic(gcConfigPath, renderRegistryConfig({ port: GC_PORT, tls: null }), 0o600, false);
-  const labels = { ...(o.extraLabels ?? {}), ...pick(r.labels, [LABELS.managedBy, LABELS.project, LABELS.mirror]), [LABELS.role]: 'gc' };
-  const base = {
-    image: r.image,
-    labels,
-    network: r.network,
-    binds: [{ source: r.configDir, target: REGISTRY_CONFIG_DIR, readOnly: true }],
-    volumes: [{ name: r.volume, target: REGISTRY_DATA_DIR }],
-    restart: 'no' as const,
-  };
+  const bytesBefore = await volumeUsage(docker, r);
+  // lo's own scratch config for the short-lived registry (the same bytes every run).
+  await writeFileAtomic(gcConfigPath(r), renderRegistryConfig({ port: GC_PORT, tls: null }), 0o600);
   const apiName = `${r.containerName}-gc`;
   await docker.containers.remove(apiName);
   const { state: api } = await docker.containers.create({
-    ...base,
+    ...gcContainerBase(r, o),
     name: apiName,
     cmd: [`${REGISTRY_CONFIG_DIR}/${GC_CONFIG_FILE}`],
     network: `container:${mirror.id}`,
   });
-  let removed: RepoUsage[] = [];
-  let kept: RepoUsage[] = [];
   try {
     await docker.containers.start(api.id);
     const url = `http://${r.ip}:${GC_PORT}`;
     await waitFor(`${url}/v2/`);
     const logs = await docker.containers.logs(r.containerName, { timestamps: true });
     const repos = await inventory(url, lastPulls(logs));
-    ({ remove: removed, keep: kept } = chooseEvictions(repos, bytesBefore, o.budgetBytes));
-    if (!o.dryRun) {
-      for (const repo of removed) {
-        for (const d of repo.manifests) {
-          const res = await fetch(`${url}/v2/${repo.repository}/manifests/${d}`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) });
-          if (res.status !== 202 && res.status !== 404)
-            throw new LoError('E_STEP', `deleting ${repo.repository}@${d} on ${r.name}: HTTP ${res.status}`, {
-              exitCode: ExitCode.stepFailed,
-            });
-        }
-      }
-    }
+    return await then({ url, bytesBefore, ...chooseEvictions(repos, bytesBefore, o.budgetBytes) });
   } finally {
     await docker.containers.remove(api.id);
   }
-  if (o.dryRun) {
-    return result(bytesBefore, bytesBefore);
-  }
+}
+
+/** `lo registry gc --dry-run` for one mirror: what gc would remove; no repository is deleted, no proxy held. */
+export async function previewGc(docker: DockerClients, r: RegistryPlan, o: GcOptions): Promise<GcResult> {
+  const started = Date.now();
+  return observeGc(docker, r, o, async (c) => gcResult(r, o, c, c.bytesBefore, true, started));
+}
+
+/**
+ * `lo registry gc` for one mirror: observeGc, then the LRU evictions through the registry API (manifest
+ * DELETE untags too), then `registry garbage-collect --delete-untagged` with the proxy process held by the
+ * mirror's supervisor, so the bytes really leave the volume. The replica keeps serving reads meanwhile.
+ */
+export async function gcMirror(docker: DockerClients, r: RegistryPlan, o: GcOptions): Promise<GcResult> {
+  const started = Date.now();
+  const choice = await observeGc(docker, r, o, async (c) => {
+    for (const repo of c.remove) {
+      for (const d of repo.manifests) {
+        const res = await fetch(`${c.url}/v2/${repo.repository}/manifests/${d}`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) });
+        if (res.status !== 202 && res.status !== 404)
+          throw new LoError('E_STEP', `deleting ${repo.repository}@${d} on ${r.name}: HTTP ${res.status}`, {
+            exitCode: ExitCode.stepFailed,
+          });
+      }
+    }
+    return c;
+  });
   // The proxy process is held (stopped, not restarted by the supervisor) while blobs are swept: it could be
   // writing one. The replica, in the same container, serves reads meanwhile.
   await supervisor(docker, r, 'hold');
@@ -146,10 +151,10 @@ export async function gcMirror(
   await docker.containers.remove(sweepName);
   try {
     const { state: sweep } = await docker.containers.create({
-      ...base,
+      ...gcContainerBase(r, o),
       name: sweepName,
       entrypoint: ['/bin/registry'],
-      cmd: ['garbage-collect', '--delete-untagged', `${REGISTRY_CONFIG_DIR}/${basename(gcConfigPath)}`],
+      cmd: ['garbage-collect', '--delete-untagged', `${REGISTRY_CONFIG_DIR}/${basename(gcConfigPath(r))}`],
       network: 'none',
     });
     await docker.containers.start(sweep.id);
@@ -164,22 +169,48 @@ export async function gcMirror(
     await docker.containers.remove(sweepName);
     await supervisor(docker, r, 'resume');
   }
-  return result(bytesBefore, await usage());
+  return gcResult(r, o, choice, await volumeUsage(docker, r), false, started);
+}
 
-  function result(before: number, after: number): GcResult {
-    return {
-      name: r.name,
-      volume: r.volume,
-      budgetBytes: o.budgetBytes,
-      bytesBefore: before,
-      bytesAfter: after,
-      freedBytes: Math.max(0, before - after),
-      removed: removed.map((x) => x.repository),
-      kept: kept.map((x) => x.repository),
-      dryRun: o.dryRun,
-      ms: Date.now() - started,
-    };
-  }
+const gcConfigPath = (r: RegistryPlan): string => `${r.configDir}/${GC_CONFIG_FILE}`;
+
+async function volumeUsage(docker: DockerClients, r: RegistryPlan): Promise<number> {
+  return (await docker.volumes.usage()).get(r.volume) ?? 0;
+}
+
+/** The short-lived gc containers: the mirror's image, volume and config directory, lo's labels, role gc. */
+function gcContainerBase(r: RegistryPlan, o: GcOptions) {
+  const labels = { ...(o.extraLabels ?? {}), ...pick(r.labels, [LABELS.managedBy, LABELS.project, LABELS.mirror]), [LABELS.role]: 'gc' };
+  return {
+    image: r.image,
+    labels,
+    network: r.network,
+    binds: [{ source: r.configDir, target: REGISTRY_CONFIG_DIR, readOnly: true }],
+    volumes: [{ name: r.volume, target: REGISTRY_DATA_DIR }],
+    restart: 'no' as const,
+  };
+}
+
+function gcResult(
+  r: RegistryPlan,
+  o: GcOptions,
+  c: { bytesBefore: number; remove: RepoUsage[]; keep: RepoUsage[] },
+  after: number,
+  dryRun: boolean,
+  started: number,
+): GcResult {
+  return {
+    name: r.name,
+    volume: r.volume,
+    budgetBytes: o.budgetBytes,
+    bytesBefore: c.bytesBefore,
+    bytesAfter: after,
+    freedBytes: Math.max(0, c.bytesBefore - after),
+    removed: c.remove.map((x) => x.repository),
+    kept: c.keep.map((x) => x.repository),
+    dryRun,
+    ms: Date.now() - started,
+  };
 }
 
 /** `sh mirror.sh hold|resume` in the mirror's container: stop the proxy process and keep it stopped, or let it start. */

@@ -43,16 +43,24 @@ export function containerSpecHash(planHash: string, certPem: string | null, conf
   return sha256([planHash, certPem ? sha256(certPem) : '-', config].join('\n')).slice(0, 16);
 }
 
-/** `<stateDir>/hash.key`: 32 random bytes, 0600, created once (the first writer wins a race). */
-export async function ensureHashKey(stateDir: string, dryRun = false): Promise<Buffer> {
-  const path = join(stateDir, 'hash.key');
+const hashKeyPath = (stateDir: string): string => join(stateDir, 'hash.key');
+
+/** The hash key, or null when none was made yet (then every hash made with it is new). */
+export async function readHashKey(stateDir: string): Promise<Buffer | null> {
   try {
-    return await readFile(path);
+    return await readFile(hashKeyPath(stateDir));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return null;
   }
+}
+
+/** `<stateDir>/hash.key`: 32 random bytes, 0600, created once (the first writer wins a race). */
+export async function ensureHashKey(stateDir: string): Promise<Buffer> {
+  const existing = await readHashKey(stateDir);
+  if (existing) return existing;
+  const path = hashKeyPath(stateDir);
   const key = randomBytes(32);
-  if (dryRun) return key;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   return (await createFileExclusive(path, key, SECRET_MODE)) ? key : readFile(path);
 }

@@ -1,14 +1,7 @@
+export type { Action } from './action.js';
 import type { DockerClients } from '../adapters/docker/index.js';
 import type { Plan } from '../plan/types.js';
 import type { Log } from '../runtime/log.js';
-
-/** One entry of what an apply did (or, with dryRun, would do). */
-export interface Action {
-  kind: 'network' | 'volume' | 'container' | 'file' | 'certificate';
-  name: string;
-  action: 'create' | 'recreate' | 'noop' | 'remove';
-  reason?: string;
-}
 
 /**
  * What the TLS step hands back (src/apply/tls/ensureTls.ts). Only the fields the registry apply reads are listed,
@@ -29,7 +22,6 @@ export interface ApplyDeps {
   env?: NodeJS.ProcessEnv;
   /** The debug log (from main). */
   log?: Log;
-  dryRun?: boolean;
   /** One line per step, for a spinner. */
   onProgress?: (step: string) => void;
   /** The executor's stages as they start, finish or fail (provision shows them as its steps, with real times). */

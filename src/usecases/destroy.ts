@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { KindCli } from '../adapters/kindCli.js';
 import type { Plan } from '../plan/types.js';
 import { runStep, silentReporter, type StepReporter, type StepResult } from './runSteps.js';
-import type { StepAction } from '../apply/stepAction.js';
+import type { Action } from '../apply/action.js';
 
 export interface DestroyDeps {
   loadPlan: () => Promise<Plan>;
@@ -11,9 +11,9 @@ export interface DestroyDeps {
    * Removes the project's registries (build, cache, private mirrors), never the shared mirrors; with dryRun,
    * returns what it would remove and changes nothing.
    */
-  removeRegistries: (plan: Plan, opts: { volumes: boolean; dryRun?: boolean }) => Promise<StepAction[]>;
+  removeRegistries: (plan: Plan, opts: { volumes: boolean; dryRun?: boolean }) => Promise<Action[]>;
   /** Removes the project's P2P agent sidecars (they outlive kind's node containers otherwise); dryRun as above. */
-  removeP2P?: (plan: Plan, opts?: { dryRun?: boolean }) => Promise<StepAction[]>;
+  removeP2P?: (plan: Plan, opts?: { dryRun?: boolean }) => Promise<Action[]>;
   reporter?: StepReporter;
 }
 
@@ -27,11 +27,11 @@ export interface DestroyResult {
 }
 
 /** What deleting the cluster does, given whether kind knows it. Pure. */
-export function diffCluster(plan: Plan, clusters: readonly string[]): StepAction[] {
+export function diffCluster(plan: Plan, clusters: readonly string[]): Action[] {
   const name = plan.cluster.name;
   return clusters.includes(name)
-    ? [{ action: 'remove', object: `cluster ${name}` }]
-    : [{ action: 'noop', object: `cluster ${name}`, detail: 'not found' }];
+    ? [{ kind: 'cluster', name, action: 'remove' }]
+    : [{ kind: 'cluster', name, action: 'noop', reason: 'not found' }];
 }
 
 /** `lo destroy`: deletes the kind cluster and the project's registries; shared mirrors stay for other projects. */

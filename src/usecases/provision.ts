@@ -8,8 +8,8 @@ import { applyConfigMaps, diffConfigMaps, observeConfigMaps } from '../apply/app
 import type { Kubectl } from '../adapters/kubectl.js';
 import type { Plan } from '../plan/types.js';
 import { buildRegistry, registryAddress, registryListing, type RegistryListing } from '../plan/render/renderConfigMaps.js';
-import { runStep, silentReporter, skipStep, StepFailedError, type StepReporter, type StepResult } from './runSteps.js';
-import type { StepAction } from '../apply/stepAction.js';
+import { runStep, silentReporter, skipStep, stepDone, StepFailedError, type StepReporter, type StepResult } from './runSteps.js';
+import type { Action } from '../apply/action.js';
 
 /**
  * The registry executor as provision steps: one call that covers several steps (networks, TLS, certs.d,
@@ -18,7 +18,7 @@ import type { StepAction } from '../apply/stepAction.js';
 export interface StagedSteps {
   stages: Array<{ step: string; title: string }>;
   /** With dryRun, the executor observes and returns what it would do, changing nothing. */
-  run: (plan: Plan, stages: StageEvents, opts?: { dryRun?: boolean }) => Promise<Array<StepAction & { step: string }>>;
+  run: (plan: Plan, stages: StageEvents, opts?: { dryRun?: boolean }) => Promise<Array<Action & { step: string }>>;
 }
 
 /** What the executor reports about its stages (src/apply/types.ts StageReporter, by step name). */
@@ -51,7 +51,7 @@ export interface ProvisionDeps {
    * P2P hook: starts the node mirror agents once the nodes exist and are connected. Supplied by the P2P
    * module (`src/apply/deployP2P.ts`); when absent and P2P is enabled, the step is reported as skipped.
    */
-  p2p?: (plan: Plan, nodes: string[]) => Promise<StepAction[]>;
+  p2p?: (plan: Plan, nodes: string[]) => Promise<Action[]>;
   /** The project's agent containers as they run (for the dry-run diff). */
   p2pAgents?: (plan: Plan) => Promise<ObservedAgent[]>;
   reporter?: StepReporter;
@@ -115,7 +115,7 @@ export async function provision(deps: ProvisionDeps, opts: { dryRun?: boolean } 
   const c = plan.cluster;
   await runStep(reporter, steps, 'kind', `kind cluster ${c.name}`, async () => {
     const actions = await ensureKindCluster(plan, deps.kind);
-    for (const a of actions) if (a.action === 'warn' && a.detail) warn(a.detail);
+    for (const a of actions) if (a.action === 'warn' && a.reason) warn(a.reason);
     return actions;
   });
 
@@ -184,8 +184,8 @@ async function provisionDiff(deps: ProvisionDeps, plan: Plan, steps: StepResult[
   const kind = await runStep(reporter, steps, 'kind', `kind cluster ${c.name}`, async () =>
     diffKindCluster(plan, await observeKindCluster(plan, deps.kind)),
   );
-  for (const a of kind) if (a.action === 'warn' && a.detail && !warnings.includes(a.detail)) warnings.push(a.detail);
-  const exists = kind.some((a) => a.object === `cluster ${c.name}` && a.action === 'noop');
+  for (const a of kind) if (a.action === 'warn' && a.reason && !warnings.includes(a.reason)) warnings.push(a.reason);
+  const exists = kind.some((a) => a.kind === 'cluster' && a.name === c.name && a.action === 'noop');
   let nodes: string[] = c.nodes.map((n) => n.name);
   const shared = plan.networks.find((n) => n.role === 'shared');
   await runStep(reporter, steps, 'connect', shared ? `connect nodes to ${shared.name}` : 'list the nodes', async () => {
@@ -203,7 +203,7 @@ async function provisionDiff(deps: ProvisionDeps, plan: Plan, steps: StepResult[
     );
     return diffConnect(observed, shared.name);
   });
-  const kubeconfig = !kind.some((a) => a.object.startsWith('kubeconfig ') && a.action === 'create');
+  const kubeconfig = !kind.some((a) => a.kind === 'kubeconfig' && a.action === 'create');
   await runStep(reporter, steps, 'configmaps', 'registry ConfigMaps', async () =>
     diffConfigMaps(plan, exists && kubeconfig ? await observeConfigMaps(plan, deps.kubectl(c.kubeconfigPath)) : []),
   );
@@ -229,7 +229,7 @@ async function runStaged(reporter: StepReporter, results: StepResult[], staged: 
   const ended = new Map<string, number>();
   let failed: string | undefined;
   const t0 = performance.now();
-  let actions: Array<StepAction & { step: string }>;
+  let actions: Array<Action & { step: string }>;
   try {
     actions = await staged.run(
       plan,
@@ -255,8 +255,6 @@ async function runStaged(reporter: StepReporter, results: StepResult[], staged: 
   for (const s of staged.stages) {
     const mine = actions.filter((a) => a.step === s.step).map(({ step: _step, ...a }) => a);
     const ms = Math.round((ended.get(s.step) ?? tEnd) - (started.get(s.step) ?? t0));
-    const r: StepResult = { step: s.step, title: s.title, status: 'done', ms, actions: mine };
-    results.push(r);
-    reporter.succeed(r.step, r.title, r.actions, ms);
+    stepDone(reporter, results, s.step, s.title, ms, mine);
   }
 }

@@ -1,4 +1,4 @@
-import { applyRegistries, stageOfAction } from '../apply/applyRegistries.js';
+import { applyRegistries, previewRegistries, stageOfAction } from '../apply/applyRegistries.js';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import { registryDownPlanned } from './registryDown.js';
 import { registryCleanPlanned } from './registryClean.js';
@@ -15,7 +15,6 @@ import type { DoctorDeps } from './doctor.js';
 import { kindNodes, nodeContainerd } from './nodeContainerd.js';
 import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
 import type { StepReporter } from './runSteps.js';
-import type { StepAction } from '../apply/stepAction.js';
 import { silentLog, type Log } from '../runtime/log.js';
 
 export interface WiringOptions {
@@ -78,13 +77,8 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
           stages.failed('networks', err);
           throw err;
         }
-        const actions = await applyRegistries(plan, { docker: d, env, log, stages, ...(opts?.dryRun ? { dryRun: true } : {}) });
-        return actions.map((a): StepAction & { step: string } => ({
-          step: stageOfAction(plan, a),
-          action: a.action,
-          object: `${a.kind} ${a.name}`,
-          ...(a.reason ? { detail: a.reason } : {}),
-        }));
+        const actions = await (opts?.dryRun ? previewRegistries : applyRegistries)(plan, { docker: d, env, log, stages });
+        return actions.map((a) => ({ ...a, step: stageOfAction(plan, a) }));
       },
     },
     kind: kindCli({ env, log }),
@@ -119,7 +113,7 @@ export function destroyDeps(o: WiringOptions): DestroyDeps {
     removeRegistries: async (plan, { volumes, dryRun }) => {
       const d = await docker();
       const r = volumes ? await registryCleanPlanned(d, plan, { dryRun }) : await registryDownPlanned(d, plan, { dryRun });
-      return r.actions.map((a) => ({ action: a.action, object: `${a.kind} ${a.name}`, ...(a.reason ? { detail: a.reason } : {}) }));
+      return r.actions;
     },
     removeP2P: async (plan, opts) => removeP2P(plan, await docker(), opts),
     ...(o.reporter ? { reporter: o.reporter } : {}),

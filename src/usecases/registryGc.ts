@@ -1,4 +1,4 @@
-import { gcMirror, type GcResult } from '../apply/gc.js';
+import { gcMirror, previewGc, type GcResult } from '../apply/gc.js';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import { setup, type RegistryDeps } from './registrySetup.js';
 
@@ -21,15 +21,11 @@ export async function registryGc(
   const budget = deps.maxSizeBytes ?? spec.registries.cache?.maxSizeBytes ?? null;
   const mirrors = plan.registries.filter((r) => r.role === 'mirror' && r.replica && (r.scope === 'project' || deps.shared));
   const results: GcResult[] = [];
+  // --dry-run: the same inventory and LRU choice, nothing deleted.
+  const run = deps.dryRun ? previewGc : gcMirror;
   for (const r of mirrors) {
     deps.onProgress?.(`gc ${r.name}`);
-    results.push(
-      await gcMirror(docker, r, {
-        budgetBytes: budget,
-        dryRun: deps.dryRun ?? false,
-        ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
-      }),
-    );
+    results.push(await run(docker, r, { budgetBytes: budget, ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}) }));
   }
   return { project: plan.project.name, dryRun: deps.dryRun ?? false, mirrors: results };
 }

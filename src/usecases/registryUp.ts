@@ -1,4 +1,4 @@
-import { applyRegistries } from '../apply/applyRegistries.js';
+import { applyRegistries, previewRegistries } from '../apply/applyRegistries.js';
 import type { Action } from '../apply/types.js';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import type { Plan } from '../plan/types.js';
@@ -9,12 +9,15 @@ export interface UpResult {
   dryRun: boolean;
 }
 
-/** `lo registry up`: networks, TLS, files, volumes and containers the plan lists, and nothing else. */
+/**
+ * `lo registry up`: networks, TLS, files, volumes and containers the plan lists, and nothing else. With
+ * `dryRun`, the same observe and diff, and the actions it would take; nothing is changed.
+ */
 export async function registryUp(opts: LoadSpecOptions, deps: RegistryDeps & { dryRun?: boolean } = {}): Promise<UpResult> {
   const { docker, plan } = await setup(opts, deps);
-  const actions = await applyRegistries(plan, {
+  const run = deps.dryRun ? previewRegistries : applyRegistries;
+  const actions = await run(plan, {
     docker,
-    dryRun: deps.dryRun ?? false,
     ...(deps.ensureTls ? { ensureTls: deps.ensureTls } : {}),
     ...(deps.env ? { env: deps.env } : {}),
     ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),

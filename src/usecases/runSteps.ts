@@ -1,5 +1,5 @@
 import { ExitCode, LoError } from '../errors/loError.js';
-import type { StepAction } from '../apply/stepAction.js';
+import { stepView, type Action, type StepAction } from '../apply/action.js';
 
 /** The steps of `lo provision`, in order. */
 export const PROVISION_STEPS = ['validate', 'networks', 'tls', 'certs.d', 'registries', 'kind', 'connect', 'configmaps', 'p2p'] as const;
@@ -50,21 +50,33 @@ export async function runStep(
   results: StepResult[],
   step: string,
   title: string,
-  fn: () => Promise<StepAction[]>,
+  fn: () => Promise<Action[]>,
   now: () => number = () => performance.now(),
-): Promise<StepAction[]> {
+): Promise<Action[]> {
   reporter.start(step, title);
   const t0 = now();
   try {
     const actions = await fn();
-    const ms = Math.round(now() - t0);
-    results.push({ step, title, status: 'done', ms, actions });
-    reporter.succeed(step, title, actions, ms);
+    stepDone(reporter, results, step, title, Math.round(now() - t0), actions);
     return actions;
   } catch (err) {
     reporter.fail(step, title, err);
     throw err instanceof StepFailedError ? err : new StepFailedError(step, title, err);
   }
+}
+
+/** Records a finished step: its actions in the step view (`stepView`, the one mapping site). */
+export function stepDone(
+  reporter: StepReporter,
+  results: StepResult[],
+  step: string,
+  title: string,
+  ms: number,
+  actions: readonly Action[],
+): void {
+  const r: StepResult = { step, title, status: 'done', ms, actions: actions.map(stepView) };
+  results.push(r);
+  reporter.succeed(step, title, r.actions, ms);
 }
 
 export function skipStep(reporter: StepReporter, results: StepResult[], step: string, title: string, why: string): void {

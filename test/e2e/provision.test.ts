@@ -8,6 +8,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileTree } from '../support/fileTree.js';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
@@ -141,9 +142,24 @@ afterAll(async () => {
 
 describe('lo provision (real Docker, kind stand-in, real containerd in the nodes)', () => {
   it('creates networks, TLS, registries, certs.d, the cluster, connects the nodes and applies the ConfigMaps', async () => {
+    // --dry-run first: observe + diff, nothing made (no file, no container); the run then does exactly that
+    const files = fileTree(ws.stateDir, ws.caRoot);
+    const containers = (await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${ws.runId}`] } })).map((c) => c.Id);
+    const dry = await lo(ws, ['--config', fileA, 'provision', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const dryRes = JSON.parse(dry.stdout) as { dryRun: boolean; steps: Array<{ step: string; actions: unknown[] }> };
+    expect(dryRes.dryRun).toBe(true);
+    expect(fileTree(ws.stateDir, ws.caRoot)).toEqual(files);
+    expect((await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${ws.runId}`] } })).map((c) => c.Id)).toEqual(
+      containers,
+    );
     const r = await lo(ws, ['--config', fileA, 'provision', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout);
+    const stepsOf = (x: typeof dryRes, names: string[]) =>
+      x.steps.filter((s) => names.includes(s.step)).map((s) => ({ step: s.step, actions: s.actions }));
+    const compared = ['networks', 'tls', 'certs.d', 'registries', 'kind', 'configmaps'];
+    expect(stepsOf(dryRes, compared)).toEqual(stepsOf(res, compared));
     expect(res.steps.map((s: { step: string }) => s.step)).toEqual([
       'validate',
       'networks',

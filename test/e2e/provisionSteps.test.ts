@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stepView } from '../../src/apply/action.js';
 import { connectNodes } from '../../src/apply/connectNodes.js';
 import { LoError } from '../../src/errors/loError.js';
 import { clients, docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
@@ -83,11 +84,11 @@ describe('lo provision: failures name the step, a re-run resumes', () => {
 
   it('connectNodes: already connected is fine, a missing node stops with its name', async () => {
     const node = `${spec.name}-control-plane`;
-    expect(await connectNodes(clients, [node], spec.shared.name)).toEqual([
+    expect((await connectNodes(clients, [node], spec.shared.name)).map(stepView)).toEqual([
       { action: 'noop', object: `node ${node} -> ${spec.shared.name}` },
     ]);
     await docker.getNetwork(spec.shared.name).disconnect({ Container: node });
-    expect(await connectNodes(clients, [node], spec.shared.name)).toEqual([
+    expect((await connectNodes(clients, [node], spec.shared.name)).map(stepView)).toEqual([
       { action: 'create', object: `node ${node} -> ${spec.shared.name}` },
     ]);
     const err = await connectNodes(clients, [node, `${spec.name}-ghost`], spec.shared.name).catch((e: unknown) => e);

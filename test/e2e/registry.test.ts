@@ -5,6 +5,7 @@
  * text and JSON, down keeping volumes, clean with and without --shared.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { fileTree } from '../support/fileTree.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,11 +84,34 @@ afterAll(async () => {
   await cleanupRun(ws);
 });
 
-const up = () => registryUp({ config: specFile }, { ...ws.deps, registryImage, env: { ...process.env, ...credsEnv } });
+const up = (o: { dryRun?: boolean } = {}) =>
+  registryUp({ config: specFile }, { ...ws.deps, registryImage, env: { ...process.env, ...credsEnv }, ...o });
+
+/** The run's containers (id, state, start time), volumes and networks on the engine. */
+async function engineObjects(): Promise<string> {
+  const filters = { label: [`dev.lok8s.lo.test-run=${ws.runId}`] };
+  const containers = await docker.listContainers({ all: true, filters });
+  const { Volumes } = await docker.listVolumes({ filters });
+  const networks = await docker.listNetworks({ filters: { name: [spec.name, spec.sharedName] } });
+  const started = await Promise.all(containers.map(async (c) => (await docker.getContainer(c.Id).inspect()).State.StartedAt));
+  return JSON.stringify([
+    containers.map((c, i) => `${c.Names.join()} ${c.Id} ${c.State} ${started[i]}`).sort(),
+    (Volumes ?? []).map((v) => v.Name).sort(),
+    networks.map((n) => `${n.Name} ${n.Id}`).sort(),
+  ]);
+}
 
 describe('lo registry up on a real engine', () => {
   it('creates the project network, volumes and registry containers the plan lists', async () => {
+    // --dry-run first: observe + diff only, then the run takes exactly those actions
+    const files = fileTree(ws.deps.paths.stateDir, ws.deps.paths.caRoot);
+    const engine = await engineObjects();
+    const dry = await up({ dryRun: true });
+    expect(dry.dryRun).toBe(true);
+    expect(fileTree(ws.deps.paths.stateDir, ws.deps.paths.caRoot)).toEqual(files);
+    expect(await engineObjects()).toBe(engine);
     const { actions, plan } = await up();
+    expect(dry.actions).toEqual(actions);
     const id = ws.runId;
     expect(byName(actions, 'network', spec.name)?.action).toBe('create');
     expect(byName(actions, 'network', spec.sharedName)?.action).toBe('noop');
@@ -160,6 +184,7 @@ describe('lo registry up on a real engine', () => {
   it('--dry-run lists what would change and changes nothing', async () => {
     const build = (await inspectContainer(`${ws.runId}a-registry-build`))!;
     await docker.getContainer(build.Id).stop({ t: 1 });
+    const files = fileTree(ws.deps.paths.stateDir, ws.deps.paths.caRoot);
     const dry = await runLo(['registry', 'up', '--config', specFile, '--dry-run'], cliEnv());
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain(`would recreate container   ${ws.runId}a-registry-build  (container was exited)`);
@@ -169,11 +194,15 @@ describe('lo registry up on a real engine', () => {
     };
     expect(json.dryRun).toBe(true);
     expect(changed(json.actions).map((a) => `${a.action} ${a.name}`)).toEqual([`recreate ${ws.runId}a-registry-build`]);
-    // observe + diff only: the container was neither replaced nor started
+    // observe + diff only: the container was neither replaced nor started, no file was touched
     const after = (await inspectContainer(`${ws.runId}a-registry-build`))!;
     expect(after.Id).toBe(build.Id);
     expect(after.State.Running).toBe(false);
-    await docker.getContainer(build.Id).start();
+    expect(fileTree(ws.deps.paths.stateDir, ws.deps.paths.caRoot)).toEqual(files);
+    // the run then takes the actions the dry run printed, and only those
+    const real = JSON.parse((await runLo(['registry', 'up', '--config', specFile, '--json'], cliEnv())).stdout) as { actions: Action[] };
+    expect(real.actions).toEqual(json.actions);
+    expect((await inspectContainer(`${ws.runId}a-registry-build`))!.State.Running).toBe(true);
   });
 
   it('accepts pushes on the build registry and reads them back', async () => {

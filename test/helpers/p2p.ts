@@ -19,7 +19,7 @@ import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import { agentArgs, createP2PHook, deployP2P } from '../../src/apply/deployP2P.js';
-import type { StepAction } from '../../src/apply/stepAction.js';
+import { stepView, type StepAction } from '../../src/apply/action.js';
 import { generateSwarmKey } from '../../src/agent/swarmKey.js';
 import { renderKindConfig } from '../../src/plan/render/renderKindConfig.js';
 import { parse as parseYaml } from 'yaml';
@@ -268,7 +268,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       { file: join(dir, 'cluster.lok8s.yaml') },
     );
     const plan = planCluster(spec, { paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') }, extraLabels: labels });
-    await applyCertsDir(plan, null, false);
+    await applyCertsDir(plan, null);
     const mirrorPlan = plan.registries.find((r) => r.role === 'mirror')!;
 
     const run = async (
@@ -331,21 +331,23 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
     let agentImage: string | undefined;
     const deploy = async (): Promise<StepAction[]> => {
       if (!opts.buildImage)
-        return deployP2P(plan, members, {
-          docker: clients,
-          image: nodeImage,
-          entrypoint: AGENT_ENTRYPOINT,
-          binds: AGENT_BINDS,
-          extraLabels: labels,
-          uploadBytesPerSecond: opts.uploadBytesPerSecond,
-        });
+        return (
+          await deployP2P(plan, members, {
+            docker: clients,
+            image: nodeImage,
+            entrypoint: AGENT_ENTRYPOINT,
+            binds: AGENT_BINDS,
+            extraLabels: labels,
+            uploadBytesPerSecond: opts.uploadBytesPerSecond,
+          })
+        ).map(stepView);
       // Redeploys reuse the first image: other work in this repository may rebuild dist/ in between.
       const actions = await createP2PHook({ docker: async () => clients, baseImage: nodeImage, image: agentImage, extraLabels: labels })(
         plan,
         members,
       );
-      agentImage ??= actions.find((a) => a.object.startsWith('image '))?.object.slice('image '.length);
-      return actions;
+      agentImage ??= actions.find((a) => a.kind === 'image')?.name;
+      return actions.map(stepView);
     };
     const deployActions = await deploy();
     const nodes: BedNode[] = [];

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyCertsDir } from '../../src/apply/certsDir.js';
+import { applyCertsDir, fileAction } from '../../src/apply/certsDir.js';
 import { writeFileAtomic } from '../../src/apply/files.js';
 import { containerSpecHash, ensureHashKey, registryConfigWithSecrets } from '../../src/apply/registryConfig.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
@@ -52,10 +52,13 @@ describe('writeFileAtomic', () => {
     expect(readdirSync(join(dir, 'sub'))).toEqual(['config.yml']);
   });
 
-  it('dry run reports and writes nothing', async () => {
+  it('the diff says what a write would change, without writing (fileAction)', async () => {
     const f = join(dir, 'x', 'y');
-    expect(await writeFileAtomic(f, 'z', 0o644, true)).toBe('create');
+    expect(fileAction(null, 'z')).toBe('create');
     expect(existsSync(join(dir, 'x'))).toBe(false);
+    expect(await writeFileAtomic(f, 'z', 0o644)).toBe(fileAction(null, 'z'));
+    expect(fileAction(readFileSync(f, 'utf8'), 'z')).toBe('noop');
+    expect(fileAction(readFileSync(f, 'utf8'), 'w')).toBe(await writeFileAtomic(f, 'w', 0o644));
   });
 });
 
@@ -65,7 +68,7 @@ describe('applyCertsDir', () => {
       { name: 'lodk-a', url: 'http://10.140.91.200:5000', registry: 'a.example' },
       { name: 'lodk-b', url: 'http://10.140.91.200:5000', registry: 'b.example' },
     ]);
-    const first = await applyCertsDir(p1, null, false);
+    const first = await applyCertsDir(p1, null);
     expect(first.filter((a) => a.action === 'create')).toHaveLength(p1.containerd.hosts.length);
     for (const h of p1.containerd.hosts) expect(readFileSync(h.path, 'utf8')).toBe(h.content);
     const inode = statSync(p1.containerd.certsDir).ino;
@@ -73,10 +76,10 @@ describe('applyCertsDir', () => {
     mkdirSync(join(p1.containerd.certsDir, 'foreign.example'));
     writeFileSync(join(p1.containerd.certsDir, 'foreign.example', 'hosts.toml'), 'server = "https://foreign.example"\n');
 
-    expect((await applyCertsDir(p1, null, false)).every((a) => a.action === 'noop')).toBe(true);
+    expect((await applyCertsDir(p1, null)).every((a) => a.action === 'noop')).toBe(true);
 
     const p2 = plan([{ name: 'lodk-a', url: 'http://10.140.91.200:5000', registry: 'a.example' }]);
-    const second = await applyCertsDir(p2, null, false);
+    const second = await applyCertsDir(p2, null);
     const removed = second
       .filter((a) => a.action === 'remove')
       .map((a) => a.name.replace(`${p2.containerd.certsDir}/`, ''))
@@ -88,10 +91,10 @@ describe('applyCertsDir', () => {
 
   it('writes the CA copy with TLS and removes it when TLS is turned off', async () => {
     const withTls = plan([], true);
-    await applyCertsDir(withTls, 'CA PEM\n', false);
+    await applyCertsDir(withTls, 'CA PEM\n');
     expect(readFileSync(withTls.containerd.caFile!, 'utf8')).toBe('CA PEM\n');
-    const without = plan([], false);
-    const actions = await applyCertsDir(without, null, false);
+    const without = plan([]);
+    const actions = await applyCertsDir(without, null);
     expect(actions.find((a) => a.action === 'remove')).toEqual({
       kind: 'file',
       name: withTls.containerd.caFile,

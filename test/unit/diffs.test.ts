@@ -1,3 +1,4 @@
+import { stepView } from '../../src/apply/action.js';
 import { describe, expect, it } from 'vitest';
 import type { ContainerState, NetworkState } from '../../src/adapters/docker/index.js';
 import { LABELS, MANAGED_BY } from '../../src/plan/labels.js';
@@ -105,17 +106,17 @@ describe('diff functions (observed state -> actions), pure', () => {
   });
 
   it('destroy deletes the cluster kind lists; a second destroy finds nothing', () => {
-    expect(diffCluster(plan, ['other', 'lodiff'])).toEqual([{ action: 'remove', object: 'cluster lodiff' }]);
-    expect(diffCluster(plan, ['other'])).toEqual([{ action: 'noop', object: 'cluster lodiff', detail: 'not found' }]);
+    expect(diffCluster(plan, ['other', 'lodiff']).map(stepView)).toEqual([{ action: 'remove', object: 'cluster lodiff' }]);
+    expect(diffCluster(plan, ['other']).map(stepView)).toEqual([{ action: 'noop', object: 'cluster lodiff', detail: 'not found' }]);
   });
 
   it('kind: missing -> create; existing with the same config -> noop; another config -> warning; no kubeconfig -> export', () => {
     const c = plan.cluster;
     expect(diffKindCluster(plan, { clusters: [], kindConfig: null, kubeconfigExists: false }).map((a) => a.action)).toEqual(['create']);
-    expect(diffKindCluster(plan, { clusters: ['lodiff'], kindConfig: c.kindConfig, kubeconfigExists: true })).toEqual([
+    expect(diffKindCluster(plan, { clusters: ['lodiff'], kindConfig: c.kindConfig, kubeconfigExists: true }).map(stepView)).toEqual([
       { action: 'noop', object: 'cluster lodiff' },
     ]);
-    expect(diffKindCluster(plan, { clusters: ['lodiff'], kindConfig: 'old', kubeconfigExists: false })).toEqual([
+    expect(diffKindCluster(plan, { clusters: ['lodiff'], kindConfig: 'old', kubeconfigExists: false }).map(stepView)).toEqual([
       { action: 'noop', object: 'cluster lodiff' },
       { action: 'warn', object: 'cluster lodiff', detail: OLD_KIND_CONFIG },
       { action: 'create', object: `kubeconfig ${c.kubeconfigPath}` },
@@ -136,7 +137,7 @@ describe('diff functions (observed state -> actions), pure', () => {
           { name: 'n2', networks: ['lodiff', 'shared'] },
         ],
         'shared',
-      ),
+      ).map(stepView),
     ).toEqual([
       { action: 'create', object: 'node n1 -> shared' },
       { action: 'noop', object: 'node n2 -> shared' },
@@ -155,7 +156,9 @@ describe('diff functions (observed state -> actions), pure', () => {
         { node: 'lodiff-worker', agent: 'lodiff-worker-lo-p2p', running: false },
         { node: 'lodiff-worker2', agent: 'lodiff-worker2-lo-p2p', running: true },
         { node: 'lodiff-worker3', agent: 'lodiff-worker3-lo-p2p', running: true },
-      ]).map((a) => `${a.action} ${a.object}`),
+      ])
+        .map(stepView)
+        .map((a) => `${a.action} ${a.object}`),
     ).toEqual([
       'create p2p agent lodiff-control-plane-lo-p2p',
       'recreate p2p agent lodiff-worker-lo-p2p',

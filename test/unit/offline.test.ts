@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyRegistries } from '../../src/apply/applyRegistries.js';
+import { applyRegistries, previewRegistries } from '../../src/apply/applyRegistries.js';
 import { observeShared } from '../../src/adapters/docker/observeShared.js';
 import type { ClusterSpec } from '../../src/spec/types.js';
 import { diffDown, observeTargets } from '../../src/usecases/registryDown.js';
@@ -129,7 +129,11 @@ describe('offline mirrors against the in-memory Docker', () => {
     const fake = new FakeDocker();
     fake.addImage(m.image);
     const { proxy, replica } = oldPair(fake, m);
+    // --dry-run names the same migration and leaves the pair in place
+    const dry = await previewRegistries({ ...p, registries: [m] }, { docker: fake });
+    expect(fake.ops).toEqual([]);
     const actions = await applyRegistries({ ...p, registries: [m] }, { docker: fake });
+    expect(dry).toEqual(actions);
     const cs = actions.filter((a) => a.kind === 'container');
     expect(cs).toEqual([
       expect.objectContaining({ name: replica.name, action: 'remove' }),

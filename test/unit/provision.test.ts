@@ -142,8 +142,8 @@ function deps(
         for (const s of ['networks', 'tls', 'certs.d', 'registries']) stages.start(s);
         for (const s of ['networks', 'tls', 'certs.d', 'registries']) stages.done(s);
         return [
-          { step: 'networks', action: a, object: 'network lopvu' },
-          { step: 'registries', action: a, object: 'container lopvu-registry-build' },
+          { step: 'networks', kind: 'network', name: 'lopvu', action: a },
+          { step: 'registries', kind: 'container', name: 'lopvu-registry-build', action: a },
         ];
       },
     },
@@ -293,9 +293,14 @@ describe('provision orchestration', () => {
     const plan = planFor('', 2);
     expect(plan.p2p.enabled).toBe(true);
     let got: string[] = [];
-    const r = await provision(deps(plan, { p2p: async (_p, nodes) => ((got = nodes), [{ action: 'create', object: 'agents' }]) }));
+    const r = await provision(
+      deps(plan, { p2p: async (_p, nodes) => ((got = nodes), [{ kind: 'p2p agent', name: 'agents', action: 'create' }]) }),
+    );
     expect(got).toEqual(['lopvu-control-plane', 'lopvu-worker', 'lopvu-worker2']);
-    expect(r.steps.find((s) => s.step === 'p2p')).toMatchObject({ status: 'done', actions: [{ action: 'create', object: 'agents' }] });
+    expect(r.steps.find((s) => s.step === 'p2p')).toMatchObject({
+      status: 'done',
+      actions: [{ action: 'create', object: 'p2p agent agents' }],
+    });
 
     const rep = recorder();
     const r2 = await provision(deps(plan, { reporter: rep }));
@@ -370,7 +375,7 @@ describe('destroy orchestration', () => {
       kind: d.kind,
       removeRegistries: async (_p: Plan, o: { volumes: boolean }) => (
         calls.push(o.volumes),
-        [{ action: 'remove' as const, object: 'container x' }]
+        [{ kind: 'container' as const, name: 'x', action: 'remove' as const }]
       ),
     };
     const r = await destroy(dd, { volumes: false });

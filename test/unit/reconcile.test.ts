@@ -3,12 +3,14 @@
  * (test/support/fakeDocker.ts). The dockerode implementation of the same interfaces is tested against the
  * real engine by the e2e tests.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileTree } from '../support/fileTree.js';
 import { generateSwarmKey } from '../../src/agent/swarmKey.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyRegistries, type Action } from '../../src/apply/applyRegistries.js';
+import { applyRegistries, previewRegistries, type Action } from '../../src/apply/applyRegistries.js';
+import { stepView } from '../../src/apply/action.js';
 import { deployP2P, listP2PAgents, removeP2P } from '../../src/apply/deployP2P.js';
 import { connectNodes } from '../../src/apply/connectNodes.js';
 import { inspectKindNodes, kubernetesNodes } from '../../src/adapters/docker/inspectKindNodes.js';
@@ -230,6 +232,73 @@ describe('applyRegistries: reconcile decisions', () => {
   });
 });
 
+/** What the fake engine holds: networks, containers (state and spec), volumes, images. */
+function engineState(fake: FakeDocker): string {
+  return JSON.stringify([[...fake.networkStore], [...fake.containerStore], [...fake.volumeStore], [...fake.imageStore]]);
+}
+
+describe('registry --dry-run: observe + diff, the same actions the run then takes', () => {
+  async function dryThenReal(p: Plan, fake: FakeDocker): Promise<Action[]> {
+    const files = fileTree(dir);
+    const engine = engineState(fake);
+    const ops = fake.ops.length;
+    const dry = await previewRegistries(p, { docker: fake });
+    // changed nothing: no Docker call but inspect/list, no file, directory, key or certificate written
+    expect(fake.ops.slice(ops)).toEqual([]);
+    expect(engineState(fake)).toBe(engine);
+    expect(fileTree(dir)).toEqual(files);
+    const real = await applyRegistries(p, { docker: fake });
+    expect(dry).toEqual(real);
+    return real;
+  }
+
+  it('fresh (TLS on: CA, certificates, CA copy): every create the run makes, nothing made by the dry run', async () => {
+    const p = plan({ tls: true });
+    const real = await dryThenReal(p, fakeWithImages(p));
+    expect(real.filter((a) => a.action !== 'create')).toEqual([]);
+    expect(real.filter((a) => a.kind === 'certificate').length).toBe(p.tls.certificates.length);
+    expect(real.some((a) => a.name === p.containerd.caFile)).toBe(true);
+  });
+
+  it('drift: new config, a stopped container, a stale hosts.toml, a new certificate name: the same recreates and removes', async () => {
+    const p = plan({ tls: true });
+    const fake = fakeWithImages(p);
+    await applyRegistries(p, { docker: fake });
+    expect((await dryThenReal(p, fake)).filter((a) => a.action !== 'noop')).toEqual([]);
+
+    const p2 = plan({ tls: true, mirrorUrl: 'http://10.141.11.251:5000' });
+    await fake.containers.stop(p2.registries[0]!.containerName);
+    const stale = join(p2.containerd.certsDir, 'old.example', 'hosts.toml');
+    writeFileSync(join(p2.containerd.certsDir, p2.containerd.hosts[0]!.host, 'hosts.toml'), '# Written by lo\nedited\n');
+    rmSync(p2.registries[1]!.configPath);
+    mkdirSync(join(p2.containerd.certsDir, 'old.example'));
+    writeFileSync(stale, '# Written by lo\nserver = "https://old.example"\n');
+    // a certificate whose names no longer match is re-issued, and the container using it recreated
+    const p3: Plan = {
+      ...p2,
+      tls: {
+        ...p2.tls,
+        certificates: p2.tls.certificates.map((c, i) => (i === 0 ? { ...c, names: [...c.names, 'extra.lok8s.local'] } : c)),
+      },
+    };
+    const real = await dryThenReal(p3, fake);
+    const changedOnes = real.filter((a) => a.action !== 'noop').map((a) => `${a.action} ${a.kind} ${a.name}`);
+    expect(changedOnes).toEqual(
+      expect.arrayContaining([
+        `recreate certificate ${p3.tls.certificates[0]!.certPath}`,
+        `recreate file ${p3.containerd.hosts[0]!.path}`,
+        `create file ${p3.registries[1]!.configPath}`,
+        `remove file ${stale}`,
+        `recreate container ${p3.registries[0]!.containerName}`,
+        `recreate container ${mirrorOf(p3).containerName}`,
+      ]),
+    );
+    expect(existsSync(stale)).toBe(false);
+    // and the run after is all noop, the dry run agreeing
+    expect((await dryThenReal(p3, fake)).filter((a) => a.action !== 'noop')).toEqual([]);
+  });
+});
+
 describe('P2P agents: reconcile decisions', () => {
   function cluster(p: Plan, fake: FakeDocker): string[] {
     fake.addImage('lo-agent:test');
@@ -251,7 +320,7 @@ describe('P2P agents: reconcile decisions', () => {
     const deps = { docker: fake, image: 'lo-agent:test' };
 
     const first = await deployP2P(p, nodes, deps);
-    expect(first[0]).toEqual({ action: 'create', object: `p2p key ${p.p2p.keyPath}` });
+    expect(stepView(first[0]!)).toEqual({ action: 'create', object: `p2p key ${p.p2p.keyPath}` });
     expect(first.slice(1).map((a) => a.action)).toEqual(['create', 'create', 'create']);
     for (const n of nodes) {
       const agent = fake.containerStore.get(fake.container(`${n}-lo-p2p`)!.id)!;
@@ -280,7 +349,7 @@ describe('P2P agents: reconcile decisions', () => {
     fake.addContainer({ name: n1.name, labels: n1.labels, networks: n1.networks });
     await fake.containers.stop(`${nodes[2]}-lo-p2p`);
     const third = await deployP2P(p, nodes, deps);
-    expect(third.map((a) => `${a.action} ${a.object}`)).toEqual([
+    expect(third.map(stepView).map((a) => `${a.action} ${a.object}`)).toEqual([
       `noop p2p key ${p.p2p.keyPath}`,
       `noop p2p agent ${nodes[0]}-lo-p2p`,
       `recreate p2p agent ${nodes[1]}-lo-p2p`,
@@ -288,7 +357,12 @@ describe('P2P agents: reconcile decisions', () => {
     ]);
 
     const fewer = await deployP2P(p, nodes.slice(0, 2), deps);
-    expect(fewer.filter((a) => a.action === 'remove').map((a) => a.object)).toEqual([`p2p agent ${nodes[2]}-lo-p2p`]);
+    expect(
+      fewer
+        .map(stepView)
+        .filter((a) => a.action === 'remove')
+        .map((a) => a.object),
+    ).toEqual([`p2p agent ${nodes[2]}-lo-p2p`]);
     expect((await listP2PAgents(p, fake)).map((a) => [a.node, a.running])).toEqual([
       [nodes[0], true],
       [nodes[1], true],

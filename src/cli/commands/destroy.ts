@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { ExitCode, LoError } from '../../errors/loError.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import type { CliIo } from '../output.js';
-import { oraReporter, summarizeActions } from './provision.js';
+import { oraReporter } from './provision.js';
+import { printStepActions, summarizeActions } from '../printActions.js';
 
 async function confirm(io: CliIo, question: string): Promise<boolean> {
   const rl = createInterface({ input: io.stdin, output: io.stderr });
@@ -15,7 +16,7 @@ async function confirm(io: CliIo, question: string): Promise<boolean> {
 }
 
 export function registerDestroy(program: Command, ctx: CliContext): void {
-  const { printJson, printLine } = ctx.out;
+  const { printJson } = ctx.out;
   program
     .command('destroy')
     .description(
@@ -57,12 +58,10 @@ export function registerDestroy(program: Command, ctx: CliContext): void {
       if (opts.json) return printJson(r);
       const removed = r.steps.flatMap((s) => s.actions);
       if (r.dryRun) {
-        const todo = removed.filter((x) => x.action !== 'noop');
-        printLine(`dry run: lo destroy would ${todo.length ? 'remove' : 'remove nothing'}${todo.length ? ':' : ''}`);
-        for (const a of todo) printLine(`  would ${a.action.padEnd(6)} ${a.object}`);
-        return;
+        const todo = removed.some((x) => x.action !== 'noop');
+        return printStepActions(ctx.out, `dry run: lo destroy would ${todo ? 'remove' : 'remove nothing'}`, r.steps, true);
       }
-      printLine(`destroyed project ${r.project}: ${summarizeActions(removed) || 'nothing was there'}; shared mirrors kept`);
-      for (const a of removed.filter((x) => x.action !== 'noop')) printLine(`  ${a.action.padEnd(6)} ${a.object}`);
+      const title = `destroyed project ${r.project}: ${summarizeActions(removed) || 'nothing was there'}; shared mirrors kept`;
+      printStepActions(ctx.out, title, r.steps, false);
     });
 }

@@ -3,25 +3,9 @@ import type { Command } from 'commander';
 import ora, { type Ora } from 'ora';
 import type { ProvisionResult } from '../../usecases/provision.js';
 import type { StepReporter } from '../../usecases/runSteps.js';
-import type { StepAction } from '../../apply/stepAction.js';
+import { printStepActions, summarizeActions } from '../printActions.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import { drawsSpinner, type OutStream, type Output } from '../output.js';
-
-/** "2 created, 5 unchanged" */
-export function summarizeActions(actions: readonly StepAction[]): string {
-  if (actions.length === 0) return '';
-  const counts = new Map<string, number>();
-  const word: Record<StepAction['action'], string> = {
-    create: 'created',
-    recreate: 'recreated',
-    update: 'updated',
-    noop: 'unchanged',
-    remove: 'removed',
-    warn: 'warning',
-  };
-  for (const a of actions) counts.set(word[a.action], (counts.get(word[a.action]) ?? 0) + 1);
-  return [...counts].map(([w, n]) => `${n} ${w}`).join(', ');
-}
 
 /** Step progress on stderr with ora (plain lines when stderr is not a terminal). */
 export function oraReporter(stream: OutStream): StepReporter {
@@ -88,14 +72,8 @@ export function registerProvision(program: Command, ctx: CliContext): void {
 
 /** The dry-run diff: per step, what a run would do (unchanged objects counted). */
 export function printProvisionDiff(out: Output, r: ProvisionResult): void {
-  const { printLine } = out;
-  const todo = r.steps.flatMap((s) => s.actions.filter((a) => a.action !== 'noop').map((a) => ({ step: s.step, a })));
-  printLine(`dry run: lo provision would ${todo.length ? 'do' : 'change nothing'}${todo.length ? ':' : ''}`);
-  for (const { step, a } of todo) {
-    printLine(`  ${step.padEnd(10)} ${`would ${a.action}`.padEnd(15)} ${a.object}${a.detail ? `  (${a.detail})` : ''}`);
-  }
-  const same = r.steps.reduce((n, s) => n + s.actions.filter((a) => a.action === 'noop').length, 0);
-  if (same > 0) printLine(`  ${same} other objects already match the plan`);
+  const changes = r.steps.some((s) => s.actions.some((a) => a.action !== 'noop'));
+  printStepActions(out, `dry run: lo provision would ${changes ? 'do' : 'change nothing'}`, r.steps, true);
 }
 
 export function printProvisionSummary(out: Output, r: ProvisionResult): void {

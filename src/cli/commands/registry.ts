@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import ora, { type Ora } from 'ora';
-import type { Action } from '../../apply/types.js';
+import { printActions } from '../printActions.js';
 import type { RegistryDeps, StatusResult } from '../../usecases/registry.js';
 import { parseSize } from '../../spec/size.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
@@ -142,26 +142,6 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
       if (flags.json) return printJson(r);
       printActions(ctx.out, r.actions, Boolean(r.dryRun));
     });
-}
-
-export function printActions(out: Output, actions: Action[], dryRun: boolean): void {
-  const { printLine } = out;
-  const changed = actions.filter((a) => a.action !== 'noop' || a.reason);
-  if (actions.length > 0 && actions.every((a) => a.action === 'noop') && changed.length === 0) {
-    printLine(`nothing to do: ${actions.length} objects already match the plan`);
-    return;
-  }
-  if (actions.length === 0) {
-    printLine('nothing to do');
-    return;
-  }
-  const verb = (a: Action['action']): string =>
-    dryRun
-      ? { create: 'would create', recreate: 'would recreate', remove: 'would remove', noop: 'unchanged' }[a]
-      : { create: 'created', recreate: 'recreated', remove: 'removed', noop: 'unchanged' }[a];
-  for (const a of changed) printLine(`${verb(a.action).padEnd(14)} ${a.kind.padEnd(11)} ${a.name}${a.reason ? `  (${a.reason})` : ''}`);
-  const noops = actions.length - changed.length;
-  if (noops > 0) printLine(`${noops} other objects unchanged`);
 }
 
 export function printStatus(out: Output, s: StatusResult): void {
