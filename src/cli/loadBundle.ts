@@ -29,9 +29,12 @@ export interface CacheEnv {
   home?: string;
 }
 
-/** `$XDG_CACHE_HOME/lo` (macOS: ~/Library/Caches/lo); undefined when LO_COMPILE_CACHE=0 turns the cache off. */
+/**
+ * `$XDG_CACHE_HOME/lo` (macOS: ~/Library/Caches/lo); undefined when LO_COMPILE_CACHE=0 turns the cache off, and
+ * under sudo (`sudo lo trust`): HOME may still be the user's, and root's files there would lock the user out.
+ */
 export function compileCacheRoot({ env, platform = process.platform, home = homedir() }: CacheEnv): string | undefined {
-  if (env.LO_COMPILE_CACHE === '0') return undefined;
+  if (env.LO_COMPILE_CACHE === '0' || env.SUDO_UID) return undefined;
   if (platform === 'darwin') return join(home, 'Library', 'Caches', 'lo');
   return join(env.XDG_CACHE_HOME || join(home, '.cache'), 'lo');
 }

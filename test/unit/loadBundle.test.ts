@@ -43,11 +43,12 @@ function writeFixture(dir: string, marker = 'one'): string {
 const argv = ['node', 'lo', 'plan', '--json'];
 
 describe('compileCacheRoot and cacheName', () => {
-  it('follows XDG_CACHE_HOME, ~/.cache, macOS Caches; LO_COMPILE_CACHE=0 turns it off', () => {
+  it('follows XDG_CACHE_HOME, ~/.cache, macOS Caches; LO_COMPILE_CACHE=0 and sudo turn it off', () => {
     expect(compileCacheRoot({ env: { XDG_CACHE_HOME: '/x' }, platform: 'linux', home: '/h' })).toBe('/x/lo');
     expect(compileCacheRoot({ env: {}, platform: 'linux', home: '/h' })).toBe('/h/.cache/lo');
     expect(compileCacheRoot({ env: {}, platform: 'darwin', home: '/h' })).toBe('/h/Library/Caches/lo');
     expect(compileCacheRoot({ env: { LO_COMPILE_CACHE: '0', XDG_CACHE_HOME: '/x' }, platform: 'linux', home: '/h' })).toBeUndefined();
+    expect(compileCacheRoot({ env: { SUDO_UID: '1000' }, platform: 'linux', home: '/h' })).toBeUndefined(); // sudo lo trust
   });
   it('names the cache after the command word, never after a path or a value', () => {
     expect(cacheName(['node', 'lo'])).toBe('root');
