@@ -1,7 +1,7 @@
 /**
- * First `lo registry up` on a new machine (issue 15): the CA (RSA 3072) and the default project's certificates
- * (RSA 2048 each, mkcert's sizes) created from nothing, in-process (target <= 1.5 s). Keys are generated off the
- * main thread (async generateKeyPair) and in parallel; certificates are signed with Node's native RSA.
+ * First `lo registry up` on a new machine (issue 15): the CA (RSA 3072, mkcert's) and the default project's
+ * certificates (ECDSA P-256 keys, as `mkcert -ecdsa`) created from nothing, in-process (target <= 1.5 s). The CA
+ * key is generated off the main thread (async generateKeyPair); certificates are signed with Node's native RSA.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
- * `npm run build`, second step (after tsc): bundles the CLI with esbuild into dist/bundle/, which bin/lo.js runs.
- * One entry (src/cli/main.ts) with code splitting: each command module (loaded by main's dynamic imports) and
- * what only it uses become their own chunks, so `lo --help` reads a few files instead of ~1,000 modules.
+ * `npm run build`, second step (after tsc): bundles the CLI with esbuild into one CommonJS file,
+ * dist/bundle/lo.cjs (and its sha256 in lo.cjs.sha256), which bin/lo.js runs through V8's code cache
+ * (src/cli/loadBundle.ts): Node reads one file instead of ~1,000 modules, and a command run before skips
+ * compiling it. CommonJS because Node 20 caches compiled code only for vm.Script (esbuild splits only ESM; with
+ * the code cache one file beats per-command chunks, see docs/speed.md).
  *
  * - The agent-only dependencies (libp2p, gRPC, prom-client, ...) stay external: they load from node_modules,
  *   only when `lo p2p agent` runs.
@@ -10,8 +12,10 @@
  *   not at start-up (docker-modem requires it at its top).
  * - Modules that locate package files from `import.meta.url` (package.json, schemas/, the .proto files, the
  *   package root) keep the URL they have in dist/, so the same relative paths hold inside the bundle.
+ * - The agent-only dependencies are ESM: the bundle's dynamic import() of them goes through Node's loader.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
@@ -20,6 +24,7 @@ import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'bundle');
+const outfile = join(outdir, 'lo.cjs');
 
 /** Dependencies only `lo p2p agent` loads: not bundled. */
 export const AGENT_ONLY = [
@@ -98,6 +103,31 @@ const precompiledValidator = {
   },
 };
 
+/**
+ * The agent (`lo p2p agent`, src/agent/agent.ts) is not bundled: the command imports tsc's ESM output
+ * (dist/agent/agent.js), so its ESM-only dependencies (libp2p, ...) load as ESM, which a CommonJS bundle's
+ * require() cannot do before Node 20.19. A dynamic import() inside a vm.Script compiled from V8's code cache has
+ * no loader in Node 20 (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): src/cli/loadBundle.ts hands the bundle
+ * `__loImport`, bin/lo.js's own import(); loaded by a plain require() the bundle uses import() itself.
+ */
+const agentFromDist = {
+  name: 'agent-from-dist',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/\.\.\/agent\/agent\.js$/ }, (args) =>
+      /[\\/]src[\\/]cli[\\/]commands$/.test(args.resolveDir) ? { path: 'agent', namespace: 'lo-agent' } : undefined,
+    );
+    // p2p.ts uses startAgent only (a new import from agent.js fails the build: no such export here).
+    b.onLoad({ filter: /.*/, namespace: 'lo-agent' }, () => ({
+      contents: [
+        "const url = require('node:url').pathToFileURL(require('node:path').join(__dirname, '..', 'agent', 'agent.js')).href;",
+        "const load = () => (typeof __loImport === 'function' ? __loImport(url) : import(url));",
+        'export async function startAgent(...args) { return (await load()).startAgent(...args); }',
+      ].join('\n'),
+      loader: 'js',
+    }));
+  },
+};
+
 const distUrls = {
   name: 'dist-relative-import-meta-url',
   setup(b) {
@@ -106,30 +136,35 @@ const distUrls = {
       if (!text.includes('import.meta.url')) return undefined;
       const inDist = join(root, 'dist', relative(join(root, 'src'), args.path)).replace(/\.ts$/, '.js');
       const rel = relative(outdir, inDist).split('\\').join('/');
-      return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`), loader: 'ts' };
+      const here = "require('node:url').pathToFileURL(__filename)"; // CommonJS: the bundle's own file
+      return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, ${here}).href`), loader: 'ts' };
     });
   },
 };
 
 export async function bundle() {
-  await rm(outdir, { recursive: true, force: true }); // no chunks of an earlier build left behind
-  return build({
-    entryPoints: { main: join(root, 'src', 'cli', 'main.ts') },
-    outdir,
+  await rm(outdir, { recursive: true, force: true }); // nothing of an earlier build left behind
+  const result = await build({
+    entryPoints: [join(root, 'src', 'cli', 'main.ts')],
+    outfile,
     bundle: true,
-    splitting: true,
-    format: 'esm',
+    format: 'cjs',
     platform: 'node',
     target: 'node20',
-    chunkNames: 'chunk-[hash]',
     external: AGENT_ONLY,
-    plugins: [precompiledValidator, lazyRequires, distUrls],
-    // CommonJS dependencies bundled into ESM call require() for Node built-ins.
-    banner: { js: "import { createRequire as __loCreateRequire } from 'node:module'; const require = __loCreateRequire(import.meta.url);" },
+    plugins: [precompiledValidator, lazyRequires, agentFromDist, distUrls],
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
   });
+  // The code cache's key (src/cli/loadBundle.ts): a new build never meets an old build's cached code.
+  await writeFile(
+    `${outfile}.sha256`,
+    `${createHash('sha256')
+      .update(await readFile(outfile))
+      .digest('hex')}\n`,
+  );
+  return result;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await bundle();

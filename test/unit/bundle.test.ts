@@ -77,7 +77,7 @@ describe('the precompiled (ajv standalone) spec validator the bundle ships', () 
 describe('npm pack: the packed package runs from an install', () => {
   let prefix = '';
   beforeAll(async () => {
-    if (!existsSync(join(REPO, 'dist', 'bundle', 'main.js'))) await run('npm', ['run', 'build'], { cwd: REPO, maxBuffer: 16 << 20 });
+    if (!existsSync(join(REPO, 'dist', 'bundle', 'lo.cjs'))) await run('npm', ['run', 'build'], { cwd: REPO, maxBuffer: 16 << 20 });
     const packDir = await tempDir('lo-pack-');
     const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: REPO, maxBuffer: 16 << 20 });
     const tarball = join(packDir, (JSON.parse(stdout) as Array<{ filename: string }>)[0]!.filename);
@@ -97,18 +97,24 @@ describe('npm pack: the packed package runs from an install', () => {
 
   it('holds the bundle and not the sources', () => {
     const pkgDir = join(prefix, 'node_modules', 'lo');
-    expect(existsSync(join(pkgDir, 'dist', 'bundle', 'main.js'))).toBe(true);
+    expect(existsSync(join(pkgDir, 'dist', 'bundle', 'lo.cjs'))).toBe(true);
     expect(existsSync(join(pkgDir, 'schemas', 'cluster.lok8s.schema.json'))).toBe(true);
     expect(existsSync(join(pkgDir, 'src'))).toBe(false);
   });
 
   it('`lo --help` and `lo plan --json` run from the installed package', async () => {
     const cwd = await tempDir('lo-packed-cwd-');
-    const env = { ...process.env, LO_STATE_DIR: join(cwd, 'state'), CAROOT: join(cwd, 'caroot') };
+    const env = { ...process.env, LO_STATE_DIR: join(cwd, 'state'), CAROOT: join(cwd, 'caroot'), XDG_CACHE_HOME: join(cwd, 'cache') };
+    delete env.LO_COMPILE_CACHE;
     const lo = join(prefix, 'node_modules', '.bin', 'lo-packed');
     const help = await run(process.execPath, [lo, '--help'], { cwd, env });
     expect(help.stdout).toContain('Usage: lo');
     expect(help.stdout).toContain('registry');
+    // the run wrote its V8 code cache; the next run, compiled from it, prints the same help
+    const builds = readdirSync(join(cwd, 'cache', 'lo', 'v8'));
+    expect(builds).toHaveLength(1);
+    expect(readdirSync(join(cwd, 'cache', 'lo', 'v8', builds[0]!))).toEqual(['root.bin']);
+    expect((await run(process.execPath, [lo, '--help'], { cwd, env })).stdout).toBe(help.stdout);
     const version = await run(process.execPath, [lo, '--version'], { cwd, env });
     expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version);
     const plan = await run(process.execPath, [lo, 'plan', '--json'], { cwd, env });

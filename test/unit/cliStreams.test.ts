@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { oraReporter } from '../../src/cli/commands/provision.js';
+import { oraReporter } from '../../src/cli/progress.js';
 import type { CliIo, OutStream } from '../../src/cli/output.js';
 
 /** A stream that keeps what is written to it. */

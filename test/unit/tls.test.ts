@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
@@ -54,7 +55,7 @@ describe('ensureTls: CA and certificates', () => {
     }
   });
 
-  it('creates an mkcert-style CA and one leaf per planned certificate that chain (forge and openssl)', async () => {
+  it('creates an mkcert-style CA and one leaf (ECDSA P-256) per planned certificate that chain (Node and openssl)', async () => {
     const m = await ensureTls(plan, { now: T0, identity: 'tester@testhost' });
     expect(m).not.toBeNull();
     expect(m!.caCreated).toBe(true);
@@ -102,28 +103,45 @@ describe('ensureTls: CA and certificates', () => {
         fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
         action: 'created',
       });
-      const leaf = forge.pki.certificateFromPem(readFileSync(c.certPath, 'utf8'));
-      expect(ca.verify(leaf)).toBe(true);
+      const leaf = new X509Certificate(readFileSync(c.certPath, 'utf8'));
+      const caX509 = new X509Certificate(caPem);
+      expect(leaf.checkIssued(caX509) && leaf.verify(caX509.publicKey)).toBe(true);
+      // ECDSA P-256 keys (mkcert -ecdsa), signed by the RSA CA
+      expect(leaf.publicKey.asymmetricKeyType).toBe('ec');
+      expect(leaf.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+      expect(openssl(['x509', '-in', c.certPath, '-noout', '-text'])).toMatch(/Signature Algorithm: sha256WithRSAEncryption/);
+      expect(openssl(['x509', '-in', c.certPath, '-noout', '-ext', 'keyUsage'])).toMatch(/critical\s+Digital Signature\s*$/);
+      // subject key id = SHA-1 of the EC point (openssl computes the same for `-ext subjectKeyIdentifier`)
+      const ski = openssl(['x509', '-in', c.certPath, '-noout', '-ext', 'subjectKeyIdentifier']);
+      const point = createPublicKey(readFileSync(c.keyPath)).export({ format: 'der', type: 'spki' }).subarray(-65);
+      const sha1 = execFileSync('openssl', ['dgst', '-sha1', '-hex'], { input: point }).toString().trim().split(' ').pop()!;
+      expect(
+        ski
+          .replace(/[^0-9A-F]/gi, '')
+          .toLowerCase()
+          .endsWith(sha1),
+      ).toBe(true);
       expect(opensslVerify(plan.tls.caCertPath, c.certPath)).toMatch(/: OK/);
       // SANs equal the plan's names exactly, IPs as IP SANs
       expect(certificateNames(leaf)).toEqual([...c.names].sort());
       const sanText = openssl(['x509', '-in', c.certPath, '-noout', '-ext', 'subjectAltName']);
       for (const n of c.names) expect(sanText).toContain(/^\d+\.\d+\.\d+\.\d+$/.test(n) ? `IP Address:${n}` : `DNS:${n}`);
       expect(openssl(['x509', '-in', c.certPath, '-noout', '-ext', 'extendedKeyUsage'])).toMatch(/TLS Web Server Authentication/);
-      const days = (leaf.validity.notAfter.getTime() - leaf.validity.notBefore.getTime()) / DAY;
+      const days = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / DAY;
       expect(days).toBe(LEAF_VALIDITY_DAYS);
       expect(days).toBeLessThan(825);
       expect(statSync(c.keyPath).mode & 0o777).toBe(0o600);
       expect(statSync(c.certPath).mode & 0o777).toBe(0o644);
       expect(openssl(['asn1parse', '-in', c.certPath])).not.toMatch(/PRINTABLESTRING\s+:[^\n]*@/);
       // key matches certificate (openssl's view)
-      const certMod = openssl(['x509', '-in', c.certPath, '-noout', '-modulus']);
-      const keyMod = openssl(['rsa', '-in', c.keyPath, '-noout', '-modulus']);
-      expect(keyMod).toBe(certMod);
+      const certPub = openssl(['x509', '-in', c.certPath, '-noout', '-pubkey']);
+      const keyPub = openssl(['pkey', '-in', c.keyPath, '-pubout']);
+      expect(keyPub).toBe(certPub);
+      expect(leaf.checkPrivateKey(createPrivateKey(readFileSync(c.keyPath)))).toBe(true);
     }
     // the project leaf covers only the project's registries: their IPs and lok8s.local/lok8s.cache
     const project = plan.tls.certificates.find((c) => c.id === 'project')!;
-    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(project.certPath, 'utf8')))).toEqual([
+    expect(certificateNames(readFileSync(project.certPath, 'utf8'))).toEqual([
       '10.150.10.101',
       '10.150.10.102',
       'lok8s.cache',
@@ -171,7 +189,7 @@ describe('ensureTls: CA and certificates', () => {
     expect(m!.certificates['shared-lotls-dock']!.action).toBe('unchanged');
     expect(snapshot(keep)).toEqual(before);
     const ghcr = changed.tls.certificates.find((c) => c.id === 'shared-lotls-ghcr')!;
-    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(ghcr.certPath, 'utf8')))).toEqual([ghcr.names[0]]);
+    expect(certificateNames(readFileSync(ghcr.certPath, 'utf8'))).toEqual([ghcr.names[0]]);
   });
 
   it('a leaf issued with the old names (a mirrored registry name) is re-issued once, then kept to the byte', async () => {
@@ -189,7 +207,7 @@ describe('ensureTls: CA and certificates', () => {
     expect(() => opensslVerify(plan.tls.caCertPath, dock.certPath)).toThrow(/permitted subtree violation|name constraints/i);
     const m = await ensureTls(plan, { now: T0 });
     expect(m!.certificates[dock.id]!.action).toBe('reissued');
-    expect(certificateNames(forge.pki.certificateFromPem(readFileSync(dock.certPath, 'utf8')))).toEqual(dock.names);
+    expect(certificateNames(readFileSync(dock.certPath, 'utf8'))).toEqual(dock.names);
     expect(opensslVerify(plan.tls.caCertPath, dock.certPath)).toMatch(/: OK/);
     const after = snapshot(allTlsFiles(plan));
     const again = await ensureTls(plan, { now: T0 });
@@ -209,16 +227,16 @@ describe('ensureTls: CA and certificates', () => {
   });
 
   it('re-issues a certificate that expires within 30 days, and only then', async () => {
-    const leaf = forge.pki.certificateFromPem(readFileSync(plan.tls.certificates[0]!.certPath, 'utf8'));
-    const notAfter = leaf.validity.notAfter.getTime();
+    const leaf = new X509Certificate(readFileSync(plan.tls.certificates[0]!.certPath, 'utf8'));
+    const notAfter = Date.parse(leaf.validTo);
     const justBefore = new Date(notAfter - (RENEW_BEFORE_DAYS + 1) * DAY);
     const m1 = await ensureTls(plan, { now: justBefore });
     expect(Object.values(m1!.certificates).every((c) => c.action === 'unchanged')).toBe(true);
     const inWindow = new Date(notAfter - (RENEW_BEFORE_DAYS - 1) * DAY);
     const m2 = await ensureTls(plan, { now: inWindow });
     expect(m2!.certificates.project!.action).toBe('reissued');
-    const renewed = forge.pki.certificateFromPem(readFileSync(plan.tls.certificates[0]!.certPath, 'utf8'));
-    expect(renewed.validity.notAfter.getTime()).toBe(inWindow.getTime() - (inWindow.getTime() % 1000) + LEAF_VALIDITY_DAYS * DAY);
+    const renewed = new X509Certificate(readFileSync(plan.tls.certificates[0]!.certPath, 'utf8'));
+    expect(Date.parse(renewed.validTo)).toBe(inWindow.getTime() - (inWindow.getTime() % 1000) + LEAF_VALIDITY_DAYS * DAY);
   });
 
   it('re-issues every certificate when the CA changes and hands back the new CA', async () => {
@@ -270,6 +288,31 @@ describe('ensureTls: CA and certificates', () => {
     expect(m!.certificates[c.id]!.action).toBe('reissued');
     expect(JSON.stringify(m)).not.toMatch(/PRIVATE KEY/);
     expect(opensslVerify(plan.tls.caCertPath, c.certPath)).toMatch(/: OK/);
+  });
+
+  it('keeps, to the byte, a valid RSA certificate an earlier lo wrote (keys became ECDSA; nothing re-issued for that)', async () => {
+    const ca = (await loadCa({ caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath }))!;
+    const c = plan.tls.certificates[0]!;
+    const rsa = await issueLeafUnchecked(
+      { id: c.id, certPath: c.certPath, keyPath: c.keyPath, names: c.names },
+      ca,
+      new Date(),
+      async () => {
+        const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+        return {
+          keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+          spkiDer: publicKey.export({ format: 'der', type: 'spki' }),
+        };
+      },
+    );
+    writeFileSync(c.keyPath, rsa.keyPem, { mode: 0o600 });
+    writeFileSync(c.certPath, rsa.certPem);
+    expect(new X509Certificate(rsa.certPem).publicKey.asymmetricKeyType).toBe('rsa');
+    expect(opensslVerify(plan.tls.caCertPath, c.certPath)).toMatch(/: OK/);
+    const before = snapshot([c.certPath, c.keyPath]);
+    const m = await ensureTls(plan, { now: new Date() });
+    expect(m!.certificates[c.id]).toMatchObject({ action: 'unchanged', fingerprint: rsa.fingerprint });
+    expect(snapshot([c.certPath, c.keyPath])).toEqual(before);
   });
 });
 
@@ -490,12 +533,10 @@ describe('concurrent runs (two `lo registry up` at once)', () => {
     const shared = a.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!;
     expect(b.tls.certificates.find((c) => c.id === 'shared-lotls-dock')!.certPath).toBe(shared.certPath);
     // Every run reports the certificate that is on disk now, and it matches its key.
-    const onDisk = forge.pki.certificateFromPem(readFileSync(shared.certPath, 'utf8'));
+    const onDisk = readFileSync(shared.certPath, 'utf8');
     expect(new Set(results.map((r) => r!.certificates['shared-lotls-dock']!.fingerprint)).size).toBe(1);
     expect(results.filter((r) => r!.certificates['shared-lotls-dock']!.action === 'created')).toHaveLength(1);
-    expect(openssl(['x509', '-in', shared.certPath, '-noout', '-modulus'])).toBe(
-      openssl(['rsa', '-in', shared.keyPath, '-noout', '-modulus']),
-    );
+    expect(openssl(['x509', '-in', shared.certPath, '-noout', '-pubkey'])).toBe(openssl(['pkey', '-in', shared.keyPath, '-pubout']));
     expect(opensslVerify(a.tls.caCertPath, shared.certPath)).toMatch(/: OK/);
     expect(certificateNames(onDisk)).toEqual([...shared.names].sort());
     // no lock directories or temp files left behind

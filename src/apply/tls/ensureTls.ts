@@ -1,7 +1,6 @@
 import type { Plan } from '../../plan/types.js';
-import { existsSync } from 'node:fs';
-import { generateRsaKey, loadOrCreateCa, type RsaKey } from './ca.js';
-import { ensureLeaf, LEAF_KEY_BITS, type LeafAction } from './leaf.js';
+import { loadOrCreateCa } from './ca.js';
+import { ensureLeaf, type LeafAction } from './leaf.js';
 
 export interface TlsCertificateMaterial {
   id: string;
@@ -35,21 +34,13 @@ export interface EnsureTlsOptions {
 export async function ensureTls(plan: Plan, opts: EnsureTlsOptions = {}): Promise<TlsMaterial | null> {
   if (!plan.tls.enabled) return null;
   const now = opts.now ?? new Date();
-  // No CA yet: every certificate is issued anew, so their keys are generated (off the main thread, in
-  // parallel) while the CA's key is. A key a certificate ends up not needing is dropped, never reused.
-  const early: (Promise<RsaKey> | undefined)[] = existsSync(plan.tls.caCertPath)
-    ? []
-    : plan.tls.certificates.map(() => generateRsaKey(LEAF_KEY_BITS));
-  for (const k of early) k?.catch(() => undefined); // an unused key's failure is not an unhandled rejection
+  // A new CA's RSA 3072 key (mkcert's) is most of a first run; certificates' ECDSA keys take a millisecond each.
   const ca = await loadOrCreateCa(
     { caRoot: plan.tls.caRoot, certPath: plan.tls.caCertPath, keyPath: plan.tls.caKeyPath },
     { now, ...(opts.identity ? { identity: opts.identity } : {}) },
   );
   const results = await Promise.all(
-    plan.tls.certificates.map((c, i) => {
-      const key = early[i];
-      return ensureLeaf({ id: c.id, certPath: c.certPath, keyPath: c.keyPath, names: c.names }, ca, now, key ? () => key : undefined);
-    }),
+    plan.tls.certificates.map((c) => ensureLeaf({ id: c.id, certPath: c.certPath, keyPath: c.keyPath, names: c.names }, ca, now)),
   );
   const certificates: Record<string, TlsCertificateMaterial> = {};
   for (const r of results) {

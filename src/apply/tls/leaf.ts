@@ -6,13 +6,13 @@ import forge from 'node-forge';
 import {
   caScope,
   CERT_MODE,
-  certFingerprint,
-  generateRsaKey,
+  generateEcKey,
   namesOutsideScope,
   randomSerial,
   signCertificate,
+  subjectKeyId,
   type CertificateAuthority,
-  type RsaKey,
+  type LeafKey,
 } from './ca.js';
 import { readIfExists, writeFileAtomic } from '../files.js';
 import { ExitCode } from '../../errors/loError.js';
@@ -23,7 +23,8 @@ import { isPermissionError, TlsError } from './tlsError.js';
 export const LEAF_VALIDITY_DAYS = 397;
 /** Re-issue when a certificate expires within this many days. */
 export const RENEW_BEFORE_DAYS = 30;
-export const LEAF_KEY_BITS = 2048;
+/** Certificates' keys: ECDSA P-256 (generateEcKey). Certificates lo wrote earlier with RSA 2048 keys are kept. */
+export const LEAF_KEY_TYPE = 'ec';
 export const LEAF_KEY_MODE = 0o600;
 const DAY_MS = 86_400_000;
 
@@ -52,10 +53,23 @@ export function splitNames(names: readonly string[]): { ips: string[]; dns: stri
   return { ips: names.filter((n) => isIP(n) !== 0), dns: names.filter((n) => isIP(n) === 0) };
 }
 
-/** The certificate's SANs (IPs and DNS names), sorted. */
-export function certificateNames(cert: forge.pki.Certificate): string[] {
-  const ext = cert.getExtension('subjectAltName') as { altNames?: Array<{ type: number; value: string; ip?: string }> } | undefined;
-  return (ext?.altNames ?? []).map((a) => (a.type === 7 ? (a.ip ?? '') : a.type === 2 ? a.value : `?${a.type}:${a.value}`)).sort();
+/**
+ * The certificate's SANs (IPs and DNS names), sorted, read with Node's X509Certificate (forge reads RSA
+ * certificates only). Node prints them as `DNS:a, IP Address:10.0.0.1`; any other kind is kept, marked, so a
+ * certificate with one never equals a plan's names.
+ */
+export function certificateNames(cert: X509Certificate | string): string[] {
+  const x509 = typeof cert === 'string' ? new X509Certificate(cert) : cert;
+  if (!x509.subjectAltName) return [];
+  return x509.subjectAltName
+    .split(', ')
+    .map((n) => (n.startsWith('DNS:') ? n.slice(4) : n.startsWith('IP Address:') ? n.slice(11) : `?${n}`))
+    .sort();
+}
+
+/** SHA-256 of the certificate's DER, lowercase hex (certFingerprint's value, from Node's parse). */
+export function x509Fingerprint(x509: X509Certificate): string {
+  return x509.fingerprint256.replaceAll(':', '').toLowerCase();
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -76,19 +90,17 @@ export function reissueReason(
   now: Date,
 ): string | null {
   if (existing.certPem === null || existing.keyPem === null) return 'missing';
-  // Native crypto for the key and signature checks (a no-op run must be cheap); forge for the SAN list.
-  let cert: forge.pki.Certificate;
+  // Node's crypto only: RSA and ECDSA certificates alike, and a no-op run loads no forge.
   let x509: X509Certificate;
   let key: KeyObject;
   try {
     x509 = new X509Certificate(existing.certPem);
     key = createPrivateKey(existing.keyPem);
-    cert = forge.pki.certificateFromPem(existing.certPem);
   } catch {
     return 'unreadable';
   }
   if (!x509.checkPrivateKey(key)) return 'key does not match certificate';
-  if (!sameSet(certificateNames(cert), spec.names)) return 'names changed';
+  if (!sameSet(certificateNames(x509), spec.names)) return 'names changed';
   let signedByCa = false;
   try {
     const caX509 = new X509Certificate(ca.certPem);
@@ -97,22 +109,29 @@ export function reissueReason(
     signedByCa = false;
   }
   if (!signedByCa) return 'CA changed';
-  if (cert.validity.notBefore.getTime() > now.getTime()) return 'not yet valid';
-  if (cert.validity.notAfter.getTime() - now.getTime() <= RENEW_BEFORE_DAYS * DAY_MS) return 'expires soon';
+  const notBefore = Date.parse(x509.validFrom);
+  const notAfter = Date.parse(x509.validTo);
+  if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) return 'unreadable';
+  if (notBefore > now.getTime()) return 'not yet valid';
+  if (notAfter - now.getTime() <= RENEW_BEFORE_DAYS * DAY_MS) return 'expires soon';
   return null;
 }
 
-/** Issues a server certificate for exactly `names`, signed by the CA. Pure apart from randomness. */
+/**
+ * Issues a server certificate for exactly `names` with a new ECDSA P-256 key, signed by the (RSA) CA, as
+ * `mkcert -ecdsa` does. Pure apart from randomness.
+ */
 export async function issueLeaf(
   spec: LeafSpec,
   ca: Pick<CertificateAuthority, 'cert' | 'key'>,
   now: Date,
-  newKey: () => Promise<RsaKey> = () => generateRsaKey(LEAF_KEY_BITS),
-): Promise<{ certPem: string; keyPem: string; cert: forge.pki.Certificate }> {
+  newKey: () => Promise<LeafKey> = generateEcKey,
+): Promise<{ certPem: string; keyPem: string; fingerprint: string }> {
   if (spec.names.length === 0) throw new TlsError(`certificate ${spec.id} has no names to cover`, { file: spec.certPath });
-  const { keyPem, key } = await newKey();
+  const { keyPem, spkiDer } = await newKey();
   const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
+  // forge holds RSA keys only: the CA's public key stands in; signCertificate puts the EC key into the TBS.
+  cert.publicKey = ca.cert.publicKey;
   cert.serialNumber = randomSerial();
   cert.validity.notBefore = new Date(now.getTime());
   cert.validity.notAfter = new Date(now.getTime() + LEAF_VALIDITY_DAYS * DAY_MS);
@@ -128,17 +147,25 @@ export async function issueLeaf(
   const caSki = (ca.cert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined)?.subjectKeyIdentifier;
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    // keyEncipherment is for RSA keys only (mkcert sets it for those)
+    { name: 'keyUsage', digitalSignature: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
     { name: 'subjectAltName', altNames: [...dns.map((value) => ({ type: 2, value })), ...ips.map((ip) => ({ type: 7, ip }))] },
-    { name: 'subjectKeyIdentifier' },
+    {
+      id: '2.5.29.14',
+      name: 'subjectKeyIdentifier',
+      value: forge.asn1
+        .toDer(forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, subjectKeyId(spkiDer)))
+        .getBytes(),
+    },
     {
       name: 'authorityKeyIdentifier',
       keyIdentifier: caSki ? forge.util.hexToBytes(caSki) : ca.cert.generateSubjectKeyIdentifier().getBytes(),
     },
   ]);
-  signCertificate(cert, ca.key);
-  return { certPem: forge.pki.certificateToPem(cert), keyPem, cert };
+  signCertificate(cert, ca.key, spkiDer);
+  const certPem = forge.pki.certificateToPem(cert); // from the signed TBS (with the EC key)
+  return { certPem, keyPem, fingerprint: x509Fingerprint(new X509Certificate(certPem)) };
 }
 
 /** A constrained CA cannot certify a name outside its scope: TLS clients would refuse the chain. Say so first. */
@@ -180,7 +207,12 @@ async function readLeaf(spec: LeafSpec): Promise<{ certPem: string | null; keyPe
  * Unchanged files are not touched (same bytes, same mtime). (Re)issuing holds a lock on the certificate so
  * concurrent runs never pair one run's certificate with another's key; files are written atomically.
  */
-export async function ensureLeaf(spec: LeafSpec, ca: CertificateAuthority, now: Date, newKey?: () => Promise<RsaKey>): Promise<LeafResult> {
+export async function ensureLeaf(
+  spec: LeafSpec,
+  ca: CertificateAuthority,
+  now: Date,
+  newKey?: () => Promise<LeafKey>,
+): Promise<LeafResult> {
   assertInScope(spec, ca);
   const unchanged = async (certPem: string): Promise<LeafResult> => {
     // Tighten a key someone loosened; chmod changes ctime only, never the bytes or the mtime.
@@ -190,7 +222,7 @@ export async function ensureLeaf(spec: LeafSpec, ca: CertificateAuthority, now: 
       id: spec.id,
       certPath: spec.certPath,
       keyPath: spec.keyPath,
-      fingerprint: certFingerprint(forge.pki.certificateFromPem(certPem)),
+      fingerprint: x509Fingerprint(new X509Certificate(certPem)),
       action: 'unchanged',
     };
   };
@@ -206,7 +238,7 @@ export async function ensureLeaf(spec: LeafSpec, ca: CertificateAuthority, now: 
       await writeFileAtomic(spec.keyPath, leaf.keyPem, LEAF_KEY_MODE);
       await writeFileAtomic(spec.certPath, leaf.certPem, CERT_MODE);
       const action: LeafAction = current.certPem === null && current.keyPem === null ? 'created' : 'reissued';
-      return { id: spec.id, certPath: spec.certPath, keyPath: spec.keyPath, fingerprint: certFingerprint(leaf.cert), action, reason };
+      return { id: spec.id, certPath: spec.certPath, keyPath: spec.keyPath, fingerprint: leaf.fingerprint, action, reason };
     });
   } catch (err) {
     if (err instanceof TlsError) throw err;

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { ExitCode, LoError } from '../../errors/loError.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 import type { CliIo } from '../output.js';
-import { oraReporter } from './provision.js';
 import { printStepActions, summarizeActions } from '../printActions.js';
 
 async function confirm(io: CliIo, question: string): Promise<boolean> {
@@ -44,9 +43,10 @@ export function registerDestroy(program: Command, ctx: CliContext): void {
         }
       }
       // Loaded when the command runs: `lo --help` registers every command.
-      const [{ destroy }, { destroyDeps }] = await Promise.all([
+      const [{ destroy }, { destroyDeps }, { oraReporter }] = await Promise.all([
         import('../../usecases/destroy.js'),
         import('../../usecases/provisionDeps.js'),
+        import('../progress.js'),
       ]);
       const r = await destroy(
         destroyDeps({ spec, plan: commonDeps(ctx), env: ctx.env, log: ctx.log, reporter: oraReporter(ctx.out.io.stderr) }),

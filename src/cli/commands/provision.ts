@@ -1,43 +1,9 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import ora, { type Ora } from 'ora';
 import type { ProvisionResult } from '../../usecases/provision.js';
-import type { StepReporter } from '../../usecases/runSteps.js';
-import { printStepActions, summarizeActions } from '../printActions.js';
+import { printStepActions } from '../printActions.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
-import { drawsSpinner, type OutStream, type Output } from '../output.js';
-
-/** Step progress on stderr with ora (plain lines when stderr is not a terminal). */
-export function oraReporter(stream: OutStream): StepReporter {
-  let spinner: Ora | null = null;
-  const line = (step: string, title: string): string => `${chalk.bold(step)} ${title}`;
-  return {
-    start(step, title) {
-      // Without a terminal ora prints a line per start; show only the outcome then.
-      const s = ora({ text: line(step, title), stream });
-      // A terminal reporting zero columns (e.g. under `script`) makes ora clear lines forever: no spinner there.
-      spinner = drawsSpinner(stream) ? s.start() : s;
-    },
-    succeed(step, title, actions, ms) {
-      const what = summarizeActions(actions);
-      (spinner ?? ora({ stream })).succeed(`${line(step, title)}${what ? ` - ${what}` : ''} ${chalk.dim(`(${ms} ms)`)}`);
-      spinner = null;
-    },
-    skip(step, title, why) {
-      ora({ stream }).info(`${line(step, title)} - skipped: ${why}`);
-    },
-    fail(step, title) {
-      (spinner ?? ora({ stream })).fail(`${line(step, title)} - failed`);
-      spinner = null;
-    },
-    warn(message) {
-      const s = spinner;
-      if (s) s.clear();
-      ora({ stream }).warn(message);
-      if (s) s.render();
-    },
-  };
-}
+import type { Output } from '../output.js';
 
 export function registerProvision(program: Command, ctx: CliContext): void {
   const { printJson } = ctx.out;
@@ -52,9 +18,10 @@ export function registerProvision(program: Command, ctx: CliContext): void {
     .action(async (domain: string, opts: { json?: boolean; dryRun?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       // Loaded when the command runs: `lo --help` registers every command.
-      const [{ provision }, { provisionDeps }] = await Promise.all([
+      const [{ provision }, { provisionDeps }, { oraReporter }] = await Promise.all([
         import('../../usecases/provision.js'),
         import('../../usecases/provisionDeps.js'),
+        import('../progress.js'),
       ]);
       const deps = provisionDeps({
         spec: specOptions(domain, g),

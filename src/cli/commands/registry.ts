@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { printActions } from '../printActions.js';
 import type { RegistryDeps, StatusResult } from '../../usecases/registry.js';
 import { parseSize } from '../../spec/size.js';
@@ -17,9 +17,9 @@ interface Flags {
 }
 
 /** A spinner on stderr for people; silent for --json and when stderr is not a terminal. */
-function progress(stream: OutStream, json: boolean): { deps: Pick<RegistryDeps, 'onProgress'>; spinner: Ora | null } {
+async function progress(stream: OutStream, json: boolean): Promise<{ deps: Pick<RegistryDeps, 'onProgress'>; spinner: Ora | null }> {
   if (json || !drawsSpinner(stream)) return { deps: {}, spinner: null };
-  const spinner = ora({ stream }).start();
+  const spinner = (await import('../progress.js')).startSpinner(stream); // ora loads only for a terminal
   return { deps: { onProgress: (step) => (spinner.text = step) }, spinner };
 }
 
@@ -31,7 +31,7 @@ async function run<T>(
   fn: (deps: RegistryDeps, opts: ReturnType<typeof specOptions>) => Promise<T>,
 ): Promise<T> {
   const g = cmd.optsWithGlobals<GlobalOpts>();
-  const { deps, spinner } = progress(ctx.out.io.stderr, Boolean(flags.json));
+  const { deps, spinner } = await progress(ctx.out.io.stderr, Boolean(flags.json));
   try {
     // observeShared from commonDeps is lenient (for `lo plan`); the registry core replaces it with its own.
     const result = await fn({ ...commonDeps(ctx), env: ctx.env, log: ctx.log, ...deps }, specOptions(domain, g));
