@@ -1,0 +1,96 @@
+import type { Command } from 'commander';
+import ora, { type Ora } from 'ora';
+import type { ImagesDeps } from '../../usecases/imagesContext.js';
+import { commonDeps, specOptions, type CliContext, type GlobalOpts } from '../context.js';
+import { drawsSpinner } from '../output.js';
+import { formatBytes } from './registry.js';
+
+interface Flags {
+  json?: boolean;
+  platform?: string;
+  fromLock?: boolean;
+}
+
+const DOMAIN_HELP = 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml';
+
+/**
+ * `lo images …` takes image references and an optional domain: a last word without a slash, colon or @ that
+ * is a cluster domain of the form `x.y` names the project, as in every other command; an image reference
+ * always has a tag, a digest or a path there. `--config` makes the domain unnecessary.
+ */
+export function splitDomain(words: string[]): { refs: string[]; domain: string | undefined } {
+  const last = words[words.length - 1];
+  if (last && /^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(last) && !/[/:@]/.test(last) && words.length > 1) return { refs: words.slice(0, -1), domain: last };
+  return { refs: words, domain: undefined };
+}
+
+export function registerImages(program: Command, ctx: CliContext): void {
+  const { printJson, printLine } = ctx.out;
+  const images = program.command('images').description("Pin images in the project's cache registry, list, remove, load, export and lock them");
+
+  /** Runs a use case with a spinner on stderr (or one line per step when stderr is no terminal; none with --json). */
+  async function run<T>(cmd: Command, flags: Flags, domain: string | undefined, fn: (deps: ImagesDeps, opts: ReturnType<typeof specOptions>) => Promise<T>): Promise<T> {
+    const g = cmd.optsWithGlobals<GlobalOpts>();
+    const stderr = ctx.out.io.stderr;
+    let spinner: Ora | null = null;
+    let onProgress: ((text: string) => void) | undefined;
+    if (!flags.json && drawsSpinner(stderr)) {
+      spinner = ora({ stream: stderr }).start();
+      onProgress = (text) => (spinner!.text = text);
+    } else if (!flags.json) onProgress = (text) => ctx.out.logErr(text);
+    try {
+      return await fn({ ...commonDeps(ctx), ...(onProgress ? { onProgress } : {}) }, specOptions(domain, g));
+    } finally {
+      spinner?.stop();
+    }
+  }
+  const usecases = (): Promise<typeof import('../../usecases/images.js')> => import('../../usecases/images.js');
+
+  images
+    .command('add')
+    .description(
+      "Copy images from the project's mirror of their registry into the cache (every platform of an index, digest unchanged), so nodes pull them by tag with the mirror and the upstream down",
+    )
+    .argument('[refs...]', 'image references (nginx:1.27, quay.io/org/app@sha256:…), then optionally the cluster domain')
+    .option('--platform <os/arch>', 'copy only this platform of a multi-platform image (e.g. linux/amd64)')
+    .option('--from-lock', 'also every image of the lock file (`lo images lock`)')
+    .option('--json', 'print one JSON document')
+    .action(async (words: string[], flags: Flags, cmd: Command) => {
+      const { refs, domain } = splitDomain(words);
+      const r = await run(cmd, flags, domain, async (deps, opts) =>
+        (await usecases()).imagesAdd(opts, { refs, fromLock: Boolean(flags.fromLock), ...(flags.platform ? { platform: flags.platform } : {}) }, deps),
+      );
+      if (flags.json) return printJson(r);
+      for (const i of r.images)
+        printLine(
+          `pinned ${i.ref} -> ${i.cacheRef} (${i.digest}, ${i.manifests} manifest${i.manifests === 1 ? '' : 's'}, ${formatBytes(i.bytesTotal)}; copied ${formatBytes(i.bytesCopied)}, ${i.blobsSkipped} blob${i.blobsSkipped === 1 ? '' : 's'} already there; ${(i.ms / 1000).toFixed(1)} s)`,
+        );
+    });
+
+  images
+    .command('ls')
+    .description('List what the cache holds (pinned images) and what each mirror has cached: reference, digest, size')
+    .argument('[domain]', DOMAIN_HELP, 'lok8s.dev')
+    .option('--json', 'print one JSON document')
+    .action(async (domain: string, flags: Flags, cmd: Command) => {
+      const r = await run(cmd, flags, domain, async (deps, opts) => (await usecases()).imagesLs(opts, deps));
+      if (flags.json) return printJson(r);
+      for (const reg of r.registries) {
+        printLine(`${reg.role} ${reg.name} (${reg.endpoint})${reg.error ? `: ${reg.error}` : reg.images.length ? '' : ': empty'}`);
+        for (const i of reg.images)
+          printLine(`  ${i.ref.padEnd(48)} ${i.digest.slice(0, 19)}  ${formatBytes(i.size).padStart(10)}${i.platforms ? `  ${i.platforms.join(', ')}` : ''}`);
+      }
+    });
+
+  images
+    .command('rm')
+    .description("Remove pinned images from the cache (the manifest; blobs are freed by the registry's garbage collector)")
+    .argument('<refs...>', 'image references as pinned (nginx:1.27), then optionally the cluster domain')
+    .option('--json', 'print one JSON document')
+    .action(async (words: string[], flags: Flags, cmd: Command) => {
+      const { refs, domain } = splitDomain(words);
+      const r = await run(cmd, flags, domain, async (deps, opts) => (await usecases()).imagesRm(opts, refs, deps));
+      if (flags.json) return printJson(r);
+      for (const i of r.removed) printLine(`removed ${i.ref} (${i.digest})`);
+    });
+}

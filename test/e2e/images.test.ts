@@ -1,0 +1,231 @@
+/**
+ * `lo images` end to end (issue 12): a one-node cluster (kind stand-in, a real containerd node pulling over
+ * CRI), the project's real registry:2 cache, a real registry:2 mirror of a registry:2 "upstream" the test
+ * runs on its own network (never the internet). Images are pinned from the mirror into the cache, then the
+ * mirror and the upstream are stopped and the node pulls by tag; the cache's access log proves the route.
+ * Subnets from 10.160.0.0/16, names `lopv…`.
+ */
+import { createHash, randomInt } from 'node:crypto';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docker } from '../helpers/docker.js';
+import {
+  cleanupProvisionRun,
+  lo,
+  makeTinyImage,
+  provisionWorkspace,
+  pullInNode,
+  seededUpstream,
+  writeProjectSpec,
+  type ProjectSpec,
+  type ProvisionWorkspace,
+} from '../helpers/kind.js';
+import type { Plan, RegistryPlan } from '../../src/plan/types.js';
+
+let ws: ProvisionWorkspace;
+let spec: ProjectSpec;
+let file: string;
+let plan: Plan;
+let cache: RegistryPlan;
+let mirror: RegistryPlan;
+let upstream: string;
+let upstreamName: string;
+let repo: string;
+let node: string;
+
+const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const loJson = async <T>(args: string[], timeout?: number): Promise<{ code: number; r: T; stderr: string }> => {
+  const out = await lo(ws, ['--config', file, ...args, '--json'], timeout);
+  return { code: out.code, r: JSON.parse(out.stdout || '{}') as T, stderr: out.stderr };
+};
+const logs = async (c: string): Promise<string> => String((await execa('docker', ['logs', c], { all: true, reject: false })).all);
+
+/** Pushes a blob to the test's plain-HTTP upstream (monolithic POST ?digest=). */
+async function pushBlob(r: string, body: Buffer): Promise<{ digest: string; size: number }> {
+  const digest = sha(body);
+  const res = await fetch(`http://${upstream}:5000/v2/${r}/blobs/uploads/?digest=${digest}`, { method: 'POST', body });
+  expect(res.status, await res.text()).toBe(201);
+  return { digest, size: body.length };
+}
+
+/** A two-platform OCI index (linux/amd64, linux/arm64: one tiny random layer each) at `<r>:<tag>` upstream; its digest. */
+async function pushIndex(r: string, tag: string): Promise<string> {
+  const children = [];
+  for (const architecture of ['amd64', 'arm64']) {
+    const layer = await pushBlob(r, Buffer.from(`layer ${architecture} ${ws.runId} ${randomInt(1e9)}`));
+    const config = await pushBlob(r, Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
+    const m = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+      }),
+    );
+    const put = await fetch(`http://${upstream}:5000/v2/${r}/manifests/${sha(m)}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: m,
+    });
+    expect(put.status).toBe(201);
+    children.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(m), size: m.length, platform: { os: 'linux', architecture } });
+  }
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: children }));
+  const put = await fetch(`http://${upstream}:5000/v2/${r}/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
+    body: index,
+  });
+  expect(put.status).toBe(201);
+  return sha(index);
+}
+
+/** HEAD a manifest in the cache over TLS verified with lo's CA (curl in the node, which has the CA): its digest or null. */
+async function cacheDigest(r: string, ref: string): Promise<string | null> {
+  const out = await execa(
+    'docker',
+    [
+      'exec',
+      node,
+      'curl',
+      '-sI',
+      '--cacert',
+      `${plan.containerd.nodeCertsDir}/_lo/ca.crt`,
+      '-H',
+      'accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json',
+      `${cache.endpoint}/v2/${r}/manifests/${ref}`,
+    ],
+    { reject: false },
+  );
+  if (!/^HTTP\/[\d.]+ 200/.test(out.stdout)) return null;
+  return /docker-content-digest:\s*(\S+)/i.exec(out.stdout)?.[1] ?? null;
+}
+
+beforeAll(async () => {
+  ws = provisionWorkspace();
+  const hex = ws.runId.slice('lopv-'.length);
+  const bed = await seededUpstream(ws, { network: `lopvi${hex}`, image: 'img' });
+  upstream = bed.upstreamIp;
+  upstreamName = bed.upstreamName;
+  repo = bed.repo;
+  spec = {
+    name: `lopvj${hex}`,
+    domain: `lopvj${hex}.test`,
+    network: { name: `lopvj${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+    shared: bed.shared,
+    mirrors: [{ name: `${ws.runId}-imgdock`, url: `http://${upstream}:5000`, registry: 'docker.io' }],
+    workers: 0,
+    p2p: false,
+    disableDefaultEndpoint: true,
+  };
+  file = writeProjectSpec(ws, spec);
+  const r = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
+  expect(r.code, r.stderr).toBe(0);
+  plan = JSON.parse((await lo(ws, ['--config', file, 'plan', '--json'])).stdout) as Plan;
+  cache = plan.registries.find((x) => x.role === 'cache')!;
+  mirror = plan.registries.find((x) => x.role === 'mirror')!;
+  node = `${spec.name}-control-plane`;
+}, 400_000);
+
+afterAll(async () => {
+  await cleanupProvisionRun(ws, [spec?.name].filter(Boolean) as string[]);
+});
+
+interface Added {
+  images: Array<{ ref: string; cacheRef: string; digest: string; manifests: number; blobsCopied: number; blobsSkipped: number; bytesTotal: number }>;
+}
+interface Listed {
+  registries: Array<{ name: string; role: string; images: Array<{ ref: string; digest: string; size: number; platforms?: string[] }>; error?: string }>;
+}
+
+describe('lo images', () => {
+  let tinyDigest: string;
+  let indexDigest: string;
+  const multi = (): string => `library/${ws.runId}-multi`;
+
+  it('add copies by tag from the mirror into the cache under docker.io/…; a second add copies nothing', async () => {
+    const ref = `${repo.replace(/^library\//, '')}:v1`;
+    const up = await fetch(`http://${upstream}:5000/v2/${repo}/manifests/v1`, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    });
+    tinyDigest = up.headers.get('docker-content-digest')!;
+    const a = await loJson<Added>(['images', 'add', ref]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.r.images).toHaveLength(1);
+    expect(a.r.images[0]).toMatchObject({ ref: `docker.io/${repo}:v1`, digest: tinyDigest, manifests: 1, blobsCopied: 2, blobsSkipped: 0 });
+    expect(a.r.images[0]!.cacheRef).toBe(`${cache.ip}/docker.io/${repo}:v1`);
+    expect(await cacheDigest(`docker.io/${repo}`, 'v1')).toBe(tinyDigest);
+    // The bytes came through the mirror (its log), which asked the upstream.
+    expect(await logs(mirror.containerName)).toContain(`/v2/${repo}/manifests/v1`);
+    const again = await loJson<Added>(['images', 'add', ref]);
+    expect(again.r.images[0]).toMatchObject({ digest: tinyDigest, blobsCopied: 0, blobsSkipped: 2 });
+  });
+
+  it('add copies every platform of an index with its digest unchanged; --platform copies one', async () => {
+    indexDigest = await pushIndex(multi(), '1.0');
+    const a = await loJson<Added>(['images', 'add', `docker.io/${multi()}:1.0`]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.r.images[0]).toMatchObject({ digest: indexDigest, manifests: 3, blobsCopied: 4 });
+    expect(await cacheDigest(`docker.io/${multi()}`, '1.0')).toBe(indexDigest);
+    const one = await loJson<Added>(['images', 'add', `docker.io/${multi()}:1.0`, '--platform', 'linux/arm64']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.r.images[0]!.manifests).toBe(1);
+    expect(one.r.images[0]!.digest).not.toBe(indexDigest);
+    // The tag now names the arm64 manifest; put the index back for the tests below.
+    expect((await loJson<Added>(['images', 'add', `docker.io/${multi()}:1.0`])).r.images[0]!.digest).toBe(indexDigest);
+    const bad = await lo(ws, ['--config', file, 'images', 'add', `docker.io/${multi()}:1.0`, '--platform', 'linux/s390x']);
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toContain('has no linux/s390x image (it has linux/amd64, linux/arm64)');
+  });
+
+  it('add refuses a registry the project has no mirror for, and bad references, all at once (exit 2)', async () => {
+    const r = await lo(ws, ['--config', file, 'images', 'add', 'quay.io/x/y:1', 'UPPER:1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('quay.io/x/y:1: the project has no mirror for quay.io (mirrors: docker.io)');
+    expect(r.stderr).toContain('"UPPER" in "UPPER:1" is not a valid repository name component');
+  });
+
+  it('ls lists the pinned images with digests and sizes, and what the mirror cached', async () => {
+    const l = await loJson<Listed>(['images', 'ls']);
+    expect(l.code, l.stderr).toBe(0);
+    const c = l.r.registries.find((x) => x.role === 'cache')!;
+    expect(c.images.map((i) => i.ref).sort()).toEqual([`docker.io/${multi()}:1.0`, `docker.io/${repo}:v1`].sort());
+    expect(c.images.find((i) => i.ref.endsWith(':1.0'))).toMatchObject({ digest: indexDigest, platforms: ['linux/amd64', 'linux/arm64'] });
+    expect(c.images.every((i) => i.size > 0)).toBe(true);
+    const m = l.r.registries.find((x) => x.role === 'mirror')!;
+    expect(m.error).toBeUndefined();
+    expect(m.images.map((i) => i.ref)).toContain(`docker.io/${repo}:v1`);
+    const text = await lo(ws, ['--config', file, 'images', 'ls']);
+    expect(text.stdout).toMatch(new RegExp(`docker\\.io/${repo}:v1\\s+sha256:`));
+  });
+
+  it('a pinned image pulls by tag over CRI with the mirror and the upstream stopped; the cache served it', async () => {
+    for (const c of [mirror.containerName, upstreamName]) await docker.getContainer(c).stop({ t: 1 });
+    const pull = await pullInNode(node, `docker.io/${repo}:v1`);
+    expect(pull.code, pull.out).toBe(0);
+    const multiPull = await pullInNode(node, `docker.io/${multi()}:1.0`);
+    expect(multiPull.code, multiPull.out).toBe(0);
+    const cacheLog = await logs(cache.containerName);
+    const path = `/v2/docker\\.io/${repo}`;
+    expect(cacheLog).toMatch(new RegExp(`"HEAD ${path}/manifests/v1\\?ns=docker\\.io HTTP/[\\d.]+" 200 \\d+ "" "containerd/`));
+    expect(cacheLog).toMatch(new RegExp(`"GET ${path}/blobs/sha256:[0-9a-f]{64}\\?ns=docker\\.io HTTP/[\\d.]+" 200 \\d+ "" "containerd/`));
+    expect((await docker.getContainer(mirror.containerName).inspect()).State.Running).toBe(false);
+  });
+
+  it('rm deletes the manifest from the cache; rm of what is not there is exit 2 naming it', async () => {
+    const extra = await makeTinyImage(ws, 'gone', '1');
+    const certDir = `${ws.dir}/pin-certs`;
+    await execa('mkdir', ['-p', certDir]);
+    await execa('cp', [plan.tls.caCertPath, `${certDir}/ca.crt`]);
+    await execa('skopeo', ['copy', '--quiet', '--dest-cert-dir', certDir, `docker-daemon:${extra}`, `docker://${cache.ip}/docker.io/library/${ws.runId}-gone:1`]);
+    expect(await cacheDigest(`docker.io/library/${ws.runId}-gone`, '1')).toMatch(/^sha256:/);
+    const rm = await loJson<{ removed: Array<{ ref: string; digest: string }> }>(['images', 'rm', `${ws.runId}-gone:1`]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(rm.r.removed[0]!.ref).toBe(`docker.io/library/${ws.runId}-gone:1`);
+    expect(await cacheDigest(`docker.io/library/${ws.runId}-gone`, '1')).toBeNull();
+    const again = await lo(ws, ['--config', file, 'images', 'rm', `${ws.runId}-gone:1`]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`not in the cache: docker.io/library/${ws.runId}-gone:1`);
+  });
+});
