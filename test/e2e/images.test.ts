@@ -6,6 +6,8 @@
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
 import { createHash, randomInt } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docker } from '../helpers/docker.js';
@@ -40,10 +42,14 @@ const loJson = async <T>(args: string[], timeout?: number): Promise<{ code: numb
 };
 const logs = async (c: string): Promise<string> => String((await execa('docker', ['logs', c], { all: true, reject: false })).all);
 
-/** Pushes a blob to the test's plain-HTTP upstream (monolithic POST ?digest=). */
+/** Pushes a blob to the test's plain-HTTP upstream (POST, then one PUT with the body and its digest). */
 async function pushBlob(r: string, body: Buffer): Promise<{ digest: string; size: number }> {
   const digest = sha(body);
-  const res = await fetch(`http://${upstream}:5000/v2/${r}/blobs/uploads/?digest=${digest}`, { method: 'POST', body });
+  const start = await fetch(`http://${upstream}:5000/v2/${r}/blobs/uploads/`, { method: 'POST' });
+  expect(start.status).toBe(202);
+  const location = new URL(start.headers.get('location')!, `http://${upstream}:5000`);
+  location.searchParams.set('digest', digest);
+  const res = await fetch(location, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body });
   expect(res.status, await res.text()).toBe(201);
   return { digest, size: body.length };
 }
@@ -52,7 +58,11 @@ async function pushBlob(r: string, body: Buffer): Promise<{ digest: string; size
 async function pushIndex(r: string, tag: string): Promise<string> {
   const children = [];
   for (const architecture of ['amd64', 'arm64']) {
-    const layer = await pushBlob(r, Buffer.from(`layer ${architecture} ${ws.runId} ${randomInt(1e9)}`));
+    const dir = join(ws.dir, `layer-${architecture}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'arch.txt'), `${architecture} ${ws.runId} ${randomInt(1e9)}\n`);
+    const tar = (await execa('tar', ['-C', dir, '-c', 'arch.txt'], { encoding: 'buffer' })).stdout;
+    const layer = await pushBlob(r, Buffer.from(tar));
     const config = await pushBlob(r, Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
     const m = Buffer.from(
       JSON.stringify({
