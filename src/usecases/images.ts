@@ -123,7 +123,7 @@ async function sizeOf(client: RegistryClient, repo: string, m: Manifest): Promis
   return { size, platforms };
 }
 
-async function listRegistry(client: RegistryClient, toRef: (repo: string, tag: string) => string | null): Promise<ListedImage[]> {
+export async function listRegistry(client: RegistryClient, toRef: (repo: string, tag: string) => string | null): Promise<ListedImage[]> {
   const out: ListedImage[] = [];
   for (const repo of (await client.catalog()).sort()) {
     for (const tag of await client.tags(repo)) {

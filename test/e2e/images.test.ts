@@ -6,11 +6,11 @@
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
 import { createHash, randomInt } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docker } from '../helpers/docker.js';
+import { docker, waitHttp } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
   lo,
@@ -237,5 +237,104 @@ describe('lo images', () => {
     const again = await lo(ws, ['--config', file, 'images', 'rm', `${ws.runId}-gone:1`]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain(`not in the cache: docker.io/library/${ws.runId}-gone:1`);
+  });
+
+  it('load takes a docker save archive and an OCI layout archive into the cache; the node pulls both by tag (upstream down)', async () => {
+    const saved = await makeTinyImage(ws, 'saved', '2.0');
+    const savedTar = join(ws.dir, 'saved.tar');
+    await execa('docker', ['save', '-o', savedTar, saved]);
+    const oci = await makeTinyImage(ws, 'ocimg', '3.0');
+    const ociTar = join(ws.dir, 'ocimg.tar');
+    const ociRef = `docker.io/library/${ws.runId}-ocimg:3.0`;
+    await execa('skopeo', ['copy', '--quiet', `docker-daemon:${oci}`, `oci-archive:${ociTar}:${ociRef}`]);
+    const l = await loJson<{ images: Array<{ ref: string; digest: string; cacheRef: string }> }>(['images', 'load', savedTar, ociTar]);
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.r.images.map((i) => i.ref)).toEqual([`docker.io/${saved}`, ociRef]);
+    for (const i of l.r.images) {
+      const pull = await pullInNode(node, i.ref);
+      expect(pull.code, pull.out).toBe(0);
+    }
+    const cacheLog = await logs(cache.containerName);
+    expect(cacheLog).toMatch(new RegExp(`"HEAD /v2/docker\\.io/${saved.replace(/:.*/, '')}/manifests/2\\.0\\?ns=docker\\.io HTTP/[\\d.]+" 200`));
+    // The staging repository of each load let go of its blobs: ls shows only images.
+    const ls = await loJson<Listed>(['images', 'ls']);
+    const refs = ls.r.registries.find((x) => x.role === 'cache')!.images.map((i) => i.ref);
+    expect(refs).toEqual(expect.arrayContaining([`docker.io/${saved}`, ociRef]));
+    expect(refs.some((r) => r.includes('lo-staging'))).toBe(false);
+    const bad = await lo(ws, ['--config', file, 'images', 'load', file]);
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toContain(`cannot load ${file}`);
+  });
+
+  it('lock -> export -> the cache registry and its volume wiped -> load -> the node pulls again, with no upstream', async () => {
+    const lock = await loJson<{ file: string; images: string[] }>(['images', 'lock']);
+    expect(lock.code, lock.stderr).toBe(0);
+    expect(lock.r.file).toBe(join(ws.dir, 'images.lock.yaml'));
+    expect(lock.r.images).toContain(`docker.io/${repo}:v1@${tinyDigest}`);
+    expect(lock.r.images).toContain(`docker.io/${multi()}:1.0@${indexDigest}`);
+    const archive = join(ws.dir, 'project.tar');
+    const ex = await loJson<{ images: Array<{ ref: string; digest: string }>; blobs: number }>(['images', 'export', archive]);
+    expect(ex.code, ex.stderr).toBe(0);
+    expect(ex.r.images).toEqual(expect.arrayContaining([{ ref: `docker.io/${multi()}:1.0`, digest: indexDigest }]));
+
+    const c = await docker.getContainer(cache.containerName).inspect();
+    await docker.getContainer(cache.containerName).remove({ force: true });
+    await docker.getVolume(cache.volume).remove();
+    expect(c.Mounts.some((m) => m.Name === cache.volume)).toBe(true);
+    const up = await lo(ws, ['--config', file, 'registry', 'up', '--json']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(await cacheDigest(`docker.io/${repo}`, 'v1')).toBeNull();
+
+    const load = await loJson<{ images: Array<{ ref: string; digest: string }> }>(['images', 'load', archive]);
+    expect(load.code, load.stderr).toBe(0);
+    expect(await cacheDigest(`docker.io/${multi()}`, '1.0')).toBe(indexDigest);
+    const cri = await import('../helpers/cri.js');
+    const client = await cri.criClient(node);
+    try {
+      for (const ref of [`docker.io/${repo}:v1`, `docker.io/${multi()}:1.0`]) await client.remove(ref);
+    } finally {
+      client.close();
+    }
+    for (const ref of [`docker.io/${repo}:v1`, `docker.io/${multi()}:1.0`]) {
+      const pull = await pullInNode(node, ref);
+      expect(pull.code, pull.out).toBe(0);
+    }
+    expect(await logs(cache.containerName)).toMatch(new RegExp(`"GET /v2/docker\\.io/${repo}/blobs/sha256:[0-9a-f]{64}\\?ns=docker\\.io HTTP/[\\d.]+" 200`));
+  });
+
+  it('doctor (disableDefaultEndpoint) names a locked image that is in neither the cache nor a mirror; add --from-lock pins the lock', async () => {
+    const lockFile = join(ws.dir, 'images.lock.yaml');
+    const lockText = readFileSync(lockFile, 'utf8');
+    const missing = `docker.io/library/${ws.runId}-nothere:1@sha256:${'0'.repeat(64)}`;
+    writeFileSync(lockFile, lockText.replace('images:\n', `images:\n  - ${missing}\n`));
+    const d = await lo(ws, ['--config', file, 'doctor', '--json']);
+    expect(d.code).toBe(1);
+    const check = (JSON.parse(d.stdout) as { checks: Array<{ name: string; status: string; detail: string }> }).checks.find(
+      (x) => x.name === 'pinned-images',
+    )!;
+    expect(check.status).toBe('fail');
+    expect(check.detail).toContain(`1 of ${lockText.split('\n  - ').length} images`);
+    expect(check.detail).toContain(missing);
+
+    // Back to the real lock: every image is in the cache now, so the check passes.
+    writeFileSync(lockFile, lockText);
+    const ok = JSON.parse((await lo(ws, ['--config', file, 'doctor', '--json'])).stdout) as { checks: Array<{ name: string; status: string }> };
+    expect(ok.checks.find((x) => x.name === 'pinned-images')!.status).toBe('ok');
+
+    // With the mirror and the upstream back, --from-lock pins by digest: what a removed image was, it is again.
+    for (const c of [upstreamName, mirror.containerName]) await docker.getContainer(c).start();
+    await waitHttp(`http://${upstream}:5000/v2/`);
+    const rm = await lo(ws, ['--config', file, 'images', 'rm', `docker.io/${repo}:v1`]);
+    expect(rm.code, rm.stderr).toBe(0);
+    let add: Awaited<ReturnType<typeof loJson<Added>>> | undefined;
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      add = await loJson<Added>(['images', 'add', '--from-lock']);
+      if (add.code === 0) break;
+      await new Promise((r) => setTimeout(r, 1000)); // the mirror's proxy restarts once its upstream answers
+    }
+    expect(add!.code, add!.stderr).toBe(0);
+    expect(add!.r.images.find((i) => i.ref === `docker.io/${repo}:v1`)).toMatchObject({ digest: tinyDigest });
+    expect(await cacheDigest(`docker.io/${repo}`, 'v1')).toBe(tinyDigest);
   });
 });

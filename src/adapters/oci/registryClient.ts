@@ -175,6 +175,15 @@ export class RegistryClient {
     return this.fail(`HEAD blob ${repo}@${digest}`, res);
   }
 
+  /** Removes a blob's link from one repository (the blob stays while another repository links it). */
+  async deleteBlob(repo: string, digest: string): Promise<boolean> {
+    const res = await this.request('DELETE', `/v2/${repo}/blobs/${digest}`);
+    res.resume();
+    if (res.statusCode === 202) return true;
+    if (res.statusCode === 404) return false;
+    return this.fail(`DELETE blob ${repo}@${digest}`, res);
+  }
+
   /** The blob's body as a stream (redirects to storage followed once). */
   async getBlob(repo: string, digest: string): Promise<IncomingMessage> {
     let res = await this.request('GET', `/v2/${repo}/blobs/${digest}`);

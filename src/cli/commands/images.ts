@@ -93,4 +93,42 @@ export function registerImages(program: Command, ctx: CliContext): void {
       if (flags.json) return printJson(r);
       for (const i of r.removed) printLine(`removed ${i.ref} (${i.digest})`);
     });
+
+  const archives = (): Promise<typeof import('../../usecases/imagesArchive.js')> => import('../../usecases/imagesArchive.js');
+
+  images
+    .command('load')
+    .description('Put the images of `docker save` archives and OCI image layout archives (tar or tar.gz, K3s air-gap tarballs, `lo images export`) into the cache, streamed')
+    .argument('<files...>', 'archive files, then optionally the cluster domain')
+    .option('--json', 'print one JSON document')
+    .action(async (words: string[], flags: Flags, cmd: Command) => {
+      const { refs: files, domain } = splitDomain(words);
+      const r = await run(cmd, flags, domain, async (deps, opts) => (await archives()).imagesLoad(opts, files, deps));
+      if (flags.json) return printJson(r);
+      for (const i of r.images) printLine(`pinned ${i.ref} -> ${i.cacheRef} (${i.digest}) from ${i.file}`);
+    });
+
+  images
+    .command('export')
+    .description('Write every pinned image of the project into one OCI image layout archive (`lo images load` takes it back on another machine)')
+    .argument('<file>', 'archive to write (tar)')
+    .argument('[domain]', DOMAIN_HELP, 'lok8s.dev')
+    .option('--json', 'print one JSON document')
+    .action(async (file: string, domain: string, flags: Flags, cmd: Command) => {
+      const r = await run(cmd, flags, domain, async (deps, opts) => (await archives()).imagesExport(opts, file, deps));
+      if (flags.json) return printJson(r);
+      printLine(`wrote ${r.file}: ${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.blobs} blobs, ${formatBytes(r.bytes)}`);
+      for (const i of r.images) printLine(`  ${i.ref} ${i.digest}`);
+    });
+
+  images
+    .command('lock')
+    .description("Record every image the cluster's nodes hold (containerd, k8s.io) as registry/repo:tag@digest in images.lock.yaml next to the spec")
+    .argument('[domain]', DOMAIN_HELP, 'lok8s.dev')
+    .option('--json', 'print one JSON document')
+    .action(async (domain: string, flags: Flags, cmd: Command) => {
+      const r = await run(cmd, flags, domain, async (deps, opts) => (await import('../../usecases/imagesLock.js')).imagesLock(opts, deps));
+      if (flags.json) return printJson(r);
+      printLine(`wrote ${r.file}: ${r.images.length} image${r.images.length === 1 ? '' : 's'} from ${r.nodes.join(', ')}`);
+    });
 }
