@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { copyImage, type CopyStats, type ImageManifestDoc, type IndexDoc, parseJson } from '../adapters/oci/copyImage.js';
-import { isIndexType, type Manifest, type RegistryClient } from '../adapters/oci/registryClient.js';
+import { isIndexType, RegistryClient, type Manifest } from '../adapters/oci/registryClient.js';
 import { LoError, ExitCode } from '../errors/loError.js';
 import { cacheRepoOf, parseLock, PinError, planPins, refOfCacheRepo, type PinPlan } from '../plan/images.js';
 import { parseImageRef } from '../plan/imageRef.js';
@@ -17,7 +17,9 @@ export interface AddedImage extends CopyStats {
   ref: string;
   /** Where it is pinned: <cache>/<registry>/<repository>:<tag>. */
   cacheRef: string;
+  /** Mirror it came from, or `cache` when a locked digest was pinned already. */
   from: string;
+  alreadyPinned: boolean;
   ms: number;
 }
 
@@ -55,6 +57,13 @@ export async function imagesAdd(
       const t0 = performance.now();
       let sent = 0;
       let shown = 0;
+      const cacheRef = (digest: string): string => `${new URL(ctx.cache.endpoint).host}/${p.cacheRepo}${p.tag ? `:${p.tag}` : `@${digest}`}`;
+      // A reference with a digest (a lock entry) that the cache already holds under its tag needs no mirror.
+      if (p.ref.digest && (await dst.headManifest(p.cacheRepo, p.tag ?? p.ref.digest).catch(() => null)) === p.ref.digest) {
+        const zero = { manifests: 0, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0, bytesTotal: 0 };
+        images.push({ ...zero, digest: p.ref.digest, mediaType: '', ref: p.ref.normalized, cacheRef: cacheRef(p.ref.digest), from: 'cache', alreadyPinned: true, ms: 0 });
+        continue;
+      }
       deps.onProgress?.(`${p.ref.normalized}: from ${p.mirror.name}`);
       const stats = await copyImage(
         { client: ctx.client(p.mirror.endpoint), repo: p.sourceRepo, ref: p.sourceRef },
@@ -75,8 +84,9 @@ export async function imagesAdd(
       images.push({
         ...stats,
         ref: p.ref.normalized,
-        cacheRef: `${new URL(ctx.cache.endpoint).host}/${p.cacheRepo}${p.tag ? `:${p.tag}` : `@${stats.digest}`}`,
+        cacheRef: cacheRef(stats.digest),
         from: p.mirror.name,
+        alreadyPinned: false,
         ms: Math.round(performance.now() - t0),
       });
     }
@@ -158,7 +168,13 @@ export async function imagesLs(opts: LoadSpecOptions, deps: ImagesDeps = {}): Pr
         deps.onProgress?.(`reading ${s.r.name}`);
         const base = { name: s.r.name, role: s.r.role as 'cache' | 'mirror', endpoint: s.endpoint };
         try {
-          return { ...base, images: await listRegistry(ctx.client(s.endpoint), s.toRef) };
+          // A stopped registry's address may not answer at all: give up on it after a few seconds.
+          const client = new RegistryClient(s.endpoint, { ca: ctx.ca, timeoutMs: 5000 });
+          try {
+            return { ...base, images: await listRegistry(client, s.toRef) };
+          } finally {
+            client.close();
+          }
         } catch (err) {
           return { ...base, images: [], error: (err as Error).message };
         }

@@ -142,7 +142,7 @@ afterAll(async () => {
 });
 
 interface Added {
-  images: Array<{ ref: string; cacheRef: string; digest: string; manifests: number; blobsCopied: number; blobsSkipped: number; bytesTotal: number }>;
+  images: Array<{ ref: string; cacheRef: string; digest: string; alreadyPinned: boolean; from: string; manifests: number; blobsCopied: number; blobsSkipped: number; bytesTotal: number }>;
 }
 interface Listed {
   registries: Array<{ name: string; role: string; images: Array<{ ref: string; digest: string; size: number; platforms?: string[] }>; error?: string }>;
@@ -240,6 +240,8 @@ describe('lo images', () => {
   });
 
   it('load takes a docker save archive and an OCI layout archive into the cache; the node pulls both by tag (upstream down)', async () => {
+    const t0 = Date.now();
+    const took = (what: string): void => void console.log(`${what}: ${Date.now() - t0} ms`);
     const saved = await makeTinyImage(ws, 'saved', '2.0');
     const savedTar = join(ws.dir, 'saved.tar');
     await execa('docker', ['save', '-o', savedTar, saved]);
@@ -247,13 +249,16 @@ describe('lo images', () => {
     const ociTar = join(ws.dir, 'ocimg.tar');
     const ociRef = `docker.io/library/${ws.runId}-ocimg:3.0`;
     await execa('skopeo', ['copy', '--quiet', `docker-daemon:${oci}`, `oci-archive:${ociTar}:${ociRef}`]);
+    took('archives made');
     const l = await loJson<{ images: Array<{ ref: string; digest: string; cacheRef: string }> }>(['images', 'load', savedTar, ociTar]);
+    took('loaded');
     expect(l.code, l.stderr).toBe(0);
     expect(l.r.images.map((i) => i.ref)).toEqual([`docker.io/${saved}`, ociRef]);
     for (const i of l.r.images) {
       const pull = await pullInNode(node, i.ref);
       expect(pull.code, pull.out).toBe(0);
     }
+    took('pulled');
     const cacheLog = await logs(cache.containerName);
     expect(cacheLog).toMatch(new RegExp(`"HEAD /v2/docker\\.io/${saved.replace(/:.*/, '')}/manifests/2\\.0\\?ns=docker\\.io HTTP/[\\d.]+" 200`));
     // The staging repository of each load let go of its blobs: ls shows only images.
@@ -322,7 +327,9 @@ describe('lo images', () => {
     expect(ok.checks.find((x) => x.name === 'pinned-images')!.status).toBe('ok');
 
     // With the mirror and the upstream back, --from-lock pins by digest: what a removed image was, it is again.
-    for (const c of [upstreamName, mirror.containerName]) await docker.getContainer(c).start();
+    // (`lo registry up` above started the mirror again; the upstream is still stopped)
+    for (const c of [upstreamName, mirror.containerName])
+      if (!(await docker.getContainer(c).inspect()).State.Running) await docker.getContainer(c).start();
     await waitHttp(`http://${upstream}:5000/v2/`);
     const rm = await lo(ws, ['--config', file, 'images', 'rm', `docker.io/${repo}:v1`]);
     expect(rm.code, rm.stderr).toBe(0);
@@ -334,7 +341,9 @@ describe('lo images', () => {
       await new Promise((r) => setTimeout(r, 1000)); // the mirror's proxy restarts once its upstream answers
     }
     expect(add!.code, add!.stderr).toBe(0);
-    expect(add!.r.images.find((i) => i.ref === `docker.io/${repo}:v1`)).toMatchObject({ digest: tinyDigest });
+    expect(add!.r.images.find((i) => i.ref === `docker.io/${repo}:v1@${tinyDigest}`)).toMatchObject({ digest: tinyDigest, alreadyPinned: false, from: mirror.name });
+    // The loaded images (never in the mirror) are in the cache at their locked digests: nothing to copy.
+    expect(add!.r.images.find((i) => i.ref === `docker.io/${multi()}:1.0@${indexDigest}`)).toMatchObject({ digest: indexDigest, alreadyPinned: true });
     expect(await cacheDigest(`docker.io/${repo}`, 'v1')).toBe(tinyDigest);
   });
 });

@@ -15,12 +15,14 @@ const DOMAIN_HELP = 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml'
 
 /**
  * `lo images …` takes image references and an optional domain: a last word without a slash, colon or @ that
- * is a cluster domain of the form `x.y` names the project, as in every other command; an image reference
- * always has a tag, a digest or a path there. `--config` makes the domain unnecessary.
+ * is a cluster domain of the form `x.y` (not an archive name: .tar, .tgz, .gz, .zst) names the project, as in
+ * every other command; a reference with a tag, a digest or a path never looks like one. `--config` names the
+ * project without a domain.
  */
 export function splitDomain(words: string[]): { refs: string[]; domain: string | undefined } {
   const last = words[words.length - 1];
-  if (last && /^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(last) && !/[/:@]/.test(last) && words.length > 1) return { refs: words.slice(0, -1), domain: last };
+  const isDomain = Boolean(last && /^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(last) && !/\.(tar|tgz|gz|zst)$/.test(last));
+  if (words.length > 1 && isDomain) return { refs: words.slice(0, -1), domain: last };
   return { refs: words, domain: undefined };
 }
 
@@ -62,7 +64,8 @@ export function registerImages(program: Command, ctx: CliContext): void {
       );
       if (flags.json) return printJson(r);
       for (const i of r.images)
-        printLine(
+        if (i.alreadyPinned) printLine(`already pinned ${i.ref} -> ${i.cacheRef}`);
+        else printLine(
           `pinned ${i.ref} -> ${i.cacheRef} (${i.digest}, ${i.manifests} manifest${i.manifests === 1 ? '' : 's'}, ${formatBytes(i.bytesTotal)}; copied ${formatBytes(i.bytesCopied)}, ${i.blobsSkipped} blob${i.blobsSkipped === 1 ? '' : 's'} already there; ${(i.ms / 1000).toFixed(1)} s)`,
         );
     });
