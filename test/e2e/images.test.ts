@@ -240,8 +240,6 @@ describe('lo images', () => {
   });
 
   it('load takes a docker save archive and an OCI layout archive into the cache; the node pulls both by tag (upstream down)', async () => {
-    const t0 = Date.now();
-    const took = (what: string): void => void console.log(`${what}: ${Date.now() - t0} ms`);
     const saved = await makeTinyImage(ws, 'saved', '2.0');
     const savedTar = join(ws.dir, 'saved.tar');
     await execa('docker', ['save', '-o', savedTar, saved]);
@@ -249,16 +247,13 @@ describe('lo images', () => {
     const ociTar = join(ws.dir, 'ocimg.tar');
     const ociRef = `docker.io/library/${ws.runId}-ocimg:3.0`;
     await execa('skopeo', ['copy', '--quiet', `docker-daemon:${oci}`, `oci-archive:${ociTar}:${ociRef}`]);
-    took('archives made');
     const l = await loJson<{ images: Array<{ ref: string; digest: string; cacheRef: string }> }>(['images', 'load', savedTar, ociTar]);
-    took('loaded');
     expect(l.code, l.stderr).toBe(0);
     expect(l.r.images.map((i) => i.ref)).toEqual([`docker.io/${saved}`, ociRef]);
     for (const i of l.r.images) {
       const pull = await pullInNode(node, i.ref);
       expect(pull.code, pull.out).toBe(0);
     }
-    took('pulled');
     const cacheLog = await logs(cache.containerName);
     expect(cacheLog).toMatch(new RegExp(`"HEAD /v2/docker\\.io/${saved.replace(/:.*/, '')}/manifests/2\\.0\\?ns=docker\\.io HTTP/[\\d.]+" 200`));
     // The staging repository of each load let go of its blobs: ls shows only images.
