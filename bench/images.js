@@ -164,7 +164,10 @@ async function addThroughput(report, { dir, runId, images, caDir, ca, cache, mir
 function loadOnce(file, archive, env) {
   return new Promise((resolve, reject) => {
     const t = performance.now();
-    const child = spawn('node', [RSS_CHILD, '--config', file, 'images', 'load', archive, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('node', [RSS_CHILD, '--config', file, 'images', 'load', archive, '--json'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stdout.resume();
     child.stderr.on('data', (b) => (err += b));
@@ -190,7 +193,9 @@ async function loadMemory(report, { dir, runId, images, file, env }) {
     const r = await loadOnce(file, archive, env);
     rmSync(archive, { force: true });
     results[mib] = r;
-    report.note(`${mib} MiB image: archive ${(bytes / MiB).toFixed(0)} MiB loaded in ${(r.ms / 1000).toFixed(2)} s, peak RSS ${r.rssMiB.toFixed(0)} MiB`);
+    report.note(
+      `${mib} MiB image: archive ${(bytes / MiB).toFixed(0)} MiB loaded in ${(r.ms / 1000).toFixed(2)} s, peak RSS ${r.rssMiB.toFixed(0)} MiB`,
+    );
     if (mib === 256) report.value('lo images load 256 MiB archive throughput', bytes / MiB / (r.ms / 1000), 'MiB/s');
   }
   report.value('lo images load 256 MiB archive: peak RSS', results[256].rssMiB, 'MiB', { target: 150 });

@@ -194,9 +194,12 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
     );
     checks.push(...reach);
     const pinned = deps.pinnedImages
-      ? await deps.pinnedImages(p).catch(
-          (err: unknown): Check => ({ name: 'pinned-images', status: 'fail', detail: errMsg(err), fix: 'run `lo images lock` again' }),
-        )
+      ? await deps.pinnedImages(p).catch((err: unknown): Check => ({
+          name: 'pinned-images',
+          status: 'fail',
+          detail: errMsg(err),
+          fix: 'run `lo images lock` again',
+        }))
       : null;
     if (pinned) checks.push(pinned);
 

@@ -10,7 +10,6 @@ import { inputError, lockPath, openImages as open, unreachable, type ImagesDeps 
 
 /** `lo images add|ls|rm` (issue 12, docs/images.md); load/export in imagesArchive.ts, lock and the doctor check in imagesLock.ts. */
 
-
 const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
 export interface AddedImage extends CopyStats {
@@ -44,7 +43,10 @@ export async function imagesAdd(
       }
     }
     if (refs.length === 0)
-      throw new LoError('E_USAGE', 'no image to add', { exitCode: ExitCode.badInput, hint: 'name images, e.g. `lo images add nginx:1.27`, or `--from-lock`' });
+      throw new LoError('E_USAGE', 'no image to add', {
+        exitCode: ExitCode.badInput,
+        hint: 'name images, e.g. `lo images add nginx:1.27`, or `--from-lock`',
+      });
     let pins: PinPlan[];
     try {
       pins = planPins(ctx.plan, refs);
@@ -57,11 +59,21 @@ export async function imagesAdd(
       const t0 = performance.now();
       let sent = 0;
       let shown = 0;
-      const cacheRef = (digest: string): string => `${new URL(ctx.cache.endpoint).host}/${p.cacheRepo}${p.tag ? `:${p.tag}` : `@${digest}`}`;
+      const cacheRef = (digest: string): string =>
+        `${new URL(ctx.cache.endpoint).host}/${p.cacheRepo}${p.tag ? `:${p.tag}` : `@${digest}`}`;
       // A reference with a digest (a lock entry) that the cache already holds under its tag needs no mirror.
       if (p.ref.digest && (await dst.headManifest(p.cacheRepo, p.tag ?? p.ref.digest).catch(() => null)) === p.ref.digest) {
         const zero = { manifests: 0, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0, bytesTotal: 0 };
-        images.push({ ...zero, digest: p.ref.digest, mediaType: '', ref: p.ref.normalized, cacheRef: cacheRef(p.ref.digest), from: 'cache', alreadyPinned: true, ms: 0 });
+        images.push({
+          ...zero,
+          digest: p.ref.digest,
+          mediaType: '',
+          ref: p.ref.normalized,
+          cacheRef: cacheRef(p.ref.digest),
+          from: 'cache',
+          alreadyPinned: true,
+          ms: 0,
+        });
         continue;
       }
       deps.onProgress?.(`${p.ref.normalized}: from ${p.mirror.name}`);
@@ -161,7 +173,11 @@ export async function imagesLs(opts: LoadSpecOptions, deps: ImagesDeps = {}): Pr
       // A mirror is read through its read-only replica: the proxy would ask the upstream for tag lists.
       ...ctx.plan.registries
         .filter((r) => r.role === 'mirror')
-        .map((r) => ({ r, endpoint: r.replica?.endpoint ?? r.endpoint, toRef: (repo: string, tag: string) => `${r.registry ?? r.name}/${repo}:${tag}` })),
+        .map((r) => ({
+          r,
+          endpoint: r.replica?.endpoint ?? r.endpoint,
+          toRef: (repo: string, tag: string) => `${r.registry ?? r.name}/${repo}:${tag}`,
+        })),
     ];
     const registries = await Promise.all(
       sources.map(async (s): Promise<ListedRegistry> => {
@@ -220,13 +236,16 @@ export async function imagesRm(
       removed.push({ ref: t.ref.normalized, digest });
     }
     if (missing.length)
-      throw new LoError('E_USAGE', `not in the cache: ${missing.join(', ')}${removed.length ? ` (removed ${removed.map((r) => r.ref).join(', ')})` : ''}`, {
-        exitCode: ExitCode.badInput,
-        hint: '`lo images ls` lists what the cache holds',
-      });
+      throw new LoError(
+        'E_USAGE',
+        `not in the cache: ${missing.join(', ')}${removed.length ? ` (removed ${removed.map((r) => r.ref).join(', ')})` : ''}`,
+        {
+          exitCode: ExitCode.badInput,
+          hint: '`lo images ls` lists what the cache holds',
+        },
+      );
     return { project: ctx.plan.project.name, removed };
   } finally {
     ctx.close();
   }
 }
-

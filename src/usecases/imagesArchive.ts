@@ -178,7 +178,14 @@ export async function imagesLoad(
   const images: LoadedImage[] = [];
   try {
     for (const file of files) {
-      const state: LoadState = { staging: stagingRepo(), blobs: new Map(), small: new Map(), docs: new Map(), paths: new Map(), links: new Map() };
+      const state: LoadState = {
+        staging: stagingRepo(),
+        blobs: new Map(),
+        small: new Map(),
+        docs: new Map(),
+        paths: new Map(),
+        links: new Map(),
+      };
       let bytes = 0;
       let shown = 0;
       deps.onProgress?.(`${file}: reading`);
@@ -258,7 +265,8 @@ export async function imagesLoad(
 /** Writes one tar entry from a buffer or a stream of known size. */
 function addEntry(pack: tar.Pack, name: string, body: Buffer | Readable, size?: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    if (Buffer.isBuffer(body)) return void pack.entry({ name, size: body.length, mode: 0o644 }, body, (err) => (err ? reject(err) : resolve()));
+    if (Buffer.isBuffer(body))
+      return void pack.entry({ name, size: body.length, mode: 0o644 }, body, (err) => (err ? reject(err) : resolve()));
     const entry: Writable = pack.entry({ name, size: size!, mode: 0o644 }, (err) => (err ? reject(err) : resolve()));
     pipeline(body, entry).catch(reject);
   });
@@ -282,7 +290,10 @@ export async function imagesExport(
       throw unreachable(ctx.cache, err);
     });
     if (pinned.length === 0)
-      throw new LoError('E_USAGE', 'the cache holds no pinned image', { exitCode: ExitCode.badInput, hint: '`lo images add IMAGE` or `lo images load FILE` first' });
+      throw new LoError('E_USAGE', 'the cache holds no pinned image', {
+        exitCode: ExitCode.badInput,
+        hint: '`lo images add IMAGE` or `lo images load FILE` first',
+      });
     // Manifests (small) first, then every blob once, streamed.
     const manifests = new Map<string, Buffer>();
     const blobs = new Map<string, { repo: string; d: Descriptor }>();
@@ -294,7 +305,11 @@ export async function imagesExport(
       else for (const b of blobsOf(parseJson<ImageManifestDoc>(m))) if (!blobs.has(b.digest)) blobs.set(b.digest, { repo, d: b });
       return { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
     };
-    const index: IndexDoc & { schemaVersion: number } = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
+    const index: IndexDoc & { schemaVersion: number } = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [],
+    };
     for (const p of pinned) {
       const top = await walk(p.repository, p.tag);
       index.manifests.push({ ...top, annotations: { 'io.containerd.image.name': p.ref, 'org.opencontainers.image.ref.name': p.tag } });
@@ -314,7 +329,13 @@ export async function imagesExport(
     pack.finalize();
     await written;
     await rename(tmp, file);
-    return { project: ctx.plan.project.name, file, images: pinned.map((p) => ({ ref: p.ref, digest: p.digest })), blobs: blobs.size, bytes };
+    return {
+      project: ctx.plan.project.name,
+      file,
+      images: pinned.map((p) => ({ ref: p.ref, digest: p.digest })),
+      blobs: blobs.size,
+      bytes,
+    };
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

@@ -25,7 +25,8 @@ export interface ImagesContext {
 }
 
 /** Input errors of `lo images` (bad references, no mirror, bad lock file) are exit 2 with their hint. */
-export const inputError = (err: PinError): LoError => new LoError('E_USAGE', err.message, { exitCode: ExitCode.badInput, ...(err.hint ? { hint: err.hint } : {}) });
+export const inputError = (err: PinError): LoError =>
+  new LoError('E_USAGE', err.message, { exitCode: ExitCode.badInput, ...(err.hint ? { hint: err.hint } : {}) });
 
 export async function openImages(opts: LoadSpecOptions, deps: ImagesDeps): Promise<ImagesContext> {
   const { spec, plan } = await loadPlan(opts, { ...deps, strict: false });

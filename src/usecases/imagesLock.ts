@@ -26,13 +26,18 @@ export async function imagesLock(
   const docker = await connectClients({ env: deps.env ?? {}, ...(deps.log ? { log: deps.log } : {}) });
   const nodes = (await kindNodes(docker, plan.cluster.name)).filter((n) => n.running);
   if (nodes.length === 0)
-    throw new LoError('E_USAGE', `no running node of cluster ${plan.cluster.name}`, { exitCode: ExitCode.badInput, hint: 'run `lo provision` first' });
+    throw new LoError('E_USAGE', `no running node of cluster ${plan.cluster.name}`, {
+      exitCode: ExitCode.badInput,
+      hint: 'run `lo provision` first',
+    });
   const images: string[] = [];
   for (const n of nodes) {
     deps.onProgress?.(`reading containerd images on ${n.name}`);
     const r = await docker.exec.exec(n.name, ['ctr', '-n', 'k8s.io', 'images', 'ls']);
     if (r.exitCode !== 0)
-      throw new LoError('E_STEP', `\`ctr -n k8s.io images ls\` on ${n.name} failed: ${(r.stderr || r.stdout).trim()}`, { exitCode: ExitCode.stepFailed });
+      throw new LoError('E_STEP', `\`ctr -n k8s.io images ls\` on ${n.name} failed: ${(r.stderr || r.stdout).trim()}`, {
+        exitCode: ExitCode.stepFailed,
+      });
     images.push(...parseCtrImages(r.stdout));
   }
   const file = lockPath(plan);

@@ -63,7 +63,10 @@ async function pushIndex(r: string, tag: string): Promise<string> {
     writeFileSync(join(dir, 'arch.txt'), `${architecture} ${ws.runId} ${randomInt(1e9)}\n`);
     const tar = (await execa('tar', ['-C', dir, '-c', 'arch.txt'], { encoding: 'buffer' })).stdout;
     const layer = await pushBlob(r, Buffer.from(tar));
-    const config = await pushBlob(r, Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
+    const config = await pushBlob(
+      r,
+      Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })),
+    );
     const m = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
@@ -78,9 +81,16 @@ async function pushIndex(r: string, tag: string): Promise<string> {
       body: m,
     });
     expect(put.status).toBe(201);
-    children.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(m), size: m.length, platform: { os: 'linux', architecture } });
+    children.push({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: sha(m),
+      size: m.length,
+      platform: { os: 'linux', architecture },
+    });
   }
-  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: children }));
+  const index = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: children }),
+  );
   const put = await fetch(`http://${upstream}:5000/v2/${r}/manifests/${tag}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
@@ -142,10 +152,25 @@ afterAll(async () => {
 });
 
 interface Added {
-  images: Array<{ ref: string; cacheRef: string; digest: string; alreadyPinned: boolean; from: string; manifests: number; blobsCopied: number; blobsSkipped: number; bytesTotal: number }>;
+  images: Array<{
+    ref: string;
+    cacheRef: string;
+    digest: string;
+    alreadyPinned: boolean;
+    from: string;
+    manifests: number;
+    blobsCopied: number;
+    blobsSkipped: number;
+    bytesTotal: number;
+  }>;
 }
 interface Listed {
-  registries: Array<{ name: string; role: string; images: Array<{ ref: string; digest: string; size: number; platforms?: string[] }>; error?: string }>;
+  registries: Array<{
+    name: string;
+    role: string;
+    images: Array<{ ref: string; digest: string; size: number; platforms?: string[] }>;
+    error?: string;
+  }>;
 }
 
 describe('lo images', () => {
@@ -228,7 +253,14 @@ describe('lo images', () => {
     const certDir = `${ws.dir}/pin-certs`;
     await execa('mkdir', ['-p', certDir]);
     await execa('cp', [plan.tls.caCertPath, `${certDir}/ca.crt`]);
-    await execa('skopeo', ['copy', '--quiet', '--dest-cert-dir', certDir, `docker-daemon:${extra}`, `docker://${cache.ip}/docker.io/library/${ws.runId}-gone:1`]);
+    await execa('skopeo', [
+      'copy',
+      '--quiet',
+      '--dest-cert-dir',
+      certDir,
+      `docker-daemon:${extra}`,
+      `docker://${cache.ip}/docker.io/library/${ws.runId}-gone:1`,
+    ]);
     expect(await cacheDigest(`docker.io/library/${ws.runId}-gone`, '1')).toMatch(/^sha256:/);
     const rm = await loJson<{ removed: Array<{ ref: string; digest: string }> }>(['images', 'rm', `${ws.runId}-gone:1`]);
     expect(rm.code, rm.stderr).toBe(0);
@@ -255,7 +287,9 @@ describe('lo images', () => {
       expect(pull.code, pull.out).toBe(0);
     }
     const cacheLog = await logs(cache.containerName);
-    expect(cacheLog).toMatch(new RegExp(`"HEAD /v2/docker\\.io/${saved.replace(/:.*/, '')}/manifests/2\\.0\\?ns=docker\\.io HTTP/[\\d.]+" 200`));
+    expect(cacheLog).toMatch(
+      new RegExp(`"HEAD /v2/docker\\.io/${saved.replace(/:.*/, '')}/manifests/2\\.0\\?ns=docker\\.io HTTP/[\\d.]+" 200`),
+    );
     // The staging repository of each load let go of its blobs: ls shows only images.
     const ls = await loJson<Listed>(['images', 'ls']);
     const refs = ls.r.registries.find((x) => x.role === 'cache')!.images.map((i) => i.ref);
@@ -299,7 +333,9 @@ describe('lo images', () => {
       const pull = await pullInNode(node, ref);
       expect(pull.code, pull.out).toBe(0);
     }
-    expect(await logs(cache.containerName)).toMatch(new RegExp(`"GET /v2/docker\\.io/${repo}/blobs/sha256:[0-9a-f]{64}\\?ns=docker\\.io HTTP/[\\d.]+" 200`));
+    expect(await logs(cache.containerName)).toMatch(
+      new RegExp(`"GET /v2/docker\\.io/${repo}/blobs/sha256:[0-9a-f]{64}\\?ns=docker\\.io HTTP/[\\d.]+" 200`),
+    );
   });
 
   it('doctor (disableDefaultEndpoint) names a locked image that is in neither the cache nor a mirror; add --from-lock pins the lock', async () => {
@@ -318,7 +354,9 @@ describe('lo images', () => {
 
     // Back to the real lock: every image is in the cache now, so the check passes.
     writeFileSync(lockFile, lockText);
-    const ok = JSON.parse((await lo(ws, ['--config', file, 'doctor', '--json'])).stdout) as { checks: Array<{ name: string; status: string }> };
+    const ok = JSON.parse((await lo(ws, ['--config', file, 'doctor', '--json'])).stdout) as {
+      checks: Array<{ name: string; status: string }>;
+    };
     expect(ok.checks.find((x) => x.name === 'pinned-images')!.status).toBe('ok');
 
     // With the mirror and the upstream back, --from-lock pins by digest: what a removed image was, it is again.
@@ -336,9 +374,16 @@ describe('lo images', () => {
       await new Promise((r) => setTimeout(r, 1000)); // the mirror's proxy restarts once its upstream answers
     }
     expect(add!.code, add!.stderr).toBe(0);
-    expect(add!.r.images.find((i) => i.ref === `docker.io/${repo}:v1@${tinyDigest}`)).toMatchObject({ digest: tinyDigest, alreadyPinned: false, from: mirror.name });
+    expect(add!.r.images.find((i) => i.ref === `docker.io/${repo}:v1@${tinyDigest}`)).toMatchObject({
+      digest: tinyDigest,
+      alreadyPinned: false,
+      from: mirror.name,
+    });
     // The loaded images (never in the mirror) are in the cache at their locked digests: nothing to copy.
-    expect(add!.r.images.find((i) => i.ref === `docker.io/${multi()}:1.0@${indexDigest}`)).toMatchObject({ digest: indexDigest, alreadyPinned: true });
+    expect(add!.r.images.find((i) => i.ref === `docker.io/${multi()}:1.0@${indexDigest}`)).toMatchObject({
+      digest: indexDigest,
+      alreadyPinned: true,
+    });
     expect(await cacheDigest(`docker.io/${repo}`, 'v1')).toBe(tinyDigest);
   });
 });

@@ -132,12 +132,15 @@ export class RegistryClient {
   /** GET a manifest by tag or digest; null on 404. A manifest asked for by digest is checked against it. */
   async getManifest(repo: string, ref: string): Promise<Manifest | null> {
     const res = await this.request('GET', `/v2/${repo}/manifests/${ref}`, { headers: { accept: MANIFEST_TYPES.join(', ') } });
-    if (res.statusCode === 404) return void res.resume(), null;
+    if (res.statusCode === 404) return (void res.resume(), null);
     if (res.statusCode !== 200) return this.fail(`GET manifest ${repo}:${ref}`, res);
     const bytes = Buffer.from(await this.text(res, MAX_MANIFEST), 'utf8');
     const digest = sha256(bytes);
     if (ref.startsWith('sha256:') && digest !== ref) throw new Error(`manifest ${repo}@${ref} has digest ${digest}`);
-    const mediaType = String(res.headers['content-type'] ?? '').split(';')[0]!.trim() || mediaTypeOf(bytes);
+    const mediaType =
+      String(res.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim() || mediaTypeOf(bytes);
     return { bytes, mediaType, digest };
   }
 
@@ -161,7 +164,7 @@ export class RegistryClient {
 
   async deleteManifest(repo: string, digest: string): Promise<boolean> {
     const res = await this.request('DELETE', `/v2/${repo}/manifests/${digest}`);
-    if (res.statusCode === 404) return void res.resume(), false;
+    if (res.statusCode === 404) return (void res.resume(), false);
     if (res.statusCode !== 202) return this.fail(`DELETE manifest ${repo}@${digest}`, res);
     res.resume();
     return true;
@@ -198,9 +201,13 @@ export class RegistryClient {
 
   /** Cross-repository mount (same registry): true when the registry linked the blob without an upload. */
   async mountBlob(repo: string, digest: string, from: string): Promise<boolean> {
-    const res = await this.request('POST', `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`, {
-      headers: { 'content-length': 0 },
-    });
+    const res = await this.request(
+      'POST',
+      `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      {
+        headers: { 'content-length': 0 },
+      },
+    );
     res.resume();
     if (res.statusCode === 201) return true;
     // 202: the registry opened an upload instead; drop it.
@@ -235,7 +242,10 @@ export class RegistryClient {
       const patchBody = body.pipe(check);
       body.on('error', (err) => check.destroy(err));
       const patched = await this.request('PATCH', location, {
-        headers: { 'content-type': 'application/octet-stream', ...(expected.size !== undefined ? { 'content-length': expected.size } : {}) },
+        headers: {
+          'content-type': 'application/octet-stream',
+          ...(expected.size !== undefined ? { 'content-length': expected.size } : {}),
+        },
         body: patchBody,
       });
       if (patched.statusCode !== 202) return await this.fail(`upload to ${repo}`, patched);
@@ -244,7 +254,9 @@ export class RegistryClient {
       if (!check.writableFinished && !check.readableEnded) await new Promise((r) => check.once('end', r));
       location = String(patched.headers.location ?? location);
       const sep = location.includes('?') ? '&' : '?';
-      const done = await this.request('PUT', `${location}${sep}digest=${encodeURIComponent(check.digest)}`, { headers: { 'content-length': 0 } });
+      const done = await this.request('PUT', `${location}${sep}digest=${encodeURIComponent(check.digest)}`, {
+        headers: { 'content-length': 0 },
+      });
       if (done.statusCode !== 201) return await this.fail(`commit upload to ${repo}`, done);
       done.resume();
       return { digest: check.digest, size: check.bytes };
@@ -271,7 +283,7 @@ export class RegistryClient {
   /** Tags of a repository ([] when it has none or is unknown). */
   async tags(repo: string): Promise<string[]> {
     const res = await this.request('GET', `/v2/${repo}/tags/list`);
-    if (res.statusCode === 404) return void res.resume(), [];
+    if (res.statusCode === 404) return (void res.resume(), []);
     if (res.statusCode !== 200) return this.fail(`GET tags of ${repo}`, res);
     return ((JSON.parse(await this.text(res, MAX_MANIFEST)) as { tags?: string[] | null }).tags ?? []).sort();
   }

@@ -28,10 +28,17 @@ export function splitDomain(words: string[]): { refs: string[]; domain: string |
 
 export function registerImages(program: Command, ctx: CliContext): void {
   const { printJson, printLine } = ctx.out;
-  const images = program.command('images').description("Pin images in the project's cache registry, list, remove, load, export and lock them");
+  const images = program
+    .command('images')
+    .description("Pin images in the project's cache registry, list, remove, load, export and lock them");
 
   /** Runs a use case with a spinner on stderr (or one line per step when stderr is no terminal; none with --json). */
-  async function run<T>(cmd: Command, flags: Flags, domain: string | undefined, fn: (deps: ImagesDeps, opts: ReturnType<typeof specOptions>) => Promise<T>): Promise<T> {
+  async function run<T>(
+    cmd: Command,
+    flags: Flags,
+    domain: string | undefined,
+    fn: (deps: ImagesDeps, opts: ReturnType<typeof specOptions>) => Promise<T>,
+  ): Promise<T> {
     const g = cmd.optsWithGlobals<GlobalOpts>();
     const stderr = ctx.out.io.stderr;
     let spinner: Ora | null = null;
@@ -60,14 +67,19 @@ export function registerImages(program: Command, ctx: CliContext): void {
     .action(async (words: string[], flags: Flags, cmd: Command) => {
       const { refs, domain } = splitDomain(words);
       const r = await run(cmd, flags, domain, async (deps, opts) =>
-        (await usecases()).imagesAdd(opts, { refs, fromLock: Boolean(flags.fromLock), ...(flags.platform ? { platform: flags.platform } : {}) }, deps),
+        (await usecases()).imagesAdd(
+          opts,
+          { refs, fromLock: Boolean(flags.fromLock), ...(flags.platform ? { platform: flags.platform } : {}) },
+          deps,
+        ),
       );
       if (flags.json) return printJson(r);
       for (const i of r.images)
         if (i.alreadyPinned) printLine(`already pinned ${i.ref} -> ${i.cacheRef}`);
-        else printLine(
-          `pinned ${i.ref} -> ${i.cacheRef} (${i.digest}, ${i.manifests} manifest${i.manifests === 1 ? '' : 's'}, ${formatBytes(i.bytesTotal)}; copied ${formatBytes(i.bytesCopied)}, ${i.blobsSkipped} blob${i.blobsSkipped === 1 ? '' : 's'} already there; ${(i.ms / 1000).toFixed(1)} s)`,
-        );
+        else
+          printLine(
+            `pinned ${i.ref} -> ${i.cacheRef} (${i.digest}, ${i.manifests} manifest${i.manifests === 1 ? '' : 's'}, ${formatBytes(i.bytesTotal)}; copied ${formatBytes(i.bytesCopied)}, ${i.blobsSkipped} blob${i.blobsSkipped === 1 ? '' : 's'} already there; ${(i.ms / 1000).toFixed(1)} s)`,
+          );
     });
 
   images
@@ -81,7 +93,9 @@ export function registerImages(program: Command, ctx: CliContext): void {
       for (const reg of r.registries) {
         printLine(`${reg.role} ${reg.name} (${reg.endpoint})${reg.error ? `: ${reg.error}` : reg.images.length ? '' : ': empty'}`);
         for (const i of reg.images)
-          printLine(`  ${i.ref.padEnd(48)} ${i.digest.slice(0, 19)}  ${formatBytes(i.size).padStart(10)}${i.platforms ? `  ${i.platforms.join(', ')}` : ''}`);
+          printLine(
+            `  ${i.ref.padEnd(48)} ${i.digest.slice(0, 19)}  ${formatBytes(i.size).padStart(10)}${i.platforms ? `  ${i.platforms.join(', ')}` : ''}`,
+          );
       }
     });
 
@@ -101,7 +115,9 @@ export function registerImages(program: Command, ctx: CliContext): void {
 
   images
     .command('load')
-    .description('Put the images of `docker save` archives and OCI image layout archives (tar or tar.gz, K3s air-gap tarballs, `lo images export`) into the cache, streamed')
+    .description(
+      'Put the images of `docker save` archives and OCI image layout archives (tar or tar.gz, K3s air-gap tarballs, `lo images export`) into the cache, streamed',
+    )
     .argument('<files...>', 'archive files, then optionally the cluster domain')
     .option('--json', 'print one JSON document')
     .action(async (words: string[], flags: Flags, cmd: Command) => {
@@ -113,7 +129,9 @@ export function registerImages(program: Command, ctx: CliContext): void {
 
   images
     .command('export')
-    .description('Write every pinned image of the project into one OCI image layout archive (`lo images load` takes it back on another machine)')
+    .description(
+      'Write every pinned image of the project into one OCI image layout archive (`lo images load` takes it back on another machine)',
+    )
     .argument('<file>', 'archive to write (tar)')
     .argument('[domain]', DOMAIN_HELP, 'lok8s.dev')
     .option('--json', 'print one JSON document')
@@ -126,7 +144,9 @@ export function registerImages(program: Command, ctx: CliContext): void {
 
   images
     .command('lock')
-    .description("Record every image the cluster's nodes hold (containerd, k8s.io) as registry/repo:tag@digest in images.lock.yaml next to the spec")
+    .description(
+      "Record every image the cluster's nodes hold (containerd, k8s.io) as registry/repo:tag@digest in images.lock.yaml next to the spec",
+    )
     .argument('[domain]', DOMAIN_HELP, 'lok8s.dev')
     .option('--json', 'print one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
