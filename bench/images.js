@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
+import { cleanupLabelled, waitFor } from './_docker.js';
 
 const sh = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,7 +38,7 @@ export async function run(report) {
   const deps = { paths, extraLabels: { [RUN_LABEL]: runId } };
   const env = { ...process.env, LO_STATE_DIR: paths.stateDir, CAROOT: paths.caRoot, LO_EXTRA_LABELS: `${RUN_LABEL}=${runId}` };
   const docker = new Docker();
-  const images = [];
+  const images = []; // tagged <runId>/…: cleanupLabelled removes them
   let opts;
   try {
     const bed = await project({ docker, dir, deps, runId });
@@ -47,7 +48,6 @@ export async function run(report) {
   } finally {
     if (opts) await registryClean(opts, { ...deps, shared: true }).catch(() => undefined);
     await cleanupLabelled(docker, runId);
-    for (const i of images) await sh('docker', ['rmi', '-f', i]).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -227,37 +227,4 @@ async function loadMemory(report, { dir, runId, images, file, env }) {
   }
   report.value('lo images load 256 MiB archive: peak RSS', results[256].rssMiB, 'MiB', { target: 150 });
   report.ratio('load peak RSS, 256 MiB / 32 MiB archive (flat)', results[256].rssMiB, results[32].rssMiB, { target: 1.25 });
-}
-
-async function waitFor(fn, timeoutMs = 30_000) {
-  const until = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < until) {
-    try {
-      return await fn();
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-  throw new Error(`timed out: ${last?.message ?? last}`);
-}
-
-async function cleanupLabelled(docker, runId) {
-  const filters = { label: [`${RUN_LABEL}=${runId}`] };
-  for (const c of await docker.listContainers({ all: true, filters }))
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true, v: true })
-      .catch(() => undefined);
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
-    await docker
-      .getVolume(v.Name)
-      .remove()
-      .catch(() => undefined);
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => undefined);
 }
