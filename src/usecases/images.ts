@@ -84,7 +84,7 @@ export async function imagesAdd(
           ...(o.platform ? { platform: o.platform } : {}),
           onProgress: ({ bytes }) => {
             sent += bytes;
-            if (sent - shown >= 1 << 20) {
+            if (sent - shown >= 8 << 20) {
               shown = sent;
               deps.onProgress?.(`${p.ref.normalized}: ${mib(sent)} copied`);
             }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +14,10 @@ import { platformMatches, withRetry } from '../../src/adapters/oci/copyImage.js'
 import { dockerSaveImages, namedInIndex } from '../../src/usecases/imagesArchive.js';
 import { splitDomain } from '../../src/cli/commands/images.js';
 import { lockPath } from '../../src/usecases/imagesContext.js';
+import { pinnedImagesCheck } from '../../src/usecases/imagesLock.js';
+import { doctor } from '../../src/usecases/doctor.js';
+import type { KindCli } from '../../src/adapters/kindCli.js';
+import type { Kubectl } from '../../src/adapters/kubectl.js';
 
 const PATHS = { stateDir: '/state/lo', caRoot: '/state/mkcert' };
 const plan = (body = ''): ReturnType<typeof planCluster> =>
@@ -192,5 +199,58 @@ describe('lo images arguments', () => {
     expect(splitDomain(['nginx:1.27', 'quay.io/a/b'])).toEqual({ refs: ['nginx:1.27', 'quay.io/a/b'], domain: undefined });
     expect(splitDomain(['a.tar'])).toEqual({ refs: ['a.tar'], domain: undefined });
     expect(splitDomain(['a.tar', 'b.tar.gz'])).toEqual({ refs: ['a.tar', 'b.tar.gz'], domain: undefined });
+  });
+});
+
+describe("lo doctor's pinned-images check", () => {
+  const base = {
+    docker: async () => ({ version: '20.10', target: 'unix:///var/run/docker.sock' }),
+    kind: { version: async () => 'kind v0.33', getClusters: async () => [] } as unknown as KindCli,
+    kubectl: () => ({ version: async () => 'v1.34' }) as unknown as Kubectl,
+    networkExists: async () => true,
+    probe: async () => 200,
+  };
+
+  it('without a lock file next to the spec: a warning that says how to make one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lo-lock-'));
+    try {
+      const p = planCluster(
+        parseSpec(
+          'apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: pins\nspec:\n  registries:\n    disableDefaultEndpoint: true\n',
+          {
+            file: join(dir, 'c.yaml'),
+          },
+        ),
+        { paths: PATHS },
+      );
+      const c = await pinnedImagesCheck(p);
+      expect(c).toMatchObject({ name: 'pinned-images', status: 'warn' });
+      expect(c.detail).toContain(join(dir, 'images.lock.yaml'));
+      expect(c.fix).toContain('lo images lock');
+      writeFileSync(join(dir, 'images.lock.yaml'), 'images: [x]\n');
+      expect(await pinnedImagesCheck(p)).toMatchObject({ status: 'fail', fix: 'run `lo images lock` again' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is one of the checks when the project is air-gapped, and a failure fails the doctor', async () => {
+    const p = plan('  registries:\n    tls: false\n');
+    const none = await doctor({ ...base, loadPlan: async () => p, pinnedImages: async () => null });
+    expect(none.checks.some((c) => c.name === 'pinned-images')).toBe(false);
+    const failed = await doctor({
+      ...base,
+      loadPlan: async () => p,
+      pinnedImages: async () => ({ name: 'pinned-images', status: 'fail', detail: '1 of 2 images … docker.io/library/a:1@sha256:…' }),
+    });
+    expect(failed.ok).toBe(false);
+    const broke = await doctor({
+      ...base,
+      loadPlan: async () => p,
+      pinnedImages: async () => {
+        throw new Error('boom');
+      },
+    });
+    expect(broke.checks.find((c) => c.name === 'pinned-images')).toMatchObject({ status: 'fail', detail: 'boom' });
   });
 });
