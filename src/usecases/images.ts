@@ -25,9 +25,9 @@ export interface AddedImage extends CopyStats {
 /** `lo images add`: copies each image from the project's mirror of its registry into the cache. */
 export async function imagesAdd(
   opts: LoadSpecOptions,
-  o: { refs: string[]; fromLock?: boolean; platform?: string },
+  o: { refs: string[]; fromLock?: boolean; platform?: string; dryRun?: boolean },
   deps: ImagesDeps = {},
-): Promise<{ project: string; images: AddedImage[] }> {
+): Promise<{ project: string; dryRun: boolean; images: AddedImage[] }> {
   const ctx = await open(opts, deps);
   try {
     const refs = [...o.refs];
@@ -76,6 +76,19 @@ export async function imagesAdd(
         });
         continue;
       }
+      if (o.dryRun) {
+        // What the mirror and the cache answer for the reference now; nothing is copied.
+        const [source, pinned] = await Promise.all([
+          ctx.client(p.mirror.endpoint).headManifest(p.sourceRepo, p.sourceRef),
+          dst.headManifest(p.cacheRepo, p.tag ?? p.sourceRef).catch(() => null),
+        ]).catch((err: unknown) => {
+          throw unreachable({ name: `mirror ${p.mirror.name}`, endpoint: p.mirror.endpoint }, err);
+        });
+        if (!source) throw unreachable({ name: `mirror ${p.mirror.name}`, endpoint: p.mirror.endpoint }, new Error(`${p.ref.normalized}: not found`));
+        const zero = { manifests: 0, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0, bytesTotal: 0 };
+        images.push({ ...zero, digest: source, mediaType: '', ref: p.ref.normalized, cacheRef: cacheRef(source), from: p.mirror.name, alreadyPinned: pinned === source, ms: 0 });
+        continue;
+      }
       deps.onProgress?.(`${p.ref.normalized}: from ${p.mirror.name}`);
       const stats = await copyImage(
         { client: ctx.client(p.mirror.endpoint), repo: p.sourceRepo, ref: p.sourceRef },
@@ -102,7 +115,7 @@ export async function imagesAdd(
         ms: Math.round(performance.now() - t0),
       });
     }
-    return { project: ctx.plan.project.name, images };
+    return { project: ctx.plan.project.name, dryRun: Boolean(o.dryRun), images };
   } finally {
     ctx.close();
   }
@@ -206,8 +219,8 @@ export async function imagesLs(opts: LoadSpecOptions, deps: ImagesDeps = {}): Pr
 export async function imagesRm(
   opts: LoadSpecOptions,
   refs: string[],
-  deps: ImagesDeps = {},
-): Promise<{ project: string; removed: Array<{ ref: string; digest: string }> }> {
+  deps: ImagesDeps & { dryRun?: boolean } = {},
+): Promise<{ project: string; dryRun: boolean; removed: Array<{ ref: string; digest: string }> }> {
   const ctx = await open(opts, deps);
   try {
     const targets = refs.map((text) => {
@@ -230,7 +243,8 @@ export async function imagesRm(
         continue;
       }
       deps.onProgress?.(`removing ${t.ref.normalized}`);
-      await client.deleteManifest(t.repo, digest).catch((err: unknown) => {
+      if (!deps.dryRun)
+        await client.deleteManifest(t.repo, digest).catch((err: unknown) => {
         throw unreachable(ctx.cache, err);
       });
       removed.push({ ref: t.ref.normalized, digest });
@@ -244,7 +258,7 @@ export async function imagesRm(
           hint: '`lo images ls` lists what the cache holds',
         },
       );
-    return { project: ctx.plan.project.name, removed };
+    return { project: ctx.plan.project.name, dryRun: Boolean(deps.dryRun), removed };
   } finally {
     ctx.close();
   }

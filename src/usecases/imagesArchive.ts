@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open as openFile, rename, rm } from 'node:fs/promises';
-import { Readable, type Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
@@ -71,9 +71,21 @@ async function isGzip(file: string): Promise<boolean> {
 }
 
 /** Reads one archive into the staging repository; what it learnt about the images in it. */
-async function readArchive(client: RegistryClient, file: string, state: LoadState, onBytes: (n: number) => void): Promise<void> {
+async function readArchive(
+  client: RegistryClient,
+  file: string,
+  state: LoadState,
+  onBytes: (n: number) => void,
+  dryRun = false,
+): Promise<void> {
+  // A dry run reads and checks every blob the same way and pushes nothing.
+  const check = async (body: Readable, expected: { digest?: string; size?: number }): Promise<{ digest: string; size: number }> => {
+    const c = new DigestCheck(expected.digest, expected.size, onBytes);
+    await pipeline(body, c, new Writable({ write: (_chunk, _enc, cb) => cb() }));
+    return { digest: c.digest, size: c.bytes };
+  };
   const push = async (body: Readable, expected: { digest?: string; size?: number }): Promise<{ digest: string; size: number }> => {
-    const r = await client.pushBlob(state.staging, body, expected, onBytes);
+    const r = dryRun ? await check(body, expected) : await client.pushBlob(state.staging, body, expected, onBytes);
     state.blobs.set(r.digest, r.size);
     return r;
   };
@@ -170,8 +182,8 @@ export function dockerSaveImages(
 export async function imagesLoad(
   opts: LoadSpecOptions,
   files: string[],
-  deps: ImagesDeps = {},
-): Promise<{ project: string; images: LoadedImage[] }> {
+  deps: ImagesDeps & { dryRun?: boolean } = {},
+): Promise<{ project: string; dryRun: boolean; images: LoadedImage[] }> {
   const ctx = await openImages(opts, deps);
   const client = ctx.client(ctx.cache.endpoint);
   const host = new URL(ctx.cache.endpoint).host;
@@ -196,8 +208,12 @@ export async function imagesLoad(
             shown = bytes;
             deps.onProgress?.(`${file}: ${(bytes / 1048576).toFixed(0)} MiB`);
           }
-        });
+        }, Boolean(deps.dryRun));
         const ensureBlob = async (repo: string, d: Descriptor): Promise<void> => {
+          if (deps.dryRun) {
+            if (!state.blobs.has(d.digest)) throw new Error(`blob ${d.digest} is not in the archive`);
+            return;
+          }
           if (await client.hasBlob(repo, d.digest)) return;
           if (!state.blobs.has(d.digest) || !(await client.mountBlob(repo, d.digest, state.staging)))
             throw new Error(`blob ${d.digest} is not in the archive`);
@@ -214,7 +230,7 @@ export async function imagesLoad(
               );
             for (const c of parseJson<IndexDoc>({ bytes }).manifests) await linkManifest(repo, c.digest, c.digest, c.mediaType);
           } else for (const b of blobsOf(parseJson<ImageManifestDoc>({ bytes }))) await ensureBlob(repo, b);
-          await client.putManifest(repo, ref, { bytes, mediaType: type });
+          if (!deps.dryRun) await client.putManifest(repo, ref, { bytes, mediaType: type });
         };
         const done = (ref: ImageRef, digest: string): void => {
           const repo = cacheRepoOf(ref);
@@ -239,7 +255,7 @@ export async function imagesLoad(
             for (const ref of img.refs) {
               const repo = cacheRepoOf(ref);
               for (const b of blobsOf(doc)) await ensureBlob(repo, b);
-              await client.putManifest(repo, ref.tag ?? sha256(img.bytes), { bytes: img.bytes, mediaType: DOCKER_MANIFEST });
+              if (!deps.dryRun) await client.putManifest(repo, ref.tag ?? sha256(img.bytes), { bytes: img.bytes, mediaType: DOCKER_MANIFEST });
               done(ref, sha256(img.bytes));
             }
           }
@@ -253,10 +269,10 @@ export async function imagesLoad(
         });
       } finally {
         // The staging repository lets go of every blob (the images' repositories keep theirs).
-        for (const digest of state.blobs.keys()) await client.deleteBlob(state.staging, digest).catch(() => false);
+        if (!deps.dryRun) for (const digest of state.blobs.keys()) await client.deleteBlob(state.staging, digest).catch(() => false);
       }
     }
-    return { project: ctx.plan.project.name, images };
+    return { project: ctx.plan.project.name, dryRun: Boolean(deps.dryRun), images };
   } finally {
     ctx.close();
   }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { connectClients } from '../adapters/docker/index.js';
 import { RegistryClient } from '../adapters/oci/registryClient.js';
-import { writeFileAtomic, PUBLIC_MODE } from '../apply/files.js';
+import { writeFileAtomic, PUBLIC_MODE, type FileChange } from '../apply/files.js';
 import { LoError, ExitCode } from '../errors/loError.js';
 import { parseImageRef } from '../plan/imageRef.js';
 import { cacheOf, cacheRepoOf, parseCtrImages, parseLock, renderLock } from '../plan/images.js';
@@ -20,8 +20,8 @@ import { loadPlan } from './plan.js';
  */
 export async function imagesLock(
   opts: LoadSpecOptions,
-  deps: ImagesDeps = {},
-): Promise<{ project: string; file: string; nodes: string[]; images: string[] }> {
+  deps: ImagesDeps & { dryRun?: boolean } = {},
+): Promise<{ project: string; dryRun: boolean; change: FileChange; file: string; nodes: string[]; images: string[] }> {
   const { plan } = await loadPlan(opts, { ...deps, strict: false });
   const docker = await connectClients({ env: deps.env ?? {}, ...(deps.log ? { log: deps.log } : {}) });
   const nodes = (await kindNodes(docker, plan.cluster.name)).filter((n) => n.running);
@@ -42,8 +42,8 @@ export async function imagesLock(
   }
   const file = lockPath(plan);
   const text = renderLock(images);
-  await writeFileAtomic(file, text, PUBLIC_MODE);
-  return { project: plan.project.name, file, nodes: nodes.map((n) => n.name), images: parseLock(text, file) };
+  const change = await writeFileAtomic(file, text, PUBLIC_MODE, Boolean(deps.dryRun));
+  return { project: plan.project.name, dryRun: Boolean(deps.dryRun), change, file, nodes: nodes.map((n) => n.name), images: parseLock(text, file) };
 }
 
 /**

@@ -6,7 +6,7 @@
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
 import { createHash, randomInt } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -185,6 +185,13 @@ describe('lo images', () => {
       headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
     });
     tinyDigest = up.headers.get('docker-content-digest')!;
+    const dry = await loJson<Added & { dryRun: boolean }>(['images', 'add', ref, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.r).toMatchObject({
+      dryRun: true,
+      images: [{ ref: `docker.io/${repo}:v1`, digest: tinyDigest, alreadyPinned: false, blobsCopied: 0 }],
+    });
+    expect(await cacheDigest(`docker.io/${repo}`, 'v1')).toBeNull();
     const a = await loJson<Added>(['images', 'add', ref]);
     expect(a.code, a.stderr).toBe(0);
     expect(a.r.images).toHaveLength(1);
@@ -262,6 +269,9 @@ describe('lo images', () => {
       `docker://${cache.ip}/docker.io/library/${ws.runId}-gone:1`,
     ]);
     expect(await cacheDigest(`docker.io/library/${ws.runId}-gone`, '1')).toMatch(/^sha256:/);
+    const dryRm = await lo(ws, ['--config', file, 'images', 'rm', `${ws.runId}-gone:1`, '--dry-run']);
+    expect(dryRm.stdout).toContain(`would remove docker.io/library/${ws.runId}-gone:1`);
+    expect(await cacheDigest(`docker.io/library/${ws.runId}-gone`, '1')).toMatch(/^sha256:/);
     const rm = await loJson<{ removed: Array<{ ref: string; digest: string }> }>(['images', 'rm', `${ws.runId}-gone:1`]);
     expect(rm.code, rm.stderr).toBe(0);
     expect(rm.r.removed[0]!.ref).toBe(`docker.io/library/${ws.runId}-gone:1`);
@@ -279,6 +289,10 @@ describe('lo images', () => {
     const ociTar = join(ws.dir, 'ocimg.tar');
     const ociRef = `docker.io/library/${ws.runId}-ocimg:3.0`;
     await execa('skopeo', ['copy', '--quiet', `docker-daemon:${oci}`, `oci-archive:${ociTar}:${ociRef}`]);
+    const dry = await loJson<{ dryRun: boolean; images: Array<{ ref: string }> }>(['images', 'load', savedTar, ociTar, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.r.images.map((i) => i.ref)).toEqual([`docker.io/${saved}`, ociRef]);
+    expect(await cacheDigest(`docker.io/library/${ws.runId}-ocimg`, '3.0')).toBeNull();
     const l = await loJson<{ images: Array<{ ref: string; digest: string; cacheRef: string }> }>(['images', 'load', savedTar, ociTar]);
     expect(l.code, l.stderr).toBe(0);
     expect(l.r.images.map((i) => i.ref)).toEqual([`docker.io/${saved}`, ociRef]);
@@ -301,6 +315,9 @@ describe('lo images', () => {
   });
 
   it('lock -> export -> the cache registry and its volume wiped -> load -> the node pulls again, with no upstream', async () => {
+    const dryLock = await loJson<{ dryRun: boolean; change: string; images: string[] }>(['images', 'lock', '--dry-run']);
+    expect(dryLock.r).toMatchObject({ dryRun: true, change: 'create' });
+    expect(existsSync(join(ws.dir, 'images.lock.yaml'))).toBe(false);
     const lock = await loJson<{ file: string; images: string[] }>(['images', 'lock']);
     expect(lock.code, lock.stderr).toBe(0);
     expect(lock.r.file).toBe(join(ws.dir, 'images.lock.yaml'));

@@ -7,6 +7,7 @@ import { formatBytes } from './registry.js';
 
 interface Flags {
   json?: boolean;
+  dryRun?: boolean;
   platform?: string;
   fromLock?: boolean;
 }
@@ -63,19 +64,26 @@ export function registerImages(program: Command, ctx: CliContext): void {
     .argument('[refs...]', 'image references (nginx:1.27, quay.io/org/app@sha256:…), then optionally the cluster domain')
     .option('--platform <os/arch>', 'copy only this platform of a multi-platform image (e.g. linux/amd64)')
     .option('--from-lock', 'also every image of the lock file (`lo images lock`)')
+    .option('--dry-run', 'say what would be copied (the digest the mirror resolves, whether it is pinned already), copy nothing')
     .option('--json', 'print one JSON document')
     .action(async (words: string[], flags: Flags, cmd: Command) => {
       const { refs, domain } = splitDomain(words);
       const r = await run(cmd, flags, domain, async (deps, opts) =>
         (await usecases()).imagesAdd(
           opts,
-          { refs, fromLock: Boolean(flags.fromLock), ...(flags.platform ? { platform: flags.platform } : {}) },
+          {
+            refs,
+            fromLock: Boolean(flags.fromLock),
+            dryRun: Boolean(flags.dryRun),
+            ...(flags.platform ? { platform: flags.platform } : {}),
+          },
           deps,
         ),
       );
       if (flags.json) return printJson(r);
       for (const i of r.images)
         if (i.alreadyPinned) printLine(`already pinned ${i.ref} -> ${i.cacheRef}`);
+        else if (r.dryRun) printLine(`would pin ${i.ref} -> ${i.cacheRef} (${i.digest}) from ${i.from}`);
         else
           printLine(
             `pinned ${i.ref} -> ${i.cacheRef} (${i.digest}, ${i.manifests} manifest${i.manifests === 1 ? '' : 's'}, ${formatBytes(i.bytesTotal)}; copied ${formatBytes(i.bytesCopied)}, ${i.blobsSkipped} blob${i.blobsSkipped === 1 ? '' : 's'} already there; ${(i.ms / 1000).toFixed(1)} s)`,
@@ -103,12 +111,15 @@ export function registerImages(program: Command, ctx: CliContext): void {
     .command('rm')
     .description("Remove pinned images from the cache (the manifest; blobs are freed by the registry's garbage collector)")
     .argument('<refs...>', 'image references as pinned (nginx:1.27), then optionally the cluster domain')
+    .option('--dry-run', 'say what would be removed, remove nothing')
     .option('--json', 'print one JSON document')
     .action(async (words: string[], flags: Flags, cmd: Command) => {
       const { refs, domain } = splitDomain(words);
-      const r = await run(cmd, flags, domain, async (deps, opts) => (await usecases()).imagesRm(opts, refs, deps));
+      const r = await run(cmd, flags, domain, async (deps, opts) =>
+        (await usecases()).imagesRm(opts, refs, { ...deps, dryRun: Boolean(flags.dryRun) }),
+      );
       if (flags.json) return printJson(r);
-      for (const i of r.removed) printLine(`removed ${i.ref} (${i.digest})`);
+      for (const i of r.removed) printLine(`${r.dryRun ? 'would remove' : 'removed'} ${i.ref} (${i.digest})`);
     });
 
   const archives = (): Promise<typeof import('../../usecases/imagesArchive.js')> => import('../../usecases/imagesArchive.js');
@@ -119,12 +130,15 @@ export function registerImages(program: Command, ctx: CliContext): void {
       'Put the images of `docker save` archives and OCI image layout archives (tar or tar.gz, K3s air-gap tarballs, `lo images export`) into the cache, streamed',
     )
     .argument('<files...>', 'archive files, then optionally the cluster domain')
+    .option('--dry-run', 'read and check every blob of the archives, say which images they hold, change nothing')
     .option('--json', 'print one JSON document')
     .action(async (words: string[], flags: Flags, cmd: Command) => {
       const { refs: files, domain } = splitDomain(words);
-      const r = await run(cmd, flags, domain, async (deps, opts) => (await archives()).imagesLoad(opts, files, deps));
+      const r = await run(cmd, flags, domain, async (deps, opts) =>
+        (await archives()).imagesLoad(opts, files, { ...deps, dryRun: Boolean(flags.dryRun) }),
+      );
       if (flags.json) return printJson(r);
-      for (const i of r.images) printLine(`pinned ${i.ref} -> ${i.cacheRef} (${i.digest}) from ${i.file}`);
+      for (const i of r.images) printLine(`${r.dryRun ? 'would pin' : 'pinned'} ${i.ref} -> ${i.cacheRef} (${i.digest}) from ${i.file}`);
     });
 
   images
@@ -148,10 +162,15 @@ export function registerImages(program: Command, ctx: CliContext): void {
       "Record every image the cluster's nodes hold (containerd, k8s.io) as registry/repo:tag@digest in images.lock.yaml next to the spec",
     )
     .argument('[domain]', DOMAIN_HELP, 'lok8s.dev')
+    .option('--dry-run', 'print the images, write no file')
     .option('--json', 'print one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
-      const r = await run(cmd, flags, domain, async (deps, opts) => (await import('../../usecases/imagesLock.js')).imagesLock(opts, deps));
+      const r = await run(cmd, flags, domain, async (deps, opts) =>
+        (await import('../../usecases/imagesLock.js')).imagesLock(opts, { ...deps, dryRun: Boolean(flags.dryRun) }),
+      );
       if (flags.json) return printJson(r);
-      printLine(`wrote ${r.file}: ${r.images.length} image${r.images.length === 1 ? '' : 's'} from ${r.nodes.join(', ')}`);
+      printLine(
+        `${r.dryRun ? 'would write' : r.change === 'noop' ? 'unchanged' : 'wrote'} ${r.file}: ${r.images.length} image${r.images.length === 1 ? '' : 's'} from ${r.nodes.join(', ')}`,
+      );
     });
 }
