@@ -53,3 +53,22 @@ export async function cleanupLabelled(docker, runId) {
       .remove()
       .catch(() => undefined);
 }
+
+/**
+ * The shared network of a bench project (lo's own client, from the plan) and a registry:2 "upstream" on it at
+ * `ip`, answering before the mirrors start (a proxy exits at start when its upstream does not answer).
+ */
+export async function startUpstream(docker, { plan, runId, ip }) {
+  const { clientsFor } = await import('../dist/adapters/docker/index.js');
+  const net = plan.networks.find((n) => n.role === 'shared');
+  await clientsFor({ docker, target: 'bench' }).networks.ensure(net);
+  const up = await docker.createContainer({
+    name: `${runId}-upstream`,
+    Image: 'registry:2',
+    Labels: { [RUN_LABEL]: runId },
+    HostConfig: { NetworkMode: net.name },
+    NetworkingConfig: { EndpointsConfig: { [net.name]: { IPAMConfig: { IPv4Address: ip } } } },
+  });
+  await up.start();
+  await waitFor(() => fetch(`http://${ip}:5000/v2/`));
+}

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
-import { cleanupLabelled, waitFor } from './_docker.js';
+import { cleanupLabelled, startUpstream, waitFor } from './_docker.js';
 
 const sh = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,17 +74,8 @@ async function project({ docker, dir, deps, runId }) {
   writeFileSync(file, stringify(spec));
   const opts = { config: file };
   const { plan } = await loadPlan(opts, deps);
-  const { clientsFor } = await import('../dist/adapters/docker/index.js');
-  await clientsFor({ docker, target: 'bench' }).networks.ensure(plan.networks.find((n) => n.role === 'shared'));
-  const up = await docker.createContainer({
-    name: `${runId}-upstream`,
-    Image: 'registry:2',
-    Labels: { [RUN_LABEL]: runId },
-    HostConfig: { NetworkMode: shared },
-    NetworkingConfig: { EndpointsConfig: { [shared]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
-  });
-  await up.start();
-  await waitFor(() => fetch(`http://${upstreamIp}:5000/v2/`));
+  // The upstream must answer before the mirrors start.
+  await startUpstream(docker, { plan, runId, ip: upstreamIp });
   await registryUp(opts, deps);
   const caDir = join(dir, 'certs');
   mkdirSync(caDir);
