@@ -84,9 +84,19 @@ export async function imagesAdd(
         ]).catch((err: unknown) => {
           throw unreachable({ name: `mirror ${p.mirror.name}`, endpoint: p.mirror.endpoint }, err);
         });
-        if (!source) throw unreachable({ name: `mirror ${p.mirror.name}`, endpoint: p.mirror.endpoint }, new Error(`${p.ref.normalized}: not found`));
+        if (!source)
+          throw unreachable({ name: `mirror ${p.mirror.name}`, endpoint: p.mirror.endpoint }, new Error(`${p.ref.normalized}: not found`));
         const zero = { manifests: 0, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0, bytesTotal: 0 };
-        images.push({ ...zero, digest: source, mediaType: '', ref: p.ref.normalized, cacheRef: cacheRef(source), from: p.mirror.name, alreadyPinned: pinned === source, ms: 0 });
+        images.push({
+          ...zero,
+          digest: source,
+          mediaType: '',
+          ref: p.ref.normalized,
+          cacheRef: cacheRef(source),
+          from: p.mirror.name,
+          alreadyPinned: pinned === source,
+          ms: 0,
+        });
         continue;
       }
       deps.onProgress?.(`${p.ref.normalized}: from ${p.mirror.name}`);
@@ -245,8 +255,8 @@ export async function imagesRm(
       deps.onProgress?.(`removing ${t.ref.normalized}`);
       if (!deps.dryRun)
         await client.deleteManifest(t.repo, digest).catch((err: unknown) => {
-        throw unreachable(ctx.cache, err);
-      });
+          throw unreachable(ctx.cache, err);
+        });
       removed.push({ ref: t.ref.normalized, digest });
     }
     if (missing.length)

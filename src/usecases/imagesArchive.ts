@@ -202,13 +202,19 @@ export async function imagesLoad(
       let shown = 0;
       deps.onProgress?.(`${file}: reading`);
       try {
-        await readArchive(client, file, state, (n) => {
-          bytes += n;
-          if (bytes - shown >= 8 << 20) {
-            shown = bytes;
-            deps.onProgress?.(`${file}: ${(bytes / 1048576).toFixed(0)} MiB`);
-          }
-        }, Boolean(deps.dryRun));
+        await readArchive(
+          client,
+          file,
+          state,
+          (n) => {
+            bytes += n;
+            if (bytes - shown >= 8 << 20) {
+              shown = bytes;
+              deps.onProgress?.(`${file}: ${(bytes / 1048576).toFixed(0)} MiB`);
+            }
+          },
+          Boolean(deps.dryRun),
+        );
         const ensureBlob = async (repo: string, d: Descriptor): Promise<void> => {
           if (deps.dryRun) {
             if (!state.blobs.has(d.digest)) throw new Error(`blob ${d.digest} is not in the archive`);
@@ -255,7 +261,8 @@ export async function imagesLoad(
             for (const ref of img.refs) {
               const repo = cacheRepoOf(ref);
               for (const b of blobsOf(doc)) await ensureBlob(repo, b);
-              if (!deps.dryRun) await client.putManifest(repo, ref.tag ?? sha256(img.bytes), { bytes: img.bytes, mediaType: DOCKER_MANIFEST });
+              if (!deps.dryRun)
+                await client.putManifest(repo, ref.tag ?? sha256(img.bytes), { bytes: img.bytes, mediaType: DOCKER_MANIFEST });
               done(ref, sha256(img.bytes));
             }
           }

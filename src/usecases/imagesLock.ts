@@ -43,7 +43,14 @@ export async function imagesLock(
   const file = lockPath(plan);
   const text = renderLock(images);
   const change = await writeFileAtomic(file, text, PUBLIC_MODE, Boolean(deps.dryRun));
-  return { project: plan.project.name, dryRun: Boolean(deps.dryRun), change, file, nodes: nodes.map((n) => n.name), images: parseLock(text, file) };
+  return {
+    project: plan.project.name,
+    dryRun: Boolean(deps.dryRun),
+    change,
+    file,
+    nodes: nodes.map((n) => n.name),
+    images: parseLock(text, file),
+  };
 }
 
 /**

@@ -38,6 +38,8 @@ export interface CopyOptions {
   platform?: string;
   /** Repositories on the destination that may hold the blobs already (cross-repository mount). */
   mountFrom?: string[];
+  /** Blobs of one manifest copied at the same time (default 3). */
+  parallel?: number;
   /** Attempts per blob and manifest (a failed blob upload is cancelled and started again). */
   attempts?: number;
   onProgress?: (p: { bytes: number; blob: string }) => void;
@@ -84,6 +86,7 @@ export async function copyImage(
   o: CopyOptions = {},
 ): Promise<CopyStats> {
   const attempts = o.attempts ?? 3;
+  const parallel = o.parallel ?? 3;
   const stats: CopyStats = { digest: '', mediaType: '', manifests: 0, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0, bytesTotal: 0 };
   const fetchManifest = async (ref: string): Promise<Manifest> => {
     const m = await withRetry(attempts, () => src.client.getManifest(src.repo, ref));
@@ -118,9 +121,12 @@ export async function copyImage(
     if (isIndexType(m.mediaType)) {
       for (const child of parseJson<IndexDoc>(m).manifests) await copyManifest(await fetchManifest(child.digest), child.digest);
     } else {
-      const doc = parseJson<ImageManifestDoc>(m);
-      // Config and layers one after another (a layer is never held: each streams straight through).
-      for (const b of blobsOf(doc)) await copyBlob(b);
+      // Up to `parallel` blobs at once, as skopeo and containerd do; each streams straight through.
+      const queue = blobsOf(parseJson<ImageManifestDoc>(m));
+      const worker = async (): Promise<void> => {
+        for (let b = queue.shift(); b; b = queue.shift()) await copyBlob(b);
+      };
+      await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, worker));
     }
     await withRetry(attempts, () => dst.client.putManifest(dst.repo, ref, m));
     stats.manifests++;
