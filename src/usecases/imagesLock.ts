@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { connectClients } from '../adapters/docker/index.js';
 import { RegistryClient } from '../adapters/oci/registryClient.js';
-import { writeFileAtomic, PUBLIC_MODE, type FileChange } from '../apply/files.js';
+import { readIfExists, writeFileAtomic, PUBLIC_MODE, type FileChange } from '../apply/files.js';
 import { LoError, ExitCode } from '../errors/loError.js';
 import { parseImageRef } from '../plan/imageRef.js';
 import { cacheOf, cacheRepoOf, parseCtrImages, parseLock, renderLock } from '../plan/images.js';
@@ -42,7 +42,15 @@ export async function imagesLock(
   }
   const file = lockPath(plan);
   const text = renderLock(images);
-  const change = await writeFileAtomic(file, text, PUBLIC_MODE, Boolean(deps.dryRun));
+  // A dry run observes the file and says what writing would do (the diff); only the real run writes.
+  const current = await readIfExists(file);
+  const change: FileChange = deps.dryRun
+    ? current === text
+      ? 'noop'
+      : current === null
+        ? 'create'
+        : 'recreate'
+    : await writeFileAtomic(file, text, PUBLIC_MODE);
   return {
     project: plan.project.name,
     dryRun: Boolean(deps.dryRun),
