@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
+import { cleanupLabelled } from './_docker.js';
 
 const sh = promisify(execFile);
 const RUN_LABEL = 'dev.lok8s.lo.test-run';
@@ -185,23 +186,4 @@ async function retry(fn, timeoutMs = 20_000) {
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-}
-
-async function cleanupLabelled(docker, runId) {
-  const filters = { label: [`${RUN_LABEL}=${runId}`] };
-  for (const c of await docker.listContainers({ all: true, filters }))
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true, v: true })
-      .catch(() => undefined);
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
-    await docker
-      .getVolume(v.Name)
-      .remove()
-      .catch(() => undefined);
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => undefined);
 }

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
+import { cleanupLabelled, startUpstream, waitFor } from './_docker.js';
 
 const sh = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -192,20 +193,8 @@ async function benchProject(report, { docker, dir, deps, runId }) {
   writeFileSync(file, stringify(spec));
   const opts = { config: file };
   const { plan } = await loadPlan(opts, deps);
-  // The upstream must answer before the mirrors start: create the shared network (lo's own client, from the
-  // plan) and start the upstream on it first.
-  const { clientsFor } = await import('../dist/adapters/docker/index.js');
-  const clients = clientsFor({ docker, target: 'bench' });
-  await clients.networks.ensure(plan.networks.find((n) => n.role === 'shared'));
-  const up = await docker.createContainer({
-    name: `${runId}-upstream`,
-    Image: 'registry:2',
-    Labels: { [RUN_LABEL]: runId },
-    HostConfig: { NetworkMode: shared },
-    NetworkingConfig: { EndpointsConfig: { [shared]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
-  });
-  await up.start();
-  await waitFor(() => fetch(`http://${upstreamIp}:5000/v2/`));
+  // The upstream must answer before the mirrors start.
+  await startUpstream(docker, { plan, runId, ip: upstreamIp });
   await registryUp(opts, deps);
   const caDir = join(dir, 'certs');
   mkdirSync(caDir);
@@ -345,57 +334,4 @@ async function httpMirrorProject({ dir, deps, docker, upstreamContainer }) {
   const mirror = plan.registries.find((r) => r.role === 'mirror');
   await waitFor(() => fetch(`http://${mirror.ip}/v2/`));
   return { mirror: `${mirror.ip}:80`, opts: { config: file } };
-}
-
-// ---------------------------------------------------------------------------------------------- helpers
-
-async function waitFor(fn, timeoutMs = 30_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
-async function cleanupLabelled(docker, runId) {
-  const filters = { label: [`${RUN_LABEL}=${runId}`] };
-  const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(
-    containers.map((c) =>
-      docker
-        .getContainer(c.Id)
-        .remove({ force: true, v: true })
-        .catch(() => undefined),
-    ),
-  );
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  await Promise.all(
-    volumes.map((v) =>
-      docker
-        .getVolume(v.Name)
-        .remove()
-        .catch(() => undefined),
-    ),
-  );
-  const networks = await docker.listNetworks({ filters });
-  await Promise.all(
-    networks.map((n) =>
-      docker
-        .getNetwork(n.Id)
-        .remove()
-        .catch(() => undefined),
-    ),
-  );
-  // By tag, never by ID (a tag may point at a shared image).
-  const images = await docker.listImages({ filters: { reference: [`${runId}/*`] } });
-  const tags = images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`${runId}/`));
-  for (const t of tags)
-    await docker
-      .getImage(t)
-      .remove()
-      .catch(() => undefined);
 }

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   p2p: async () => (await import('./commands/p2p.js')).registerP2P,
   trust: async () => (await import('./commands/trust.js')).registerTrust,
   why: async () => (await import('./commands/why.js')).registerWhy,
+  images: async () => (await import('./commands/images.js')).registerImages,
 };
 
 /** The program with every command, or only `commandName`'s when it names one (help lists them all). */

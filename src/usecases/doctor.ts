@@ -43,6 +43,11 @@ export interface DoctorDeps {
    * reads), checked for the silent bypasses `lo why` knows (src/plan/containerdChecks.ts).
    */
   nodeContainerd?: (plan: Plan) => Promise<NodeContainerdReport[]>;
+  /**
+   * With `spec.registries.disableDefaultEndpoint: true`, whether every image of the lock file can be served
+   * without the internet (src/usecases/imagesLock.ts); null when the project is not air-gapped.
+   */
+  pinnedImages?: (plan: Plan) => Promise<Check | null>;
   /** GET /v2/ of one registry; resolves the HTTP status. */
   probe?: (registry: RegistryPlan, ca: string | null, timeoutMs: number) => Promise<number>;
   timeoutMs?: number;
@@ -188,6 +193,15 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
       }),
     );
     checks.push(...reach);
+    const pinned = deps.pinnedImages
+      ? await deps.pinnedImages(p).catch((err: unknown): Check => ({
+          name: 'pinned-images',
+          status: 'fail',
+          detail: errMsg(err),
+          fix: 'run `lo images lock` again',
+        }))
+      : null;
+    if (pinned) checks.push(pinned);
 
     async function reachable(r: RegistryPlan): Promise<Check> {
       const name = `registry ${r.name}`;

@@ -124,9 +124,15 @@ export function doctorDeps(o: WiringOptions): DoctorDeps {
   const env = o.env ?? {};
   const log = o.log ?? silentLog;
   const docker = lazyDocker(env, log);
+  let airGapped = false;
   return {
     // Doctor plans without Docker when the engine is down, so the other checks still run.
-    loadPlan: async () => (await loadPlan(o.spec, o.plan)).plan,
+    loadPlan: async () => {
+      const { spec, plan } = await loadPlan(o.spec, o.plan);
+      airGapped = spec.registries.disableDefaultEndpoint;
+      return plan;
+    },
+    pinnedImages: async (plan) => (airGapped ? (await import('./imagesLock.js')).pinnedImagesCheck(plan) : null),
     docker: async () => {
       const d = await docker();
       return { version: (await d.engine.version()).version, target: d.target };
