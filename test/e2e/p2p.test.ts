@@ -197,7 +197,7 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
         try {
           await r.node.dialProtocol(multiaddr('/ip4/' + cfg.ip + '/tcp/' + cfg.routerPort + '/p2p/' + cfg.peerId), '/lo/oci/1.0.0', { signal: AbortSignal.timeout(5000) });
           out.stream = { opened: true };
-        } catch (e) { out.stream = { opened: false, error: code(e) }; }
+        } catch (e) { out.stream = { opened: false, error: e.name + ': ' + e.message }; }
         await r.stop();
         // The counters stay readable for the user (documented): the metrics port is on the node's addresses.
         out.metrics = { status: (await fetch('http://' + cfg.ip + ':' + cfg.metricsPort + '/metrics')).status };
