@@ -362,7 +362,7 @@ export async function run(report) {
       relayRuns.map((r) => r.ms),
     );
     report.value('relayed throughput (PSK + noise stream, verified while streaming)', (256 * 1000) / relay.median, 'MiB/s');
-    report.ratio('relayed / local throughput (higher is better)', relay.median, ag.median, { target: 0.8, op: '>=' });
+    report.ratio('relayed / local throughput (higher is better)', ag.median, relay.median, { target: 0.8, op: '>=' });
 
     report.heading('agent memory while serving');
     const m64 = await peakRss(metricsUrl(0), () => inNode(agentName(0), [{ url: blob(img64, 'b64') }]));
