@@ -4,12 +4,18 @@
  * Sets up, on the real Docker engine in 10.170.122-241.x: an upstream registry:2 and a pull-through mirror,
  * three containerd nodes (lo-test/node:containerd) with one lo agent each (deployP2P, sidecar in the node's
  * network namespace). Node 1 fetches two images with one random layer of 64 MiB and 256 MiB through the
- * agent-first hosts.toml. Then it measures:
+ * agent-first hosts.toml. The agents' registry port listens on 127.0.0.1 inside each node, so every request
+ * to it runs inside the node (docker exec of node in the agent container, timed there); /metrics is read from
+ * the host at <node ip>:<metricsPort>. Then it measures:
  *   - blob throughput: the 256 MiB layer from node 1's agent (its containerd content store) vs the same blob
- *     from registry:2's storage, same client, same network path, interleaved runs (target >= 0.8x);
- *   - the agent's RSS while serving 64 MiB and 256 MiB (locally and relayed by node 2): must not grow with size;
+ *     from registry:2's storage, same client, both from inside node 1, interleaved runs (target >= 0.8x);
+ *   - relayed throughput: node 2's agent streaming the layer from node 1 over /lo/oci/1.0.0 (PSK + noise +
+ *     yamux), verified while streaming, vs node 1 serving it locally (issue 15: >= 0.8x);
+ *   - the agent's RSS idle (issue 15: <= 64 MiB) and while serving 64 MiB and 256 MiB (locally and relayed):
+ *     must not grow with size;
  *   - DHT resolve latency: time to the first provider for keys held by the nodes, from a libp2p peer that
- *     joins the swarm with the cluster key (target p50 <= 20 ms), and the agents' own HEAD-through-peer latency.
+ *     joins the swarm with the cluster key (target p50 <= 20 ms), and the agents' own HEAD-through-peer
+ *     latency (issue 15: p50 <= 15 ms, p99 <= 50 ms).
  * Everything created carries dev.lok8s.lo.test-run=<id> and is removed at the end, also on failure.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -71,23 +77,33 @@ async function scrape(url) {
   return m;
 }
 
-/** GETs a URL, discards the body, returns { ms, bytes }. */
-function download(url) {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    http
-      .get(url, (res) => {
-        if (res.statusCode !== 200) {
-          res.resume();
-          return reject(new Error(`GET ${url}: ${res.statusCode}`));
-        }
-        let bytes = 0;
-        res.on('data', (c) => (bytes += c.length));
-        res.on('end', () => resolve({ ms: performance.now() - t0, bytes }));
-        res.on('error', reject);
-      })
-      .on('error', reject);
+// Runs inside an agent container (the node's network namespace): requests in order, each timed there.
+const IN_NODE_SCRIPT = `
+const http = require('node:http');
+const reqs = JSON.parse(process.argv[1]);
+const one = (r) => new Promise((resolve, reject) => {
+  const t0 = performance.now();
+  http.request(r.url, { method: r.method || 'GET', agent: false }, (res) => {
+    let bytes = 0;
+    res.on('data', (c) => (bytes += c.length));
+    res.on('end', () => resolve({ status: res.statusCode, bytes, ms: performance.now() - t0 }));
+    res.on('error', reject);
+  }).on('error', reject).end();
+});
+(async () => {
+  const out = [];
+  for (const r of reqs) out.push(await one(r));
+  process.stdout.write(JSON.stringify(out));
+})();
+`;
+
+/** Requests from inside `agent`'s node (see IN_NODE_SCRIPT); throws unless each answers `status`. */
+async function inNode(agent, reqs, status = 200) {
+  const out = JSON.parse(await execIn(agent, ['/usr/local/bin/node', '-e', IN_NODE_SCRIPT, JSON.stringify(reqs)]));
+  out.forEach((r, i) => {
+    if (r.status !== status) throw new Error(`${reqs[i].method ?? 'GET'} ${reqs[i].url} in ${agent}: ${r.status}`);
   });
+  return out;
 }
 
 /** Writes `bytes` random bytes to a file and returns its sha256 digest. */
@@ -296,9 +312,12 @@ export async function run(report) {
     });
     const ips = [];
     for (const name of names) ips.push((await docker.getContainer(name).inspect()).NetworkSettings.Networks[project].IPAddress);
-    const agent = (i) => `http://${ips[i]}:${plan.p2p.port}`;
+    // Inside node i (its agent container): the registry on loopback. From the host: the metrics port.
+    const agentName = (i) => `${names[i]}-lo-p2p`;
+    const local = `http://127.0.0.1:${plan.p2p.port}`;
+    const metricsUrl = (i) => `http://${ips[i]}:${plan.p2p.metricsPort}/metrics`;
     await waitFor('agents connected', async () => {
-      for (let i = 0; i < 3; i++) if ((await scrape(`${agent(i)}/metrics`)).get('lo_p2p_peers') !== 2) return false;
+      for (let i = 0; i < 3; i++) if ((await scrape(metricsUrl(i))).get('lo_p2p_peers') !== 2) return false;
       return true;
     });
 
@@ -309,44 +328,50 @@ export async function run(report) {
     for (const ref of ['docker.io/lop2p/b64:1', 'docker.io/lop2p/b256:1']) {
       await execIn(names[0], ['ctr', '-n', 'k8s.io', 'content', 'fetch', '--hosts-dir', '/etc/containerd/certs.d', ref]);
     }
+    const blob = (img, repo) => `${local}/v2/lop2p/${repo}/blobs/${img.layer}`;
     await waitFor('node 2 finds the 256 MiB layer through the DHT', async () => {
-      const r = await fetch(`${agent(1)}/v2/lop2p/b256/blobs/${img256.layer}`, { method: 'HEAD' });
-      return r.status === 200;
+      await inNode(agentName(1), [{ url: blob(img256, 'b256'), method: 'HEAD' }]);
+      return true;
     });
 
-    report.heading('blob throughput: 256 MiB layer, agent (containerd content store) vs registry:2 (its storage)');
-    const regUrl = `${upstream}/v2/lop2p/b256/blobs/${img256.layer}`;
-    const agentUrl = `${agent(0)}/v2/lop2p/b256/blobs/${img256.layer}`;
-    await download(regUrl);
-    await download(agentUrl);
-    const regMs = [];
-    const agentMs = [];
-    for (let i = 0; i < 5; i++) {
-      regMs.push((await download(regUrl)).ms);
-      agentMs.push((await download(agentUrl)).ms);
-    }
-    const reg = report.sample('registry:2 GET 256 MiB blob', regMs);
-    const ag = report.sample('lo agent GET 256 MiB blob (local content)', agentMs);
-    report.value('registry:2 throughput', (256 * 1000) / reg.median, 'MiB/s');
-    report.value('agent throughput', (256 * 1000) / ag.median, 'MiB/s');
-    report.ratio('agent / registry:2 throughput (higher is better)', reg.median, ag.median, { target: 0.8, op: '>=' });
-    const relay = report.sample('node 2 agent relaying the 256 MiB blob from node 1', [
-      (await download(`${agent(1)}/v2/lop2p/b256/blobs/${img256.layer}`)).ms,
-      (await download(`${agent(1)}/v2/lop2p/b256/blobs/${img256.layer}`)).ms,
-      (await download(`${agent(1)}/v2/lop2p/b256/blobs/${img256.layer}`)).ms,
-    ]);
-    report.value('relayed throughput (verified while streaming)', (256 * 1000) / relay.median, 'MiB/s');
+    // Idle first: nothing served yet on node 3 (it only took part in the DHT).
+    report.heading('agent memory (RSS, from its /metrics on the metrics port)');
+    const idle = (await scrape(metricsUrl(2))).get('lo_p2p_process_resident_memory_bytes') / MiB;
+    report.value('node 3 agent RSS idle (connected, nothing served)', idle, 'MiB', { target: 64 });
 
-    report.heading('agent memory (RSS, from its /metrics) while serving');
-    const idle = (await scrape(`${agent(0)}/metrics`)).get('lo_p2p_process_resident_memory_bytes') / MiB;
-    report.value('node 1 agent RSS idle', idle, 'MiB');
-    const m64 = await peakRss(`${agent(0)}/metrics`, () => download(`${agent(0)}/v2/lop2p/b64/blobs/${img64.layer}`));
-    const m256 = await peakRss(`${agent(0)}/metrics`, () => download(agentUrl));
+    report.heading('blob throughput: 256 MiB layer, measured inside node 1 (agent on 127.0.0.1) and node 2');
+    const regUrl = `${upstream}/v2/lop2p/b256/blobs/${img256.layer}`;
+    const agentUrl = blob(img256, 'b256');
+    // Warm-up, then interleaved runs in one exec: registry:2 and the agent from the same client in node 1.
+    await inNode(agentName(0), [{ url: regUrl }, { url: agentUrl }]);
+    const runs = await inNode(agentName(0), Array.from({ length: 5 }, () => [{ url: regUrl }, { url: agentUrl }]).flat());
+    const reg = report.sample(
+      'registry:2 GET 256 MiB blob (from node 1)',
+      runs.filter((_, i) => i % 2 === 0).map((r) => r.ms),
+    );
+    const ag = report.sample(
+      'lo agent GET 256 MiB blob (local content, node 1)',
+      runs.filter((_, i) => i % 2 === 1).map((r) => r.ms),
+    );
+    report.value('registry:2 throughput', (256 * 1000) / reg.median, 'MiB/s');
+    report.value('agent throughput (local)', (256 * 1000) / ag.median, 'MiB/s');
+    report.ratio('agent / registry:2 throughput (higher is better)', reg.median, ag.median, { target: 0.8, op: '>=' });
+    const relayRuns = await inNode(agentName(1), [{ url: agentUrl }, { url: agentUrl }, { url: agentUrl }]);
+    const relay = report.sample(
+      'node 2 agent relaying the 256 MiB blob from node 1 (/lo/oci/1.0.0)',
+      relayRuns.map((r) => r.ms),
+    );
+    report.value('relayed throughput (PSK + noise stream, verified while streaming)', (256 * 1000) / relay.median, 'MiB/s');
+    report.ratio('relayed / local throughput (higher is better)', ag.median, relay.median, { target: 0.8, op: '>=' });
+
+    report.heading('agent memory while serving');
+    const m64 = await peakRss(metricsUrl(0), () => inNode(agentName(0), [{ url: blob(img64, 'b64') }]));
+    const m256 = await peakRss(metricsUrl(0), () => inNode(agentName(0), [{ url: agentUrl }]));
     report.value('node 1 agent peak RSS serving 64 MiB (local)', m64, 'MiB');
     report.value('node 1 agent peak RSS serving 256 MiB (local)', m256, 'MiB');
     report.value('RSS growth 64 -> 256 MiB blob (local)', m256 - m64, 'MiB', { target: 16 });
-    const r64 = await peakRss(`${agent(1)}/metrics`, () => download(`${agent(1)}/v2/lop2p/b64/blobs/${img64.layer}`));
-    const r256 = await peakRss(`${agent(1)}/metrics`, () => download(`${agent(1)}/v2/lop2p/b256/blobs/${img256.layer}`));
+    const r64 = await peakRss(metricsUrl(1), () => inNode(agentName(1), [{ url: blob(img64, 'b64') }]));
+    const r256 = await peakRss(metricsUrl(1), () => inNode(agentName(1), [{ url: agentUrl }]));
     report.value('node 2 agent peak RSS relaying 64 MiB', r64, 'MiB');
     report.value('node 2 agent peak RSS relaying 256 MiB', r256, 'MiB');
     report.value('RSS growth 64 -> 256 MiB blob (relayed)', r256 - r64, 'MiB', { target: 16 });
@@ -354,7 +379,6 @@ export async function run(report) {
     report.heading('DHT resolve latency (time to the first provider)');
     router = await Libp2pRouter.start({
       port: 0,
-      registryPort: plan.p2p.port,
       psk: await readSwarmKey(plan.p2p.keyPath),
       bootstrap: ips.map((ip) => `${ip}:${plan.p2p.routerPort}`),
       host: `10.170.${x}.1`,
@@ -391,21 +415,19 @@ export async function run(report) {
     report.value('DHT resolve p99', p(0.99), 'ms');
 
     const heads = [];
-    for (let round = 0; round < 20; round++) {
-      for (const i of [1, 2]) {
-        for (const d of [img64.manifest, img256.manifest]) {
-          const t0 = performance.now();
-          const r = await fetch(`${agent(i)}/v2/lop2p/b64/manifests/${d}`, { method: 'HEAD' });
-          heads.push(performance.now() - t0);
-          if (r.status !== 200) throw new Error(`HEAD via node ${i + 1}: ${r.status}`);
-        }
-      }
+    for (const i of [1, 2]) {
+      const reqs = Array.from({ length: 20 }, () =>
+        [img64.manifest, img256.manifest].map((d) => ({ url: `${local}/v2/lop2p/b64/manifests/${d}`, method: 'HEAD' })),
+      ).flat();
+      heads.push(...(await inNode(agentName(i), reqs)).map((r) => r.ms));
     }
     heads.sort((a, b) => a - b);
-    report.note('HEAD of a manifest through node 2/3 agents (DHT resolve + HEAD to node 1, which holds them)');
-    report.value('agent HEAD via peer p50', heads[Math.floor(heads.length / 2)], 'ms');
-    report.value('agent HEAD via peer p99', heads[Math.floor(heads.length * 0.99)], 'ms');
-    const m2 = await scrape(`${agent(2)}/metrics`);
+    report.note(
+      `${heads.length} HEADs of a manifest through node 2/3 agents, timed inside the nodes (DHT resolve + /lo/oci/1.0.0 stream to node 1)`,
+    );
+    report.value('agent HEAD via peer p50', heads[Math.floor(heads.length / 2)], 'ms', { target: 15 });
+    report.value('agent HEAD via peer p99', heads[Math.floor(heads.length * 0.99)], 'ms', { target: 50 });
+    const m2 = await scrape(metricsUrl(2));
     const le20 = [...m2]
       .filter(([k]) => k.startsWith('lo_p2p_resolve_duration_seconds_bucket') && k.includes('found="true"') && k.includes('le="0.02"'))
       .reduce((s, [, v]) => s + v, 0);

@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import { once } from 'node:events';
+import http, { type Server } from 'node:http';
 import type { CID } from 'multiformats/cid';
 import { ContainerdSource, type ContainerdSourceOptions } from './containerdSource.js';
 import type { ContentSource, LocalTag } from './contentSource.js';
@@ -7,13 +8,21 @@ import { digestKey, tagKey } from './keys.js';
 import { Libp2pRouter } from './libp2pRouter.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
 import { startRegistryServer } from './registry.js';
+import { fetchOverHttp } from './registry/fetchOverHttp.js';
+import { HOP_HEADER } from './registry/request.js';
+import { metricsRoute } from './registry/routes.js';
 
 interface AgentOptions {
   /** OCI registry port (plan.p2p.port); containerd reaches it at http://127.0.0.1:<port>. */
   port: number;
   /** libp2p port (plan.p2p.routerPort). */
   routerPort: number;
+  /** Prometheus `/metrics` port (plan.p2p.metricsPort). */
+  metricsPort: number;
+  /** Where the registry port listens: loopback in the node's network namespace (only its containerd). */
   host?: string;
+  /** Where the libp2p and metrics ports listen (default 0.0.0.0: the other nodes, and the user, reach them). */
+  publicHost?: string;
   psk: Uint8Array;
   /** Other nodes' routers: host:port or multiaddrs. */
   bootstrap: string[];
@@ -31,6 +40,7 @@ interface AgentOptions {
 
 interface RunningAgent {
   url: string;
+  metricsUrl: string;
   metrics: AgentMetrics;
   router: Libp2pRouter;
   server: Server;
@@ -119,21 +129,27 @@ class Advertiser {
   }
 }
 
+function portOf(server: Server, fallback: number): number {
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : fallback;
+}
+
 export async function startAgent(opts: AgentOptions, deps: { source?: ContentSource } = {}): Promise<RunningAgent> {
   const log = opts.log ?? (() => {});
   const metrics = createMetrics();
   const source = deps.source ?? new ContainerdSource({ ...opts.containerd, log });
+  const host = opts.host ?? '127.0.0.1';
+  const publicHost = opts.publicHost ?? '0.0.0.0';
   const router = await Libp2pRouter.start({
     port: opts.routerPort,
-    registryPort: opts.port,
     psk: opts.psk,
     bootstrap: opts.bootstrap,
-    host: opts.host,
+    host: publicHost,
     log,
   });
   const server = await startRegistryServer({
     port: opts.port,
-    host: opts.host,
+    host,
     source,
     router,
     metrics,
@@ -143,6 +159,18 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
     peerTimeoutMs: opts.peerTimeoutMs,
     log,
   });
+  const port = portOf(server, opts.port);
+  // Peers' pulls arrive on the /lo/oci/1.0.0 stream and are answered by this registry with the hop header,
+  // so from its local content only (a peer never relays onward).
+  const local = `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
+  await router.serve((req, signal) => fetchOverHttp(local, req, opts.peerTimeoutMs ?? 3000, signal, { [HOP_HEADER]: '1' }));
+  const metricsServer = http.createServer((req, res) => {
+    if (req.method === 'GET' && new URL(req.url ?? '/', 'http://agent').pathname === '/metrics') return metricsRoute(res, metrics);
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('only /metrics here\n');
+  });
+  metricsServer.listen(opts.metricsPort, publicHost);
+  await once(metricsServer, 'listening');
   const readvertiseMs = opts.readvertiseMs ?? 30 * 60_000;
   const adv = new Advertiser(source, router, metrics, opts.registries, opts.resolveLatest, readvertiseMs, log);
 
@@ -159,10 +187,9 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
   periodic.unref();
   void adv.sync(true);
 
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: local,
+    metricsUrl: `http://127.0.0.1:${portOf(metricsServer, opts.metricsPort)}/metrics`,
     metrics,
     router,
     server,
@@ -172,8 +199,10 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
       clearInterval(periodic);
       if (debounce) clearTimeout(debounce);
       unwatch();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      for (const s of [server, metricsServer]) {
+        s.closeAllConnections();
+        await new Promise<void>((r) => s.close(() => r()));
+      }
       await router.stop();
       await source.close();
     },

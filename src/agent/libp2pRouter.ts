@@ -3,19 +3,19 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify } from '@libp2p/identify';
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { ping } from '@libp2p/ping';
 import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import type { CID } from 'multiformats/cid';
-import type { PeerTarget, Router } from './router.js';
+import { fetchOverStream, OCI_PROTOCOL, serveOverStream } from './ociStream.js';
+import type { PeerRequest, PeerResponse, PeerTarget, Router } from './router.js';
 
 interface Libp2pRouterOptions {
   /** libp2p TCP port (plan.p2p.routerPort). */
   port: number;
-  /** Port of every agent's OCI registry (plan.p2p.port); peers are fetched from at <peer ip>:<registryPort>. */
-  registryPort: number;
   /** Pre-shared key in swarm.key format (see swarmKey.ts). */
   psk: Uint8Array;
   /** `host:port` or multiaddrs of other nodes' routers; dialled until connected. */
@@ -38,23 +38,6 @@ function toMultiaddr(entry: string): Multiaddr {
   const port = entry.slice(i + 1);
   const proto = /^\d+\.\d+\.\d+\.\d+$/.test(host) ? 'ip4' : host.includes(':') ? 'ip6' : 'dns4';
   return multiaddr(`/${proto}/${host}/tcp/${port}`);
-}
-
-function urlOf(addrs: Multiaddr[], registryPort: number): string | null {
-  // Prefer a routable address; fall back to loopback (several agents on one host, as in tests).
-  const loop = (a: Multiaddr): boolean => /^\/ip[46]\/(127\.|::1)/.test(a.toString());
-  const sorted = [...addrs.filter((a) => !loop(a)), ...addrs.filter(loop)];
-  for (const a of sorted) {
-    try {
-      const o = a.toOptions();
-      if (o.transport !== 'tcp') continue;
-      if (o.host === '0.0.0.0') continue;
-      return o.family === 6 ? `http://[${o.host}]:${registryPort}` : `http://${o.host}:${registryPort}`;
-    } catch {
-      /* not an ip/tcp address */
-    }
-  }
-  return null;
 }
 
 /**
@@ -153,17 +136,15 @@ export class Libp2pRouter implements Router {
     const cap = setTimeout(() => ctl.abort(), Math.max(timeoutMs, this.opts.collectMs ?? 5000));
     const self = this.node.peerId.toString();
     const seen = new Set<string>();
-    const registryPort = this.opts.registryPort;
     const node = this.node;
     async function* targets(): AsyncGenerator<PeerTarget> {
       for await (const p of node.contentRouting.findProviders(key, { signal: ctl.signal })) {
         const id = p.id.toString();
         if (id === self || seen.has(id)) continue;
         seen.add(id);
-        let addrs = p.multiaddrs;
-        if (addrs.length === 0) addrs = (await node.peerStore.get(p.id).catch(() => null))?.addresses.map((a) => a.multiaddr) ?? [];
-        const url = urlOf(addrs, registryPort);
-        if (url) yield { id, url };
+        // Connected peers are reached over their connection; others at the addresses the record carries.
+        if (p.multiaddrs.length > 0) await node.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {});
+        yield { id };
       }
     }
     const it = targets();
@@ -184,6 +165,28 @@ export class Libp2pRouter implements Router {
       ctl.abort();
       void it.return(undefined).catch(() => {});
     }
+  }
+
+  /**
+   * Answers other agents' pulls on `/lo/oci/1.0.0` with `answer` (the agent's own registry, local content only).
+   * Only peers holding the cluster key reach this: the protocol exists only on PSK-protected connections.
+   */
+  async serve(answer: (req: PeerRequest, signal: AbortSignal) => Promise<PeerResponse>, headTimeoutMs = 5000): Promise<void> {
+    await this.node.handle(OCI_PROTOCOL, ({ stream }) => void serveOverStream(stream, answer, headTimeoutMs), {
+      maxInboundStreams: 256,
+    });
+  }
+
+  /** A pull from `peer` on a new `/lo/oci/1.0.0` stream (over the existing connection when there is one). */
+  async fetch(peer: PeerTarget, req: PeerRequest, timeoutMs: number, signal: AbortSignal): Promise<PeerResponse> {
+    const dial = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+    // negotiateFully false: the protocol name travels with the request (we write first), saving a round trip.
+    const stream = await this.node.dialProtocol(peerIdFromString(peer.id), OCI_PROTOCOL, {
+      signal: dial,
+      maxOutboundStreams: 256,
+      negotiateFully: false,
+    });
+    return fetchOverStream(stream, req, timeoutMs, signal);
   }
 
   async advertise(keys: CID[]): Promise<{ ok: number; failed: number }> {

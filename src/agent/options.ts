@@ -9,7 +9,9 @@ import { ExitCode, LoError } from '../errors/loError.js';
 export interface AgentOptions {
   port: number;
   routerPort: number;
+  metricsPort: number;
   host: string;
+  publicHost: string;
   key: string;
   peers: string[];
   containerd: string;
@@ -49,7 +51,7 @@ export const AGENT_OPTIONS: Table = {
     kind: 'int',
     flag: '--port',
     arg: '<port>',
-    description: 'OCI registry port containerd uses (plan.p2p.port)',
+    description: "OCI registry port the node's containerd uses (plan.p2p.port)",
     env: 'LO_P2P_PORT',
     default: 30020,
   },
@@ -61,7 +63,30 @@ export const AGENT_OPTIONS: Table = {
     env: 'LO_P2P_ROUTER_PORT',
     default: 30021,
   },
-  host: { kind: 'string', flag: '--host', arg: '<addr>', description: 'address to listen on', env: 'LO_P2P_HOST', default: '0.0.0.0' },
+  metricsPort: {
+    kind: 'int',
+    flag: '--metrics-port',
+    arg: '<port>',
+    description: 'Prometheus /metrics port (plan.p2p.metricsPort)',
+    env: 'LO_P2P_METRICS_PORT',
+    default: 30022,
+  },
+  host: {
+    kind: 'string',
+    flag: '--host',
+    arg: '<addr>',
+    description: 'address the registry port listens on (loopback: only the node itself)',
+    env: 'LO_P2P_HOST',
+    default: '127.0.0.1',
+  },
+  publicHost: {
+    kind: 'string',
+    flag: '--public-host',
+    arg: '<addr>',
+    description: 'address the libp2p and metrics ports listen on',
+    env: 'LO_P2P_PUBLIC_HOST',
+    default: '0.0.0.0',
+  },
   key: {
     kind: 'string',
     flag: '--key',

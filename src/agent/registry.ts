@@ -7,7 +7,7 @@ import { createServeLocal } from './registry/local.js';
 import { createPeerRelay } from './registry/peers.js';
 import { parseRequest, RequestContext, sendError, type RouteName } from './registry/request.js';
 import { createResolver } from './registry/resolve.js';
-import { baseRoute, blobRoute, manifestRoute, metricsRoute } from './registry/routes.js';
+import { baseRoute, blobRoute, manifestRoute } from './registry/routes.js';
 
 export interface RegistryOptions {
   source: ContentSource;
@@ -47,7 +47,6 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
 
   return (req, res) => {
     const pull = parseRequest(req);
-    if (pull.pathname === '/metrics' && pull.method === 'GET') return metricsRoute(res, metrics);
     const { route } = pull;
     const ctx = new RequestContext(req, res, route ? (route.kind as RouteName) : 'other', metrics);
     if (pull.method !== 'GET' && pull.method !== 'HEAD') {
@@ -74,9 +73,9 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
   };
 }
 
-export async function startRegistryServer(opts: RegistryOptions & { port: number; host?: string }): Promise<http.Server> {
+export async function startRegistryServer(opts: RegistryOptions & { port: number; host: string }): Promise<http.Server> {
   const server = http.createServer({ keepAlive: true }, createRegistryHandler(opts));
-  server.listen(opts.port, opts.host ?? '0.0.0.0');
+  server.listen(opts.port, opts.host);
   await once(server, 'listening');
   return server;
 }

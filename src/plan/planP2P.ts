@@ -16,6 +16,7 @@ export function agentBaseOptions(p2p: ClusterSpec['registries']['p2p'], registri
   return {
     port: p2p.port,
     routerPort: p2p.routerPort,
+    metricsPort: p2p.metricsPort,
     key: AGENT_KEY_PATH,
     containerd: NODE_CONTAINERD_SOCKET,
     namespace: AGENT_NAMESPACE,

@@ -37,6 +37,7 @@ export const SPEC_DEFAULTS = {
   p2p: {
     port: schemaDefault('spec.registries.p2p.port') as number,
     routerPort: schemaDefault('spec.registries.p2p.routerPort') as number,
+    metricsPort: schemaDefault('spec.registries.p2p.metricsPort') as number,
     dialTimeout: schemaDefault('spec.registries.p2p.dialTimeout') as string,
   },
 } as const;

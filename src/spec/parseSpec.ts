@@ -406,6 +406,7 @@ function normalise(d: SpecDocument, opts: ParseOptions): ClusterSpec {
         enabled: regs.p2p.enabled ?? defaultP2PEnabled(nodes),
         port: regs.p2p.port,
         routerPort: regs.p2p.routerPort,
+        metricsPort: regs.p2p.metricsPort,
         resolveTimeoutMs: regs.p2p.resolveTimeoutMs,
         resolveLatest: regs.p2p.resolveLatest,
         dialTimeout: regs.p2p.dialTimeout,

@@ -287,18 +287,28 @@ export const hostPortsAreValid: SpecRule = (doc) => {
   return issues;
 };
 
+const P2P_PORT_KEYS = ['port', 'routerPort', 'metricsPort'] as const;
+
+/** The agent's three ports (registry, libp2p, metrics) must be three different ports. */
 export const p2pPortsDiffer: SpecRule = (doc, ctx) => {
   const p2p = doc.spec?.registries?.p2p;
-  if (p2p?.port === undefined || p2p.port !== (p2p.routerPort ?? SPEC_DEFAULTS.p2p.routerPort)) return [];
-  const written = ctx.wrote(['spec', 'registries', 'p2p', 'routerPort']) ? 'routerPort' : 'port';
-  const { port, routerPort } = SPEC_DEFAULTS.p2p;
-  return [
-    {
-      path: ['spec', 'registries', 'p2p', written],
-      message: `routerPort ${p2p.port} is the same as p2p.port`,
-      hint: `use two different ports (defaults: port ${port}, routerPort ${routerPort})`,
-    },
-  ];
+  if (!p2p) return [];
+  const value = (k: (typeof P2P_PORT_KEYS)[number]): number => p2p[k] ?? SPEC_DEFAULTS.p2p[k];
+  const issues: SpecIssue[] = [];
+  P2P_PORT_KEYS.forEach((a, i) => {
+    for (const b of P2P_PORT_KEYS.slice(i + 1)) {
+      if (value(a) !== value(b) || (p2p[a] === undefined && p2p[b] === undefined)) continue;
+      // Point at the one the user wrote (the later key when both are written).
+      const written = ctx.wrote(['spec', 'registries', 'p2p', b]) ? b : a;
+      const d = SPEC_DEFAULTS.p2p;
+      issues.push({
+        path: ['spec', 'registries', 'p2p', written],
+        message: `${b} ${value(a)} is the same as p2p.${a}`,
+        hint: `use different ports (defaults: port ${d.port}, routerPort ${d.routerPort}, metricsPort ${d.metricsPort})`,
+      });
+    }
+  });
+  return issues;
 };
 
 /**
@@ -309,12 +319,12 @@ export const p2pPortsAreFree: SpecRule = (doc) => {
   const p2p = doc.spec?.registries?.p2p;
   const ports = { port: p2p?.port, routerPort: p2p?.routerPort };
   const issues: SpecIssue[] = [];
-  for (const [key, port] of Object.entries(ports)) {
+  for (const [key, port] of Object.entries({ ...ports, metricsPort: p2p?.metricsPort })) {
     if (port === undefined || NODE_PORTS[port] === undefined) continue;
     issues.push({
       path: ['spec', 'registries', 'p2p', key],
       message: `${port} is already taken by ${NODE_PORTS[port]} inside every kind node`,
-      hint: `use a free port, e.g. the default ${SPEC_DEFAULTS.p2p[key as 'port' | 'routerPort']}`,
+      hint: `use a free port, e.g. the default ${SPEC_DEFAULTS.p2p[key as (typeof P2P_PORT_KEYS)[number]]}`,
     });
   }
   const nodes = doc.spec?.nodes;

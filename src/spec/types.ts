@@ -52,6 +52,7 @@ export interface P2PSpec {
   enabled: boolean;
   port: number;
   routerPort: number;
+  metricsPort: number;
   resolveTimeoutMs: number;
   resolveLatest: boolean;
   dialTimeout: string;

@@ -8,13 +8,15 @@
  * and the intruder. With P2P on and 3 downloads, containerd 2.1 pulls through its transfer service.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createP2PBed, docker, execIn, metric, waitFor, type BedNode, type P2PBed } from '../helpers/p2p.js';
+import { createP2PBed, docker, execIn, metric, waitFor, type AgentAnswer, type BedNode, type P2PBed } from '../helpers/p2p.js';
 
 let bed: P2PBed;
 let n1: BedNode, n2: BedNode, n3: BedNode, intruder: BedNode;
 const img: Record<string, { digest: string; layers: string[] }> = {};
 const ref = (repo: string, tag = '1'): string => `docker.io/lop2p/${repo}:${tag}`;
-const agentUrl = (n: BedNode): string => `http://${n.ip}:${bed.plan.p2p.port}`;
+/** One request to a node's agent registry, from inside the node (the port listens on its 127.0.0.1 only). */
+const ask = async (n: BedNode, path: string, method: 'GET' | 'HEAD' = 'HEAD'): Promise<AgentAnswer> =>
+  (await bed.agent(n, [{ path, method }]))[0]!;
 const BIG = 48 << 20;
 /** Upload pacing on every agent so the kill test can hit the middle of a blob (48 MiB at 24 MiB/s ~ 2 s). */
 const UPLOAD_LIMIT = 24 << 20;
@@ -84,8 +86,8 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     expect(metric(await bed.metrics(intruder), 'lo_p2p_peers')).toBe(0);
     // Node 2's agent already finds the manifest through the DHT (HEAD, relayed from node 1).
     await waitFor('n2 resolves a:1 via the DHT', async () => {
-      const r = await fetch(`${agentUrl(n2)}/v2/lop2p/a/manifests/1?ns=docker.io`, { method: 'HEAD' });
-      return r.status === 200 && r.headers.get('docker-content-digest') === img.a!.digest;
+      const r = await ask(n2, '/v2/lop2p/a/manifests/1?ns=docker.io');
+      return r.status === 200 && r.headers['docker-content-digest'] === img.a!.digest;
     });
   });
 
@@ -114,17 +116,14 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
   });
 
   it('an image nobody has fails over fast (404 within the resolve timeout)', async () => {
-    const times: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const t0 = performance.now();
-      const r = await fetch(`${agentUrl(n3)}/v2/lop2p/nothing/manifests/${i}?ns=docker.io`, { method: 'HEAD' });
-      times.push(performance.now() - t0);
-      expect(r.status).toBe(404);
-    }
-    const blobT0 = performance.now();
-    const rb = await fetch(`${agentUrl(n3)}/v2/lop2p/nothing/blobs/sha256:${'0'.repeat(64)}`);
-    const blobMs = performance.now() - blobT0;
-    expect(rb.status).toBe(404);
+    // Timed inside node 3, next to its containerd (one exec for all of them).
+    const answers = await bed.agent(n3, [
+      ...Array.from({ length: 10 }, (_, i) => ({ path: `/v2/lop2p/nothing/manifests/${i}?ns=docker.io`, method: 'HEAD' as const })),
+      { path: `/v2/lop2p/nothing/blobs/sha256:${'0'.repeat(64)}` },
+    ]);
+    for (const a of answers) expect(a.status).toBe(404);
+    const times = answers.slice(0, 10).map((a) => a.ms);
+    const blobMs = answers[10]!.ms;
     times.sort((a, b) => a - b);
     const p50 = times[5]!;
     const m3 = await bed.metrics(n3);
@@ -143,27 +142,81 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
   });
 
   it('tags named latest are not resolved by P2P (resolveLatest off)', async () => {
-    const r = await fetch(`${agentUrl(n1)}/v2/lop2p/a/manifests/latest?ns=docker.io`, { method: 'HEAD' });
-    expect(r.status).toBe(404);
-    const r3 = await fetch(`${agentUrl(n3)}/v2/lop2p/a/manifests/latest?ns=docker.io`, { method: 'HEAD' });
-    expect(r3.status).toBe(404);
+    expect((await ask(n1, '/v2/lop2p/a/manifests/latest?ns=docker.io')).status).toBe(404);
+    expect((await ask(n3, '/v2/lop2p/a/manifests/latest?ns=docker.io')).status).toBe(404);
     expect(metric(await bed.metrics(n3), 'lo_p2p_requests_total', { result: 'tag-policy' })).toBeGreaterThanOrEqual(1);
     // The same content by tag 1 resolves, so only the policy stands in the way.
-    expect((await fetch(`${agentUrl(n3)}/v2/lop2p/a/manifests/1?ns=docker.io`, { method: 'HEAD' })).status).toBe(200);
+    expect((await ask(n3, '/v2/lop2p/a/manifests/1?ns=docker.io')).status).toBe(200);
   });
 
   it('a node with another swarm key can neither join, nor fetch, nor serve', async () => {
     expect(metric(await bed.metrics(intruder), 'lo_p2p_peers')).toBe(0);
     for (const n of [n1, n2, n3]) expect(metric(await bed.metrics(n), 'lo_p2p_peers')).toBe(2);
     // Fetch: the intruder's agent does not find a:1, which all three nodes hold.
-    const r = await fetch(`${agentUrl(intruder)}/v2/lop2p/a/manifests/${img.a!.digest}`, { method: 'HEAD' });
-    expect(r.status).toBe(404);
+    expect((await ask(intruder, `/v2/lop2p/a/manifests/${img.a!.digest}`)).status).toBe(404);
     // Serve: d is only on the intruder; the cluster never learns about it.
-    const r2 = await fetch(`${agentUrl(n1)}/v2/lop2p/d/manifests/${img.d!.digest}`, { method: 'HEAD' });
-    expect(r2.status).toBe(404);
-    expect((await fetch(`${agentUrl(intruder)}/v2/lop2p/d/manifests/${img.d!.digest}`, { method: 'HEAD' })).status).toBe(200);
+    expect((await ask(n1, `/v2/lop2p/d/manifests/${img.d!.digest}`)).status).toBe(404);
+    expect((await ask(intruder, `/v2/lop2p/d/manifests/${img.d!.digest}`)).status).toBe(200);
     const logs = await bed.agentLogs(intruder);
     expect(logs).toMatch(/bootstrap \/ip4\/.* /);
+  });
+
+  it('a container on the network (not a node) cannot read a node registry, nor speak /lo/oci/1.0.0 without the key', async () => {
+    const { port, routerPort, metricsPort } = bed.plan.p2p;
+    const logs = ((await docker.getContainer(n1.agent).logs({ stdout: true, stderr: true })) as unknown as Buffer).toString('latin1');
+    const peerId = /\/p2p\/(12D3Koo\w+)/.exec(logs)?.[1];
+    expect(peerId, logs.slice(0, 2000)).toBeTruthy();
+    const cfg = { ip: n1.ip, port, routerPort, metricsPort, peerId, digest: img.a!.layers[0] };
+    const out = JSON.parse(
+      await bed.outsider(`
+        import net from 'node:net';
+        import { multiaddr } from '@multiformats/multiaddr';
+        const cfg = ${JSON.stringify(cfg)};
+        const out = {};
+        const code = (e) => String(e.cause?.code ?? e.code ?? e.name ?? e.message);
+        // What a pod would try first: the registry port at the node's address.
+        try {
+          const r = await fetch('http://' + cfg.ip + ':' + cfg.port + '/v2/lop2p/a/blobs/' + cfg.digest, { signal: AbortSignal.timeout(3000) });
+          out.registry = { status: r.status };
+        } catch (e) { out.registry = { error: code(e) }; }
+        // A client without the key asking for the protocol in plain multistream-select.
+        out.raw = await new Promise((resolve) => {
+          const s = net.connect(cfg.routerPort, cfg.ip);
+          let got = Buffer.alloc(0);
+          s.on('connect', () => s.write(Buffer.concat([Buffer.from([19]), Buffer.from('/multistream/1.0.0\\n'), Buffer.from([14]), Buffer.from('/lo/oci/1.0.0\\n')])));
+          s.on('data', (c) => (got = Buffer.concat([got, c])));
+          const end = () => resolve({ bytes: got.length, multistream: got.includes('/multistream/'), oci: got.includes('/lo/oci/') });
+          s.on('close', end);
+          s.on('error', end);
+          setTimeout(() => s.destroy(), 3000);
+        });
+        // A real libp2p node with another key dialling the protocol at the node's peer id.
+        const { Libp2pRouter } = await import('/opt/lo/dist/agent/libp2pRouter.js');
+        const { generateSwarmKey, parseSwarmKey } = await import('/opt/lo/dist/agent/swarmKey.js');
+        const r = await Libp2pRouter.start({ port: 0, psk: parseSwarmKey(generateSwarmKey()), bootstrap: [] });
+        try {
+          await r.node.dialProtocol(multiaddr('/ip4/' + cfg.ip + '/tcp/' + cfg.routerPort + '/p2p/' + cfg.peerId), '/lo/oci/1.0.0', { signal: AbortSignal.timeout(5000) });
+          out.stream = { opened: true };
+        } catch (e) { out.stream = { opened: false, error: e.name + ': ' + e.message }; }
+        await r.stop();
+        // The counters stay readable for the user (documented): the metrics port is on the node's addresses.
+        out.metrics = { status: (await fetch('http://' + cfg.ip + ':' + cfg.metricsPort + '/metrics')).status };
+        process.stdout.write(JSON.stringify(out));
+      `),
+    ) as {
+      registry: { status?: number; error?: string };
+      raw: { bytes: number; multistream: boolean; oci: boolean };
+      stream: { opened: boolean; error?: string };
+      metrics: { status: number };
+    };
+    console.log(`[p2p] outsider on the network: ${JSON.stringify(out)}`);
+    expect(out.registry).toEqual({ error: 'ECONNREFUSED' });
+    // pnet answers with its 24-byte nonce and then only ciphertext: no protocol negotiation without the key.
+    expect(out.raw).toMatchObject({ multistream: false, oci: false });
+    expect(out.stream.opened).toBe(false);
+    expect(out.metrics.status).toBe(200);
+    // The same blob is there for the node's own containerd (inside its namespace).
+    expect((await ask(n1, `/v2/lop2p/a/blobs/${cfg.digest}`)).status).toBe(200);
   });
 
   it('a peer that serves a corrupted blob is caught by digest verification; containerd then falls back cleanly', async () => {

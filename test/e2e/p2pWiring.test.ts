@@ -51,8 +51,7 @@ describe('P2P wiring on kind-shaped nodes (agent image from the provision hook, 
     );
     await waitFor(
       'node 2 resolves it',
-      async () =>
-        (await fetch(`http://${n2.ip}:${bed.plan.p2p.port}/v2/lop2p/wired/manifests/${a.digest}`, { method: 'HEAD' })).status === 200,
+      async () => (await bed.agent(n2, [{ path: `/v2/lop2p/wired/manifests/${a.digest}`, method: 'HEAD' }]))[0]!.status === 200,
     );
     await docker.getContainer(bed.mirror.name).stop({ t: 0 });
     await docker.getContainer(bed.upstream.name).stop({ t: 0 });

@@ -19,7 +19,7 @@ import {
   type ProjectSpec,
   type ProvisionWorkspace,
 } from '../helpers/kind.js';
-import { metric, scrape } from '../helpers/p2p.js';
+import { agentRequests, metric, scrape } from '../helpers/p2p.js';
 
 const NODE_IMAGE = 'lo-test/node:containerd';
 let ws: ProvisionWorkspace;
@@ -80,19 +80,13 @@ describe('lo provision with the P2P node mirror', () => {
     const first = await pullInNode(`${spec.name}-control-plane`, ref);
     expect(first.code, first.out).toBe(0);
     const mirror = `lok8s-registry-${spec.mirrors[0]!.name}`;
-    const worker = await docker.getContainer(`${spec.name}-worker`).inspect();
-    const workerIp = worker.NetworkSettings.Networks[spec.network!.name]!.IPAddress;
-    // The worker's agent finds the control plane's copy through the DHT before the sources go away.
+    const workerAgent = (await agents(spec.name)).find((a) => a.node === `${spec.name}-worker`)!.name;
+    // The worker's agent finds the control plane's copy through the DHT before the sources go away (asked from
+    // inside the worker: the registry port listens on its 127.0.0.1 only).
     const deadline = Date.now() + 60_000;
     let status = 0;
     while (Date.now() < deadline) {
-      status =
-        (
-          await fetch(`http://${workerIp}:30020/v2/${repo}/manifests/v1?ns=docker.io`, {
-            method: 'HEAD',
-            signal: AbortSignal.timeout(2000),
-          }).catch(() => null)
-        )?.status ?? 0;
+      status = (await agentRequests(workerAgent, 30020, [{ path: `/v2/${repo}/manifests/v1?ns=docker.io`, method: 'HEAD' }]))[0]!.status;
       if (status === 200) break;
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -101,7 +95,8 @@ describe('lo provision with the P2P node mirror', () => {
     await docker.getContainer(upstreamName).stop({ t: 0 });
     // The route: the bytes came from the control plane's agent (its served-bytes counter moves).
     const cp = await docker.getContainer(`${spec.name}-control-plane`).inspect();
-    const cpMetrics = `http://${cp.NetworkSettings.Networks[spec.network!.name]!.IPAddress}:30020/metrics`;
+    // The metrics port (30022) is on the node's addresses: readable from the host.
+    const cpMetrics = `http://${cp.NetworkSettings.Networks[spec.network!.name]!.IPAddress}:30022/metrics`;
     const servedBefore = metric(await scrape(cpMetrics), 'lo_p2p_bytes_served_total');
     const second = await pullInNode(`${spec.name}-worker`, ref);
     expect(second.code, second.out).toBe(0);
@@ -119,7 +114,7 @@ describe('lo provision with the P2P node mirror', () => {
         .then((i) => i.NetworkSettings.Networks[spec.network!.name]!.IPAddress);
     const answers = async (within: number): Promise<boolean> => {
       const deadline = Date.now() + within;
-      const url = `http://${await ip()}:30020/v2/`;
+      const url = `http://${await ip()}:30022/metrics`;
       while (Date.now() < deadline) {
         if ((await fetch(url, { signal: AbortSignal.timeout(1000) }).catch(() => null))?.status === 200) return true;
         await new Promise((r) => setTimeout(r, 300));

@@ -82,6 +82,51 @@ export async function execIn(container: string, cmd: string[], timeoutMs = 60_00
   return { code: info.ExitCode ?? -1, stdout, stderr, ms: performance.now() - t0 };
 }
 
+export interface AgentRequest {
+  path: string;
+  method?: 'GET' | 'HEAD';
+  headers?: Record<string, string>;
+}
+
+export interface AgentAnswer {
+  status: number;
+  headers: Record<string, string>;
+  bytes: number;
+  /** Time of this request measured inside the node (no docker exec overhead). */
+  ms: number;
+  /** Connection error code (ECONNREFUSED, ...) when there was no HTTP answer. */
+  error?: string;
+}
+
+const REQUEST_SCRIPT = `
+const [base, reqs] = JSON.parse(process.argv[1]);
+(async () => {
+  const out = [];
+  for (const r of reqs) {
+    const t0 = performance.now();
+    try {
+      const res = await fetch(base + r.path, { method: r.method ?? 'GET', headers: r.headers ?? {} });
+      let bytes = 0;
+      for await (const c of res.body ?? []) bytes += c.length;
+      out.push({ status: res.status, headers: Object.fromEntries(res.headers), bytes, ms: performance.now() - t0 });
+    } catch (e) {
+      out.push({ status: 0, headers: {}, bytes: 0, ms: performance.now() - t0, error: String(e.cause?.code ?? e.message) });
+    }
+  }
+  process.stdout.write(JSON.stringify(out));
+})();
+`;
+
+/**
+ * Requests to an agent's registry from inside its node's network namespace, where the port listens on
+ * 127.0.0.1 (nothing outside the node reaches it): one docker exec in the agent container, requests in order.
+ */
+export async function agentRequests(agent: string, port: number, reqs: AgentRequest[]): Promise<AgentAnswer[]> {
+  const r = await execIn(agent, ['/usr/local/bin/node', '-e', REQUEST_SCRIPT, JSON.stringify([`http://127.0.0.1:${port}`, reqs])], 120_000);
+  if (r.code !== 0) throw new Error(`requests in ${agent} exited ${r.code}: ${r.stderr.slice(-1500)}`);
+  return JSON.parse(r.stdout) as AgentAnswer[];
+}
+
 export interface BedNode {
   name: string;
   agent: string;
@@ -99,7 +144,12 @@ export interface P2PBed {
   /** CRI PullImage in a node, as the kubelet pulls (containerd follows the node's config.toml). */
   pull(node: BedNode, ref: string, timeoutMs?: number): Promise<ExecResult>;
   ctr(node: BedNode, args: string[]): Promise<ExecResult>;
+  /** From the host, at `<node ip>:<metricsPort>` (the metrics port listens on the node's addresses). */
   metrics(node: BedNode): Promise<Map<string, number>>;
+  /** Requests to the node's agent registry, from inside the node (see agentRequests). */
+  agent(node: BedNode, reqs: AgentRequest[]): Promise<AgentAnswer[]>;
+  /** Runs an ES module script with node in a new container on the project network (not a node), lo mounted at /opt/lo; its stdout. */
+  outsider(script: string, timeoutMs?: number): Promise<string>;
   agentLogs(node: BedNode): Promise<string>;
   /** Creates `<name>:<tag>` locally (one random layer of `bytes`) and copies it to the upstream. */
   seed(repo: string, tags: string[], bytes: number): Promise<{ digest: string; layers: string[] }>;
@@ -139,6 +189,17 @@ export async function scrape(url: string): Promise<Map<string, number>> {
     m.set(line.slice(0, sp), Number(line.slice(sp + 1)));
   }
   return m;
+}
+
+/** The payload of Docker's multiplexed log stream (8-byte frame headers). */
+function demux(b: Buffer): string {
+  const parts: Buffer[] = [];
+  for (let i = 0; i + 8 <= b.length;) {
+    const n = b.readUInt32BE(i + 4);
+    parts.push(b.subarray(i + 8, i + 8 + n));
+    i += 8 + n;
+  }
+  return Buffer.concat(parts).toString('utf8');
 }
 
 export async function waitFor<T>(
@@ -378,13 +439,15 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
       nodes.push({ name, agent: `${name}-lo-p2p`, ip: self.ip });
     }
     for (const n of nodes) {
-      await waitFor(`agent on ${n.name}`, async () => (await scrape(`http://${n.ip}:${plan.p2p.port}/metrics`)).size > 0, 30_000).catch(
-        async (e: Error) => {
-          const logs = (await docker.getContainer(n.agent).logs({ stdout: true, stderr: true, tail: 50 })) as unknown as Buffer;
-          const state = (await docker.getContainer(n.agent).inspect()).State;
-          throw new Error(`${e.message}\nagent ${n.agent} ${state.Status} (exit ${state.ExitCode}):\n${logs.toString('utf8')}`);
-        },
-      );
+      await waitFor(
+        `agent on ${n.name}`,
+        async () => (await scrape(`http://${n.ip}:${plan.p2p.metricsPort}/metrics`)).size > 0,
+        30_000,
+      ).catch(async (e: Error) => {
+        const logs = (await docker.getContainer(n.agent).logs({ stdout: true, stderr: true, tail: 50 })) as unknown as Buffer;
+        const state = (await docker.getContainer(n.agent).inspect()).State;
+        throw new Error(`${e.message}\nagent ${n.agent} ${state.Status} (exit ${state.ExitCode}):\n${logs.toString('utf8')}`);
+      });
     }
 
     const bed: P2PBed = {
@@ -401,7 +464,32 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
         return { code: r.code, stdout: r.code === 0 ? r.out : '', stderr: r.code === 0 ? '' : r.out, ms: performance.now() - t0 };
       },
       ctr: (node, args) => execIn(node.name, ['ctr', '-n', 'k8s.io', ...args]),
-      metrics: (node) => scrape(`http://${node.ip}:${plan.p2p.port}/metrics`),
+      metrics: (node) => scrape(`http://${node.ip}:${plan.p2p.metricsPort}/metrics`),
+      agent: (node, reqs) => agentRequests(node.agent, plan.p2p.port, reqs),
+      async outsider(script, timeoutMs = 60_000) {
+        const c = await docker.createContainer({
+          name: `lop2p-${runId}-outsider-${randomBytes(2).toString('hex')}`,
+          Image: nodeImage,
+          Entrypoint: ['/usr/local/bin/node', '--input-type=module', '-e', script],
+          Labels: labels,
+          // Bare imports in the script resolve from lo's node_modules.
+          WorkingDir: '/opt/lo',
+          HostConfig: { NetworkMode: nets.project, Binds: AGENT_BINDS },
+        });
+        try {
+          await c.start();
+          const done = (await Promise.race([
+            c.wait(),
+            new Promise((_, reject) => setTimeout(() => reject(new Error(`outsider script took more than ${timeoutMs} ms`)), timeoutMs)),
+          ])) as { StatusCode: number };
+          const out = (await c.logs({ stdout: true, stderr: false })) as unknown as Buffer;
+          const err = (await c.logs({ stdout: false, stderr: true })) as unknown as Buffer;
+          if (done.StatusCode !== 0) throw new Error(`outsider exited ${done.StatusCode}: ${demux(err).slice(-2000)}`);
+          return demux(out);
+        } finally {
+          await c.remove({ force: true }).catch(() => {});
+        }
+      },
       async agentLogs(node) {
         const buf = (await docker.getContainer(node.agent).logs({ stdout: true, stderr: true, tail: 200 })) as unknown as Buffer;
         // Docker's multiplexed log frames start with control bytes.

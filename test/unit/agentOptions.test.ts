@@ -20,7 +20,9 @@ async function parseWithLo(argv: string[]): Promise<AgentOptions> {
 const FULL: AgentOptions = {
   port: 31000,
   routerPort: 31001,
-  host: '127.0.0.1',
+  metricsPort: 31002,
+  host: '127.0.0.2',
+  publicHost: '10.0.0.5',
   key: '/k/swarm.key',
   peers: ['lok8s-worker:31001', 'lok8s-worker2:31001'],
   containerd: '/proc/1/root/run/containerd/containerd.sock',

@@ -20,12 +20,14 @@ import type { ContentSource, Descriptor, LocalTag } from '../../src/agent/conten
 import { digestKey, parseImageName, tagKey } from '../../src/agent/keys.js';
 import { createMetrics } from '../../src/agent/metrics.js';
 import { manifestMediaType, manifestTypeOf, parseOciPath, parseRange, tagResolvable } from '../../src/agent/ociPath.js';
-import { advertisedTags } from '../../src/agent/agent.js';
+import { advertisedTags, startAgent } from '../../src/agent/agent.js';
+import { parsePeerRequest } from '../../src/agent/ociStream.js';
 import { ContainerdSource } from '../../src/agent/containerdSource.js';
 import { BootstrapState } from '../../src/agent/libp2pRouter.js';
 import { createRegistryHandler, type RegistryOptions } from '../../src/agent/registry.js';
 import { HOP_HEADER, readLimited } from '../../src/agent/registry/request.js';
-import type { PeerTarget, Router } from '../../src/agent/router.js';
+import { fetchOverHttp } from '../../src/agent/registry/fetchOverHttp.js';
+import type { PeerRequest, PeerResponse, PeerTarget, Router } from '../../src/agent/router.js';
 import { ensureSwarmKey, generateSwarmKey, parseSwarmKey } from '../../src/agent/swarmKey.js';
 import { agentArgs } from '../../src/apply/deployP2P.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
@@ -73,9 +75,15 @@ class MemorySource implements ContentSource {
   async close(): Promise<void> {}
 }
 
-/** The Router seam with a fixed provider list per key (what the DHT would return). */
+/** A peer of the Router seam: its registry handler on an HTTP server of its own (the e2e covers libp2p). */
+type TestPeer = PeerTarget & { url: string };
+
+/**
+ * The Router seam with a fixed provider list per key (what the DHT would return); it fetches from a peer the
+ * way the serving side of `/lo/oci/1.0.0` does: the peer's registry with the hop header.
+ */
 class StaticRouter implements Router {
-  providers = new Map<string, PeerTarget[]>();
+  providers = new Map<string, TestPeer[]>();
   delayMs = 0;
   async *resolve(key: CID, timeoutMs: number): AsyncIterable<PeerTarget> {
     const list = this.providers.get(key.toString()) ?? [];
@@ -85,6 +93,9 @@ class StaticRouter implements Router {
     }
     await new Promise((r) => setTimeout(r, this.delayMs));
     yield* list;
+  }
+  fetch(peer: PeerTarget, req: PeerRequest, timeoutMs: number, signal: AbortSignal): Promise<PeerResponse> {
+    return fetchOverHttp((peer as TestPeer).url, req, timeoutMs, signal, { [HOP_HEADER]: '1' });
   }
   async advertise(keys: CID[]) {
     return { ok: keys.length, failed: 0 };
@@ -308,10 +319,12 @@ describe('OCI routes on local content', () => {
     expect(head.headers.get('content-length')).toBe(String(blob.length));
   });
 
-  it('is read-only and counts requests by result in /metrics', async () => {
+  it('is read-only and counts requests by result in its metrics', async () => {
     expect((await fetch(`${base}/v2/library/app/blobs/uploads/`, { method: 'POST' })).status).toBe(405);
     expect((await fetch(`${base}/v2/_catalog`)).status).toBe(404);
-    const text = await (await fetch(`${base}/metrics`)).text();
+    // /metrics has a port of its own (p2p.metricsPort): the registry port serves pulls only.
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
+    const text = await metrics.registry.metrics();
     expect(text).toMatch(/lo_p2p_requests_total\{route="manifest",source="local",result="ok"\} [1-9]/);
     expect(text).toMatch(/lo_p2p_requests_total\{route="manifest",source="none",result="tag-policy"\} 1/);
     expect(text).toMatch(/lo_p2p_bytes_served_total\{source="local"\} [1-9]/);
@@ -332,7 +345,7 @@ describe('relaying from peers', () => {
   broken[300_000] ^= 0xff;
   corrupt.blobs.set(digest, broken); // claims the digest, holds other bytes
 
-  async function peerOf(src: MemorySource, id: string, wrap?: http.RequestListener): Promise<PeerTarget> {
+  async function peerOf(src: MemorySource, id: string, wrap?: http.RequestListener): Promise<TestPeer> {
     const { handler } = registry(src);
     return { id, url: await serve(wrap ?? handler) };
   }
@@ -590,4 +603,75 @@ describe('agent hardening (issue 13)', () => {
     st.failed(t, 'connect ECONNREFUSED 10.0.0.3:30021');
     expect(lines).toHaveLength(4);
   });
+});
+
+describe('peers fetch over /lo/oci/1.0.0 only (issue 13)', () => {
+  it('accepts only pulls of manifests and blobs as a peer request, with accept and range only', () => {
+    const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+    const digest = `sha256:${'a'.repeat(64)}`;
+    expect(
+      parsePeerRequest(enc({ method: 'GET', path: `/v2/team/app/blobs/${digest}`, headers: { Range: 'bytes=0-9', cookie: 'x' } })),
+    ).toEqual({ method: 'GET', path: `/v2/team/app/blobs/${digest}`, headers: { range: 'bytes=0-9' } });
+    expect(parsePeerRequest(enc({ method: 'HEAD', path: '/v2/team/app/manifests/1?ns=docker.io&x=1', headers: {} }))?.path).toBe(
+      '/v2/team/app/manifests/1?ns=docker.io',
+    );
+    for (const bad of [
+      { method: 'PUT', path: `/v2/team/app/blobs/${digest}` },
+      { method: 'GET', path: '/metrics' },
+      { method: 'GET', path: '/v2/' },
+      { method: 'GET', path: '/v2/_catalog' },
+      { method: 'GET', path: 'http://evil/v2/team/app/blobs/x' },
+    ])
+      expect(parsePeerRequest(enc(bad))).toBeNull();
+    expect(parsePeerRequest(new TextEncoder().encode('{not json'))).toBeNull();
+  });
+
+  it('two real agents on loopback: the registry binds 127.0.0.1, a blob moves over the stream, a node without the key gets nothing', async () => {
+    const key = parseSwarmKey(generateSwarmKey());
+    const blob = randomBytes(3 << 20);
+    const held = new MemorySource();
+    const digest = held.add(blob);
+    const common = { port: 0, routerPort: 0, metricsPort: 0, publicHost: '127.0.0.1', resolveLatest: false, registries: [] };
+    const a = await startAgent({ ...common, psk: key, bootstrap: [], resolveTimeoutMs: 2000 }, { source: held });
+    const routerOf = (agent: typeof a): string => agent.router.addresses().find((m) => m.includes('/tcp/'))!;
+    const b = await startAgent({ ...common, psk: key, bootstrap: [routerOf(a)], resolveTimeoutMs: 2000 }, { source: new MemorySource() });
+    const other = parseSwarmKey(generateSwarmKey());
+    const intruder = await startAgent(
+      { ...common, psk: other, bootstrap: [routerOf(a)], resolveTimeoutMs: 300 },
+      { source: new MemorySource() },
+    );
+    try {
+      expect(new URL(a.url).hostname).toBe('127.0.0.1');
+      expect(a.server.address()).toMatchObject({ address: '127.0.0.1' });
+      // b finds a's copy in the DHT and fetches it on the stream; a answers from its own store (hop).
+      let got: Response | null = null;
+      for (let i = 0; i < 40 && got?.status !== 200; i++) {
+        await a.sync();
+        got = await fetch(`${b.url}/v2/team/app/blobs/${digest}`);
+        if (got.status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(got!.status).toBe(200);
+      expect(Buffer.from(await got!.arrayBuffer()).equals(blob)).toBe(true);
+      const ranged = await fetch(`${b.url}/v2/team/app/blobs/${digest}`, { headers: { range: 'bytes=100-199' } });
+      expect(ranged.status).toBe(206);
+      expect(Buffer.from(await ranged.arrayBuffer()).equals(blob.subarray(100, 200))).toBe(true);
+      const metricsOf = async (agent: typeof a): Promise<string> => (await fetch(agent.metricsUrl)).text();
+      expect(await metricsOf(b)).toMatch(/lo_p2p_requests_total\{route="blob",source="peer",result="ok"\} [1-9]/);
+      expect(await metricsOf(a)).toMatch(/lo_p2p_bytes_served_total\{source="local"\} [1-9]/);
+      // The intruder (another key) never connects, so it can neither find nor open a stream to a.
+      expect(intruder.router.peerCount()).toBe(0);
+      expect((await fetch(`${intruder.url}/v2/team/app/blobs/${digest}`)).status).toBe(404);
+      const aId = a.router.addresses()[0]!.split('/p2p/')[1]!;
+      await expect(
+        intruder.router.fetch(
+          { id: aId },
+          { method: 'GET', path: `/v2/team/app/blobs/${digest}`, headers: {} },
+          1000,
+          AbortSignal.timeout(3000),
+        ),
+      ).rejects.toThrow();
+    } finally {
+      for (const agent of [intruder, b, a]) await agent.close();
+    }
+  }, 30_000);
 });

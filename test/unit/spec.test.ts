@@ -99,7 +99,15 @@ describe('defaults', () => {
           { name: 'io-k8s', url: 'https://registry.k8s.io', registry: 'registry.k8s.io' },
           { name: 'io-ghcr', url: 'https://ghcr.io', registry: 'ghcr.io' },
         ],
-        p2p: { enabled: false, port: 30020, routerPort: 30021, resolveTimeoutMs: 20, resolveLatest: false, dialTimeout: '200ms' },
+        p2p: {
+          enabled: false,
+          port: 30020,
+          routerPort: 30021,
+          metricsPort: 30022,
+          resolveTimeoutMs: 20,
+          resolveLatest: false,
+          dialTimeout: '200ms',
+        },
       },
       warnings: [],
     });

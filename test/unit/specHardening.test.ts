@@ -133,10 +133,11 @@ describe("Docker's own network names", () => {
 describe('P2P ports', () => {
   const p2p = (key: string, port: number): string => `${HEAD}${net()}  registries:\n    p2p:\n      ${key}: ${port}\n`;
   it.each([6443, 10250, 10248, 10249, 10256, 10257, 10259, 2379, 2380])(
-    'refuses %i, taken inside every node, as port and routerPort',
+    'refuses %i, taken inside every node, as port, routerPort and metricsPort',
     (n) => {
       expectIssue(p2p('port', n), 'spec.registries.p2p.port', /already taken by .* inside every kind node/, 13);
       expectIssue(p2p('routerPort', n), 'spec.registries.p2p.routerPort', /already taken by/, 13);
+      expectIssue(p2p('metricsPort', n), 'spec.registries.p2p.metricsPort', /already taken by/, 13);
     },
   );
   const mapped = (containerPort: number, workers: number, p2pBody = ''): string =>

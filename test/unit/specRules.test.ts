@@ -90,13 +90,17 @@ describe('cross-field rules, each on its own', () => {
       'spec.registries.p2p.routerPort: routerPort 4000 is the same as p2p.port',
     ]);
     expect(run(p2pPortsDiffer, doc)).toEqual(['spec.registries.p2p.port: routerPort 4000 is the same as p2p.port']);
+    const metrics = custom({ registries: { p2p: { metricsPort: 30021 } } });
+    expect(run(p2pPortsDiffer, metrics, { wrote: ['spec.registries.p2p.metricsPort'] })).toEqual([
+      'spec.registries.p2p.metricsPort: metricsPort 30021 is the same as p2p.routerPort',
+    ]);
   });
 });
 
 describe('defaults', () => {
   it('come from the schema', () => {
     expect(SPEC_DEFAULTS.sharedNetwork).toEqual({ name: 'lok8s-registries', cidr: '10.125.200.0/24' });
-    expect(SPEC_DEFAULTS.p2p).toEqual({ port: 30020, routerPort: 30021, dialTimeout: '200ms' });
+    expect(SPEC_DEFAULTS.p2p).toEqual({ port: 30020, routerPort: 30021, metricsPort: 30022, dialTimeout: '200ms' });
     expect(SPEC_DEFAULTS.kubernetesVersion).toBe('v1.34.0');
     expect(SPEC_DEFAULTS.mirrors.map((m) => m.registry)).toEqual(['docker.io', 'quay.io', 'registry.k8s.io', 'ghcr.io']);
   });

@@ -1,12 +1,11 @@
-import type http from 'node:http';
-import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { digestKey } from '../keys.js';
 import type { AgentMetrics } from '../metrics.js';
 import { MANIFEST_MEDIA_TYPES, manifestTypeOf } from '../ociPath.js';
-import type { PeerTarget, Router } from '../router.js';
-import { API_HEADERS, HOP_HEADER, hashOf, MAX_MANIFEST_BYTES, readLimited, type RequestContext } from './request.js';
+import type { PeerResponse, PeerTarget, Router } from '../router.js';
+import { API_HEADERS, hashOf, MAX_MANIFEST_BYTES, readLimited, type RequestContext } from './request.js';
 
 interface PeerRelayDeps {
   /** null: serve local content only (no providers are ever found). */
@@ -75,19 +74,18 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
     const path = `/v2/${name}/manifests/${tag}?ns=${encodeURIComponent(registry)}`;
     for await (const peer of found) {
       try {
-        const up = await peerRequest(
-          peer.url + path,
-          'GET',
-          { [HOP_HEADER]: '1', accept: String(ctx.req.headers.accept ?? '*/*') },
+        const up = await router!.fetch(
+          peer,
+          { method: 'GET', path, headers: { accept: String(ctx.req.headers.accept ?? '*/*') } },
           peerTimeoutMs,
           signal,
         );
         const digest = String(up.headers['docker-content-digest'] ?? '');
-        if (up.statusCode !== 200 || !hashOf(digest)) {
-          up.resume();
+        if (up.status !== 200 || !hashOf(digest)) {
+          up.body.destroy();
           continue;
         }
-        const body = await readLimited(up, MAX_MANIFEST_BYTES);
+        const body = await readLimited(up.body, MAX_MANIFEST_BYTES);
         const h = hashOf(digest)!;
         if (!body || `${digest.slice(0, digest.indexOf(':'))}:${h.update(body).digest('hex')}` !== digest) {
           badPeers.set(`${peer.id} ${digest}`, Date.now() + badPeerMs);
@@ -108,7 +106,7 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         return true;
       } catch (err) {
         metrics.peerFailovers.inc();
-        log(`tag ${registry}/${name}:${tag} from ${peer.url}: ${(err as Error).message}`);
+        log(`tag ${registry}/${name}:${tag} from ${peer.id}: ${(err as Error).message}`);
       }
     }
     return false;
@@ -138,28 +136,28 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
     let total = -1;
     for await (const peer of found) {
       if (isBad(peer, digest)) continue;
-      const headers: Record<string, string> = { [HOP_HEADER]: '1', accept: String(req.headers.accept ?? '*/*') };
+      const headers: Record<string, string> = { accept: String(req.headers.accept ?? '*/*') };
       const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
       if (rangeHeader && !res.headersSent) headers.range = rangeHeader;
       if (res.headersSent && sent > 0) headers.range = `bytes=${sent}-`;
-      let up: IncomingMessage;
+      let up: PeerResponse;
       try {
-        up = await peerRequest(peer.url + path, method, headers, peerTimeoutMs, signal);
+        up = await router!.fetch(peer, { method, path, headers }, peerTimeoutMs, signal);
       } catch (err) {
         metrics.peerFailovers.inc();
-        log(`${digest} from ${peer.url}: ${(err as Error).message}`);
+        log(`${digest} from ${peer.id}: ${(err as Error).message}`);
         continue;
       }
-      const status = up.statusCode ?? 0;
+      const { status } = up;
       // The manifest route relays manifests and indexes only (by the peer's media type), never a blob.
       if (asManifest && (status === 200 || status === 206) && !MANIFEST_MEDIA_TYPES.has(String(up.headers['content-type'] ?? ''))) {
-        up.resume();
+        up.body.destroy();
         continue;
       }
       // Passthrough: HEAD, a Range asked by containerd, or a response we cannot verify (unknown algorithm).
       if (!res.headersSent && (method === 'HEAD' || rangeHeader || !hash)) {
         if (status !== 200 && status !== 206 && status !== 416) {
-          up.resume();
+          up.body.destroy();
           continue;
         }
         res.writeHead(status, {
@@ -168,13 +166,13 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
           'docker-content-digest': digest,
         });
         if (method === 'HEAD') {
-          up.resume();
+          up.body.destroy();
           res.end();
           ctx.count('peer', 'ok');
           return true;
         }
         try {
-          await pipeline(up, countPeer(), res);
+          await pipeline(up.body, countPeer(), res);
           ctx.count('peer', 'ok');
         } catch {
           ctx.count('peer', 'peer-failed');
@@ -184,13 +182,13 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
       }
       const expected = res.headersSent && sent > 0 ? 206 : 200;
       if (status !== expected) {
-        up.resume();
+        up.body.destroy();
         continue;
       }
       if (!res.headersSent) {
         total = Number(up.headers['content-length'] ?? -1);
         if (asManifest && total > MAX_MANIFEST_BYTES) {
-          up.resume();
+          up.body.destroy();
           continue;
         }
         res.writeHead(200, {
@@ -202,7 +200,7 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         });
       }
       try {
-        for await (const chunk of up as AsyncIterable<Buffer>) {
+        for await (const chunk of up.body as AsyncIterable<Buffer>) {
           hash!.update(chunk);
           sent += chunk.length;
           if (pending) {
@@ -215,18 +213,18 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         if (total >= 0 && sent !== total) throw new Error(`peer sent ${sent} of ${total} bytes`);
       } catch (err) {
         if (res.destroyed) {
-          up.destroy();
+          up.body.destroy();
           ctx.count('peer', 'client-closed');
           return true;
         }
         metrics.peerFailovers.inc();
-        log(`${digest} from ${peer.url} failed after ${sent} bytes: ${(err as Error).message}; trying the next peer`);
+        log(`${digest} from ${peer.id} failed after ${sent} bytes: ${(err as Error).message}; trying the next peer`);
         continue;
       }
       const got = `${digest.slice(0, digest.indexOf(':'))}:${hash!.digest('hex')}`;
       if (got !== digest) {
         badPeers.set(`${peer.id} ${digest}`, Date.now() + badPeerMs);
-        log(`${digest} from ${peer.url}: content hashes to ${got}; aborting the response`);
+        log(`${digest} from ${peer.id}: content hashes to ${got}; aborting the response`);
         ctx.count('peer', 'digest-mismatch');
         res.destroy();
         return true;
@@ -257,23 +255,6 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
   return { providers, relayTag, relayDigest };
 }
 
-function peerRequest(
-  url: string,
-  method: 'GET' | 'HEAD',
-  headers: Record<string, string>,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, signal });
-    // Also covers a peer that vanished without closing its sockets (node killed): no bytes for timeoutMs.
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`peer ${url} timed out after ${timeoutMs} ms`)));
-    req.on('response', resolve);
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 /** Resolves on 'drain' or 'close', removing both listeners (a long body would otherwise pile them up). */
 function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
@@ -287,8 +268,8 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-function pick(h: http.IncomingHttpHeaders, names: string[]): Record<string, string> {
+function pick(h: Record<string, string>, names: string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const n of names) if (typeof h[n] === 'string') out[n] = h[n] as string;
+  for (const n of names) if (h[n] !== undefined) out[n] = h[n];
   return out;
 }

@@ -22,7 +22,9 @@ export function registerP2P(program: Command, ctx: CliContext): void {
     const agent = await startAgent({
       port: f.port,
       routerPort: f.routerPort,
+      metricsPort: f.metricsPort,
       host: f.host,
+      publicHost: f.publicHost,
       psk: await readSwarmKey(f.key),
       bootstrap: f.peers,
       containerd: { address: f.containerd, namespace: f.namespace, contentDir: f.contentDir },
@@ -33,7 +35,9 @@ export function registerP2P(program: Command, ctx: CliContext): void {
       readvertiseMs: f.readvertise * 1000,
       log,
     });
-    log(`lo p2p agent: registry on :${f.port}, libp2p ${agent.router.addresses().join(' ')}`);
+    log(
+      `lo p2p agent: registry on ${agent.url}, metrics on ${f.publicHost}:${f.metricsPort}, libp2p ${agent.router.addresses().join(' ')}`,
+    );
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         void agent.close().finally(resolve);
