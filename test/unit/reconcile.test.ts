@@ -18,6 +18,7 @@ import { LoError } from '../../src/errors/loError.js';
 import { AGENT_ROLE, KIND_LABELS, LABELS } from '../../src/plan/labels.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
+import type { ClusterSpec } from '../../src/spec/types.js';
 import { createLog } from '../../src/runtime/log.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
 import { FakeDocker } from '../support/fakeDocker.js';
@@ -31,7 +32,10 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function plan(o: { mirrorUrl?: string; tls?: boolean; workers?: number; specDir?: string } = {}): Plan {
+type PlanOpts = { mirrorUrl?: string; tls?: boolean; workers?: number; specDir?: string; shared?: boolean };
+
+/** The test project's spec (shared mirrors on unless `shared: false`). */
+function specOf(o: PlanOpts = {}): ClusterSpec {
   const text = JSON.stringify({
     apiVersion: 'cluster.lok8s.dev/v1beta1',
     kind: 'Lo',
@@ -42,12 +46,16 @@ function plan(o: { mirrorUrl?: string; tls?: boolean; workers?: number; specDir?
       ...(o.workers !== undefined ? { nodes: { workers: o.workers } } : {}),
       registries: {
         tls: o.tls ?? false,
-        shared: { network: { name: 'lorc-shared', cidr: '10.141.11.0/24' } },
+        shared: { enabled: o.shared ?? true, network: { name: 'lorc-shared', cidr: '10.141.11.0/24' } },
         mirrors: [{ name: 'lorc-hub', url: o.mirrorUrl ?? 'http://10.141.11.250:5000', registry: 'docker.io' }],
       },
     },
   });
-  return planCluster(parseSpec(text, { file: join(o.specDir ?? dir, 'spec.yaml') }), {
+  return parseSpec(text, { file: join(o.specDir ?? dir, 'spec.yaml') });
+}
+
+function plan(o: PlanOpts = {}): Plan {
+  return planCluster(specOf(o), {
     paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') },
   });
 }
@@ -225,39 +233,21 @@ describe('applyRegistries: reconcile decisions', () => {
   });
 
   it("shared mirrors off: an unshared mirror made under an earlier name keeps it (observed by labels); another project's is not adopted", async () => {
-    const text = (specDir: string) =>
-      parseSpec(
-        JSON.stringify({
-          apiVersion: 'cluster.lok8s.dev/v1beta1',
-          kind: 'Lo',
-          metadata: { name: 'lorc' },
-          spec: {
-            cluster: { domain: 'rc.test' },
-            network: { name: 'lorc', cidr: '10.141.10.0/24' },
-            registries: {
-              tls: false,
-              shared: { enabled: false },
-              mirrors: [{ name: 'hub', url: 'http://10.141.10.250:5000', registry: 'docker.io' }],
-            },
-          },
-        }),
-        { file: join(specDir, 'spec.yaml') },
-      );
-    const mine = { ...text(dir), specDir: dir };
+    const mine = specOf({ shared: false });
     const paths = { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') };
     const fresh = planCluster(mine, { paths });
     const mirror = fresh.registries.find((r) => r.role === 'mirror')!;
-    expect(mirror.containerName).toBe('lorc-mirror-hub');
+    expect(mirror.containerName).toBe('lorc-mirror-lorc-hub');
     // what an earlier lo made: lorc-registry-hub with its volume, labelled as this project's
     const fake = fakeWithImages(fresh);
     const old = { ...mirror.labels };
-    fake.addContainer({ name: 'lorc-registry-hub', labels: old, networks: { lorc: { ip: mirror.ip } } });
+    fake.addContainer({ name: 'lorc-registry-lorc-hub', labels: old, networks: { lorc: { ip: mirror.ip } } });
     const observed = await observeShared(fake, mine);
-    expect(observed.projectMirrors).toEqual([{ name: 'hub', containerName: 'lorc-registry-hub' }]);
+    expect(observed.projectMirrors).toEqual([{ name: 'lorc-hub', containerName: 'lorc-registry-lorc-hub' }]);
     const kept = planCluster(mine, { paths, observed }).registries.find((r) => r.role === 'mirror')!;
-    expect([kept.containerName, kept.volume]).toEqual(['lorc-registry-hub', 'lorc-registry-hub-data']);
+    expect([kept.containerName, kept.volume]).toEqual(['lorc-registry-lorc-hub', 'lorc-registry-lorc-hub-data']);
     // the same container seen from another spec directory (same metadata.name) is not that project's to keep
-    const theirs = { ...text(join(dir, 'elsewhere')), specDir: join(dir, 'elsewhere') };
+    const theirs = specOf({ shared: false, specDir: join(dir, 'elsewhere') });
     expect((await observeShared(fake, theirs)).projectMirrors).toEqual([]);
   });
 
