@@ -262,7 +262,7 @@ export async function run(report) {
             tls: false,
             shared: { enabled: true, network: { name: shared, cidr: `10.170.${x + 1}.0/24` } },
             mirrors: [{ name: project, url: upstream, registry: 'docker.io' }],
-            p2p: { enabled: true },
+            p2p: { enabled: true, resolveTags: true }, // the bench measures tag lookups in the DHT too
           },
         },
       }),

@@ -1,4 +1,5 @@
 import { execa, type ExecaError } from 'execa';
+import { shellCommand } from '../util/shell.js';
 import { ExitCode, LoError } from '../errors/loError.js';
 import { silentLog, type Log } from '../runtime/log.js';
 
@@ -33,7 +34,7 @@ export function toolError(tool: string, args: string[], err: unknown, installHin
   const tail = stderr.split('\n').slice(-6).join('\n');
   return new ToolError(
     'E_STEP',
-    `\`${tool} ${args.join(' ')}\` failed${e?.exitCode !== undefined ? ` (exit ${e.exitCode})` : ''}${tail ? `:\n${tail}` : ''}`,
+    `\`${shellCommand([tool, ...args])}\` failed${e?.exitCode !== undefined ? ` (exit ${e.exitCode})` : ''}${tail ? `:\n${tail}` : ''}`,
     {
       hint: `run the command by hand to see the whole output`,
       cause: err,

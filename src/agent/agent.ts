@@ -7,7 +7,7 @@ import { tagResolvable } from './ociPath.js';
 import { digestKey, tagKey } from './keys.js';
 import { Libp2pRouter } from './libp2pRouter.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
-import { startRegistryServer } from './registry.js';
+import { peerTagsFor, startRegistryServer } from './registry.js';
 import { fetchOverHttp } from './registry/fetchOverHttp.js';
 import { HOP_HEADER } from './registry/request.js';
 import { metricsRoute } from './registry/routes.js';
@@ -29,6 +29,8 @@ interface AgentOptions {
   containerd?: ContainerdSourceOptions;
   resolveTimeoutMs: number;
   resolveLatest: boolean;
+  /** Registries whose tags are taken from peers (`*`: all); only their tags are advertised. */
+  resolveTags?: string[];
   /** Registry names whose tags are advertised (the mirrored ones, e.g. docker.io); empty: all. */
   registries: string[];
   /** Re-announce every key this often; kad-dht provider records live 48 h, lo re-announces well before. */
@@ -51,10 +53,19 @@ interface RunningAgent {
 
 /**
  * The tags worth announcing: those of the mirrored registries (all when none is listed) that a peer would
- * resolve (`latest` only with resolveLatest, otherwise no agent ever asks for it).
+ * resolve (`latest` only with resolveLatest; only registries in resolveTags, `*` for all: otherwise no agent
+ * ever asks peers for them).
  */
-export function advertisedTags(tags: readonly LocalTag[], registries: readonly string[], resolveLatest: boolean): LocalTag[] {
-  return tags.filter((t) => (registries.length === 0 || registries.includes(t.registry)) && tagResolvable(t.tag, resolveLatest));
+export function advertisedTags(
+  tags: readonly LocalTag[],
+  registries: readonly string[],
+  resolveLatest: boolean,
+  resolveTags: readonly string[] = ['*'],
+): LocalTag[] {
+  const trusted = peerTagsFor(resolveTags);
+  return tags.filter(
+    (t) => (registries.length === 0 || registries.includes(t.registry)) && trusted(t.registry) && tagResolvable(t.tag, resolveLatest),
+  );
 }
 
 /**
@@ -74,6 +85,7 @@ class Advertiser {
     private readonly metrics: AgentMetrics,
     private readonly registries: string[],
     private readonly resolveLatest: boolean,
+    private readonly resolveTags: string[],
     private readonly readvertiseMs: number,
     private readonly log: (msg: string) => void,
   ) {}
@@ -82,7 +94,7 @@ class Advertiser {
     const digests = new Map<string, CID>();
     const tags = new Map<string, CID>();
     for (const d of await this.source.listDigests()) digests.set(d, digestKey(d));
-    for (const t of advertisedTags(await this.source.listTags(), this.registries, this.resolveLatest))
+    for (const t of advertisedTags(await this.source.listTags(), this.registries, this.resolveLatest, this.resolveTags))
       tags.set(`${t.registry}/${t.repository}:${t.tag}`, tagKey(t.registry, t.repository, t.tag));
     return { digests, tags };
   }
@@ -155,6 +167,7 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
     metrics,
     resolveTimeoutMs: opts.resolveTimeoutMs,
     resolveLatest: opts.resolveLatest,
+    resolveTags: opts.resolveTags ?? [],
     uploadBytesPerSecond: opts.uploadBytesPerSecond,
     peerTimeoutMs: opts.peerTimeoutMs,
     log,
@@ -172,7 +185,7 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
   metricsServer.listen(opts.metricsPort, publicHost);
   await once(metricsServer, 'listening');
   const readvertiseMs = opts.readvertiseMs ?? 30 * 60_000;
-  const adv = new Advertiser(source, router, metrics, opts.registries, opts.resolveLatest, readvertiseMs, log);
+  const adv = new Advertiser(source, router, metrics, opts.registries, opts.resolveLatest, opts.resolveTags ?? [], readvertiseMs, log);
 
   let debounce: NodeJS.Timeout | null = null;
   const soon = (all: boolean, ms: number): void => {

@@ -19,6 +19,7 @@ export interface AgentOptions {
   contentDir: string;
   resolveTimeoutMs: number;
   resolveLatest: boolean;
+  resolveTags: string[];
   registries: string[];
   uploadLimit: number;
   readvertise: number;
@@ -141,6 +142,15 @@ export const AGENT_OPTIONS: Table = {
     description: 'also resolve tags named latest (off: latest comes from upstream)',
     env: 'LO_P2P_RESOLVE_LATEST',
     default: false,
+  },
+  resolveTags: {
+    kind: 'list',
+    flag: '--resolve-tags',
+    arg: '<list>',
+    description:
+      'registries whose tags are taken from peers, comma separated, * for all (default: none: a tag comes from this node or 404, so containerd asks the mirror; digests always come from peers)',
+    env: 'LO_P2P_RESOLVE_TAGS',
+    default: [],
   },
   registries: {
     kind: 'list',

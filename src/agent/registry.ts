@@ -16,6 +16,8 @@ export interface RegistryOptions {
   metrics: AgentMetrics;
   resolveTimeoutMs: number;
   resolveLatest: boolean;
+  /** Registries whose tags are taken from peers (`*`: all); others are answered from local content only. */
+  resolveTags?: readonly string[];
   /** Limit, in bytes per second, for content served to other agents (0 or undefined: none). */
   uploadBytesPerSecond?: number;
   /** Time a peer has to start answering, and the longest pause inside a body. */
@@ -62,7 +64,13 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
     res.on('close', () => ac.abort());
     const handled =
       route.kind === 'manifest'
-        ? manifestRoute(ctx, route, pull, { resolver, resolveLatest: opts.resolveLatest }, ac.signal)
+        ? manifestRoute(
+            ctx,
+            route,
+            pull,
+            { resolver, resolveLatest: opts.resolveLatest, peerTags: peerTagsFor(opts.resolveTags ?? []) },
+            ac.signal,
+          )
         : blobRoute(ctx, route, resolver, ac.signal);
     handled.catch((err: Error) => {
       log(`${req.method} ${pull.pathname}: ${err.stack ?? err.message}`);
@@ -71,6 +79,12 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
       else sendError(ctx, 500, 'UNKNOWN', err.message);
     });
   };
+}
+
+/** Whether tags of a registry may be taken from peers (`*` in the list: every registry). */
+export function peerTagsFor(resolveTags: readonly string[]): (registry: string) => boolean {
+  const all = resolveTags.includes('*');
+  return (registry) => all || resolveTags.includes(registry);
 }
 
 export async function startRegistryServer(opts: RegistryOptions & { port: number; host: string }): Promise<http.Server> {

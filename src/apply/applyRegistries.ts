@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { ExitCode, LoError } from '../errors/loError.js';
+import { shellCommand } from '../util/shell.js';
 import type { ContainerSpec, DockerClients } from '../adapters/docker/index.js';
 import { LABELS, MANAGED_BY } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
@@ -326,7 +327,7 @@ async function createAndStart(docker: DockerClients, spec: ContainerSpec, hash: 
     // is not lo's to replace.
     if (state.labels[LABELS.managedBy] !== MANAGED_BY) {
       throw new LoError('E_DOCKER', `a container named ${spec.name} exists and was not created by lo`, {
-        hint: `remove or rename it (\`docker rm -f ${spec.name}\`) if it is not needed, then run again`,
+        hint: `remove or rename it (\`${shellCommand(['docker', 'rm', '-f', spec.name])}\`) if it is not needed, then run again`,
         exitCode: ExitCode.badInput,
       });
     }

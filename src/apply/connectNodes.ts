@@ -1,4 +1,5 @@
 import type { DockerClients } from '../adapters/docker/index.js';
+import { shellCommand } from '../util/shell.js';
 import { LoError } from '../errors/loError.js';
 import type { Action } from './action.js';
 
@@ -16,7 +17,7 @@ export async function connectNodes(
   for (const node of nodes) {
     const fail = (why: string, cause?: unknown): LoError =>
       new LoError('E_STEP', `cannot connect node ${node} to network ${network}: ${why}`, {
-        hint: `check the node with \`docker inspect ${node}\` and the network with \`docker network inspect ${network}\``,
+        hint: `check the node with \`${shellCommand(['docker', 'inspect', node])}\` and the network with \`${shellCommand(['docker', 'network', 'inspect', network])}\``,
         ...(cause === undefined ? {} : { cause }),
       });
     let attached: boolean;

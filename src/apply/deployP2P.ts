@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
+import { shellCommand } from '../util/shell.js';
 import type { ContainerSpec, DockerClients } from '../adapters/docker/index.js';
 import { LoError } from '../errors/loError.js';
-import { AGENT_ROLE, LABELS, MANAGED_BY } from '../plan/labels.js';
+import { AGENT_ROLE, foreignOwnerOf, LABELS, MANAGED_BY } from '../plan/labels.js';
 import type { Plan } from '../plan/types.js';
 import type { Action } from './action.js';
 import { specHash } from '../util/hash.js';
@@ -44,7 +45,9 @@ async function inspectNode(docker: Pick<DockerClients, 'containers'>, name: stri
   if (!info) throw new LoError('E_STEP', `node ${name} does not exist`, { hint: `check the cluster with \`kind get nodes\`` });
   const ip = info.networks[network]?.ip || Object.values(info.networks).find((n) => n.ip)?.ip;
   if (!ip)
-    throw new LoError('E_STEP', `node ${name} has no IP address on ${network}`, { hint: `check it with \`docker inspect ${name}\`` });
+    throw new LoError('E_STEP', `node ${name} has no IP address on ${network}`, {
+      hint: `check it with \`${shellCommand(['docker', 'inspect', name])}\``,
+    });
   return { name, id: info.id, ip };
 }
 
@@ -120,6 +123,8 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
       labels: {
         [LABELS.managedBy]: MANAGED_BY,
         [LABELS.project]: plan.project.name,
+        [LABELS.projectId]: plan.project.id,
+        [LABELS.specDir]: plan.project.specDir,
         [LABELS.role]: AGENT_ROLE,
         [LABELS.specHash]: hash,
         [LABELS.node]: node.name,
@@ -135,7 +140,7 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
     });
     if (!created && state.labels[LABELS.specHash] !== hash) {
       throw new LoError('E_STEP', `a container named ${name} exists and is not the current agent of node ${node.name}`, {
-        hint: `remove it (\`docker rm -f ${name}\`) and run \`lo provision\` again`,
+        hint: `remove it (\`${shellCommand(['docker', 'rm', '-f', name])}\`) and run \`lo provision\` again`,
       });
     }
     await docker.containers.start(state.id);
@@ -190,9 +195,15 @@ export async function listP2PAgents(
 /** Removes the project's agent containers (for `lo destroy`; kind deleting the nodes leaves them dangling). */
 export async function removeP2P(plan: Plan, docker: Pick<DockerClients, 'containers'>, opts: { dryRun?: boolean } = {}): Promise<Action[]> {
   const found = await docker.containers.list(agentLabels(plan));
-  // The diff: every agent of the project goes. A dry run stops here.
-  const actions = found.map((c): Action => ({ kind: 'p2p agent', name: c.name || c.id, action: 'remove' }));
+  // The diff: every agent of the project goes, but another project's of the same metadata.name (by its
+  // project id label) stays. A dry run stops here.
+  const actions = found.map((c): Action => {
+    const other = foreignOwnerOf(plan.project.id, c.labels);
+    return other === null
+      ? { kind: 'p2p agent', name: c.name || c.id, action: 'remove' }
+      : { kind: 'p2p agent', name: c.name || c.id, action: 'noop', reason: `kept: belongs to the project in ${other}` };
+  });
   if (opts.dryRun) return actions;
-  for (const c of found) await docker.containers.remove(c.id);
+  for (const c of found) if (foreignOwnerOf(plan.project.id, c.labels) === null) await docker.containers.remove(c.id);
   return actions;
 }

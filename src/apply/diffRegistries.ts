@@ -1,6 +1,7 @@
 import { ExitCode, LoError } from '../errors/loError.js';
 import type { ContainerState, NetworkState, VolumeState } from '../adapters/docker/index.js';
-import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
+import { foreignOwnerOf, LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
+import { shellCommand } from '../util/shell.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
 import { REPLICA_ROLE } from '../plan/offline.js';
 import { diffCertsDir, fileAction, type CertsDirState } from './certsDir.js';
@@ -187,9 +188,7 @@ function diffRegistry(plan: Plan, r: RegistryPlan, o: RegistriesObserved, config
 
 /** The owner a project object's labels name, or null when it is this project's (or carries no id: adopted). */
 export function foreignOwner(plan: Plan, labels: Record<string, string>): string | null {
-  const id = labels[LABELS.projectId];
-  if (id === undefined || id === plan.project.id) return null;
-  return labels[LABELS.specDir] ?? `project id ${id}`;
+  return foreignOwnerOf(plan.project.id, labels);
 }
 
 /**
@@ -232,7 +231,7 @@ export function checkSubnet(n: NetworkPlan, actual: string | null): void {
   const ways =
     n.role === 'shared'
       ? `remove the shared registries and network with \`lo registry clean --shared\`, or set spec.registries.shared.network.cidr: ${actual ?? '<its subnet>'} in the spec`
-      : `remove the network (\`lo registry clean\`, then \`docker network rm ${n.name}\` once nothing is attached), or set spec.network.cidr: ${actual ?? '<its subnet>'} in the spec`;
+      : `remove the network (\`lo registry clean\`, then \`${shellCommand(['docker', 'network', 'rm', n.name])}\` once nothing is attached), or set spec.network.cidr: ${actual ?? '<its subnet>'} in the spec`;
   throw new LoError(
     'E_NETWORK_MISMATCH',
     `network ${n.name} exists with subnet ${actual ?? '(none)'}, but the plan needs ${n.subnet}; nothing was changed`,

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
+import { shellCommand } from '../util/shell.js';
 import type { DockerClients } from '../adapters/docker/index.js';
-import { LABELS } from '../plan/labels.js';
+import { foreignOwnerOf, LABELS } from '../plan/labels.js';
 import { REGISTRY_CONFIG_DIR, REGISTRY_DATA_DIR } from '../plan/render/renderRegistryConfig.js';
 import { ExitCode, LoError } from '../errors/loError.js';
 import { writeFileAtomic } from './files.js';
@@ -35,6 +36,8 @@ export interface GcResult {
   kept: string[];
   dryRun: boolean;
   ms: number;
+  /** Why this mirror was left alone (its container or volume belongs to another project); nothing was read or changed. */
+  skipped?: string;
 }
 
 /**
@@ -122,6 +125,8 @@ async function observeGc<T>(
 /** `lo registry gc --dry-run` for one mirror: what gc would remove; no repository is deleted, no proxy held. */
 export async function previewGc(docker: DockerClients, r: RegistryPlan, o: GcOptions): Promise<GcResult> {
   const started = Date.now();
+  const other = await foreignMirror(docker, r);
+  if (other !== null) return skippedResult(r, o, true, started, other);
   return observeGc(docker, r, o, async (c) => gcResult(r, o, c, c.bytesBefore, true, started));
 }
 
@@ -132,6 +137,8 @@ export async function previewGc(docker: DockerClients, r: RegistryPlan, o: GcOpt
  */
 export async function gcMirror(docker: DockerClients, r: RegistryPlan, o: GcOptions): Promise<GcResult> {
   const started = Date.now();
+  const other = await foreignMirror(docker, r);
+  if (other !== null) return skippedResult(r, o, false, started, other);
   const choice = await observeGc(docker, r, o, async (c) => {
     for (const repo of c.remove) {
       for (const d of repo.manifests) {
@@ -191,6 +198,21 @@ function gcContainerBase(r: RegistryPlan, o: GcOptions) {
   };
 }
 
+/**
+ * The mirror is found by name: a container or volume of that name labelled as another project's (same
+ * metadata.name, other spec directory) is never read or swept. Its owner's spec directory, or null.
+ */
+async function foreignMirror(docker: DockerClients, r: RegistryPlan): Promise<string | null> {
+  const own = r.labels[LABELS.projectId];
+  const [mirror, volume] = await Promise.all([docker.containers.inspect(r.containerName), docker.volumes.inspect(r.volume)]);
+  return foreignOwnerOf(own, mirror?.labels ?? {}) ?? foreignOwnerOf(own, volume?.labels ?? {});
+}
+
+function skippedResult(r: RegistryPlan, o: GcOptions, dryRun: boolean, started: number, owner: string): GcResult {
+  const none = { bytesBefore: 0, remove: [], keep: [] };
+  return { ...gcResult(r, o, none, 0, dryRun, started), skipped: `belongs to the project in ${owner}` };
+}
+
 function gcResult(
   r: RegistryPlan,
   o: GcOptions,
@@ -220,7 +242,7 @@ async function supervisor(docker: DockerClients, r: RegistryPlan, verb: 'hold' |
   });
   if (res.exitCode !== 0) {
     throw new LoError('E_STEP', `${verb} of the proxy in ${r.containerName} failed (exit ${res.exitCode}): ${res.stderr.trim()}`, {
-      hint: `see \`docker logs ${r.containerName}\`; \`lo registry up\` recreates a mirror whose supervisor is older than this lo`,
+      hint: `see \`${shellCommand(['docker', 'logs', r.containerName])}\`; \`lo registry up\` recreates a mirror whose supervisor is older than this lo`,
       exitCode: ExitCode.stepFailed,
     });
   }

@@ -30,6 +30,14 @@ export interface CliContext {
   setExitCode(code: number): void;
 }
 
+/** `--wait` on the commands that change a project: how long to wait for another lo holding its lock. */
+export const LOCK_WAIT_MS = 600_000;
+export const WAIT_FLAG = [
+  '--wait',
+  `when another lo is changing this project, wait for it to finish (up to ${LOCK_WAIT_MS / 60_000} min) instead of failing`,
+] as const;
+export const lockWait = (wait: boolean | undefined): { lockWaitMs?: number } => (wait ? { lockWaitMs: LOCK_WAIT_MS } : {});
+
 /** Dependencies shared by commands; environment is read here, at the edge. */
 export function commonDeps(ctx: CliContext): PlanDeps {
   const env = ctx.env;

@@ -19,6 +19,7 @@ type ErrorCode =
   | 'E_DOCKER'
   | 'E_NETWORK_MISMATCH'
   | 'E_PROJECT_CONFLICT'
+  | 'E_PROJECT_LOCKED'
   | 'E_TLS'
   | 'E_STEP'
   | 'E_TOOL_MISSING'

@@ -41,3 +41,13 @@ export const KIND_LABELS = {
   cluster: 'io.x-k8s.kind.cluster',
   role: 'io.x-k8s.kind.role',
 } as const;
+
+/**
+ * The owner an object's labels name when it is not the project `projectId`: its spec directory (or its id).
+ * Null when it is that project's, or carries no id (made before lo labelled owners: adopted).
+ */
+export function foreignOwnerOf(projectId: string | undefined, labels: Record<string, string>): string | null {
+  const id = labels[LABELS.projectId];
+  if (id === undefined || id === projectId) return null;
+  return labels[LABELS.specDir] ?? `project id ${id}`;
+}

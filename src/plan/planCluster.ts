@@ -63,6 +63,7 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
     mirrorIps,
     image: opts.registryImage ?? DEFAULT_REGISTRY_IMAGE,
     labels,
+    ...(observed.projectMirrors ? { kept: observed.projectMirrors } : {}),
   });
   const tls = planTls(spec.registries.tls, { projectDir, sharedDir, caRoot }, registries);
   const containerd = planContainerd(spec, projectDir, registries);

@@ -23,6 +23,7 @@ export function agentBaseOptions(p2p: ClusterSpec['registries']['p2p'], registri
     contentDir: NODE_CONTENT_DIR,
     resolveTimeoutMs: p2p.resolveTimeoutMs,
     resolveLatest: p2p.resolveLatest,
+    resolveTags: p2p.resolveTags,
     registries: [...new Set(registries.filter((r) => r.role === 'mirror').map((r) => r.registry!))].sort(),
   };
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { BUILD_HOSTNAME, CACHE_HOSTNAME, HOST } from '../spec/constants.js';
+import { BUILD_HOSTNAME, CACHE_HOSTNAME, HOST, SHARED_MIRROR_PREFIX } from '../spec/constants.js';
 import type { ClusterSpec } from '../spec/types.js';
 import { hostAddress, type ParsedCidr } from '../util/cidr.js';
 import { specHash } from '../util/hash.js';
@@ -14,7 +14,7 @@ import {
   renderRegistryConfig,
   type RegistryConfigInput,
 } from './render/renderRegistryConfig.js';
-import type { RegistryContainerPlan, RegistryPlan } from './types.js';
+import type { ObservedProjectMirror, RegistryContainerPlan, RegistryPlan } from './types.js';
 
 export const DEFAULT_REGISTRY_IMAGE = 'registry:2';
 
@@ -26,6 +26,15 @@ export interface RegistryPlanContext {
   mirrorIps: Map<string, string>;
   image: string;
   labels: BaseLabels;
+  /** This project's unshared mirrors as they run (observed by labels), kept under their names. */
+  kept?: ObservedProjectMirror[];
+}
+
+/** An observed unshared mirror's container name, unless it is a name the shared mirrors use. */
+function keptName(kept: readonly ObservedProjectMirror[] | undefined, mirror: string): string | undefined {
+  const found = kept?.find((k) => k.name === mirror);
+  if (!found || found.containerName.startsWith(`${SHARED_MIRROR_PREFIX}-registry-`)) return undefined;
+  return found.containerName;
 }
 
 type RegistryInput = Pick<
@@ -33,8 +42,7 @@ type RegistryInput = Pick<
   'name' | 'role' | 'scope' | 'containerName' | 'volume' | 'network' | 'ip' | 'upstream' | 'registry' | 'hostnames' | 'push' | 'credentials'
 > & { certFile: string; keyFile: string };
 
-/** Shared mirror containers are `lok8s-registry-<mirror>`. */
-export const SHARED_MIRROR_PREFIX = 'lok8s';
+export { SHARED_MIRROR_PREFIX };
 
 /** Build and cache registries of the project, then one registry per mirror (shared or project scope). */
 export function planRegistries(ctx: RegistryPlanContext): RegistryPlan[] {
@@ -62,12 +70,12 @@ export function planRegistries(ctx: RegistryPlanContext): RegistryPlan[] {
   }
   for (const m of spec.registries.mirrors) {
     const scope: Scope = sharedOn ? 'shared' : 'project';
-    // A project network named like the shared prefix must not take the shared mirrors' names.
+    // Shared: `lok8s-registry-<m>`; unshared: `<network>-mirror-<m>`, which never equals a shared name (no
+    // project network starts with `lok8s-registry`: src/spec/rules.ts). An unshared mirror lo made under an
+    // earlier name (found by its labels) keeps that name and its volume.
     const containerName = sharedOn
       ? `${SHARED_MIRROR_PREFIX}-registry-${m.name}`
-      : net === SHARED_MIRROR_PREFIX
-        ? `${net}-project-registry-${m.name}`
-        : `${net}-registry-${m.name}`;
+      : (keptName(ctx.kept, m.name) ?? `${net}-mirror-${m.name}`);
     inputs.push({
       name: m.name,
       role: 'mirror',

@@ -9,6 +9,14 @@ export interface ObservedShared {
   mirrors: ObservedMirror[];
   /** Addresses on the shared network held by anything else (kind nodes, foreign containers). */
   usedAddresses?: string[];
+  /** With shared mirrors off: this project's mirror containers (by labels), so ones made under earlier names keep them. */
+  projectMirrors?: ObservedProjectMirror[];
+}
+
+/** An unshared mirror of this project as it runs: its mirror name and container name (the volume is `<container>-data`). */
+export interface ObservedProjectMirror {
+  name: string;
+  containerName: string;
 }
 
 export interface ObservedMirror {

@@ -61,3 +61,6 @@ export const NODE_PORTS: Readonly<Record<number, string>> = {
   2379: "etcd's client port",
   2380: "etcd's peer port",
 };
+
+/** Shared mirror containers are `lok8s-registry-<mirror>`; no project network may start with `lok8s-registry`. */
+export const SHARED_MIRROR_PREFIX = 'lok8s';

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError, LoError, ExitCode } from '../errors/loError.js';
 import { DEFAULT_DOMAIN, MAX_SPEC_BYTES, SPEC_FILE } from './constants.js';
 import { shown, shownBare } from './display.js';
@@ -52,7 +52,10 @@ export async function loadSpec(opts: LoadSpecOptions = {}): Promise<ClusterSpec>
     if (err instanceof LoError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && opts.config === undefined && domain === DEFAULT_DOMAIN) {
-      return parseSpec(BUILT_IN_SPEC, { file: `<built-in ${DEFAULT_DOMAIN}>`, domain });
+      // The built-in default is the project of the directory its file would be in: committing that file
+      // later (or deleting it) keeps the project id, so lo adopts its own objects instead of refusing them.
+      const spec = parseSpec(BUILT_IN_SPEC, { file: `<built-in ${DEFAULT_DOMAIN}>`, domain });
+      return { ...spec, specDir: await realDir(dirname(file)) };
     }
     if (code === 'ENOENT') {
       throw badInput(
@@ -67,7 +70,17 @@ export async function loadSpec(opts: LoadSpecOptions = {}): Promise<ClusterSpec>
   }
   const spec = parseSpec(decodeSpec(bytes, file), { file, domain });
   // The real directory identifies the project (a symlinked path is the same project).
-  return { ...spec, specDir: await realpath(dirname(file)).catch(() => dirname(file)) };
+  return { ...spec, specDir: await realDir(dirname(file)) };
+}
+
+/** The real path of a directory; for one that does not exist (yet), its nearest existing parent's real path joined with the rest. */
+async function realDir(dir: string): Promise<string> {
+  try {
+    return await realpath(dir);
+  } catch {
+    const parent = dirname(dir);
+    return parent === dir ? dir : join(await realDir(parent), basename(dir));
+  }
 }
 
 /**

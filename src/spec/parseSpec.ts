@@ -174,7 +174,12 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
   const valid = validateSchema(data);
   // Only the first MAX_ISSUE_WORK schema errors become worded issues (a 1 MiB file can hold ~50k); the rest are counted.
   const schemaErrors = validateSchema.errors ?? [];
-  const schemaIssues = schemaErrors.slice(0, MAX_ISSUE_WORK).map(schemaIssue);
+  // A field with alternatives (anyOf: true/false or a list) fails every branch: report it once, by its anyOf error.
+  const alternatives = new Set(schemaErrors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  const schemaIssues = schemaErrors
+    .filter((e) => e.keyword === 'anyOf' || !alternatives.has(e.instancePath))
+    .slice(0, MAX_ISSUE_WORK)
+    .map(schemaIssue);
   const checked = pruneRejected(data, validateSchema.errors ?? []);
   const ctx = ruleContext(checked, opts.domain, (path) => wrote(raw, path));
   const issues = [...schemaIssues, ...SPEC_RULES.flatMap((rule) => rule(checked, ctx))].map(located);
@@ -409,11 +414,18 @@ function normalise(d: SpecDocument, opts: ParseOptions): ClusterSpec {
         metricsPort: regs.p2p.metricsPort,
         resolveTimeoutMs: regs.p2p.resolveTimeoutMs,
         resolveLatest: regs.p2p.resolveLatest,
+        resolveTags: resolveTagsOf(regs.p2p.resolveTags, mirrors),
         dialTimeout: regs.p2p.dialTimeout,
       },
     },
     warnings,
   };
+}
+
+/** p2p.resolveTags as the registries it names: `true` is every mirrored registry, `false` none. Sorted, unique. */
+function resolveTagsOf(value: boolean | string[], mirrors: readonly MirrorSpec[]): string[] {
+  const list = value === true ? mirrors.map((m) => m.registry) : value === false ? [] : value;
+  return [...new Set(list)].sort();
 }
 
 /** The built-in default spec text for lok8s.dev, used when no file exists. */

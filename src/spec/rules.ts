@@ -10,6 +10,7 @@ import {
   KIND_SERVICE_SUBNET,
   NODE_PORTS,
   RESERVED_MIRROR_NAMES,
+  SHARED_MIRROR_PREFIX,
 } from './constants.js';
 import { defaultP2PEnabled } from './defaults.js';
 import { shown } from './display.js';
@@ -130,6 +131,20 @@ export const networkNamesAreFree: SpecRule = (doc) => {
   // Without spec.network the project network is named after the project.
   if (!network && reserved(doc.metadata?.name))
     issues.push(issue(['metadata', 'name'], doc.metadata!.name!, 'choose another project name, or give spec.network.name'));
+  // Registry containers are `<project network>-registry-<role>` and `<project network>-mirror-<mirror>`; shared
+  // mirrors are `lok8s-registry-<mirror>`. A project network named `lok8s-registry…` is the only way the two
+  // could meet (a project network `lok8s-registry-x` would own `lok8s-registry-x-registry-build`, the name of
+  // a shared mirror called `x-registry-build`), so it is refused.
+  const projectNet = network?.name ?? doc.metadata?.name;
+  if (typeof projectNet === 'string' && projectNet.toLowerCase().startsWith(`${SHARED_MIRROR_PREFIX}-registry`))
+    issues.push({
+      path: network?.name !== undefined ? ['spec', 'network', 'name'] : ['metadata', 'name'],
+      message: `project network "${projectNet}" starts with "${SHARED_MIRROR_PREFIX}-registry", the prefix of the shared mirror containers`,
+      hint:
+        network?.name !== undefined
+          ? 'choose another network name, e.g. the project name'
+          : 'choose another project name, or give spec.network.name',
+    });
   const shared = doc.spec?.registries?.shared?.network?.name;
   if (reserved(shared))
     issues.push(
@@ -342,6 +357,27 @@ export const p2pPortsAreFree: SpecRule = (doc) => {
   return issues;
 };
 
+/** p2p.resolveTags names registries lo mirrors (the agent is only asked for those). */
+export const resolveTagsAreMirrored: SpecRule = (doc) => {
+  const list = doc.spec?.registries?.p2p?.resolveTags;
+  if (!Array.isArray(list)) return [];
+  const mirrors = doc.spec?.registries?.mirrors ?? [];
+  const known = new Set(mirrors.map((m) => m?.registry ?? (m?.name && m.url ? defaultRegistryFor(m.name, m.url) : undefined)));
+  // Without mirrors in the document the defaults apply (docker.io, quay.io, registry.k8s.io, ghcr.io).
+  if (doc.spec?.registries?.mirrors === undefined) for (const m of SPEC_DEFAULTS.mirrors) known.add(defaultRegistryFor(m.name, m.url));
+  return list.flatMap((r, i) =>
+    typeof r === 'string' && !known.has(r)
+      ? [
+          {
+            path: ['spec', 'registries', 'p2p', 'resolveTags', i],
+            message: `${shown(r)} is not a mirrored registry (${[...known].filter(Boolean).sort().join(', ') || 'none'})`,
+            hint: 'name the registry of one of spec.registries.mirrors, or write true for all of them',
+          },
+        ]
+      : [],
+  );
+};
+
 /** Every cross-field rule, in the order their issues read within one line. */
 export const SPEC_RULES: readonly SpecRule[] = [
   domainMatchesDirectory,
@@ -358,6 +394,7 @@ export const SPEC_RULES: readonly SpecRule[] = [
   hostPortsAreValid,
   p2pPortsDiffer,
   p2pPortsAreFree,
+  resolveTagsAreMirrored,
 ];
 
 /** Address ranges a Docker network subnet cannot usefully take, with the reason. */

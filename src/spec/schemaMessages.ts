@@ -39,6 +39,7 @@ const FIELD_HINTS: Record<string, string> = {
   'spec.cluster.domain': 'write a lower-case DNS name such as lok8s.dev, 50.lok8s.dev or dev.example.test',
   'spec.registries.mirrors[].name': 'use lower-case letters, digits and dashes, starting with a letter or digit, e.g. io-example',
   'spec.registries.shared.network.name': `use letters, digits, dots, dashes and underscores, e.g. ${SPEC_DEFAULTS.sharedNetwork.name}`,
+  'spec.registries.p2p.resolveTags': 'write true (every mirrored registry), false, or a list of registries such as [docker.io]',
   'spec.registries.p2p.dialTimeout': `write a duration in ms or s, e.g. ${SPEC_DEFAULTS.p2p.dialTimeout}`,
   'spec.registries.mirrors':
     'write one "- name: ... / url: ..." item per mirror, [] for no mirrors, or remove the line for the four default mirrors',
@@ -61,6 +62,16 @@ export function schemaIssue(err: ErrorObject): SpecIssue {
   const secret = path.includes('credentials');
   const val = secret ? 'the value' : shown(value);
   switch (err.keyword) {
+    case 'anyOf': {
+      // One of several shapes (e.g. p2p.resolveTags: true/false or a list): name them all once.
+      const branches = ((err.parentSchema as { anyOf?: Array<{ type?: string }> } | undefined)?.anyOf ?? []).map((b) => b.type ?? '');
+      const words = branches.map((t) => TYPE_WORDS[t] ?? t).join(', or ');
+      return {
+        path,
+        message: `must be ${words || 'one of the allowed shapes'}, got ${describeValue(value)}`,
+        hint: fieldHint ?? 'see docs/spec.md for the allowed values',
+      };
+    }
     case 'additionalProperties': {
       const field = String((err.params as { additionalProperty: string }).additionalProperty);
       if (path[path.length - 1] === 'credentials') {

@@ -33,7 +33,7 @@ export interface SpecDocument {
       cache: { maxSize?: string };
       shared: { enabled: boolean; network: NetworkSpec };
       mirrors: MirrorDoc[];
-      p2p: Omit<P2PSpec, 'enabled'> & { enabled?: boolean };
+      p2p: Omit<P2PSpec, 'enabled' | 'resolveTags'> & { enabled?: boolean; resolveTags: boolean | string[] };
     };
   };
 }

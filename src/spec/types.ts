@@ -55,6 +55,8 @@ export interface P2PSpec {
   metricsPort: number;
   resolveTimeoutMs: number;
   resolveLatest: boolean;
+  /** Registries whose tags the agents accept from peers (p2p.resolveTags: true = every mirrored registry). */
+  resolveTags: string[];
   dialTimeout: string;
 }
 

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { shellCommand, shellQuote } from '../util/shell.js';
 import { dirname } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -188,7 +189,7 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
           name: c.name,
           status: 'warn',
           detail: `serving offline from its read-only replica ${r.replica.endpoint} (cached images only): the proxy ${c.detail}`,
-          fix: `the proxy restarts by itself (at most 30 s apart) once its upstream ${r.upstream} answers; \`docker logs ${r.containerName}\` says why it stopped`,
+          fix: `the proxy restarts by itself (at most 30 s apart) once its upstream ${r.upstream} answers; \`${shellCommand(['docker', 'logs', r.containerName])}\` says why it stopped`,
         };
       }),
     );
@@ -217,7 +218,12 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
         const status = await probe(r, ca, timeoutMs);
         // 200, or 401 from a registry with auth: the registry API answered over verified TLS.
         if (status === 200 || status === 401) return { name, status: 'ok', detail: `${r.endpoint}/v2/ answered ${status}` };
-        return { name, status: 'fail', detail: `${r.endpoint}/v2/ answered ${status}`, fix: `see \`docker logs ${r.containerName}\`` };
+        return {
+          name,
+          status: 'fail',
+          detail: `${r.endpoint}/v2/ answered ${status}`,
+          fix: `see \`${shellCommand(['docker', 'logs', r.containerName])}\``,
+        };
       } catch (err) {
         const tlsProblem = /certificate|self.signed|CERT|altnames/i.test(errMsg(err));
         return {
@@ -226,7 +232,7 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
           detail: `${r.endpoint}/v2/: ${errMsg(err)}`,
           fix: tlsProblem
             ? "the registry serves a certificate lo's CA does not sign; run `lo provision` to re-issue it"
-            : `run \`lo provision\` (or \`lo registry up\`); \`docker ps -a --filter name=${r.containerName}\` shows its state`,
+            : `run \`lo provision\` (or \`lo registry up\`); \`${shellCommand(['docker', 'ps', '-a', '--filter', `name=${r.containerName}`])}\` shows its state`,
         };
       }
     }
@@ -273,7 +279,7 @@ export function containerdChecks(reports: readonly NodeContainerdReport[]): Chec
     return {
       name: `containerd ${r.node}`,
       status: worst.severity === 'fail' ? 'fail' : 'warn',
-      detail: `${mode}: ${worst.message}${more ? ` (+${more} more: \`lo why IMAGE --node ${r.node}\`)` : ''}`,
+      detail: `${mode}: ${worst.message}${more ? ` (+${more} more: \`lo why IMAGE --node ${shellQuote(r.node)}\`)` : ''}`,
       ...(worst.fix ? { fix: worst.fix } : {}),
     };
   });

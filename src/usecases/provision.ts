@@ -54,6 +54,12 @@ export interface ProvisionDeps {
   p2p?: (plan: Plan, nodes: string[]) => Promise<Action[]>;
   /** The project's agent containers as they run (for the dry-run diff). */
   p2pAgents?: (plan: Plan) => Promise<ObservedAgent[]>;
+  /**
+   * Takes the project's lock (src/apply/projectLock.ts) once the plan is known; provision holds it until it
+   * ends, so a concurrent `lo destroy` or `lo registry clean` of the project cannot interleave. Not taken
+   * for dry runs (they change nothing).
+   */
+  lockProject?: (plan: Plan) => Promise<{ release: () => Promise<void> }>;
   reporter?: StepReporter;
 }
 
@@ -88,21 +94,33 @@ export async function provision(deps: ProvisionDeps, opts: { dryRun?: boolean } 
   const dryRun = opts.dryRun ?? false;
   const reporter = deps.reporter ?? silentReporter;
   const steps: StepResult[] = [];
+  let plan!: Plan;
+  await runStep(reporter, steps, 'validate', 'read and check the spec', async () => {
+    plan = await deps.loadPlan();
+    return [];
+  });
+  if (dryRun) {
+    await runStaged(reporter, steps, deps.registries, plan, dryRun);
+    return provisionDiff(deps, plan, steps, reporter);
+  }
+  // A held lock is bad input (exit 2, naming the holder), not a failed step.
+  const lock = await deps.lockProject?.(plan);
+  try {
+    return await provisionLocked(deps, plan, steps);
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function provisionLocked(deps: ProvisionDeps, plan: Plan, steps: StepResult[]): Promise<ProvisionResult> {
+  const reporter = deps.reporter ?? silentReporter;
   const warnings: string[] = [];
   const warn = (msg: string): void => {
     if (warnings.includes(msg)) return;
     warnings.push(msg);
     reporter.warn(msg);
   };
-
-  let plan!: Plan;
-  await runStep(reporter, steps, 'validate', 'read and check the spec', async () => {
-    plan = await deps.loadPlan();
-    return [];
-  });
-
-  await runStaged(reporter, steps, deps.registries, plan, dryRun);
-  if (dryRun) return provisionDiff(deps, plan, steps, reporter);
+  await runStaged(reporter, steps, deps.registries, plan, false);
   if (plan.tls.enabled && deps.checkTrust) {
     const trust = await deps.checkTrust(plan).catch(() => null);
     if (trust && !trust.trusted) {

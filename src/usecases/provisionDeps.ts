@@ -1,4 +1,5 @@
-import { applyRegistries, previewRegistries, stageOfAction } from '../apply/applyRegistries.js';
+import { applyRegistries, foreignOwner, previewRegistries, stageOfAction } from '../apply/applyRegistries.js';
+import { KIND_LABELS } from '../plan/labels.js';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import { registryDownPlanned } from './registryDown.js';
 import { registryCleanPlanned } from './registryClean.js';
@@ -16,6 +17,7 @@ import { kindNodes, nodeContainerd } from './nodeContainerd.js';
 import type { ProvisionDeps, StagedSteps, TrustStatus } from './provision.js';
 import type { StepReporter } from './runSteps.js';
 import { silentLog, type Log } from '../runtime/log.js';
+import { lockProject } from '../apply/projectLock.js';
 
 export interface WiringOptions {
   spec: LoadSpecOptions;
@@ -28,6 +30,13 @@ export interface WiringOptions {
   checkTrust?: (plan: Plan) => Promise<TrustStatus>;
   /** P2P hook (P2P module); absent: the p2p step is skipped with a warning when P2P is enabled. */
   p2p?: ProvisionDeps['p2p'];
+  /** `--wait`: how long to wait for another lo holding the project's lock (default: fail at once). */
+  lockWaitMs?: number;
+}
+
+/** The project lock of a changing command (src/apply/projectLock.ts). */
+function projectLocker(o: WiringOptions, command: string): (plan: Plan) => Promise<{ release: () => Promise<void> }> {
+  return (plan) => lockProject(plan.paths.projectDir, command, o.lockWaitMs ? { waitMs: o.lockWaitMs } : {});
 }
 
 export const REGISTRY_STAGES: StagedSteps['stages'] = [
@@ -96,6 +105,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
         ...(o.plan.extraLabels ? { extraLabels: o.plan.extraLabels } : {}),
       }),
     p2pAgents: async (plan) => listP2PAgents(plan, await docker()),
+    lockProject: projectLocker(o, 'lo provision'),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }
@@ -116,8 +126,24 @@ export function destroyDeps(o: WiringOptions): DestroyDeps {
       return r.actions;
     },
     removeP2P: async (plan, opts) => removeP2P(plan, await docker(), opts),
+    clusterOwner: async (plan) => clusterOwner(plan, await docker()),
+    lockProject: projectLocker(o, 'lo destroy'),
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
+}
+
+/**
+ * Whether the kind cluster of the plan's name belongs to another project: its network labelled with another
+ * project id, or none of its nodes on this project's network (a cluster another spec, or plain kind, made).
+ */
+export async function clusterOwner(plan: Plan, docker: Pick<DockerClients, 'networks' | 'containers'>): Promise<string | null> {
+  const net = await docker.networks.inspect(plan.cluster.network);
+  const other = net ? foreignOwner(plan, net.labels) : null;
+  if (other !== null) return `its network ${plan.cluster.network} belongs to the project in ${other}`;
+  const nodes = await docker.containers.list([`${KIND_LABELS.cluster}=${plan.cluster.name}`]);
+  if (nodes.length > 0 && nodes.every((n) => n.networks[plan.cluster.network] === undefined))
+    return `its nodes are not on this project's network ${plan.cluster.network}`;
+  return null;
 }
 
 export function doctorDeps(o: WiringOptions): DoctorDeps {

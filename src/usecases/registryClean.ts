@@ -4,7 +4,7 @@ import type { Action } from '../apply/types.js';
 import { LABELS, MANAGED_BY } from '../plan/labels.js';
 import { foreignOwner } from '../apply/applyRegistries.js';
 import type { Plan } from '../plan/types.js';
-import { setup, type RegistryDeps } from './registrySetup.js';
+import { setup, whileLocked, type RegistryDeps } from './registrySetup.js';
 import { diffDown, observeTargets, removeContainers, type RemoveOptions, type RemoveResult } from './registryDown.js';
 
 /** What `clean` sees: the target containers, the candidate volumes and the plan's networks. */
@@ -123,5 +123,5 @@ export async function registryCleanPlanned(
  */
 export async function registryClean(opts: LoadSpecOptions, deps: RegistryDeps & RemoveOptions = {}): Promise<RemoveResult> {
   const { docker, plan } = await setup(opts, { ...deps, strict: false });
-  return registryCleanPlanned(docker, plan, deps);
+  return whileLocked(plan, 'lo registry clean', deps, () => registryCleanPlanned(docker, plan, deps));
 }

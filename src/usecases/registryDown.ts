@@ -4,7 +4,7 @@ import type { Action } from '../apply/types.js';
 import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import { foreignOwner } from '../apply/applyRegistries.js';
 import type { Plan } from '../plan/types.js';
-import { setup, type RegistryDeps } from './registrySetup.js';
+import { setup, whileLocked, type RegistryDeps } from './registrySetup.js';
 
 export interface RemoveResult {
   project: string;
@@ -81,5 +81,5 @@ export async function registryDownPlanned(docker: DockerClients, plan: Plan, o: 
 export async function registryDown(opts: LoadSpecOptions, deps: RegistryDeps & RemoveOptions = {}): Promise<RemoveResult> {
   const { docker, plan } = await setup(opts, { ...deps, strict: false });
   deps.onProgress?.(deps.dryRun ? 'comparing' : 'removing containers');
-  return registryDownPlanned(docker, plan, deps);
+  return whileLocked(plan, 'lo registry down', deps, () => registryDownPlanned(docker, plan, deps));
 }

@@ -1,6 +1,6 @@
 import { gcMirror, previewGc, type GcResult } from '../apply/gc.js';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
-import { setup, type RegistryDeps } from './registrySetup.js';
+import { setup, whileLocked, type RegistryDeps } from './registrySetup.js';
 
 export interface GcRunResult {
   project: string;
@@ -21,11 +21,13 @@ export async function registryGc(
   const budget = deps.maxSizeBytes ?? spec.registries.cache?.maxSizeBytes ?? null;
   const mirrors = plan.registries.filter((r) => r.role === 'mirror' && r.replica && (r.scope === 'project' || deps.shared));
   const results: GcResult[] = [];
-  // --dry-run: the same inventory and LRU choice, nothing deleted.
+  // --dry-run: the same inventory and LRU choice, nothing deleted (and no lock taken).
   const run = deps.dryRun ? previewGc : gcMirror;
-  for (const r of mirrors) {
-    deps.onProgress?.(`gc ${r.name}`);
-    results.push(await run(docker, r, { budgetBytes: budget, ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}) }));
-  }
+  await whileLocked(plan, 'lo registry gc', deps, async () => {
+    for (const r of mirrors) {
+      deps.onProgress?.(`gc ${r.name}`);
+      results.push(await run(docker, r, { budgetBytes: budget, ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}) }));
+    }
+  });
   return { project: plan.project.name, dryRun: deps.dryRun ?? false, mirrors: results };
 }

@@ -6,6 +6,7 @@ import type { EnsureTls } from '../apply/types.js';
 import { EMPTY_OBSERVED, type ObservedShared, type Plan } from '../plan/types.js';
 import { loadPlan, type PlanDeps } from './plan.js';
 import type { Log } from '../runtime/log.js';
+import { withProjectLock } from '../apply/projectLock.js';
 
 export interface RegistryDeps extends PlanDeps {
   /** Connects to Docker (default: DOCKER_HOST or the local socket, failing fast when unreachable). */
@@ -15,6 +16,22 @@ export interface RegistryDeps extends PlanDeps {
   onProgress?: (step: string) => void;
   /** The debug log every Docker call goes through (default: silent). */
   log?: Log;
+  /** `--wait`: how long a changing command waits for another lo holding the project's lock (default: fail at once). */
+  lockWaitMs?: number;
+}
+
+/**
+ * Runs a changing registry command holding the project's lock (`<state>/projects/<name>/lock`); a dry run
+ * changes nothing and takes no lock.
+ */
+export async function whileLocked<T>(
+  plan: Plan,
+  command: string,
+  deps: RegistryDeps & { dryRun?: boolean },
+  fn: () => Promise<T>,
+): Promise<T> {
+  if (deps.dryRun) return fn();
+  return withProjectLock(plan.paths.projectDir, command, deps.lockWaitMs ? { waitMs: deps.lockWaitMs } : {}, fn);
 }
 
 /** Connects to Docker, observes the shared network and plans: the start of every registry command. */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import type { ContainerState } from '../adapters/docker/index.js';
-import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
+import { foreignOwnerOf, LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labels.js';
 import type { Plan, RegistryPlan } from '../plan/types.js';
 import { probeAnswers, probeCatalog } from '../adapters/registryProbe.js';
 import { setup, type RegistryDeps } from './registrySetup.js';
@@ -85,6 +85,8 @@ export async function registryStatus(
 
   async function probeOne(r: RegistryPlan): Promise<RegistryStatus> {
     const c = ownContainer(containers, plan, r);
+    // A container of this registry's name and role labelled as another project's is not reported as ours.
+    const other = c ? null : ownContainer(containers, plan, r, true);
     const base = {
       name: r.name,
       role: r.role,
@@ -95,8 +97,19 @@ export async function registryStatus(
       address: c?.networks[r.network]?.ip ?? r.ip,
       network: r.network,
       state: c?.status ?? 'missing',
-      diskBytes: usage.get(r.volume) ?? null,
+      diskBytes: other ? null : (usage.get(r.volume) ?? null),
     };
+    if (other) {
+      const owner = foreignOwnerOf(plan.project.id, other.labels);
+      return {
+        ...base,
+        containerName: other.name,
+        state: 'missing',
+        health: 'not created',
+        catalog: null,
+        error: `${other.name} belongs to the project in ${owner}`,
+      };
+    }
     if (!c) return { ...base, health: 'not created', catalog: null };
     if (!c.running) return { ...base, health: 'not running', catalog: null };
     if (plan.tls.enabled && !ca)
@@ -113,12 +126,14 @@ export async function registryStatus(
   }
 }
 
-function ownContainer(all: ContainerState[], plan: Plan, r: RegistryPlan): ContainerState | undefined {
+/** The registry's container, found by labels: this project's (or, with `foreign`, one of the same name labelled as another project's). */
+function ownContainer(all: ContainerState[], plan: Plan, r: RegistryPlan, foreign = false): ContainerState | undefined {
   const projectLabel = r.scope === 'shared' ? SHARED_PROJECT : plan.project.name;
   return all.find(
     (c) =>
       c.labels[LABELS.project] === projectLabel &&
       c.labels[LABELS.role] === r.role &&
-      (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name),
+      (r.role !== 'mirror' || c.labels[LABELS.mirror] === r.name) &&
+      (foreignOwnerOf(plan.project.id, c.labels) !== null) === foreign,
   );
 }

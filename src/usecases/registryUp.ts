@@ -2,7 +2,7 @@ import { applyRegistries, previewRegistries } from '../apply/applyRegistries.js'
 import type { Action } from '../apply/types.js';
 import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import type { Plan } from '../plan/types.js';
-import { setup, type RegistryDeps } from './registrySetup.js';
+import { setup, whileLocked, type RegistryDeps } from './registrySetup.js';
 export interface UpResult {
   plan: Plan;
   actions: Action[];
@@ -16,11 +16,13 @@ export interface UpResult {
 export async function registryUp(opts: LoadSpecOptions, deps: RegistryDeps & { dryRun?: boolean } = {}): Promise<UpResult> {
   const { docker, plan } = await setup(opts, deps);
   const run = deps.dryRun ? previewRegistries : applyRegistries;
-  const actions = await run(plan, {
-    docker,
-    ...(deps.ensureTls ? { ensureTls: deps.ensureTls } : {}),
-    ...(deps.env ? { env: deps.env } : {}),
-    ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
-  });
+  const actions = await whileLocked(plan, 'lo registry up', deps, () =>
+    run(plan, {
+      docker,
+      ...(deps.ensureTls ? { ensureTls: deps.ensureTls } : {}),
+      ...(deps.env ? { env: deps.env } : {}),
+      ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
+    }),
+  );
   return { plan, actions, dryRun: deps.dryRun ?? false };
 }

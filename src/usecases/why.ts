@@ -1,4 +1,5 @@
 import type { DockerClients, ExecClient } from '../adapters/docker/index.js';
+import { shellCommand } from '../util/shell.js';
 import { LoError, ExitCode } from '../errors/loError.js';
 import type { Finding, PullMode } from '../plan/containerdChecks.js';
 import { hostDirCandidates, MANIFEST_ACCEPT, manifestUrl, resolveHosts, type ResolvedHost } from '../plan/containerdHosts.js';
@@ -176,7 +177,9 @@ export async function why(opts: WhyOptions, deps: WhyDeps): Promise<WhyResult> {
       exitCode: ExitCode.badInput,
     });
   if (!node.running)
-    throw new LoError('E_STEP', `node ${node.name} is not running`, { hint: `start it with \`docker start ${node.name}\`` });
+    throw new LoError('E_STEP', `node ${node.name} is not running`, {
+      hint: `start it with \`${shellCommand(['docker', 'start', node.name])}\``,
+    });
 
   // certs.d lookup exactly as containerd's HostDirFromRoot does it, on the node's own files.
   const root = plan.containerd.nodeCertsDir;

@@ -270,4 +270,28 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     );
     expect(metric(m3, 'lo_p2p_peer_failovers_total')).toBeGreaterThanOrEqual(1);
   });
+
+  it("with p2p.resolveTags off (lo's default) a node takes no tag from its peers, only digests", async () => {
+    // Node 3's agent again, with the default: no registry's tags are taken from peers.
+    const planned = bed.plan.p2p.agents.find((a) => a.node === n3.name)!;
+    planned.options = { ...planned.options, resolveTags: [] };
+    const actions = await bed.redeploy();
+    expect(actions.map((a) => `${a.action} ${a.object}`)).toContain(`recreate p2p agent ${n3.agent}`);
+    await waitFor('n3 rejoins', async () => metric(await bed.metrics(n3), 'lo_p2p_peers') === 2, 30_000);
+    // c:1 is held by n1 and n2 (they advertise it), not by n3; mirror and upstream are down.
+    expect(await hasContent(n3, img.c!.digest)).toBe(false);
+    const t = await ask(n3, '/v2/lop2p/c/manifests/1?ns=docker.io');
+    expect(t.status).toBe(404);
+    expect(metric(await bed.metrics(n3), 'lo_p2p_requests_total', { route: 'manifest', result: 'tag-untrusted' })).toBe(1);
+    // the same manifest by digest comes from a peer, verified
+    const d = await ask(n3, `/v2/lop2p/c/manifests/${img.c!.digest}`);
+    expect(d.status).toBe(200);
+    expect(d.headers['docker-content-digest']).toBe(img.c!.digest);
+    expect(
+      metric(await bed.metrics(n3), 'lo_p2p_requests_total', { route: 'manifest', source: 'peer', result: 'ok' }),
+    ).toBeGreaterThanOrEqual(1);
+    // so containerd's pull by tag goes on to the (stopped) mirror and fails, while the peers could have answered
+    const r = await bed.pull(n3, ref('c'), 60_000);
+    expect(r.code).not.toBe(0);
+  });
 });

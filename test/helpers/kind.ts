@@ -84,7 +84,8 @@ export function writeProjectSpec(ws: ProvisionWorkspace, s: ProjectSpec): string
           ...(s.disableDefaultEndpoint ? { disableDefaultEndpoint: true } : {}),
           shared: { enabled: s.sharedEnabled ?? true, network: s.shared },
           mirrors: s.mirrors,
-          p2p: { enabled: s.p2p ?? false },
+          // Nodes pulling by tag from each other with the mirror down need peers' tags (p2p.resolveTags).
+          p2p: { enabled: s.p2p ?? false, ...(s.p2p ? { resolveTags: true } : {}) },
         },
       },
     }),

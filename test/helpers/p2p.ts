@@ -294,6 +294,11 @@ export interface BedOptions {
   buildImage?: boolean;
   /** Node (and agent base) image; default NODE_IMAGE. */
   nodeImage?: string;
+  /**
+   * p2p.resolveTags of the bed's spec (default true: the bed opts in, so pulls by tag with the mirror down come
+   * from peers; p2p.test.ts turns it off on one agent to check lo's default).
+   */
+  resolveTags?: boolean | string[];
   /** Edits lo's containerdConfigPatches before they are merged into the nodes' config (broken-config tests). */
   patchConfig?: (patches: string[]) => string[];
 }
@@ -322,7 +327,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
             tls: false,
             shared: { enabled: true, network: { name: nets.shared, cidr: `10.170.${nets.x + 1}.0/24` } },
             mirrors: [{ name: nets.project, url: `http://${upstreamIp}:5000`, registry: 'docker.io' }],
-            p2p: { enabled: true },
+            p2p: { enabled: true, resolveTags: opts.resolveTags ?? true },
           },
         },
       }),

@@ -1,3 +1,4 @@
+import { ConfigError } from '../../src/errors/loError.js';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { addAgentOptions, AGENT_OPTIONS, agentArgv, type AgentOptions } from '../../src/agent/options.js';
@@ -30,6 +31,7 @@ const FULL: AgentOptions = {
   contentDir: '/proc/1/root/var/lib/containerd/io.containerd.content.v1.content',
   resolveTimeoutMs: 35,
   resolveLatest: true,
+  resolveTags: ['docker.io'],
   registries: ['docker.io', 'quay.io'],
   uploadLimit: 1048576,
   readvertise: 60,
@@ -45,6 +47,36 @@ describe('lo p2p agent option table', () => {
     const defaults = Object.fromEntries(Object.entries(AGENT_OPTIONS).map(([k, row]) => [k, row.default]));
     expect(await parseWithLo(agentArgv({}))).toEqual(defaults);
     expect(await parseWithLo(agentArgv({ port: 1, peers: [] }))).toEqual({ ...defaults, port: 1 });
+  });
+
+  it('p2p.resolveTags: off by default, true for every mirrored registry, or a list of them; others are refused', async () => {
+    const specWith = (p2p: string): ReturnType<typeof parseSpec> =>
+      parseSpec(
+        `apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: opt\nspec:\n  nodes:\n    workers: 1\n  registries:\n    p2p:\n${p2p}`,
+        { file: 'opt.yaml' },
+      );
+    const tagsOf = (p2p: string): string[] =>
+      planCluster(specWith(p2p), { paths: { stateDir: '/s', caRoot: '/c' } }).p2p.agents[0]!.options.resolveTags ?? [];
+    expect(tagsOf('      enabled: true\n')).toEqual([]);
+    expect(tagsOf('      resolveTags: true\n')).toEqual(['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io']);
+    expect(tagsOf('      resolveTags: [quay.io, docker.io]\n')).toEqual(['docker.io', 'quay.io']);
+    const a = planCluster(specWith('      resolveTags: [quay.io]\n'), { paths: { stateDir: '/s', caRoot: '/c' } }).p2p.agents[0]!;
+    expect(a.command).toContain('--resolve-tags');
+    expect((await parseWithLo(a.command.slice(2))).resolveTags).toEqual(['quay.io']);
+    expect(() => specWith('      resolveTags: [example.com]\n')).toThrow(/resolveTags\[0\].*"example\.com" is not a mirrored registry/s);
+    // one issue for a field with alternatives, in the user's words
+    const err = (() => {
+      try {
+        specWith('      resolveTags: yes please\n');
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('accepted');
+    })();
+    expect(err.issues.map((i) => [i.path, i.message])).toEqual([
+      ['spec.registries.p2p.resolveTags', 'must be true or false, or a list (- item lines), got string "yes please"'],
+    ]);
+    expect(err.issues[0]!.hint).toContain('[docker.io]');
   });
 
   it("every planned agent's command parses back to its options", async () => {

@@ -355,7 +355,7 @@ describe('relaying from peers', () => {
     const p = await peerOf(good, 'good');
     router.providers.set(digestKey(digest).toString(), [p]);
     router.providers.set(tagKey('docker.io', 'team/app', '2').toString(), [p]);
-    const me = registry(new MemorySource(), { router });
+    const me = registry(new MemorySource(), { router, resolveTags: ['docker.io'] });
     const base = await serve(me.handler);
     const r = await fetch(`${base}/v2/team/app/blobs/${digest}`);
     expect(r.status).toBe(200);
@@ -523,12 +523,65 @@ describe('agent hardening (issue 13)', () => {
     const url = await serve(registry(peer).handler);
     router.providers.set(digestKey(d).toString(), [{ id: 'p', url }]);
     router.providers.set(tagKey('docker.io', 'team/app', '3').toString(), [{ id: 'p', url }]);
-    const me = await serve(registry(down, { router }).handler);
+    const me = await serve(registry(down, { router, resolveTags: ['*'] }).handler);
     const r = await fetch(`${me}/v2/team/app/blobs/${d}`);
     expect(r.status).toBe(200);
     expect(Buffer.from(await r.arrayBuffer()).equals(blob)).toBe(true);
     expect((await fetch(`${me}/v2/team/app/manifests/3?ns=docker.io`)).status).toBe(200);
     expect((await fetch(`${me}/v2/team/app/blobs/sha256:${'1'.repeat(64)}`)).status).toBe(404);
+  });
+
+  it('takes a tag from peers only for registries in resolveTags (default none); digests still come from peers', async () => {
+    const peer = new MemorySource();
+    const d = peer.add(blob);
+    const m = peer.add(manifestDoc(d, blob.length));
+    // the peer claims team/app:4 -> m (it could claim any digest: a tag is not content-addressed)
+    peer.tag('docker.io/team/app:4', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: m, size: 0 });
+    peer.tag('quay.io/team/app:4', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: m, size: 0 });
+    const url = await serve(registry(peer).handler);
+    const router = new StaticRouter();
+    for (const key of [digestKey(d), digestKey(m), tagKey('docker.io', 'team/app', '4'), tagKey('quay.io', 'team/app', '4')])
+      router.providers.set(key.toString(), [{ id: 'p', url }]);
+    const local = new MemorySource();
+    const ld = local.add(Buffer.from('local layer'));
+    const lm = local.add(manifestDoc(ld, 11));
+    local.tag('docker.io/team/own:1', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: lm, size: 0 });
+
+    const byDefault = registry(local, { router });
+    const me = await serve(byDefault.handler);
+    const t = await fetch(`${me}/v2/team/app/manifests/4?ns=docker.io`);
+    expect(t.status).toBe(404);
+    expect(await t.text()).toContain('p2p.resolveTags');
+    expect(await byDefault.metrics.registry.getSingleMetricAsString('lo_p2p_requests_total')).toMatch(
+      /lo_p2p_requests_total\{route="manifest",source="none",result="tag-untrusted"\} 1$/m,
+    );
+    // this node's own tags (what its containerd resolved from the mirror) still answer
+    const own = await fetch(`${me}/v2/team/own/manifests/1?ns=docker.io`);
+    expect(own.status).toBe(200);
+    expect(own.headers.get('docker-content-digest')).toBe(lm);
+    // by digest the peer still serves, verified
+    const byDigest = await fetch(`${me}/v2/team/app/manifests/${m}`);
+    expect(byDigest.status).toBe(200);
+    expect((await fetch(`${me}/v2/team/app/blobs/${d}`)).status).toBe(200);
+
+    // opted in for docker.io only
+    const some = await serve(registry(local, { router, resolveTags: ['docker.io'] }).handler);
+    const ok = await fetch(`${some}/v2/team/app/manifests/4?ns=docker.io`);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('docker-content-digest')).toBe(m);
+    expect((await fetch(`${some}/v2/team/app/manifests/4?ns=quay.io`)).status).toBe(404);
+    const all = await serve(registry(local, { router, resolveTags: ['*'] }).handler);
+    expect((await fetch(`${all}/v2/team/app/manifests/4?ns=quay.io`)).status).toBe(200);
+  });
+
+  it('advertises only tags peers would take (resolveTags)', () => {
+    const tags: LocalTag[] = [
+      { registry: 'docker.io', repository: 'library/app', tag: '1.0', digest: 'sha256:a' },
+      { registry: 'quay.io', repository: 'x', tag: '1.0', digest: 'sha256:b' },
+    ];
+    expect(advertisedTags(tags, [], false, [])).toEqual([]);
+    expect(advertisedTags(tags, [], false, ['quay.io']).map((t) => t.registry)).toEqual(['quay.io']);
+    expect(advertisedTags(tags, [], false, ['*'])).toHaveLength(2);
   });
 
   it('does not advertise latest when resolveLatest is off, nor tags of registries that are not mirrored', () => {

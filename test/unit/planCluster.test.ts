@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseSpec } from '../../src/spec/parseSpec.js';
 import type { ClusterSpec } from '../../src/spec/types.js';
-import { PlanConflictError } from '../../src/errors/loError.js';
+import { ConfigError, PlanConflictError } from '../../src/errors/loError.js';
 import { LABELS } from '../../src/plan/labels.js';
 import { planCluster, sharedBridgeName } from '../../src/plan/planCluster.js';
 import type { ObservedShared, Plan, RegistryPlan } from '../../src/plan/types.js';
@@ -76,8 +76,8 @@ describe('addresses', () => {
       expect(m).toMatchObject({
         network: 'solo',
         scope: 'project',
-        containerName: `solo-registry-${m.name}`,
-        volume: `solo-registry-${m.name}-data`,
+        containerName: `solo-mirror-${m.name}`,
+        volume: `solo-mirror-${m.name}-data`,
       });
     }
     expect(p.networks.map((n) => n.role)).toEqual(['project']);
@@ -281,7 +281,7 @@ describe('shared-address stability', () => {
 });
 
 describe('names and labels', () => {
-  it('container and volume names: lok8s-registry-<name> shared, <network>-registry-<name> otherwise', () => {
+  it('container and volume names: lok8s-registry-<name> shared mirrors, <network>-registry-<role> and <network>-mirror-<name> otherwise', () => {
     const p = plan(spec('proj', '', '30.lok8s.dev'));
     expect(p.registries.map((r) => [r.containerName, r.volume])).toEqual([
       ['proj-registry-build', 'proj-registry-build-data'],
@@ -427,11 +427,50 @@ describe('TLS subject names', () => {
     const names = solo.registries.map((r) => r.containerName);
     expect(sharedNames.length).toBeGreaterThan(0);
     expect(names.filter((n) => sharedNames.includes(n))).toEqual([]);
-    expect(names).toContain('lok8s-project-registry-io-docker');
-    // other network names keep <network>-registry-<mirror>
-    expect(
-      plan(spec('solo', '  registries:\n    shared:\n      enabled: false\n', '60.lok8s.dev')).registries.map((r) => r.containerName),
-    ).toContain('solo-registry-io-docker');
+    // one scheme for every unshared mirror: <network>-mirror-<mirror>
+    expect(names).toContain('lok8s-mirror-io-docker');
+    const soloSpec = spec('solo', '  registries:\n    shared:\n      enabled: false\n', '60.lok8s.dev');
+    const solo2 = plan(soloSpec);
+    expect(solo2.registries.filter((r) => r.role === 'mirror').map((r) => [r.containerName, r.volume])).toContainEqual([
+      'solo-mirror-io-docker',
+      'solo-mirror-io-docker-data',
+    ]);
+    // mirrors lo made under the earlier names (observed by their labels) keep their names and volumes: no recreate
+    const kept = plan(soloSpec, {
+      mirrors: [],
+      projectMirrors: [
+        { name: 'io-docker', containerName: 'solo-registry-io-docker' },
+        // a kept name may never be a shared mirror's
+        { name: 'io-quay', containerName: 'lok8s-registry-io-quay' },
+      ],
+    });
+    expect([byName(kept, 'io-docker').containerName, byName(kept, 'io-docker').volume]).toEqual([
+      'solo-registry-io-docker',
+      'solo-registry-io-docker-data',
+    ]);
+    expect(byName(kept, 'io-quay').containerName).toBe('solo-mirror-io-quay');
+    expect(byName(kept, 'io-k8s').containerName).toBe(byName(solo2, 'io-k8s').containerName);
+  });
+
+  it('no project network may start with lok8s-registry: its registries could take shared mirror names', () => {
+    for (const [body, path] of [
+      ['  network:\n    name: lok8s-registry1\n', 'spec.network.name'],
+      ['  network:\n    name: lok8s-registry\n', 'spec.network.name'],
+    ] as const) {
+      let err: unknown;
+      try {
+        spec('proj', body, '61.lok8s.dev');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).issues.filter((i) => i.path === path).map((i) => i.message)).toContainEqual(
+        expect.stringContaining('the prefix of the shared mirror containers'),
+      );
+    }
+    expect(() => spec('lok8s-registry', '', '62.lok8s.dev')).toThrow(/metadata\.name|prefix of the shared mirror/);
+    // a name that only shares part of the prefix is fine
+    expect(() => spec('lok8s-registri', '', '63.lok8s.dev')).not.toThrow();
   });
 
   it('with shared mirrors off the project certificate names the project mirrors by IP only', () => {

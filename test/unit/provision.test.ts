@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerState, DockerClients } from '../../src/adapters/docker/index.js';
@@ -6,7 +6,8 @@ import { KIND_LABELS } from '../../src/plan/labels.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseSpec } from '../../src/spec/parseSpec.js';
-import { ConfigError, ExitCode } from '../../src/errors/loError.js';
+import { ConfigError, ExitCode, LoError } from '../../src/errors/loError.js';
+import { lockProject, PROJECT_LOCK_FILE } from '../../src/apply/projectLock.js';
 import type { KindCli } from '../../src/adapters/kindCli.js';
 import type { Kubectl } from '../../src/adapters/kubectl.js';
 import { planCluster } from '../../src/plan/planCluster.js';
@@ -386,6 +387,40 @@ describe('destroy orchestration', () => {
     const again = await destroy(dd, { volumes: true });
     expect(again.steps[1]!.actions).toEqual([{ action: 'noop', object: 'cluster lopvu', detail: 'not found' }]);
     expect(calls).toEqual([false, true]);
+  });
+});
+
+describe('the project lock around provision and destroy', () => {
+  it('a held lock stops provision and destroy before any step (exit 2); the lock is released after success and failure', async () => {
+    const plan = planFor();
+    const lockFile = join(plan.paths.projectDir, PROJECT_LOCK_FILE);
+    const locker = (command: string) => (p: Plan) => lockProject(p.paths.projectDir, command);
+    const d = deps(plan, { lockProject: locker('lo provision') });
+    const held = await lockProject(plan.paths.projectDir, 'lo registry clean');
+    const err = await provision(d).catch((e: unknown) => e);
+    expect((err as LoError).code).toBe('E_PROJECT_LOCKED');
+    expect((err as LoError).exitCode).toBe(ExitCode.badInput);
+    expect((err as LoError).message).toContain('lo registry clean');
+    expect(d.kindMem.created).toEqual([]);
+    const dd = {
+      loadPlan: async () => plan,
+      kind: d.kind,
+      removeRegistries: async () => [],
+      lockProject: locker('lo destroy'),
+    };
+    await expect(destroy(dd, { volumes: true })).rejects.toMatchObject({ code: 'E_PROJECT_LOCKED' });
+    // a dry run changes nothing and takes no lock
+    expect((await provision(d, { dryRun: true })).dryRun).toBe(true);
+    await held.release();
+
+    await provision(d);
+    expect(d.kindMem.created).toEqual(['lopvu']);
+    expect(existsSync(lockFile)).toBe(false);
+    d.kind.getClusters = async () => {
+      throw new Error('kind broke');
+    };
+    await expect(destroy({ ...dd, kind: d.kind }, { volumes: false })).rejects.toThrow(/kind broke/);
+    expect(existsSync(lockFile)).toBe(false);
   });
 });
 

@@ -18,9 +18,13 @@ import { LoError } from '../../src/errors/loError.js';
 import { AGENT_ROLE, KIND_LABELS, LABELS } from '../../src/plan/labels.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
+import type { ClusterSpec } from '../../src/spec/types.js';
 import { createLog } from '../../src/runtime/log.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
 import { FakeDocker } from '../support/fakeDocker.js';
+import { observeShared } from '../../src/adapters/docker/observeShared.js';
+import { clusterOwner } from '../../src/usecases/provisionDeps.js';
+import { diffCluster } from '../../src/usecases/destroy.js';
 
 let dir: string;
 beforeEach(() => {
@@ -28,7 +32,10 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function plan(o: { mirrorUrl?: string; tls?: boolean; workers?: number; specDir?: string } = {}): Plan {
+type PlanOpts = { mirrorUrl?: string; tls?: boolean; workers?: number; specDir?: string; shared?: boolean };
+
+/** The test project's spec (shared mirrors on unless `shared: false`). */
+function specOf(o: PlanOpts = {}): ClusterSpec {
   const text = JSON.stringify({
     apiVersion: 'cluster.lok8s.dev/v1beta1',
     kind: 'Lo',
@@ -39,12 +46,16 @@ function plan(o: { mirrorUrl?: string; tls?: boolean; workers?: number; specDir?
       ...(o.workers !== undefined ? { nodes: { workers: o.workers } } : {}),
       registries: {
         tls: o.tls ?? false,
-        shared: { network: { name: 'lorc-shared', cidr: '10.141.11.0/24' } },
+        shared: { enabled: o.shared ?? true, network: { name: 'lorc-shared', cidr: '10.141.11.0/24' } },
         mirrors: [{ name: 'lorc-hub', url: o.mirrorUrl ?? 'http://10.141.11.250:5000', registry: 'docker.io' }],
       },
     },
   });
-  return planCluster(parseSpec(text, { file: join(o.specDir ?? dir, 'spec.yaml') }), {
+  return parseSpec(text, { file: join(o.specDir ?? dir, 'spec.yaml') });
+}
+
+function plan(o: PlanOpts = {}): Plan {
+  return planCluster(specOf(o), {
     paths: { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') },
   });
 }
@@ -180,6 +191,64 @@ describe('applyRegistries: reconcile decisions', () => {
     expect((err as Error).message).toContain(`belongs to another project named lorc (spec in ${dir})`);
     expect((err as LoError).hint).toContain('metadata.name');
     expect(fake.ops).toEqual(before);
+  });
+
+  it("destroy, status and P2P removal of a same-named project leave the other's cluster and agents", async () => {
+    const mine = plan();
+    const fake = fakeWithImages(mine);
+    await applyRegistries(mine, { docker: fake });
+    const theirs = plan({ specDir: join(dir, 'elsewhere') });
+    // the kind cluster of that name sits on the network labelled as mine
+    const node = fake.addContainer({
+      name: 'lorc-control-plane',
+      labels: { [KIND_LABELS.cluster]: 'lorc', [KIND_LABELS.role]: 'control-plane' },
+      networks: { lorc: { ip: '10.141.10.2' } },
+    });
+    expect(await clusterOwner(theirs, fake)).toBe(`its network lorc belongs to the project in ${dir}`);
+    expect(await clusterOwner(mine, fake)).toBeNull();
+    expect(diffCluster(theirs, ['lorc'], `its network lorc belongs to the project in ${dir}`)).toEqual([
+      { kind: 'cluster', name: 'lorc', action: 'noop', reason: `kept: its network lorc belongs to the project in ${dir}` },
+    ]);
+    // a cluster of that name whose nodes are on no network of the project (plain kind, another spec) is not ours either
+    fake.containerStore.delete(node.id);
+    fake.addContainer({ name: 'lorc-control-plane', labels: { [KIND_LABELS.cluster]: 'lorc' }, networks: { kind: { ip: '172.18.0.2' } } });
+    expect(await clusterOwner(mine, fake)).toBe("its nodes are not on this project's network lorc");
+
+    // P2P agents labelled with my id stay when the other project removes its agents
+    fake.addContainer({
+      name: 'lorc-control-plane-lo-p2p',
+      labels: {
+        [LABELS.project]: 'lorc',
+        [LABELS.managedBy]: 'lo',
+        [LABELS.role]: AGENT_ROLE,
+        [LABELS.projectId]: mine.project.id,
+        [LABELS.specDir]: dir,
+      },
+    });
+    const before = fake.ops.length;
+    expect(await removeP2P(theirs, fake)).toEqual([
+      { kind: 'p2p agent', name: 'lorc-control-plane-lo-p2p', action: 'noop', reason: `kept: belongs to the project in ${dir}` },
+    ]);
+    expect(fake.ops.length).toBe(before);
+  });
+
+  it("shared mirrors off: an unshared mirror made under an earlier name keeps it (observed by labels); another project's is not adopted", async () => {
+    const mine = specOf({ shared: false });
+    const paths = { stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') };
+    const fresh = planCluster(mine, { paths });
+    const mirror = fresh.registries.find((r) => r.role === 'mirror')!;
+    expect(mirror.containerName).toBe('lorc-mirror-lorc-hub');
+    // what an earlier lo made: lorc-registry-hub with its volume, labelled as this project's
+    const fake = fakeWithImages(fresh);
+    const old = { ...mirror.labels };
+    fake.addContainer({ name: 'lorc-registry-lorc-hub', labels: old, networks: { lorc: { ip: mirror.ip } } });
+    const observed = await observeShared(fake, mine);
+    expect(observed.projectMirrors).toEqual([{ name: 'lorc-hub', containerName: 'lorc-registry-lorc-hub' }]);
+    const kept = planCluster(mine, { paths, observed }).registries.find((r) => r.role === 'mirror')!;
+    expect([kept.containerName, kept.volume]).toEqual(['lorc-registry-lorc-hub', 'lorc-registry-lorc-hub-data']);
+    // the same container seen from another spec directory (same metadata.name) is not that project's to keep
+    const theirs = specOf({ shared: false, specDir: join(dir, 'elsewhere') });
+    expect((await observeShared(fake, theirs)).projectMirrors).toEqual([]);
   });
 
   it('objects without a project id (made by an older lo) are adopted: noop, not recreated', async () => {

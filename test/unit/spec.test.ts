@@ -6,6 +6,7 @@ import { DEFAULT_MIRRORS, MAX_SLOT, MIN_SLOT } from '../../src/spec/constants.js
 import { loadSpec } from '../../src/spec/loadSpec.js';
 import { BUILT_IN_SPEC, parseSpec } from '../../src/spec/parseSpec.js';
 import { slotOf } from '../../src/spec/slot.js';
+import { planCluster } from '../../src/plan/planCluster.js';
 import { ConfigError, LoError } from '../../src/errors/loError.js';
 
 const FILE = 'test.yaml';
@@ -106,6 +107,7 @@ describe('defaults', () => {
           metricsPort: 30022,
           resolveTimeoutMs: 20,
           resolveLatest: false,
+          resolveTags: [],
           dialTimeout: '200ms',
         },
       },
@@ -182,13 +184,40 @@ describe('loadSpec', () => {
     const committed = await loadSpec({ cwd: process.cwd() });
     expect(committed.file).toBe(join(process.cwd(), 'clusters', 'lok8s.dev', 'cluster.lok8s.yaml'));
     const builtIn = await loadSpec({ cwd });
-    expect({ ...builtIn, file: '' }).toEqual({ ...committed, file: '', specDir: undefined });
+    expect({ ...builtIn, file: '', specDir: '' }).toEqual({ ...committed, file: '', specDir: '' });
     // the project's identity: the spec file's real directory (a symlinked path is the same project)
     expect(committed.specDir).toBe(await realpath(join(process.cwd(), 'clusters', 'lok8s.dev')));
     const link = join(cwd, 'linked');
     await symlink(join(process.cwd(), 'clusters', 'lok8s.dev'), link);
     expect((await loadSpec({ config: join(link, 'cluster.lok8s.yaml'), cwd })).specDir).toBe(committed.specDir);
     expect(parseSpec(BUILT_IN_SPEC, { file: 'x' }).registries.mirrors).toEqual(committed.registries.mirrors);
+  });
+
+  it('the built-in default is the same project as the committed clusters/lok8s.dev spec in that directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lo-h13b-id-'));
+    try {
+      const builtIn = planCluster(await loadSpec({ cwd: dir }), { paths: { stateDir: dir, caRoot: dir } });
+      expect(builtIn.project.file).toBe('<built-in lok8s.dev>');
+      expect(builtIn.project.specDir).toBe(join(await realpath(dir), 'clusters', 'lok8s.dev'));
+      // commit the spec there: the project id (the ownership label) stays, so lo adopts its own objects
+      await mkdir(join(dir, 'clusters', 'lok8s.dev'), { recursive: true });
+      await writeFile(
+        join(dir, 'clusters', 'lok8s.dev', 'cluster.lok8s.yaml'),
+        await readFile(join(process.cwd(), 'clusters', 'lok8s.dev', 'cluster.lok8s.yaml')),
+      );
+      const fromFile = planCluster(await loadSpec({ cwd: dir }), { paths: { stateDir: dir, caRoot: dir } });
+      expect(fromFile.project.file).toBe(join(dir, 'clusters', 'lok8s.dev', 'cluster.lok8s.yaml'));
+      expect(fromFile.project.id).toBe(builtIn.project.id);
+      expect(fromFile.project.specDir).toBe(builtIn.project.specDir);
+      expect(fromFile.registries.find((r) => r.role === 'build')!.labels).toEqual(
+        builtIn.registries.find((r) => r.role === 'build')!.labels,
+      );
+      // another directory is another project
+      const elsewhere = planCluster(await loadSpec({ cwd }), { paths: { stateDir: dir, caRoot: dir } });
+      expect(elsewhere.project.id).not.toBe(builtIn.project.id);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('the committed default starts with a yaml-language-server schema comment', async () => {

@@ -60,8 +60,8 @@ describe('docs/spec.md', () => {
     expect(p.registries.map((r) => [r.containerName, r.endpoint, r.registry ?? null])).toEqual([
       ['example-net-registry-build', 'http://10.126.8.101', null],
       ['example-net-registry-cache', 'http://10.126.8.102', null],
-      ['example-net-registry-io-docker', 'http://10.126.8.103', 'docker.io'],
-      ['example-net-registry-internal', 'http://10.126.8.104', 'images.example.test'],
+      ['example-net-mirror-io-docker', 'http://10.126.8.103', 'docker.io'],
+      ['example-net-mirror-internal', 'http://10.126.8.104', 'images.example.test'],
     ]);
     expect(p.registries.every((r) => r.port === 80)).toBe(true);
     expect(p.containerd.hosts.find((h) => h.host === 'docker.io')!.content).not.toContain('registry-1.docker.io');

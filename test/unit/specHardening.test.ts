@@ -13,6 +13,9 @@ import { trustCommand } from '../../src/adapters/trust/check.js';
 import { loadSpec } from '../../src/spec/loadSpec.js';
 import { decodeSpec, MAX_SPEC_ENTRIES, parseSpec } from '../../src/spec/parseSpec.js';
 import { shellCommand, shellQuote } from '../../src/util/shell.js';
+import { printPlan } from '../../src/cli/commands/plan.js';
+import type { Output } from '../../src/cli/output.js';
+import { readFileSync } from 'node:fs';
 
 /**
  * Classes of hostile or careless input (issue 13, "Spec input"): each is refused with exit 2, the file, the
@@ -477,6 +480,37 @@ describe('the kind config comment and copyable hints', () => {
       .split('\n')
       .slice(0, -1);
     expect(argv).toEqual([`CAROOT=${paths.caRoot}`, 'lo', '--config', file, 'trust', '--yes']);
+  });
+
+  it('lo plan escapes control characters in every value it prints (spec path, state and CA paths)', () => {
+    const file = "/my specs/it's $HOME \u001b[31mred\nproject fake  domain x\u202e.yaml";
+    const weird = { stateDir: '/state\u001b]0;title\u0007', caRoot: '/ca\tdir\u009b' };
+    const lines: string[] = [];
+    const out = { printLine: (t: string) => lines.push(t) } as unknown as Output;
+    printPlan(out, planCluster(spec(file), { paths: weird }), true);
+    const text = lines.join('\n');
+    // eslint-disable-next-line no-control-regex
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+    // no value adds a line: the fake `project` line stays inside the first one
+    expect(text.split('\n').filter((l) => l.startsWith('project '))).toHaveLength(1);
+    expect(lines[0]).toBe(
+      "project hh  domain hh.example.test  slot -  spec /my specs/it's $HOME \\u001b[31mred\\nproject fake  domain x\\u202e.yaml",
+    );
+    expect(text).toContain('CA /ca\\tdir\\u009b/rootCA.pem');
+    expect(text).toContain('/state\\u001b]0;title\\u0007/projects/hh');
+  });
+
+  it('every hint that prints a command line to copy quotes its values with shellQuote / shellCommand', async () => {
+    const files = (await readdir(new URL('../../src', import.meta.url), { recursive: true })).filter((f) => f.endsWith('.ts'));
+    const unquoted: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(new URL(`../../src/${f}`, import.meta.url), 'utf8');
+      // a command in a message: \`docker …\`, \`sudo …\`, \`lo …\`, \`kubectl …\`, \`kind …\` with a value in it
+      for (const m of text.matchAll(/\\`((?:docker|sudo|lo|kubectl|kind) [^`]*)\\`/g)) {
+        for (const v of m[1]!.matchAll(/\$\{([^}]*)\}/g)) if (!/^shell(Quote|Command)\(/.test(v[1]!)) unquoted.push(`${f}: ${m[1]}`);
+      }
+    }
+    expect(unquoted).toEqual([]);
   });
 
   it('shellQuote leaves plain words bare and round-trips anything else', () => {

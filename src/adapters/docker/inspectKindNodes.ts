@@ -1,4 +1,5 @@
 import { LoError } from '../../errors/loError.js';
+import { shellCommand } from '../../util/shell.js';
 import { KIND_LABELS } from '../../plan/labels.js';
 import type { ContainersClient } from './types.js';
 
@@ -17,7 +18,7 @@ export async function inspectKindNodes(containers: Pick<ContainersClient, 'inspe
         info = await containers.inspect(name);
       } catch (err) {
         throw new LoError('E_STEP', `cannot inspect kind node ${name}: ${(err as Error).message}`, {
-          hint: `check it with \`docker inspect ${name}\``,
+          hint: `check it with \`${shellCommand(['docker', 'inspect', name])}\``,
           cause: err,
         });
       }

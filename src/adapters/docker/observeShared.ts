@@ -1,6 +1,7 @@
 import type { ClusterSpec } from '../../spec/types.js';
-import { LABELS, MANAGED_BY, SHARED_PROJECT } from '../../plan/labels.js';
-import type { ObservedMirror, ObservedShared } from '../../plan/types.js';
+import { foreignOwnerOf, LABELS, MANAGED_BY, SHARED_PROJECT } from '../../plan/labels.js';
+import { projectIdOf } from '../../plan/planNetworks.js';
+import type { ObservedMirror, ObservedProjectMirror, ObservedShared } from '../../plan/types.js';
 import { EMPTY_OBSERVED } from '../../plan/types.js';
 import type { DockerClients } from './index.js';
 
@@ -10,7 +11,7 @@ import type { DockerClients } from './index.js';
  * where they are and gives new ones free addresses.
  */
 export async function observeShared(docker: Pick<DockerClients, 'containers' | 'networks'>, spec: ClusterSpec): Promise<ObservedShared> {
-  if (!spec.registries.shared.enabled) return EMPTY_OBSERVED;
+  if (!spec.registries.shared.enabled) return { ...EMPTY_OBSERVED, projectMirrors: await observeProjectMirrors(docker, spec) };
   const netName = spec.registries.shared.network.name;
   const [containers, network] = await Promise.all([
     docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.project}=${SHARED_PROJECT}`]),
@@ -47,4 +48,21 @@ export async function observeShared(docker: Pick<DockerClients, 'containers' | '
   const mirrorIps = new Set(mirrors.map((m) => m.ip));
   const usedAddresses = (network?.containers ?? []).map((c) => c.ip).filter((ip): ip is string => !!ip && !mirrorIps.has(ip));
   return { mirrors, usedAddresses };
+}
+
+/**
+ * With shared mirrors off: this project's mirror containers (by labels; another project's of the same
+ * metadata.name are left out), so a mirror made under an earlier naming scheme keeps its name and volume.
+ */
+async function observeProjectMirrors(docker: Pick<DockerClients, 'containers'>, spec: ClusterSpec): Promise<ObservedProjectMirror[]> {
+  const id = projectIdOf(spec);
+  const found = await docker.containers.list([
+    `${LABELS.managedBy}=${MANAGED_BY}`,
+    `${LABELS.project}=${spec.name}`,
+    `${LABELS.role}=mirror`,
+  ]);
+  return found
+    .filter((c) => c.labels[LABELS.mirror] && foreignOwnerOf(id, c.labels) === null)
+    .map((c) => ({ name: c.labels[LABELS.mirror]!, containerName: c.name }))
+    .sort((a, b) => a.containerName.localeCompare(b.containerName));
 }

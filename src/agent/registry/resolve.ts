@@ -6,17 +6,24 @@ import type { RequestContext } from './request.js';
 
 /** Local content first, then peers: the DHT lookup starts alongside the local one. */
 export interface Resolver {
-  /** Answers a manifest by tag; false when neither this node nor a peer has it. */
-  manifestByTag(ctx: RequestContext, registry: string, name: string, tag: string, signal: AbortSignal): Promise<boolean>;
+  /** Answers a manifest by tag; false when neither this node nor (with askPeers) a peer has it. */
+  manifestByTag(
+    ctx: RequestContext,
+    registry: string,
+    name: string,
+    tag: string,
+    signal: AbortSignal,
+    askPeers?: boolean,
+  ): Promise<boolean>;
   /** Answers a blob or a manifest by digest; false when neither this node nor a peer has it. */
   byDigest(ctx: RequestContext, digest: string, name: string, asManifest: boolean, signal: AbortSignal): Promise<boolean>;
 }
 
 export function createResolver(source: ContentSource, serveLocal: ServeLocal, peers: PeerRelay): Resolver {
   return {
-    async manifestByTag(ctx, registry, name, tag, signal) {
+    async manifestByTag(ctx, registry, name, tag, signal, askPeers = true) {
       // Started first, so a miss costs max(local, resolve), not the sum. A hop is answered locally only.
-      const lookup = ctx.hop ? null : started(peers.providers(tagKey(registry, name, tag), 'tag', signal));
+      const lookup = ctx.hop || !askPeers ? null : started(peers.providers(tagKey(registry, name, tag), 'tag', signal));
       // containerd unavailable: a miss here, so the peers still answer.
       const desc = await source.resolveTag(registry, name, tag).catch(() => null);
       if (desc && (await serveLocal(ctx, desc.digest, true, desc.mediaType))) {

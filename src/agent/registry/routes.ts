@@ -13,12 +13,12 @@ export function baseRoute(ctx: RequestContext): void {
   ctx.count('none', 'ok');
 }
 
-/** `/v2/<name>/manifests/<tag|digest>`; a tag needs `?ns=` and passes the tag policy (resolveLatest). */
+/** `/v2/<name>/manifests/<tag|digest>`; a tag needs `?ns=` and passes the tag policy (resolveLatest, resolveTags). */
 export async function manifestRoute(
   ctx: RequestContext,
   route: Route<'manifest'>,
   pull: PullRequest,
-  deps: { resolver: Resolver; resolveLatest: boolean },
+  deps: { resolver: Resolver; resolveLatest: boolean; peerTags: (registry: string) => boolean },
   signal: AbortSignal,
 ): Promise<void> {
   if (route.byDigest) return digestRoute(ctx, route.reference, route.name, true, deps.resolver, signal);
@@ -32,7 +32,19 @@ export async function manifestRoute(
     ctx.count('none', 'not-found');
     return sendError(ctx, 404, 'MANIFEST_UNKNOWN', 'a tag needs the ns query parameter (the registry name)');
   }
-  if (await deps.resolver.manifestByTag(ctx, registry, route.name, tag, signal)) return;
+  // A peer's tag is trusted only for registries in resolveTags: anyone holding the swarm key could answer
+  // any digest for a tag. Otherwise the tag comes from this node's containerd or containerd asks the mirror.
+  const askPeers = deps.peerTags(registry);
+  if (await deps.resolver.manifestByTag(ctx, registry, route.name, tag, signal, askPeers)) return;
+  if (!askPeers && !ctx.hop) {
+    ctx.count('none', 'tag-untrusted');
+    return sendError(
+      ctx,
+      404,
+      'MANIFEST_UNKNOWN',
+      `${registry}/${route.name}:${tag} is not on this node; peers' tags are not used for ${registry} (p2p.resolveTags)`,
+    );
+  }
   ctx.count('none', 'not-found');
   sendError(ctx, 404, 'MANIFEST_UNKNOWN', `${registry}/${route.name}:${tag} is not on this node or its peers`);
 }

@@ -30,6 +30,7 @@ export function registerP2P(program: Command, ctx: CliContext): void {
       containerd: { address: f.containerd, namespace: f.namespace, contentDir: f.contentDir },
       resolveTimeoutMs: f.resolveTimeoutMs,
       resolveLatest: f.resolveLatest,
+      resolveTags: f.resolveTags,
       registries: f.registries,
       uploadBytesPerSecond: f.uploadLimit,
       readvertiseMs: f.readvertise * 1000,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Plan } from '../../plan/types.js';
 import type { Output } from '../output.js';
+import { escapeControl } from '../../errors/loError.js';
 import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
 
 export function registerPlan(program: Command, ctx: CliContext): void {
@@ -24,7 +25,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
 }
 
 export function printPlan(out: Output, plan: Plan, withHosts: boolean): void {
-  const { printLine } = out;
+  // Every value here may come from the user (spec file path, names, URLs, $LO_STATE_DIR, $CAROOT): control
+  // characters (line breaks included) are escaped, so a value can neither write terminal escapes nor fake lines.
+  const printLine = (text: string): void => out.printLine(escapeControl(text));
   const p = plan.project;
   printLine(`project ${p.name}  domain ${p.domain}  slot ${p.slot ?? '-'}  spec ${p.file}`);
   printLine('');
@@ -44,7 +47,7 @@ export function printPlan(out: Output, plan: Plan, withHosts: boolean): void {
   if (withHosts) {
     for (const h of plan.containerd.hosts) {
       printLine(`--- ${h.host}/hosts.toml`);
-      printLine(h.content.trimEnd());
+      for (const line of h.content.trimEnd().split('\n')) printLine(line);
     }
   }
   printLine('');

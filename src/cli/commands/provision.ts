@@ -2,7 +2,7 @@ import chalk from 'chalk';
 import type { Command } from 'commander';
 import type { ProvisionResult } from '../../usecases/provision.js';
 import { printStepActions } from '../printActions.js';
-import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
+import { commonDeps, lockWait, specOptions, WAIT_FLAG, type GlobalOpts, type CliContext } from '../context.js';
 import type { Output } from '../output.js';
 
 export function registerProvision(program: Command, ctx: CliContext): void {
@@ -15,7 +15,8 @@ export function registerProvision(program: Command, ctx: CliContext): void {
     .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
     .option('--dry-run', 'observe, compare with the plan and print the actions a run would take; change nothing')
     .option('--json', 'print the result (cluster, registries, steps and their actions) as one JSON document')
-    .action(async (domain: string, opts: { json?: boolean; dryRun?: boolean }, cmd: Command) => {
+    .option(...WAIT_FLAG)
+    .action(async (domain: string, opts: { json?: boolean; dryRun?: boolean; wait?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>();
       // Loaded when the command runs: `lo --help` registers every command.
       const [{ provision }, { provisionDeps }, { oraReporter }] = await Promise.all([
@@ -29,6 +30,7 @@ export function registerProvision(program: Command, ctx: CliContext): void {
         env: ctx.env,
         log: ctx.log,
         reporter: oraReporter(ctx.out.io.stderr),
+        ...lockWait(opts.wait),
       });
       const result = await provision(deps, { dryRun: Boolean(opts.dryRun) });
       if (opts.json) printJson(result);

@@ -3,7 +3,7 @@ import type { Ora } from 'ora';
 import { printActions } from '../printActions.js';
 import type { RegistryDeps, StatusResult } from '../../usecases/registry.js';
 import { parseSize } from '../../spec/size.js';
-import { commonDeps, specOptions, type GlobalOpts, type CliContext } from '../context.js';
+import { commonDeps, lockWait, specOptions, WAIT_FLAG, type GlobalOpts, type CliContext } from '../context.js';
 import { drawsSpinner, type OutStream, type Output } from '../output.js';
 
 // Loaded when the command runs, not when it is registered: `lo --help` registers every command.
@@ -14,6 +14,7 @@ interface Flags {
   dryRun?: boolean;
   shared?: boolean;
   maxSize?: string;
+  wait?: boolean;
 }
 
 /** A spinner on stderr for people; silent for --json and when stderr is not a terminal. */
@@ -34,7 +35,7 @@ async function run<T>(
   const { deps, spinner } = await progress(ctx.out.io.stderr, Boolean(flags.json));
   try {
     // observeShared from commonDeps is lenient (for `lo plan`); the registry core replaces it with its own.
-    const result = await fn({ ...commonDeps(ctx), env: ctx.env, log: ctx.log, ...deps }, specOptions(domain, g));
+    const result = await fn({ ...commonDeps(ctx), env: ctx.env, log: ctx.log, ...lockWait(flags.wait), ...deps }, specOptions(domain, g));
     spinner?.stop();
     return result;
   } catch (err) {
@@ -52,6 +53,7 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .description('Create or reconcile the networks, TLS material, config files, certs.d tree, volumes and registry containers of the plan')
     .argument('[domain]', 'cluster domain: reads clusters/<domain>/cluster.lok8s.yaml', 'lok8s.dev')
     .option('--dry-run', 'print what would be created or recreated, change nothing')
+    .option(...WAIT_FLAG)
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
       const r = await run(ctx, cmd, flags, domain, async (deps, opts) =>
@@ -90,6 +92,7 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .option('--shared', 'also the shared mirrors')
     .option('--max-size <size>', 'budget per mirror for this run (e.g. 10GiB), instead of spec.registries.cache.maxSize')
     .option('--dry-run', 'say what would be removed, change nothing')
+    .option(...WAIT_FLAG)
     .option('--json', 'print one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
       // Bad input is refused before Docker is touched.
@@ -105,6 +108,10 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
       if (flags.json) return printJson(r);
       if (r.mirrors.length === 0) printLine('no mirrors to collect (shared mirrors need --shared)');
       for (const m of r.mirrors) {
+        if (m.skipped) {
+          printLine(`${m.name}: skipped (${m.skipped})`);
+          continue;
+        }
         const budget = m.budgetBytes === null ? 'no budget' : `budget ${formatBytes(m.budgetBytes)}`;
         const verb = m.dryRun ? 'would remove' : 'removed';
         printLine(
@@ -119,6 +126,7 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .argument('[domain]', 'cluster domain', 'lok8s.dev')
     .option('--shared', 'also the shared mirrors on the shared network')
     .option('--dry-run', 'print what would be removed, change nothing')
+    .option(...WAIT_FLAG)
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
       const r = await run(ctx, cmd, flags, domain, async (deps, opts) =>
@@ -134,6 +142,7 @@ export function registerRegistry(program: Command, ctx: CliContext): void {
     .argument('[domain]', 'cluster domain', 'lok8s.dev')
     .option('--shared', 'also the shared mirrors, their volumes, and the shared network when nothing else is attached')
     .option('--dry-run', 'print what would be removed, change nothing')
+    .option(...WAIT_FLAG)
     .option('--json', 'print the actions as one JSON document')
     .action(async (domain: string, flags: Flags, cmd: Command) => {
       const r = await run(ctx, cmd, flags, domain, async (deps, opts) =>
