@@ -1,6 +1,7 @@
 import type { DockerClients } from '../adapters/docker/index.js';
 import { probeAnswers } from '../adapters/registryProbe.js';
 import { ExitCode, LoError } from '../errors/loError.js';
+import { shellCommand } from '../util/shell.js';
 import type { Plan } from '../plan/types.js';
 import type { Action, ServingState } from './action.js';
 
@@ -163,7 +164,7 @@ async function notServing(t: ServingTarget, docker: DockerClients, why: string):
   const log = await docker.containers.logs(t.container, { tail: 20 }).catch(() => '');
   const tail = log.trim() ? `; its log ends:\n${log.trimEnd()}` : '';
   return new LoError('E_STEP', `registry ${t.name} (${t.container}) is not serving: ${why}${tail}`, {
-    hint: `read \`docker logs ${t.container}\`, fix what it says (a custom registryImage / LO_REGISTRY_IMAGE must be a registry:2), then run \`lo registry up\` again`,
+    hint: `read \`${shellCommand(['docker', 'logs', t.container])}\`, fix what it says (a custom registryImage / LO_REGISTRY_IMAGE must be a registry:2), then run \`lo registry up\` again`,
     exitCode: ExitCode.stepFailed,
   });
 }
