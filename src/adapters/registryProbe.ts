@@ -49,24 +49,31 @@ export function probeCatalog(endpoint: string, opts: { ca?: string | null; timeo
 
 /**
  * Whether anything answers HTTP at `url` (any status: a registry's /v2/ answers 401 without a token).
- * Used to tell "the upstream is unreachable" in `lo registry status`; the host's view, not the mirror's.
+ * Used to tell "the upstream is unreachable" in `lo registry status` (the host's view, not the mirror's) and
+ * whether a registry lo just started serves yet (src/apply/waitServing.ts; with TLS verified against `ca`
+ * only). `code` is the socket error's (`ECONNREFUSED`: the address answered, nothing listens on the port).
  */
-export function probeAnswers(url: string, opts: { timeoutMs?: number } = {}): Promise<{ ok: boolean; error?: string; ms: number }> {
+export function probeAnswers(
+  url: string,
+  opts: { timeoutMs?: number; ca?: string | null } = {},
+): Promise<{ ok: boolean; error?: string; code?: string; ms: number }> {
   const started = Date.now();
   const timeoutMs = opts.timeoutMs ?? 1500;
   const target = new URL(url);
+  const tls = target.protocol === 'https:' && opts.ca ? { ca: opts.ca, rejectUnauthorized: true } : {};
   return new Promise((resolve) => {
-    const done = (ok: boolean, error?: string): void => resolve({ ok, ...(error ? { error } : {}), ms: Date.now() - started });
+    const done = (ok: boolean, err?: NodeJS.ErrnoException): void =>
+      resolve({ ok, ...(err ? { error: err.message } : {}), ...(err?.code ? { code: err.code } : {}), ms: Date.now() - started });
     const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(
       target,
-      { method: 'GET', timeout: timeoutMs, agent: false },
+      { method: 'GET', timeout: timeoutMs, agent: false, ...tls },
       (res) => {
         res.resume();
         done(true);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => done(false, err.message));
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    req.on('error', (err) => done(false, err));
     req.end();
   });
 }

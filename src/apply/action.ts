@@ -11,7 +11,17 @@ export interface Action {
   name: string;
   action: ActionVerb;
   reason?: string;
+  /** Registry containers an apply (re)started, when it waited for them (ApplyDeps.serving): what answered. */
+  serving?: ServingState;
 }
+
+/**
+ * - `serving`: the registry's port answered /v2/.
+ * - `serving offline`: a mirror whose proxy did not answer but whose read-only replica did (the proxy waits for
+ *   its upstream; its supervisor retries it, docs/offline.md).
+ * - `not verified`: the address is not routed from this machine (Docker Desktop, a remote engine).
+ */
+export type ServingState = 'serving' | 'serving offline' | 'not verified';
 
 export type ActionVerb = 'create' | 'recreate' | 'update' | 'noop' | 'remove' | 'warn';
 export type ActionKind =

@@ -25,6 +25,7 @@ import {
   type StageReporter,
   type TlsMaterial,
 } from './types.js';
+import { servingTargets, waitServing, type ServingReport } from './waitServing.js';
 
 export type { Action, ApplyDeps, TlsMaterial } from './types.js';
 export { foreignOwner } from './diffRegistries.js';
@@ -121,7 +122,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   const progress = deps.onProgress ?? ((): void => undefined);
   const { docker } = deps;
   const stage = stageRunner(deps.stages);
-  const { diff, configs } = await observeAndDiff(plan, deps, stage);
+  const { diff, configs, observed } = await observeAndDiff(plan, deps, stage);
   const networksDone = stage.track('networks');
   const registriesDone = stage.track('registries');
 
@@ -144,20 +145,46 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
       progress('certificates');
       const certs = await stage.once('tls', () => ensureCertificates(plan, deps.ensureTls, diff.certificates));
       progress('registry configuration and containerd certs.d');
-      const certsDir = await stage.once('certs.d', async () => {
-        const caPem = certs.material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null);
-        return executeCertsDir(plan, caPem, diff.certsDir);
-      });
-      return { ...certs, certsDir };
+      const caPem = certs.material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null);
+      const certsDir = await stage.once('certs.d', () => executeCertsDir(plan, caPem, diff.certsDir));
+      return { ...certs, certsDir, caPem };
     })(),
   );
   const volumes = plan.registries.map((r, i) => handled(registriesDone.run(() => executeVolume(docker, r, diff.registries[i]!.volume))));
+
+  // A mirror's container runs its supervisor with the image's /bin/sh. An image no running one-container mirror
+  // uses yet is looked at before any container is removed or created (in parallel with the TLS step), so a
+  // shell-less custom image changes nothing.
+  const shells = handled(
+    registriesDone.run(async () => {
+      const proven = new Set(
+        observed.containers
+          .filter((c) => c.labels[LABELS.role] === 'mirror' && !c.networkMode.startsWith('container:'))
+          .map((c) => c.imageId),
+      );
+      const made = plan.registries.filter((r, i) => r.replica && diff.registries[i]!.container.action !== 'noop');
+      if (made.length === 0) return;
+      await images;
+      const ids = new Map(
+        await Promise.all([...new Set(made.map((r) => r.image))].map(async (ref) => [ref, await docker.images.id(ref)] as const)),
+      );
+      const unproven = new Map(made.filter((r) => !proven.has(ids.get(r.image) ?? '')).map((r) => [r.image, r] as const));
+      await Promise.all([...unproven.values()].map((r) => checkSupervisorShell(docker, r)));
+    }),
+  );
 
   const registryActions = await registriesDone.run(() =>
     Promise.all(
       plan.registries.map(async (r, i): Promise<Action[]> => {
         const d = diff.registries[i]!;
-        const [{ material }, , , volumeAction] = await Promise.all([tls, configFiles, images, volumes[i]!, networks.get(r.network)]);
+        const [{ material }, , , volumeAction] = await Promise.all([
+          tls,
+          configFiles,
+          images,
+          volumes[i]!,
+          networks.get(r.network),
+          shells,
+        ]);
         progress(`container ${r.containerName}`);
         const replica = d.oldReplica ? [d.oldReplica.action] : [];
         if (d.container.action === 'noop') {
@@ -187,9 +214,29 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
       }),
     ),
   );
+  const { actions: certActions, certsDir, caPem } = await tls;
+  let containerActions = registryActions.flat();
+  // The containers just (re)started may not listen yet: wait, bounded, until each answers (src/apply/waitServing.ts).
+  if (deps.serving) {
+    const targets = servingTargets(plan, containerActions);
+    const reports = await registriesDone.run(() =>
+      waitServing(targets, { docker, ca: caPem, ...deps.serving, ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) }),
+    );
+    containerActions = withServing(containerActions, reports);
+  }
   registriesDone.finish();
-  const { actions: certActions, certsDir } = await tls;
-  return [...(await Promise.all(networks.values())), ...certActions, ...(await configFiles), ...certsDir, ...registryActions.flat()];
+  return [...(await Promise.all(networks.values())), ...certActions, ...(await configFiles), ...certsDir, ...containerActions];
+}
+
+/** The container actions with what the wait found: `serving`, and why when it is not plain serving. */
+function withServing(actions: Action[], reports: ServingReport[]): Action[] {
+  const by = new Map(reports.map((r) => [r.container, r]));
+  return actions.map((a): Action => {
+    const r = a.kind === 'container' ? by.get(a.name) : undefined;
+    if (!r) return a;
+    const note = r.state === 'serving' ? undefined : `${r.state}: ${r.detail ?? ''}`.trim();
+    return { ...a, serving: r.state, ...(note ? { reason: a.reason ? `${a.reason}; ${note}` : note } : {}) };
+  });
 }
 
 /**
@@ -343,4 +390,23 @@ async function createAndStart(docker: DockerClients, spec: ContainerSpec, hash: 
   }
   await docker.containers.start(state.id);
   return { created };
+}
+
+/**
+ * Refuses (exit 5, nothing changed for this mirror) an image without /bin/sh for a mirror: its container's
+ * entrypoint is `/bin/sh mirror.sh` (src/plan/offline.ts), which would fail at every start.
+ */
+async function checkSupervisorShell(docker: DockerClients, r: RegistryPlan): Promise<void> {
+  // The look-up container is labelled lo's (and the test run's) but with a role no registry has.
+  const labels: Record<string, string> = { ...r.labels, [LABELS.role]: 'image-check' };
+  delete labels[LABELS.mirror];
+  if (await docker.images.hasPath(r.image, '/bin/sh', labels)) return;
+  throw new LoError(
+    'E_REGISTRY_IMAGE',
+    `image ${r.image} has no /bin/sh: mirror ${r.name}'s container runs its supervisor (proxy + read-only replica, docs/offline.md) with it; no registry container was removed or created`,
+    {
+      hint: `use a registry:2 image with a shell (the upstream alpine registry:2 has one; or add busybox as /bin/sh to yours) in LO_REGISTRY_IMAGE, then run \`lo registry up\` again`,
+      exitCode: ExitCode.stepFailed,
+    },
+  );
 }

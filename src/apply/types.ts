@@ -24,6 +24,11 @@ export interface ApplyDeps {
   log?: Log;
   /** One line per step, for a spinner. */
   onProgress?: (step: string) => void;
+  /**
+   * Wait, bounded, until each registry container this apply created, recreated or started answers /v2/
+   * (src/apply/waitServing.ts); absent: no wait (unit tests on the in-memory Docker).
+   */
+  serving?: { timeoutMs?: number; intervalMs?: number };
   /** The executor's stages as they start, finish or fail (provision shows them as its steps, with real times). */
   stages?: StageReporter;
 }

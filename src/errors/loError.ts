@@ -20,6 +20,7 @@ type ErrorCode =
   | 'E_NETWORK_MISMATCH'
   | 'E_PROJECT_CONFLICT'
   | 'E_PROJECT_LOCKED'
+  | 'E_REGISTRY_IMAGE'
   | 'E_TLS'
   | 'E_STEP'
   | 'E_TOOL_MISSING'

@@ -86,7 +86,7 @@ export function provisionDeps(o: WiringOptions): ProvisionDeps {
           stages.failed('networks', err);
           throw err;
         }
-        const actions = await (opts?.dryRun ? previewRegistries : applyRegistries)(plan, { docker: d, env, log, stages });
+        const actions = await (opts?.dryRun ? previewRegistries : applyRegistries)(plan, { docker: d, env, log, stages, serving: {} });
         return actions.map((a) => ({ ...a, step: stageOfAction(plan, a) }));
       },
     },

@@ -19,6 +19,8 @@ export async function registryUp(opts: LoadSpecOptions, deps: RegistryDeps & { d
   const actions = await whileLocked(plan, 'lo registry up', deps, () =>
     run(plan, {
       docker,
+      // Return only once what was (re)started answers (or a mirror serves offline from its replica).
+      serving: {},
       ...(deps.ensureTls ? { ensureTls: deps.ensureTls } : {}),
       ...(deps.env ? { env: deps.env } : {}),
       ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),

@@ -13,6 +13,7 @@ import { registryStatus, registryUp } from '../../src/usecases/registry.js';
 import { registryGc } from '../../src/usecases/registryGc.js';
 import {
   cleanupRun,
+  clients,
   docker,
   eventually,
   makeImage,
@@ -23,9 +24,11 @@ import {
   workspace,
   type SpecInput,
   type Workspace,
+  attachMirrorLogsOnFailure,
 } from '../helpers/docker.js';
 import { criPull } from '../helpers/cri.js';
 import { ctr } from '../helpers/kind.js';
+import { LABELS } from '../../src/plan/labels.js';
 
 let ws: Workspace;
 let spec: SpecInput;
@@ -108,11 +111,18 @@ beforeAll(async () => {
   upstream = await startUpstream(ws, `${id}-upstream`, `${id}-up`, '10.140.169.10');
   spec.mirrors = [{ name: `${id}-hub`, url: upstream.url, registry: REG }];
   specFile = ws.writeSpec(spec);
+  // The mirror cannot reach its upstream yet (another network): up waits its bound, then reports it serving
+  // offline from its replica instead of failing.
   const { actions } = await registryUp({ config: specFile }, ws.deps);
   const made = actions.filter((a) => a.kind === 'container').map((a) => `${a.name}:${a.action}`);
   expect(made).toContain(`lok8s-registry-${id}-hub:create`);
   expect(made.filter((x) => x.includes('replica'))).toEqual([]);
   mirrorName = `lok8s-registry-${id}-hub`;
+  const hub = actions.find((a) => a.kind === 'container' && a.name === mirrorName)!;
+  expect(hub.serving).toBe('serving offline');
+  expect(hub.reason).toMatch(
+    /serving offline: the pull-through proxy did not answer within 15 s .*read-only replica http:\/\/[\d.]+:5080 serves the cache/,
+  );
   volume = `${mirrorName}-data`;
   // The proxy reaches the upstream: connect the mirror to the upstream's network.
   await docker.getNetwork(`${id}-up`).connect({ Container: mirrorName });
@@ -146,6 +156,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await cleanupRun(ws);
 }, 120_000);
+
+attachMirrorLogsOnFailure(() => ws);
 
 describe('offline mirrors (issue 11)', () => {
   it('one container per mirror, on its own network: the proxy on :80, the read-only replica on :5080 of the same address', async () => {
@@ -380,12 +392,13 @@ describe('offline mirrors (issue 11)', () => {
       const df = (await docker.df()) as { Volumes: Array<{ Name: string; UsageData: { Size: number } }> };
       return df.Volumes.find((v) => v.Name === volume)!.UsageData.Size;
     };
-    // The proxy saves its scheduler state (a small JSON file on the volume) a moment after a pull: measure
-    // once two reads a second apart agree.
+    // The proxy saves its scheduler state (a small JSON file on the volume) after a pull, on a 5 s ticker
+    // (distribution 2.8 registry/proxy/scheduler: indexSaveFrequency): measure once two reads 5.5 s apart
+    // agree (1 s apart could both fall before the save, and the volume then grows during the dry run).
     const settled = (): Promise<number> =>
       eventually(async () => {
         const a = await usage();
-        await new Promise((res) => setTimeout(res, 1000));
+        await new Promise((res) => setTimeout(res, 5500));
         const b = await usage();
         if (a !== b) throw new Error(`volume still changing: ${a} -> ${b}`);
         return b;
@@ -424,6 +437,62 @@ describe('offline mirrors (issue 11)', () => {
     const left = await docker.listContainers({ all: true, filters: { label: [`dev.lok8s.lo.role=gc`, `${TEST_RUN_LABEL}=${ws.runId}`] } });
     expect(left).toEqual([]);
   }, 180_000);
+
+  it('migration: an old proxy + replica pair (the first design) becomes the one container; the volume and its cache are kept', async () => {
+    const m = ws.plan(spec).registries.find((r) => r.role === 'mirror')!;
+    const blobs = (root: string): string[] => blobFiles(join(root, 'docker/registry/v2/blobs'));
+    const before = blobs(await volumePath());
+    // The old layout, made by hand as lo made it before: `<mirror>-replica` (role replica) owns the address
+    // and serves replica.yml; the proxy `<mirror>` (role mirror) runs config.yml in the replica's namespace.
+    await docker.getContainer(mirrorName).remove({ force: true });
+    const base = { image: 'registry:2', binds: m.container.binds, volumes: m.container.volumes, restart: 'always' as const };
+    const { state: replica } = await clients.containers.create({
+      ...base,
+      name: `${mirrorName}-replica`,
+      cmd: ['/etc/lo/registry/replica.yml'],
+      labels: { ...m.labels, [LABELS.role]: 'replica', [LABELS.specHash]: 'old' },
+      network: m.network,
+      ip: m.ip,
+    });
+    await clients.containers.start(replica.id);
+    const { state: proxyC } = await clients.containers.create({
+      ...base,
+      name: mirrorName,
+      cmd: ['/etc/lo/registry/config.yml'],
+      labels: { ...m.labels, [LABELS.specHash]: 'old' },
+      network: `container:${replica.id}`,
+    });
+    await clients.containers.start(proxyC.id);
+    const ip = m.ip;
+    await eventually(async () => expect((await fetch(`http://${ip}:5080/v2/`)).status).toBe(200));
+    // The upstream away: whatever pulls after the migration comes from the kept volume.
+    await docker.getContainer(upstream.name).stop({ t: 1 });
+    try {
+      const { actions } = await registryUp({ config: specFile }, ws.deps);
+      const cs = actions.filter((a) => a.kind === 'container' && a.action !== 'noop');
+      expect(cs.map((a) => `${a.action} ${a.name}`)).toEqual([`remove ${mirrorName}-replica`, `recreate ${mirrorName}`]);
+      expect(actions.find((a) => a.kind === 'volume' && a.name === volume)?.action).toBe('noop');
+      // up did not fail on the proxy that cannot start offline: it says so.
+      expect(cs.find((a) => a.name === mirrorName)?.serving).toBe('serving offline');
+      expect(await docker.listContainers({ all: true, filters: { name: [`${mirrorName}-replica`] } })).toEqual([]);
+      const now = await docker.getContainer(mirrorName).inspect();
+      expect(now.Id).not.toBe(proxyC.id);
+      expect(now.Config.Entrypoint).toEqual(['/bin/sh']);
+      expect(now.NetworkSettings.Networks[spec.sharedName]?.IPAddress).toBe(ip);
+      expect(now.Mounts.find((x) => x.Type === 'volume')?.Name).toBe(volume);
+      expect(blobs(await volumePath())).toEqual(before);
+      // The cache still pulls, by tag and by digest, through the node's CRI (served by the new container's replica).
+      const byTag = await nodePull(`${REG}/team/app:v1`);
+      expect(byTag.ok, byTag.out).toBe(true);
+      const byDigest = await nodePull(`${REG}/team/app@${digest}`);
+      expect(byDigest.ok, byDigest.out).toBe(true);
+      // Idempotent afterwards.
+      const again = await registryUp({ config: specFile }, ws.deps);
+      expect(again.actions.filter((a) => a.action !== 'noop')).toEqual([]);
+    } finally {
+      await docker.getContainer(upstream.name).start();
+    }
+  }, 120_000);
 });
 
 /** Blob data files under a registry's blobs directory (the volume is local to this root-run test bed). */

@@ -19,6 +19,7 @@ import {
   workspace,
   type SpecInput,
   type Workspace,
+  attachMirrorLogsOnFailure,
 } from '../helpers/docker.js';
 
 let ws: Workspace;
@@ -47,6 +48,8 @@ beforeAll(() => {
 afterAll(async () => {
   await cleanupRun(ws);
 });
+
+attachMirrorLogsOnFailure(() => ws);
 
 describe('shared network and mirrors', () => {
   it('a shared network with another subnet is an error naming both subnets and the ways out; nothing is created or removed', async () => {

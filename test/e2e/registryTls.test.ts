@@ -28,6 +28,7 @@ import {
   workspace,
   type SpecInput,
   type Workspace,
+  attachMirrorLogsOnFailure,
 } from '../helpers/docker.js';
 
 let ws: Workspace;
@@ -60,11 +61,21 @@ afterAll(async () => {
   await cleanupRun(ws);
 });
 
+attachMirrorLogsOnFailure(() => ws);
+
 describe('registries with TLS', () => {
   it("up issues the certificates and serves HTTPS that verifies against lo's CA only", async () => {
     const id = ws.runId;
     const { actions, plan } = await registryUp({ config: specFile }, ws.deps);
     expect(actions.filter((a) => a.kind === 'certificate').map((a) => a.action)).toEqual(['create', 'create']);
+    // up returns once every container it started answers /v2/ over verified TLS: the mirror's proxy too (its
+    // upstream answers), so the checks below find its port open at once (no retry loop around them).
+    expect(
+      actions
+        .filter((a) => a.kind === 'container')
+        .map((a) => `${a.name}:${a.serving}`)
+        .sort(),
+    ).toEqual([`${spec.name}-registry-build:serving`, `${spec.name}-registry-cache:serving`, `lok8s-registry-${id}-hub:serving`].sort());
     const build = (await inspectContainer(`${spec.name}-registry-build`))!;
     expect(build.Mounts.map((m) => `${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort()).toEqual([
       '/etc/lo/registry:ro',

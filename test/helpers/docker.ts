@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import Docker from 'dockerode';
+import { beforeEach, type TestContext } from 'vitest';
 import { stringify } from 'yaml';
 import { LABELS } from '../../src/plan/labels.js';
 import { clientsFor, type DockerClients } from '../../src/adapters/docker/index.js';
@@ -253,4 +254,38 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000): P
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/**
+ * The log of every mirror container of this run (role mirror, and the old layout's replica), last lines,
+ * without the per-request access lines: what the supervisor said (`lo: pull-through proxy exited …`) and what
+ * each registry logged at start.
+ */
+export async function mirrorLogs(ws: Workspace, tail = 200): Promise<string> {
+  const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`] };
+  const all = await docker.listContainers({ all: true, filters });
+  const mirrors = all.filter((c) => ['mirror', 'replica'].includes(c.Labels[LABELS.role] ?? ''));
+  const parts = await Promise.all(
+    mirrors.map(async (c) => {
+      const raw = await execa('docker', ['logs', '--timestamps', '--tail', String(tail), c.Id], { reject: false, all: true });
+      const lines = (raw.all ?? '').split('\n').filter((l) => !l.includes('msg="response completed"'));
+      return `----- docker logs ${c.Names[0]?.replace(/^\//, '')} (${c.State}, ${c.Status}) -----\n${lines.join('\n')}`;
+    }),
+  );
+  return parts.join('\n');
+}
+
+/**
+ * Registers, for every test of the file, a failure handler that prints the mirror containers' logs: a mirror
+ * failure is diagnosed from what its supervisor and registries said, after the run is gone.
+ */
+export function attachMirrorLogsOnFailure(getWs: () => Workspace | undefined): void {
+  beforeEach((ctx: TestContext) => {
+    ctx.onTestFailed(async () => {
+      const ws = getWs();
+      if (!ws) return;
+      const logs = await mirrorLogs(ws).catch((err: unknown) => `(mirror logs unavailable: ${(err as Error).message})`);
+      console.error(`[${ctx.task.name}] failed; mirror logs:\n${logs || '(no mirror containers)'}`);
+    });
+  });
 }

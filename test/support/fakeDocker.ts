@@ -37,6 +37,8 @@ export class FakeDocker implements DockerClients {
   readonly containerStore = new Map<string, FakeContainer>();
   readonly volumeStore = new Map<string, VolumeState>();
   readonly imageStore = new Map<string, ImageState>();
+  /** Paths `images.hasPath` says an image lacks (every path exists otherwise). */
+  readonly imagePathsMissing = new Map<string, Set<string>>();
   /** Bytes `volumes.usage()` reports per volume (0 when not set). */
   readonly volumeBytes = new Map<string, number>();
   private seq = 0;
@@ -235,6 +237,16 @@ export class FakeDocker implements DockerClients {
         if (!img) throw new LoError('E_DOCKER', `image ${ref} is not present and could not be pulled: offline`);
         return img.id;
       }),
+    hasPath: (ref, path) =>
+      this.run(
+        'inspect',
+        `${path} in image ${ref}`,
+        () => {
+          if (!this.imageStore.has(ref)) throw new LoError('E_DOCKER', `No such image: ${ref}`);
+          return !this.imagePathsMissing.get(ref)?.has(path);
+        },
+        false,
+      ),
     build: (spec: BuildSpec) =>
       this.run('build', `image ${spec.tag}`, () => {
         this.addImage(spec.tag, { ...spec.labels });

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import { LABELS } from '../../src/plan/labels.js';
+import { LoError } from '../../src/errors/loError.js';
 import type { ContainerState } from '../../src/adapters/docker/index.js';
 import { renderMirrorSupervisor } from '../../src/plan/render/mirrorSupervisor.js';
 import { doctor } from '../../src/usecases/doctor.js';
@@ -53,11 +55,11 @@ describe('offline mirrors: one container, proxy + read-only replica (issue 11)',
     }
   });
 
-  it('the supervisor serves both configs from the mounted config dir, the proxy with back-off 1 s doubling to 30 s, and hold/resume', () => {
+  it('the supervisor serves both configs from the mounted config dir, the proxy with back-off (at once, then 1 s doubling to 30 s), and hold/resume', () => {
     const sh = renderMirrorSupervisor();
     expect(sh).toContain('/bin/registry serve /etc/lo/registry/replica.yml &');
     expect(sh).toContain('/bin/registry serve /etc/lo/registry/config.yml &');
-    expect(sh).toMatch(/delay=1\n/);
+    expect(sh).toMatch(/delay=0\n/);
     expect(sh).toContain('delay=$((delay * 2))');
     expect(sh).toContain('[ "$delay" -gt 30 ] && delay=30');
     expect(sh).toMatch(/^hold\)$/m);
@@ -66,6 +68,41 @@ describe('offline mirrors: one container, proxy + read-only replica (issue 11)',
     expect(sh).toContain('[ "$code" -eq 0 ] && code=1');
     // Plain POSIX sh: no bash-isms (wait -n, [[ ]], arrays) for alpine's and busybox's sh.
     expect(sh).not.toMatch(/wait -n|\[\[|\$\{[a-z]+\[/);
+  });
+
+  it('the supervisor run by sh: a proxy that exits at start is retried at once, then after 1 s; TERM stops it', async () => {
+    // The real script, with /bin/registry and its state dir pointed at this test's: a stub registry that logs
+    // each start (ms) and exits 1 for config.yml (the proxy failing its upstream ping), sleeps for replica.yml.
+    const dir = mkdtempSync(join(tmpdir(), 'lo-supervisor-'));
+    try {
+      const stub = join(dir, 'registry');
+      writeFileSync(stub, `#!/bin/sh\ncase "$2" in *config.yml) echo "$(date +%s%N)" >>${dir}/starts; exit 1;; *) exec sleep 30;; esac\n`, {
+        mode: 0o755,
+      });
+      const script = renderMirrorSupervisor().replaceAll('/bin/registry', stub).replaceAll('/tmp/lo-mirror', join(dir, 'run'));
+      writeFileSync(join(dir, 'mirror.sh'), script);
+      const child = spawn('sh', [join(dir, 'mirror.sh')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      await new Promise((r) => setTimeout(r, 2500));
+      child.kill('SIGTERM');
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      const starts = readFileSync(join(dir, 'starts'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((n) => Number(BigInt(n) / 1_000_000n));
+      expect(starts.length, stderr).toBeGreaterThanOrEqual(3);
+      // at once, then after 1 s (2 s after that would be past the window)
+      expect(starts[1]! - starts[0]!).toBeLessThan(500);
+      expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(900);
+      expect(starts.length).toBe(3);
+      expect(stderr).toContain('lo: pull-through proxy exited (1), restarting in 0s');
+      expect(stderr).toContain('restarting in 1s');
+      // TERM stops both and the supervisor exits 0
+      expect(code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('without TLS the replica listens on 5080 with plain HTTP', () => {
@@ -152,6 +189,29 @@ describe('offline mirrors against the in-memory Docker', () => {
     expect(removes[0]).toContain(proxy.id);
     const again = await applyRegistries({ ...p, registries: [m] }, { docker: fake });
     expect(again.filter((a) => a.action !== 'noop')).toEqual([]);
+  });
+
+  it('an image without /bin/sh for a mirror: exit 5 with the fix, and neither a new mirror nor an old pair is touched', async () => {
+    const p = sharedPlan();
+    const m = p.registries.find((r) => r.role === 'mirror')!;
+    const fake = new FakeDocker();
+    fake.addImage(m.image);
+    fake.imagePathsMissing.set(m.image, new Set(['/bin/sh']));
+    const err = (await applyRegistries({ ...p, registries: [m] }, { docker: fake }).catch((e: unknown) => e)) as LoError;
+    expect(err).toBeInstanceOf(LoError);
+    expect(err.code).toBe('E_REGISTRY_IMAGE');
+    expect(err.exitCode).toBe(5);
+    expect(err.message).toContain(`image ${m.image} has no /bin/sh`);
+    expect(err.hint).toContain('LO_REGISTRY_IMAGE');
+    expect(fake.container(m.containerName)).toBeUndefined();
+    // An old pair stays as it was (the migration removes it only once the image can run the supervisor).
+    const { proxy, replica } = oldPair(fake, m);
+    await expect(applyRegistries({ ...p, registries: [m] }, { docker: fake })).rejects.toThrow(/has no \/bin\/sh/);
+    expect(fake.container(replica.name)?.id).toBe(replica.id);
+    expect(fake.container(m.containerName)?.id).toBe(proxy.id);
+    expect(fake.ops.filter((o) => o.startsWith('remove') || o.startsWith('create container'))).toEqual([]);
+    // --dry-run (observe + diff) does not look
+    expect(await previewRegistries({ ...p, registries: [m] }, { docker: fake })).toBeInstanceOf(Array);
   });
 
   it("shared observation: the mirror holds its address; an old pair is seen at its replica's address with its proxy's labels", async () => {

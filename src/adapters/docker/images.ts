@@ -52,6 +52,33 @@ export class Images implements ImagesClient {
     return id;
   }
 
+  /**
+   * Whether a path exists in an image's filesystem, without running anything from it: a container is created
+   * (never started), the path looked up through Docker's archive API, and the container removed.
+   */
+  async hasPath(ref: string, path: string, labels: Record<string, string>): Promise<boolean> {
+    return this.calls.run('inspect', `${path} in image ${ref}`, async (docker) => {
+      const c = await docker.createContainer({
+        Image: ref,
+        Entrypoint: [path],
+        Cmd: [],
+        Labels: labels,
+        HostConfig: { NetworkMode: 'none' },
+      });
+      try {
+        // Not the HEAD stat: dockerode waits for a body a HEAD answer never has (see Exec.pathExists).
+        const stream = (await c.getArchive({ path })) as unknown as { destroy(): void };
+        stream.destroy();
+        return true;
+      } catch (err) {
+        if (statusOf(err) === 404) return false;
+        throw err;
+      } finally {
+        await c.remove({ force: true }).catch(() => undefined);
+      }
+    });
+  }
+
   async build(spec: BuildSpec): Promise<void> {
     await this.calls.run('build', `image ${spec.tag}`, async (docker) =>
       follow(

@@ -125,6 +125,8 @@ export interface ImagesClient {
   inspect(ref: string): Promise<ImageState | null>;
   /** The image's ID now, pulled first when missing. */
   ensure(ref: string): Promise<string>;
+  /** Whether `path` exists in the image (a created, never started container carrying `labels` looks). */
+  hasPath(ref: string, path: string, labels: Record<string, string>): Promise<boolean>;
   build(spec: BuildSpec): Promise<void>;
   list(labels: string[]): Promise<ImageState[]>;
   /** `in-use` when a container still uses it (Docker's 409), `absent` when it was already gone. */

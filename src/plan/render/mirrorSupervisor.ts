@@ -12,9 +12,11 @@ export const SUPERVISOR_RUN_DIR = '/tmp/lo-mirror';
  * - the read-only replica (`replica.yml`, no proxy section): started first, never contacts the upstream, so
  *   it serves the cache offline at once; the container exits (non-zero) only when the replica dies, and
  *   Docker's restart policy brings it back.
- * - the pull-through proxy (`config.yml`) in a restart loop with back-off (1 s doubling to 30 s, back to 1 s
- *   after a run of 30 s): registry:2 exits at start when its upstream's /v2/ does not answer; meanwhile its
- *   port refuses at once and containerd moves on to the replica's host entry.
+ * - the pull-through proxy (`config.yml`) in a restart loop with back-off (the first retry at once, then 1 s
+ *   doubling to 30 s; back to "at once" after a run of 30 s): registry:2 exits at start when its upstream's
+ *   /v2/ does not answer; meanwhile its port refuses at once and containerd moves on to the replica's host
+ *   entry. The immediate first retry keeps a one-off failure (a slow upstream under load) from closing the
+ *   port for a second.
  * TERM/INT stop both. `sh mirror.sh hold` stops the proxy and keeps it stopped until `sh mirror.sh resume`
  * (`lo registry gc` sweeps the volume in between; the replica keeps serving). Pure text, no secrets.
  */
@@ -71,12 +73,12 @@ proxy_loop() {
   p=
   s=
   trap '[ -n "$s" ] && kill "$s" 2>/dev/null; if [ -n "$p" ]; then kill "$p" 2>/dev/null; wait "$p"; fi; exit 0' TERM INT
-  delay=1
+  delay=0
   while :; do
     if [ -e "$hold" ]; then
       : >"$held"
       nap 1
-      delay=1
+      delay=0
       continue
     fi
     rm -f "$held"
@@ -89,7 +91,7 @@ proxy_loop() {
     p=
     : >"$pidf"
     [ -e "$hold" ] && continue
-    [ $(($(date +%s) - started)) -ge 30 ] && delay=1
+    [ $(($(date +%s) - started)) -ge 30 ] && delay=0
     echo "lo: pull-through proxy exited ($code), restarting in \${delay}s; the read-only replica serves the cache" >&2
     # One second at a time, so a hold (gc) is seen at once.
     i=0
@@ -97,7 +99,7 @@ proxy_loop() {
       nap 1
       i=$((i + 1))
     done
-    delay=$((delay * 2))
+    if [ "$delay" -eq 0 ]; then delay=1; else delay=$((delay * 2)); fi
     [ "$delay" -gt 30 ] && delay=30
   done
 }
