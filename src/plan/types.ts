@@ -1,4 +1,4 @@
-import type { HostPortSpec, P2PSpec } from '../spec/types.js';
+import type { CredentialsSpec, HostPortSpec, P2PSpec } from '../spec/types.js';
 import type { AgentOptions } from '../agent/options.js';
 import type { Scope } from './labels.js';
 import type { ConfigMapManifest } from './render/renderConfigMaps.js';
@@ -66,7 +66,7 @@ export interface RegistryPlan {
   hostnames: string[];
   push: boolean;
   /** Env variable names with upstream credentials (never values). */
-  credentials?: { usernameEnv: string; passwordEnv: string };
+  credentials?: CredentialsSpec;
   image: string;
   /** Directory mounted read-only at /etc/lo/registry, holding config.yml. */
   configDir: string;
