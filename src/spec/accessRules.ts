@@ -1,4 +1,5 @@
 import { isAbsolute, join } from 'node:path';
+import { inSubnet } from '../util/cidr.js';
 import { BUILD_HOSTNAME, CACHE_HOSTNAME } from './constants.js';
 import { shown } from './display.js';
 import { checkMirrorUrl, ENV_NAME, looksLikeToken, registryNameProblem, type SpecRule } from './rules.js';
@@ -94,7 +95,7 @@ function registryOfUrl(url: string | undefined): string | undefined {
 }
 
 /** Keys of `hosts` are registry names containerd sees, or `"*"`; never lo's own registries. */
-export const hostKeysAreRegistries: SpecRule = (doc) =>
+export const hostKeysAreRegistries: SpecRule = (doc, ctx) =>
   Object.keys(doc.spec?.registries?.hosts ?? {}).flatMap((key): SpecIssue[] => {
     if (key === WILDCARD_HOST) return [];
     const problem = registryNameProblem(key);
@@ -104,6 +105,14 @@ export const hostKeysAreRegistries: SpecRule = (doc) =>
           path: hostPath(key),
           message: `${shown(key)} is not a registry name: ${problem}`,
           hint: 'use the name containerd sees (docker.io, harbor.corp.example:5000), or "*" for every registry',
+        },
+      ];
+    if (ctx.ownSubnets.some((c) => inSubnet(key, c)))
+      return [
+        {
+          path: hostPath(key),
+          message: `${shown(key)} is an address inside lo's own registry subnets (${ctx.ownSubnets.join(', ')}); lo writes its hosts.toml`,
+          hint: 'configure a registry outside those subnets',
         },
       ];
     if (key === BUILD_HOSTNAME || key === CACHE_HOSTNAME)
