@@ -4,7 +4,7 @@ import type { ClusterSpec, EndpointSpec, HostSpec } from '../spec/types.js';
 import { defaultServer } from './containerdHosts.js';
 import { cacheHostEntry, mirrorHostEntries } from './offline.js';
 import { headerPlaceholder, renderHostsToml, type HostEntry, type HostsTomlInput } from './render/renderHostsToml.js';
-import type { CertsFilePlan, ContainerdPlan, HostsFilePlan, RegistryPlan } from './types.js';
+import type { CertsFilePlan, ContainerdPlan, EndpointsPlan, HostsFilePlan, RegistryPlan } from './types.js';
 
 export const NODE_CERTS_DIR = '/etc/containerd/certs.d';
 export const NODE_CA_FILE = `${NODE_CERTS_DIR}/_lo/ca.crt`;
@@ -83,6 +83,24 @@ export function planContainerd(spec: ClusterSpec, projectDir: string, registries
     addHosts(hostDirOf(key), withDefault(spec.registries.hosts[key]!, key, before, endpoints));
   }
   hosts.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+  const endpoints = Object.entries(spec.registries.hosts).map(([key, h]): EndpointsPlan => ({
+    registry: key,
+    host: hostDirOf(key),
+    endpoints: h.endpoints.map((e) => ({
+      url: e.url,
+      capabilities: e.capabilities,
+      overridePath: e.overridePath,
+      skipVerify: e.tls.insecureSkipVerify,
+      ca: files.find((f) => f.source === e.tls.caFile && f.path.startsWith(join(certsDir, hostDirOf(key), '/')))?.nodePath ?? null,
+      clientCertificate: e.tls.certFile !== undefined,
+      headers: Object.entries(e.headers).map(([name, v]) => `${name}: ${headerPlaceholder(v.env)}`),
+    })),
+    defaultEndpoint: disabledDefault(spec, key)
+      ? null
+      : key === WILDCARD_HOST
+        ? 'per registry'
+        : (spec.registries.mirrors.find((m) => m.registry === key)?.url ?? defaultServer(key)),
+  }));
   return {
     certsDir,
     nodeCertsDir: NODE_CERTS_DIR,
@@ -90,6 +108,7 @@ export function planContainerd(spec: ClusterSpec, projectDir: string, registries
     nodeCaFile: tls ? NODE_CA_FILE : null,
     hosts,
     files,
+    endpoints,
   };
 }
 

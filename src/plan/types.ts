@@ -174,6 +174,29 @@ export interface ContainerdPlan {
   hosts: HostsFilePlan[];
   /** Endpoint TLS files copied into the tree (spec.registries.hosts), in hosts order. */
   files: CertsFilePlan[];
+  /** What `spec.registries.hosts` adds, per entry, for `lo plan` and `lo doctor` (the hosts.toml has it all). */
+  endpoints: EndpointsPlan[];
+}
+
+/** One `spec.registries.hosts` entry as containerd will use it. */
+export interface EndpointsPlan {
+  /** The spec's key: a registry name or `*`. */
+  registry: string;
+  /** Its certs.d directory (`_default` for `*`). */
+  host: string;
+  endpoints: Array<{
+    url: string;
+    capabilities: Array<'pull' | 'resolve' | 'push'>;
+    overridePath: boolean;
+    skipVerify: boolean;
+    /** The CA copy as a node sees it, or null (system CAs). */
+    ca: string | null;
+    clientCertificate: boolean;
+    /** `Name: <from $VAR>`: names and variables, never values. */
+    headers: string[];
+  }>;
+  /** After the endpoints: the registry's own endpoint, `null` when disabled, `per registry` for `*`. */
+  defaultEndpoint: string | null;
 }
 
 export interface ClusterNodePlan {

@@ -249,3 +249,27 @@ describe('a mirror of a private upstream (issue 14)', () => {
     expect(() => registryConfigWithSecrets(withUser, { CORP_TOKEN: 'tok' })).toThrow(/\$CORP_USER, which is not set/);
   });
 });
+
+describe('lo plan and lo doctor show the endpoints (issue 14)', () => {
+  it('lists each entry in order, with header variables (never values), and warns on skip_verify', async () => {
+    const { endpointLines } = await import('../../src/cli/commands/plan.js');
+    const { endpointChecks } = await import('../../src/usecases/doctor.js');
+    const p = plan(PRIVATE);
+    const lines = endpointLines(p).join('\n');
+    expect(lines).toContain('endpoints for docker.io:');
+    expect(lines).toContain(
+      '1. https://artifactory.corp.example/v2/docker-remote  pull,resolve; override_path; ca; client certificate; Authorization: <from $ART_AUTH>',
+    );
+    expect(lines).toContain('then https://registry-1.docker.io');
+    expect(lines).toMatch(/1\. https:\/\/harbor-a\.corp\.example {2}pull,resolve; SKIP_VERIFY/);
+    expect(lines).toContain('then nothing (default endpoint disabled)');
+    expect(lines).toContain(`endpoints for "*" (every other registry, certs.d/_default):`);
+    const checks = endpointChecks(p);
+    expect(checks.map((c) => [c.name, c.status])).toEqual([
+      ['endpoints docker.io', 'ok'],
+      ['endpoints harbor.corp.example', 'warn'],
+      ['endpoints *', 'ok'],
+    ]);
+    expect(checks[1]!.fix).toMatch(/tls\.caFile/);
+  });
+});
