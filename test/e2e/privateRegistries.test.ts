@@ -52,78 +52,56 @@ function openssl(args: string[]): void {
   execaSync('openssl', args, { cwd: pki, stdio: 'pipe' });
 }
 
+/** A self-signed certificate (a CA, or the token signer): `<name>.key`, `<name>.pem`. */
+function selfSigned(name: string, cn: string): void {
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${cn}`,
+  ]);
+}
+
+/** A certificate signed by the test CA with the extensions given: `<name>-key.pem` (server: `.key`), `<name>.pem`. */
+function signed(name: string, key: string, cn: string, ext: string): void {
+  writeFileSync(join(pki, `${name}.ext`), ext);
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  ]);
+}
+
 /** The test's own PKI: a CA, one server certificate for the upstreams' addresses, a client certificate, the token signer. */
 function makePki(): void {
   mkdirSync(pki, { recursive: true });
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=lo test private CA',
-  ]);
+  selfSigned('ca', 'lo test private CA');
   const sans = [CORP, ART, SECURE].map((h) => `IP:${ip(h)}`).join(',');
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=corp upstreams']);
-  writeFileSync(join(pki, 'server.ext'), `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\n`);
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.pem',
-    '-days',
-    '2',
-    '-extfile',
-    'server.ext',
-  ]);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client-key.pem', '-out', 'client.csr', '-subj', '/CN=lo test node']);
-  writeFileSync(join(pki, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    'client.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'client.pem',
-    '-days',
-    '2',
-    '-extfile',
-    'client.ext',
-  ]);
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'token.key',
-    '-out',
-    'token.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=lo test token signer',
-  ]);
+  signed('server', 'server.key', 'corp upstreams', `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\n`);
+  signed('client', 'client-key.pem', 'lo test node', 'extendedKeyUsage=clientAuth\n');
+  selfSigned('token', 'lo test token signer');
   writeFileSync(join(pki, 'htpasswd'), `${BOB.user}:${bcrypt.hashSync(BOB.password, 5)}\n`);
   // skopeo's cert dirs: *.crt are CAs, *.cert/*.key a client certificate.
   for (const d of ['push-ca', 'push-client']) mkdirSync(join(pki, d));
