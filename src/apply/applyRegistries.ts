@@ -1,10 +1,11 @@
 import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ExitCode, LoError } from '../errors/loError.js';
 import { shellCommand } from '../util/shell.js';
 import type { ContainerSpec, DockerClients } from '../adapters/docker/index.js';
 import { LABELS, MANAGED_BY } from '../plan/labels.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
-import { executeCertsDir, observeCertsDir } from './certsDir.js';
+import { certsDirContents, executeCertsDir, observeCertsDir, readSpecFile } from './certsDir.js';
 import {
   checkRegistries,
   checkSubnet,
@@ -14,8 +15,8 @@ import {
   type RegistriesDiff,
   type RegistriesObserved,
 } from './diffRegistries.js';
-import { readIfExists, SECRET_MODE, writeFileAtomic } from './files.js';
-import { containerSpecHash, ensureHashKey, readHashKey, registryConfigWithSecrets } from './registryConfig.js';
+import { PUBLIC_MODE, readIfExists, SECRET_MODE, writeFileAtomic } from './files.js';
+import { containerSpecHash, ensureHashKey, readHashKey, registryConfigWithSecrets, sha256 } from './registryConfig.js';
 import {
   REGISTRY_STAGE_NAMES,
   type Action,
@@ -32,13 +33,20 @@ export { foreignOwner } from './diffRegistries.js';
 
 type Stages = ReturnType<typeof stageRunner>;
 
+/** Why config.yml of a mirror with an upstream CA carries the CA's hash. */
+const UPSTREAM_CA_NOTE = 'a new CA recreates the mirror';
+
 /**
  * Reads everything the registry executor decides on: the plan's networks and volumes, lo's containers, the
  * local image IDs, the config files, the certs.d tree, the hash key and the certificates. Changes nothing.
  */
 export async function observeRegistries(plan: Plan, docker: DockerClients, now: Date = new Date()): Promise<RegistriesObserved> {
   const nets = registryNetworks(plan);
-  const paths = plan.registries.flatMap((r) => [r.configPath, ...(r.replica ? [r.replica.configPath, r.replica.supervisorPath] : [])]);
+  const paths = plan.registries.flatMap((r) => [
+    r.configPath,
+    ...(r.replica ? [r.replica.configPath, r.replica.supervisorPath] : []),
+    ...(r.upstreamCa ? [r.upstreamCa.path] : []),
+  ]);
   const [networks, containers, volumes, images, files, certsDir, hashKey, tls] = await Promise.all([
     Promise.all(nets.map(async (n) => [n.name, await docker.networks.inspect(n.name)] as const)),
     docker.containers.list([`${LABELS.managedBy}=${MANAGED_BY}`]),
@@ -93,12 +101,29 @@ async function observeAndDiff(plan: Plan, deps: ApplyDeps, stage: Stages) {
     checkRegistries(plan, o);
     return o;
   });
-  // Secrets are read before anything is created too: a missing credential variable changes nothing.
+  // Secrets are read before anything is created too: a missing credential variable changes nothing. So are
+  // the header values of hosts.toml files and the files the spec names (upstream CAs, endpoint TLS files).
   const env = deps.env ?? {};
-  const configs = await stage
-    .track('registries')
-    .run(async () => new Map(plan.registries.map((r) => [r.name, registryConfigWithSecrets(r, env)])));
-  return { observed, configs, diff: diffRegistries(plan, observed, configs) };
+  const { configs, upstreamCas, certsContents } = await stage.track('registries').run(async () => {
+    const upstreamCas = new Map(
+      await Promise.all(
+        plan.registries.flatMap((r) =>
+          r.upstreamCa ? [readSpecFile(r.upstreamCa.source).then((pem) => [r.name, pem.toString('utf8')] as const)] : [],
+        ),
+      ),
+    );
+    // A new upstream CA changes config.yml (this comment), so the mirror is recreated: Go reads its roots once.
+    const caNote = (r: RegistryPlan): string => {
+      const pem = upstreamCas.get(r.name);
+      return pem === undefined ? '' : `# upstream CA sha256:${sha256(pem)} (${UPSTREAM_CA_NOTE})\n`;
+    };
+    return {
+      configs: new Map(plan.registries.map((r) => [r.name, registryConfigWithSecrets(r, env) + caNote(r)])),
+      upstreamCas,
+      certsContents: await certsDirContents(plan, env),
+    };
+  });
+  return { observed, configs, certsContents, upstreamCas, diff: diffRegistries(plan, observed, configs, { upstreamCas, certsContents }) };
 }
 
 /**
@@ -122,7 +147,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   const progress = deps.onProgress ?? ((): void => undefined);
   const { docker } = deps;
   const stage = stageRunner(deps.stages);
-  const { diff, configs, observed } = await observeAndDiff(plan, deps, stage);
+  const { diff, configs, observed, certsContents, upstreamCas } = await observeAndDiff(plan, deps, stage);
   const networksDone = stage.track('networks');
   const registriesDone = stage.track('registries');
 
@@ -139,14 +164,14 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
   const images = handled(registriesDone.run(() => Promise.all([...refs].map((ref) => docker.images.ensure(ref)))));
   let hashKey: Promise<Buffer> | undefined;
   const key = (): Promise<Buffer> => (hashKey ??= ensureHashKey(plan.paths.stateDir));
-  const configFiles = handled(registriesDone.run(() => writeConfigFiles(plan, configs, diff.files)));
+  const configFiles = handled(registriesDone.run(() => writeConfigFiles(plan, configs, upstreamCas, diff.files)));
   const tls = handled(
     (async () => {
       progress('certificates');
       const certs = await stage.once('tls', () => ensureCertificates(plan, deps.ensureTls, diff.certificates));
       progress('registry configuration and containerd certs.d');
       const caPem = certs.material?.caCertPem ?? (plan.tls.enabled ? await readIfExists(plan.tls.caCertPath) : null);
-      const certsDir = await stage.once('certs.d', () => executeCertsDir(plan, caPem, diff.certsDir));
+      const certsDir = await stage.once('certs.d', () => executeCertsDir(plan, caPem, diff.certsDir, certsContents));
       return { ...certs, certsDir, caPem };
     })(),
   );
@@ -314,18 +339,31 @@ async function executeNetwork(docker: DockerClients, n: NetworkPlan, a: Action):
 }
 
 /** Writes the registries' config files (0600: they may hold secrets), their directories first. */
-async function writeConfigFiles(plan: Plan, configs: ReadonlyMap<string, string>, diff: readonly Action[]): Promise<Action[]> {
+async function writeConfigFiles(
+  plan: Plan,
+  configs: ReadonlyMap<string, string>,
+  upstreamCas: ReadonlyMap<string, string>,
+  diff: readonly Action[],
+): Promise<Action[]> {
   const content = new Map<string, string>();
+  // A mirror's upstream CA (public: 0644) in `<configDir>/upstream-ca/`, read by its TLS client (SSL_CERT_DIR).
+  const publicFiles = new Set<string>();
   for (const r of plan.registries) {
     content.set(r.configPath, configs.get(r.name)!);
     if (r.replica) content.set(r.replica.configPath, r.replica.config).set(r.replica.supervisorPath, r.replica.supervisor);
+    if (r.upstreamCa) {
+      content.set(r.upstreamCa.path, upstreamCas.get(r.name)!);
+      publicFiles.add(r.upstreamCa.path);
+    }
   }
-  const dirs = new Set(plan.registries.flatMap((r) => [r.configDir, ...(r.tlsDir ? [r.tlsDir] : [])]));
+  const dirs = new Set(
+    plan.registries.flatMap((r) => [r.configDir, ...(r.tlsDir ? [r.tlsDir] : []), ...(r.upstreamCa ? [dirname(r.upstreamCa.path)] : [])]),
+  );
   await Promise.all([...dirs].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
   return Promise.all(
     diff.map(async (a): Promise<Action> => {
       // The name is the path; the content may hold secrets and is never part of an action.
-      const action = await writeFileAtomic(a.name, content.get(a.name)!, SECRET_MODE);
+      const action = await writeFileAtomic(a.name, content.get(a.name)!, publicFiles.has(a.name) ? PUBLIC_MODE : SECRET_MODE);
       return action === a.action ? a : { kind: 'file', name: a.name, action };
     }),
   );

@@ -4,7 +4,7 @@ import { foreignOwnerOf, LABELS, MANAGED_BY, SHARED_PROJECT } from '../plan/labe
 import { shellCommand } from '../util/shell.js';
 import type { NetworkPlan, Plan, RegistryPlan } from '../plan/types.js';
 import { REPLICA_ROLE } from '../plan/offline.js';
-import { diffCertsDir, fileAction, type CertsDirState } from './certsDir.js';
+import { diffCertsDir, fileAction, type CertsDirContents, type CertsDirState } from './certsDir.js';
 import { containerSpecHash } from './registryConfig.js';
 import type { Action } from './types.js';
 
@@ -78,7 +78,12 @@ export function registryNetworks(plan: Plan): NetworkPlan[] {
  * nothing changed) when an object of the plan's names belongs to another project or a network has another
  * subnet. `configs`: each registry's config.yml as written (with its secrets; never part of an action).
  */
-export function diffRegistries(plan: Plan, o: RegistriesObserved, configs: ReadonlyMap<string, string>): RegistriesDiff {
+export function diffRegistries(
+  plan: Plan,
+  o: RegistriesObserved,
+  configs: ReadonlyMap<string, string>,
+  extra: { upstreamCas?: ReadonlyMap<string, string>; certsContents?: CertsDirContents } = {},
+): RegistriesDiff {
   const nets = registryNetworks(plan);
   checkRegistries(plan, o);
   const certificates = plan.tls.enabled
@@ -109,12 +114,18 @@ export function diffRegistries(plan: Plan, o: RegistriesObserved, configs: Reado
           ]
         : [],
     ),
+    // Mirrors with tls.caFile: the upstream's CA copy in the config directory.
+    ...plan.registries.flatMap((r): Action[] =>
+      r.upstreamCa
+        ? [{ kind: 'file', name: r.upstreamCa.path, action: fileAction(o.files[r.upstreamCa.path], extra.upstreamCas?.get(r.name) ?? '') }]
+        : [],
+    ),
   ];
   return {
     networks: nets.map((n) => networkAction(n, o.networks[n.name] ?? null)),
     certificates,
     files,
-    certsDir: diffCertsDir(plan, o.certsDir, plan.tls.enabled ? o.tls.caCertPem : null),
+    certsDir: diffCertsDir(plan, o.certsDir, plan.tls.enabled ? o.tls.caCertPem : null, extra.certsContents),
     registries: plan.registries.map((r) => diffRegistry(plan, r, o, configs.get(r.name)!)),
   };
 }

@@ -13,8 +13,9 @@ import { renderRegistryConfig } from '../plan/render/renderRegistryConfig.js';
  */
 export function registryConfigWithSecrets(r: RegistryPlan, env: NodeJS.ProcessEnv): string {
   if (!r.credentials) return r.config;
-  const { usernameEnv, passwordEnv } = r.credentials;
-  const missing = [usernameEnv, passwordEnv].filter((k) => !env[k]);
+  const { usernameEnv, passwordEnv, tokenEnv } = r.credentials;
+  const names = [usernameEnv, passwordEnv, tokenEnv].filter((v): v is string => v !== undefined);
+  const missing = names.filter((k) => !env[k]);
   if (missing.length > 0) {
     throw new LoError(
       'E_CONFIG',
@@ -25,8 +26,16 @@ export function registryConfigWithSecrets(r: RegistryPlan, env: NodeJS.ProcessEn
       },
     );
   }
-  return renderRegistryConfig(r.configInput, { username: env[usernameEnv]!, password: env[passwordEnv]! });
+  // A token is the password of registry:2's token-service login (distribution 2.8 has no other way to send
+  // one); without usernameEnv the user name is TOKEN_USERNAME (docs/registries.md#private-registries).
+  return renderRegistryConfig(r.configInput, {
+    username: usernameEnv ? env[usernameEnv]! : TOKEN_USERNAME,
+    password: env[(passwordEnv ?? tokenEnv)!]!,
+  });
 }
+
+/** User name registry:2 logs in with when a mirror's credentials are only `tokenEnv`. */
+export const TOKEN_USERNAME = 'token';
 
 export function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');

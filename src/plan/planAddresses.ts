@@ -28,9 +28,22 @@ export function canonicalMirrorOrder<T extends { name: string }>(mirrors: readon
   return [...mirrors].sort((a, b) => rank(a.name) - rank(b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** `USER_VAR/PASS_VAR`, or empty without credentials: names only, never values. */
+/**
+ * `USER_VAR/PASS_VAR` (`USER_VAR/token:TOKEN_VAR`, `token:TOKEN_VAR` with a token), or empty without
+ * credentials: names only, never values.
+ */
 export function credentialsLabel(c: MirrorSpec['credentials']): string {
-  return c ? `${c.usernameEnv}/${c.passwordEnv}` : '';
+  if (!c) return '';
+  const secret = c.passwordEnv ?? `token:${c.tokenEnv ?? ''}`;
+  return c.usernameEnv ? `${c.usernameEnv}/${secret}` : secret;
+}
+
+/** The variables a mirror's credentials are read from, e.g. `$CORP_USER and $CORP_PASS`. */
+export function credentialVariables(c: NonNullable<MirrorSpec['credentials']>): string {
+  return [c.usernameEnv, c.passwordEnv, c.tokenEnv]
+    .filter((v) => v !== undefined)
+    .map((v) => `$${v}`)
+    .join(' and ');
 }
 
 function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: ParsedCidr, strict: boolean): Map<string, string> {
@@ -89,8 +102,10 @@ function checkSameMirror(spec: ClusterSpec, m: MirrorSpec, existing: ObservedSha
   }
   // Mirrors with different credentials would recreate each other on every `up` of either project.
   if (existing.credentials !== undefined && existing.credentials !== credentialsLabel(m.credentials)) {
-    const theirs = existing.credentials ? `credentials from $${existing.credentials.replace('/', ' and $')}` : 'no credentials';
-    const ours = m.credentials ? `credentials from $${m.credentials.usernameEnv} and $${m.credentials.passwordEnv}` : 'no credentials';
+    const theirs = existing.credentials
+      ? `credentials from $${existing.credentials.replace('/', ' and $').replace('token:', '')}`
+      : 'no credentials';
+    const ours = m.credentials ? `credentials from ${credentialVariables(m.credentials)}` : 'no credentials';
     throw new PlanConflictError(
       `${spec.file}: ${at}.credentials: shared mirror "${m.name}" already runs for ${owner} with ${theirs}; this spec asks for ${ours}`,
       `use the same credentials variables for "${m.name}" in both specs, give this mirror another name, or set spec.registries.shared.enabled: false`,

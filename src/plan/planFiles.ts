@@ -11,7 +11,12 @@ export function planFiles(o: {
   kindConfigPath: string;
 }): FilePlan[] {
   return [
-    ...o.containerd.hosts.map((h) => ({ path: h.path, kind: 'hosts.toml' as const, mode: 0o644 })),
+    ...o.containerd.hosts.map((h) => ({ path: h.path, kind: 'hosts.toml' as const, mode: h.mode })),
+    ...o.containerd.files.map((f) => ({
+      path: f.path,
+      kind: f.path.endsWith('.key') ? ('key' as const) : f.path.endsWith('ca.crt') ? ('ca' as const) : ('certificate' as const),
+      mode: f.mode,
+    })),
     ...(o.tls ? [{ path: join(o.containerd.certsDir, '_lo', 'ca.crt'), kind: 'ca' as const, mode: 0o644 }] : []),
     ...o.registries.flatMap((r) => [
       { path: r.configPath, kind: 'registry-config' as const, mode: 0o600 },

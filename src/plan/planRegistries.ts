@@ -18,6 +18,13 @@ import type { ObservedProjectMirror, RegistryContainerPlan, RegistryPlan } from 
 
 export const DEFAULT_REGISTRY_IMAGE = 'registry:2';
 
+/**
+ * Directory (in the mirror's config directory, mounted at /etc/lo/registry) with the upstream's CA. Go's TLS
+ * client, which registry:2's proxy uses through http.DefaultTransport, reads the system bundle file and then
+ * every file of the directories in SSL_CERT_DIR (crypto/x509 root_unix.go): the system CAs stay trusted.
+ */
+export const UPSTREAM_CA_DIR = 'upstream-ca';
+
 export interface RegistryPlanContext {
   spec: ClusterSpec;
   projectDir: string;
@@ -40,7 +47,7 @@ function keptName(kept: readonly ObservedProjectMirror[] | undefined, mirror: st
 type RegistryInput = Pick<
   RegistryPlan,
   'name' | 'role' | 'scope' | 'containerName' | 'volume' | 'network' | 'ip' | 'upstream' | 'registry' | 'hostnames' | 'push' | 'credentials'
-> & { certFile: string; keyFile: string };
+> & { certFile: string; keyFile: string; upstreamCaFile?: string };
 
 export { SHARED_MIRROR_PREFIX };
 
@@ -89,6 +96,7 @@ export function planRegistries(ctx: RegistryPlanContext): RegistryPlan[] {
       hostnames: [],
       push: false,
       ...(m.credentials ? { credentials: m.credentials } : {}),
+      ...(m.tls?.caFile ? { upstreamCaFile: m.tls.caFile } : {}),
       certFile: sharedOn ? `${m.name}.crt` : 'registry.crt',
       keyFile: sharedOn ? `${m.name}.key` : 'registry.key',
     });
@@ -108,7 +116,7 @@ function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan 
     tls: tls ? { certFile: r.certFile, keyFile: r.keyFile } : null,
     ...(r.upstream ? { proxy: { remoteurl: r.upstream } } : {}),
   };
-  const { certFile: _c, keyFile: _k, ...rest } = r;
+  const { certFile: _c, keyFile: _k, upstreamCaFile, ...rest } = r;
   const tlsDir = tls ? join(dir, 'tls') : null;
   const plan: Omit<RegistryPlan, 'labels' | 'configInput' | 'container'> = {
     ...rest,
@@ -121,6 +129,7 @@ function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan 
     config: renderRegistryConfig(configInput),
     tlsDir,
     certificateId: tls ? (r.scope === 'shared' ? `shared-${r.name}` : 'project') : null,
+    ...(upstreamCaFile ? { upstreamCa: { source: upstreamCaFile, path: join(configDir, UPSTREAM_CA_DIR, 'ca.crt') } } : {}),
   };
   // The hash covers the fields above (what it always covered); configInput and container derive from them.
   const hashed = { ...plan, labels: undefined };
@@ -139,6 +148,7 @@ function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan 
     [LABELS.specHash]: specHash(hashed),
   };
   const entry: RegistryPlan = { ...plan, labels, configInput, container: containerPlan(plan) };
+  if (plan.upstreamCa) entry.container.env = [`SSL_CERT_DIR=${REGISTRY_CONFIG_DIR}/${UPSTREAM_CA_DIR}`];
   if (r.role !== 'mirror') return entry;
   // A mirror: one container, its supervisor running the proxy and the read-only replica (src/plan/offline.ts).
   // The hash covers the replica and the supervisor too: a new script or replica config recreates the container.

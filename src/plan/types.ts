@@ -1,4 +1,4 @@
-import type { HostPortSpec, P2PSpec } from '../spec/types.js';
+import type { CredentialsSpec, HostPortSpec, P2PSpec } from '../spec/types.js';
 import type { AgentOptions } from '../agent/options.js';
 import type { Scope } from './labels.js';
 import type { ConfigMapManifest } from './render/renderConfigMaps.js';
@@ -66,7 +66,7 @@ export interface RegistryPlan {
   hostnames: string[];
   push: boolean;
   /** Env variable names with upstream credentials (never values). */
-  credentials?: { usernameEnv: string; passwordEnv: string };
+  credentials?: CredentialsSpec;
   image: string;
   /** Directory mounted read-only at /etc/lo/registry, holding config.yml. */
   configDir: string;
@@ -83,6 +83,11 @@ export interface RegistryPlan {
   container: RegistryContainerPlan;
   /** Mirrors: the read-only replica serving the cache offline, a process of the mirror's container (src/plan/offline.ts). */
   replica?: ReplicaPlan;
+  /**
+   * Mirrors with `tls.caFile`: the spec's CA file and where lo copies it, in a directory the container's Go
+   * TLS client reads besides the system CAs (`SSL_CERT_DIR`, set in `container.env`).
+   */
+  upstreamCa?: { source: string; path: string };
 }
 
 export interface RegistryContainerPlan {
@@ -91,6 +96,8 @@ export interface RegistryContainerPlan {
   /** Replaces the image's entrypoint (mirrors: `/bin/sh`, running the supervisor script). */
   entrypoint?: string[];
   cmd: string[];
+  /** `NAME=value` environment (mirrors with an upstream CA: SSL_CERT_DIR); never a secret. */
+  env?: string[];
   network: string;
   ip: string;
   binds: Array<{ source: string; target: string; readOnly: boolean }>;
@@ -134,10 +141,27 @@ export interface TlsPlan {
 }
 
 export interface HostsFilePlan {
-  /** Directory name under certs.d: a registry name, hostname or IP. */
+  /** Directory name under certs.d: a registry name, hostname or IP, or `_default` (the spec's `"*"`). */
   host: string;
   path: string;
+  /** The file's TOML; a header value is its placeholder `<from $VAR>` (the executor writes the value). */
   content: string;
+  /** 0644, or 0600 when the file carries a header value. */
+  mode: number;
+  /** Variables whose values replace the header placeholders (`<from $VAR>`) in `content` when written. */
+  headerEnv?: string[];
+}
+
+/** A file the spec names (an endpoint's CA, client certificate or key) copied into the certs.d tree. */
+export interface CertsFilePlan {
+  /** The file as the spec names it (absolute). */
+  source: string;
+  /** `<certsDir>/<host>/lo-<n>-ca.crt`, `-client.cert` or `-client.key`. */
+  path: string;
+  /** The same file as a node sees it, named in hosts.toml. */
+  nodePath: string;
+  /** 0644 for certificates, 0600 for keys. */
+  mode: number;
 }
 
 export interface ContainerdPlan {
@@ -148,6 +172,31 @@ export interface ContainerdPlan {
   caFile: string | null;
   nodeCaFile: string | null;
   hosts: HostsFilePlan[];
+  /** Endpoint TLS files copied into the tree (spec.registries.hosts), in hosts order. */
+  files: CertsFilePlan[];
+  /** What `spec.registries.hosts` adds, per entry, for `lo plan` and `lo doctor` (the hosts.toml has it all). */
+  endpoints: EndpointsPlan[];
+}
+
+/** One `spec.registries.hosts` entry as containerd will use it. */
+export interface EndpointsPlan {
+  /** The spec's key: a registry name or `*`. */
+  registry: string;
+  /** Its certs.d directory (`_default` for `*`). */
+  host: string;
+  endpoints: Array<{
+    url: string;
+    capabilities: Array<'pull' | 'resolve' | 'push'>;
+    overridePath: boolean;
+    skipVerify: boolean;
+    /** The CA copy as a node sees it, or null (system CAs). */
+    ca: string | null;
+    clientCertificate: boolean;
+    /** `Name: <from $VAR>`: names and variables, never values. */
+    headers: string[];
+  }>;
+  /** After the endpoints: the registry's own endpoint, `null` when disabled, `per registry` for `*`. */
+  defaultEndpoint: string | null;
 }
 
 export interface ClusterNodePlan {

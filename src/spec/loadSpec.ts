@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError, LoError, ExitCode } from '../errors/loError.js';
@@ -68,7 +68,7 @@ export async function loadSpec(opts: LoadSpecOptions = {}): Promise<ClusterSpec>
     }
     throw badInput(`cannot read ${where}: ${code ?? 'error'}`, 'check the path and the file permissions', err);
   }
-  const spec = parseSpec(decodeSpec(bytes, file), { file, domain });
+  const spec = parseSpec(decodeSpec(bytes, file), { file, domain, baseDir: dirname(file), checkFile: readableFileProblem });
   // The real directory identifies the project (a symlinked path is the same project).
   return { ...spec, specDir: await realDir(dirname(file)) };
 }
@@ -119,3 +119,24 @@ async function readSpecFile(file: string): Promise<Uint8Array> {
 
 const tooLarge = (where: string): LoError =>
   badInput(`${where} is larger than ${MAX_SPEC_BYTES / 1024 / 1024} MiB; a spec is a few KiB`, 'check that --config names the spec file');
+
+/** Why a file the spec names (a CA, a client certificate or key) cannot be read; undefined when it can. */
+function readableFileProblem(path: string): string | undefined {
+  try {
+    const s = statSync(path);
+    if (!s.isFile()) return s.isDirectory() ? 'is a directory' : 'is not a regular file';
+    if (s.size > MAX_PEM_BYTES) return `is larger than ${MAX_PEM_BYTES / 1024} KiB; a PEM file is a few KiB`;
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT'
+      ? 'does not exist'
+      : code === 'EACCES'
+        ? 'cannot be read (permission denied)'
+        : `cannot be read (${code ?? 'error'})`;
+  }
+}
+
+/** Largest CA bundle or key file lo copies (a system CA bundle is ~220 KiB). */
+const MAX_PEM_BYTES = 1024 * 1024;

@@ -3,12 +3,15 @@ import { ConfigError, MAX_LISTED_ISSUES, type ConfigIssue } from '../errors/loEr
 import { API_VERSION, DEFAULT_DOMAIN } from './constants.js';
 import { defaultP2PEnabled, defaultRegistryFor, dropEmptySections } from './defaults.js';
 import { checkMirrorUrl, ruleContext, SPEC_RULES } from './rules.js';
+import { ACCESS_RULES } from './accessRules.js';
+import { normaliseAccess } from './normaliseAccess.js';
 import { sizeBytes } from './size.js';
 import { schemaIssue } from './schemaMessages.js';
 import { validateSchema } from './validator.js';
 import { defaultProjectNetwork, slotOf } from './slot.js';
 import { pruneRejected, type SpecDocument, type SpecIssue } from './specDoc.js';
 import type { ClusterSpec, MirrorSpec } from './types.js';
+import { dirname } from 'node:path';
 import { shown, shownBare } from './display.js';
 import { formatPath, lineOf, pathAt, type Segment } from './yamlPosition.js';
 
@@ -17,6 +20,10 @@ interface ParseOptions {
   file: string;
   /** Domain the file was found under (`clusters/<domain>/`), if any. */
   domain?: string;
+  /** Directory relative file paths in the spec are read from (default: the directory of `file`). */
+  baseDir?: string;
+  /** Why a file the spec names cannot be read; absent: not checked (loadSpec passes one). */
+  checkFile?: (absolutePath: string) => string | undefined;
 }
 
 /**
@@ -181,8 +188,11 @@ export function parseSpec(text: string, opts: ParseOptions): ClusterSpec {
     .slice(0, MAX_ISSUE_WORK)
     .map(schemaIssue);
   const checked = pruneRejected(data, validateSchema.errors ?? []);
-  const ctx = ruleContext(checked, opts.domain, (path) => wrote(raw, path));
-  const issues = [...schemaIssues, ...SPEC_RULES.flatMap((rule) => rule(checked, ctx))].map(located);
+  const ctx = ruleContext(checked, opts.domain, (path) => wrote(raw, path), {
+    baseDir: baseDirOf(opts),
+    ...(opts.checkFile ? { checkFile: opts.checkFile } : {}),
+  });
+  const issues = [...schemaIssues, ...[...SPEC_RULES, ...ACCESS_RULES].flatMap((rule) => rule(checked, ctx))].map(located);
   // In file order, so the report reads top to bottom (sort is stable: same-line issues keep their order).
   const unworded = Math.max(0, schemaErrors.length - MAX_ISSUE_WORK);
   if (issues.length > 0) {
@@ -372,21 +382,25 @@ function normalise(d: SpecDocument, opts: ParseOptions): ClusterSpec {
   // A valid document without spec.network has a slot domain (rule domainHasSubnet).
   const network = spec.network ?? defaultProjectNetwork(d.metadata.name, slot!);
   const { nodes, registries: regs } = spec;
-  const mirrors: MirrorSpec[] = regs.mirrors.map((m) => {
+  const access = normaliseAccess(regs, baseDirOf(opts));
+  const mirrors: MirrorSpec[] = regs.mirrors.map((m, i) => {
     // The normalised URL (rule mirrorUrlsAreValid passed it), never the raw text.
     const url = (checkMirrorUrl(m.url) as { url: string }).url;
     return {
       name: m.name,
       url,
       registry: m.registry ?? defaultRegistryFor(m.name, url)!,
-      ...(m.credentials ? { credentials: { usernameEnv: m.credentials.usernameEnv, passwordEnv: m.credentials.passwordEnv } } : {}),
+      ...access.mirrors[i],
     };
   });
-  const warnings = mirrors.flatMap((m, i) =>
-    m.credentials && m.url.startsWith('http://')
-      ? [`spec.registries.mirrors[${i}] sends credentials to ${m.url} without TLS: anyone on the path can read them (use https://)`]
-      : [],
-  );
+  const warnings = [
+    ...mirrors.flatMap((m, i) =>
+      m.credentials && m.url.startsWith('http://')
+        ? [`spec.registries.mirrors[${i}] sends credentials to ${m.url} without TLS: anyone on the path can read them (use https://)`]
+        : [],
+    ),
+    ...access.warnings,
+  ];
   return {
     file: opts.file,
     name: d.metadata.name,
@@ -407,6 +421,7 @@ function normalise(d: SpecDocument, opts: ParseOptions): ClusterSpec {
       ...(regs.cache.maxSize !== undefined ? { cache: { maxSizeBytes: sizeBytes(regs.cache.maxSize)! } } : {}),
       shared: { enabled: regs.shared.enabled, network: { name: regs.shared.network.name, cidr: regs.shared.network.cidr } },
       mirrors,
+      hosts: access.hosts,
       p2p: {
         enabled: regs.p2p.enabled ?? defaultP2PEnabled(nodes),
         port: regs.p2p.port,
@@ -426,6 +441,10 @@ function normalise(d: SpecDocument, opts: ParseOptions): ClusterSpec {
 function resolveTagsOf(value: boolean | string[], mirrors: readonly MirrorSpec[]): string[] {
   const list = value === true ? mirrors.map((m) => m.registry) : value === false ? [] : value;
   return [...new Set(list)].sort();
+}
+
+function baseDirOf(opts: ParseOptions): string {
+  return opts.baseDir ?? dirname(opts.file);
 }
 
 /** The built-in default spec text for lok8s.dev, used when no file exists. */

@@ -20,7 +20,7 @@ import type { CheckedDoc, SpecIssue } from './specDoc.js';
 import type { Segment } from './yamlPosition.js';
 
 /** Environment variable names lo reads credentials from: upper case, digits and underscores (POSIX). */
-const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+export const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 /** A DNS label: 1-63 lower-case letters, digits and inner dashes. */
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -38,6 +38,10 @@ export interface RuleContext {
   ownSubnets: string[];
   /** Whether the file writes this path (rather than it coming from a default). */
   wrote(path: Segment[]): boolean;
+  /** Directory relative file paths (tls.caFile, ...) are read from: the spec file's. */
+  baseDir: string;
+  /** Why a file named in the spec cannot be read (undefined: it can); absent: files are not checked (pure parse). */
+  checkFile?: (absolutePath: string) => string | undefined;
 }
 
 /** A cross-field rule: reads the checked document and returns its issues, each with its YAML path. */
@@ -45,7 +49,12 @@ export type SpecRule = (doc: CheckedDoc, ctx: RuleContext) => SpecIssue[];
 
 const valid24 = (cidr: string | undefined): cidr is string => typeof cidr === 'string' && !isProblem(parseSubnet24(cidr));
 
-export function ruleContext(doc: CheckedDoc, dirDomain: string | undefined, wrote: (path: Segment[]) => boolean): RuleContext {
+export function ruleContext(
+  doc: CheckedDoc,
+  dirDomain: string | undefined,
+  wrote: (path: Segment[]) => boolean,
+  files: Pick<RuleContext, 'baseDir' | 'checkFile'> = { baseDir: '.' },
+): RuleContext {
   const domain = doc.spec?.cluster?.domain ?? dirDomain ?? DEFAULT_DOMAIN;
   const slot = slotOf(domain);
   const network = doc.spec?.network;
@@ -54,7 +63,7 @@ export function ruleContext(doc: CheckedDoc, dirDomain: string | undefined, wrot
   const sharedEnabled = shared?.enabled !== false;
   const sharedCidr = shared?.network?.cidr ?? SPEC_DEFAULTS.sharedNetwork.cidr;
   const ownSubnets = [projectCidr, sharedEnabled ? sharedCidr : undefined].filter(valid24);
-  return { ...(dirDomain ? { dirDomain } : {}), domain, slot, projectCidr, sharedEnabled, sharedCidr, ownSubnets, wrote };
+  return { ...(dirDomain ? { dirDomain } : {}), domain, slot, projectCidr, sharedEnabled, sharedCidr, ownSubnets, wrote, ...files };
 }
 
 export const domainMatchesDirectory: SpecRule = (doc, ctx) => {
@@ -239,10 +248,10 @@ export const mirrorRegistriesAreValid: SpecRule = (doc, ctx) => {
 
 export const mirrorCredentialsAreNames: SpecRule = (doc) =>
   (doc.spec?.registries?.mirrors ?? []).flatMap((m, i) =>
-    (['usernameEnv', 'passwordEnv'] as const).flatMap((key) => {
+    (['usernameEnv', 'passwordEnv', 'tokenEnv'] as const).flatMap((key) => {
       const v = m?.credentials?.[key];
       if (v === undefined) return [];
-      const example = key === 'usernameEnv' ? 'REGISTRY_USER' : 'REGISTRY_TOKEN';
+      const example = key === 'usernameEnv' ? 'REGISTRY_USER' : key === 'passwordEnv' ? 'REGISTRY_PASSWORD' : 'REGISTRY_TOKEN';
       // The value is never echoed: it may be the secret itself.
       const fix = `write the NAME of a variable, e.g. ${example}, and export the secret in it`;
       if (looksLikeToken(v))

@@ -59,7 +59,8 @@ export function schemaIssue(err: ErrorObject): SpecIssue {
   // ajv reports on the data it validated; the message only needs the offending scalar.
   const value = (err.data as unknown) ?? path[path.length - 1];
   // A value under credentials may be a secret written by mistake: never echo it.
-  const secret = path.includes('credentials');
+  // So may a header value (headers take { env: NAME } only).
+  const secret = path.includes('credentials') || path.includes('headers');
   const val = secret ? 'the value' : shown(value);
   switch (err.keyword) {
     case 'anyOf': {
@@ -108,6 +109,13 @@ export function schemaIssue(err: ErrorObject): SpecIssue {
     case 'type': {
       const want = (err.params as { type: string }).type;
       const words = TYPE_WORDS[want] ?? want;
+      const header = path[path.length - 2] === 'headers' ? path[path.length - 1] : undefined;
+      if (header !== undefined && want === 'object')
+        return {
+          path,
+          message: 'a header value must come from an environment variable, not be written in the spec',
+          hint: `write ${String(header)}: { env: MY_HEADER_VAR } and export the value in MY_HEADER_VAR`,
+        };
       return {
         path,
         message: `must be ${words}, got ${secret ? 'another type' : describeValue(err.data)}`,

@@ -14,7 +14,27 @@ interface MirrorDoc {
   name: string;
   url: string;
   registry?: string;
-  credentials?: { usernameEnv: string; passwordEnv: string };
+  credentials?: { usernameEnv?: string; passwordEnv?: string; tokenEnv?: string };
+  tls?: TlsDoc;
+}
+
+interface TlsDoc {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  insecureSkipVerify?: boolean;
+}
+
+interface EndpointDoc {
+  url: string;
+  capabilities: Array<'pull' | 'resolve' | 'push'>;
+  tls: TlsDoc;
+  headers: Record<string, { env: string }>;
+}
+
+export interface HostDoc {
+  endpoints: EndpointDoc[];
+  disableDefaultEndpoint?: boolean;
 }
 
 /** The spec document as the JSON schema describes it, with the schema's defaults applied. */
@@ -33,6 +53,7 @@ export interface SpecDocument {
       cache: { maxSize?: string };
       shared: { enabled: boolean; network: NetworkSpec };
       mirrors: MirrorDoc[];
+      hosts: Record<string, HostDoc>;
       p2p: Omit<P2PSpec, 'enabled' | 'resolveTags'> & { enabled?: boolean; resolveTags: boolean | string[] };
     };
   };

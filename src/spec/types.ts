@@ -35,9 +35,38 @@ interface NodesSpec {
   maxConcurrentDownloads: number;
 }
 
-interface CredentialsSpec {
-  usernameEnv: string;
-  passwordEnv: string;
+/** Variable NAMES only: usernameEnv + passwordEnv, or tokenEnv (alone or with usernameEnv). */
+export interface CredentialsSpec {
+  usernameEnv?: string;
+  passwordEnv?: string;
+  tokenEnv?: string;
+}
+
+/** TLS towards a server lo does not run (a mirror's upstream, an endpoint); file paths absolute. */
+export interface TlsFilesSpec {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  insecureSkipVerify: boolean;
+}
+
+/** One endpoint containerd tries itself (hosts.toml `[host."url"]`). */
+export interface EndpointSpec {
+  /** Normalised: scheme://host[:port][/path], no trailing slash. */
+  url: string;
+  capabilities: Array<'pull' | 'resolve' | 'push'>;
+  /** The URL has a path after /v2: containerd uses it as written (`override_path = true`). */
+  overridePath: boolean;
+  tls: TlsFilesSpec;
+  /** Header name -> the environment variable holding its value (never the value). */
+  headers: Record<string, { env: string }>;
+}
+
+/** containerd's configuration for one registry name, or for `*` (certs.d/_default). */
+export interface HostSpec {
+  endpoints: EndpointSpec[];
+  /** Resolved: the entry's own value, else spec.registries.disableDefaultEndpoint. */
+  disableDefaultEndpoint: boolean;
 }
 
 export interface MirrorSpec {
@@ -46,6 +75,8 @@ export interface MirrorSpec {
   /** The registry name containerd sees, e.g. docker.io. */
   registry: string;
   credentials?: CredentialsSpec;
+  /** How the mirror talks TLS to its upstream (only caFile is possible with registry:2). */
+  tls?: TlsFilesSpec;
 }
 
 export interface P2PSpec {
@@ -67,5 +98,7 @@ interface RegistriesSpec {
   cache?: { maxSizeBytes?: number };
   shared: { enabled: boolean; network: NetworkSpec };
   mirrors: MirrorSpec[];
+  /** Per registry name (or `*`), in the file's order. */
+  hosts: Record<string, HostSpec>;
   p2p: P2PSpec;
 }

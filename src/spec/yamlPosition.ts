@@ -4,6 +4,9 @@ import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type N
 /** One step of a path into the spec document: a mapping key or a list index. */
 export type Segment = string | number;
 
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+const REGISTRY_KEY = /^[A-Za-z0-9*._:/-]{1,80}$/;
+
 /**
  * `['spec','registries','mirrors',2,'name']` -> `spec.registries.mirrors[2].name`. A key from the file is
  * shown as messages show values: control characters escaped, cut after MAX_ECHO characters.
@@ -12,6 +15,8 @@ export function formatPath(segments: Segment[]): string {
   return segments.reduce<string>((acc, seg) => {
     if (typeof seg === 'number') return `${acc}[${seg}]`;
     const s = shownBare(seg, MAX_ECHO);
+    // A key that is not a plain word (a registry name such as docker.io, or "*") in brackets, so the path reads as one.
+    if (acc && !PLAIN_KEY.test(seg) && REGISTRY_KEY.test(seg)) return `${acc}["${seg}"]`;
     return acc ? `${acc}.${s}` : s;
   }, '');
 }

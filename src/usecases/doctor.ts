@@ -193,7 +193,7 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
         };
       }),
     );
-    checks.push(...reach);
+    checks.push(...reach, ...endpointChecks(p));
     const pinned = deps.pinnedImages
       ? await deps.pinnedImages(p).catch((err: unknown): Check => ({
           name: 'pinned-images',
@@ -283,4 +283,39 @@ export function containerdChecks(reports: readonly NodeContainerdReport[]): Chec
       ...(worst.fix ? { fix: worst.fix } : {}),
     };
   });
+}
+
+/**
+ * One check per `spec.registries.hosts` entry: the endpoints containerd tries, in order, with what each
+ * carries (header names and variables, never values); a warning for every endpoint that skips verification.
+ * And one per mirror with an upstream CA: lo mounts it, registry:2 verifies the upstream with it.
+ */
+export function endpointChecks(p: Plan): Check[] {
+  const hosts = p.containerd.endpoints.map((e): Check => {
+    const order = e.endpoints.map(
+      (x) =>
+        `${x.url}${x.overridePath ? ' (path as written)' : ''}${x.ca ? ' ca' : ''}${x.clientCertificate ? ' client-cert' : ''}${x.headers.length ? ` ${x.headers.join(', ')}` : ''}`,
+    );
+    const then =
+      e.defaultEndpoint === null
+        ? 'no default endpoint'
+        : e.defaultEndpoint === 'per registry'
+          ? "then each registry's own"
+          : `then ${e.defaultEndpoint}`;
+    const skip = e.endpoints.filter((x) => x.skipVerify).map((x) => x.url);
+    return {
+      name: `endpoints ${e.registry}`,
+      status: skip.length > 0 ? 'warn' : 'ok',
+      detail: `${e.host}/hosts.toml: ${order.join(' -> ')}; ${then}${skip.length ? `; ${skip.join(', ')} not verified (skip_verify)` : ''}`,
+      ...(skip.length ? { fix: `give the endpoint's CA as tls.caFile and drop insecureSkipVerify for ${skip.join(', ')}` } : {}),
+    };
+  });
+  const mirrors = p.registries
+    .filter((r) => r.upstreamCa)
+    .map((r): Check => ({
+      name: `upstream-ca ${r.name}`,
+      status: 'ok',
+      detail: `${r.upstream} verified with ${r.upstreamCa!.source} (SSL_CERT_DIR in the mirror)`,
+    }));
+  return [...hosts, ...mirrors];
 }

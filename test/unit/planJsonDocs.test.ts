@@ -40,6 +40,13 @@ spec:
         credentials:
           usernameEnv: CORP_USER
           passwordEnv: CORP_TOKEN
+        tls: { caFile: corp-ca.pem }
+    hosts:
+      docker.io:
+        endpoints:
+          - url: https://artifactory.corp.test/v2/docker-remote
+            tls: { caFile: corp-ca.pem, certFile: client.pem, keyFile: client-key.pem }
+            headers: { Authorization: { env: ART_AUTH } }
 `,
       { file: 'docs.yaml' },
     );

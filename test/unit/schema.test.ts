@@ -8,6 +8,13 @@ const DERIVED = new Set([
   'spec.network',
   'spec.registries.mirrors[].registry',
   'spec.registries.mirrors[].credentials',
+  'spec.registries.mirrors[].credentials.usernameEnv',
+  'spec.registries.mirrors[].credentials.passwordEnv',
+  'spec.registries.mirrors[].credentials.tokenEnv',
+  'spec.registries.mirrors[].tls',
+  'spec.registries.mirrors[].tls.caFile',
+  'spec.registries.mirrors[].tls.certFile',
+  'spec.registries.mirrors[].tls.keyFile',
   'spec.registries.p2p.enabled',
   'spec.registries.cache.maxSize',
 ]);

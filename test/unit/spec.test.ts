@@ -93,6 +93,7 @@ describe('defaults', () => {
       registries: {
         tls: true,
         disableDefaultEndpoint: false,
+        hosts: {},
         shared: { enabled: true, network: { name: 'lok8s-registries', cidr: '10.125.200.0/24' } },
         mirrors: [
           { name: 'io-docker', url: 'https://registry-1.docker.io', registry: 'docker.io' },

@@ -56,6 +56,7 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
     Image: spec.image,
     ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
     ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+    ...(spec.env ? { Env: spec.env } : {}),
     Labels: spec.labels,
     HostConfig: {
       NetworkMode: spec.network,

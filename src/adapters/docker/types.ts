@@ -43,6 +43,8 @@ export interface ContainerSpec {
   /** Replaces the image's entrypoint. */
   entrypoint?: string[];
   cmd?: string[];
+  /** `NAME=value` pairs. */
+  env?: string[];
   labels: Record<string, string>;
   /** A network name, or `container:<id>` to share another container's network namespace (then no `ip`). */
   network: string;

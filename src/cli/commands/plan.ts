@@ -44,6 +44,7 @@ export function printPlan(out: Output, plan: Plan, withHosts: boolean): void {
   if (plan.tls.enabled) printLine(`  names ${plan.tls.subjectNames.join(' ')}`);
   printLine('');
   printLine(`containerd certs.d ${plan.containerd.certsDir} (${plan.containerd.hosts.length} hosts.toml)`);
+  for (const line of endpointLines(plan)) printLine(line);
   if (withHosts) {
     for (const h of plan.containerd.hosts) {
       printLine(`--- ${h.host}/hosts.toml`);
@@ -56,4 +57,23 @@ export function printPlan(out: Output, plan: Plan, withHosts: boolean): void {
   printLine(`  kind config ${c.kindConfigPath}`);
   printLine(`  configmaps  ${plan.configMaps.map((m) => `${m.metadata.namespace}/${m.metadata.name}`).join(', ')}`);
   for (const a of plan.p2p.agents) printLine(`  p2p agent   ${a.containerName}  peers ${a.options.peers?.join(', ') || '(none)'}`);
+}
+
+/** `spec.registries.hosts` as containerd will use it: each endpoint in order, with what it carries (never a secret). */
+export function endpointLines(plan: Plan): string[] {
+  return plan.containerd.endpoints.flatMap((e) => [
+    `  endpoints for ${e.registry === '*' ? '"*" (every other registry, certs.d/_default)' : e.registry}:`,
+    ...e.endpoints.map((x, i) => {
+      const what = [
+        x.capabilities.join(','),
+        ...(x.overridePath ? ['override_path'] : []),
+        ...(x.ca ? ['ca'] : []),
+        ...(x.clientCertificate ? ['client certificate'] : []),
+        ...(x.skipVerify ? ['SKIP_VERIFY (certificate not checked)'] : []),
+        ...x.headers,
+      ];
+      return `    ${i + 1}. ${x.url}  ${what.join('; ')}`;
+    }),
+    `    then ${e.defaultEndpoint === null ? 'nothing (default endpoint disabled)' : e.defaultEndpoint === 'per registry' ? "each registry's own endpoint" : e.defaultEndpoint}`,
+  ]);
 }
