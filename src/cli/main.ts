@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   destroy: async () => (await import('./commands/destroy.js')).registerDestroy,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
   registry: async () => (await import('./commands/registry.js')).registerRegistry,
+  registries: async () => (await import('./commands/registries.js')).registerRegistries,
   p2p: async () => (await import('./commands/p2p.js')).registerP2P,
   trust: async () => (await import('./commands/trust.js')).registerTrust,
   why: async () => (await import('./commands/why.js')).registerWhy,

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
-import { registryAddress, renderConfigMaps, renderManifestsYaml } from '../../src/plan/render/renderConfigMaps.js';
+import {
+  endpointListing,
+  LO_REGISTRIES_API_VERSION,
+  registryAddress,
+  renderConfigMaps,
+  renderManifestsYaml,
+} from '../../src/plan/render/renderConfigMaps.js';
+import { renderHostsToml } from '../../src/plan/render/renderHostsToml.js';
 
 const paths = { stateDir: '/state', caRoot: '/ca' };
 const spec = (extra = '') =>
@@ -94,5 +101,95 @@ describe('renderConfigMaps', () => {
       'ConfigMap kube-system/lo-registries',
     ]);
     expect(docs).toEqual(renderConfigMaps(plan));
+  });
+
+  it('lo-registries is a versioned document: what each registry serves, the replica, P2P and the fallback setting', () => {
+    const plan = planCluster(spec('  nodes:\n    workers: 1\n'), { paths });
+    const listing = parseYaml(renderConfigMaps(plan)[1]!.data['registries.yaml']!) as Record<string, any>;
+    expect(listing.apiVersion).toBe(LO_REGISTRIES_API_VERSION);
+    expect(listing.disableDefaultEndpoint).toBe(false);
+    expect(listing.p2p).toEqual({ endpoint: 'http://127.0.0.1:30020' });
+    const by = (n: string) => listing.registries.find((r: any) => r.name === n);
+    expect(by('build').serves).toEqual(['lok8s.local', '10.125.125.101']);
+    // the cache serves its own names and the images pinned for every mirrored registry
+    expect(by('cache').serves).toEqual(['lok8s.cache', '10.125.125.102', 'docker.io', 'quay.io', 'registry.k8s.io', 'ghcr.io']);
+    expect(by('io-docker')).toMatchObject({ serves: ['docker.io'], replica: 'https://10.125.200.2:5443' });
+    expect(listing.endpoints).toBeUndefined();
+  });
+
+  it('says when the default endpoint is disabled, and has no p2p key without P2P', () => {
+    const plan = planCluster(spec('  registries:\n    disableDefaultEndpoint: true\n'), { paths });
+    const listing = parseYaml(renderConfigMaps(plan)[1]!.data['registries.yaml']!) as Record<string, any>;
+    expect(listing.disableDefaultEndpoint).toBe(true);
+    expect(listing).not.toHaveProperty('p2p');
+  });
+
+  it('lists the endpoints of the certs.d tree that lo does not run, in containerd order, without header values', () => {
+    const plan = planCluster(spec(), { paths });
+    const docker = plan.containerd.hosts.find((h) => h.host === 'docker.io')!;
+    // The tree as a spec with endpoints renders it: lo's hosts first, then the endpoints, then the upstream.
+    const withEndpoints = {
+      ...plan,
+      containerd: {
+        ...plan.containerd,
+        hosts: [
+          ...plan.containerd.hosts.filter((h) => h !== docker),
+          {
+            ...docker,
+            content: renderHostsToml({
+              server: 'https://registry-1.docker.io',
+              hosts: [
+                { url: 'https://10.125.200.2', capabilities: ['pull', 'resolve'] },
+                { url: 'https://artifactory.corp.example/v2/docker-remote', capabilities: ['pull', 'resolve'], overridePath: true },
+                { url: 'https://mirror.corp.example', capabilities: ['pull'] },
+              ],
+            }),
+          },
+          {
+            host: '_default',
+            path: '/x/_default/hosts.toml',
+            content: renderHostsToml({ hosts: [{ url: 'https://any.corp.example', capabilities: ['pull', 'resolve'] }] }),
+          },
+        ],
+      },
+    };
+    expect(endpointListing(withEndpoints)).toEqual([
+      {
+        registry: 'docker.io',
+        url: 'https://artifactory.corp.example/v2/docker-remote',
+        capabilities: ['pull', 'resolve'],
+        overridePath: true,
+      },
+      { registry: 'docker.io', url: 'https://mirror.corp.example', capabilities: ['pull'], overridePath: false },
+      { registry: '*', url: 'https://any.corp.example', capabilities: ['pull', 'resolve'], overridePath: false },
+    ]);
+    const listing = parseYaml(renderConfigMaps(withEndpoints)[1]!.data['registries.yaml']!) as Record<string, any>;
+    expect(listing.endpoints).toHaveLength(3);
+  });
+
+  it('lists the endpoints of spec.registries.hosts, "*" included, and never a header value', () => {
+    const plan = planCluster(
+      spec(`  registries:
+    hosts:
+      docker.io:
+        endpoints:
+          - url: https://artifactory.corp.example/v2/docker-remote
+            headers: { Authorization: { env: ART_AUTH } }
+      "*":
+        endpoints: [{ url: https://mirror.corp.example }]
+`),
+      { paths },
+    );
+    const text = renderConfigMaps(plan)[1]!.data['registries.yaml']!;
+    expect((parseYaml(text) as { endpoints: unknown[] }).endpoints).toEqual([
+      { registry: '*', url: 'https://mirror.corp.example', capabilities: ['pull', 'resolve'], overridePath: false },
+      {
+        registry: 'docker.io',
+        url: 'https://artifactory.corp.example/v2/docker-remote',
+        capabilities: ['pull', 'resolve'],
+        overridePath: true,
+      },
+    ]);
+    expect(text).not.toMatch(/ART_AUTH|Authorization/);
   });
 });

@@ -1,8 +1,12 @@
 import { stringify as stringifyYaml } from 'yaml';
+import { resolveHosts, type Capability } from '../containerdHosts.js';
+import { cacheRepoPrefix } from '../offline.js';
 import type { Plan, RegistryPlan } from '../types.js';
 
 export const LOCAL_REGISTRY_HOSTING = { namespace: 'kube-public', name: 'local-registry-hosting' } as const;
 export const LO_REGISTRIES = { namespace: 'kube-system', name: 'lo-registries' } as const;
+/** Version of the `registries.yaml` document in `kube-system/lo-registries` (docs/registries.md#the-lo-registries-configmap). */
+export const LO_REGISTRIES_API_VERSION = 'lo.lok8s.dev/registries/v1';
 /**
  * KEP-1755's `help`: where users read how to use the registry. lo has no published docs site yet, so this is
  * kind's page on pushing to a local registry (the same workflow: push to `host`, use the image in pods).
@@ -31,6 +35,37 @@ export interface RegistryListing {
   hostnames: string[];
   registry?: string;
   upstream?: string;
+  /**
+   * The registry names whose images containerd fetches from it: the build and cache registries' own names
+   * (and address), a mirror's registry; the cache also serves the images pinned for each mirrored registry.
+   */
+  serves: string[];
+  /** A mirror's read-only replica (serves what the proxy cached while the proxy or the upstream is down). */
+  replica?: string;
+}
+
+/** A host containerd uses for a registry that lo does not run (`spec.registries.hosts`), in containerd's order. */
+export interface EndpointListing {
+  /** The registry name containerd sees, or `*` for every registry without an entry of its own. */
+  registry: string;
+  url: string;
+  capabilities: Capability[];
+  overridePath: boolean;
+}
+
+/** The `registries.yaml` document of `kube-system/lo-registries`. */
+export interface RegistriesListing {
+  apiVersion: typeof LO_REGISTRIES_API_VERSION;
+  project: string;
+  domain: string;
+  tls: boolean;
+  /** true: nodes never fall back to the real upstream of a mirrored registry. */
+  disableDefaultEndpoint: boolean;
+  /** The P2P node mirror each node's containerd tries first (absent when P2P is off). */
+  p2p?: { endpoint: string };
+  registries: RegistryListing[];
+  /** Present when the spec names endpoints lo does not run. */
+  endpoints?: EndpointListing[];
 }
 
 /** host[:port], leaving out the port the scheme implies. */
@@ -45,7 +80,16 @@ export function buildRegistry(plan: Plan): RegistryPlan {
   return build;
 }
 
-export function registryListing(plan: Plan): RegistryListing[] {
+/** What each registry serves: see RegistryListing.serves. */
+function servesOf(plan: Pick<Plan, 'registries'>, r: RegistryPlan): string[] {
+  if (r.role === 'mirror') return r.registry ? [r.registry] : [];
+  const own = [...r.hostnames, registryAddress(r)];
+  if (r.role !== 'cache') return own;
+  const pinned = plan.registries.filter((m) => m.role === 'mirror' && m.registry && cacheRepoPrefix(m.registry)).map((m) => m.registry!);
+  return [...new Set([...own, ...pinned])];
+}
+
+export function registryListing(plan: Pick<Plan, 'registries'>): RegistryListing[] {
   return plan.registries.map((r) => ({
     name: r.name,
     role: r.role,
@@ -59,7 +103,65 @@ export function registryListing(plan: Plan): RegistryListing[] {
     hostnames: r.hostnames,
     ...(r.registry ? { registry: r.registry } : {}),
     ...(r.upstream ? { upstream: r.upstream } : {}),
+    serves: servesOf(plan, r),
+    ...(r.replica ? { replica: r.replica.endpoint } : {}),
   }));
+}
+
+/**
+ * The hosts of the plan's certs.d tree that are none of lo's (not a registry lo runs, its replica, or the
+ * P2P agent) and not the registry's default endpoint: the endpoints the spec names. Read back from the
+ * rendered hosts.toml files, so the list is exactly what containerd is told (header values are never listed).
+ */
+export function endpointListing(plan: Pick<Plan, 'registries' | 'containerd' | 'p2p'>): EndpointListing[] {
+  const ours = new Set<string>();
+  for (const r of plan.registries) {
+    ours.add(new URL(r.endpoint).origin);
+    if (r.replica) ours.add(new URL(r.replica.endpoint).origin);
+  }
+  if (plan.p2p.enabled) ours.add(new URL(plan.p2p.endpoint).origin);
+  const out: EndpointListing[] = [];
+  for (const file of plan.containerd.hosts) {
+    const registry = file.host === '_default' ? '*' : file.host;
+    let hosts;
+    try {
+      hosts = resolveHosts(registry === '*' ? 'example.invalid' : registry, file.content);
+    } catch {
+      continue; // not TOML lo can read: nothing to list (the planner only renders valid files)
+    }
+    for (const h of hosts) {
+      if (h.source !== 'host' || ours.has(h.origin)) continue;
+      const path = h.overridePath ? h.path : h.path.replace(/\/v2$/, '');
+      out.push({ registry, url: `${h.origin}${path}`, capabilities: h.capabilities, overridePath: h.overridePath });
+    }
+  }
+  return out;
+}
+
+/** The `registries.yaml` document of lo's own ConfigMap: every registry, what it serves, and the endpoints. */
+export function registriesListing(plan: Plan): RegistriesListing {
+  const endpoints = endpointListing(plan);
+  return {
+    apiVersion: LO_REGISTRIES_API_VERSION,
+    project: plan.project.name,
+    domain: plan.project.domain,
+    tls: plan.tls.enabled,
+    disableDefaultEndpoint: defaultEndpointDisabled(plan),
+    ...(plan.p2p.enabled ? { p2p: { endpoint: plan.p2p.endpoint } } : {}),
+    registries: registryListing(plan),
+    ...(endpoints.length > 0 ? { endpoints } : {}),
+  };
+}
+
+/** Whether every mirrored registry's hosts.toml leaves the upstream out (the global disableDefaultEndpoint). */
+function defaultEndpointDisabled(plan: Plan): boolean {
+  const mirrors = plan.registries.filter((r) => r.role === 'mirror' && r.registry);
+  if (mirrors.length === 0) return false;
+  return mirrors.every((m) => {
+    const file = plan.containerd.hosts.find((h) => h.host === m.registry);
+    if (!file) return false;
+    return !resolveHosts(m.registry!, file.content).some((h) => m.upstream && h.origin === new URL(m.upstream).origin);
+  });
 }
 
 /**
@@ -80,12 +182,7 @@ export function renderConfigMaps(plan: Plan): ConfigMapManifest[] {
     hostFromClusterNetwork: registryAddress(build),
     help: PROVISION_HELP_URL,
   };
-  const listing = {
-    project: plan.project.name,
-    domain: plan.project.domain,
-    tls: plan.tls.enabled,
-    registries: registryListing(plan),
-  };
+  const listing = registriesListing(plan);
   return [
     {
       apiVersion: 'v1',

@@ -1,0 +1,151 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { parseSpec } from '../../src/spec/parseSpec.js';
+import { planCluster } from '../../src/plan/planCluster.js';
+import { resolveHosts } from '../../src/plan/containerdHosts.js';
+import { K3S_CA_FILE, planContainerdExport, renderDockerExport, renderK3sRegistries } from '../../src/plan/exportRegistries.js';
+
+const paths = { stateDir: '/state', caRoot: '/ca' };
+const plan = (extra = '') =>
+  planCluster(
+    parseSpec(
+      `apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: lok8s\nspec:\n  cluster:\n    domain: lok8s.dev\n${extra}`,
+      {
+        file: 'x.yaml',
+        domain: 'lok8s.dev',
+      },
+    ),
+    { paths },
+  );
+/** K3s's documented registries.yaml fields (test/fixtures/k3s/registries-fields.json names the sources). */
+const fields = JSON.parse(readFileSync(new URL('../fixtures/k3s/registries-fields.json', import.meta.url), 'utf8')) as {
+  topLevel: string[];
+  mirror: Record<string, string>;
+  config: { auth: string[]; tls: string[] };
+};
+
+describe('lo registries export --format k3s', () => {
+  it("uses only K3s's documented fields, field by field", () => {
+    const doc = parseYaml(renderK3sRegistries(plan()).yaml) as Record<string, Record<string, Record<string, unknown>>>;
+    for (const key of Object.keys(doc)) expect(fields.topLevel).toContain(key);
+    for (const m of Object.values(doc.mirrors!)) {
+      for (const key of Object.keys(m)) expect(Object.keys(fields.mirror)).toContain(key);
+      expect(Array.isArray(m.endpoint) && m.endpoint.every((u) => typeof u === 'string' && /^https?:\/\//.test(u))).toBe(true);
+    }
+    for (const c of Object.values(doc.configs!)) {
+      for (const key of Object.keys(c)) expect(['auth', 'tls']).toContain(key);
+      for (const key of Object.keys(c.tls as object)) expect(fields.config.tls).toContain(key);
+    }
+  });
+
+  it("points every mirrored registry at the cache, the shared mirror and its replica, and lo's names at build and cache", () => {
+    const { doc } = renderK3sRegistries(plan(), '/etc/lo/ca.pem');
+    expect(doc.mirrors['docker.io']!.endpoint).toEqual([
+      'https://10.125.125.102/v2/docker.io',
+      'https://10.125.200.2',
+      'https://10.125.200.2:5443',
+    ]);
+    expect(doc.mirrors['lok8s.local']!.endpoint).toEqual(['https://10.125.125.101']);
+    expect(doc.mirrors['lok8s.cache']!.endpoint).toEqual(['https://10.125.125.102']);
+    // every host an endpoint names, and every registry address, verifies with lo's CA
+    const hosts = new Set(Object.values(doc.mirrors).flatMap((m) => m.endpoint.map((u) => new URL(u).host)));
+    for (const h of hosts) expect(doc.configs![h]).toEqual({ tls: { ca_file: '/etc/lo/ca.pem' } });
+    expect(Object.keys(doc.configs!)).toContain('10.125.125.101');
+  });
+
+  it('without TLS: http endpoints and no configs; notes say what the nodes need', () => {
+    const out = renderK3sRegistries(plan('  registries:\n    tls: false\n'));
+    expect(out.doc.mirrors['docker.io']!.endpoint).toEqual([
+      'http://10.125.125.102/v2/docker.io',
+      'http://10.125.200.2',
+      'http://10.125.200.2:5080',
+    ]);
+    expect(out.doc.configs).toBeUndefined();
+    expect(out.notes.join('\n')).toMatch(/--network lok8s/);
+    expect(renderK3sRegistries(plan()).notes[0]).toContain(K3S_CA_FILE);
+  });
+});
+
+describe('lo registries export --format containerd', () => {
+  it("is the project's certs.d tree for the host: same hosts in order, no P2P agent, lo's CA copied and named by its path", () => {
+    const p = plan('  nodes:\n    workers: 1\n');
+    const out = planContainerdExport(p, '/out');
+    const docker = out.files.find((f) => f.path === '/out/docker.io/hosts.toml')!;
+    expect(docker.mode).toBe(0o644);
+    const hosts = resolveHosts('docker.io', docker.content!);
+    expect(hosts.map((h) => h.origin)).toEqual([
+      'https://10.125.125.102',
+      'https://10.125.200.2',
+      'https://10.125.200.2:5443',
+      'https://registry-1.docker.io',
+    ]);
+    expect(hosts[1]!.ca).toEqual(['/out/_lo/ca.crt']);
+    // the node's tree has the agent first
+    expect(resolveHosts('docker.io', p.containerd.hosts.find((h) => h.host === 'docker.io')!.content)[0]!.origin).toBe(
+      'http://127.0.0.1:30020',
+    );
+    expect(out.files.filter((f) => f.copyFrom)).toEqual([{ path: '/out/_lo/ca.crt', mode: 0o644, copyFrom: '/ca/rootCA.pem' }]);
+    expect(out.files.filter((f) => f.content).map((f) => f.path.replace('/out/', ''))).toEqual(
+      p.containerd.hosts.map((h) => `${h.host}/hosts.toml`),
+    );
+    expect(out.notes).toHaveLength(1);
+  });
+
+  it('a hosts.toml with a header is written 0600, and certificates under the tree are copied with their modes', () => {
+    const p = plan();
+    const withEndpoint = {
+      ...p,
+      containerd: {
+        ...p.containerd,
+        hosts: [
+          {
+            host: 'docker.io',
+            path: '/state/projects/lok8s/certs.d/docker.io/hosts.toml',
+            mode: 0o600,
+            headerEnv: ['ART_AUTH'],
+            content:
+              'server = "https://registry-1.docker.io"\n[host."https://art.corp.example/v2/docker-remote"]\ncapabilities = ["pull", "resolve"]\noverride_path = true\nca = "/etc/containerd/certs.d/docker.io/art-ca.crt"\nclient = [["/etc/containerd/certs.d/docker.io/client.crt", "/etc/containerd/certs.d/docker.io/client.key"]]\n[host."https://art.corp.example/v2/docker-remote".header]\nAuthorization = ["Basic abc"]\n',
+          },
+        ],
+      },
+    };
+    const out = planContainerdExport(withEndpoint, '/out');
+    expect(out.files.map((f) => [f.path, f.mode.toString(8), f.copyFrom ?? 'text'])).toEqual([
+      ['/out/docker.io/hosts.toml', '600', 'text'],
+      ['/out/docker.io/art-ca.crt', '644', '/state/projects/lok8s/certs.d/docker.io/art-ca.crt'],
+      ['/out/docker.io/client.crt', '644', '/state/projects/lok8s/certs.d/docker.io/client.crt'],
+      ['/out/docker.io/client.key', '600', '/state/projects/lok8s/certs.d/docker.io/client.key'],
+    ]);
+    const [h] = resolveHosts('docker.io', out.files[0]!.content!);
+    expect(h).toMatchObject({ path: '/v2/docker-remote', overridePath: true, ca: ['/out/docker.io/art-ca.crt'] });
+  });
+});
+
+describe('lo registries export --format docker', () => {
+  it('puts only the docker.io mirror (and its replica) into registry-mirrors, and lo’s CA under every address', () => {
+    const out = renderDockerExport(plan());
+    expect(out.daemonJson).toEqual({ 'registry-mirrors': ['https://10.125.200.2', 'https://10.125.200.2:5443'] });
+    expect(out.certs.map((c) => c.path)).toContain('/etc/docker/certs.d/10.125.125.101/ca.crt');
+    expect(out.certs.map((c) => c.host)).toEqual([
+      '10.125.125.101',
+      '10.125.125.102',
+      '10.125.200.2',
+      '10.125.200.2:5443',
+      '10.125.200.3',
+      '10.125.200.4',
+      '10.125.200.5',
+    ]);
+    expect(out.steps.at(-1)).toMatch(/kill -HUP/);
+    expect(out.notes.join(' ')).toMatch(/cannot mirror quay\.io/);
+  });
+
+  it('without TLS: insecure-registries instead of certificates; without a docker.io mirror: a note, no registry-mirrors', () => {
+    const out = renderDockerExport(
+      plan('  registries:\n    tls: false\n    mirrors:\n      - { name: q, url: https://quay.io, registry: quay.io }\n'),
+    );
+    expect(out.daemonJson).toEqual({ 'insecure-registries': ['10.125.125.101', '10.125.125.102', '10.125.200.2'] });
+    expect(out.certs).toEqual([]);
+    expect(out.notes[0]).toMatch(/no docker\.io mirror/);
+  });
+});
