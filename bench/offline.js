@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
-import { cleanupLabelled } from './_docker.js';
+import { cleanupLabelled, waitFor } from './_docker.js';
 
 const sh = promisify(execFile);
 const RUN_LABEL = 'dev.lok8s.lo.test-run';
@@ -87,7 +87,7 @@ export async function run(report) {
         },
       })
     ).start();
-    await retry(() => sh('docker', ['exec', node, 'ctr', 'version']));
+    await waitFor(() => sh('docker', ['exec', node, 'ctr', 'version']), 20_000);
     const ctr = (args) => sh('docker', ['exec', node, 'ctr', ...args], { timeout: 120_000, maxBuffer: 1 << 24 });
     const pull = async (ref) => {
       // The node image has no shell: list, then remove with ctr, so the bytes really come from a registry.
@@ -145,7 +145,7 @@ export async function run(report) {
     report.heading('3. lo registry gc on a 1 GiB cache, budget half of it');
     for (let i = 0; i < 8; i++) await pushImage(dir, runId, `fill${i}`, 128 * MiB, `${upstream.ip}:5000/bench/fill${i}:v1`);
     // The proxy may still be waiting out its supervisor's back-off (up to 30 s) after the offline start.
-    for (let i = 0; i < 8; i++) await retry(() => pull(`${REG}/bench/fill${i}:v1`), 180_000);
+    for (let i = 0; i < 8; i++) await waitFor(() => pull(`${REG}/bench/fill${i}:v1`), 180_000);
     const t = performance.now();
     const r = await registryGc({ config: specFile }, { ...deps, shared: true, maxSizeBytes: 512 * MiB });
     const ms = performance.now() - t;
@@ -173,17 +173,5 @@ async function pushImage(dir, runId, name, size, dest) {
 }
 
 async function waitHttp(url, timeoutMs = 20_000) {
-  await retry(() => fetch(url, { signal: AbortSignal.timeout(1000) }), timeoutMs);
-}
-
-async function retry(fn, timeoutMs = 20_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  await waitFor(() => fetch(url, { signal: AbortSignal.timeout(1000) }), timeoutMs);
 }
