@@ -150,8 +150,8 @@ describe.skipIf(!measureSharing)(
           ]);
           expect(r0.code, r0.stderr).toBe(0);
           await waitFor('node 2 resolves share:1', async () => {
-            const r = await fetch(`http://${n2.ip}:${bed.plan.p2p.port}/v2/lop2p/share/manifests/1?ns=docker.io`, { method: 'HEAD' });
-            return r.status === 200;
+            const [r] = await bed.agent(n2, [{ path: '/v2/lop2p/share/manifests/1?ns=docker.io', method: 'HEAD' }]);
+            return r!.status === 200;
           });
           await stopOrigin(bed);
           const served = metric(await bed.metrics(n1), 'lo_p2p_bytes_served_total');
@@ -197,8 +197,8 @@ for (const [version, image] of [
       expect(await upstreamSawNode(bed, n1, 'smoke')).toBe(false);
       expect(await hasContent(bed, n1, img.layers[0]!)).toBe(true);
       await waitFor('node 2 resolves the tag through the DHT', async () => {
-        const r = await fetch(`http://${n2.ip}:${bed.plan.p2p.port}/v2/lop2p/smoke/manifests/1?ns=docker.io`, { method: 'HEAD' });
-        return r.status === 200;
+        const [r] = await bed.agent(n2, [{ path: '/v2/lop2p/smoke/manifests/1?ns=docker.io', method: 'HEAD' }]);
+        return r!.status === 200;
       });
       await stopOrigin(bed);
       const served = metric(await bed.metrics(n1), 'lo_p2p_bytes_served_total');
