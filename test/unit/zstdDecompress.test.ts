@@ -45,7 +45,11 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('zstd archives (lo images load, issue 12)', () => {
   // 3 MiB: random bytes (raw blocks) and a repeated text (compressed blocks, long matches across chunks)
-  const data = Buffer.concat([randomBytes(1 << 20), Buffer.from('layer.tar index.json blobs/sha256/\n'.repeat(60000)), randomBytes(1 << 20)]);
+  const data = Buffer.concat([
+    randomBytes(1 << 20),
+    Buffer.from('layer.tar index.json blobs/sha256/\n'.repeat(60000)),
+    randomBytes(1 << 20),
+  ]);
 
   it('decompresses what the zstd CLI wrote, byte for byte, whatever the chunking', async () => {
     const z = zstd(data, '-3', '--check');
