@@ -70,6 +70,23 @@ describe('zstd archives (lo images load, issue 12)', () => {
     await expect(inflate(bad, 65536)).rejects.toThrow(/zstd/);
   });
 
+  it('decodes highly compressible input (256 MiB of zeros in a few KiB) only as fast as it is read', async () => {
+    // made outside this process: a 256 MiB buffer freed here would hide what the decoder holds
+    const zeros = execFileSync('sh', ['-c', 'head -c 268435456 /dev/zero | zstd -q -3'], { maxBuffer: 1 << 20 });
+    expect(zeros.length).toBeLessThan(64 << 10);
+    const before = process.memoryUsage().arrayBuffers;
+    const decoder = createZstdDecompress();
+    Readable.from([zeros]).pipe(decoder);
+    const it = decoder[Symbol.asyncIterator]();
+    expect(((await it.next()).value as Buffer).length).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 50));
+    // a decoder that ran ahead of its reader would hold the 256 MiB it decoded
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(32 << 20);
+    let size = 0;
+    for await (const c of { [Symbol.asyncIterator]: () => it }) size += (c as Buffer).length;
+    expect(size).toBeGreaterThan((256 << 20) - (1 << 20));
+  });
+
   it('tells the compression by the first bytes, not the name', () => {
     const z = zstd(Buffer.from('x'.repeat(100)));
     expect(isZstdMagic(z)).toBe(true);
