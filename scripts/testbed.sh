@@ -15,6 +15,7 @@ command -v skopeo >/dev/null || need_pkgs+=(skopeo)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v zstd >/dev/null || need_pkgs+=(zstd) # the .tar.zst fixtures of lo images load (issue 12)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { blobsOf, type Descriptor, type ImageManifestDoc, type IndexDoc, parseJson } from '../adapters/oci/copyImage.js';
+import { createZstdDecompress, isZstdMagic } from '../adapters/zstdDecompress.js';
 import { DigestCheck, isIndexType, mediaTypeOf, sha256, type RegistryClient } from '../adapters/oci/registryClient.js';
 import { LoError, ExitCode } from '../errors/loError.js';
 import { parseImageRef, type ImageRef } from '../plan/imageRef.js';
@@ -59,12 +60,18 @@ async function readAll(stream: Readable, max: number, what: string): Promise<Buf
   return Buffer.concat(chunks);
 }
 
-async function isGzip(file: string): Promise<boolean> {
+/** How an archive is compressed, told by its first bytes (a `.tar.zst` renamed `.tar` still loads). */
+export function compressionOf(head: Uint8Array): 'gzip' | 'zstd' | 'none' {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  return isZstdMagic(head) ? 'zstd' : 'none';
+}
+
+async function headOf(file: string): Promise<Buffer> {
   const fh = await openFile(file, 'r');
   try {
-    const b = Buffer.alloc(2);
-    await fh.read(b, 0, 2, 0);
-    return b[0] === 0x1f && b[1] === 0x8b;
+    const b = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(b, 0, 4, 0);
+    return b.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
@@ -134,7 +141,9 @@ async function readArchive(
     );
   });
   const source = createReadStream(file);
-  await ((await isGzip(file)) ? pipeline(source, createGunzip(), extract) : pipeline(source, extract));
+  const compression = compressionOf(await headOf(file));
+  if (compression === 'none') await pipeline(source, extract);
+  else await pipeline(source, compression === 'gzip' ? createGunzip() : createZstdDecompress(), extract);
 }
 
 interface Named {

@@ -281,7 +281,7 @@ describe('lo images', () => {
     expect(again.stderr).toContain(`not in the cache: docker.io/library/${ws.runId}-gone:1`);
   });
 
-  it('load takes a docker save archive and an OCI layout archive into the cache; the node pulls both by tag (upstream down)', async () => {
+  it('load takes a docker save archive, an OCI layout archive and a .tar.zst one into the cache; the node pulls each by tag (upstream down)', async () => {
     const saved = await makeTinyImage(ws, 'saved', '2.0');
     const savedTar = join(ws.dir, 'saved.tar');
     await execa('docker', ['save', '-o', savedTar, saved]);
@@ -289,13 +289,36 @@ describe('lo images', () => {
     const ociTar = join(ws.dir, 'ocimg.tar');
     const ociRef = `docker.io/library/${ws.runId}-ocimg:3.0`;
     await execa('skopeo', ['copy', '--quiet', `docker-daemon:${oci}`, `oci-archive:${ociTar}:${ociRef}`]);
-    const dry = await loJson<{ dryRun: boolean; images: Array<{ ref: string }> }>(['images', 'load', savedTar, ociTar, '--dry-run']);
+    // K3s's air-gap tarball shape: an OCI archive compressed by the zstd CLI (told by its magic bytes)
+    const zst = await makeTinyImage(ws, 'zstimg', '4.0');
+    const zstRef = `docker.io/library/${ws.runId}-zstimg:4.0`;
+    const zstPlain = join(ws.dir, 'zstimg.tar');
+    const zstTar = join(ws.dir, 'k3s-airgap-images-amd64.tar.zst');
+    await execa('skopeo', ['copy', '--quiet', `docker-daemon:${zst}`, `oci-archive:${zstPlain}:${zstRef}`]);
+    await execa('zstd', ['-q', '-19', '--rm', zstPlain, '-o', zstTar]);
+    expect(readFileSync(zstTar).subarray(0, 4).toString('hex')).toBe('28b52ffd');
+    const dry = await loJson<{ dryRun: boolean; images: Array<{ ref: string }> }>([
+      'images',
+      'load',
+      savedTar,
+      ociTar,
+      zstTar,
+      '--dry-run',
+    ]);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.r.images.map((i) => i.ref)).toEqual([`docker.io/${saved}`, ociRef]);
+    expect(dry.r.images.map((i) => i.ref)).toEqual([`docker.io/${saved}`, ociRef, zstRef]);
     expect(await cacheDigest(`docker.io/library/${ws.runId}-ocimg`, '3.0')).toBeNull();
-    const l = await loJson<{ images: Array<{ ref: string; digest: string; cacheRef: string }> }>(['images', 'load', savedTar, ociTar]);
+    expect(await cacheDigest(`docker.io/library/${ws.runId}-zstimg`, '4.0')).toBeNull();
+    const l = await loJson<{ images: Array<{ ref: string; digest: string; cacheRef: string }> }>([
+      'images',
+      'load',
+      savedTar,
+      ociTar,
+      zstTar,
+    ]);
     expect(l.code, l.stderr).toBe(0);
-    expect(l.r.images.map((i) => i.ref)).toEqual([`docker.io/${saved}`, ociRef]);
+    expect(l.r.images.map((i) => i.ref)).toEqual([`docker.io/${saved}`, ociRef, zstRef]);
+    expect(await cacheDigest(`docker.io/library/${ws.runId}-zstimg`, '4.0')).toBe(l.r.images[2]!.digest);
     for (const i of l.r.images) {
       const pull = await pullInNode(node, i.ref);
       expect(pull.code, pull.out).toBe(0);
@@ -307,7 +330,7 @@ describe('lo images', () => {
     // The staging repository of each load let go of its blobs: ls shows only images.
     const ls = await loJson<Listed>(['images', 'ls']);
     const refs = ls.r.registries.find((x) => x.role === 'cache')!.images.map((i) => i.ref);
-    expect(refs).toEqual(expect.arrayContaining([`docker.io/${saved}`, ociRef]));
+    expect(refs).toEqual(expect.arrayContaining([`docker.io/${saved}`, ociRef, zstRef]));
     expect(refs.some((r) => r.includes('lo-staging'))).toBe(false);
     const bad = await lo(ws, ['--config', file, 'images', 'load', file]);
     expect(bad.code).toBe(5);

@@ -127,7 +127,7 @@ export function registerImages(program: Command, ctx: CliContext): void {
   images
     .command('load')
     .description(
-      'Put the images of `docker save` archives and OCI image layout archives (tar or tar.gz, K3s air-gap tarballs, `lo images export`) into the cache, streamed',
+      'Put the images of `docker save` archives and OCI image layout archives (tar, tar.gz or tar.zst, K3s air-gap tarballs, `lo images export`) into the cache, streamed',
     )
     .argument('<files...>', 'archive files, then optionally the cluster domain')
     .option('--dry-run', 'read and check every blob of the archives, say which images they hold, change nothing')
