@@ -4,7 +4,15 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CA_KEY_BITS, CA_PERMITTED_DNS, CA_PERMITTED_IP_RANGES, caScope, caUniqueName, loadCa } from '../../src/apply/tls/ca.js';
+import {
+  CA_KEY_BITS,
+  CA_PERMITTED_DNS,
+  CA_PERMITTED_IP_RANGES,
+  caScope,
+  caUniqueName,
+  loadCa,
+  subjectKeyId,
+} from '../../src/apply/tls/ca.js';
 import { ensureTls } from '../../src/apply/tls/ensureTls.js';
 import { certificateNames, issueLeaf as issueLeafUnchecked, LEAF_VALIDITY_DAYS, RENEW_BEFORE_DAYS } from '../../src/apply/tls/leaf.js';
 import { TlsError } from '../../src/apply/tls/tlsError.js';
@@ -542,5 +550,21 @@ describe('concurrent runs (two `lo registry up` at once)', () => {
     // no lock directories or temp files left behind
     const leftovers = execFileSync('find', [t.dir, '-name', '*.lock', '-o', '-name', '*.tmp'], { encoding: 'utf8' }).trim();
     expect(leftovers).toBe('');
+  });
+});
+
+describe('subjectKeyId', () => {
+  it('is the SHA-1 of the EC point also when the point reads as DER (04 3f …, about one key in 256)', () => {
+    // Find such a key (bounded: the chance per key is 1/256, 20,000 tries fail with probability ~1e-34).
+    let spki: Buffer | null = null;
+    for (let i = 0; i < 20_000 && !spki; i++) {
+      const der = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
+      if (der[der.length - 64] === 0x3f) spki = der;
+    }
+    expect(spki).not.toBeNull();
+    const point = spki!.subarray(-65);
+    expect(point[0]).toBe(0x04);
+    const want = execFileSync('openssl', ['dgst', '-sha1', '-hex'], { input: point }).toString().trim().split(' ').pop()!;
+    expect(Buffer.from(subjectKeyId(spki!), 'binary').toString('hex')).toBe(want);
   });
 });
