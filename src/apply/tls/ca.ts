@@ -124,11 +124,17 @@ export function generateEcKey(): Promise<LeafKey> {
   );
 }
 
+/** forge's fromDer takes an options object (lib/asn1.js); @types/node-forge declares only `strict?: boolean`. */
+const fromDer = forge.asn1.fromDer as unknown as (
+  bytes: forge.util.ByteStringBuffer,
+  options: { strict?: boolean; parseAllBytes?: boolean; decodeBitStrings?: boolean },
+) => forge.asn1.Asn1;
+
 /** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's bytes, as a raw byte string. */
 export function subjectKeyId(spkiDer: Buffer): string {
   // decodeBitStrings off: by default forge parses a BIT STRING's bytes as ASN.1 when they happen to be valid,
   // which an EC point 04 3f … is (an OCTET STRING of 63 bytes), about one P-256 key in 256.
-  const spki = forge.asn1.fromDer(forge.util.createBuffer(spkiDer.toString('binary')), { decodeBitStrings: false });
+  const spki = fromDer(forge.util.createBuffer(spkiDer.toString('binary')), { decodeBitStrings: false });
   const bits = (spki.value as forge.asn1.Asn1[])[1]!.value as string; // first byte: unused bits (0)
   return createHash('sha1')
     .update(Buffer.from(bits.slice(1), 'binary'))
