@@ -10,6 +10,7 @@ import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import type { CID } from 'multiformats/cid';
+import { createDataClient } from './dataPath.js';
 import { fetchOverStream, OCI_PROTOCOL, serveOverStream } from './ociStream.js';
 import type { PeerRequest, PeerResponse, PeerTarget, Router } from './router.js';
 
@@ -27,7 +28,18 @@ interface Libp2pRouterOptions {
   log?: (msg: string) => void;
   /** How long a found provider list may keep growing after the first hit (failover candidates). */
   collectMs?: number;
+  /**
+   * The TLS-PSK data path (dataPath.ts): every agent's data port and the key derived from the swarm key. A pull
+   * goes to `https://<the IP the peer is connected on>:<port>` and falls back to the `/lo/oci/1.0.0` stream when
+   * that port cannot be reached. Absent: the stream only.
+   */
+  data?: { port: number; key: Buffer };
+  /** How long the providers found for a key are remembered (default 30 s; 0: not at all). */
+  providerCacheMs?: number;
 }
+
+/** A peer whose data port failed is reached over the stream for this long before the port is tried again. */
+const DATA_RETRY_MS = 30_000;
 
 /** Turns `host:port`, `/ip4/.../tcp/...` or `/dns4/...` into a multiaddr. */
 function toMultiaddr(entry: string): Multiaddr {
@@ -71,10 +83,19 @@ export class Libp2pRouter implements Router {
   private constructor(
     readonly node: Libp2p<{ dht: ReturnType<ReturnType<typeof kadDHT>> } & Record<string, unknown>>,
     private readonly opts: Libp2pRouterOptions,
-  ) {}
+  ) {
+    this.data = opts.data ? createDataClient(opts.data.key) : null;
+  }
 
   private stopped = false;
   private bootTimer: NodeJS.Timeout | null = null;
+  private readonly data: ReturnType<typeof createDataClient> | null;
+  /** Peer id -> until when its data port is not tried (it failed to connect or to answer). */
+  private readonly dataDown = new Map<string, number>();
+  /** Key -> the providers found for it lately, tried first (no DHT query when one of them answers). */
+  private readonly found = new Map<string, { ids: string[]; until: number }>();
+  /** Counts of pulls per transport, for tests and the benchmark. */
+  readonly transportCounts = { data: 0, stream: 0 };
 
   static async start(opts: Libp2pRouterOptions): Promise<Libp2pRouter> {
     const prefix = opts.protocolPrefix ?? '/lo';
@@ -137,15 +158,33 @@ export class Libp2pRouter implements Router {
     const self = this.node.peerId.toString();
     const seen = new Set<string>();
     const node = this.node;
+    const cacheMs = this.opts.providerCacheMs ?? 30_000;
+    const keyName = key.toString();
+    const hit = this.found.get(keyName);
+    const cached = hit && hit.until > Date.now() ? hit.ids.filter((id) => node.getConnections(peerIdFromString(id)).length > 0) : [];
+    const remember = (id: string): void => {
+      if (cacheMs <= 0) return;
+      const e = this.found.get(keyName);
+      if (e && e.until > Date.now()) {
+        if (!e.ids.includes(id)) e.ids.push(id);
+      } else this.found.set(keyName, { ids: [id], until: Date.now() + cacheMs });
+      if (this.found.size > 4096) for (const [k, v] of this.found) if (v.until <= Date.now()) this.found.delete(k);
+    };
     async function* targets(): AsyncGenerator<PeerTarget> {
       for await (const p of node.contentRouting.findProviders(key, { signal: ctl.signal })) {
         const id = p.id.toString();
         if (id === self || seen.has(id)) continue;
         seen.add(id);
+        remember(id);
         // Connected peers are reached over their connection; others at the addresses the record carries.
         if (p.multiaddrs.length > 0) await node.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {});
         yield { id };
       }
+    }
+    // Providers found lately and still connected come first: when one answers, the DHT is never asked.
+    for (const id of cached) {
+      seen.add(id);
+      yield { id };
     }
     const it = targets();
     try {
@@ -177,8 +216,41 @@ export class Libp2pRouter implements Router {
     });
   }
 
-  /** A pull from `peer` on a new `/lo/oci/1.0.0` stream (over the existing connection when there is one). */
+  /**
+   * A pull from `peer`: over its data port (TLS-PSK, keep-alive) when it is connected and that port answers,
+   * else on a `/lo/oci/1.0.0` stream.
+   */
   async fetch(peer: PeerTarget, req: PeerRequest, timeoutMs: number, signal: AbortSignal): Promise<PeerResponse> {
+    const base = this.dataBaseOf(peer.id);
+    if (base && this.data) {
+      try {
+        const res = await this.data.fetch(base, req, timeoutMs, signal);
+        this.transportCounts.data++;
+        return res;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        // Not reachable (an older agent, a firewall, a wrong key): the stream, for a while.
+        this.dataDown.set(peer.id, Date.now() + DATA_RETRY_MS);
+        this.opts.log?.(`data port of ${peer.id} (${base}): ${(err as Error).message}; using /lo/oci/1.0.0 for ${DATA_RETRY_MS / 1000} s`);
+      }
+    }
+    this.transportCounts.stream++;
+    return this.fetchOverStream(peer, req, timeoutMs, signal);
+  }
+
+  /** `https://<ip>:<data port>` of a connected peer whose data port is not known to be down, else null. */
+  private dataBaseOf(id: string): string | null {
+    if (!this.opts.data || (this.dataDown.get(id) ?? 0) > Date.now()) return null;
+    for (const conn of this.node.getConnections(peerIdFromString(id))) {
+      const o = conn.remoteAddr.toOptions();
+      if (o.transport !== 'tcp') continue;
+      return `https://${o.family === 6 ? `[${o.host}]` : o.host}:${this.opts.data.port}`;
+    }
+    return null;
+  }
+
+  /** A pull from `peer` on a new `/lo/oci/1.0.0` stream (over the existing connection when there is one). */
+  async fetchOverStream(peer: PeerTarget, req: PeerRequest, timeoutMs: number, signal: AbortSignal): Promise<PeerResponse> {
     const dial = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     // negotiateFully false: the protocol name travels with the request (we write first), saving a round trip.
     const stream = await this.node.dialProtocol(peerIdFromString(peer.id), OCI_PROTOCOL, {
@@ -222,6 +294,7 @@ export class Libp2pRouter implements Router {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.bootTimer) clearTimeout(this.bootTimer);
+    this.data?.close();
     await this.node.stop();
   }
 }

@@ -1,0 +1,101 @@
+import { hkdfSync } from 'node:crypto';
+import { once } from 'node:events';
+import { Agent as TlsAgent, createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { pipeline } from 'node:stream/promises';
+import { peerRequestOf } from './ociStream.js';
+import { fetchOverHttp } from './registry/fetchOverHttp.js';
+import type { PeerRequest, PeerResponse } from './router.js';
+
+/**
+ * The agents' bulk data path: HTTP/1.1 keep-alive over TLS 1.2 with a pre-shared key derived from the swarm
+ * key, so OpenSSL (Node's native crypto) encrypts each byte once, instead of pnet's XSalsa20 (WebAssembly) plus
+ * noise's ChaCha20-Poly1305 on the libp2p stream. Only holders of the swarm key complete the handshake: the
+ * server knows no other key and the client checks nothing else (PSK authenticates both sides). ECDHE-PSK gives
+ * forward secrecy. Node 20 offers TLS-PSK only up to TLS 1.2 (its `pskCallback` is not used for TLS 1.3).
+ */
+export const DATA_CIPHERS = 'ECDHE-PSK-CHACHA20-POLY1305';
+const DATA_IDENTITY = 'lo-p2p-data/1';
+const TLS_VERSIONS = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
+
+/** HKDF-SHA256 of the swarm key with a label: the data path's key is never the libp2p one. */
+export function dataKeyOf(swarmKey: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', swarmKey, 'lo-p2p', 'lo p2p data path tls-psk v1', 32));
+}
+
+interface DataServerOptions {
+  host: string;
+  port: number;
+  key: Buffer;
+  /** The agent's own registry, local content only (the hop header is added by the caller). */
+  answer: (req: PeerRequest, signal: AbortSignal) => Promise<PeerResponse>;
+  log?: (msg: string) => void;
+}
+
+/** Serves other agents' pulls (GET/HEAD of a manifest or a blob) on the data port; anything else gets 400. */
+export async function startDataServer(opts: DataServerOptions): Promise<Server> {
+  const server = createServer(
+    {
+      ...TLS_VERSIONS,
+      ciphers: DATA_CIPHERS,
+      pskCallback: (_socket: TLSSocket, identity: string) => (identity === DATA_IDENTITY ? opts.key : null),
+    },
+    (req, res) => void handle(req, res, opts),
+  );
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 10_000;
+  server.on('tlsClientError', () => {}); // a wrong key: the handshake fails, nothing is served
+  server.listen(opts.port, opts.host);
+  await once(server, 'listening');
+  return server;
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, opts: DataServerOptions): Promise<void> {
+  const pull = peerRequestOf(req.method, req.url, req.headers);
+  if (!pull) {
+    res.writeHead(400, { 'content-length': 0 });
+    res.end();
+    return;
+  }
+  const ac = new AbortController();
+  res.once('close', () => ac.abort());
+  try {
+    const up = await opts.answer(pull, ac.signal);
+    res.writeHead(up.status, up.headers);
+    if (req.method === 'HEAD') {
+      up.body.destroy();
+      res.end();
+      return;
+    }
+    await pipeline(up.body, res);
+  } catch (err) {
+    if (!res.headersSent && !res.destroyed) {
+      res.writeHead(502, { 'content-length': 0 });
+      res.end();
+    } else res.destroy();
+    if (!ac.signal.aborted) opts.log?.(`data port: ${pull.path}: ${(err as Error).message}`);
+  }
+}
+
+/** The client side: one keep-alive TLS-PSK agent, so connections to peers stay warm between requests. */
+export function createDataClient(key: Buffer): {
+  fetch(base: string, req: PeerRequest, timeoutMs: number, signal: AbortSignal): Promise<PeerResponse>;
+  close(): void;
+} {
+  const agent = new TlsAgent({
+    ...TLS_VERSIONS,
+    keepAlive: true,
+    keepAliveMsecs: 10_000,
+    maxSockets: 32,
+    maxFreeSockets: 4,
+    ciphers: DATA_CIPHERS,
+    pskCallback: () => ({ identity: DATA_IDENTITY, psk: key }),
+    // No certificate: the pre-shared key authenticates the server (a server without it cannot finish).
+    checkServerIdentity: () => undefined,
+  });
+  return {
+    fetch: (base, req, timeoutMs, signal) => fetchOverHttp(base, req, timeoutMs, signal, {}, agent),
+    close: () => agent.destroy(),
+  };
+}
