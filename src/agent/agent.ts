@@ -150,6 +150,11 @@ class Advertiser {
   }
 }
 
+/** A listening address as a URL host: the wildcard is reached on loopback, IPv6 in brackets. */
+function hostOf(host: string): string {
+  return host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+}
+
 function portOf(server: Server, fallback: number): number {
   const addr = server.address();
   return typeof addr === 'object' && addr ? addr.port : fallback;
@@ -169,6 +174,7 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
     host: publicHost,
     log,
     ...(dataKey ? { data: { port: opts.dataPort!, key: dataKey } } : {}),
+    onFetch: (transport) => metrics.peerFetches.inc({ transport }),
   });
   const server = await startRegistryServer({
     port: opts.port,
@@ -186,7 +192,7 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
   const port = portOf(server, opts.port);
   // Peers' pulls arrive on the /lo/oci/1.0.0 stream and are answered by this registry with the hop header,
   // so from its local content only (a peer never relays onward).
-  const local = `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
+  const local = `http://${hostOf(host)}:${port}`;
   // The same for pulls on the data port (TLS with a key derived from the swarm key).
   const answer = (req: PeerRequest, signal: AbortSignal): Promise<PeerResponse> =>
     fetchOverHttp(local, req, opts.peerTimeoutMs ?? 3000, signal, { [HOP_HEADER]: '1' });
@@ -217,7 +223,7 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
 
   return {
     url: local,
-    metricsUrl: `http://127.0.0.1:${portOf(metricsServer, opts.metricsPort)}/metrics`,
+    metricsUrl: `http://${hostOf(publicHost)}:${portOf(metricsServer, opts.metricsPort)}/metrics`,
     metrics,
     router,
     server,

@@ -43,7 +43,8 @@ export async function startDataServer(opts: DataServerOptions): Promise<Server> 
     },
     (req, res) => void handle(req, res, opts),
   );
-  server.keepAliveTimeout = 60_000;
+  // Idle data connections stay open 5 min; each agent touches its peers' every minute (Libp2pRouter.keepWarm).
+  server.keepAliveTimeout = 300_000;
   server.headersTimeout = 10_000;
   server.on('tlsClientError', () => {}); // a wrong key: the handshake fails, nothing is served
   server.listen(opts.port, opts.host);

@@ -36,10 +36,14 @@ interface Libp2pRouterOptions {
   data?: { port: number; key: Buffer };
   /** How long the providers found for a key are remembered (default 30 s; 0: not at all). */
   providerCacheMs?: number;
+  /** Called for every request sent to a peer, with the transport that carried it (metrics). */
+  onFetch?: (transport: 'data' | 'stream') => void;
 }
 
 /** A peer whose data port failed is reached over the stream for this long before the port is tried again. */
 const DATA_RETRY_MS = 30_000;
+/** Connected peers' data connections are touched this often, so the first pull finds a TLS session open. */
+const WARM_EVERY_MS = 60_000;
 
 /** Turns `host:port`, `/ip4/.../tcp/...` or `/dns4/...` into a multiaddr. */
 function toMultiaddr(entry: string): Multiaddr {
@@ -89,13 +93,12 @@ export class Libp2pRouter implements Router {
 
   private stopped = false;
   private bootTimer: NodeJS.Timeout | null = null;
+  private warmTimer: NodeJS.Timeout | null = null;
   private readonly data: ReturnType<typeof createDataClient> | null;
   /** Peer id -> until when its data port is not tried (it failed to connect or to answer). */
   private readonly dataDown = new Map<string, number>();
   /** Key -> the providers found for it lately, tried first (no DHT query when one of them answers). */
   private readonly found = new Map<string, { ids: string[]; until: number }>();
-  /** Counts of pulls per transport, for tests and the benchmark. */
-  readonly transportCounts = { data: 0, stream: 0 };
 
   static async start(opts: Libp2pRouterOptions): Promise<Libp2pRouter> {
     const prefix = opts.protocolPrefix ?? '/lo';
@@ -122,7 +125,35 @@ export class Libp2pRouter implements Router {
     });
     const r = new Libp2pRouter(node as any, opts);
     r.bootstrapLoop();
+    if (opts.data) r.keepWarm();
     return r;
+  }
+
+  /**
+   * Opens a data connection to every peer when it connects and touches them every minute (the server keeps an
+   * idle one for 5 min), so a pull does not pay a TLS handshake. A peer whose data port does not answer is
+   * marked: its pulls go over the stream without trying the port first.
+   */
+  private keepWarm(): void {
+    const warm = (id: string): void => {
+      const base = this.dataBaseOf(id);
+      if (!base || !this.data || this.stopped) return;
+      this.data
+        .fetch(base, { method: 'HEAD', path: '/v2/', headers: {} }, 2000, AbortSignal.timeout(3000))
+        .then((r) => r.body.resume())
+        .catch((err: Error) => this.dataFailed(id, base, err));
+    };
+    this.node.addEventListener('peer:connect', (evt) => warm(evt.detail.toString()));
+    this.warmTimer = setInterval(() => {
+      for (const id of new Set(this.node.getConnections().map((c) => c.remotePeer.toString()))) warm(id);
+    }, WARM_EVERY_MS);
+    this.warmTimer.unref();
+  }
+
+  private dataFailed(id: string, base: string, err: Error): void {
+    const known = (this.dataDown.get(id) ?? 0) > Date.now();
+    this.dataDown.set(id, Date.now() + DATA_RETRY_MS);
+    if (!known) this.opts.log?.(`data port of ${id} (${base}): ${err.message}; using /lo/oci/1.0.0 for ${DATA_RETRY_MS / 1000} s`);
   }
 
   /** Keeps dialling the configured nodes that are not connected (they may start later or restart). */
@@ -225,16 +256,15 @@ export class Libp2pRouter implements Router {
     if (base && this.data) {
       try {
         const res = await this.data.fetch(base, req, timeoutMs, signal);
-        this.transportCounts.data++;
+        this.opts.onFetch?.('data');
         return res;
       } catch (err) {
         if (signal.aborted) throw err;
         // Not reachable (an older agent, a firewall, a wrong key): the stream, for a while.
-        this.dataDown.set(peer.id, Date.now() + DATA_RETRY_MS);
-        this.opts.log?.(`data port of ${peer.id} (${base}): ${(err as Error).message}; using /lo/oci/1.0.0 for ${DATA_RETRY_MS / 1000} s`);
+        this.dataFailed(peer.id, base, err as Error);
       }
     }
-    this.transportCounts.stream++;
+    this.opts.onFetch?.('stream');
     return this.fetchOverStream(peer, req, timeoutMs, signal);
   }
 
@@ -294,6 +324,7 @@ export class Libp2pRouter implements Router {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.bootTimer) clearTimeout(this.bootTimer);
+    if (this.warmTimer) clearInterval(this.warmTimer);
     this.data?.close();
     await this.node.stop();
   }
