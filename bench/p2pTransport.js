@@ -44,15 +44,15 @@ export async function run(report) {
   const addr = server.addresses().find((a) => a.includes('/tcp/'));
   const id = addr.split('/p2p/')[1];
   const client = await Libp2pRouter.start({ port: 0, psk, bootstrap: [addr], host: '127.0.0.1' });
+  // The agent's data port hands a pull to its registry handler in process: here a handler writing the body.
   const dataServer = await startDataServer({
     host: '127.0.0.1',
     port: 0,
     key: dataKeyOf(psk),
-    answer: async (req) => ({
-      status: 200,
-      headers: { 'content-length': String(req.method === 'GET' ? SIZE : 0) },
-      body: Readable.from(body(req.method)),
-    }),
+    registry: (req, res) => {
+      res.writeHead(200, { 'content-length': req.method === 'GET' ? SIZE : 0 });
+      Readable.from(body(req.method)).pipe(res);
+    },
   });
   const dataClient = createDataClient(dataKeyOf(psk));
   const dataBase = `https://127.0.0.1:${dataServer.address().port}`;

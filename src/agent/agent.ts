@@ -8,11 +8,10 @@ import { digestKey, tagKey } from './keys.js';
 import { dataKeyOf, startDataServer } from './dataPath.js';
 import { Libp2pRouter } from './libp2pRouter.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
-import { peerTagsFor, startRegistryServer } from './registry.js';
+import { createRegistryHandler, peerTagsFor, startRegistryServer } from './registry.js';
 import { fetchOverHttp } from './registry/fetchOverHttp.js';
 import { HOP_HEADER } from './registry/request.js';
 import { metricsRoute } from './registry/routes.js';
-import type { PeerRequest, PeerResponse } from './router.js';
 
 interface AgentOptions {
   /** OCI registry port (plan.p2p.port); containerd reaches it at http://127.0.0.1:<port>. */
@@ -176,9 +175,7 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
     ...(dataKey ? { data: { port: opts.dataPort!, key: dataKey } } : {}),
     onFetch: (transport) => metrics.peerFetches.inc({ transport }),
   });
-  const server = await startRegistryServer({
-    port: opts.port,
-    host,
+  const registryOptions = {
     source,
     router,
     metrics,
@@ -188,16 +185,16 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
     uploadBytesPerSecond: opts.uploadBytesPerSecond,
     peerTimeoutMs: opts.peerTimeoutMs,
     log,
-  });
+  };
+  const registry = createRegistryHandler(registryOptions);
+  const server = await startRegistryServer({ ...registryOptions, port: opts.port, host, handler: registry });
   const port = portOf(server, opts.port);
   // Peers' pulls arrive on the /lo/oci/1.0.0 stream and are answered by this registry with the hop header,
   // so from its local content only (a peer never relays onward).
   const local = `http://${hostOf(host)}:${port}`;
-  // The same for pulls on the data port (TLS with a key derived from the swarm key).
-  const answer = (req: PeerRequest, signal: AbortSignal): Promise<PeerResponse> =>
-    fetchOverHttp(local, req, opts.peerTimeoutMs ?? 3000, signal, { [HOP_HEADER]: '1' });
-  await router.serve(answer);
-  const dataServer = dataKey ? await startDataServer({ host: publicHost, port: opts.dataPort!, key: dataKey, answer, log }) : null;
+  await router.serve((req, signal) => fetchOverHttp(local, req, opts.peerTimeoutMs ?? 3000, signal, { [HOP_HEADER]: '1' }));
+  // Pulls on the data port (TLS with a key derived from the swarm key) go to the same registry, in process.
+  const dataServer = dataKey ? await startDataServer({ host: publicHost, port: opts.dataPort!, key: dataKey, registry }) : null;
   const metricsServer = http.createServer((req, res) => {
     if (req.method === 'GET' && new URL(req.url ?? '/', 'http://agent').pathname === '/metrics') return metricsRoute(res, metrics);
     res.writeHead(404, { 'content-type': 'text/plain' });

@@ -3,9 +3,9 @@ import { once } from 'node:events';
 import { Agent as TlsAgent, createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { pipeline } from 'node:stream/promises';
 import { peerRequestOf } from './ociStream.js';
 import { fetchOverHttp } from './registry/fetchOverHttp.js';
+import { HOP_HEADER } from './registry/request.js';
 import type { PeerRequest, PeerResponse } from './router.js';
 
 /**
@@ -28,9 +28,8 @@ interface DataServerOptions {
   host: string;
   port: number;
   key: Buffer;
-  /** The agent's own registry, local content only (the hop header is added by the caller). */
-  answer: (req: PeerRequest, signal: AbortSignal) => Promise<PeerResponse>;
-  log?: (msg: string) => void;
+  /** The agent's own registry handler (registry.ts); it gets the admitted request with the hop header. */
+  registry: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** Serves other agents' pulls (GET/HEAD of a manifest or a blob) on the data port; anything else gets 400. */
@@ -41,7 +40,7 @@ export async function startDataServer(opts: DataServerOptions): Promise<Server> 
       ciphers: DATA_CIPHERS,
       pskCallback: (_socket: TLSSocket, identity: string) => (identity === DATA_IDENTITY ? opts.key : null),
     },
-    (req, res) => void handle(req, res, opts),
+    (req, res) => handle(req, res, opts.registry),
   );
   // Idle data connections stay open 5 min; each agent touches its peers' every minute (Libp2pRouter.keepWarm).
   server.keepAliveTimeout = 300_000;
@@ -52,31 +51,21 @@ export async function startDataServer(opts: DataServerOptions): Promise<Server> 
   return server;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, opts: DataServerOptions): Promise<void> {
+/**
+ * Admits a pull and hands it to the registry in this process (no second HTTP hop): only its clean path, its
+ * `accept` and `range` headers and the hop header reach the registry, which then answers from this node's own
+ * store (a peer never relays onward). Anything else is answered 400 here.
+ */
+function handle(req: IncomingMessage, res: ServerResponse, registry: DataServerOptions['registry']): void {
   const pull = peerRequestOf(req.method, req.url, req.headers);
   if (!pull) {
     res.writeHead(400, { 'content-length': 0 });
     res.end();
     return;
   }
-  const ac = new AbortController();
-  res.once('close', () => ac.abort());
-  try {
-    const up = await opts.answer(pull, ac.signal);
-    res.writeHead(up.status, up.headers);
-    if (req.method === 'HEAD') {
-      up.body.destroy();
-      res.end();
-      return;
-    }
-    await pipeline(up.body, res);
-  } catch (err) {
-    if (!res.headersSent && !res.destroyed) {
-      res.writeHead(502, { 'content-length': 0 });
-      res.end();
-    } else res.destroy();
-    if (!ac.signal.aborted) opts.log?.(`data port: ${pull.path}: ${(err as Error).message}`);
-  }
+  req.url = pull.path;
+  req.headers = { ...pull.headers, [HOP_HEADER]: '1' };
+  registry(req, res);
 }
 
 /** The client side: one keep-alive TLS-PSK agent, so connections to peers stay warm between requests. */
