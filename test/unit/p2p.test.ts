@@ -781,6 +781,8 @@ describe('the TLS-PSK data path between agents', () => {
       { ...common, publicHost: '127.0.0.2', dataPort, psk: key, bootstrap: [routerOf(a)], resolveTimeoutMs: 2000 },
       { source: new MemorySource() },
     );
+    let handshakes = 0;
+    a.dataServer!.on('secureConnection', () => handshakes++);
     const good = createDataClient(dataKeyOf(key));
     const wrong = createDataClient(dataKeyOf(parseSwarmKey(generateSwarmKey())));
     const pull = { method: 'GET' as const, path: `/v2/team/app/blobs/${digest}`, headers: {} };
@@ -793,6 +795,11 @@ describe('the TLS-PSK data path between agents', () => {
       // Every pull went over the data port, none over the libp2p stream.
       expect(await fetchesOf(b, 'data')).toBeGreaterThanOrEqual(2);
       expect(await fetchesOf(b, 'stream')).toBe(0);
+
+      // HEADs reuse the warm keep-alive connection (their empty answers are read to the end, not cut).
+      const before = handshakes;
+      for (let i = 0; i < 5; i++) expect((await fetch(`${b.url}/v2/team/app/blobs/${digest}`, { method: 'HEAD' })).status).toBe(200);
+      expect(handshakes - before).toBeLessThanOrEqual(1);
 
       // Another key: the TLS handshake fails (bad record mac), no HTTP request is ever read.
       await expect(good.fetch('https://127.0.0.1:' + dataPort, pull, 2000, AbortSignal.timeout(3000))).resolves.toMatchObject({

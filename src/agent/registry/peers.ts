@@ -82,7 +82,7 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         );
         const digest = String(up.headers['docker-content-digest'] ?? '');
         if (up.status !== 200 || !hashOf(digest)) {
-          up.body.destroy();
+          discard(up);
           continue;
         }
         const body = await readLimited(up.body, MAX_MANIFEST_BYTES);
@@ -151,13 +151,13 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
       const { status } = up;
       // The manifest route relays manifests and indexes only (by the peer's media type), never a blob.
       if (asManifest && (status === 200 || status === 206) && !MANIFEST_MEDIA_TYPES.has(String(up.headers['content-type'] ?? ''))) {
-        up.body.destroy();
+        discard(up, method);
         continue;
       }
       // Passthrough: HEAD, a Range asked by containerd, or a response we cannot verify (unknown algorithm).
       if (!res.headersSent && (method === 'HEAD' || rangeHeader || !hash)) {
         if (status !== 200 && status !== 206 && status !== 416) {
-          up.body.destroy();
+          discard(up, method);
           continue;
         }
         res.writeHead(status, {
@@ -166,7 +166,7 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
           'docker-content-digest': digest,
         });
         if (method === 'HEAD') {
-          up.body.destroy();
+          discard(up, method);
           res.end();
           ctx.count('peer', 'ok');
           return true;
@@ -182,13 +182,13 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
       }
       const expected = res.headersSent && sent > 0 ? 206 : 200;
       if (status !== expected) {
-        up.body.destroy();
+        discard(up, method);
         continue;
       }
       if (!res.headersSent) {
         total = Number(up.headers['content-length'] ?? -1);
         if (asManifest && total > MAX_MANIFEST_BYTES) {
-          up.body.destroy();
+          discard(up, method);
           continue;
         }
         res.writeHead(200, {
@@ -213,7 +213,7 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         if (total >= 0 && sent !== total) throw new Error(`peer sent ${sent} of ${total} bytes`);
       } catch (err) {
         if (res.destroyed) {
-          up.body.destroy();
+          discard(up, method);
           ctx.count('peer', 'client-closed');
           return true;
         }
@@ -253,6 +253,29 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
   }
 
   return { providers, relayTag, relayDigest };
+}
+
+/** A small answer is read to its end; anything larger is cut there. */
+const DISCARD_LIMIT = 64 << 10;
+
+/**
+ * Done with a peer's answer without using its body: an empty or small one (a HEAD, an error document) is read
+ * to its end, so the keep-alive connection to the peer's data port stays open for the next pull; a large one
+ * (or one that keeps sending past the limit) is cut, which closes its connection or resets its stream.
+ */
+function discard(up: PeerResponse, method: 'GET' | 'HEAD' = 'GET'): void {
+  const length = method === 'HEAD' ? 0 : Number(up.headers['content-length'] ?? NaN);
+  if (!(length <= DISCARD_LIMIT)) {
+    up.body.destroy();
+    return;
+  }
+  let got = 0;
+  up.body.on('data', (c: Buffer) => {
+    got += c.length;
+    if (got > DISCARD_LIMIT) up.body.destroy();
+  });
+  up.body.on('error', () => {});
+  up.body.resume();
 }
 
 /** Resolves on 'drain' or 'close', removing both listeners (a long body would otherwise pile them up). */
