@@ -422,7 +422,7 @@ export async function run(report) {
 
     const heads = [];
     for (const i of [1, 2]) {
-      const reqs = Array.from({ length: 20 }, () =>
+      const reqs = Array.from({ length: 50 }, () =>
         [img64.manifest, img256.manifest].map((d) => ({ url: `${local}/v2/lop2p/b64/manifests/${d}`, method: 'HEAD' })),
       ).flat();
       heads.push(...(await inNode(agentName(i), reqs)).map((r) => r.ms));
