@@ -9,15 +9,17 @@ import { HOP_HEADER } from './registry/request.js';
 import type { PeerRequest, PeerResponse } from './router.js';
 
 /**
- * The agents' bulk data path: HTTP/1.1 keep-alive over TLS 1.2 with a pre-shared key derived from the swarm
- * key, so OpenSSL (Node's native crypto) encrypts each byte once, instead of pnet's XSalsa20 (WebAssembly) plus
- * noise's ChaCha20-Poly1305 on the libp2p stream. Only holders of the swarm key complete the handshake: the
- * server knows no other key and the client checks nothing else (PSK authenticates both sides). ECDHE-PSK gives
- * forward secrecy. Node 20 offers TLS-PSK only up to TLS 1.2 (its `pskCallback` is not used for TLS 1.3).
+ * The agents' bulk data path: HTTP/1.1 keep-alive over TLS 1.3 with an external pre-shared key derived from
+ * the swarm key, so OpenSSL (Node's native crypto) encrypts each byte once, instead of pnet's XSalsa20
+ * (WebAssembly) plus noise's ChaCha20-Poly1305 on the libp2p stream. Only holders of the swarm key complete the
+ * handshake: the server knows no other key, checks the client's PSK binder in its first message, and the client
+ * checks nothing else (the PSK authenticates both sides; there is no certificate). OpenSSL negotiates the
+ * psk_dhe_ke mode (an ECDHE share with the PSK), so there is forward secrecy. Node 20's `pskCallback` serves
+ * TLS 1.3 as well as 1.2; 1.3 only, with its two SHA-256 suites (what an external PSK from that callback needs).
  */
-export const DATA_CIPHERS = 'ECDHE-PSK-CHACHA20-POLY1305';
+export const DATA_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256';
 const DATA_IDENTITY = 'lo-p2p-data/1';
-const TLS_VERSIONS = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
+const TLS_VERSIONS = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const;
 
 /** HKDF-SHA256 of the swarm key with a label: the data path's key is never the libp2p one. */
 export function dataKeyOf(swarmKey: Uint8Array): Buffer {
