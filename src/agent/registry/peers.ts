@@ -131,8 +131,12 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
     const path = `/v2/${name}/${kindPath}/${digest}`;
     const rangeHeader = typeof req.headers.range === 'string' ? req.headers.range : undefined;
     const hash = hashOf(digest);
-    let sent = 0; // bytes received from peers and hashed (written or pending)
+    let sent = 0; // bytes received from peers and hashed (written or held)
+    // Received and hashed, not yet written: a full batch held back (the last one waits for the digest check)
+    // and the batch being filled. Writing in batches, not per 16 KiB TLS record, saves most of the syscalls.
     let pending: Buffer | null = null;
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
     let total = -1;
     for await (const peer of found) {
       if (isBad(peer, digest)) continue;
@@ -203,12 +207,17 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         for await (const chunk of up.body as AsyncIterable<Buffer>) {
           hash!.update(chunk);
           sent += chunk.length;
+          batch.push(chunk);
+          batchBytes += chunk.length;
+          if (batchBytes < RELAY_BATCH_BYTES) continue;
           if (pending) {
             metrics.bytesServed.inc({ source: 'peer' }, pending.length);
             if (!res.write(pending)) await drained(res);
             if (res.destroyed) throw new Error('client went away');
           }
-          pending = chunk;
+          pending = Buffer.concat(batch, batchBytes);
+          batch = [];
+          batchBytes = 0;
         }
         if (total >= 0 && sent !== total) throw new Error(`peer sent ${sent} of ${total} bytes`);
       } catch (err) {
@@ -229,8 +238,9 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         res.destroy();
         return true;
       }
-      if (pending) metrics.bytesServed.inc({ source: 'peer' }, pending.length);
-      res.end(req.method === 'HEAD' ? undefined : (pending ?? undefined));
+      const last = Buffer.concat(pending ? [pending, ...batch] : batch);
+      if (last.length > 0) metrics.bytesServed.inc({ source: 'peer' }, last.length);
+      res.end(req.method === 'HEAD' || last.length === 0 ? undefined : last);
       ctx.count('peer', 'ok');
       return true;
     }
@@ -254,6 +264,9 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
 
   return { providers, relayTag, relayDigest };
 }
+
+/** What the relay writes to containerd at once (and so the most it holds back until the digest is checked). */
+const RELAY_BATCH_BYTES = 256 << 10;
 
 /** A small answer is read to its end; anything larger is cut there. */
 const DISCARD_LIMIT = 64 << 10;
