@@ -113,8 +113,8 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
   }
 
   /**
-   * Blob or manifest by digest from peers. A full GET is hashed while it streams and the last chunk is held
-   * back until the digest is checked: on a mismatch the socket is destroyed, so containerd never receives a
+   * Blob or manifest by digest from peers. A full GET is hashed while it streams, written in batches, and the
+   * last batch is held back until the digest is checked: on a mismatch the socket is destroyed, so containerd never receives a
    * complete wrong body and moves to its next host. A peer failing mid-body is replaced by the next one,
    * continuing with a Range request from the byte reached.
    */
