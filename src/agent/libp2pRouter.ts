@@ -309,6 +309,10 @@ export class Libp2pRouter implements Router {
     return { ok, failed };
   }
 
+  connected(): PeerTarget[] {
+    return [...new Set(this.node.getConnections().map((c) => c.remotePeer.toString()))].map((id) => ({ id }));
+  }
+
   peerCount(): number {
     return new Set(this.node.getConnections().map((c) => c.remotePeer.toString())).size;
   }

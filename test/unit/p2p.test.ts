@@ -830,6 +830,33 @@ describe('the TLS-PSK data path between agents', () => {
     }
   }, 30_000);
 
+  it('asks connected peers directly: content that is in no DHT record is still found, and a miss is still a 404', async () => {
+    const key = parseSwarmKey(generateSwarmKey());
+    const dataPort = await freePort();
+    const held = new MemorySource();
+    const a = await startAgent(
+      { ...common, publicHost: '127.0.0.1', dataPort, psk: key, bootstrap: [], resolveTimeoutMs: 50 },
+      { source: held },
+    );
+    const b = await startAgent(
+      { ...common, publicHost: '127.0.0.2', dataPort, psk: key, bootstrap: [routerOf(a)], resolveTimeoutMs: 50 },
+      { source: new MemorySource() },
+    );
+    try {
+      for (let i = 0; i < 50 && b.router.peerCount() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      // Let the advertising passes after the connection run; then a gets a blob no event announces.
+      await new Promise((r) => setTimeout(r, 800));
+      const blob = randomBytes(1 << 20);
+      const digest = held.add(blob);
+      const got = await fetch(`${b.url}/v2/team/app/blobs/${digest}`);
+      expect(got.status).toBe(200);
+      expect(Buffer.from(await got.arrayBuffer()).equals(blob)).toBe(true);
+      expect((await fetch(`${b.url}/v2/team/app/blobs/sha256:${'0'.repeat(64)}`)).status).toBe(404);
+    } finally {
+      for (const agent of [b, a]) await agent.close();
+    }
+  }, 30_000);
+
   it('falls back to the /lo/oci/1.0.0 stream when the peer has no data port', async () => {
     const key = parseSwarmKey(generateSwarmKey());
     const dataPort = await freePort();

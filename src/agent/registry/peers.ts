@@ -21,6 +21,12 @@ interface PeerRelayDeps {
 }
 
 export interface PeerRelay {
+  /**
+   * `found`, plus the connected peers asked directly (a HEAD of `path` to each, in parallel, answered 200 =
+   * a provider) when there are at most MAX_DIRECT of them: in a small cluster that is one round trip on a warm
+   * connection, where a DHT lookup is several. Lazy: nothing is sent until the relay asks for a provider.
+   */
+  withDirect(found: AsyncIterable<PeerTarget>, path: string, accept: string): AsyncIterable<PeerTarget>;
   providers(key: ReturnType<typeof digestKey>, kind: 'digest' | 'tag', signal: AbortSignal): AsyncGenerator<PeerTarget>;
   relayTag(
     ctx: RequestContext,
@@ -262,7 +268,78 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
     }
   }
 
-  return { providers, relayTag, relayDigest };
+  /**
+   * Connected peers answering 200 to a HEAD of `path`, in the order they answer. Like the DHT, the first must
+   * answer within resolveTimeoutMs (so a miss is still a fast 404); later ones within DIRECT_MS (failover).
+   */
+  async function* askDirect(peers: PeerTarget[], path: string, accept: string): AsyncGenerator<PeerTarget> {
+    // Not tied to the containerd request: cutting a HEAD in flight would close a warm connection; it ends by itself.
+    const signal = AbortSignal.timeout(DIRECT_MS);
+    const asked = new Map(
+      peers.map((p, i) => [
+        i,
+        router!.fetch(p, { method: 'HEAD', path, headers: { accept } }, DIRECT_MS, signal).then(
+          (r) => {
+            discard(r, 'HEAD');
+            return { i, peer: r.status === 200 ? p : null };
+          },
+          () => ({ i, peer: null }),
+        ),
+      ]),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<null>((r) => (timer = setTimeout(() => r(null), opts.resolveTimeoutMs)));
+    let any = false;
+    try {
+      while (asked.size > 0) {
+        const got = await Promise.race(any ? asked.values() : [...asked.values(), deadline]);
+        if (got === null) return;
+        asked.delete(got.i);
+        if (got.peer) {
+          any = true;
+          yield got.peer;
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function withDirect(found: AsyncIterable<PeerTarget>, path: string, accept: string): AsyncIterable<PeerTarget> {
+    const peers = router?.connected?.() ?? [];
+    if (peers.length === 0 || peers.length > MAX_DIRECT) return found;
+    return { [Symbol.asyncIterator]: () => mergeUnique([askDirect(peers, path, accept), found]) };
+  }
+
+  return { withDirect, providers, relayTag, relayDigest };
+}
+
+/** Clusters up to this many connected peers ask them directly, alongside the DHT. */
+const MAX_DIRECT = 8;
+/** How long a direct ask may take (a warm round trip on the cluster network is a millisecond or two). */
+const DIRECT_MS = 1000;
+
+/** Providers from several sources in the order they arrive, each peer once. */
+async function* mergeUnique(sources: AsyncIterable<PeerTarget>[]): AsyncGenerator<PeerTarget> {
+  const its = sources.map((s) => s[Symbol.asyncIterator]());
+  const next = (i: number): Promise<{ i: number; r: IteratorResult<PeerTarget> }> => its[i]!.next().then((r) => ({ i, r }));
+  const live = new Map(its.map((_, i) => [i, next(i)]));
+  const seen = new Set<string>();
+  try {
+    while (live.size > 0) {
+      const { i, r } = await Promise.race(live.values());
+      if (r.done) {
+        live.delete(i);
+        continue;
+      }
+      live.set(i, next(i));
+      if (seen.has(r.value.id)) continue;
+      seen.add(r.value.id);
+      yield r.value;
+    }
+  } finally {
+    for (const it of its) void it.return?.(undefined).catch(() => {});
+  }
 }
 
 /** What the relay writes to containerd at once (and so the most it holds back until the digest is checked). */
