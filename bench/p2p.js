@@ -345,6 +345,9 @@ export async function run(report) {
     const agentUrl = blob(img256, 'b256');
     // Warm-up, then interleaved runs in one exec: registry:2 and the agent from the same client in node 1.
     await inNode(agentName(0), [{ url: regUrl }, { url: agentUrl }]);
+    // CPU the agents spend (prom-client's process counter), a measure the machine's load does not stretch.
+    const cpuOf = async (i) => (await scrape(metricsUrl(i))).get('lo_p2p_process_cpu_seconds_total') ?? NaN;
+    const cpu0 = await cpuOf(0);
     const runs = await inNode(agentName(0), Array.from({ length: 5 }, () => [{ url: regUrl }, { url: agentUrl }]).flat());
     const reg = report.sample(
       'registry:2 GET 256 MiB blob (from node 1)',
@@ -356,6 +359,9 @@ export async function run(report) {
     );
     report.value('registry:2 throughput', (256 * 1000) / reg.median, 'MiB/s');
     report.value('agent throughput (local)', (256 * 1000) / ag.median, 'MiB/s');
+    const localCpu = ((await cpuOf(0)) - cpu0) / 5;
+    report.value('node 1 agent CPU per 256 MiB served locally', localCpu * 1000, 'ms');
+    const relayCpu0 = (await cpuOf(0)) + (await cpuOf(1));
     report.ratio('agent / registry:2 throughput (higher is better)', reg.median, ag.median, { target: 0.8, op: '>=' });
     const relayRuns = await inNode(agentName(1), [{ url: agentUrl }, { url: agentUrl }, { url: agentUrl }]);
     const relay = report.sample(
@@ -363,6 +369,9 @@ export async function run(report) {
       relayRuns.map((r) => r.ms),
     );
     report.value('relayed throughput (TLS-PSK data port, verified while streaming)', (256 * 1000) / relay.median, 'MiB/s');
+    const relayCpu = ((await cpuOf(0)) + (await cpuOf(1)) - relayCpu0) / 3;
+    report.value('node 1 + node 2 agents CPU per 256 MiB relayed', relayCpu * 1000, 'ms');
+    report.ratio('agents CPU relayed / local (lower is better)', relayCpu, localCpu);
     const n2 = await scrape(metricsUrl(1));
     report.note(
       `node 2's requests to peers so far: data port ${n2.get('lo_p2p_peer_fetches_total{transport="data"}') ?? 0}, /lo/oci/1.0.0 stream ${n2.get('lo_p2p_peer_fetches_total{transport="stream"}') ?? 0}`,
