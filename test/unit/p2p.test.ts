@@ -698,14 +698,7 @@ describe('peers fetch over /lo/oci/1.0.0 only (issue 13)', () => {
       expect(new URL(a.url).hostname).toBe('127.0.0.1');
       expect(a.server.address()).toMatchObject({ address: '127.0.0.1' });
       // b finds a's copy in the DHT and fetches it on the stream; a answers from its own store (hop).
-      let got: Response | null = null;
-      for (let i = 0; i < 40 && got?.status !== 200; i++) {
-        await a.sync();
-        got = await fetch(`${b.url}/v2/team/app/blobs/${digest}`);
-        if (got.status !== 200) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(got!.status).toBe(200);
-      expect(Buffer.from(await got!.arrayBuffer()).equals(blob)).toBe(true);
+      expect((await pullUntil200(b, a, digest)).equals(blob)).toBe(true);
       const ranged = await fetch(`${b.url}/v2/team/app/blobs/${digest}`, { headers: { range: 'bytes=100-199' } });
       expect(ranged.status).toBe(206);
       expect(Buffer.from(await ranged.arrayBuffer()).equals(blob.subarray(100, 200))).toBe(true);
@@ -730,6 +723,18 @@ describe('peers fetch over /lo/oci/1.0.0 only (issue 13)', () => {
   }, 30_000);
 });
 
+/** Pulls a blob through `agent` until it finds `from`'s copy (announced again before each try). */
+async function pullUntil200(agent: Awaited<ReturnType<typeof startAgent>>, from: typeof agent, digest: string): Promise<Buffer> {
+  let got: Response | null = null;
+  for (let i = 0; i < 40 && got?.status !== 200; i++) {
+    await from.sync();
+    got = await fetch(`${agent.url}/v2/team/app/blobs/${digest}`);
+    if (got.status !== 200) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(got!.status).toBe(200);
+  return Buffer.from(await got!.arrayBuffer());
+}
+
 /** A TCP port free on every loopback address right now (the agents of a cluster share their data port). */
 async function freePort(): Promise<number> {
   const s = http.createServer();
@@ -743,19 +748,24 @@ async function freePort(): Promise<number> {
 describe('the TLS-PSK data path between agents', () => {
   const common = { port: 0, routerPort: 0, metricsPort: 0, resolveLatest: false, registries: [] };
   const routerOf = (agent: Awaited<ReturnType<typeof startAgent>>): string => agent.router.addresses().find((m) => m.includes('/tcp/'))!;
+  /** Two agents on two loopback addresses with the same data port, as on a cluster network; b bootstraps from a. */
+  const startPair = async (held: MemorySource, o: { resolveTimeoutMs: number; aDataPort?: boolean }) => {
+    const key = parseSwarmKey(generateSwarmKey());
+    const dataPort = await freePort();
+    const aPort = o.aDataPort === false ? {} : { dataPort };
+    const a = await startAgent(
+      { ...common, ...aPort, publicHost: '127.0.0.1', psk: key, bootstrap: [], resolveTimeoutMs: o.resolveTimeoutMs },
+      { source: held },
+    );
+    const b = await startAgent(
+      { ...common, publicHost: '127.0.0.2', dataPort, psk: key, bootstrap: [routerOf(a)], resolveTimeoutMs: o.resolveTimeoutMs },
+      { source: new MemorySource() },
+    );
+    return { key, dataPort, a, b };
+  };
   const fetchesOf = async (agent: Awaited<ReturnType<typeof startAgent>>, transport: string): Promise<number> => {
     const text = await (await fetch(agent.metricsUrl)).text();
     return Number(new RegExp(`lo_p2p_peer_fetches_total\\{transport="${transport}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-  };
-  const pullUntil200 = async (agent: Awaited<ReturnType<typeof startAgent>>, from: typeof agent, digest: string): Promise<Buffer> => {
-    let got: Response | null = null;
-    for (let i = 0; i < 40 && got?.status !== 200; i++) {
-      await from.sync();
-      got = await fetch(`${agent.url}/v2/team/app/blobs/${digest}`);
-      if (got.status !== 200) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(got!.status).toBe(200);
-    return Buffer.from(await got!.arrayBuffer());
   };
 
   it('derives its key from the swarm key with a label: stable, 32 bytes, not the swarm key, different per cluster', () => {
@@ -767,20 +777,10 @@ describe('the TLS-PSK data path between agents', () => {
   });
 
   it('moves a blob over the data port, refuses another key at the handshake, serves local content only and pulls only', async () => {
-    const key = parseSwarmKey(generateSwarmKey());
-    const dataPort = await freePort();
     const blob = randomBytes(3 << 20);
     const held = new MemorySource();
     const digest = held.add(blob);
-    // Two nodes on two loopback addresses with the same data port, as on a cluster network.
-    const a = await startAgent(
-      { ...common, publicHost: '127.0.0.1', dataPort, psk: key, bootstrap: [], resolveTimeoutMs: 2000 },
-      { source: held },
-    );
-    const b = await startAgent(
-      { ...common, publicHost: '127.0.0.2', dataPort, psk: key, bootstrap: [routerOf(a)], resolveTimeoutMs: 2000 },
-      { source: new MemorySource() },
-    );
+    const { key, dataPort, a, b } = await startPair(held, { resolveTimeoutMs: 2000 });
     let handshakes = 0;
     a.dataServer!.on('secureConnection', () => handshakes++);
     const good = createDataClient(dataKeyOf(key));
@@ -831,17 +831,8 @@ describe('the TLS-PSK data path between agents', () => {
   }, 30_000);
 
   it('asks connected peers directly: content that is in no DHT record is still found, and a miss is still a 404', async () => {
-    const key = parseSwarmKey(generateSwarmKey());
-    const dataPort = await freePort();
     const held = new MemorySource();
-    const a = await startAgent(
-      { ...common, publicHost: '127.0.0.1', dataPort, psk: key, bootstrap: [], resolveTimeoutMs: 50 },
-      { source: held },
-    );
-    const b = await startAgent(
-      { ...common, publicHost: '127.0.0.2', dataPort, psk: key, bootstrap: [routerOf(a)], resolveTimeoutMs: 50 },
-      { source: new MemorySource() },
-    );
+    const { a, b } = await startPair(held, { resolveTimeoutMs: 50 });
     try {
       for (let i = 0; i < 50 && b.router.peerCount() === 0; i++) await new Promise((r) => setTimeout(r, 100));
       // Let the advertising passes after the connection run; then a gets a blob no event announces.
@@ -858,17 +849,11 @@ describe('the TLS-PSK data path between agents', () => {
   }, 30_000);
 
   it('falls back to the /lo/oci/1.0.0 stream when the peer has no data port', async () => {
-    const key = parseSwarmKey(generateSwarmKey());
-    const dataPort = await freePort();
     const blob = randomBytes(1 << 20);
     const held = new MemorySource();
     const digest = held.add(blob);
     // a runs without a data port (an older agent, or the port filtered): b's data pull is refused, the stream carries it.
-    const a = await startAgent({ ...common, publicHost: '127.0.0.1', psk: key, bootstrap: [], resolveTimeoutMs: 2000 }, { source: held });
-    const b = await startAgent(
-      { ...common, publicHost: '127.0.0.2', dataPort, psk: key, bootstrap: [routerOf(a)], resolveTimeoutMs: 2000 },
-      { source: new MemorySource() },
-    );
+    const { a, b } = await startPair(held, { resolveTimeoutMs: 2000, aDataPort: false });
     try {
       expect(a.dataServer).toBeNull();
       expect((await pullUntil200(b, a, digest)).equals(blob)).toBe(true);
