@@ -2,7 +2,7 @@
  * Agent-to-agent transport (`node bench/run.js p2pTransport`, after `npm run build`): lo's `/lo/oci/1.0.0`
  * stream (libp2p: pnet with the swarm key, noise, yamux; the agents' real code path, Libp2pRouter.serve and
  * fetch) against Node's mutual TLS (a lo CA, RSA, both sides verified), the alternative issue 13 names, and
- * the agents' TLS-PSK data path (dataPath.ts: HTTP/1.1 keep-alive, ECDHE-PSK-CHACHA20-POLY1305, key derived from
+ * the agents' TLS-PSK data path (dataPath.ts: HTTP/1.1 keep-alive, TLS 1.3 with an external PSK, key derived from
  * the swarm key; what the relay uses since issue 15). Two endpoints in this process on loopback, interleaved runs:
  *   - bulk: a 128 MiB body (what bounds relayed layer throughput);
  *   - small: a HEAD-sized exchange (the stream on the warm libp2p connection; mTLS on a new connection, which
@@ -144,7 +144,7 @@ export async function run(report) {
     const mib = (ms) => (SIZE / (1 << 20) / ms) * 1000;
     report.value('/lo/oci/1.0.0 stream (pnet + noise + yamux)', mib(median(bulk.stream)), 'MiB/s');
     report.value('mutual TLS (Node, lo CA RSA key)', mib(median(bulk.tls)), 'MiB/s');
-    report.value('TLS-PSK data path (HTTP/1.1 keep-alive, ECDHE-PSK-CHACHA20-POLY1305)', mib(median(bulk.data)), 'MiB/s');
+    report.value('TLS-PSK data path (HTTP/1.1 keep-alive, TLS 1.3 PSK + X25519)', mib(median(bulk.data)), 'MiB/s');
     report.ratio('stream / mTLS bulk throughput (higher is better)', median(bulk.tls), median(bulk.stream));
     report.ratio('data path / mTLS bulk throughput (higher is better)', median(bulk.tls), median(bulk.data));
     report.ratio('data path / stream bulk throughput (higher is better)', median(bulk.stream), median(bulk.data));
