@@ -308,7 +308,25 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
   function withDirect(found: AsyncIterable<PeerTarget>, path: string, accept: string): AsyncIterable<PeerTarget> {
     const peers = router?.connected?.() ?? [];
     if (peers.length === 0 || peers.length > MAX_DIRECT) return found;
-    return { [Symbol.asyncIterator]: () => mergeUnique([askDirect(peers, path, accept), found]) };
+    return {
+      async *[Symbol.asyncIterator]() {
+        const it = found[Symbol.asyncIterator]();
+        const first = it.next();
+        // A provider already known (the cache, looked up while the local store was asked): nobody is asked.
+        const now = await Promise.race([first, new Promise<null>((r) => setImmediate(() => r(null)))]);
+        const rest: AsyncIterable<PeerTarget> = {
+          [Symbol.asyncIterator]: () => {
+            let started = false;
+            return {
+              next: () => (started ? it.next() : ((started = true), first)),
+              return: (v) => it.return?.(v) ?? Promise.resolve({ done: true, value: v }),
+            };
+          },
+        };
+        if (now && !now.done) yield* rest;
+        else yield* mergeUnique([askDirect(peers, path, accept), rest]);
+      },
+    };
   }
 
   return { withDirect, providers, relayTag, relayDigest };
@@ -328,14 +346,14 @@ async function* mergeUnique(sources: AsyncIterable<PeerTarget>[]): AsyncGenerato
   try {
     while (live.size > 0) {
       const { i, r } = await Promise.race(live.values());
-      if (r.done) {
-        live.delete(i);
-        continue;
+      live.delete(i);
+      if (r.done) continue;
+      if (!seen.has(r.value.id)) {
+        seen.add(r.value.id);
+        yield r.value;
       }
+      // Only now, when the relay wants another provider: the DHT is not queried for a peer that answered.
       live.set(i, next(i));
-      if (seen.has(r.value.id)) continue;
-      seen.add(r.value.id);
-      yield r.value;
     }
   } finally {
     for (const it of its) void it.return?.(undefined).catch(() => {});
