@@ -5,9 +5,10 @@ import { ContainerdSource, type ContainerdSourceOptions } from './containerdSour
 import type { ContentSource, LocalTag } from './contentSource.js';
 import { tagResolvable } from './ociPath.js';
 import { digestKey, tagKey } from './keys.js';
+import { dataKeyOf, startDataServer } from './dataPath.js';
 import { Libp2pRouter } from './libp2pRouter.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
-import { peerTagsFor, startRegistryServer } from './registry.js';
+import { createRegistryHandler, peerTagsFor, startRegistryServer } from './registry.js';
 import { fetchOverHttp } from './registry/fetchOverHttp.js';
 import { HOP_HEADER } from './registry/request.js';
 import { metricsRoute } from './registry/routes.js';
@@ -19,9 +20,14 @@ interface AgentOptions {
   routerPort: number;
   /** Prometheus `/metrics` port (plan.p2p.metricsPort). */
   metricsPort: number;
+  /**
+   * TLS-PSK data port (plan.p2p.dataPort, on publicHost): peers pull bodies over it, every agent of a cluster
+   * on the same port. Absent: pulls go over the /lo/oci/1.0.0 stream only.
+   */
+  dataPort?: number;
   /** Where the registry port listens: loopback in the node's network namespace (only its containerd). */
   host?: string;
-  /** Where the libp2p and metrics ports listen (default 0.0.0.0: the other nodes, and the user, reach them). */
+  /** Where the libp2p, data and metrics ports listen (default 0.0.0.0: the other nodes, and the user, reach them). */
   publicHost?: string;
   psk: Uint8Array;
   /** Other nodes' routers: host:port or multiaddrs. */
@@ -46,6 +52,8 @@ interface RunningAgent {
   metrics: AgentMetrics;
   router: Libp2pRouter;
   server: Server;
+  /** The TLS-PSK data port's server (null without dataPort). */
+  dataServer: Server | null;
   /** Runs one advertise pass now (new content, and everything due for re-announcement). */
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -141,6 +149,11 @@ class Advertiser {
   }
 }
 
+/** A listening address as a URL host: the wildcard is reached on loopback, IPv6 in brackets. */
+function hostOf(host: string): string {
+  return host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+}
+
 function portOf(server: Server, fallback: number): number {
   const addr = server.address();
   return typeof addr === 'object' && addr ? addr.port : fallback;
@@ -152,16 +165,17 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
   const source = deps.source ?? new ContainerdSource({ ...opts.containerd, log });
   const host = opts.host ?? '127.0.0.1';
   const publicHost = opts.publicHost ?? '0.0.0.0';
+  const dataKey = opts.dataPort !== undefined ? dataKeyOf(opts.psk) : null;
   const router = await Libp2pRouter.start({
     port: opts.routerPort,
     psk: opts.psk,
     bootstrap: opts.bootstrap,
     host: publicHost,
     log,
+    ...(dataKey ? { data: { port: opts.dataPort!, key: dataKey } } : {}),
+    onFetch: (transport) => metrics.peerFetches.inc({ transport }),
   });
-  const server = await startRegistryServer({
-    port: opts.port,
-    host,
+  const registryOptions = {
     source,
     router,
     metrics,
@@ -171,12 +185,16 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
     uploadBytesPerSecond: opts.uploadBytesPerSecond,
     peerTimeoutMs: opts.peerTimeoutMs,
     log,
-  });
+  };
+  const registry = createRegistryHandler(registryOptions);
+  const server = await startRegistryServer({ ...registryOptions, port: opts.port, host, handler: registry });
   const port = portOf(server, opts.port);
   // Peers' pulls arrive on the /lo/oci/1.0.0 stream and are answered by this registry with the hop header,
   // so from its local content only (a peer never relays onward).
-  const local = `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
+  const local = `http://${hostOf(host)}:${port}`;
   await router.serve((req, signal) => fetchOverHttp(local, req, opts.peerTimeoutMs ?? 3000, signal, { [HOP_HEADER]: '1' }));
+  // Pulls on the data port (TLS with a key derived from the swarm key) go to the same registry, in process.
+  const dataServer = dataKey ? await startDataServer({ host: publicHost, port: opts.dataPort!, key: dataKey, registry }) : null;
   const metricsServer = http.createServer((req, res) => {
     if (req.method === 'GET' && new URL(req.url ?? '/', 'http://agent').pathname === '/metrics') return metricsRoute(res, metrics);
     res.writeHead(404, { 'content-type': 'text/plain' });
@@ -202,17 +220,18 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
 
   return {
     url: local,
-    metricsUrl: `http://127.0.0.1:${portOf(metricsServer, opts.metricsPort)}/metrics`,
+    metricsUrl: `http://${hostOf(publicHost)}:${portOf(metricsServer, opts.metricsPort)}/metrics`,
     metrics,
     router,
     server,
+    dataServer,
     sync: () => adv.sync(false),
     async close() {
       clearInterval(peerGauge);
       clearInterval(periodic);
       if (debounce) clearTimeout(debounce);
       unwatch();
-      for (const s of [server, metricsServer]) {
+      for (const s of [server, metricsServer, ...(dataServer ? [dataServer] : [])]) {
         s.closeAllConnections();
         await new Promise<void>((r) => s.close(() => r()));
       }

@@ -10,6 +10,7 @@ import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import type { CID } from 'multiformats/cid';
+import { createDataClient } from './dataPath.js';
 import { fetchOverStream, OCI_PROTOCOL, serveOverStream } from './ociStream.js';
 import type { PeerRequest, PeerResponse, PeerTarget, Router } from './router.js';
 
@@ -27,7 +28,22 @@ interface Libp2pRouterOptions {
   log?: (msg: string) => void;
   /** How long a found provider list may keep growing after the first hit (failover candidates). */
   collectMs?: number;
+  /**
+   * The TLS-PSK data path (dataPath.ts): every agent's data port and the key derived from the swarm key. A pull
+   * goes to `https://<the IP the peer is connected on>:<port>` and falls back to the `/lo/oci/1.0.0` stream when
+   * that port cannot be reached. Absent: the stream only.
+   */
+  data?: { port: number; key: Buffer };
+  /** How long the providers found for a key are remembered (default 30 s; 0: not at all). */
+  providerCacheMs?: number;
+  /** Called for every request sent to a peer, with the transport that carried it (metrics). */
+  onFetch?: (transport: 'data' | 'stream') => void;
 }
+
+/** A peer whose data port failed is reached over the stream for this long before the port is tried again. */
+const DATA_RETRY_MS = 30_000;
+/** Connected peers' data connections are touched this often, so the first pull finds a TLS session open. */
+const WARM_EVERY_MS = 60_000;
 
 /** Turns `host:port`, `/ip4/.../tcp/...` or `/dns4/...` into a multiaddr. */
 function toMultiaddr(entry: string): Multiaddr {
@@ -71,10 +87,18 @@ export class Libp2pRouter implements Router {
   private constructor(
     readonly node: Libp2p<{ dht: ReturnType<ReturnType<typeof kadDHT>> } & Record<string, unknown>>,
     private readonly opts: Libp2pRouterOptions,
-  ) {}
+  ) {
+    this.data = opts.data ? createDataClient(opts.data.key) : null;
+  }
 
   private stopped = false;
   private bootTimer: NodeJS.Timeout | null = null;
+  private warmTimer: NodeJS.Timeout | null = null;
+  private readonly data: ReturnType<typeof createDataClient> | null;
+  /** Peer id -> until when its data port is not tried (it failed to connect or to answer). */
+  private readonly dataDown = new Map<string, number>();
+  /** Key -> the providers found for it lately, tried first (no DHT query when one of them answers). */
+  private readonly found = new Map<string, { ids: string[]; until: number }>();
 
   static async start(opts: Libp2pRouterOptions): Promise<Libp2pRouter> {
     const prefix = opts.protocolPrefix ?? '/lo';
@@ -101,7 +125,35 @@ export class Libp2pRouter implements Router {
     });
     const r = new Libp2pRouter(node as any, opts);
     r.bootstrapLoop();
+    if (opts.data) r.keepWarm();
     return r;
+  }
+
+  /**
+   * Opens a data connection to every peer when it connects and touches them every minute (the server keeps an
+   * idle one for 5 min), so a pull does not pay a TLS handshake. A peer whose data port does not answer is
+   * marked: its pulls go over the stream without trying the port first.
+   */
+  private keepWarm(): void {
+    const warm = (id: string): void => {
+      const base = this.dataBaseOf(id);
+      if (!base || !this.data || this.stopped) return;
+      this.data
+        .fetch(base, { method: 'HEAD', path: '/v2/', headers: {} }, 2000, AbortSignal.timeout(3000))
+        .then((r) => r.body.resume())
+        .catch((err: Error) => this.dataFailed(id, base, err));
+    };
+    this.node.addEventListener('peer:connect', (evt) => warm(evt.detail.toString()));
+    this.warmTimer = setInterval(() => {
+      for (const id of new Set(this.node.getConnections().map((c) => c.remotePeer.toString()))) warm(id);
+    }, WARM_EVERY_MS);
+    this.warmTimer.unref();
+  }
+
+  private dataFailed(id: string, base: string, err: Error): void {
+    const known = (this.dataDown.get(id) ?? 0) > Date.now();
+    this.dataDown.set(id, Date.now() + DATA_RETRY_MS);
+    if (!known) this.opts.log?.(`data port of ${id} (${base}): ${err.message}; using /lo/oci/1.0.0 for ${DATA_RETRY_MS / 1000} s`);
   }
 
   /** Keeps dialling the configured nodes that are not connected (they may start later or restart). */
@@ -137,15 +189,33 @@ export class Libp2pRouter implements Router {
     const self = this.node.peerId.toString();
     const seen = new Set<string>();
     const node = this.node;
+    const cacheMs = this.opts.providerCacheMs ?? 30_000;
+    const keyName = key.toString();
+    const hit = this.found.get(keyName);
+    const cached = hit && hit.until > Date.now() ? hit.ids.filter((id) => node.getConnections(peerIdFromString(id)).length > 0) : [];
+    const remember = (id: string): void => {
+      if (cacheMs <= 0) return;
+      const e = this.found.get(keyName);
+      if (e && e.until > Date.now()) {
+        if (!e.ids.includes(id)) e.ids.push(id);
+      } else this.found.set(keyName, { ids: [id], until: Date.now() + cacheMs });
+      if (this.found.size > 4096) for (const [k, v] of this.found) if (v.until <= Date.now()) this.found.delete(k);
+    };
     async function* targets(): AsyncGenerator<PeerTarget> {
       for await (const p of node.contentRouting.findProviders(key, { signal: ctl.signal })) {
         const id = p.id.toString();
         if (id === self || seen.has(id)) continue;
         seen.add(id);
+        remember(id);
         // Connected peers are reached over their connection; others at the addresses the record carries.
         if (p.multiaddrs.length > 0) await node.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {});
         yield { id };
       }
+    }
+    // Providers found lately and still connected come first: when one answers, the DHT is never asked.
+    for (const id of cached) {
+      seen.add(id);
+      yield { id };
     }
     const it = targets();
     try {
@@ -177,8 +247,40 @@ export class Libp2pRouter implements Router {
     });
   }
 
-  /** A pull from `peer` on a new `/lo/oci/1.0.0` stream (over the existing connection when there is one). */
+  /**
+   * A pull from `peer`: over its data port (TLS-PSK, keep-alive) when it is connected and that port answers,
+   * else on a `/lo/oci/1.0.0` stream.
+   */
   async fetch(peer: PeerTarget, req: PeerRequest, timeoutMs: number, signal: AbortSignal): Promise<PeerResponse> {
+    const base = this.dataBaseOf(peer.id);
+    if (base && this.data) {
+      try {
+        const res = await this.data.fetch(base, req, timeoutMs, signal);
+        this.opts.onFetch?.('data');
+        return res;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        // Not reachable (an older agent, a firewall, a wrong key): the stream, for a while.
+        this.dataFailed(peer.id, base, err as Error);
+      }
+    }
+    this.opts.onFetch?.('stream');
+    return this.fetchOverStream(peer, req, timeoutMs, signal);
+  }
+
+  /** `https://<ip>:<data port>` of a connected peer whose data port is not known to be down, else null. */
+  private dataBaseOf(id: string): string | null {
+    if (!this.opts.data || (this.dataDown.get(id) ?? 0) > Date.now()) return null;
+    for (const conn of this.node.getConnections(peerIdFromString(id))) {
+      const o = conn.remoteAddr.toOptions();
+      if (o.transport !== 'tcp') continue;
+      return `https://${o.family === 6 ? `[${o.host}]` : o.host}:${this.opts.data.port}`;
+    }
+    return null;
+  }
+
+  /** A pull from `peer` on a new `/lo/oci/1.0.0` stream (over the existing connection when there is one). */
+  async fetchOverStream(peer: PeerTarget, req: PeerRequest, timeoutMs: number, signal: AbortSignal): Promise<PeerResponse> {
     const dial = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     // negotiateFully false: the protocol name travels with the request (we write first), saving a round trip.
     const stream = await this.node.dialProtocol(peerIdFromString(peer.id), OCI_PROTOCOL, {
@@ -207,6 +309,10 @@ export class Libp2pRouter implements Router {
     return { ok, failed };
   }
 
+  connected(): PeerTarget[] {
+    return [...new Set(this.node.getConnections().map((c) => c.remotePeer.toString()))].map((id) => ({ id }));
+  }
+
   peerCount(): number {
     return new Set(this.node.getConnections().map((c) => c.remotePeer.toString())).size;
   }
@@ -222,6 +328,8 @@ export class Libp2pRouter implements Router {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.bootTimer) clearTimeout(this.bootTimer);
+    if (this.warmTimer) clearInterval(this.warmTimer);
+    this.data?.close();
     await this.node.stop();
   }
 }

@@ -42,6 +42,12 @@ export function createMetrics() {
       help: 'Tags of mirrored registries this node advertises',
       registers: [registry],
     }),
+    peerFetches: new Counter({
+      name: 'lo_p2p_peer_fetches_total',
+      help: 'Requests sent to peers, by transport: data (the TLS-PSK data port) or stream (/lo/oci/1.0.0 over libp2p)',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
     peers: new Gauge({ name: 'lo_p2p_peers', help: 'Connected libp2p peers', registers: [registry] }),
   };
 }

@@ -43,19 +43,28 @@ export function parsePeerRequest(frame: Uint8Array): PeerRequest | null {
     return null;
   }
   if (typeof v !== 'object' || v === null) return null;
-  if (v.method !== 'GET' && v.method !== 'HEAD') return null;
-  if (typeof v.path !== 'string' || !v.path.startsWith('/v2/')) return null;
+  return peerRequestOf(v.method, v.path, v.headers);
+}
+
+/**
+ * A pull of a manifest or a blob, or null: GET/HEAD of `/v2/<name>/(manifests|blobs)/<ref>`, only `?ns=` kept
+ * and only `accept` and `range` headers. Both peer transports (the stream and the TLS-PSK data port) admit
+ * requests through it.
+ */
+export function peerRequestOf(method: unknown, path: unknown, headers: unknown): PeerRequest | null {
+  if (method !== 'GET' && method !== 'HEAD') return null;
+  if (typeof path !== 'string' || !path.startsWith('/v2/')) return null;
   let url: URL;
   try {
-    url = new URL(v.path, 'http://peer');
+    url = new URL(path, 'http://peer');
   } catch {
     return null;
   }
   const route = parseOciPath(url.pathname);
   if (!route || route.kind === 'base') return null;
   const ns = url.searchParams.get('ns');
-  const path = url.pathname + (ns !== null ? `?ns=${encodeURIComponent(ns)}` : '');
-  return { method: v.method, path, headers: stringRecord(v.headers, REQUEST_HEADERS) };
+  const clean = url.pathname + (ns !== null ? `?ns=${encodeURIComponent(ns)}` : '');
+  return { method, path: clean, headers: stringRecord(headers, REQUEST_HEADERS) };
 }
 
 /**

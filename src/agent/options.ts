@@ -10,6 +10,7 @@ export interface AgentOptions {
   port: number;
   routerPort: number;
   metricsPort: number;
+  dataPort: number;
   host: string;
   publicHost: string;
   key: string;
@@ -71,6 +72,14 @@ export const AGENT_OPTIONS: Table = {
     description: 'Prometheus /metrics port (plan.p2p.metricsPort)',
     env: 'LO_P2P_METRICS_PORT',
     default: 30022,
+  },
+  dataPort: {
+    kind: 'int',
+    flag: '--data-port',
+    arg: '<port>',
+    description: 'TLS-PSK data port other agents pull from (plan.p2p.dataPort; 0: only the libp2p stream)',
+    env: 'LO_P2P_DATA_PORT',
+    default: 30023,
   },
   host: {
     kind: 'string',

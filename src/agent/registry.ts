@@ -87,8 +87,10 @@ export function peerTagsFor(resolveTags: readonly string[]): (registry: string) 
   return (registry) => all || resolveTags.includes(registry);
 }
 
-export async function startRegistryServer(opts: RegistryOptions & { port: number; host: string }): Promise<http.Server> {
-  const server = http.createServer({ keepAlive: true }, createRegistryHandler(opts));
+export async function startRegistryServer(
+  opts: RegistryOptions & { port: number; host: string; handler?: ReturnType<typeof createRegistryHandler> },
+): Promise<http.Server> {
+  const server = http.createServer({ keepAlive: true }, opts.handler ?? createRegistryHandler(opts));
   server.listen(opts.port, opts.host);
   await once(server, 'listening');
   return server;

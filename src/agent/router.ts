@@ -38,6 +38,8 @@ export interface Router {
   /** Announces that this node holds `keys`. Resolves when every announcement was attempted. */
   advertise(keys: CID[]): Promise<{ ok: number; failed: number }>;
   peerCount(): number;
+  /** The peers this node is connected to now (asked directly, in parallel with the DHT, in small clusters). */
+  connected?(): PeerTarget[];
   /** Multiaddrs this node listens on (with its peer id). */
   addresses(): string[];
 }

@@ -17,6 +17,7 @@ export function agentBaseOptions(p2p: ClusterSpec['registries']['p2p'], registri
     port: p2p.port,
     routerPort: p2p.routerPort,
     metricsPort: p2p.metricsPort,
+    dataPort: p2p.dataPort,
     key: AGENT_KEY_PATH,
     containerd: NODE_CONTAINERD_SOCKET,
     namespace: AGENT_NAMESPACE,

@@ -38,6 +38,7 @@ export const SPEC_DEFAULTS = {
     port: schemaDefault('spec.registries.p2p.port') as number,
     routerPort: schemaDefault('spec.registries.p2p.routerPort') as number,
     metricsPort: schemaDefault('spec.registries.p2p.metricsPort') as number,
+    dataPort: schemaDefault('spec.registries.p2p.dataPort') as number,
     dialTimeout: schemaDefault('spec.registries.p2p.dialTimeout') as string,
   },
 } as const;

@@ -427,6 +427,7 @@ function normalise(d: SpecDocument, opts: ParseOptions): ClusterSpec {
         port: regs.p2p.port,
         routerPort: regs.p2p.routerPort,
         metricsPort: regs.p2p.metricsPort,
+        dataPort: regs.p2p.dataPort,
         resolveTimeoutMs: regs.p2p.resolveTimeoutMs,
         resolveLatest: regs.p2p.resolveLatest,
         resolveTags: resolveTagsOf(regs.p2p.resolveTags, mirrors),

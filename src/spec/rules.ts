@@ -311,9 +311,10 @@ export const hostPortsAreValid: SpecRule = (doc) => {
   return issues;
 };
 
-const P2P_PORT_KEYS = ['port', 'routerPort', 'metricsPort'] as const;
+const PORT_NAMES = { port: 'registry port (p2p.port)', routerPort: 'libp2p port (p2p.routerPort)', dataPort: 'data port (p2p.dataPort)' };
+const P2P_PORT_KEYS = ['port', 'routerPort', 'metricsPort', 'dataPort'] as const;
 
-/** The agent's three ports (registry, libp2p, metrics) must be three different ports. */
+/** The agent's four ports (registry, libp2p, metrics, data) must be four different ports. */
 export const p2pPortsDiffer: SpecRule = (doc, ctx) => {
   const p2p = doc.spec?.registries?.p2p;
   if (!p2p) return [];
@@ -328,7 +329,7 @@ export const p2pPortsDiffer: SpecRule = (doc, ctx) => {
       issues.push({
         path: ['spec', 'registries', 'p2p', written],
         message: `${b} ${value(a)} is the same as p2p.${a}`,
-        hint: `use different ports (defaults: port ${d.port}, routerPort ${d.routerPort}, metricsPort ${d.metricsPort})`,
+        hint: `use different ports (defaults: port ${d.port}, routerPort ${d.routerPort}, metricsPort ${d.metricsPort}, dataPort ${d.dataPort})`,
       });
     }
   });
@@ -341,7 +342,7 @@ export const p2pPortsDiffer: SpecRule = (doc, ctx) => {
  */
 export const p2pPortsAreFree: SpecRule = (doc) => {
   const p2p = doc.spec?.registries?.p2p;
-  const ports = { port: p2p?.port, routerPort: p2p?.routerPort };
+  const ports = { port: p2p?.port, routerPort: p2p?.routerPort, dataPort: p2p?.dataPort };
   const issues: SpecIssue[] = [];
   for (const [key, port] of Object.entries({ ...ports, metricsPort: p2p?.metricsPort })) {
     if (port === undefined || NODE_PORTS[port] === undefined) continue;
@@ -359,8 +360,8 @@ export const p2pPortsAreFree: SpecRule = (doc) => {
     if (!hit) return;
     issues.push({
       path: ['spec', 'nodes', 'hostPorts', i, 'containerPort'],
-      message: `${hit[1]} is the P2P agent's ${hit[0] === 'port' ? 'registry port (p2p.port)' : 'libp2p port (p2p.routerPort)'}: the host would reach the agent`,
-      hint: 'map another container port, or move the agent with registries.p2p.port / routerPort',
+      message: `${hit[1]} is the P2P agent's ${PORT_NAMES[hit[0] as keyof typeof PORT_NAMES]}: the host would reach the agent`,
+      hint: 'map another container port, or move the agent with registries.p2p.port / routerPort / dataPort',
     });
   });
   return issues;

@@ -84,6 +84,8 @@ export interface P2PSpec {
   port: number;
   routerPort: number;
   metricsPort: number;
+  /** TLS-PSK data port between agents (all addresses of the node). */
+  dataPort: number;
   resolveTimeoutMs: number;
   resolveLatest: boolean;
   /** Registries whose tags the agents accept from peers (p2p.resolveTags: true = every mirrored registry). */

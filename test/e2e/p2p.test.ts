@@ -110,6 +110,11 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     expect(metric(m2, 'lo_p2p_requests_total', { route: 'manifest', source: 'peer', result: 'ok' })).toBeGreaterThan(0);
     expect(metric(m2, 'lo_p2p_requests_total', { route: 'blob', source: 'peer', result: 'ok' })).toBeGreaterThan(0);
     expect(metric(m2, 'lo_p2p_bytes_served_total', { source: 'peer' })).toBeGreaterThanOrEqual(BIG);
+    // The bodies crossed on the agents' TLS-PSK data port (the libp2p stream is the fallback).
+    expect(metric(m2, 'lo_p2p_peer_fetches_total', { transport: 'data' })).toBeGreaterThan(0);
+    console.log(
+      `[p2p] n2 requests to peers: data port ${metric(m2, 'lo_p2p_peer_fetches_total', { transport: 'data' })}, stream ${metric(m2, 'lo_p2p_peer_fetches_total', { transport: 'stream' })}`,
+    );
     console.log(
       `[p2p] pulls with mirror+upstream down: a:1 by tag ${tagMs.toFixed(0)} ms, a by digest ${digestMs.toFixed(0)} ms, big (48 MiB, paced 24 MiB/s) ${bigMs.toFixed(0)} ms; n2 advertised a:1 ${advertiseMs.toFixed(0)} ms after its pull`,
     );
@@ -161,12 +166,12 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     expect(logs).toMatch(/bootstrap \/ip4\/.* /);
   });
 
-  it('a container on the network (not a node) cannot read a node registry, nor speak /lo/oci/1.0.0 without the key', async () => {
-    const { port, routerPort, metricsPort } = bed.plan.p2p;
+  it('a container on the network (not a node) cannot read a node registry, nor speak /lo/oci/1.0.0 or the data port without the key', async () => {
+    const { port, routerPort, metricsPort, dataPort } = bed.plan.p2p;
     const logs = ((await docker.getContainer(n1.agent).logs({ stdout: true, stderr: true })) as unknown as Buffer).toString('latin1');
     const peerId = /\/p2p\/(12D3Koo\w+)/.exec(logs)?.[1];
     expect(peerId, logs.slice(0, 2000)).toBeTruthy();
-    const cfg = { ip: n1.ip, port, routerPort, metricsPort, peerId, digest: img.a!.layers[0] };
+    const cfg = { ip: n1.ip, port, routerPort, metricsPort, dataPort, peerId, digest: img.a!.layers[0] };
     const out = JSON.parse(
       await bed.outsider(`
         import net from 'node:net';
@@ -199,6 +204,19 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
           out.stream = { opened: true };
         } catch (e) { out.stream = { opened: false, error: e.name + ': ' + e.message }; }
         await r.stop();
+        // The data port: TLS without a pre-shared key, and TLS-PSK with a key derived from another swarm key.
+        const { createDataClient, dataKeyOf } = await import('/opt/lo/dist/agent/dataPath.js');
+        const blobPath = '/v2/lop2p/a/blobs/' + cfg.digest;
+        try {
+          const r = await fetch('https://' + cfg.ip + ':' + cfg.dataPort + blobPath, { signal: AbortSignal.timeout(3000) });
+          out.dataTls = { status: r.status };
+        } catch (e) { out.dataTls = { error: code(e) }; }
+        const wrong = createDataClient(dataKeyOf(parseSwarmKey(generateSwarmKey())));
+        try {
+          const r = await wrong.fetch('https://' + cfg.ip + ':' + cfg.dataPort, { method: 'GET', path: blobPath, headers: {} }, 3000, AbortSignal.timeout(5000));
+          out.dataPsk = { status: r.status };
+        } catch (e) { out.dataPsk = { error: code(e) }; }
+        wrong.close();
         // The counters stay readable for the user (documented): the metrics port is on the node's addresses.
         out.metrics = { status: (await fetch('http://' + cfg.ip + ':' + cfg.metricsPort + '/metrics')).status };
         process.stdout.write(JSON.stringify(out));
@@ -207,6 +225,8 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
       registry: { status?: number; error?: string };
       raw: { bytes: number; multistream: boolean; oci: boolean };
       stream: { opened: boolean; error?: string };
+      dataTls: { status?: number; error?: string };
+      dataPsk: { status?: number; error?: string };
       metrics: { status: number };
     };
     console.log(`[p2p] outsider on the network: ${JSON.stringify(out)}`);
@@ -214,6 +234,10 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     // pnet answers with its 24-byte nonce and then only ciphertext: no protocol negotiation without the key.
     expect(out.raw).toMatchObject({ multistream: false, oci: false });
     expect(out.stream.opened).toBe(false);
+    // No HTTP status from the data port without the key: the handshake fails before a request is read.
+    expect(out.dataTls.status).toBeUndefined();
+    expect(out.dataPsk.status).toBeUndefined();
+    expect(out.dataPsk.error).toBeTruthy();
     expect(out.metrics.status).toBe(200);
     // The same blob is there for the node's own containerd (inside its namespace).
     expect((await ask(n1, `/v2/lop2p/a/blobs/${cfg.digest}`)).status).toBe(200);

@@ -22,6 +22,7 @@ const FULL: AgentOptions = {
   port: 31000,
   routerPort: 31001,
   metricsPort: 31002,
+  dataPort: 31003,
   host: '127.0.0.2',
   publicHost: '10.0.0.5',
   key: '/k/swarm.key',

@@ -22,6 +22,7 @@ import { createMetrics } from '../../src/agent/metrics.js';
 import { manifestMediaType, manifestTypeOf, parseOciPath, parseRange, tagResolvable } from '../../src/agent/ociPath.js';
 import { advertisedTags, startAgent } from '../../src/agent/agent.js';
 import { parsePeerRequest } from '../../src/agent/ociStream.js';
+import { createDataClient, dataKeyOf } from '../../src/agent/dataPath.js';
 import { ContainerdSource } from '../../src/agent/containerdSource.js';
 import { BootstrapState } from '../../src/agent/libp2pRouter.js';
 import { createRegistryHandler, type RegistryOptions } from '../../src/agent/registry.js';
@@ -697,14 +698,7 @@ describe('peers fetch over /lo/oci/1.0.0 only (issue 13)', () => {
       expect(new URL(a.url).hostname).toBe('127.0.0.1');
       expect(a.server.address()).toMatchObject({ address: '127.0.0.1' });
       // b finds a's copy in the DHT and fetches it on the stream; a answers from its own store (hop).
-      let got: Response | null = null;
-      for (let i = 0; i < 40 && got?.status !== 200; i++) {
-        await a.sync();
-        got = await fetch(`${b.url}/v2/team/app/blobs/${digest}`);
-        if (got.status !== 200) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(got!.status).toBe(200);
-      expect(Buffer.from(await got!.arrayBuffer()).equals(blob)).toBe(true);
+      expect((await pullUntil200(b, a, digest)).equals(blob)).toBe(true);
       const ranged = await fetch(`${b.url}/v2/team/app/blobs/${digest}`, { headers: { range: 'bytes=100-199' } });
       expect(ranged.status).toBe(206);
       expect(Buffer.from(await ranged.arrayBuffer()).equals(blob.subarray(100, 200))).toBe(true);
@@ -725,6 +719,148 @@ describe('peers fetch over /lo/oci/1.0.0 only (issue 13)', () => {
       ).rejects.toThrow();
     } finally {
       for (const agent of [intruder, b, a]) await agent.close();
+    }
+  }, 30_000);
+});
+
+/** Pulls a blob through `agent` until it finds `from`'s copy (announced again before each try). */
+async function pullUntil200(agent: Awaited<ReturnType<typeof startAgent>>, from: typeof agent, digest: string): Promise<Buffer> {
+  let got: Response | null = null;
+  for (let i = 0; i < 40 && got?.status !== 200; i++) {
+    await from.sync();
+    got = await fetch(`${agent.url}/v2/team/app/blobs/${digest}`);
+    if (got.status !== 200) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(got!.status).toBe(200);
+  return Buffer.from(await got!.arrayBuffer());
+}
+
+/** A TCP port free on every loopback address right now (the agents of a cluster share their data port). */
+async function freePort(): Promise<number> {
+  const s = http.createServer();
+  s.listen(0, '0.0.0.0');
+  await once(s, 'listening');
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('the TLS-PSK data path between agents', () => {
+  const common = { port: 0, routerPort: 0, metricsPort: 0, resolveLatest: false, registries: [] };
+  const routerOf = (agent: Awaited<ReturnType<typeof startAgent>>): string => agent.router.addresses().find((m) => m.includes('/tcp/'))!;
+  /** Two agents on two loopback addresses with the same data port, as on a cluster network; b bootstraps from a. */
+  const startPair = async (held: MemorySource, o: { resolveTimeoutMs: number; aDataPort?: boolean }) => {
+    const key = parseSwarmKey(generateSwarmKey());
+    const dataPort = await freePort();
+    const aPort = o.aDataPort === false ? {} : { dataPort };
+    const a = await startAgent(
+      { ...common, ...aPort, publicHost: '127.0.0.1', psk: key, bootstrap: [], resolveTimeoutMs: o.resolveTimeoutMs },
+      { source: held },
+    );
+    const b = await startAgent(
+      { ...common, publicHost: '127.0.0.2', dataPort, psk: key, bootstrap: [routerOf(a)], resolveTimeoutMs: o.resolveTimeoutMs },
+      { source: new MemorySource() },
+    );
+    return { key, dataPort, a, b };
+  };
+  const fetchesOf = async (agent: Awaited<ReturnType<typeof startAgent>>, transport: string): Promise<number> => {
+    const text = await (await fetch(agent.metricsUrl)).text();
+    return Number(new RegExp(`lo_p2p_peer_fetches_total\\{transport="${transport}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+  };
+
+  it('derives its key from the swarm key with a label: stable, 32 bytes, not the swarm key, different per cluster', () => {
+    const key = parseSwarmKey(generateSwarmKey());
+    expect(dataKeyOf(key).equals(dataKeyOf(key))).toBe(true);
+    expect(dataKeyOf(key)).toHaveLength(32);
+    expect(Buffer.from(key).includes(dataKeyOf(key))).toBe(false);
+    expect(dataKeyOf(key).equals(dataKeyOf(parseSwarmKey(generateSwarmKey())))).toBe(false);
+  });
+
+  it('moves a blob over the data port, refuses another key at the handshake, serves local content only and pulls only', async () => {
+    const blob = randomBytes(3 << 20);
+    const held = new MemorySource();
+    const digest = held.add(blob);
+    const { key, dataPort, a, b } = await startPair(held, { resolveTimeoutMs: 2000 });
+    let handshakes = 0;
+    a.dataServer!.on('secureConnection', () => handshakes++);
+    const good = createDataClient(dataKeyOf(key));
+    const wrong = createDataClient(dataKeyOf(parseSwarmKey(generateSwarmKey())));
+    const pull = { method: 'GET' as const, path: `/v2/team/app/blobs/${digest}`, headers: {} };
+    try {
+      expect(a.dataServer!.address()).toMatchObject({ address: '127.0.0.1', port: dataPort });
+      expect((await pullUntil200(b, a, digest)).equals(blob)).toBe(true);
+      const ranged = await fetch(`${b.url}/v2/team/app/blobs/${digest}`, { headers: { range: 'bytes=100-199' } });
+      expect(ranged.status).toBe(206);
+      expect(Buffer.from(await ranged.arrayBuffer()).equals(blob.subarray(100, 200))).toBe(true);
+      // Every pull went over the data port, none over the libp2p stream.
+      expect(await fetchesOf(b, 'data')).toBeGreaterThanOrEqual(2);
+      expect(await fetchesOf(b, 'stream')).toBe(0);
+
+      // HEADs reuse the warm keep-alive connection (their empty answers are read to the end, not cut).
+      const before = handshakes;
+      for (let i = 0; i < 5; i++) expect((await fetch(`${b.url}/v2/team/app/blobs/${digest}`, { method: 'HEAD' })).status).toBe(200);
+      expect(handshakes - before).toBeLessThanOrEqual(1);
+
+      // Another key: the TLS handshake fails (bad record mac), no HTTP request is ever read.
+      await expect(good.fetch('https://127.0.0.1:' + dataPort, pull, 2000, AbortSignal.timeout(3000))).resolves.toMatchObject({
+        status: 200,
+      });
+      await expect(wrong.fetch('https://127.0.0.1:' + dataPort, pull, 2000, AbortSignal.timeout(3000))).rejects.toThrow(
+        /EPROTO|alert|handshake|mac/i,
+      );
+      // Plain HTTP on the data port gets no answer either.
+      await expect(fetch(`http://127.0.0.1:${dataPort}${pull.path}`, { signal: AbortSignal.timeout(3000) })).rejects.toThrow();
+
+      // No onward relay: b answers its data port from its own store only, although b itself would find a's copy.
+      const viaB = await good.fetch('https://127.0.0.2:' + dataPort, pull, 2000, AbortSignal.timeout(3000));
+      viaB.body.resume();
+      expect(viaB.status).toBe(404);
+      expect((await fetch(`${b.url}${pull.path}`)).status).toBe(200);
+
+      // Only pulls of manifests and blobs: anything else is 400 before the registry sees it.
+      for (const path of ['/v2/', '/v2/_catalog', '/metrics']) {
+        const r = await good.fetch('https://127.0.0.1:' + dataPort, { ...pull, path }, 2000, AbortSignal.timeout(3000));
+        r.body.resume();
+        expect(r.status).toBe(400);
+      }
+    } finally {
+      good.close();
+      wrong.close();
+      for (const agent of [b, a]) await agent.close();
+    }
+  }, 30_000);
+
+  it('asks connected peers directly: content that is in no DHT record is still found, and a miss is still a 404', async () => {
+    const held = new MemorySource();
+    const { a, b } = await startPair(held, { resolveTimeoutMs: 50 });
+    try {
+      for (let i = 0; i < 50 && b.router.peerCount() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      // Let the advertising passes after the connection run; then a gets a blob no event announces.
+      await new Promise((r) => setTimeout(r, 800));
+      const blob = randomBytes(1 << 20);
+      const digest = held.add(blob);
+      const got = await fetch(`${b.url}/v2/team/app/blobs/${digest}`);
+      expect(got.status).toBe(200);
+      expect(Buffer.from(await got.arrayBuffer()).equals(blob)).toBe(true);
+      expect((await fetch(`${b.url}/v2/team/app/blobs/sha256:${'0'.repeat(64)}`)).status).toBe(404);
+    } finally {
+      for (const agent of [b, a]) await agent.close();
+    }
+  }, 30_000);
+
+  it('falls back to the /lo/oci/1.0.0 stream when the peer has no data port', async () => {
+    const blob = randomBytes(1 << 20);
+    const held = new MemorySource();
+    const digest = held.add(blob);
+    // a runs without a data port (an older agent, or the port filtered): b's data pull is refused, the stream carries it.
+    const { a, b } = await startPair(held, { resolveTimeoutMs: 2000, aDataPort: false });
+    try {
+      expect(a.dataServer).toBeNull();
+      expect((await pullUntil200(b, a, digest)).equals(blob)).toBe(true);
+      expect(await fetchesOf(b, 'stream')).toBeGreaterThanOrEqual(1);
+      expect(await fetchesOf(b, 'data')).toBe(0);
+    } finally {
+      for (const agent of [b, a]) await agent.close();
     }
   }, 30_000);
 });

@@ -106,6 +106,7 @@ describe('defaults', () => {
           port: 30020,
           routerPort: 30021,
           metricsPort: 30022,
+          dataPort: 30023,
           resolveTimeoutMs: 20,
           resolveLatest: false,
           resolveTags: [],

@@ -136,11 +136,12 @@ describe("Docker's own network names", () => {
 describe('P2P ports', () => {
   const p2p = (key: string, port: number): string => `${HEAD}${net()}  registries:\n    p2p:\n      ${key}: ${port}\n`;
   it.each([6443, 10250, 10248, 10249, 10256, 10257, 10259, 2379, 2380])(
-    'refuses %i, taken inside every node, as port, routerPort and metricsPort',
+    'refuses %i, taken inside every node, as port, routerPort, metricsPort and dataPort',
     (n) => {
       expectIssue(p2p('port', n), 'spec.registries.p2p.port', /already taken by .* inside every kind node/, 13);
       expectIssue(p2p('routerPort', n), 'spec.registries.p2p.routerPort', /already taken by/, 13);
       expectIssue(p2p('metricsPort', n), 'spec.registries.p2p.metricsPort', /already taken by/, 13);
+      expectIssue(p2p('dataPort', n), 'spec.registries.p2p.dataPort', /already taken by/, 13);
     },
   );
   const mapped = (containerPort: number, workers: number, p2pBody = ''): string =>
@@ -148,6 +149,7 @@ describe('P2P ports', () => {
   it('refuses a host port that maps onto the agent registry or libp2p port when the agent runs', () => {
     expectIssue(mapped(30020, 1), 'spec.nodes.hostPorts[0].containerPort', /P2P agent's registry port/, 14);
     expectIssue(mapped(30021, 1), 'spec.nodes.hostPorts[0].containerPort', /P2P agent's libp2p port/, 14);
+    expectIssue(mapped(30023, 1), 'spec.nodes.hostPorts[0].containerPort', /P2P agent's data port/, 14);
     expectIssue(
       mapped(31000, 0, '  registries:\n    p2p:\n      enabled: true\n      port: 31000\n'),
       'spec.nodes.hostPorts[0].containerPort',

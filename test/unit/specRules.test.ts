@@ -94,13 +94,17 @@ describe('cross-field rules, each on its own', () => {
     expect(run(p2pPortsDiffer, metrics, { wrote: ['spec.registries.p2p.metricsPort'] })).toEqual([
       'spec.registries.p2p.metricsPort: metricsPort 30021 is the same as p2p.routerPort',
     ]);
+    const data = custom({ registries: { p2p: { dataPort: 30022 } } });
+    expect(run(p2pPortsDiffer, data, { wrote: ['spec.registries.p2p.dataPort'] })).toEqual([
+      'spec.registries.p2p.dataPort: dataPort 30022 is the same as p2p.metricsPort',
+    ]);
   });
 });
 
 describe('defaults', () => {
   it('come from the schema', () => {
     expect(SPEC_DEFAULTS.sharedNetwork).toEqual({ name: 'lok8s-registries', cidr: '10.125.200.0/24' });
-    expect(SPEC_DEFAULTS.p2p).toEqual({ port: 30020, routerPort: 30021, metricsPort: 30022, dialTimeout: '200ms' });
+    expect(SPEC_DEFAULTS.p2p).toEqual({ port: 30020, routerPort: 30021, metricsPort: 30022, dataPort: 30023, dialTimeout: '200ms' });
     expect(SPEC_DEFAULTS.kubernetesVersion).toBe('v1.34.0');
     expect(SPEC_DEFAULTS.mirrors.map((m) => m.registry)).toEqual(['docker.io', 'quay.io', 'registry.k8s.io', 'ghcr.io']);
   });

@@ -1,12 +1,14 @@
 import { request } from 'node:http';
+import { request as requestTls, type Agent as TlsAgent } from 'node:https';
 import type { PeerRequest, PeerResponse } from '../router.js';
 
 /** Response headers a relay uses; nothing else crosses between agents. */
 export const PEER_RESPONSE_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'docker-content-digest'];
 
 /**
- * A PeerRequest to an agent's HTTP registry at `base` (`http://127.0.0.1:30020`): how the serving side of the
- * `/lo/oci/1.0.0` stream asks its own registry, with `extraHeaders` (the hop header) added.
+ * A PeerRequest to an agent's registry at `base`: `http://127.0.0.1:30020` is how the serving side of both
+ * peer transports asks its own registry, with `extraHeaders` (the hop header) added; `https://<peer>:30023`
+ * with `agent` (the TLS-PSK keep-alive agent of dataPath.ts) is a pull from a peer's data port.
  */
 export function fetchOverHttp(
   base: string,
@@ -14,9 +16,11 @@ export function fetchOverHttp(
   timeoutMs: number,
   signal: AbortSignal,
   extraHeaders: Record<string, string> = {},
+  agent?: TlsAgent,
 ): Promise<PeerResponse> {
   return new Promise((resolve, reject) => {
-    const r = request(base + req.path, { method: req.method, headers: { ...req.headers, ...extraHeaders }, signal });
+    const options = { method: req.method, headers: { ...req.headers, ...extraHeaders }, signal };
+    const r = agent ? requestTls(base + req.path, { ...options, agent }) : request(base + req.path, options);
     // Also covers a registry that stops sending: no bytes for timeoutMs.
     r.setTimeout(timeoutMs, () => r.destroy(new Error(`${base} timed out after ${timeoutMs} ms`)));
     r.on('response', (res) => {

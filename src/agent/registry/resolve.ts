@@ -30,7 +30,10 @@ export function createResolver(source: ContentSource, serveLocal: ServeLocal, pe
         lookup?.cancel();
         return true;
       }
-      return lookup !== null && (await peers.relayTag(ctx, registry, name, tag, lookup.iterable, signal));
+      if (lookup === null) return false;
+      const accept = String(ctx.req.headers.accept ?? '*/*');
+      const found = peers.withDirect(lookup.iterable, `/v2/${name}/manifests/${tag}?ns=${encodeURIComponent(registry)}`, accept);
+      return peers.relayTag(ctx, registry, name, tag, found, signal);
     },
     async byDigest(ctx, digest, name, asManifest, signal) {
       const lookup = ctx.hop ? null : started(peers.providers(digestKey(digest), 'digest', signal));
@@ -38,7 +41,10 @@ export function createResolver(source: ContentSource, serveLocal: ServeLocal, pe
         lookup?.cancel();
         return true;
       }
-      return lookup !== null && (await peers.relayDigest(ctx, digest, name, asManifest, lookup.iterable, signal));
+      if (lookup === null) return false;
+      const accept = String(ctx.req.headers.accept ?? '*/*');
+      const found = peers.withDirect(lookup.iterable, `/v2/${name}/${asManifest ? 'manifests' : 'blobs'}/${digest}`, accept);
+      return peers.relayDigest(ctx, digest, name, asManifest, found, signal);
     },
   };
 }

@@ -23,6 +23,7 @@ export function registerP2P(program: Command, ctx: CliContext): void {
       port: f.port,
       routerPort: f.routerPort,
       metricsPort: f.metricsPort,
+      dataPort: f.dataPort > 0 ? f.dataPort : undefined,
       host: f.host,
       publicHost: f.publicHost,
       psk: await readSwarmKey(f.key),
@@ -37,7 +38,7 @@ export function registerP2P(program: Command, ctx: CliContext): void {
       log,
     });
     log(
-      `lo p2p agent: registry on ${agent.url}, metrics on ${f.publicHost}:${f.metricsPort}, libp2p ${agent.router.addresses().join(' ')}`,
+      `lo p2p agent: registry on ${agent.url}, metrics on ${f.publicHost}:${f.metricsPort}, data port ${f.dataPort > 0 ? `${f.publicHost}:${f.dataPort}` : 'off'}, libp2p ${agent.router.addresses().join(' ')}`,
     );
     await new Promise<void>((resolve) => {
       const stop = (): void => {
