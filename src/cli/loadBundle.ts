@@ -39,15 +39,31 @@ export function compileCacheRoot({ env, platform = process.platform, home = home
   return join(env.XDG_CACHE_HOME || join(home, '.cache'), 'lo');
 }
 
-/** The cache file's name for this command line: its first word when it looks like a command, else `root`. */
+/**
+ * Commands made of subcommands that run different code (`registry up` and `registry status`): each subcommand has
+ * its own cache file, or the first one run would leave the others compiling what it did not run, for good.
+ * test/unit/loadBundle.test.ts checks this list against the program.
+ */
+export const WITH_SUBCOMMANDS: ReadonlySet<string> = new Set(['images', 'p2p', 'registries', 'registry']);
+
+/**
+ * The cache file's name for this command line: its first word when it looks like a command (`registry-up` for a
+ * subcommand of WITH_SUBCOMMANDS), `other` when it does not, `root` without one.
+ */
 export function cacheName(argv: readonly string[]): string {
   const args = argv.slice(2);
+  const word = /^[a-z][a-z0-9]{0,31}$/;
+  let command: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '-c' || a === '--config') i++;
-    else if (!a.startsWith('-')) return /^[a-z][a-z0-9]{0,31}$/.test(a) ? a : 'other';
+    else if (a.startsWith('-')) continue;
+    else if (command !== undefined) return word.test(a) ? `${command}-${a}` : command;
+    else if (!word.test(a)) return 'other';
+    else if (!WITH_SUBCOMMANDS.has(a)) return a;
+    else command = a;
   }
-  return 'root';
+  return command ?? 'root';
 }
 
 /** The payload when `file` holds one whose digest matches, else undefined. */
@@ -112,7 +128,9 @@ export function loadBundle({ bundle, cacheRoot, argv, importModule }: LoadBundle
   const req = createRequire(bundle);
   if (!cacheRoot) return { exports: req(bundle) as LoadedBundle['exports'], cacheHit: false, save: () => {} };
 
-  const source = readFileSync(bundle, 'utf8');
+  // latin1: the bundle is ASCII (esbuild escapes the rest; scripts/bundle.js checks), and one byte per character
+  // is read without UTF-8 decoding.
+  const source = readFileSync(bundle, 'latin1');
   // The build writes the bundle's digest beside it (scripts/bundle.js); without it, size and mtime stand in.
   let id: string;
   try {

@@ -41,7 +41,9 @@ export function socketLookup({ env, pingTimeoutMs, log = silentLog }: SocketLook
   const get = (path: string): Promise<unknown> => getJson(socketPath, path, ac.signal);
   const engine: LookupEngine = {
     listContainers: ((opts: { all: boolean; filters: Record<string, string[]> }) =>
-      get(`/containers/json?all=${String(opts.all)}&filters=${encodeURIComponent(JSON.stringify(opts.filters))}`)) as Docker['listContainers'],
+      get(
+        `/containers/json?all=${String(opts.all)}&filters=${encodeURIComponent(JSON.stringify(opts.filters))}`,
+      )) as Docker['listContainers'],
     getNetwork: ((id: string) => ({ inspect: () => get(`/networks/${encodeURIComponent(id)}`) })) as unknown as Docker['getNetwork'],
   };
   // The narrow clients take a dockerode instance; they call only the two methods above on the paths used here.
