@@ -157,6 +157,16 @@ export async function bundle() {
     logLevel: 'warning',
     metafile: true,
   });
+  // bin/lo.js is CommonJS (no ES module loader at start-up): it requires the loader as CommonJS too.
+  await build({
+    entryPoints: [join(root, 'src', 'cli', 'loadBundle.ts')],
+    outfile: join(outdir, 'start.cjs'),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    logLevel: 'warning',
+  });
   // src/cli/loadBundle.ts reads the bundle as latin1 (no UTF-8 decoding): esbuild's default charset is ASCII.
   if (/[^\x00-\x7f]/.test(await readFile(outfile, 'latin1'))) throw new Error(`${outfile}: not ASCII (loadBundle reads it as latin1)`);
   // The code cache's key (src/cli/loadBundle.ts): a new build never meets an old build's cached code.
