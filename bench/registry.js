@@ -8,7 +8,7 @@
  *     work in-process (target <= 2); status with one registry frozen and one stopped vs one probe timeout plus
  *     status with all running (target <= 1.2: the probes run in parallel);
  *  4. a warm pull of a cached image through a mirror vs straight from its upstream (target <= 1.2).
- * The docker CLI is used for the baseline only. Everything is labelled with a bench run id and removed at the end.
+ * BENCH_REGISTRY_COLD_ONLY=1 runs part 1 only. The docker CLI is used for the baseline only. Everything is labelled with a bench run id and removed at the end.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -40,6 +40,7 @@ export async function run(report) {
   const defaultOpts = { domain: 'lok8s.dev', cwd: dir }; // no clusters/ in dir: the built-in default spec
   try {
     await coldUp(report, { docker, dir, deps, env, defaultOpts, runId });
+    if (process.env.BENCH_REGISTRY_COLD_ONLY === '1') return; // the cold up alone (its ratios), for quick runs
     const bench = await benchProject(report, { docker, dir, deps, runId });
     await noopAndStatus(report, { deps, bench });
     await warmPull(report, { dir, bench, runId, deps, docker });

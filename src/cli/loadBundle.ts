@@ -66,6 +66,17 @@ export function cacheName(argv: readonly string[]): string {
   return command ?? 'root';
 }
 
+/**
+ * The command lines the light bundle runs (dist/bundle/lo-light.cjs, scripts/bundle.js: without the code only other
+ * commands use), by cacheName: `lo plan ...` and `lo` with options only (`--help`, `--version`).
+ */
+export const LIGHT_COMMANDS: ReadonlySet<string> = new Set(['plan', 'root']);
+
+/** The bundle file bin/lo.js runs for this command line: `lo-light.cjs` or `lo.cjs`. */
+export function bundleFileFor(argv: readonly string[]): string {
+  return LIGHT_COMMANDS.has(cacheName(argv)) ? 'lo-light.cjs' : 'lo.cjs';
+}
+
 /** The payload when `file` holds one whose digest matches, else undefined. */
 export function readCacheFile(file: string): Buffer | undefined {
   let data: Buffer;
@@ -111,7 +122,7 @@ export interface LoadedBundle {
 }
 
 export interface LoadBundleOptions {
-  /** dist/bundle/lo.cjs */
+  /** dist/bundle/lo.cjs or lo-light.cjs (bundleFileFor) */
   bundle: string;
   /** compileCacheRoot(...), undefined for no cache */
   cacheRoot: string | undefined;

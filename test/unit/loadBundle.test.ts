@@ -6,7 +6,15 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cacheName, compileCacheRoot, pruneBuilds, readCacheFile, WITH_SUBCOMMANDS, writeCacheFile } from '../../src/cli/loadBundle.js';
+import {
+  bundleFileFor,
+  cacheName,
+  compileCacheRoot,
+  pruneBuilds,
+  readCacheFile,
+  WITH_SUBCOMMANDS,
+  writeCacheFile,
+} from '../../src/cli/loadBundle.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -60,6 +68,24 @@ describe('compileCacheRoot and cacheName', () => {
     expect(cacheName(['node', 'lo', 'plan', 'lokal'])).toBe('plan'); // an argument, not a subcommand
     expect(cacheName(['node', 'lo', '--config', 'plan', 'plan'])).toBe('plan');
     expect(cacheName(['node', 'lo', '../../etc/passwd'])).toBe('other');
+  });
+});
+
+describe('bundleFileFor', () => {
+  it('the light bundle for plan and option-only command lines, the whole one for every other command', () => {
+    for (const args of [
+      [],
+      ['--help'],
+      ['-V'],
+      ['--version'],
+      ['plan'],
+      ['plan', '--json', '--hosts'],
+      ['-c', 'x.yaml', 'plan'],
+      ['plan', '--help'],
+    ])
+      expect(bundleFileFor(['node', 'lo', ...args]), args.join(' ')).toBe('lo-light.cjs');
+    for (const args of [['registry', 'up'], ['provision'], ['help', 'plan'], ['-c', 'plan', 'doctor'], ['p2p', 'agent'], ['../x']])
+      expect(bundleFileFor(['node', 'lo', ...args]), args.join(' ')).toBe('lo.cjs');
   });
 });
 
