@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -218,6 +218,10 @@ describe('bin/lo.js (built)', () => {
   it('the light bundle (plan, help, version) is a fraction of the whole one and runs each of its command lines', async () => {
     const size = (f: string): number => statSync(join(REPO, 'dist', 'bundle', f)).size;
     expect(size('lo-light.cjs')).toBeLessThan(size('lo.cjs') / 2);
+    // nor what only applying commands load (esbuild names each bundled module in a comment); ora only with a terminal
+    const light = readFileSync(join(REPO, 'dist', 'bundle', 'lo-light.cjs'), 'latin1');
+    expect(readFileSync(join(REPO, 'dist', 'bundle', 'lo.cjs'), 'latin1')).toContain('node_modules/node-forge/');
+    for (const dep of ['ora', 'node-forge', 'execa', 'dockerode', 'docker-modem']) expect(light).not.toContain(`node_modules/${dep}/`);
     const env = { ...process.env, LO_STATE_DIR: stateDir, CAROOT: caRoot };
     const bin = (args: string[]) => run(process.execPath, [join(REPO, 'bin', 'lo.js'), ...args], { cwd, env });
     expect((await bin(['--help'])).stdout).toContain('registry');
