@@ -35,7 +35,16 @@ export async function run(report) {
   const paths = { stateDir: join(dir, 'state'), caRoot: join(dir, 'caroot') };
   const extraLabels = { [RUN_LABEL]: runId };
   const deps = { paths, extraLabels };
-  const env = { ...process.env, LO_STATE_DIR: paths.stateDir, CAROOT: paths.caRoot, LO_EXTRA_LABELS: `${RUN_LABEL}=${runId}` };
+  // The CLI's code cache in the bench's own directory: warmed by an untimed run before the timed ones (as bench/cli.js
+  // does), so the samples are the CLI as it runs every day, not the first run after a build.
+  const env = {
+    ...process.env,
+    LO_STATE_DIR: paths.stateDir,
+    CAROOT: paths.caRoot,
+    LO_EXTRA_LABELS: `${RUN_LABEL}=${runId}`,
+    XDG_CACHE_HOME: join(dir, 'cache'),
+  };
+  delete env.LO_COMPILE_CACHE;
   const docker = new Docker();
   const defaultOpts = { domain: 'lok8s.dev', cwd: dir }; // no clusters/ in dir: the built-in default spec
   try {
@@ -74,6 +83,8 @@ async function coldUp(report, { docker, dir, deps, env, defaultOpts, runId }) {
   const t0 = performance.now();
   await registryUp(defaultOpts, deps);
   report.note(`first up incl. CA and 5 certificates: ${((performance.now() - t0) / 1000).toFixed(2)} s (not part of the ratio)`);
+  await registryClean(defaultOpts, { ...deps, shared: true });
+  await sh('node', [LO, 'registry', 'up', '--json'], { env, cwd: dir }); // fills the CLI's code cache (registry-up)
   await registryClean(defaultOpts, { ...deps, shared: true });
 
   const dockerCommands = baselineCommands(plan);
