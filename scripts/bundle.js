@@ -25,6 +25,7 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'bundle');
 const outfile = join(outdir, 'lo.cjs');
+const lightfile = join(outdir, 'lo-light.cjs');
 
 /** Dependencies only `lo p2p agent` loads: not bundled. */
 export const AGENT_ONLY = [
@@ -142,28 +143,75 @@ const distUrls = {
   },
 };
 
+/**
+ * The light bundle, dist/bundle/lo-light.cjs: what `lo plan`, `lo --help` and `lo --version` run (bin/lo.js picks
+ * it, lightBundle in src/cli/loadBundle.ts). The same entry, but every dynamic import() those commands never make
+ * (the other commands' use cases: applying to Docker, TLS, kind, images, ...) becomes a stub that throws, and
+ * dockerode (plan uses it only for a DOCKER_HOST that is not a unix socket) loads from node_modules: ~0.9 MB instead
+ * of ~2.5, so Node reads less and V8 deserialises less cached code (docs/speed.md). Each bundle is still one whole
+ * CommonJS file for the code cache.
+ */
+const LIGHT_IMPORTS = [
+  { from: /[\\/]src[\\/]cli$/, request: /^\.\/commands\/[a-z0-9]+\.js$/ }, // every command registers: help lists them all
+  { from: /[\\/]src[\\/]cli[\\/]commands$/, request: /^\.\.\/\.\.\/usecases\/plan\.js$/ }, // `lo plan`
+  { from: /[\\/]src[\\/]cli$/, request: /^\.\.\/usecases\/registrySetup\.js$/ }, // its shared-mirror lookup
+];
+const lightImports = {
+  name: 'light-imports',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || LIGHT_IMPORTS.some((l) => l.from.test(args.resolveDir) && l.request.test(args.path)))
+        return undefined;
+      // require()d from node_modules: an import() inside the vm.Script has no loader (src/cli/loadBundle.ts)
+      if (args.path === 'dockerode') return { path: 'dockerode', namespace: 'lo-require' };
+      return { path: `${relative(root, args.resolveDir)}/${args.path}`, namespace: 'lo-not-light' };
+    });
+    b.onResolve({ filter: /^dockerode$/ }, (args) => (args.namespace === 'lo-require' ? { path: 'dockerode', external: true } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lo-require' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'lo-not-light' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`internal: ${args.path} is not in dist/bundle/lo-light.cjs (scripts/bundle.js)`)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 export async function bundle() {
   await rm(outdir, { recursive: true, force: true }); // nothing of an earlier build left behind
-  const result = await build({
-    entryPoints: [join(root, 'src', 'cli', 'main.ts')],
-    outfile,
+  const cli = (file, plugins = []) =>
+    build({
+      entryPoints: [join(root, 'src', 'cli', 'main.ts')],
+      outfile: file,
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      external: AGENT_ONLY,
+      plugins: [...plugins, precompiledValidator, lazyRequires, agentFromDist, distUrls],
+      legalComments: 'none',
+      logLevel: 'warning',
+      metafile: true,
+    });
+  const [result] = await Promise.all([cli(outfile), cli(lightfile, [lightImports])]);
+  // bin/lo.js is CommonJS (no ES module loader at start-up): it requires the loader as CommonJS too.
+  await build({
+    entryPoints: [join(root, 'src', 'cli', 'loadBundle.ts')],
+    outfile: join(outdir, 'start.cjs'),
     bundle: true,
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    external: AGENT_ONLY,
-    plugins: [precompiledValidator, lazyRequires, agentFromDist, distUrls],
-    legalComments: 'none',
     logLevel: 'warning',
-    metafile: true,
   });
-  // The code cache's key (src/cli/loadBundle.ts): a new build never meets an old build's cached code.
-  await writeFile(
-    `${outfile}.sha256`,
-    `${createHash('sha256')
-      .update(await readFile(outfile))
-      .digest('hex')}\n`,
-  );
+  for (const file of [outfile, lightfile]) {
+    const bytes = await readFile(file);
+    // src/cli/loadBundle.ts reads a bundle as latin1 (no UTF-8 decoding): esbuild's default charset is ASCII.
+    if (bytes.some((b) => b > 0x7f)) throw new Error(`${file}: not ASCII (loadBundle reads it as latin1)`);
+    // The code cache's key (src/cli/loadBundle.ts): a new build never meets an old build's cached code.
+    await writeFile(`${file}.sha256`, `${createHash('sha256').update(bytes).digest('hex')}\n`);
+  }
   return result;
 }
 

@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ExitCode, LoError } from '../errors/loError.js';
 import { shellCommand } from '../util/shell.js';
 import type { ContainerSpec, DockerClients } from '../adapters/docker/index.js';
@@ -194,7 +195,7 @@ export async function applyRegistries(plan: Plan, deps: ApplyDeps): Promise<Acti
         await Promise.all([...new Set(made.map((r) => r.image))].map(async (ref) => [ref, await docker.images.id(ref)] as const)),
       );
       const unproven = new Map(made.filter((r) => !proven.has(ids.get(r.image) ?? '')).map((r) => [r.image, r] as const));
-      await Promise.all([...unproven.values()].map((r) => checkSupervisorShell(docker, r)));
+      await Promise.all([...unproven.values()].map((r) => checkSupervisorShellOnce(docker, r, ids.get(r.image), plan.paths.stateDir)));
     }),
   );
 
@@ -428,6 +429,18 @@ async function createAndStart(docker: DockerClients, spec: ContainerSpec, hash: 
   }
   await docker.containers.start(state.id);
   return { created };
+}
+
+/**
+ * checkSupervisorShell once per image ID on this machine: an image ID names the image's content, so a shell found
+ * in it stays found. The look-up (a container created, an archive read, the container removed) was the one step
+ * every mirror of a cold `up` waited for; a marker file `<state>/image-checks/<id>` remembers it passed.
+ */
+async function checkSupervisorShellOnce(docker: DockerClients, r: RegistryPlan, imageId: string | null | undefined, stateDir: string) {
+  const marker = imageId && /^sha256:[0-9a-f]{64}$/.test(imageId) ? join(stateDir, 'image-checks', imageId.replace(':', '-')) : undefined;
+  if (marker && existsSync(marker)) return;
+  await checkSupervisorShell(docker, r);
+  if (marker) await writeFileAtomic(marker, 'has /bin/sh\n', PUBLIC_MODE).catch(() => undefined); // a marker not written only costs the look-up again
 }
 
 /**

@@ -39,15 +39,42 @@ export function compileCacheRoot({ env, platform = process.platform, home = home
   return join(env.XDG_CACHE_HOME || join(home, '.cache'), 'lo');
 }
 
-/** The cache file's name for this command line: its first word when it looks like a command, else `root`. */
+/**
+ * Commands made of subcommands that run different code (`registry up` and `registry status`): each subcommand has
+ * its own cache file, or the first one run would leave the others compiling what it did not run, for good.
+ * test/unit/loadBundle.test.ts checks this list against the program.
+ */
+export const WITH_SUBCOMMANDS: ReadonlySet<string> = new Set(['images', 'p2p', 'registries', 'registry']);
+
+/**
+ * The cache file's name for this command line: its first word when it looks like a command (`registry-up` for a
+ * subcommand of WITH_SUBCOMMANDS), `other` when it does not, `root` without one.
+ */
 export function cacheName(argv: readonly string[]): string {
   const args = argv.slice(2);
+  const word = /^[a-z][a-z0-9]{0,31}$/;
+  let command: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '-c' || a === '--config') i++;
-    else if (!a.startsWith('-')) return /^[a-z][a-z0-9]{0,31}$/.test(a) ? a : 'other';
+    else if (a.startsWith('-')) continue;
+    else if (command !== undefined) return word.test(a) ? `${command}-${a}` : command;
+    else if (!word.test(a)) return 'other';
+    else if (!WITH_SUBCOMMANDS.has(a)) return a;
+    else command = a;
   }
-  return 'root';
+  return command ?? 'root';
+}
+
+/**
+ * The command lines the light bundle runs (dist/bundle/lo-light.cjs, scripts/bundle.js: without the code only other
+ * commands use), by cacheName: `lo plan ...` and `lo` with options only (`--help`, `--version`).
+ */
+export const LIGHT_COMMANDS: ReadonlySet<string> = new Set(['plan', 'root']);
+
+/** The bundle file bin/lo.js runs for this command line: `lo-light.cjs` or `lo.cjs`. */
+export function bundleFileFor(argv: readonly string[]): string {
+  return LIGHT_COMMANDS.has(cacheName(argv)) ? 'lo-light.cjs' : 'lo.cjs';
 }
 
 /** The payload when `file` holds one whose digest matches, else undefined. */
@@ -95,7 +122,7 @@ export interface LoadedBundle {
 }
 
 export interface LoadBundleOptions {
-  /** dist/bundle/lo.cjs */
+  /** dist/bundle/lo.cjs or lo-light.cjs (bundleFileFor) */
   bundle: string;
   /** compileCacheRoot(...), undefined for no cache */
   cacheRoot: string | undefined;
@@ -112,7 +139,9 @@ export function loadBundle({ bundle, cacheRoot, argv, importModule }: LoadBundle
   const req = createRequire(bundle);
   if (!cacheRoot) return { exports: req(bundle) as LoadedBundle['exports'], cacheHit: false, save: () => {} };
 
-  const source = readFileSync(bundle, 'utf8');
+  // latin1: the bundle is ASCII (esbuild escapes the rest; scripts/bundle.js checks), and one byte per character
+  // is read without UTF-8 decoding.
+  const source = readFileSync(bundle, 'latin1');
   // The build writes the bundle's digest beside it (scripts/bundle.js); without it, size and mtime stand in.
   let id: string;
   try {

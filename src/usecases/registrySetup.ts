@@ -2,6 +2,7 @@ import type { LoadSpecOptions } from '../spec/loadSpec.js';
 import type { ClusterSpec } from '../spec/types.js';
 import { connectClients, DockerUnreachableError, type DockerClients } from '../adapters/docker/index.js';
 import { observeShared } from '../adapters/docker/observeShared.js';
+import { socketLookup } from '../adapters/docker/socketLookup.js';
 import type { EnsureTls } from '../apply/types.js';
 import { EMPTY_OBSERVED, type ObservedShared, type Plan } from '../plan/types.js';
 import { loadPlan, type PlanDeps } from './plan.js';
@@ -49,13 +50,15 @@ export async function setup(opts: LoadSpecOptions, deps: RegistryDeps): Promise<
  */
 export function observeSharedOrNothing(env: NodeJS.ProcessEnv): (spec: ClusterSpec) => Promise<ObservedShared> {
   return async (spec) => {
-    let docker: DockerClients;
+    // Over the unix socket without dockerode (most of `lo plan`'s start-up otherwise), the ping alongside.
+    const lookup = socketLookup({ env, pingTimeoutMs: 800 });
     try {
-      docker = await connectClients({ env, pingTimeoutMs: 800 });
+      if (lookup) return (await Promise.all([observeShared(lookup.clients, spec), lookup.ping()]))[0];
+      const docker: DockerClients = await connectClients({ env, pingTimeoutMs: 800 });
+      return await observeShared(docker, spec);
     } catch (err) {
       if (err instanceof DockerUnreachableError) return EMPTY_OBSERVED;
       throw err;
     }
-    return observeShared(docker, spec);
   };
 }

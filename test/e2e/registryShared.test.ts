@@ -5,7 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
-import { registryClean, registryDown, registryStatus, registryUp } from '../../src/usecases/registry.js';
+import { observeSharedOrNothing, registryClean, registryDown, registryStatus, registryUp } from '../../src/usecases/registry.js';
+import { observeShared } from '../../src/adapters/docker/observeShared.js';
+import { loadSpec } from '../../src/spec/loadSpec.js';
 import { connectDocker } from '../../src/adapters/docker/client.js';
 import { LoError } from '../../src/errors/loError.js';
 import { LABELS } from '../../src/plan/labels.js';
@@ -123,6 +125,18 @@ describe('shared network and mirrors', () => {
       expect((await inspectContainer(`${p.name}-registry-build`))?.State.Running).toBe(true);
       expect((await inspectContainer(`${p.name}-registry-cache`))?.State.Running).toBe(true);
     }
+
+    // `lo plan`'s lookup over the socket without dockerode (src/adapters/docker/socketLookup.ts) sees what
+    // dockerode sees, and the plan process keeps the running mirrors where they are.
+    const spec = await loadSpec({ config: f1 });
+    const viaDockerode = await observeShared(clients, spec);
+    expect(viaDockerode.mirrors.map((m) => `${m.name}=${m.ip}`).sort()).toEqual(ips(r1));
+    expect(await observeSharedOrNothing(ws.env)(spec)).toEqual(viaDockerode);
+    const plan = await runLo(['plan', '--config', f1, '--json'], ws.env);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect((JSON.parse(plan.stdout) as typeof r1.plan).registries.map((r) => `${r.name}=${r.ip}`)).toEqual(
+      r1.plan.registries.map((r) => `${r.name}=${r.ip}`),
+    );
 
     // Concurrent re-runs: nothing to do for either.
     const again = await Promise.all([registryUp({ config: f1 }, ws.deps), registryUp({ config: f2 }, ws.deps)]);

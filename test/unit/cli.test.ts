@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -213,6 +213,36 @@ describe('bin/lo.js (built)', () => {
     expect(result.stderr).toContain(`${join(cwd, 'bad.yaml')}:1: expected a mapping`);
     expect(await readdir(stateDir)).toEqual([]);
     expect(await readdir(caRoot)).toEqual([]);
+  });
+
+  it('the light bundle (plan, help, version) is a fraction of the whole one and runs each of its command lines', async () => {
+    const size = (f: string): number => statSync(join(REPO, 'dist', 'bundle', f)).size;
+    expect(size('lo-light.cjs')).toBeLessThan(size('lo.cjs') / 2);
+    // nor what only applying commands load (esbuild names each bundled module in a comment); ora only with a terminal
+    const light = readFileSync(join(REPO, 'dist', 'bundle', 'lo-light.cjs'), 'latin1');
+    expect(readFileSync(join(REPO, 'dist', 'bundle', 'lo.cjs'), 'latin1')).toContain('node_modules/node-forge/');
+    for (const dep of ['ora', 'node-forge', 'execa', 'dockerode', 'docker-modem']) expect(light).not.toContain(`node_modules/${dep}/`);
+    const env = { ...process.env, LO_STATE_DIR: stateDir, CAROOT: caRoot };
+    const bin = (args: string[]) => run(process.execPath, [join(REPO, 'bin', 'lo.js'), ...args], { cwd, env });
+    expect((await bin(['--help'])).stdout).toContain('registry');
+    expect((await bin(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect((await bin(['plan', '--help'])).stdout).toContain('--hosts');
+    const hosts = (await bin(['plan', '--hosts'])).stdout;
+    expect(hosts).toContain('hosts.toml');
+    expect(hosts).toContain('server = ');
+    // the same plan as the whole bundle's tsc output computes in-process
+    const { stdout } = await bin(['plan', '--json']);
+    const inProcess = await lo('plan', '--json');
+    expect(inProcess.code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual(JSON.parse(inProcess.out));
+    // a DOCKER_HOST that is not a unix socket: plan's lookup goes through dockerode, required from node_modules
+    const tcp = await run(process.execPath, [join(REPO, 'bin', 'lo.js'), 'plan', '--json'], {
+      cwd,
+      env: { ...env, DOCKER_HOST: 'tcp://127.0.0.1:1' },
+    });
+    expect(JSON.parse(tcp.stdout)).toEqual(JSON.parse(stdout));
+    // a command outside it still runs (the whole bundle)
+    expect((await bin(['registry', '--help'])).stdout).toContain('status');
   });
 
   it('prints the default plan as a real process', async () => {

@@ -6,7 +6,15 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cacheName, compileCacheRoot, pruneBuilds, readCacheFile, writeCacheFile } from '../../src/cli/loadBundle.js';
+import {
+  bundleFileFor,
+  cacheName,
+  compileCacheRoot,
+  pruneBuilds,
+  readCacheFile,
+  WITH_SUBCOMMANDS,
+  writeCacheFile,
+} from '../../src/cli/loadBundle.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -53,9 +61,41 @@ describe('compileCacheRoot and cacheName', () => {
   it('names the cache after the command word, never after a path or a value', () => {
     expect(cacheName(['node', 'lo'])).toBe('root');
     expect(cacheName(['node', 'lo', '--help'])).toBe('root');
-    expect(cacheName(['node', 'lo', '-c', 'x.yaml', 'registry', 'status'])).toBe('registry');
+    expect(cacheName(['node', 'lo', '-c', 'x.yaml', 'registry', 'status'])).toBe('registry-status');
+    expect(cacheName(['node', 'lo', 'registry', 'up', '--json'])).toBe('registry-up');
+    expect(cacheName(['node', 'lo', 'registry', '--help'])).toBe('registry');
+    expect(cacheName(['node', 'lo', 'registry', 'Up/../x'])).toBe('registry');
+    expect(cacheName(['node', 'lo', 'plan', 'lokal'])).toBe('plan'); // an argument, not a subcommand
     expect(cacheName(['node', 'lo', '--config', 'plan', 'plan'])).toBe('plan');
     expect(cacheName(['node', 'lo', '../../etc/passwd'])).toBe('other');
+  });
+});
+
+describe('bundleFileFor', () => {
+  it('the light bundle for plan and option-only command lines, the whole one for every other command', () => {
+    for (const args of [
+      [],
+      ['--help'],
+      ['-V'],
+      ['--version'],
+      ['plan'],
+      ['plan', '--json', '--hosts'],
+      ['-c', 'x.yaml', 'plan'],
+      ['plan', '--help'],
+    ])
+      expect(bundleFileFor(['node', 'lo', ...args]), args.join(' ')).toBe('lo-light.cjs');
+    for (const args of [['registry', 'up'], ['provision'], ['help', 'plan'], ['-c', 'plan', 'doctor'], ['p2p', 'agent'], ['../x']])
+      expect(bundleFileFor(['node', 'lo', ...args]), args.join(' ')).toBe('lo.cjs');
+  });
+});
+
+describe('WITH_SUBCOMMANDS', () => {
+  it('names exactly the commands made of subcommands', async () => {
+    const { buildProgram } = await import('../../src/cli/main.js');
+    const program = await buildProgram();
+    const withSubs = program.commands.filter((c) => c.commands.some((s) => s.name() !== 'help')).map((c) => c.name());
+    expect(withSubs.length).toBeGreaterThan(0);
+    expect([...WITH_SUBCOMMANDS].sort()).toEqual(withSubs.sort());
   });
 });
 

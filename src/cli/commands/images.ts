@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import type { ImagesDeps } from '../../usecases/imagesContext.js';
 import { commonDeps, specOptions, type CliContext, type GlobalOpts } from '../context.js';
 import { drawsSpinner } from '../output.js';
@@ -45,7 +45,7 @@ export function registerImages(program: Command, ctx: CliContext): void {
     let spinner: Ora | null = null;
     let onProgress: ((text: string) => void) | undefined;
     if (!flags.json && drawsSpinner(stderr)) {
-      spinner = ora({ stream: stderr }).start();
+      spinner = (await import('../progress.js')).startSpinner(stderr); // ora loads only for a terminal (`lo --help` registers this)
       onProgress = (text) => (spinner!.text = text);
     } else if (!flags.json) onProgress = (text) => ctx.out.logErr(text);
     try {
