@@ -306,19 +306,21 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
       peers.map((p, i) => [
         i,
         router!.fetch(p, { method: 'HEAD', path, headers: { accept } }, DIRECT_MS, signal).then(
-          async (r) => {
+          (r) => {
             discard(r, 'HEAD');
             // Its connection goes back to the pool when the (empty) body has ended, the tick after 'end': the
-            // pull that follows then reuses it instead of opening another TLS connection (a handshake).
-            await finished(r.body).catch(() => {});
-            await new Promise((resolve) => setImmediate(resolve));
-            if (r.status !== 200) return { i, peer: null };
+            // pull that follows then reuses it instead of opening another TLS connection (a handshake). The
+            // answer counts when its headers arrive (the deadline below); it is handed on once that is done.
+            const freed = finished(r.body)
+              .catch(() => {})
+              .then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+            if (r.status !== 200) return { i, peer: null, freed };
             // The next request for the key finds it in the router's provider cache: no ask, no DHT.
             router!.remember?.(key, p);
             const found: DirectTarget = { ...p, head: { path, accept, headers: r.headers } };
-            return { i, peer: found };
+            return { i, peer: found, freed };
           },
-          () => ({ i, peer: null }),
+          () => ({ i, peer: null, freed: Promise.resolve() }),
         ),
       ]),
     );
@@ -332,6 +334,7 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         asked.delete(got.i);
         if (got.peer) {
           any = true;
+          await got.freed;
           yield got.peer;
         }
       }
