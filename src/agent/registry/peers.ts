@@ -320,7 +320,10 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
             const found: DirectTarget = { ...p, head: { path, accept, headers: r.headers } };
             return { i, peer: found, freed };
           },
-          () => ({ i, peer: null, freed: Promise.resolve() }),
+          (err: Error) => {
+            log(`direct ask of ${path} to ${p.id}: ${err.message}`);
+            return { i, peer: null, freed: Promise.resolve() };
+          },
         ),
       ]),
     );
@@ -330,7 +333,10 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
     try {
       while (asked.size > 0) {
         const got = await Promise.race(any ? asked.values() : [...asked.values(), deadline]);
-        if (got === null) return;
+        if (got === null) {
+          log(`direct ask of ${path}: ${asked.size} of ${peers.length} connected peers did not answer within ${opts.resolveTimeoutMs} ms`);
+          return;
+        }
         asked.delete(got.i);
         if (got.peer) {
           any = true;
