@@ -189,18 +189,8 @@ export class Libp2pRouter implements Router {
     const self = this.node.peerId.toString();
     const seen = new Set<string>();
     const node = this.node;
-    const cacheMs = this.opts.providerCacheMs ?? 30_000;
-    const keyName = key.toString();
-    const hit = this.found.get(keyName);
-    const cached = hit && hit.until > Date.now() ? hit.ids.filter((id) => node.getConnections(peerIdFromString(id)).length > 0) : [];
-    const remember = (id: string): void => {
-      if (cacheMs <= 0) return;
-      const e = this.found.get(keyName);
-      if (e && e.until > Date.now()) {
-        if (!e.ids.includes(id)) e.ids.push(id);
-      } else this.found.set(keyName, { ids: [id], until: Date.now() + cacheMs });
-      if (this.found.size > 4096) for (const [k, v] of this.found) if (v.until <= Date.now()) this.found.delete(k);
-    };
+    const cached = this.cachedProviders(key);
+    const remember = (id: string): void => this.remember(key, { id });
     async function* targets(): AsyncGenerator<PeerTarget> {
       for await (const p of node.contentRouting.findProviders(key, { signal: ctl.signal })) {
         const id = p.id.toString();
@@ -235,6 +225,28 @@ export class Libp2pRouter implements Router {
       ctl.abort();
       void it.return(undefined).catch(() => {});
     }
+  }
+
+  /** Providers of `key` found within providerCacheMs and still connected. */
+  private cachedProviders(key: CID): string[] {
+    const hit = this.found.get(key.toString());
+    if (!hit || hit.until <= Date.now()) return [];
+    return hit.ids.filter((id) => this.node.getConnections(peerIdFromString(id)).length > 0);
+  }
+
+  knows(key: CID): boolean {
+    return this.cachedProviders(key).length > 0;
+  }
+
+  remember(key: CID, peer: PeerTarget): void {
+    const cacheMs = this.opts.providerCacheMs ?? 30_000;
+    if (cacheMs <= 0) return;
+    const keyName = key.toString();
+    const e = this.found.get(keyName);
+    if (e && e.until > Date.now()) {
+      if (!e.ids.includes(peer.id)) e.ids.push(peer.id);
+    } else this.found.set(keyName, { ids: [peer.id], until: Date.now() + cacheMs });
+    if (this.found.size > 4096) for (const [k, v] of this.found) if (v.until <= Date.now()) this.found.delete(k);
   }
 
   /**

@@ -38,8 +38,12 @@ export interface Router {
   /** Announces that this node holds `keys`. Resolves when every announcement was attempted. */
   advertise(keys: CID[]): Promise<{ ok: number; failed: number }>;
   peerCount(): number;
-  /** The peers this node is connected to now (asked directly, in parallel with the DHT, in small clusters). */
+  /** The peers this node is connected to now (asked directly in small clusters, before or alongside the DHT). */
   connected?(): PeerTarget[];
+  /** Whether a provider of `key` found lately is still connected (resolve yields it first, without the DHT). */
+  knows?(key: CID): boolean;
+  /** Remembers `peer` as a provider of `key` (a connected peer that answered a direct ask), as resolve does. */
+  remember?(key: CID, peer: PeerTarget): void;
   /** Multiaddrs this node listens on (with its peer id). */
   addresses(): string[];
 }

@@ -309,6 +309,7 @@ describe('P2P node mirror (3 containerd nodes + intruder)', () => {
     expect(metric(await bed.metrics(n3), 'lo_p2p_requests_total', { route: 'manifest', result: 'tag-untrusted' })).toBe(1);
     // the same manifest by digest comes from a peer, verified
     const d = await ask(n3, `/v2/lop2p/c/manifests/${img.c!.digest}`);
+    if (d.status !== 200) console.log(`[p2p] n3 answered ${d.status}; its agent log:\n${await bed.agentLogs(n3)}`);
     expect(d.status).toBe(200);
     expect(d.headers['docker-content-digest']).toBe(img.c!.digest);
     expect(

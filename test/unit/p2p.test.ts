@@ -421,6 +421,41 @@ describe('relaying from peers', () => {
     expect(await me.metrics.registry.getSingleMetricAsString('lo_p2p_peer_failovers_total')).toMatch(/ 1$/m);
   });
 
+  it('stops reading from the peer when the client goes away mid-body (counted client-closed)', async () => {
+    const big = randomBytes(8 << 20);
+    const bigDigest = sha(big);
+    const router = new StaticRouter();
+    let peerClosedEarly: Promise<boolean> = Promise.resolve(false);
+    // A peer that sends 1 MiB, pauses (the client leaves meanwhile), then sends the rest.
+    const slow = await peerOf(good, 'slow-tail', (req, res) => {
+      res.writeHead(200, { 'content-length': big.length, 'content-type': 'application/octet-stream' });
+      peerClosedEarly = new Promise((resolve) => res.on('close', () => resolve(!res.writableFinished)));
+      res.write(big.subarray(0, 1 << 20), () => setTimeout(() => res.end(big.subarray(1 << 20)), 300));
+    });
+    router.providers.set(digestKey(bigDigest).toString(), [slow]);
+    const me = registry(new MemorySource(), { router });
+    const base = await serve(me.handler);
+    const got = await new Promise<number>((resolve, reject) => {
+      const req = http.get(`${base}/v2/team/app/blobs/${bigDigest}`, (res) => {
+        res.once('data', (c: Buffer) => {
+          req.destroy();
+          resolve(c.length);
+        });
+      });
+      req.on('error', () => {});
+      setTimeout(() => reject(new Error('no body within 5 s')), 5000);
+    });
+    expect(got).toBeGreaterThan(0);
+    expect(await peerClosedEarly).toBe(true);
+    const deadline = Date.now() + 3000;
+    let text = '';
+    while (Date.now() < deadline && !/result="client-closed"\} 1/.test(text)) {
+      text = await me.metrics.registry.getSingleMetricAsString('lo_p2p_requests_total');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(text).toMatch(/result="client-closed"\} 1/);
+  });
+
   it('answers 404 at once when no peer is found within the resolve timeout', async () => {
     const router = new StaticRouter();
     router.delayMs = 500; // the DHT would answer, but too late
@@ -843,6 +878,44 @@ describe('the TLS-PSK data path between agents', () => {
       expect(got.status).toBe(200);
       expect(Buffer.from(await got.arrayBuffer()).equals(blob)).toBe(true);
       expect((await fetch(`${b.url}/v2/team/app/blobs/sha256:${'0'.repeat(64)}`)).status).toBe(404);
+    } finally {
+      for (const agent of [b, a]) await agent.close();
+    }
+  }, 30_000);
+
+  it('in a small cluster asks the connected peer first: a HEAD takes one request to it and no DHT query; the GET after it goes to the remembered provider', async () => {
+    const held = new MemorySource();
+    const { a, b } = await startPair(held, { resolveTimeoutMs: 2000 });
+    try {
+      for (let i = 0; i < 50 && b.router.peerCount() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      const blob = randomBytes(1 << 20);
+      const digest = held.add(blob);
+      // The real DHT of b, counted: findProviders is what every DHT lookup of the router calls.
+      const routing = b.router.node.contentRouting;
+      const findProviders = routing.findProviders.bind(routing);
+      let dhtQueries = 0;
+      routing.findProviders = (...args: Parameters<typeof findProviders>) => {
+        dhtQueries++;
+        return findProviders(...args);
+      };
+      const atA: string[] = [];
+      a.dataServer!.on('request', (req: http.IncomingMessage) => {
+        if (req.url?.includes(digest)) atA.push(`${req.method} ${req.url}`);
+      });
+      const path = `/v2/team/app/blobs/${digest}`;
+      const head = await fetch(`${b.url}${path}`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe(String(blob.length));
+      expect(atA).toEqual([`HEAD ${path}`]); // the direct ask was the answer: the peer was not asked again
+      const got = await fetch(`${b.url}${path}`);
+      expect(got.status).toBe(200);
+      expect(Buffer.from(await got.arrayBuffer()).equals(blob)).toBe(true);
+      expect(atA).toEqual([`HEAD ${path}`, `GET ${path}`]); // provider remembered: no second ask
+      expect(dhtQueries).toBe(0);
+      // A miss: a asked (404), then the DHT, then 404.
+      const missing = `/v2/team/app/blobs/sha256:${'1'.repeat(64)}`;
+      expect((await fetch(`${b.url}${missing}`, { method: 'HEAD' })).status).toBe(404);
+      expect(dhtQueries).toBe(1);
     } finally {
       for (const agent of [b, a]) await agent.close();
     }

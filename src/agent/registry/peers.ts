@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable, Transform } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import type { digestKey } from '../keys.js';
 import type { AgentMetrics } from '../metrics.js';
 import { MANIFEST_MEDIA_TYPES, manifestTypeOf } from '../ociPath.js';
@@ -20,14 +20,22 @@ interface PeerRelayDeps {
   log: (msg: string) => void;
 }
 
+type Key = ReturnType<typeof digestKey>;
+
 export interface PeerRelay {
   /**
    * `found`, plus the connected peers asked directly (a HEAD of `path` to each, in parallel, answered 200 =
    * a provider) when there are at most MAX_DIRECT of them: in a small cluster that is one round trip on a warm
    * connection, where a DHT lookup is several. Lazy: nothing is sent until the relay asks for a provider.
    */
-  withDirect(found: AsyncIterable<PeerTarget>, path: string, accept: string): AsyncIterable<PeerTarget>;
-  providers(key: ReturnType<typeof digestKey>, kind: 'digest' | 'tag', signal: AbortSignal): AsyncGenerator<PeerTarget>;
+  withDirect(found: AsyncIterable<PeerTarget>, key: Key, path: string, accept: string): AsyncIterable<PeerTarget>;
+  /**
+   * In a small cluster (1 to MAX_DIRECT connected peers) with no provider of `key` remembered: the connected
+   * peers asked directly first, the DHT only when none of them has it (or all that had it failed). null
+   * otherwise (the caller looks `key` up in the DHT alongside the local store and uses withDirect). Lazy.
+   */
+  directFirst(key: Key, kind: 'digest' | 'tag', path: string, accept: string, signal: AbortSignal): AsyncIterable<PeerTarget> | null;
+  providers(key: Key, kind: 'digest' | 'tag', signal: AbortSignal): AsyncGenerator<PeerTarget>;
   relayTag(
     ctx: RequestContext,
     registry: string,
@@ -56,7 +64,7 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
   };
 
   /** Iterates providers of `key`, recording how long the first one took (or giving up took). */
-  async function* providers(key: ReturnType<typeof digestKey>, kind: 'digest' | 'tag', signal: AbortSignal): AsyncGenerator<PeerTarget> {
+  async function* providers(key: Key, kind: 'digest' | 'tag', signal: AbortSignal): AsyncGenerator<PeerTarget> {
     if (!router) return;
     const t0 = now();
     let first = true;
@@ -139,8 +147,10 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
     const hash = hashOf(digest);
     let sent = 0; // bytes received from peers and hashed (written or held)
     // Received and hashed, not yet written: a full batch held back (the last one waits for the digest check)
-    // and the batch being filled. Writing in batches, not per 16 KiB TLS record, saves most of the syscalls.
-    let pending: Buffer | null = null;
+    // and the batch being filled. A batch is written corked (one writev of its chunks, no copy), not one write
+    // per 16 KiB TLS record: that saves most of the syscalls.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
     let batch: Buffer[] = [];
     let batchBytes = 0;
     let total = -1;
@@ -150,9 +160,15 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
       const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
       if (rangeHeader && !res.headersSent) headers.range = rangeHeader;
       if (res.headersSent && sent > 0) headers.range = `bytes=${sent}-`;
+      // A HEAD whose answer the direct ask already holds (same path, same accept): resolved and answered in
+      // one round trip, the peer is not asked again.
+      const asked = (peer as DirectTarget).head;
+      const reuse = method === 'HEAD' && !rangeHeader && asked?.path === path && asked.accept === headers.accept;
       let up: PeerResponse;
       try {
-        up = await router!.fetch(peer, { method, path, headers }, peerTimeoutMs, signal);
+        up = reuse
+          ? { status: 200, headers: asked.headers, body: Readable.from([]) }
+          : await router!.fetch(peer, { method, path, headers }, peerTimeoutMs, signal);
       } catch (err) {
         metrics.peerFailovers.inc();
         log(`${digest} from ${peer.id}: ${(err as Error).message}`);
@@ -210,21 +226,29 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         });
       }
       try {
-        for await (const chunk of up.body as AsyncIterable<Buffer>) {
+        // 'data' events, not an async iterator: no promise and no read() per 16 KiB record.
+        const body = up.body;
+        const ended = finished(body);
+        body.on('data', (chunk: Buffer) => {
           hash!.update(chunk);
           sent += chunk.length;
           batch.push(chunk);
           batchBytes += chunk.length;
-          if (batchBytes < RELAY_BATCH_BYTES) continue;
-          if (pending) {
-            metrics.bytesServed.inc({ source: 'peer' }, pending.length);
-            if (!res.write(pending)) await drained(res);
-            if (res.destroyed) throw new Error('client went away');
+          if (batchBytes < RELAY_BATCH_BYTES) return;
+          if (pendingBytes > 0) {
+            if (res.destroyed) return void body.destroy(new Error('client went away'));
+            metrics.bytesServed.inc({ source: 'peer' }, pendingBytes);
+            if (!writeCorked(res, pending)) {
+              body.pause();
+              void drained(res).then(() => (res.destroyed ? body.destroy(new Error('client went away')) : body.resume()));
+            }
           }
-          pending = Buffer.concat(batch, batchBytes);
+          pending = batch;
+          pendingBytes = batchBytes;
           batch = [];
           batchBytes = 0;
-        }
+        });
+        await ended;
         if (total >= 0 && sent !== total) throw new Error(`peer sent ${sent} of ${total} bytes`);
       } catch (err) {
         if (res.destroyed) {
@@ -244,9 +268,12 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         res.destroy();
         return true;
       }
-      const last = Buffer.concat(pending ? [pending, ...batch] : batch);
-      if (last.length > 0) metrics.bytesServed.inc({ source: 'peer' }, last.length);
-      res.end(req.method === 'HEAD' || last.length === 0 ? undefined : last);
+      if (pendingBytes + batchBytes > 0) metrics.bytesServed.inc({ source: 'peer' }, pendingBytes + batchBytes);
+      res.cork();
+      writeCorked(res, pending);
+      writeCorked(res, batch);
+      res.end();
+      res.uncork();
       ctx.count('peer', 'ok');
       return true;
     }
@@ -272,7 +299,7 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
    * Connected peers answering 200 to a HEAD of `path`, in the order they answer. Like the DHT, the first must
    * answer within resolveTimeoutMs (so a miss is still a fast 404); later ones within DIRECT_MS (failover).
    */
-  async function* askDirect(peers: PeerTarget[], path: string, accept: string): AsyncGenerator<PeerTarget> {
+  async function* askDirect(peers: PeerTarget[], key: Key, path: string, accept: string): AsyncGenerator<PeerTarget> {
     // Not tied to the containerd request: cutting a HEAD in flight would close a warm connection; it ends by itself.
     const signal = AbortSignal.timeout(DIRECT_MS);
     const asked = new Map(
@@ -281,9 +308,22 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
         router!.fetch(p, { method: 'HEAD', path, headers: { accept } }, DIRECT_MS, signal).then(
           (r) => {
             discard(r, 'HEAD');
-            return { i, peer: r.status === 200 ? p : null };
+            // Its connection goes back to the pool when the (empty) body has ended, the tick after 'end': the
+            // pull that follows then reuses it instead of opening another TLS connection (a handshake). The
+            // answer counts when its headers arrive (the deadline below); it is handed on once that is done.
+            const freed = finished(r.body)
+              .catch(() => {})
+              .then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+            if (r.status !== 200) return { i, peer: null, freed };
+            // The next request for the key finds it in the router's provider cache: no ask, no DHT.
+            router!.remember?.(key, p);
+            const found: DirectTarget = { ...p, head: { path, accept, headers: r.headers } };
+            return { i, peer: found, freed };
           },
-          () => ({ i, peer: null }),
+          (err: Error) => {
+            log(`direct ask of ${path} to ${p.id}: ${err.message}`);
+            return { i, peer: null, freed: Promise.resolve() };
+          },
         ),
       ]),
     );
@@ -293,10 +333,14 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
     try {
       while (asked.size > 0) {
         const got = await Promise.race(any ? asked.values() : [...asked.values(), deadline]);
-        if (got === null) return;
+        if (got === null) {
+          log(`direct ask of ${path}: ${asked.size} of ${peers.length} connected peers did not answer within ${opts.resolveTimeoutMs} ms`);
+          return;
+        }
         asked.delete(got.i);
         if (got.peer) {
           any = true;
+          await got.freed;
           yield got.peer;
         }
       }
@@ -305,7 +349,31 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
     }
   }
 
-  function withDirect(found: AsyncIterable<PeerTarget>, path: string, accept: string): AsyncIterable<PeerTarget> {
+  function directFirst(
+    key: Key,
+    kind: 'digest' | 'tag',
+    path: string,
+    accept: string,
+    signal: AbortSignal,
+  ): AsyncIterable<PeerTarget> | null {
+    const peers = router?.connected?.() ?? [];
+    if (peers.length === 0 || peers.length > MAX_DIRECT || !router?.knows || router.knows(key)) return null;
+    return {
+      async *[Symbol.asyncIterator]() {
+        const t0 = now();
+        const seen = new Set<string>();
+        for await (const p of askDirect(peers, key, path, accept)) {
+          if (seen.size === 0) metrics.resolveDuration.observe({ kind, found: 'true' }, (now() - t0) / 1000);
+          seen.add(p.id);
+          yield p;
+        }
+        // Nobody connected has it, or every one that had it failed: the DHT (a provider not connected to us).
+        for await (const p of providers(key, kind, signal)) if (!seen.has(p.id)) yield p;
+      },
+    };
+  }
+
+  function withDirect(found: AsyncIterable<PeerTarget>, key: Key, path: string, accept: string): AsyncIterable<PeerTarget> {
     const peers = router?.connected?.() ?? [];
     if (peers.length === 0 || peers.length > MAX_DIRECT) return found;
     return {
@@ -324,13 +392,16 @@ export function createPeerRelay(opts: PeerRelayDeps): PeerRelay {
           },
         };
         if (now && !now.done) yield* rest;
-        else yield* mergeUnique([askDirect(peers, path, accept), rest]);
+        else yield* mergeUnique([askDirect(peers, key, path, accept), rest]);
       },
     };
   }
 
-  return { withDirect, providers, relayTag, relayDigest };
+  return { withDirect, directFirst, providers, relayTag, relayDigest };
 }
+
+/** A provider found by asking it directly, with the headers of its 200 answer to that HEAD. */
+type DirectTarget = PeerTarget & { head?: { path: string; accept: string; headers: Record<string, string> } };
 
 /** Clusters up to this many connected peers ask them directly, alongside the DHT. */
 const MAX_DIRECT = 8;
@@ -384,6 +455,15 @@ function discard(up: PeerResponse, method: 'GET' | 'HEAD' = 'GET'): void {
   });
   up.body.on('error', () => {});
   up.body.resume();
+}
+
+/** Writes `chunks` as one writev (corked); false when the response wants a 'drain' first. */
+function writeCorked(res: ServerResponse, chunks: Buffer[]): boolean {
+  let ok = true;
+  res.cork();
+  for (const c of chunks) ok = res.write(c);
+  res.uncork();
+  return ok;
 }
 
 /** Resolves on 'drain' or 'close', removing both listeners (a long body would otherwise pile them up). */
