@@ -186,9 +186,24 @@ const lightImports = {
  * looks for proto/ next to its import.meta.url, which in this bundle is agent.mjs's). ESM, as libp2p is; the
  * CommonJS dependencies (gRPC, protobufjs, prom-client) get a real require() from the banner, which
  * protobufjs's inquire() (an eval'd require of fs, long) also finds. No native addon and no file located by
- * import.meta.url in node_modules is on the agent's path (test/unit/bundle.test.ts runs the bundle alone).
+ * import.meta.url in node_modules is on the agent's path (test/unit/agentImage.test.ts runs the bundle alone).
+ * For the agent's memory (issue 15, docs/speed.md): whitespace and syntax minified (identifiers kept, so stack
+ * traces name functions): V8 keeps the source of a module as a string, and the unminified file's comments hold
+ * non-ASCII characters, which made it a two-byte string (6.2 MiB of heap for 3.2 MB); and the two WebAssembly
+ * modules @chainsafe/libp2p-noise imports replaced by node:crypto (AGENT_SHIMS).
  */
 export const AGENT_DIR = join(outdir, 'agent');
+
+/** Dependencies of the agent replaced in its bundle by the modules in scripts/shims/ (same API, node:crypto). */
+export const AGENT_SHIMS = ['@chainsafe/as-chacha20poly1305', '@chainsafe/as-sha256'];
+const agentShims = {
+  name: 'agent-shims',
+  setup(b) {
+    b.onResolve({ filter: /^@chainsafe\/as-(chacha20poly1305|sha256)$/ }, (args) =>
+      AGENT_SHIMS.includes(args.path) ? { path: join(root, 'scripts', 'shims', `${args.path.slice('@chainsafe/'.length)}.js`) } : undefined,
+    );
+  },
+};
 
 export async function agentBundle(outDir = AGENT_DIR, srcDir = join(root, 'src')) {
   const result = await build({
@@ -209,10 +224,15 @@ export async function agentBundle(outDir = AGENT_DIR, srcDir = join(root, 'src')
     banner: {
       js: "import { createRequire as __loCreateRequire } from 'node:module';\nconst require = __loCreateRequire(import.meta.url);",
     },
+    plugins: [agentShims],
+    minifyWhitespace: true,
+    minifySyntax: true,
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
   });
+  // one-byte source string in V8 (see above)
+  if ((await readFile(join(outDir, 'agent.mjs'))).some((c) => c > 0x7f)) throw new Error(`${outDir}/agent.mjs: not ASCII`);
   await cp(join(srcDir, 'agent', 'proto'), join(outDir, 'proto'), { recursive: true });
   return result;
 }

@@ -140,3 +140,52 @@ describe('which agent images a build or a clean removes', () => {
     expect(names(staleAgentImages(images, new Set(['d']), { keepUnused: 0 }))).toEqual(['b', 'c', 'e', 'a']);
   });
 });
+
+describe('node:crypto stand-ins in the agent bundle for the WebAssembly modules noise imports', () => {
+  interface Aead {
+    seal(k: Uint8Array, n: Uint8Array, p: Uint8Array, ad?: Uint8Array, dst?: Uint8Array): Uint8Array;
+    open(k: Uint8Array, n: Uint8Array, s: Uint8Array, ad?: Uint8Array, dst?: Uint8Array): Uint8Array | null;
+  }
+  type AeadModule = { newInstance(): unknown; ChaCha20Poly1305: new (ctx: unknown) => Aead };
+  type Sha = { digest(d: Uint8Array): Uint8Array };
+  const load = async <T>(p: string): Promise<T> => (await import(p)) as T;
+
+  it('seal, open (in place too) and digest give the same bytes as @chainsafe/as-chacha20poly1305 and as-sha256', async () => {
+    const real = await load<AeadModule>('@chainsafe/as-chacha20poly1305');
+    const shim = await load<AeadModule>(pathToFileURL(join(REPO, 'scripts', 'shims', 'as-chacha20poly1305.js')).href);
+    const a = new real.ChaCha20Poly1305(real.newInstance());
+    const b = new shim.ChaCha20Poly1305(shim.newInstance());
+    const { randomBytes } = await import('node:crypto');
+    for (const size of [0, 1, 63, 64, 1199, 4096]) {
+      const [k, n, p] = [randomBytes(32), randomBytes(12), randomBytes(size)];
+      const ad = size % 2 ? randomBytes(32) : new Uint8Array(0);
+      const sealed = a.seal(k, n, p, ad);
+      expect(Buffer.from(b.seal(k, n, p, ad))).toEqual(Buffer.from(sealed));
+      expect(Buffer.from(b.open(k, n, sealed, ad)!)).toEqual(p);
+      // noise decrypts in place: dst is the ciphertext's own memory
+      const frame = Buffer.from(sealed);
+      const dst = frame.subarray(0, size);
+      expect(b.open(k, n, frame, ad, dst)).toBe(dst);
+      expect(Buffer.from(dst)).toEqual(p);
+      const bad = Buffer.from(sealed);
+      bad[bad.length - 1] = bad[bad.length - 1]! ^ 1;
+      expect(a.open(k, n, bad, ad)).toBeNull();
+      expect(b.open(k, n, bad, ad)).toBeNull();
+    }
+    const realSha = await load<Sha>('@chainsafe/as-sha256');
+    const shimSha = await load<Sha>(pathToFileURL(join(REPO, 'scripts', 'shims', 'as-sha256.js')).href);
+    const data = randomBytes(1000);
+    expect(Buffer.from(shimSha.digest(data))).toEqual(Buffer.from(realSha.digest(data)));
+  });
+
+  it('the bundle holds the stand-ins, neither WebAssembly module, and nothing of the CLI', async () => {
+    const script = (await import(pathToFileURL(join(REPO, 'scripts', 'bundle.js')).href)) as BundleScript;
+    const out = await tempDir('lo-agent-inputs-');
+    const { metafile } = (await script.agentBundle(join(out, AGENT_BUNDLE_DIR), join(REPO, 'src'))) as { metafile: { inputs: object } };
+    const inputs = Object.keys(metafile.inputs);
+    expect(inputs).toEqual(
+      expect.arrayContaining(['scripts/shims/as-chacha20poly1305.js', 'scripts/shims/as-sha256.js', 'src/agent/agent.ts']),
+    );
+    expect(inputs.filter((f) => /@chainsafe\/as-|src\/cli\/|src\/usecases\//.test(f))).toEqual([]);
+  }, 60_000);
+});
