@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Docker from 'dockerode';
+import { cleanupLabelled, waitFor } from './_docker.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(pathToFileURL(join(ROOT, 'dist', p)).href);
@@ -33,20 +34,6 @@ async function metrics(url) {
     m.set(line.slice(0, i), Number(line.slice(i + 1)));
   }
   return m;
-}
-
-async function waitFor(what, fn, timeoutMs = 60_000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try {
-      if (await fn()) return;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
 /** Two kind-shaped containerd nodes with one agent each from `image`; the agents' idle RSS in MiB. */
@@ -93,33 +80,14 @@ async function idleRss(docker, clients, image, runId, labels, dir) {
     urls.push(
       `http://${(await docker.getContainer(name).inspect()).NetworkSettings.Networks[project].IPAddress}:${plan.p2p.metricsPort}/metrics`,
     );
-  await waitFor('the agents connected to each other', async () => {
-    for (const u of urls) if ((await metrics(u)).get('lo_p2p_peers') !== 1) return false;
-    return true;
-  });
+  await waitFor(async () => {
+    for (const u of urls)
+      if ((await metrics(u)).get('lo_p2p_peers') !== 1) throw new Error(`the agents did not connect to each other (${u})`);
+  }, 60_000);
   await sleep(5000); // settled: advertised, first GCs done
   const rss = [];
   for (const u of urls) rss.push((await metrics(u)).get('lo_p2p_process_resident_memory_bytes') / MiB);
   return rss;
-}
-
-async function cleanup(docker, runId) {
-  const filters = { label: [`${RUN_LABEL}=${runId}`] };
-  for (const c of await docker.listContainers({ all: true, filters }))
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true, v: true })
-      .catch(() => {});
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => {});
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
-    await docker
-      .getVolume(v.Name)
-      .remove()
-      .catch(() => {});
 }
 
 export async function run(report) {
@@ -174,7 +142,7 @@ export async function run(report) {
     report.note(`agents' RSS: ${rss.map((r) => r.toFixed(1)).join(', ')} MiB`);
     report.value('agent RSS idle (image, connected, nothing served), max of 2', Math.max(...rss), 'MiB', { target: 64 });
   } finally {
-    await cleanup(docker, runId);
+    await cleanupLabelled(docker, runId);
     await rm(dir, { recursive: true, force: true });
     if (image)
       await docker
