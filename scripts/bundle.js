@@ -15,7 +15,7 @@
  * - The agent-only dependencies are ESM: the bundle's dynamic import() of them goes through Node's loader.
  */
 import { createHash } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
@@ -105,24 +105,25 @@ const precompiledValidator = {
 };
 
 /**
- * The agent (`lo p2p agent`, src/agent/agent.ts) is not bundled: the command imports tsc's ESM output
- * (dist/agent/agent.js), so its ESM-only dependencies (libp2p, ...) load as ESM, which a CommonJS bundle's
+ * The agent (`lo p2p agent`, src/agent/run.ts) is not in the CLI bundle: the command imports tsc's ESM output
+ * (dist/agent/run.js), so its ESM-only dependencies (libp2p, ...) load as ESM, which a CommonJS bundle's
  * require() cannot do before Node 20.19. A dynamic import() inside a vm.Script compiled from V8's code cache has
  * no loader in Node 20 (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): src/cli/loadBundle.ts hands the bundle
  * `__loImport`, bin/lo.js's own import(); loaded by a plain require() the bundle uses import() itself.
+ * (The agent image runs the agent's own bundle, agentBundle below.)
  */
 const agentFromDist = {
   name: 'agent-from-dist',
   setup(b) {
-    b.onResolve({ filter: /^\.\.\/\.\.\/agent\/agent\.js$/ }, (args) =>
+    b.onResolve({ filter: /^\.\.\/\.\.\/agent\/run\.js$/ }, (args) =>
       /[\\/]src[\\/]cli[\\/]commands$/.test(args.resolveDir) ? { path: 'agent', namespace: 'lo-agent' } : undefined,
     );
-    // p2p.ts uses startAgent only (a new import from agent.js fails the build: no such export here).
+    // p2p.ts uses runAgent only (a new import from run.js fails the build: no such export here).
     b.onLoad({ filter: /.*/, namespace: 'lo-agent' }, () => ({
       contents: [
-        "const url = require('node:url').pathToFileURL(require('node:path').join(__dirname, '..', 'agent', 'agent.js')).href;",
+        "const url = require('node:url').pathToFileURL(require('node:path').join(__dirname, '..', 'agent', 'run.js')).href;",
         "const load = () => (typeof __loImport === 'function' ? __loImport(url) : import(url));",
-        'export async function startAgent(...args) { return (await load()).startAgent(...args); }',
+        'export async function runAgent(...args) { return (await load()).runAgent(...args); }',
       ].join('\n'),
       loader: 'js',
     }));
@@ -178,6 +179,64 @@ const lightImports = {
   },
 };
 
+/**
+ * The agent image's content (src/apply/agentImage.ts copies exactly this directory, and its content hash covers
+ * exactly it): dist/bundle/agent/agent.mjs, the agent's whole module graph from its own entry (src/agent/main.ts:
+ * `p2p agent <options>`, nothing else of the CLI), and the containerd .proto files beside it (containerdSource.ts
+ * looks for proto/ next to its import.meta.url, which in this bundle is agent.mjs's). ESM, as libp2p is; the
+ * CommonJS dependencies (gRPC, protobufjs, prom-client) get a real require() from the banner, which
+ * protobufjs's inquire() (an eval'd require of fs, long) also finds. No native addon and no file located by
+ * import.meta.url in node_modules is on the agent's path (test/unit/agentImage.test.ts runs the bundle alone).
+ * For the agent's memory (issue 15, docs/speed.md): whitespace and syntax minified (identifiers kept, so stack
+ * traces name functions): V8 keeps the source of a module as a string, and the unminified file's comments hold
+ * non-ASCII characters, which made it a two-byte string (6.2 MiB of heap for 3.2 MB); and the two WebAssembly
+ * modules @chainsafe/libp2p-noise imports replaced by node:crypto (AGENT_SHIMS).
+ */
+export const AGENT_DIR = join(outdir, 'agent');
+
+/** Dependencies of the agent replaced in its bundle by the modules in scripts/shims/ (same API, node:crypto). */
+export const AGENT_SHIMS = ['@chainsafe/as-chacha20poly1305', '@chainsafe/as-sha256'];
+const agentShims = {
+  name: 'agent-shims',
+  setup(b) {
+    b.onResolve({ filter: /^@chainsafe\/as-(chacha20poly1305|sha256)$/ }, (args) =>
+      AGENT_SHIMS.includes(args.path) ? { path: join(root, 'scripts', 'shims', `${args.path.slice('@chainsafe/'.length)}.js`) } : undefined,
+    );
+  },
+};
+
+export async function agentBundle(outDir = AGENT_DIR, srcDir = join(root, 'src')) {
+  const result = await build({
+    stdin: {
+      // the one place the agent image's process touches process.argv, .env and .stderr
+      contents: "import { agentMain } from './main.ts';\nprocess.exitCode = await agentMain(process.argv, process.env, process.stderr);\n",
+      resolveDir: join(srcDir, 'agent'),
+      sourcefile: 'src/agent/entry.ts',
+      loader: 'ts',
+    },
+    outfile: join(outDir, 'agent.mjs'),
+    // the path comments esbuild writes are relative to it: the same bytes from any checkout's directory
+    absWorkingDir: dirname(srcDir),
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    banner: {
+      js: "import { createRequire as __loCreateRequire } from 'node:module';\nconst require = __loCreateRequire(import.meta.url);",
+    },
+    plugins: [agentShims],
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    metafile: true,
+  });
+  // one-byte source string in V8 (see above)
+  if ((await readFile(join(outDir, 'agent.mjs'))).some((c) => c > 0x7f)) throw new Error(`${outDir}/agent.mjs: not ASCII`);
+  await cp(join(srcDir, 'agent', 'proto'), join(outDir, 'proto'), { recursive: true });
+  return result;
+}
+
 export async function bundle() {
   await rm(outdir, { recursive: true, force: true }); // nothing of an earlier build left behind
   const cli = (file, plugins = []) =>
@@ -194,7 +253,7 @@ export async function bundle() {
       logLevel: 'warning',
       metafile: true,
     });
-  const [result] = await Promise.all([cli(outfile), cli(lightfile, [lightImports])]);
+  const [result] = await Promise.all([cli(outfile), cli(lightfile, [lightImports]), agentBundle()]);
   // bin/lo.js is CommonJS (no ES module loader at start-up): it requires the loader as CommonJS too.
   await build({
     entryPoints: [join(root, 'src', 'cli', 'loadBundle.ts')],

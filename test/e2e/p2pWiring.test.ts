@@ -6,8 +6,11 @@
  */
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureAgentImage } from '../../src/apply/agentImage.js';
-import { NODE_IMAGE, clients, createP2PBed, docker, metric, waitFor, type BedNode, type P2PBed } from '../helpers/p2p.js';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AGENT_BUNDLE_DIR, ensureAgentImage } from '../../src/apply/agentImage.js';
+import { NODE_IMAGE, REPO_ROOT, clients, createP2PBed, docker, metric, waitFor, type BedNode, type P2PBed } from '../helpers/p2p.js';
 
 let bed: P2PBed;
 let n1: BedNode, n2: BedNode;
@@ -69,41 +72,68 @@ describe('P2P wiring on kind-shaped nodes (agent image from the provision hook, 
     expect(second).toEqual({ image: first.image, built: false });
   });
 
-  it('a new agent image removes older ones lo built, except those agents still run', async () => {
+  it('a second checkout of another lo version with the same agent content builds nothing', async () => {
+    const first = await ensureAgentImage(clients, { baseImage: NODE_IMAGE, extraLabels: bed.labels });
+    const other = await mkdtemp(join(tmpdir(), 'lo-other-checkout-'));
+    try {
+      await writeFile(join(other, 'package.json'), JSON.stringify({ name: 'lo', version: '99.0.0' }));
+      await cp(join(REPO_ROOT, AGENT_BUNDLE_DIR), join(other, AGENT_BUNDLE_DIR), { recursive: true });
+      await writeFile(join(other, 'dist', 'bundle', 'lo.cjs'), '// another CLI\n');
+      expect(await ensureAgentImage(clients, { root: other, baseImage: NODE_IMAGE, extraLabels: bed.labels })).toEqual({
+        image: first.image,
+        built: false,
+      });
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
+  it('a build removes no image a container uses, keeps the newest unused ones, and only those beyond go', async () => {
+    const exists = (ref: string): Promise<boolean> =>
+      docker
+        .getImage(ref)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        );
     const running = (await docker.getContainer(n1.agent).inspect()).Config.Image;
-    const stale = `lo-p2p-agent:0.0.0-stale${Date.now()}`;
-    await execa('sh', [
-      '-c',
-      `tar -C /etc -c hostname | docker import ${Object.entries({
-        'dev.lok8s.lo.managed-by': 'lo',
-        'dev.lok8s.lo.role': 'p2p-agent-image',
-        'dev.lok8s.lo.content-hash': 'stale',
-        ...bed.labels,
-      })
-        .map(([k, v]) => `--change 'LABEL ${k}=${v}'`)
-        .join(' ')} - ${stale}`,
-    ]);
+    const fake = async (name: string): Promise<string> => {
+      const ref = `lo-p2p-agent:${name}-${Date.now()}`;
+      await execa('sh', [
+        '-c',
+        `tar -C /etc -c hostname | docker import ${Object.entries({
+          'dev.lok8s.lo.managed-by': 'lo',
+          'dev.lok8s.lo.role': 'p2p-agent-image',
+          'dev.lok8s.lo.content-hash': name,
+          ...bed.labels,
+        })
+          .map(([k, v]) => `--change 'LABEL ${k}=${v}'`)
+          .join(' ')} - ${ref}`,
+      ]);
+      await new Promise((r) => setTimeout(r, 1100)); // Docker's Created has seconds
+      return ref;
+    };
+    // The oldest: an image only a stopped container (say another project's, or another checkout's) uses.
+    const used = await fake('used');
+    const holder = await docker.createContainer({ Image: used, Cmd: ['/x'], Labels: bed.labels });
+    const unused = [await fake('old'), await fake('mid'), await fake('new'), await fake('newest')];
     // Another base makes another content hash, so this builds, then prunes.
     const other = await ensureAgentImage(clients, { baseImage: 'registry:2', extraLabels: bed.labels });
-    expect(other.built).toBe(true);
-    expect(
-      await docker
-        .getImage(stale)
-        .inspect()
-        .then(
-          () => true,
-          () => false,
-        ),
-    ).toBe(false);
-    expect(
-      await docker
-        .getImage(running)
-        .inspect()
-        .then(
-          () => true,
-          () => false,
-        ),
-    ).toBe(true);
-    await docker.getImage(other.image).remove({ force: true });
+    try {
+      expect(other.built).toBe(true);
+      expect(await exists(running)).toBe(true);
+      expect(await exists(used)).toBe(true);
+      expect(await exists(other.image)).toBe(true);
+      // the three newest unused stay cached (other checkouts' and versions' images); the oldest unused goes
+      expect(await Promise.all(unused.map(exists))).toEqual([false, true, true, true]);
+    } finally {
+      await holder.remove({ force: true });
+      for (const ref of [used, ...unused, other.image])
+        await docker
+          .getImage(ref)
+          .remove({ force: true })
+          .catch(() => undefined);
+    }
   });
 });

@@ -98,6 +98,14 @@ describe('npm pack: the packed package runs from an install', () => {
   it('holds the bundle and not the sources', () => {
     const pkgDir = join(prefix, 'node_modules', 'lo');
     expect(existsSync(join(pkgDir, 'dist', 'bundle', 'lo.cjs'))).toBe(true);
+    // the agent image's content (src/apply/agentImage.ts): the agent bundle and the protos beside it
+    expect(readdirSync(join(pkgDir, 'dist', 'bundle', 'agent'), { recursive: true }).sort()).toEqual([
+      'agent.mjs',
+      'proto',
+      'proto/content.proto',
+      'proto/events.proto',
+      'proto/images.proto',
+    ]);
     expect(existsSync(join(pkgDir, 'schemas', 'cluster.lok8s.schema.json'))).toBe(true);
     expect(existsSync(join(pkgDir, 'src'))).toBe(false);
   });

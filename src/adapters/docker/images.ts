@@ -23,7 +23,7 @@ export class Images implements ImagesClient {
     return this.calls.run('inspect', `image ${ref}`, async (docker) => {
       try {
         const info = await docker.getImage(ref).inspect();
-        return { id: info.Id, tags: info.RepoTags ?? [], labels: info.Config?.Labels ?? {} };
+        return { id: info.Id, tags: info.RepoTags ?? [], labels: info.Config?.Labels ?? {}, created: Date.parse(info.Created) / 1000 };
       } catch (err) {
         if (statusOf(err) === 404) return null;
         throw err;
@@ -90,7 +90,7 @@ export class Images implements ImagesClient {
 
   async list(labels: string[]): Promise<ImageState[]> {
     const raw = await this.calls.run('list', `images ${labels.join(',')}`, (docker) => docker.listImages({ filters: { label: labels } }));
-    return raw.map((i) => ({ id: i.Id, tags: i.RepoTags ?? [], labels: i.Labels ?? {} }));
+    return raw.map((i) => ({ id: i.Id, tags: i.RepoTags ?? [], labels: i.Labels ?? {}, created: i.Created }));
   }
 
   async remove(ref: string): Promise<'removed' | 'absent' | 'in-use'> {

@@ -67,6 +67,8 @@ export interface ImageState {
   id: string;
   tags: string[];
   labels: Record<string, string>;
+  /** When it was built, in seconds since the epoch (Docker's `Created`). */
+  created?: number;
 }
 
 export interface BuildSpec {

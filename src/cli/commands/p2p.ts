@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { ensureSwarmKey, readSwarmKey } from '../../agent/swarmKey.js';
+import { ensureSwarmKey } from '../../agent/swarmKey.js';
+import { AGENT_DESCRIPTION } from '../../agent/description.js';
 import { addAgentOptions, type AgentOptions } from '../../agent/options.js';
 
 export function registerP2P(program: Command, ctx: CliContext): void {
@@ -9,44 +10,12 @@ export function registerP2P(program: Command, ctx: CliContext): void {
     .command('p2p')
     .description('P2P node mirror: every node serves what its containerd holds to the others (see docs/p2p.md)');
 
-  const agentCmd = p2p
-    .command('agent')
-    .description(
-      'Run the node agent: an OCI pull registry for containerd backed by the local content store and peers found in a private libp2p DHT',
-    );
+  const agentCmd = p2p.command('agent').description(AGENT_DESCRIPTION);
   // The options come from one table (src/agent/options.ts), which also builds the agent command line in the plan.
   addAgentOptions(agentCmd, ctx.env).action(async (f: AgentOptions) => {
-    const log = f.quiet ? () => {} : (m: string) => logErr(`${new Date().toISOString()} ${m}`);
-    // libp2p and gRPC load only for the agent itself.
-    const { startAgent } = await import('../../agent/agent.js');
-    const agent = await startAgent({
-      port: f.port,
-      routerPort: f.routerPort,
-      metricsPort: f.metricsPort,
-      dataPort: f.dataPort > 0 ? f.dataPort : undefined,
-      host: f.host,
-      publicHost: f.publicHost,
-      psk: await readSwarmKey(f.key),
-      bootstrap: f.peers,
-      containerd: { address: f.containerd, namespace: f.namespace, contentDir: f.contentDir },
-      resolveTimeoutMs: f.resolveTimeoutMs,
-      resolveLatest: f.resolveLatest,
-      resolveTags: f.resolveTags,
-      registries: f.registries,
-      uploadBytesPerSecond: f.uploadLimit,
-      readvertiseMs: f.readvertise * 1000,
-      log,
-    });
-    log(
-      `lo p2p agent: registry on ${agent.url}, metrics on ${f.publicHost}:${f.metricsPort}, data port ${f.dataPort > 0 ? `${f.publicHost}:${f.dataPort}` : 'off'}, libp2p ${agent.router.addresses().join(' ')}`,
-    );
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        void agent.close().finally(resolve);
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
+    // libp2p and gRPC load only for the agent itself (the agent image runs the same runAgent: src/agent/main.ts).
+    const { runAgent } = await import('../../agent/run.js');
+    await runAgent(f, logErr);
   });
 
   p2p
