@@ -16,7 +16,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/adapters/oci/registryClient.js';
+import type { ContentSource, Descriptor } from '../../src/agent/contentSource.js';
 import { startForwardAgent, type RunningForwardAgent } from '../../src/agent/forwardAgent.js';
+import { createForwarder } from '../../src/agent/forward/forwarder.js';
+import { createMetrics } from '../../src/agent/metrics.js';
+import { createRegistryHandler } from '../../src/agent/registry.js';
+import { HOP_HEADER } from '../../src/agent/registry/request.js';
 import { parseRewrites } from '../../src/agent/forward/rewrites.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -431,5 +436,87 @@ describe('forward-only agent: rewritten names to the hosts of hosts.toml', () =>
     expect(all).toContain('forward GET token.example');
     for (const secret of [SECRET_BASIC, STATIC_TOKEN, 's3cret-pw']) expect(all).not.toContain(secret);
     expect(all).not.toMatch(/Bearer ey/);
+  });
+});
+
+/** This node's content (containerd's, in memory): blobs by digest, images by their original name. */
+function memorySource(blobs: Buffer[], tags: Record<string, Descriptor>): ContentSource {
+  const byDigest = new Map(blobs.map((b) => [sha(b), b]));
+  return {
+    resolveTag: async (registry, repository, tag) => tags[`${registry}/${repository}:${tag}`] ?? null,
+    stat: async (d) => (byDigest.has(d) ? { size: byDigest.get(d)!.length } : null),
+    read: async (d, start, end) => Readable.from([byDigest.get(d)!.subarray(start, end + 1)]),
+    listDigests: async () => [...byDigest.keys()],
+    listTags: async () => [],
+    watch: () => () => {},
+    close: async () => {},
+  };
+}
+
+describe('with P2P on: this node first, then the rewritten name upstream', () => {
+  let url = '';
+  const metrics = createMetrics();
+  let forwarder: ReturnType<typeof createForwarder>;
+  beforeAll(async () => {
+    const port = await freePort();
+    const dir = join(root, 'p2p-certs.d');
+    mkdirSync(join(dir, 'docker.io'), { recursive: true });
+    writeFileSync(join(dir, 'docker.io', 'hosts.toml'), `[host."http://127.0.0.1:${port}"]\n[host."${plain.url}"]\n`);
+    forwarder = createForwarder({ hostsDir: dir, self: [`http://127.0.0.1:${port}`], metrics, log: (m) => agentLog.push(m) });
+    const handler = createRegistryHandler({
+      source: memorySource([manifest, config], {
+        'docker.io/rancher/pause:3.6': {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: sha(manifest),
+          size: manifest.length,
+        },
+      }),
+      router: null,
+      metrics,
+      resolveTimeoutMs: 20,
+      resolveLatest: false,
+      rewrites: { table: parseRewrites('{"docker.io":[["^rancher/(.*)","mirrorproject/rancher-images/$1"]]}'), forwarder, metrics },
+    });
+    const server = http.createServer(handler);
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    servers.push(server);
+    url = `http://127.0.0.1:${port}`;
+  });
+  afterAll(() => forwarder?.close());
+
+  it('held content is served from this node under the original name; a blob it lacks is forwarded as the rewritten name', async () => {
+    await sleep(300);
+    const before = requestCount(plain);
+    const m = await fetch(`${url}/v2/rancher/pause/manifests/3.6?ns=docker.io`);
+    expect([m.status, m.headers.get('docker-content-digest')]).toEqual([200, sha(manifest)]);
+    const c = await fetch(`${url}/v2/rancher/pause/blobs/${sha(config)}?ns=docker.io`);
+    expect(sha(Buffer.from(await c.arrayBuffer()))).toBe(sha(config));
+    await sleep(300);
+    expect(requestCount(plain)).toBe(before);
+    const forwardedBefore = logLines(plain, `GET /v2/${REPO}/blobs/${sha(layer)}`);
+    const l = await fetch(`${url}/v2/rancher/pause/blobs/${sha(layer)}?ns=docker.io`);
+    expect([l.status, sha(Buffer.from(await l.arrayBuffer()))]).toEqual([200, sha(layer)]);
+    for (let i = 0; i < 30 && logLines(plain, `GET /v2/${REPO}/blobs/${sha(layer)}`) === forwardedBefore; i++) await sleep(100);
+    expect(logLines(plain, `GET /v2/${REPO}/blobs/${sha(layer)}`)).toBe(forwardedBefore + 1);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/lo_p2p_requests_total\{route="blob",source="upstream",result="ok"\} 1/);
+    expect(text).toMatch(/lo_p2p_requests_total\{route="manifest",source="local",result="ok"\} 1/);
+  });
+
+  it('latest (not resolved by the P2P mirror) goes upstream; unmatched names take the usual P2P answer; a hop from a peer is never forwarded', async () => {
+    const latest = await fetch(`${url}/v2/rancher/pause/manifests/latest?ns=docker.io`);
+    expect(latest.status).toBe(404);
+    expect(await logged(plain, `GET /v2/${REPO}/manifests/latest`)).toBe(1);
+    const unmatched = await fetch(`${url}/v2/library/alpine/manifests/3?ns=docker.io`);
+    expect(unmatched.status).toBe(404);
+    const before = logLines(plain, `/blobs/${sha(layer)}`);
+    const hop = await fetch(`${url}/v2/rancher/pause/blobs/${sha(layer)}?ns=docker.io`, { headers: { [HOP_HEADER]: '1' } });
+    expect(hop.status).toBe(404);
+    await sleep(300);
+    expect(logLines(plain, `/blobs/${sha(layer)}`)).toBe(before);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/lo_p2p_requests_total\{route="manifest",source="none",result="tag-untrusted"\} 1/);
+    expect(text).not.toMatch(/result="rewrite-nomatch"/);
   });
 });
