@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { freePort } from '../helpers/net.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LO_BIN, REPO_ROOT } from '../helpers/docker.js';
 
@@ -21,15 +22,6 @@ afterAll(() => {
   for (const s of servers) s.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('lo p2p agent --forward-only (built CLI)', () => {
   it('forwards a rewritten name, with no swarm key and without loading libp2p, gRPC or agent.js; SIGTERM stops it', async () => {

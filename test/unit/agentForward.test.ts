@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { freePort } from '../helpers/net.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/adapters/oci/registryClient.js';
 import type { ContentSource, Descriptor } from '../../src/agent/contentSource.js';
@@ -29,15 +30,6 @@ const root = mkdtempSync(join(tmpdir(), 'lo-forward-'));
 const store = join(root, 'store');
 const hostsDir = join(root, 'certs.d');
 const openssl = (args: string[]): void => void execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: root });
-
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Registry {
   url: string;
