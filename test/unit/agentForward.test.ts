@@ -10,7 +10,7 @@ import { createHash, createSign, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -96,6 +96,11 @@ let prefix: Awaited<ReturnType<typeof serve>>;
 let agent: RunningForwardAgent;
 const agentLog: string[] = [];
 const servers: http.Server[] = [];
+const netServers: net.Server[] = [];
+const held: net.Socket[] = [];
+const BIG = 64 << 20;
+let big: Awaited<ReturnType<typeof serve>>;
+let bigProduced = 0;
 
 function writeHosts(registry: string, body: string): void {
   mkdirSync(join(hostsDir, registry), { recursive: true });
@@ -253,6 +258,24 @@ beforeAll(async () => {
   });
   servers.push(prefix.server);
   const dead = await freePort();
+  // A host that accepts connections and never answers (the first-byte timeout moves on from it).
+  const silent = net.createServer((sock) => held.push(sock));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  netServers.push(silent);
+  // A host with a large blob, counting what it has produced (pulled by back-pressure).
+  big = await serve((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG });
+    const chunk = Buffer.alloc(64 << 10, 7);
+    async function* body(): AsyncGenerator<Buffer> {
+      for (let n = 0; n < BIG; n += chunk.length) {
+        bigProduced += chunk.length;
+        yield chunk;
+      }
+    }
+    Readable.from(body()).pipe(res);
+  });
+  servers.push(big.server);
 
   const port = await freePort();
   const self = `[host."http://127.0.0.1:${port}"]\n  capabilities = ["pull", "resolve"]\n`;
@@ -281,6 +304,8 @@ beforeAll(async () => {
     `${self}\n[host."${prefix.url}/api/docker/remote"]\n  override_path = true\n  [host."${prefix.url}/api/docker/remote".header]\n    Authorization = "Bearer ${STATIC_TOKEN}"\n`,
   );
   writeHosts('dead.example', `${self}\n[host."http://127.0.0.1:${dead}"]\n`);
+  writeHosts('slow.example', `${self}\n[host."http://127.0.0.1:${(silent.address() as AddressInfo).port}"]\n[host."${plain.url}"]\n`);
+  writeHosts('big.example', `${self}\n[host."${big.url}"]\n`);
   writeHosts('pullonly.example', `${self}\n[host."${plain.url}"]\n  capabilities = ["pull"]\n`);
 
   const rule = [['^rancher/(.*)', 'mirrorproject/rancher-images/$1']];
@@ -291,7 +316,7 @@ beforeAll(async () => {
     publicHost: '127.0.0.1',
     rewrites: parseRewrites(JSON.stringify({ 'docker.io': rule, '*': rule })),
     hostsDir,
-    timeouts: { firstByteMs: 3000 },
+    timeouts: { firstByteMs: 1000 },
     log: (m) => agentLog.push(m),
   });
 }, 60_000);
@@ -300,6 +325,8 @@ afterAll(async () => {
   await agent?.close();
   for (const r of [plain, tls, token]) r?.proc.kill();
   for (const s of servers) s.close();
+  for (const s of held) s.destroy();
+  for (const s of netServers) s.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -421,6 +448,36 @@ describe('forward-only agent: rewritten names to the hosts of hosts.toml', () =>
     expect(metrics).toMatch(/lo_p2p_forwards_total\{registry="docker.io",result="ok"\} [1-9]/);
     expect(metrics).toMatch(/lo_p2p_forwards_total\{registry="dead.example",result="failed"\} 1/);
     expect(metrics).toMatch(/lo_p2p_forwards_total\{registry="pullonly.example",result="no-hosts"\} 1/);
+  });
+
+  it('a host that accepts but never answers is left after the first-byte timeout; the next one answers', async () => {
+    const t0 = performance.now();
+    const r = await get('/v2/rancher/pause/manifests/3.6?ns=slow.example');
+    expect([r.status, r.headers['docker-content-digest']]).toEqual([200, sha(manifest)]);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(
+      agentLog.some((l) => l.includes('forward GET slow.example') && l.includes('no answer from') && l.includes('within 1000 ms')),
+    ).toBe(true);
+  });
+
+  it('a 64 MiB blob streams with back-pressure: a client that stops reading stops the upstream too', async () => {
+    const digest = `sha256:${'b'.repeat(64)}`;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get(`${agent.url}/v2/rancher/big/blobs/${digest}?ns=big.example`, resolve).on('error', reject),
+    );
+    expect(res.statusCode).toBe(200);
+    res.pause();
+    // what sits in socket and stream buffers, bounded; far less than the blob
+    await sleep(1000);
+    const whilePaused = bigProduced;
+    await sleep(300);
+    expect(bigProduced).toBe(whilePaused);
+    expect(whilePaused).toBeLessThan(16 << 20);
+    let got = 0;
+    res.on('data', (c: Buffer) => (got += c.length));
+    res.resume();
+    await once(res, 'end');
+    expect([got, bigProduced]).toEqual([BIG, BIG]);
   });
 
   it('header values (secrets) never reach the log', () => {
