@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -80,6 +80,50 @@ describe('lo registries import / export (CLI)', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toBe(`wrote ${file} (0644)\n`);
     expect(await readFile(file, 'utf8')).toMatch(/^# K3s registries\.yaml for lo project lok8s/);
+  });
+
+  it("export --format docker --out DIR copies each endpoint's CA and client pair into certs.d/<host:port> (key 0600)", async () => {
+    const dir = join(tmp, 'docker-export');
+    await mkdir(join(dir, 'pki'), { recursive: true });
+    for (const [f, text] of [
+      ['ca.pem', 'CA PEM\n'],
+      ['client.pem', 'CLIENT CERT PEM\n'],
+      ['client-key.pem', 'CLIENT KEY PEM\n'],
+    ] as const)
+      await writeFile(join(dir, 'pki', f), text);
+    const spec = join(dir, 'cluster.lok8s.yaml');
+    await writeFile(
+      spec,
+      `apiVersion: cluster.lok8s.dev/v1beta1
+kind: Lo
+metadata: { name: dockex }
+spec:
+  cluster: { domain: dockex.test }
+  network: { name: dockex, cidr: 10.140.94.0/24 }
+  registries:
+    tls: false
+    hosts:
+      secure.corp.test:
+        endpoints:
+          - url: https://secure.corp.test:5000
+            tls: { caFile: pki/ca.pem, certFile: pki/client.pem, keyFile: pki/client-key.pem }
+            headers: { Authorization: { env: SECURE_AUTH } }
+`,
+    );
+    const out = join(dir, 'out');
+    const r = await lo(['--config', spec, 'registries', 'export', '--format', 'docker', '--out', out, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const doc = JSON.parse(r.out) as { written: Array<{ path: string; mode: string }>; notes: string[] };
+    const host = join(out, 'certs.d', 'secure.corp.test:5000');
+    expect(doc.written.filter((w) => w.path.startsWith(host))).toEqual([
+      { path: join(host, 'ca.crt'), mode: '0644' },
+      { path: join(host, 'client.cert'), mode: '0644' },
+      { path: join(host, 'client.key'), mode: '0600' },
+    ]);
+    expect((await stat(join(host, 'client.key'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(host, 'client.key'), 'utf8')).toBe('CLIENT KEY PEM\n');
+    expect(await readFile(join(host, 'ca.crt'), 'utf8')).toBe('CA PEM\n');
+    expect(doc.notes.join('\n')).toContain('log in with `docker login secure.corp.test:5000` instead');
   });
 
   it('--write merges into the spec file, keeping its comments; a second run replaces the entry and says so', async () => {
