@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execaSync } from 'execa';
 import { parse as parseYaml, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
@@ -30,6 +29,7 @@ import {
   type Workspace,
   attachMirrorLogsOnFailure,
 } from '../helpers/docker.js';
+import { makeTestCa } from '../helpers/tls.js';
 
 let ws: Workspace;
 let p1: SpecInput;
@@ -314,28 +314,7 @@ describe('a shared mirror of a private upstream and its CA (issue 14)', () => {
     writeFileSync(file, stringify(doc));
     return file;
   }
-  function makeCa(name: string): string {
-    const key = join(ws.dir, `${name}.key`);
-    const crt = join(ws.dir, `${name}.crt`);
-    execaSync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      crt,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-    ]);
-    return readFileSync(crt, 'utf8');
-  }
+  const makeCa = (name: string): string => readFileSync(makeTestCa(ws.dir, name).crt, 'utf8');
   const sha = (pem: string): string => createHash('sha256').update(pem).digest('hex');
 
   it('the same CA content (another path) reuses the mirror; another CA or none stops up and lo plan with exit 2, the mirror untouched', async () => {

@@ -16,7 +16,7 @@ import type { Plan } from '../../src/plan/types.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
 import { probeEndpoint } from '../../src/usecases/endpointProbe.js';
 import { doctor, endpointProbeChecks, type Check } from '../../src/usecases/doctor.js';
-import { openssl } from '../helpers/tls.js';
+import { makeTestCa, makeTestLeaf } from '../helpers/tls.js';
 
 let dir: string;
 const servers: Server[] = [];
@@ -29,39 +29,8 @@ const listen = async <S extends Server>(s: S): Promise<S> => {
 };
 const SECRET = 'Basic ' + Buffer.from('robot:s3cret-value').toString('base64');
 
-/** A CA, and a leaf it signs (server: for 127.0.0.1; client: clientAuth). */
-function makeCa(name: string): { crt: string; key: string } {
-  const key = join(dir, `${name}.key`);
-  const crt = join(dir, `${name}.crt`);
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    crt,
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-  ]);
-  return { crt, key };
-}
-function makeLeaf(ca: { crt: string; key: string }, name: string, ext: string): { crt: string; key: string } {
-  const key = join(dir, `${name}.key`);
-  const csr = join(dir, `${name}.csr`);
-  const crt = join(dir, `${name}.crt`);
-  const extFile = join(dir, `${name}.ext`);
-  writeFileSync(extFile, `${ext}\n`);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`]);
-  openssl(['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial', '-out', crt, '-days', '2', '-extfile', extFile]);
-  return { crt, key };
-}
+const makeCa = (name: string) => makeTestCa(dir, name);
+const makeLeaf = (ca: { crt: string; key: string }, name: string, ext: string) => makeTestLeaf(dir, ca, name, ext);
 
 /** A registry's /v2/ that wants `Authorization: <SECRET>` (Basic challenge otherwise). */
 function basicAuthRegistry(req: IncomingMessage, res: ServerResponse): void {

@@ -30,6 +30,13 @@ async function lo(argv: string[]): Promise<{ code: number; out: string; err: str
   return { code, ...text };
 }
 
+/** A spec file `file` of project `name` (TLS off, its own subnet) whose spec.registries.hosts is `hosts` (YAML, 6 spaces in). */
+async function hostsSpec(file: string, name: string, cidr: string, hosts: string): Promise<string> {
+  const head = `apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata: { name: ${name} }\nspec:\n  cluster: { domain: ${name}.test }\n`;
+  await writeFile(file, `${head}  network: { name: ${name}, cidr: ${cidr} }\n  registries:\n    tls: false\n    hosts:\n${hosts}`);
+  return file;
+}
+
 describe('lo registries import / export (CLI)', () => {
   it("import prints spec.registries for K3s's documented example, naming the variable to set", async () => {
     const r = await lo(['registries', 'import', join(FIXTURES, 'with-tls-auth.yaml')]);
@@ -91,19 +98,11 @@ describe('lo registries import / export (CLI)', () => {
       ['client-key.pem', 'CLIENT KEY PEM\n'],
     ] as const)
       await writeFile(join(dir, 'pki', f), text);
-    const spec = join(dir, 'cluster.lok8s.yaml');
-    await writeFile(
-      spec,
-      `apiVersion: cluster.lok8s.dev/v1beta1
-kind: Lo
-metadata: { name: dockex }
-spec:
-  cluster: { domain: dockex.test }
-  network: { name: dockex, cidr: 10.140.94.0/24 }
-  registries:
-    tls: false
-    hosts:
-      secure.corp.test:
+    const spec = await hostsSpec(
+      join(dir, 'cluster.lok8s.yaml'),
+      'dockex',
+      '10.140.94.0/24',
+      `      secure.corp.test:
         endpoints:
           - url: https://secure.corp.test:5000
             tls: { caFile: pki/ca.pem, certFile: pki/client.pem, keyFile: pki/client-key.pem }
@@ -124,6 +123,26 @@ spec:
     expect(await readFile(join(host, 'client.key'), 'utf8')).toBe('CLIENT KEY PEM\n');
     expect(await readFile(join(host, 'ca.crt'), 'utf8')).toBe('CA PEM\n');
     expect(doc.notes.join('\n')).toContain('log in with `docker login secure.corp.test:5000` instead');
+  });
+
+  it('an endpoint with insecureSkipVerify is warned about on every run (lo plan, lo registries export), on stderr', async () => {
+    const spec = await hostsSpec(
+      join(tmp, 'skip-verify.lok8s.yaml'),
+      'skipv',
+      '10.140.95.0/24',
+      `      ghcr.io:
+        endpoints:
+          - url: https://g.corp.example
+            tls: { insecureSkipVerify: true }
+`,
+    );
+    for (const args of [['plan'], ['plan', '--json'], ['registries', 'export', '--format', 'k3s']]) {
+      const r = await lo(['--config', spec, ...args]);
+      expect(r.code, r.err).toBe(0);
+      expect(r.err).toMatch(
+        /^warning spec\.registries\.hosts\["ghcr\.io"\]\.endpoints\[0\]: insecureSkipVerify: containerd does not verify/m,
+      );
+    }
   });
 
   it('--write merges into the spec file, keeping its comments; a second run replaces the entry and says so', async () => {
