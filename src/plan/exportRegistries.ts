@@ -252,7 +252,7 @@ function dockerEndpointFiles(
     else notes.push(`${where} is a Docker Hub mirror Docker can use: add ${e.url} to registry-mirrors yourself if you want it`);
     if (e.headers.length > 0)
       notes.push(
-        `Docker sends no static headers (${e.headers.map((h) => h.name).join(', ')} of ${where}): log in with \`docker login ${u.host}\` instead`,
+        `Docker sends no static headers (${e.headers.map((h) => h.name).join(', ')} of ${where}): log in with \`${shellCommand(['docker', 'login', u.host])}\` instead`,
       );
     if (e.skipVerify)
       notes.push(
