@@ -76,13 +76,24 @@ export async function probeEndpoint(
       done({
         kind: 'error',
         code: err.code ?? 'error',
-        message: err.message.split('\n')[0]!,
+        message: tlsReason(err.message.split('\n')[0]!),
         ms: Date.now() - started,
         ...(afterTls ? { afterTls } : {}),
       }),
     );
     req.end();
   });
+}
+
+/**
+ * OpenSSL's `803C…:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:…:SSL alert number 42`
+ * as `TLS alert: sslv3 alert bad certificate (42)`; other messages as they are.
+ */
+function tlsReason(message: string): string {
+  const m = /SSL routines:[^:]*:([^:]+):/.exec(message);
+  if (!m) return message;
+  const alert = /SSL alert number (\d+)/.exec(message)?.[1];
+  return `TLS: ${m[1]}${alert ? ` (alert ${alert})` : ''}`;
 }
 
 /** Node's certificate verification failures meaning "no CA we were given signs this certificate". */
@@ -95,10 +106,14 @@ const UNKNOWN_CA = new Set([
   'CERT_UNTRUSTED',
   'CERT_SIGNATURE_FAILURE',
 ]);
-/** TLS alerts from a server that wants a client certificate it did not get (TLS 1.3, 1.2). */
-const CLIENT_CERT_REQUIRED = new Set(['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE']);
-/** TLS alerts from a server that got a client certificate and refused it. */
-const CLIENT_CERT_REFUSED = new Set([
+/**
+ * TLS alerts a server sends about the client's certificate: certificate_required (TLS 1.3), or, from Go's
+ * crypto/tls (registry:2 with http.tls.clientcas) and TLS 1.2 servers, bad_certificate / handshake_failure
+ * for a missing one as well as for one it refuses. Which of the two it is follows from whether we sent one.
+ */
+const CLIENT_CERT_ALERTS = new Set([
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
   'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
   'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
   'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
@@ -225,19 +240,19 @@ export function judgeEndpoint(p: EndpointProbePlan, a: EndpointAnswer): Endpoint
       detail: failed,
       fix: "renew the endpoint's certificate (or check this machine's clock)",
     };
-  if (CLIENT_CERT_REQUIRED.has(a.code) && !p.client)
+  const hungUpAfterTls = a.afterTls === true && (a.code === 'ECONNRESET' || a.code === 'EPIPE');
+  if (CLIENT_CERT_ALERTS.has(a.code) && !p.client)
     return {
       status: 'fail',
       problem: 'client-certificate-required',
       detail: `${failed}: the endpoint requires a client certificate`,
       fix: `give ${at}.tls.certFile and keyFile (a certificate the endpoint's client CA signed)`,
     };
-  const hungUpAfterTls = a.afterTls === true && (a.code === 'ECONNRESET' || a.code === 'EPIPE');
-  if (CLIENT_CERT_REFUSED.has(a.code) || (p.client && (CLIENT_CERT_REQUIRED.has(a.code) || hungUpAfterTls)))
+  if (p.client && (CLIENT_CERT_ALERTS.has(a.code) || hungUpAfterTls))
     return {
       status: 'fail',
       problem: 'client-certificate-refused',
-      detail: `${failed}: the endpoint refused the client certificate ${p.client?.certFile ?? ''}`.trimEnd(),
+      detail: `${failed}: the endpoint refused the client certificate ${p.client.certFile}`,
       fix: `give ${at}.tls.certFile / keyFile a certificate signed by a CA the endpoint accepts for clients`,
     };
   if (a.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || a.code === 'EPROTO')

@@ -440,6 +440,8 @@ describe('private registries (issue 14)', () => {
     ]);
     expect(checks[0]!.fix).toContain('export ART_AUTH=...');
     expect(checks[1]!.fix).toContain('spec.registries.hosts["secure.corp.test"].endpoints[0].tls.certFile and keyFile');
+    // Go's crypto/tls answers a missing client certificate with the bad_certificate alert.
+    expect(checks[1]!.detail).toContain('TLS: sslv3 alert bad certificate (alert 42) (ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE)');
   });
 
   it('the shared mirror carries the digest of its upstream CA, not its path', async () => {
