@@ -4,6 +4,8 @@ import { stringify as stringifyYaml } from 'yaml';
 import { NODE_CERTS_DIR } from './planContainerd.js';
 import { cacheHostEntry } from './offline.js';
 import { endpointListing, registryAddress } from './render/renderConfigMaps.js';
+import { planEndpointProbes } from './endpointProbes.js';
+import { shellCommand } from '../util/shell.js';
 import type { HostsFilePlan, Plan, RegistryPlan } from './types.js';
 
 /**
@@ -144,11 +146,23 @@ function hasHeader(hosts: unknown): boolean {
   return !!hosts && typeof hosts === 'object' && Object.values(hosts).some((t) => !!t && typeof t === 'object' && 'header' in t);
 }
 
+/** One file of `/etc/docker/certs.d/<host>/`: lo's CA, or an endpoint's CA, client certificate or key. */
+export interface DockerCertFile {
+  /** `host[:port]`, the directory name Docker looks up for a registry. */
+  host: string;
+  /** Where it goes: `/etc/docker/certs.d/<host>/ca.crt`, `client.cert` or `client.key`. */
+  path: string;
+  /** The file copied there: lo's CA, or the spec's TLS file of the endpoint. */
+  source: string;
+  /** 0644, or 0600 for a key. */
+  mode: number;
+}
+
 export interface DockerExport {
   /** The fragment to merge into /etc/docker/daemon.json. */
   daemonJson: { 'registry-mirrors'?: string[]; 'insecure-registries'?: string[] };
-  /** lo's CA for each registry address the engine talks to: `/etc/docker/certs.d/<host>/ca.crt`. */
-  certs: Array<{ host: string; path: string }>;
+  /** lo's CA for each registry address the engine talks to, and the TLS files of the spec's endpoints. */
+  certs: DockerCertFile[];
   /** The steps as shell commands, in order. */
   steps: string[];
   notes: string[];
@@ -157,7 +171,11 @@ export interface DockerExport {
 /**
  * The host Docker engine: `registry-mirrors` can only mirror Docker Hub
  * (https://docs.docker.com/docker-hub/image-library/mirror/), so only the docker.io mirror (and its replica)
- * goes there; every registry address gets lo's CA in /etc/docker/certs.d so pushes and pulls verify.
+ * goes there; every registry address gets lo's CA in /etc/docker/certs.d so pushes and pulls verify. Each
+ * endpoint of `spec.registries.hosts` with TLS files gets them in its host's directory as Docker names them
+ * (`ca.crt`, `client.cert`, `client.key`: https://docs.docker.com/engine/security/certificates/); what
+ * Docker cannot do with an endpoint (stand in for a registry other than Docker Hub, a path prefix, static
+ * headers, skip_verify) is said in the notes.
  */
 export function renderDockerExport(plan: Plan, certsRoot = '/etc/docker/certs.d'): DockerExport {
   const hub = plan.registries.find((r) => r.role === 'mirror' && r.registry === 'docker.io');
@@ -173,9 +191,12 @@ export function renderDockerExport(plan: Plan, certsRoot = '/etc/docker/certs.d'
   const daemonJson: DockerExport['daemonJson'] = {};
   if (mirrorUrls.length > 0) daemonJson['registry-mirrors'] = mirrorUrls;
   if (!plan.tls.enabled) daemonJson['insecure-registries'] = addresses;
-  const certs = plan.tls.enabled ? addresses.map((host) => ({ host, path: join(certsRoot, host, 'ca.crt') })) : [];
+  const certs: DockerCertFile[] = plan.tls.enabled
+    ? addresses.map((host) => ({ host, path: join(certsRoot, host, 'ca.crt'), source: plan.tls.caCertPath, mode: 0o644 }))
+    : [];
+  const endpoints = dockerEndpointFiles(plan, certsRoot, certs);
   const steps = [
-    ...certs.map((c) => `sudo install -D -m 0644 ${plan.tls.caCertPath} ${c.path}`),
+    ...[...certs, ...endpoints.certs].map((c) => shellCommand(['sudo', 'install', '-D', '-m', `0${c.mode.toString(8)}`, c.source, c.path])),
     `# merge into /etc/docker/daemon.json: ${JSON.stringify(daemonJson)}`,
     '# then reload dockerd (registry-mirrors and insecure-registries are reloaded without a restart):',
     'sudo kill -HUP "$(pidof dockerd)"',
@@ -184,5 +205,60 @@ export function renderDockerExport(plan: Plan, certsRoot = '/etc/docker/certs.d'
   const others = plan.registries.filter((r) => r.role === 'mirror' && r !== hub).map((r) => r.registry);
   if (others.length > 0)
     notes.push(`Docker cannot mirror ${others.join(', ')} (registry-mirrors is for Docker Hub only); pull those by the mirror's address`);
-  return { daemonJson, certs, steps, notes };
+  return { daemonJson, certs: [...certs, ...endpoints.certs], steps, notes: [...notes, ...endpoints.notes] };
+}
+
+/**
+ * certs.d files and notes for the endpoints of `spec.registries.hosts`. Docker reads every `*.crt` of a
+ * host's directory as a CA and every `*.cert` with its `*.key` as a client pair, so a second, different file
+ * for the same host gets its own name (`ca-2.crt`, `client-2.cert`) instead of replacing the first.
+ */
+function dockerEndpointFiles(
+  plan: Plan,
+  certsRoot: string,
+  taken: readonly DockerCertFile[],
+): { certs: DockerCertFile[]; notes: string[] } {
+  const certs: DockerCertFile[] = [];
+  const notes: string[] = [];
+  const add = (host: string, base: string, ext: string, source: string, mode: number): void => {
+    const inHost = [...taken, ...certs].filter((c) => c.host === host);
+    if (inHost.some((c) => c.source === source)) return;
+    const names = new Set(inHost.map((c) => c.path));
+    let n = 1;
+    const name = (): string => join(certsRoot, host, n === 1 ? `${base}.${ext}` : `${base}-${n}.${ext}`);
+    while (names.has(name())) n++;
+    certs.push({ host, path: name(), source, mode });
+  };
+  for (const e of planEndpointProbes(plan)) {
+    const u = new URL(e.url);
+    const where = `${e.url} (endpoint ${e.position} of ${e.registry === '*' ? '"*"' : e.registry})`;
+    if (u.protocol === 'https:') {
+      if (e.caFile) add(u.host, 'ca', 'crt', e.caFile, 0o644);
+      if (e.client) {
+        // A pair shares its base name: client.cert goes with client.key, client-2.cert with client-2.key.
+        const before = certs.length;
+        add(u.host, 'client', 'cert', e.client.certFile, 0o644);
+        const cert = certs.length > before ? certs[certs.length - 1]! : undefined;
+        if (cert) certs.push({ host: u.host, path: cert.path.replace(/\.cert$/, '.key'), source: e.client.keyFile, mode: 0o600 });
+      }
+    }
+    if (e.registry === '*') notes.push(`Docker has no default for every registry ("*"): ${where} is used only when you pull by ${u.host}`);
+    else if (e.registry !== 'docker.io' || u.pathname !== '/')
+      notes.push(
+        e.registry === 'docker.io'
+          ? `Docker's registry-mirrors takes no path prefix: ${where} cannot mirror Docker Hub; pull by ${u.host} and its repository path`
+          : `Docker cannot send ${e.registry} pulls to another host (registry-mirrors is for Docker Hub only): pull by ${u.host}${u.pathname.replace(/^\/v2/, '').replace(/\/$/, '')}/<repository> from ${where}`,
+      );
+    else notes.push(`${where} is a Docker Hub mirror Docker can use: add ${e.url} to registry-mirrors yourself if you want it`);
+    if (e.headers.length > 0)
+      notes.push(
+        `Docker sends no static headers (${e.headers.map((h) => h.name).join(', ')} of ${where}): log in with \`${shellCommand(['docker', 'login', u.host])}\` instead`,
+      );
+    if (e.skipVerify)
+      notes.push(
+        `Docker has no skip_verify per endpoint (${where}): give its CA as tls.caFile; insecure-registries would also allow plain HTTP`,
+      );
+    if (u.protocol === 'http:') notes.push(`${where} is plain HTTP: Docker needs ${u.host} in insecure-registries`);
+  }
+  return { certs, notes };
 }

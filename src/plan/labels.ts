@@ -17,6 +17,8 @@ export const LABELS = {
   createdBy: `${LABEL_PREFIX}.created-by`,
   /** On mirrors: the credential variable NAMES (`USER_VAR/PASS_VAR`, empty without credentials). */
   credentials: `${LABEL_PREFIX}.credentials`,
+  /** On mirrors: how lo reaches the upstream beyond credentials, `ca=sha256:<hex of the CA's content>` (empty: no CA). */
+  upstreamAccess: `${LABEL_PREFIX}.upstream-access`,
   specHash: `${LABEL_PREFIX}.spec-hash`,
   version: `${LABEL_PREFIX}.version`,
   /** On P2P agent containers: the kind node the agent serves. */

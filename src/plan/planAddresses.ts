@@ -13,10 +13,33 @@ export function planMirrorAddresses(
   observed: ObservedShared,
   cidrs: { project: ParsedCidr; shared: ParsedCidr },
   strict: boolean,
+  caDigests: UpstreamCaDigests = {},
 ): Map<string, string> {
   return spec.registries.shared.enabled
-    ? allocateSharedIps(spec, observed, cidrs.shared, strict)
+    ? allocateSharedIps(spec, observed, cidrs.shared, strict, caDigests)
     : allocateProjectIps(spec.registries.mirrors, cidrs.project);
+}
+
+/** sha256 (hex) of each mirror upstream CA file's content, by the file's path as the spec names it (absolute). */
+export type UpstreamCaDigests = Readonly<Record<string, string>>;
+
+/**
+ * The `upstream-access` label of a mirror: `ca=sha256:<hex of the CA file's content>`, empty without a CA;
+ * undefined when the spec names a CA whose content the planner was not given (then nothing is compared).
+ * The CA's content only: never its path, never a credential.
+ */
+export function upstreamAccessLabel(m: Pick<MirrorSpec, 'tls'>, caDigests: UpstreamCaDigests): string | undefined {
+  const ca = m.tls?.caFile;
+  if (!ca) return '';
+  const digest = caDigests[ca];
+  return digest ? `ca=sha256:${digest}` : undefined;
+}
+
+/** `upstream CA sha256:0123456789abcdef…` or `no upstream CA`, from an upstream-access label. */
+function describeUpstreamAccess(label: string): string {
+  const m = /^ca=sha256:([0-9a-f]{64})$/.exec(label);
+  if (m) return `upstream CA sha256:${m[1]!.slice(0, 16)}…`;
+  return label === '' ? 'no upstream CA' : `upstream access ${label}`;
 }
 
 /** Default mirrors first in their fixed order, then the rest by name: independent of the spec's list order. */
@@ -46,7 +69,13 @@ export function credentialVariables(c: NonNullable<MirrorSpec['credentials']>): 
     .join(' and ');
 }
 
-function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: ParsedCidr, strict: boolean): Map<string, string> {
+function allocateSharedIps(
+  spec: ClusterSpec,
+  observed: ObservedShared,
+  shared: ParsedCidr,
+  strict: boolean,
+  caDigests: UpstreamCaDigests,
+): Map<string, string> {
   const scheme = spec.registries.tls ? 'https' : 'http';
   const running = new Map(observed.mirrors.map((m) => [m.name, m]));
   const mismatched = observed.mirrors.find((m) => m.scheme && m.scheme !== scheme);
@@ -66,7 +95,7 @@ function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: 
   for (const m of canonicalMirrorOrder(spec.registries.mirrors)) {
     const existing = running.get(m.name);
     if (existing) {
-      if (strict) checkSameMirror(spec, m, existing);
+      if (strict) checkSameMirror(spec, m, existing, caDigests);
       ips.set(m.name, existing.ip);
       continue;
     }
@@ -84,7 +113,12 @@ function allocateSharedIps(spec: ClusterSpec, observed: ObservedShared, shared: 
   return ips;
 }
 
-function checkSameMirror(spec: ClusterSpec, m: MirrorSpec, existing: ObservedShared['mirrors'][number]): void {
+function checkSameMirror(
+  spec: ClusterSpec,
+  m: MirrorSpec,
+  existing: ObservedShared['mirrors'][number],
+  caDigests: UpstreamCaDigests,
+): void {
   const norm = (u: string): string => u.replace(/\/+$/, '');
   const owner = existing.project ? `project ${existing.project}` : 'another project';
   const at = `spec.registries.mirrors[${spec.registries.mirrors.indexOf(m)}]`;
@@ -109,6 +143,17 @@ function checkSameMirror(spec: ClusterSpec, m: MirrorSpec, existing: ObservedSha
     throw new PlanConflictError(
       `${spec.file}: ${at}.credentials: shared mirror "${m.name}" already runs for ${owner} with ${theirs}; this spec asks for ${ours}`,
       `use the same credentials variables for "${m.name}" in both specs, give this mirror another name, or set spec.registries.shared.enabled: false`,
+    );
+  }
+  // Another CA would either be ignored (the running mirror reused: pulls fail against this project's
+  // upstream) or recreate the mirror with it (the other project's pulls fail): both silently. Compared by
+  // content, so the same CA at two paths is the same mirror. Mirrors made before the label are not compared.
+  const ours = upstreamAccessLabel(m, caDigests);
+  if (existing.upstreamAccess !== undefined && ours !== undefined && existing.upstreamAccess !== ours) {
+    const asked = m.tls?.caFile ? `names ${m.tls.caFile} (${describeUpstreamAccess(ours)})` : 'names no upstream CA';
+    throw new PlanConflictError(
+      `${spec.file}: ${at}.tls.caFile: shared mirror "${m.name}" already runs for ${owner} with ${describeUpstreamAccess(existing.upstreamAccess)}; this spec ${asked}`,
+      `give "${m.name}" the same CA (the same file content) in both specs' tls.caFile, give this mirror another name, or set spec.registries.shared.enabled: false; to move every project to the new CA, remove the running mirror first with \`lo registry down --shared\` (its cache volume is kept)`,
     );
   }
 }

@@ -3,7 +3,7 @@ import type { LoPaths } from '../runtime/paths.js';
 import type { ClusterSpec } from '../spec/types.js';
 import { parseSubnet24, type ParsedCidr } from '../util/cidr.js';
 import { specHash } from '../util/hash.js';
-import { planMirrorAddresses } from './planAddresses.js';
+import { planMirrorAddresses, type UpstreamCaDigests } from './planAddresses.js';
 import { planContainerd } from './planContainerd.js';
 import { planFiles } from './planFiles.js';
 import { planClusterBase, planKindConfig } from './planKind.js';
@@ -35,6 +35,12 @@ export interface PlanOptions {
   strict?: boolean;
   /** Extra kind config settings (pod and service subnets). */
   kindConfig?: KindConfigOptions;
+  /**
+   * sha256 of each mirror's upstream CA file (by its path), read by the caller (`loadPlan`): the mirrors'
+   * `upstream-access` label and the conflict check against running shared mirrors. A CA without a digest is
+   * neither labelled nor compared.
+   */
+  upstreamCaDigests?: UpstreamCaDigests;
 }
 
 /**
@@ -54,7 +60,8 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
   const labels = baseLabelsFor(spec, opts.extraLabels ?? {});
 
   const networks = planNetworks(spec, cidrs, labels);
-  const mirrorIps = planMirrorAddresses(spec, observed, cidrs, opts.strict ?? true);
+  const caDigests = opts.upstreamCaDigests ?? {};
+  const mirrorIps = planMirrorAddresses(spec, observed, cidrs, opts.strict ?? true, caDigests);
   const registries = planRegistries({
     spec,
     projectDir,
@@ -64,6 +71,7 @@ export function planCluster(spec: ClusterSpec, opts: PlanOptions): Plan {
     image: opts.registryImage ?? DEFAULT_REGISTRY_IMAGE,
     labels,
     ...(observed.projectMirrors ? { kept: observed.projectMirrors } : {}),
+    upstreamCaDigests: caDigests,
   });
   const tls = planTls(spec.registries.tls, { projectDir, sharedDir, caRoot }, registries);
   const containerd = planContainerd(spec, projectDir, registries);

@@ -5,7 +5,7 @@ import { hostAddress, type ParsedCidr } from '../util/cidr.js';
 import { specHash } from '../util/hash.js';
 import { LABELS, type Scope } from './labels.js';
 import { mirrorContainer, replicaFor } from './offline.js';
-import { credentialsLabel } from './planAddresses.js';
+import { credentialsLabel, upstreamAccessLabel, type UpstreamCaDigests } from './planAddresses.js';
 import type { BaseLabels } from './planNetworks.js';
 import {
   REGISTRY_CONFIG_DIR,
@@ -35,6 +35,8 @@ export interface RegistryPlanContext {
   labels: BaseLabels;
   /** This project's unshared mirrors as they run (observed by labels), kept under their names. */
   kept?: ObservedProjectMirror[];
+  /** The content digests of the mirrors' upstream CA files (the `upstream-access` label). */
+  upstreamCaDigests?: UpstreamCaDigests;
 }
 
 /** An observed unshared mirror's container name, unless it is a name the shared mirrors use. */
@@ -47,7 +49,7 @@ function keptName(kept: readonly ObservedProjectMirror[] | undefined, mirror: st
 type RegistryInput = Pick<
   RegistryPlan,
   'name' | 'role' | 'scope' | 'containerName' | 'volume' | 'network' | 'ip' | 'upstream' | 'registry' | 'hostnames' | 'push' | 'credentials'
-> & { certFile: string; keyFile: string; upstreamCaFile?: string };
+> & { certFile: string; keyFile: string; upstreamCaFile?: string; upstreamAccess?: string };
 
 export { SHARED_MIRROR_PREFIX };
 
@@ -97,12 +99,16 @@ export function planRegistries(ctx: RegistryPlanContext): RegistryPlan[] {
       push: false,
       ...(m.credentials ? { credentials: m.credentials } : {}),
       ...(m.tls?.caFile ? { upstreamCaFile: m.tls.caFile } : {}),
+      ...withUpstreamAccess(upstreamAccessLabel(m, ctx.upstreamCaDigests ?? {})),
       certFile: sharedOn ? `${m.name}.crt` : 'registry.crt',
       keyFile: sharedOn ? `${m.name}.key` : 'registry.key',
     });
   }
   return inputs.map((r) => registryPlan(ctx, r));
 }
+
+const withUpstreamAccess = (label: string | undefined): { upstreamAccess?: string } =>
+  label === undefined ? {} : { upstreamAccess: label };
 
 function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan {
   const tls = ctx.spec.registries.tls;
@@ -116,7 +122,7 @@ function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan 
     tls: tls ? { certFile: r.certFile, keyFile: r.keyFile } : null,
     ...(r.upstream ? { proxy: { remoteurl: r.upstream } } : {}),
   };
-  const { certFile: _c, keyFile: _k, upstreamCaFile, ...rest } = r;
+  const { certFile: _c, keyFile: _k, upstreamCaFile, upstreamAccess, ...rest } = r;
   const tlsDir = tls ? join(dir, 'tls') : null;
   const plan: Omit<RegistryPlan, 'labels' | 'configInput' | 'container'> = {
     ...rest,
@@ -132,7 +138,9 @@ function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan 
     ...(upstreamCaFile ? { upstreamCa: { source: upstreamCaFile, path: join(configDir, UPSTREAM_CA_DIR, 'ca.crt') } } : {}),
   };
   // The hash covers the fields above (what it always covered); configInput and container derive from them.
-  const hashed = { ...plan, labels: undefined };
+  // Not the upstream CA's source path: its content is in config.yml (a digest note, written at apply), and
+  // projects sharing a mirror keep the same CA at different paths (they would recreate it in turn).
+  const hashed = { ...plan, labels: undefined, ...(plan.upstreamCa ? { upstreamCa: { path: plan.upstreamCa.path } } : {}) };
   const labels = {
     ...ctx.labels(r.scope, r.role),
     ...(r.role === 'mirror'
@@ -141,6 +149,7 @@ function registryPlan(ctx: RegistryPlanContext, r: RegistryInput): RegistryPlan 
           [LABELS.registry]: r.registry!,
           [LABELS.upstream]: r.upstream!,
           [LABELS.credentials]: credentialsLabel(r.credentials),
+          ...(upstreamAccess !== undefined ? { [LABELS.upstreamAccess]: upstreamAccess } : {}),
           ...(r.scope === 'shared' ? { [LABELS.createdBy]: ctx.spec.name } : {}),
         }
       : {}),

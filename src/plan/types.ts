@@ -29,6 +29,8 @@ export interface ObservedMirror {
   scheme?: 'http' | 'https';
   /** Credential variable names (`USER_VAR/PASS_VAR`, empty for none), when the mirror says. */
   credentials?: string;
+  /** Its `upstream-access` label (`ca=sha256:<hex>`, empty for no CA), when the mirror has one. */
+  upstreamAccess?: string;
 }
 
 export const EMPTY_OBSERVED: ObservedShared = { mirrors: [], usedAddresses: [] };

@@ -13,6 +13,8 @@ import forge from 'node-forge';
 import type { TrustStatus } from './provision.js';
 import { TRUST_COMMAND } from './provision.js';
 import type { NodeContainerdReport } from './nodeContainerd.js';
+import { planEndpointProbes, type EndpointProbePlan } from '../plan/endpointProbes.js';
+import { judgeEndpoint, probeEndpoint, type EndpointAnswer, type EndpointProblem } from './endpointProbe.js';
 
 export interface Check {
   name: string;
@@ -20,6 +22,24 @@ export interface Check {
   detail: string;
   /** How to fix it (absent when ok). */
   fix?: string;
+  /** `endpoint` checks: what was asked and what answered (never a header value). */
+  endpoint?: EndpointCheckInfo;
+}
+
+/** The `endpoint` field of an `endpoint <registry> #<n>` check (`lo doctor --json`, docs/provision.md). */
+export interface EndpointCheckInfo {
+  registry: string;
+  position: number;
+  url: string;
+  probeUrl: string;
+  /** HTTP status, when the endpoint answered. */
+  httpStatus?: number;
+  /** The socket or TLS error code, when it did not (e.g. `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ECONNREFUSED`). */
+  errorCode?: string;
+  problem?: EndpointProblem;
+  ms?: number;
+  /** The header names sent and the variables their values came from. */
+  headers: string[];
 }
 
 export interface DoctorDeps {
@@ -52,6 +72,10 @@ export interface DoctorDeps {
   /** GET /v2/ of one registry; resolves the HTTP status. */
   probe?: (registry: RegistryPlan, ca: string | null, timeoutMs: number) => Promise<number>;
   timeoutMs?: number;
+  /** Where the endpoints' header values are read from (the process environment, from main). */
+  env?: NodeJS.ProcessEnv;
+  /** Asks one endpoint of `spec.registries.hosts` (default: probeEndpoint, the real request, at most 3 s). */
+  probeEndpoint?: (p: EndpointProbePlan, env: NodeJS.ProcessEnv) => Promise<EndpointAnswer>;
 }
 
 export interface DoctorResult {
@@ -177,6 +201,7 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
     for (const n of new Set(p.registries.map((r) => r.network))) {
       networks.set(n, deps.networkExists ? await deps.networkExists(n).catch(() => false) : true);
     }
+    const endpointsAsked = endpointProbeChecks(p, deps.env ?? {}, deps.probeEndpoint ?? probeEndpoint);
     const reach = await Promise.all(
       p.registries.map(async (r): Promise<Check> => {
         const c = await reachable(r);
@@ -193,7 +218,7 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
         };
       }),
     );
-    checks.push(...reach, ...endpointChecks(p));
+    checks.push(...reach, ...endpointChecks(p), ...(await endpointsAsked));
     const pinned = deps.pinnedImages
       ? await deps.pinnedImages(p).catch((err: unknown): Check => ({
           name: 'pinned-images',
@@ -283,6 +308,40 @@ export function containerdChecks(reports: readonly NodeContainerdReport[]): Chec
       ...(worst.fix ? { fix: worst.fix } : {}),
     };
   });
+}
+
+/**
+ * One check per endpoint of `spec.registries.hosts`, asked from this machine in parallel (each at most 3 s)
+ * with what containerd sends it: `GET` of its API root with its CA, client certificate, skip_verify and
+ * header values from `env`. The checks hold the header names and variables, never the values.
+ */
+export async function endpointProbeChecks(
+  p: Plan,
+  env: NodeJS.ProcessEnv,
+  ask: (e: EndpointProbePlan, env: NodeJS.ProcessEnv) => Promise<EndpointAnswer> = probeEndpoint,
+): Promise<Check[]> {
+  return Promise.all(
+    planEndpointProbes(p).map(async (e): Promise<Check> => {
+      const a = await ask(e, env).catch((err: unknown): EndpointAnswer => ({ kind: 'error', code: 'error', message: errMsg(err), ms: 0 }));
+      const v = judgeEndpoint(e, a);
+      return {
+        name: `endpoint ${e.registry} #${e.position}`,
+        status: v.status,
+        detail: v.detail,
+        ...(v.fix ? { fix: v.fix } : {}),
+        endpoint: {
+          registry: e.registry,
+          position: e.position,
+          url: e.url,
+          probeUrl: e.probeUrl,
+          ...(a.kind === 'http' ? { httpStatus: a.status, ms: a.ms } : {}),
+          ...(a.kind === 'error' ? { errorCode: a.code, ms: a.ms } : {}),
+          ...(v.problem ? { problem: v.problem } : {}),
+          headers: e.headers.map((h) => `${h.name}: <from $${h.env}>`),
+        },
+      };
+    }),
+  );
 }
 
 /**

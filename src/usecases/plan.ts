@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { loadSpec, type LoadSpecOptions } from '../spec/loadSpec.js';
 import { resolvePaths, type LoPaths } from '../runtime/paths.js';
 import type { ClusterSpec } from '../spec/types.js';
@@ -28,7 +30,10 @@ export interface PlanDeps {
 export async function loadPlan(opts: LoadSpecOptions, deps: PlanDeps = {}): Promise<{ spec: ClusterSpec; plan: Plan }> {
   const spec = await loadSpec(opts);
   for (const w of spec.warnings) deps.warn?.(w);
-  const observed = deps.observeShared ? await deps.observeShared(spec) : undefined;
+  const [observed, upstreamCaDigests] = await Promise.all([
+    deps.observeShared ? deps.observeShared(spec) : undefined,
+    readUpstreamCaDigests(spec),
+  ]);
   const plan = planCluster(spec, {
     paths: deps.paths ?? resolvePaths({ env: deps.env ?? {} }),
     ...(observed ? { observed } : {}),
@@ -36,6 +41,23 @@ export async function loadPlan(opts: LoadSpecOptions, deps: PlanDeps = {}): Prom
     ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
     ...(deps.strict === false ? { strict: false } : {}),
     ...(deps.kindConfig ? { kindConfig: deps.kindConfig } : {}),
+    upstreamCaDigests,
   });
   return { spec, plan };
+}
+
+/**
+ * sha256 of each mirror's upstream CA file (the content, as the apply copies it), for the mirrors'
+ * `upstream-access` label and the shared-mirror conflict check. A file that cannot be read is left out here:
+ * the spec's checks name it, and the apply stops on it before anything changes.
+ */
+export async function readUpstreamCaDigests(spec: ClusterSpec): Promise<Record<string, string>> {
+  const files = [...new Set(spec.registries.mirrors.flatMap((m) => (m.tls?.caFile ? [m.tls.caFile] : [])))];
+  const read = await Promise.all(
+    files.map(async (f) => {
+      const pem = await readFile(f, 'utf8').catch(() => undefined);
+      return pem === undefined ? [] : [[f, createHash('sha256').update(pem).digest('hex')] as const];
+    }),
+  );
+  return Object.fromEntries(read.flat());
 }

@@ -173,5 +173,6 @@ export function doctorDeps(o: WiringOptions): DoctorDeps {
     kind: kindCli({ env, log }),
     kubectl: (kubeconfig) => kubectl({ kubeconfig, env, log }),
     checkTrust: trustCheck(o),
+    env,
   };
 }

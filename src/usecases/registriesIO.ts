@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { PUBLIC_MODE, readIfExists, writeFileAtomic } from '../apply/files.js';
 import { ExitCode, LoError } from '../errors/loError.js';
@@ -92,7 +92,7 @@ export async function registriesExport(specOpts: LoadSpecOptions, opts: ExportOp
     if (out) {
       const files: ExportFile[] = [
         { path: join(out, 'daemon.json'), mode: PUBLIC_MODE, content: `${JSON.stringify(docker.daemonJson, null, 2)}\n` },
-        ...docker.certs.map((c) => ({ path: join(out, 'certs.d', c.host, 'ca.crt'), mode: PUBLIC_MODE, copyFrom: plan.tls.caCertPath })),
+        ...docker.certs.map((c) => ({ path: join(out, 'certs.d', c.host, basename(c.path)), mode: c.mode, copyFrom: c.source })),
       ];
       written = await writeExport(files);
     }

@@ -14,7 +14,7 @@
  * Secrets never appear in lo's output, the plan, labels or container environments.
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
-import { createSign, randomBytes, randomInt } from 'node:crypto';
+import { createHash, createSign, randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -402,9 +402,63 @@ describe('private registries (issue 14)', () => {
     expect(await logsOf(`${ws.runId}-wild`)).toMatch(accessed(`/v2/${images.wild.replace(':v1', '')}/manifests/v1?ns=wild.corp.test`));
   });
 
-  it('a second provision changes nothing', async () => {
-    const again = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
+  it('lo doctor asks each endpoint with its CA, client certificate and header, and says why one fails (registry:2 on TLS)', async () => {
+    type EndpointCheck = {
+      name: string;
+      status: string;
+      detail: string;
+      fix?: string;
+      endpoint?: { httpStatus?: number; problem?: string };
+    };
+    const endpointsOf = (out: string): EndpointCheck[] =>
+      (JSON.parse(out) as { checks: EndpointCheck[] }).checks.filter((c) => c.endpoint !== undefined);
+    const shown = (cs: EndpointCheck[]) => cs.map((c) => [c.name, c.status, c.endpoint!.httpStatus ?? c.endpoint!.problem]);
+    const r = await lo(ws, ['--config', file, 'doctor', '--json']);
+    // art: the prefix root of registry:2 is 404 over verified TLS; secure: 200 with the client certificate; "*": 200.
+    expect(shown(endpointsOf(r.stdout)), r.stdout).toEqual([
+      ['endpoint art.corp.test #1', 'ok', 404],
+      ['endpoint secure.corp.test #1', 'ok', 200],
+      ['endpoint * #1', 'ok', 200],
+    ]);
+    for (const s of secrets()) expect(r.stdout + r.stderr).not.toContain(s);
+    // The same project without the client certificate, and without $ART_AUTH: Go's TLS server asks for the
+    // certificate; the header is not sent at all.
+    const bare = join(ws.dir, 'doctor-bare.lok8s.yaml');
+    writeFileSync(
+      bare,
+      readFileSync(file, 'utf8')
+        .replace(/\n\s*certFile: pki\/client\.pem/, '')
+        .replace(/\n\s*keyFile: pki\/client-key\.pem/, ''),
+    );
+    const { ART_AUTH: _, ...noAuth } = ws.env;
+    const b = await lo({ ...ws, env: noAuth }, ['--config', bare, 'doctor', '--json']);
+    const checks = endpointsOf(b.stdout);
+    expect(shown(checks), b.stdout).toEqual([
+      ['endpoint art.corp.test #1', 'fail', 'not-sent'],
+      ['endpoint secure.corp.test #1', 'fail', 'client-certificate-required'],
+      ['endpoint * #1', 'ok', 200],
+    ]);
+    expect(checks[0]!.fix).toContain('export ART_AUTH=...');
+    expect(checks[1]!.fix).toContain('spec.registries.hosts["secure.corp.test"].endpoints[0].tls.certFile and keyFile');
+    // Go's crypto/tls answers a missing client certificate with the bad_certificate alert.
+    expect(checks[1]!.detail).toContain('TLS: sslv3 alert bad certificate (alert 42) (ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE)');
+  });
+
+  it('the shared mirror carries the digest of its upstream CA, not its path', async () => {
+    const labels = (await docker.getContainer(`lok8s-registry-${ws.runId}-corp`).inspect()).Config.Labels;
+    const digest = createHash('sha256')
+      .update(readFileSync(join(pki, 'ca.pem'), 'utf8'))
+      .digest('hex');
+    expect(labels['dev.lok8s.lo.upstream-access']).toBe(`ca=sha256:${digest}`);
+    expect(JSON.stringify(labels)).not.toContain('pki/');
+  });
+
+  it('a second provision changes nothing; its debug log and the mirror and node logs hold no secret', async () => {
+    const again = await lo(ws, ['--config', file, '--verbose', 'provision', '--json'], 300_000);
     expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/^\[lo\] /m);
+    const logs = [again.stdout, again.stderr, await logsOf(`lok8s-registry-${ws.runId}-corp`), await logsOf(node())].join('\n');
+    for (const s of secrets()) expect(logs).not.toContain(s);
     const result = JSON.parse(again.stdout) as { steps: Array<{ actions?: Array<{ action: string; name: string }> }> };
     const changed = result.steps.flatMap((s) => s.actions ?? []).filter((a) => a.action !== 'noop');
     expect(changed).toEqual([]);

@@ -1,8 +1,13 @@
 /**
  * Shared network and mirrors across projects on the real engine: a shared network with another subnet is an
  * error that removes nothing, two projects running `up` at the same time both succeed and share one network
- * and one set of mirrors, clean with and without --shared, and a clear message when Docker is unreachable.
+ * and one set of mirrors, clean with and without --shared, a clear message when Docker is unreachable, and a
+ * shared mirror of a private upstream is neither reused nor recreated by a project naming another CA.
  */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
 import { observeSharedOrNothing, registryClean, registryDown, registryStatus, registryUp } from '../../src/usecases/registry.js';
@@ -18,11 +23,13 @@ import {
   inspectContainer,
   runLo,
   TEST_RUN_LABEL,
+  specYaml,
   workspace,
   type SpecInput,
   type Workspace,
   attachMirrorLogsOnFailure,
 } from '../helpers/docker.js';
+import { makeTestCa } from '../helpers/tls.js';
 
 let ws: Workspace;
 let p1: SpecInput;
@@ -279,5 +286,103 @@ describe('shared network and mirrors', () => {
     expect(plan.code).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(JSON.parse(plan.stdout).registries.length).toBe(4);
+  });
+});
+
+describe('a shared mirror of a private upstream and its CA (issue 14)', () => {
+  /** A project in its own directory whose mirror `corp` names `ca` (or no CA) as its upstream's CA. */
+  function project(name: string, cidr: string, ca: { file: string; pem: string } | null): string {
+    const id = ws.runId;
+    const dir = join(ws.dir, name);
+    mkdirSync(dir, { recursive: true });
+    const doc = parseYaml(
+      specYaml({
+        name,
+        cidr,
+        sharedName: `${id}c`,
+        sharedCidr: '10.140.27.0/24',
+        // The shared network's gateway is this machine; nothing listens on port 1, so the proxy's start-up
+        // request is refused at once and never leaves the machine (the replica serves meanwhile).
+        mirrors: [{ name: `${id}-corp`, url: 'https://10.140.27.1:1', registry: 'harbor.corp.test' }],
+      }),
+    ) as { spec: { registries: { mirrors: Array<Record<string, unknown>> } } };
+    if (ca) {
+      writeFileSync(join(dir, ca.file), ca.pem);
+      doc.spec.registries.mirrors[0]!.tls = { caFile: ca.file };
+    }
+    const file = join(dir, 'cluster.lok8s.yaml');
+    writeFileSync(file, stringify(doc));
+    return file;
+  }
+  const makeCa = (name: string): string => readFileSync(makeTestCa(ws.dir, name).crt, 'utf8');
+  const sha = (pem: string): string => createHash('sha256').update(pem).digest('hex');
+
+  it('the same CA content (another path) reuses the mirror; another CA or none stops up and lo plan with exit 2, the mirror untouched', async () => {
+    const id = ws.runId;
+    const caA = makeCa(`${id}-corp-ca`);
+    const caB = makeCa(`${id}-other-ca`);
+    const fa = project(`${id}a`, '10.140.32.0/24', { file: 'corp-ca.pem', pem: caA });
+    const ra = await registryUp({ config: fa }, ws.deps);
+    const mirrorName = `lok8s-registry-${id}-corp`;
+    expect(ra.actions.find((a) => a.name === mirrorName)?.action).toBe('create');
+    const made = await inspectContainer(mirrorName);
+    expect(made?.Config.Labels[LABELS.upstreamAccess]).toBe(`ca=sha256:${sha(caA)}`);
+    expect(JSON.stringify(made?.Config.Labels)).not.toContain('corp-ca.pem');
+
+    // Another project, the same CA copied to another path: the running mirror is used as it is.
+    const fb = project(`${id}b`, '10.140.33.0/24', { file: 'copy-of-corp.pem', pem: caA });
+    const rb = await registryUp({ config: fb }, ws.deps);
+    expect(rb.actions.find((a) => a.name === mirrorName)).toMatchObject({ action: 'noop' });
+
+    // Another CA: refused in-process, by `lo registry up` and by `lo plan` (its own socket lookup reads the label).
+    const fc = project(`${id}d`, '10.140.34.0/24', { file: 'other-ca.pem', pem: caB });
+    const err = await registryUp({ config: fc }, ws.deps).then(
+      () => null,
+      (e: unknown) => e as LoError,
+    );
+    expect(err?.code).toBe('E_PLAN_CONFLICT');
+    expect(err?.message).toBe(
+      `${fc}: spec.registries.mirrors[0].tls.caFile: shared mirror "${id}-corp" already runs for project ${id}a with upstream CA sha256:${sha(caA).slice(0, 16)}…; this spec names ${join(ws.dir, `${id}d`, 'other-ca.pem')} (upstream CA sha256:${sha(caB).slice(0, 16)}…)`,
+    );
+    for (const args of [['registry', 'up'], ['plan']]) {
+      const cli = await runLo([...args, '--config', fc], ws.env);
+      expect(cli.code, cli.stderr).toBe(2);
+      expect(cli.stderr).toContain(`already runs for project ${id}a with upstream CA sha256:${sha(caA).slice(0, 16)}…`);
+      expect(cli.stderr).toContain('the same CA (the same file content) in both specs');
+    }
+    const none = project(`${id}n`, '10.140.34.0/24', null);
+    const noneErr = await registryUp({ config: none }, ws.deps).then(
+      () => null,
+      (e: unknown) => e as LoError,
+    );
+    expect(noneErr?.message).toContain(`with upstream CA sha256:${sha(caA).slice(0, 16)}…; this spec names no upstream CA`);
+
+    // Nothing changed: the same container, still with project a's CA; the refused projects made nothing.
+    const after = await inspectContainer(mirrorName);
+    expect(after?.Id).toBe(made?.Id);
+    expect(after?.Config.Labels[LABELS.upstreamAccess]).toBe(`ca=sha256:${sha(caA)}`);
+    expect(await clients.networks.inspect(`${id}d`)).toBeNull();
+    expect(await clients.networks.inspect(`${id}n`)).toBeNull();
+    // Looking is not blocked by the conflict.
+    const st = await runLo(['registry', 'status', '--config', fc, '--shared', '--json'], ws.env);
+    expect(st.code, st.stderr).toBe(0);
+
+    // A new CA in the spec of the project that created the mirror is refused as well (project b still uses
+    // it with the old one); moving to it is: down --shared (the cache volume stays), then up.
+    writeFileSync(join(ws.dir, `${id}a`, 'corp-ca.pem'), caB);
+    await expect(registryUp({ config: fa }, ws.deps)).rejects.toThrow(
+      `already runs for project ${id}a with upstream CA sha256:${sha(caA).slice(0, 16)}…`,
+    );
+    const down = await runLo(['registry', 'down', '--shared', '--config', fa], ws.env);
+    expect(down.code, down.stderr).toBe(0);
+    const renewed = await registryUp({ config: fa }, ws.deps);
+    expect(renewed.actions.find((a) => a.name === mirrorName)?.action).toBe('create');
+    expect(renewed.actions.find((a) => a.name === `${mirrorName}-data`)?.action).toBe('noop');
+    expect((await inspectContainer(mirrorName))?.Config.Labels[LABELS.upstreamAccess]).toBe(`ca=sha256:${sha(caB)}`);
+    const rc = await registryUp({ config: fc }, ws.deps);
+    expect(rc.actions.find((a) => a.name === mirrorName)).toMatchObject({ action: 'noop' });
+
+    for (const f of [fb, fc, fa]) await registryClean({ config: f }, { ...ws.deps, shared: true });
+    expect(await inspectContainer(mirrorName)).toBeNull();
   });
 });

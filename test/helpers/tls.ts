@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,4 +113,40 @@ export function httpsGet(
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A small EC P-256 CA of a test's own (`<dir>/<name>.crt` and `.key`), valid two days. */
+export function makeTestCa(dir: string, name: string): { crt: string; key: string } {
+  const key = join(dir, `${name}.key`);
+  const crt = join(dir, `${name}.crt`);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    crt,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+  ]);
+  return { crt, key };
+}
+
+/** A leaf `ca` signs (`<dir>/<name>.crt` and `.key`) with the extension lines `ext` (e.g. `subjectAltName=IP:127.0.0.1`). */
+export function makeTestLeaf(dir: string, ca: { crt: string; key: string }, name: string, ext: string): { crt: string; key: string } {
+  const key = join(dir, `${name}.key`);
+  const csr = join(dir, `${name}.csr`);
+  const crt = join(dir, `${name}.crt`);
+  const extFile = join(dir, `${name}.ext`);
+  writeFileSync(extFile, `${ext}\n`);
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`]);
+  openssl(['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial', '-out', crt, '-days', '2', '-extfile', extFile]);
+  return { crt, key };
 }

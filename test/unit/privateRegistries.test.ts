@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
@@ -6,10 +7,12 @@ import { parse as parseYaml } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyCertsDir, hostsFileContents } from '../../src/apply/certsDir.js';
 import { registryConfigWithSecrets, TOKEN_USERNAME } from '../../src/apply/registryConfig.js';
-import { LoError } from '../../src/errors/loError.js';
+import { LoError, PlanConflictError } from '../../src/errors/loError.js';
+import { LABELS } from '../../src/plan/labels.js';
 import { resolveHosts } from '../../src/plan/containerdHosts.js';
 import { planCluster } from '../../src/plan/planCluster.js';
-import type { Plan } from '../../src/plan/types.js';
+import type { ObservedShared, Plan } from '../../src/plan/types.js';
+import { loadPlan } from '../../src/usecases/plan.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
 
 let dir: string;
@@ -217,7 +220,7 @@ describe('a mirror of a private upstream (issue 14)', () => {
         tls: { caFile: certs/corp-ca.pem }
 `;
 
-  it('mounts the upstream CA where its TLS client reads it (SSL_CERT_DIR), and a new CA path changes the hash', () => {
+  it('mounts the upstream CA where its TLS client reads it (SSL_CERT_DIR); the CA path is not in the hash (its content is in config.yml)', () => {
     const p = plan(CORP);
     const corp = p.registries.find((r) => r.name === 'corp')!;
     expect(corp.upstreamCa).toEqual({
@@ -228,7 +231,11 @@ describe('a mirror of a private upstream (issue 14)', () => {
     // The config directory is the mount: the CA copy is inside it.
     expect(corp.container.binds).toContainEqual({ source: corp.configDir, target: '/etc/lo/registry', readOnly: true });
     const other = plan(CORP.replace('certs/corp-ca.pem', 'other-ca.pem')).registries.find((r) => r.name === 'corp')!;
-    expect(other.labels['dev.lok8s.lo.spec-hash']).not.toBe(corp.labels['dev.lok8s.lo.spec-hash']);
+    expect(other.labels['dev.lok8s.lo.spec-hash']).toBe(corp.labels['dev.lok8s.lo.spec-hash']);
+    expect(other.upstreamCa!.source).not.toBe(corp.upstreamCa!.source);
+    // Without a CA the mirror is another container.
+    const noCa = plan(CORP.replace('        tls: { caFile: certs/corp-ca.pem }\n', '')).registries.find((r) => r.name === 'corp')!;
+    expect(noCa.labels['dev.lok8s.lo.spec-hash']).not.toBe(corp.labels['dev.lok8s.lo.spec-hash']);
     expect(p.registries.find((r) => r.name === 'build')!.container.env).toBeUndefined();
   });
 
@@ -247,6 +254,100 @@ describe('a mirror of a private upstream (issue 14)', () => {
       password: 'tok',
     });
     expect(() => registryConfigWithSecrets(withUser, { CORP_TOKEN: 'tok' })).toThrow(/\$CORP_USER, which is not set/);
+  });
+});
+
+describe('a shared mirror of a private upstream keeps its CA (issue 14)', () => {
+  const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+  const CA_A = '-----BEGIN CERTIFICATE-----\nMIIBcorpA\n-----END CERTIFICATE-----\n';
+  const CA_B = '-----BEGIN CERTIFICATE-----\nMIIBcorpB\n-----END CERTIFICATE-----\n';
+  /** A project's spec file in its own directory, naming `ca` (relative) as the corp mirror's upstream CA. */
+  function project(name: string, ca: string | null, content = CA_A): string {
+    const d = join(dir, name);
+    mkdirSync(d, { recursive: true });
+    if (ca) writeFileSync(join(d, ca), content);
+    const file = join(d, 'cluster.lok8s.yaml');
+    writeFileSync(
+      file,
+      HEAD.replace('name: priv', `name: ${name}`) +
+        `  registries:\n    mirrors:\n      - name: corp\n        url: https://harbor.corp.example\n${ca ? `        tls: { caFile: ${ca} }\n` : ''}`,
+    );
+    return file;
+  }
+  const paths = (): { stateDir: string; caRoot: string } => ({ stateDir: join(dir, 'state'), caRoot: join(dir, 'ca') });
+  /** What observeShared reads back from the labels of the mirror project `file` planned. */
+  async function running(file: string): Promise<ObservedShared> {
+    const { plan: p } = await loadPlan({ config: file }, { paths: paths() });
+    const corp = p.registries.find((r) => r.name === 'corp')!;
+    return {
+      mirrors: [
+        {
+          name: 'corp',
+          ip: corp.ip,
+          url: corp.labels[LABELS.upstream]!,
+          registry: corp.labels[LABELS.registry]!,
+          project: corp.labels[LABELS.createdBy]!,
+          credentials: corp.labels[LABELS.credentials]!,
+          ...(corp.labels[LABELS.upstreamAccess] !== undefined ? { upstreamAccess: corp.labels[LABELS.upstreamAccess] } : {}),
+        },
+      ],
+    };
+  }
+  const planWith = (file: string, observed: ObservedShared) =>
+    loadPlan({ config: file }, { paths: paths(), observeShared: async () => observed });
+
+  it('labels the mirror with the digest of the CA content (never its path), empty without a CA', async () => {
+    const a = await loadPlan({ config: project('pa', 'corp-ca.pem') }, { paths: paths() });
+    const corp = a.plan.registries.find((r) => r.name === 'corp')!;
+    expect(corp.labels[LABELS.upstreamAccess]).toBe(`ca=sha256:${sha(CA_A)}`);
+    expect(Object.values(corp.labels).join(' ')).not.toContain('corp-ca.pem');
+    const none = await loadPlan({ config: project('pn', null) }, { paths: paths() });
+    expect(none.plan.registries.find((r) => r.name === 'corp')!.labels[LABELS.upstreamAccess]).toBe('');
+    // A digest is a label only: the same spec hash as before the label existed.
+    expect(corp.labels[LABELS.specHash]).toBe(
+      plan(
+        `  registries:\n    mirrors:\n      - name: corp\n        url: https://harbor.corp.example\n        tls: { caFile: ${join(dir, 'pa', 'corp-ca.pem')} }\n`,
+      ).registries.find((r) => r.name === 'corp')!.labels[LABELS.specHash],
+    );
+  });
+
+  it('the same CA content at another path reuses the running mirror; another CA, or none, is E_PLAN_CONFLICT naming file, path, project and fix', async () => {
+    const observed = await running(project('pa', 'corp-ca.pem'));
+    const same = await planWith(project('pb', 'certs-copy.pem', CA_A), observed);
+    expect(same.plan.registries.find((r) => r.name === 'corp')!.ip).toBe(observed.mirrors[0]!.ip);
+
+    const otherFile = project('pc', 'other-ca.pem', CA_B);
+    const err = await planWith(otherFile, observed).then(
+      () => null,
+      (e: unknown) => e as PlanConflictError,
+    );
+    expect(err).toBeInstanceOf(PlanConflictError);
+    expect(err!.exitCode).toBe(2);
+    expect(err!.message).toBe(
+      `${otherFile}: spec.registries.mirrors[0].tls.caFile: shared mirror "corp" already runs for project pa with upstream CA sha256:${sha(CA_A).slice(0, 16)}…; this spec names ${join(dir, 'pc', 'other-ca.pem')} (upstream CA sha256:${sha(CA_B).slice(0, 16)}…)`,
+    );
+    expect(err!.hint).toBe(
+      'give "corp" the same CA (the same file content) in both specs\' tls.caFile, give this mirror another name, or set spec.registries.shared.enabled: false; to move every project to the new CA, remove the running mirror first with `lo registry down --shared` (its cache volume is kept)',
+    );
+
+    await expect(planWith(project('pd', null), observed)).rejects.toThrow(
+      'shared mirror "corp" already runs for project pa with upstream CA sha256:' +
+        sha(CA_A).slice(0, 16) +
+        '…; this spec names no upstream CA',
+    );
+    // A mirror running without a CA is not taken over by a project that names one either.
+    const plain = await running(project('pe', null));
+    await expect(planWith(project('pf', 'ca.pem', CA_A), plain)).rejects.toThrow(
+      /already runs for project pe with no upstream CA; this spec names .*ca\.pem \(upstream CA sha256:/,
+    );
+  });
+
+  it('is not compared for status and teardown (strict: false), without shared mirrors, or with a mirror made before the label', async () => {
+    const observed = await running(project('pa', 'corp-ca.pem'));
+    const other = project('pc', 'other-ca.pem', CA_B);
+    await expect(loadPlan({ config: other }, { paths: paths(), observeShared: async () => observed, strict: false })).resolves.toBeTruthy();
+    const { upstreamAccess: _, ...unlabelled } = observed.mirrors[0]!;
+    await expect(planWith(other, { mirrors: [unlabelled] })).resolves.toBeTruthy();
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -28,6 +28,13 @@ async function lo(argv: string[]): Promise<{ code: number; out: string; err: str
   const env = { LO_STATE_DIR: join(tmp, 'state'), CAROOT: join(tmp, 'ca'), DOCKER_HOST: `unix://${join(tmp, 'no-docker.sock')}` };
   const code = await main(['node', 'lo', ...argv], env, { stdout: sink('out'), stderr: sink('err'), stdin: new PassThrough() });
   return { code, ...text };
+}
+
+/** A spec file `file` of project `name` (TLS off, its own subnet) whose spec.registries.hosts is `hosts` (YAML, 6 spaces in). */
+async function hostsSpec(file: string, name: string, cidr: string, hosts: string): Promise<string> {
+  const head = `apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata: { name: ${name} }\nspec:\n  cluster: { domain: ${name}.test }\n`;
+  await writeFile(file, `${head}  network: { name: ${name}, cidr: ${cidr} }\n  registries:\n    tls: false\n    hosts:\n${hosts}`);
+  return file;
 }
 
 describe('lo registries import / export (CLI)', () => {
@@ -80,6 +87,62 @@ describe('lo registries import / export (CLI)', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toBe(`wrote ${file} (0644)\n`);
     expect(await readFile(file, 'utf8')).toMatch(/^# K3s registries\.yaml for lo project lok8s/);
+  });
+
+  it("export --format docker --out DIR copies each endpoint's CA and client pair into certs.d/<host:port> (key 0600)", async () => {
+    const dir = join(tmp, 'docker-export');
+    await mkdir(join(dir, 'pki'), { recursive: true });
+    for (const [f, text] of [
+      ['ca.pem', 'CA PEM\n'],
+      ['client.pem', 'CLIENT CERT PEM\n'],
+      ['client-key.pem', 'CLIENT KEY PEM\n'],
+    ] as const)
+      await writeFile(join(dir, 'pki', f), text);
+    const spec = await hostsSpec(
+      join(dir, 'cluster.lok8s.yaml'),
+      'dockex',
+      '10.140.94.0/24',
+      `      secure.corp.test:
+        endpoints:
+          - url: https://secure.corp.test:5000
+            tls: { caFile: pki/ca.pem, certFile: pki/client.pem, keyFile: pki/client-key.pem }
+            headers: { Authorization: { env: SECURE_AUTH } }
+`,
+    );
+    const out = join(dir, 'out');
+    const r = await lo(['--config', spec, 'registries', 'export', '--format', 'docker', '--out', out, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const doc = JSON.parse(r.out) as { written: Array<{ path: string; mode: string }>; notes: string[] };
+    const host = join(out, 'certs.d', 'secure.corp.test:5000');
+    expect(doc.written.filter((w) => w.path.startsWith(host))).toEqual([
+      { path: join(host, 'ca.crt'), mode: '0644' },
+      { path: join(host, 'client.cert'), mode: '0644' },
+      { path: join(host, 'client.key'), mode: '0600' },
+    ]);
+    expect((await stat(join(host, 'client.key'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(host, 'client.key'), 'utf8')).toBe('CLIENT KEY PEM\n');
+    expect(await readFile(join(host, 'ca.crt'), 'utf8')).toBe('CA PEM\n');
+    expect(doc.notes.join('\n')).toContain('log in with `docker login secure.corp.test:5000` instead');
+  });
+
+  it('an endpoint with insecureSkipVerify is warned about on every run (lo plan, lo registries export), on stderr', async () => {
+    const spec = await hostsSpec(
+      join(tmp, 'skip-verify.lok8s.yaml'),
+      'skipv',
+      '10.140.95.0/24',
+      `      ghcr.io:
+        endpoints:
+          - url: https://g.corp.example
+            tls: { insecureSkipVerify: true }
+`,
+    );
+    for (const args of [['plan'], ['plan', '--json'], ['registries', 'export', '--format', 'k3s']]) {
+      const r = await lo(['--config', spec, ...args]);
+      expect(r.code, r.err).toBe(0);
+      expect(r.err).toMatch(
+        /^warning spec\.registries\.hosts\["ghcr\.io"\]\.endpoints\[0\]: insecureSkipVerify: containerd does not verify/m,
+      );
+    }
   });
 
   it('--write merges into the spec file, keeping its comments; a second run replaces the entry and says so', async () => {

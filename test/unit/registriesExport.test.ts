@@ -140,6 +140,63 @@ describe('lo registries export --format docker', () => {
     expect(out.notes.join(' ')).toMatch(/cannot mirror quay\.io/);
   });
 
+  it("puts each endpoint's TLS files into certs.d/<host:port> as Docker names them (keys 0600), and says what Docker cannot do", () => {
+    const p = plan(`  registries:
+    hosts:
+      docker.io:
+        endpoints:
+          - url: https://art.corp.example:8443/v2/docker-remote
+            tls: { caFile: /pki/corp-ca.pem, certFile: /pki/client.pem, keyFile: /pki/client-key.pem }
+            headers: { Authorization: { env: ART_AUTH } }
+          - url: https://hub-mirror.corp.example
+            tls: { caFile: /pki/corp-ca.pem }
+      harbor.corp.example:
+        endpoints:
+          - url: https://harbor.corp.example
+            tls: { caFile: /pki/harbor-ca.pem, certFile: /pki/harbor-client.pem, keyFile: /pki/harbor-client.key }
+          - url: https://harbor.corp.example/v2
+            tls: { caFile: /pki/other-ca.pem, certFile: /pki/other-client.pem, keyFile: /pki/other-client.key }
+          - url: https://harbor-b.corp.example
+            tls: { insecureSkipVerify: true }
+      "*":
+        endpoints: [ { url: "http://mirror.corp.example:5000" } ]
+`);
+    const out = renderDockerExport(p);
+    const endpointFiles = out.certs.filter((c) => c.source !== p.tls.caCertPath).map((c) => [c.path, c.source, c.mode.toString(8)]);
+    expect(endpointFiles).toEqual([
+      ['/etc/docker/certs.d/art.corp.example:8443/ca.crt', '/pki/corp-ca.pem', '644'],
+      ['/etc/docker/certs.d/art.corp.example:8443/client.cert', '/pki/client.pem', '644'],
+      ['/etc/docker/certs.d/art.corp.example:8443/client.key', '/pki/client-key.pem', '600'],
+      ['/etc/docker/certs.d/hub-mirror.corp.example/ca.crt', '/pki/corp-ca.pem', '644'],
+      ['/etc/docker/certs.d/harbor.corp.example/ca.crt', '/pki/harbor-ca.pem', '644'],
+      ['/etc/docker/certs.d/harbor.corp.example/client.cert', '/pki/harbor-client.pem', '644'],
+      ['/etc/docker/certs.d/harbor.corp.example/client.key', '/pki/harbor-client.key', '600'],
+      // Docker reads every *.crt of the directory as a CA and each *.cert with its *.key: a second one is added.
+      ['/etc/docker/certs.d/harbor.corp.example/ca-2.crt', '/pki/other-ca.pem', '644'],
+      ['/etc/docker/certs.d/harbor.corp.example/client-2.cert', '/pki/other-client.pem', '644'],
+      ['/etc/docker/certs.d/harbor.corp.example/client-2.key', '/pki/other-client.key', '600'],
+    ]);
+    expect(out.steps).toContain('sudo install -D -m 0600 /pki/client-key.pem /etc/docker/certs.d/art.corp.example:8443/client.key');
+    // lo's own registries keep lo's CA; the endpoints are not registry-mirrors (Docker Hub only, no path prefix).
+    expect(out.certs.find((c) => c.host === '10.125.125.101')?.source).toBe(p.tls.caCertPath);
+    expect(out.daemonJson['registry-mirrors']).toEqual(['https://10.125.200.2', 'https://10.125.200.2:5443']);
+    const notes = out.notes.join('\n');
+    expect(notes).toContain(
+      "Docker's registry-mirrors takes no path prefix: https://art.corp.example:8443/v2/docker-remote (endpoint 1 of docker.io) cannot mirror Docker Hub",
+    );
+    expect(notes).toContain('log in with `docker login art.corp.example:8443` instead');
+    expect(notes).toContain('add https://hub-mirror.corp.example to registry-mirrors yourself');
+    expect(notes).toContain(
+      'Docker cannot send harbor.corp.example pulls to another host (registry-mirrors is for Docker Hub only): pull by harbor-b.corp.example/<repository>',
+    );
+    expect(notes).toContain('Docker has no skip_verify per endpoint (https://harbor-b.corp.example (endpoint 3 of harbor.corp.example))');
+    expect(notes).toContain('Docker has no default for every registry ("*")');
+    expect(notes).toContain(
+      'http://mirror.corp.example:5000 (endpoint 1 of "*") is plain HTTP: Docker needs mirror.corp.example:5000 in insecure-registries',
+    );
+    expect(notes).not.toContain('ART_AUTH');
+  });
+
   it('without TLS: insecure-registries instead of certificates; without a docker.io mirror: a note, no registry-mirrors', () => {
     const out = renderDockerExport(
       plan('  registries:\n    tls: false\n    mirrors:\n      - { name: q, url: https://quay.io, registry: quay.io }\n'),

@@ -20,7 +20,7 @@ export async function observeShared(docker: Pick<DockerClients, 'containers' | '
   const mirrors: ObservedMirror[] = [];
   // A mirror's one container holds its address. lo's earlier two-container mirrors (until `lo registry up`
   // migrates them) hold it in their read-only replica (the proxy shares the replica's network namespace). The labels that say what the mirror is
-  // (upstream, credentials, creator) are read from the proxy when there is one: a replica is not recreated
+  // (upstream, credentials, upstream CA, creator) are read from the proxy when there is one: a replica is not recreated
   // when only its proxy's upstream changes, so its copies of them may be older.
   const onThisNet = new Set(containers.filter((x) => x.networks[netName]).map((x) => `container:${x.id}`));
   const proxies = new Map(
@@ -43,6 +43,7 @@ export async function observeShared(docker: Pick<DockerClients, 'containers' | '
       ...(scheme === 'http' || scheme === 'https' ? { scheme } : {}),
       ...(labels[LABELS.createdBy] ? { project: labels[LABELS.createdBy] } : {}),
       ...(labels[LABELS.credentials] !== undefined ? { credentials: labels[LABELS.credentials] } : {}),
+      ...(labels[LABELS.upstreamAccess] !== undefined ? { upstreamAccess: labels[LABELS.upstreamAccess] } : {}),
     });
   }
   const mirrorIps = new Set(mirrors.map((m) => m.ip));
