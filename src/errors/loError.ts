@@ -26,7 +26,19 @@ type ErrorCode =
   | 'E_TOOL_MISSING'
   | 'E_USAGE';
 
+/**
+ * Marks every LoError, so that one made by another copy of this module is still recognised: the CLI bundle
+ * (dist/bundle/lo.cjs) and the agent modules it imports from dist/agent/ each have their own LoError class.
+ */
+const LO_ERROR = Symbol.for('dev.lok8s.lo.LoError');
+
 export class LoError extends Error {
+  /** `err instanceof LoError` holds for a LoError of any copy of this module; subclasses check as usual. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== LoError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[LO_ERROR] === true;
+  }
+
   readonly code: ErrorCode;
   readonly hint?: string;
   readonly exitCode: number;
@@ -37,6 +49,7 @@ export class LoError extends Error {
     this.code = code;
     this.hint = opts.hint;
     this.exitCode = opts.exitCode ?? ExitCode.failure;
+    Object.defineProperty(this, LO_ERROR, { value: true });
   }
 
   /** A stable JSON shape for `--json` consumers. */
