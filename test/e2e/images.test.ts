@@ -43,7 +43,7 @@ const loJson = async <T>(args: string[], timeout?: number): Promise<{ code: numb
 const logs = async (c: string): Promise<string> => String((await execa('docker', ['logs', c], { all: true, reject: false })).all);
 
 /** Pushes a blob to the test's plain-HTTP upstream (POST, then one PUT with the body and its digest). */
-async function pushBlob(r: string, body: Buffer): Promise<{ digest: string; size: number }> {
+async function pushBlob(r: string, body: Buffer<ArrayBuffer>): Promise<{ digest: string; size: number }> {
   const digest = sha(body);
   const start = await fetch(`http://${upstream}:5000/v2/${r}/blobs/uploads/`, { method: 'POST' });
   expect(start.status).toBe(202);

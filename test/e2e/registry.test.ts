@@ -130,8 +130,8 @@ describe('lo registry up on a real engine', () => {
     );
 
     const net = await docker.getNetwork(spec.name).inspect();
-    expect(net.IPAM.Config[0]).toMatchObject({ Subnet: '10.140.10.0/24', Gateway: '10.140.10.1', IPRange: '10.140.10.128/25' });
-    expect(net.Options['com.docker.network.bridge.name']).toBe(spec.name);
+    expect(net.IPAM?.Config?.[0]).toMatchObject({ Subnet: '10.140.10.0/24', Gateway: '10.140.10.1', IPRange: '10.140.10.128/25' });
+    expect(net.Options?.['com.docker.network.bridge.name']).toBe(spec.name);
 
     const build = (await inspectContainer(`${id}a-registry-build`))!;
     expect(build.State.Running).toBe(true);
