@@ -1,5 +1,5 @@
 // Helpers of the Docker benchmarks (registry, offline, images): not a section (files starting with `_` are skipped).
-const RUN_LABEL = 'dev.lok8s.lo.test-run';
+import { RUN_LABEL, removeRunObjects } from '../test/support/dockerRun.mjs';
 
 /** Retries fn until it resolves (bounded). */
 export async function waitFor(fn, timeoutMs = 30_000) {
@@ -14,44 +14,9 @@ export async function waitFor(fn, timeoutMs = 30_000) {
   }
 }
 
-/** Removes every container (with its volumes), volume and network labelled with the bench run id, and images tagged `<runId>/…`. */
+/** Removes every container (with its volumes), volume, network and image of the bench run (test/support/dockerRun.mjs). */
 export async function cleanupLabelled(docker, runId) {
-  const filters = { label: [`${RUN_LABEL}=${runId}`] };
-  const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(
-    containers.map((c) =>
-      docker
-        .getContainer(c.Id)
-        .remove({ force: true, v: true })
-        .catch(() => undefined),
-    ),
-  );
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  await Promise.all(
-    volumes.map((v) =>
-      docker
-        .getVolume(v.Name)
-        .remove()
-        .catch(() => undefined),
-    ),
-  );
-  const networks = await docker.listNetworks({ filters });
-  await Promise.all(
-    networks.map((n) =>
-      docker
-        .getNetwork(n.Id)
-        .remove()
-        .catch(() => undefined),
-    ),
-  );
-  // By tag, never by ID (a tag may point at a shared image).
-  const images = await docker.listImages({ filters: { reference: [`${runId}/*`] } });
-  const tags = images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`${runId}/`));
-  for (const t of tags)
-    await docker
-      .getImage(t)
-      .remove()
-      .catch(() => undefined);
+  await removeRunObjects(docker, runId);
 }
 
 /**

@@ -20,9 +20,9 @@ import { ensureTls, type TlsMaterial } from '../../src/apply/tls/ensureTls.js';
 import { checkTrust, dockerTrustHosts } from '../../src/adapters/trust/check.js';
 import { defaultTrustEnv, trustFileName } from '../../src/adapters/trust/stores.js';
 import { httpsGet, specYaml, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
+import { RUN_LABEL, removeRunObjects } from '../support/dockerRun.mjs';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const RUN_LABEL = 'dev.lok8s.lo.test-run';
 const runId = `lotls-${randomBytes(3).toString('hex')}`;
 // A /24 of our block that no other run of this file uses at the same time.
 const third = 30 + (randomBytes(1)[0]! % 200);
@@ -34,25 +34,6 @@ const SPEC: TlsSpecInput = {
   mirrors: [],
 };
 const DOCKER_CERTS = '/etc/docker/certs.d';
-
-async function removeRunObjects(): Promise<void> {
-  const filters = JSON.stringify({ label: [`${RUN_LABEL}=${runId}`] });
-  for (const c of await docker.listContainers({ all: true, filters }))
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true, v: true })
-      .catch(() => undefined);
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => undefined);
-  for (const i of await docker.listImages({ filters }))
-    await docker
-      .getImage(i.Id)
-      .remove({ force: true })
-      .catch(() => undefined);
-}
 
 describe.sequential('TLS on a real registry:2 and lo trust on this host', () => {
   const t = tempDir();
@@ -109,7 +90,7 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
 
   afterAll(async () => {
     for (const f of restore.reverse()) await Promise.resolve(f()).catch((e: unknown) => console.error('restore failed:', e));
-    await removeRunObjects();
+    await removeRunObjects(docker, runId);
     for (const [k, v] of Object.entries(saved))
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;

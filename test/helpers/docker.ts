@@ -17,6 +17,7 @@ import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import type { LoPaths } from '../../src/runtime/paths.js';
+import { removeRunObjects } from '../support/dockerRun.mjs';
 
 export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
@@ -108,45 +109,10 @@ export async function runLo(args: string[], env: NodeJS.ProcessEnv): Promise<{ c
   return { code: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Removes every container, volume and network labelled with this run id, and the temp dir. */
+/** Removes every container, volume, network and image of this run (removeRunObjects), and the temp dir. */
 export async function cleanupRun(ws: Workspace | undefined): Promise<void> {
   if (!ws) return;
-  const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`] };
-  const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(
-    containers.map((c) =>
-      docker
-        .getContainer(c.Id)
-        .remove({ force: true, v: true })
-        .catch(() => undefined),
-    ),
-  );
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  await Promise.all(
-    volumes.map((v) =>
-      docker
-        .getVolume(v.Name)
-        .remove()
-        .catch(() => undefined),
-    ),
-  );
-  const networks = await docker.listNetworks({ filters });
-  await Promise.all(
-    networks.map((n) =>
-      docker
-        .getNetwork(n.Id)
-        .remove()
-        .catch(() => undefined),
-    ),
-  );
-  // By tag, never by ID: a run's tag may point at a shared image (e.g. a tag of registry:2).
-  const images = await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } });
-  const tags = images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`${ws.runId}/`));
-  for (const t of tags)
-    await docker
-      .getImage(t)
-      .remove()
-      .catch(() => undefined);
+  await removeRunObjects(docker, ws.runId);
   rmSync(ws.dir, { recursive: true, force: true });
 }
 

@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { criPull } from './cri.js';
 import { docker, REPO_ROOT, TEST_RUN_LABEL, waitHttp } from './docker.js';
+import { removeRunObjects } from '../support/dockerRun.mjs';
 
 export const FAKE_BIN = join(REPO_ROOT, 'test', 'fixtures', 'bin');
 export const LO_BIN = join(REPO_ROOT, 'bin', 'lo.js');
@@ -192,37 +193,11 @@ export async function registryGet(url: string, caPem: string): Promise<{ status:
   });
 }
 
-/** Removes everything labelled with the run id (containers with their volumes, volumes, networks), the run's images and the temp dir. */
+/** Deletes the run's stand-in clusters, then everything of the run (removeRunObjects) and the temp dir. */
 export async function cleanupProvisionRun(ws: ProvisionWorkspace | undefined, clusters: string[] = []): Promise<void> {
   if (!ws) return;
   await removeClusters(ws, clusters).catch(() => undefined);
-  const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`] };
-  for (const c of await docker.listContainers({ all: true, filters }))
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true, v: true })
-      .catch(() => undefined);
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
-    await docker
-      .getVolume(v.Name)
-      .remove()
-      .catch(() => undefined);
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => undefined);
-  for (const i of await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } }))
-    await docker
-      .getImage(i.Id)
-      .remove({ force: true })
-      .catch(() => undefined);
-  // Images lo built during the run (the P2P agent image) carry the run label too.
-  for (const i of await docker.listImages({ filters }))
-    await docker
-      .getImage(i.Id)
-      .remove({ force: true })
-      .catch(() => undefined);
+  await removeRunObjects(docker, ws.runId);
   removeWorkspaceDir(ws);
 }
 

@@ -25,6 +25,7 @@ import { renderKindConfig } from '../../src/plan/render/renderKindConfig.js';
 import { parse as parseYaml } from 'yaml';
 import { kindContainerdConfig } from '../fixtures/kind/containerdConfig.mjs';
 import { criPull } from './cri.js';
+import { removeRunObjects } from '../support/dockerRun.mjs';
 
 export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
@@ -265,31 +266,9 @@ async function createNetworkPair(
   throw new Error('no free /24 pair in 10.170.0.0/16');
 }
 
+/** Removes the bed of a run (removeRunObjects: the agents first, they live in their node's network namespace). */
 export async function removeRun(runId: string): Promise<void> {
-  const filters = { label: [`${TEST_RUN_LABEL}=${runId}`] };
-  const cs = await docker.listContainers({ all: true, filters });
-  // Agents first: they live in their node's network namespace.
-  cs.sort((a, b) => Number(b.Labels['dev.lok8s.lo.role'] === 'p2p-agent') - Number(a.Labels['dev.lok8s.lo.role'] === 'p2p-agent'));
-  for (const c of cs)
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true, v: true })
-      .catch(() => {});
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => {});
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
-    await docker
-      .getVolume(v.Name)
-      .remove()
-      .catch(() => {});
-  for (const i of await docker.listImages({ filters }))
-    await docker
-      .getImage(i.Id)
-      .remove({ force: true })
-      .catch(() => {});
+  await removeRunObjects(docker, runId);
 }
 
 export interface BedOptions {
