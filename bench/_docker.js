@@ -1,5 +1,5 @@
 // Helpers of the Docker benchmarks (registry, offline, images): not a section (files starting with `_` are skipped).
-import { RUN_LABEL, removeRunObjects } from '../test/support/dockerRun.mjs';
+import { removeRunObjects, startRegistry } from '../test/support/dockerRun.mjs';
 
 /** Retries fn until it resolves (bounded). */
 export async function waitFor(fn, timeoutMs = 30_000) {
@@ -27,13 +27,5 @@ export async function startUpstream(docker, { plan, runId, ip }) {
   const { clientsFor } = await import('../dist/adapters/docker/index.js');
   const net = plan.networks.find((n) => n.role === 'shared');
   await clientsFor({ docker, target: 'bench' }).networks.ensure(net);
-  const up = await docker.createContainer({
-    name: `${runId}-upstream`,
-    Image: 'registry:2',
-    Labels: { [RUN_LABEL]: runId },
-    HostConfig: { NetworkMode: net.name },
-    NetworkingConfig: { EndpointsConfig: { [net.name]: { IPAMConfig: { IPv4Address: ip } } } },
-  });
-  await up.start();
-  await waitFor(() => fetch(`http://${ip}:5000/v2/`));
+  await startRegistry(docker, { runId, name: `${runId}-upstream`, network: net.name, ip });
 }

@@ -17,7 +17,7 @@ import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import type { LoPaths } from '../../src/runtime/paths.js';
-import { removeRunObjects } from '../support/dockerRun.mjs';
+import { removeRunObjects, startRegistry, waitHttp } from '../support/dockerRun.mjs';
 
 export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
@@ -123,34 +123,10 @@ export async function startUpstream(
   network: string,
   ip: string,
 ): Promise<{ name: string; url: string; ip: string }> {
-  const c = await docker.createContainer({
-    name,
-    Image: 'registry:2',
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    HostConfig: { NetworkMode: network },
-    NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: ip } } } },
-  });
-  await c.start();
-  const url = `http://${ip}:5000`;
-  await waitHttp(`${url}/v2/`);
-  return { name, url, ip };
+  return startRegistry(docker, { runId: ws.runId, name, network, ip });
 }
 
-/** Polls until the URL answers (any HTTP status), bounded. */
-export async function waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(1000) });
-      return;
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  throw new Error(`${url} did not answer within ${timeoutMs} ms: ${(last as Error)?.message}`);
-}
+export { waitHttp };
 
 /**
  * Makes a tiny single-layer image with `docker import` (random content, so a unique digest) named

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { criPull } from './cri.js';
-import { docker, REPO_ROOT, TEST_RUN_LABEL, waitHttp } from './docker.js';
-import { removeRunObjects } from '../support/dockerRun.mjs';
+import { docker, REPO_ROOT, TEST_RUN_LABEL } from './docker.js';
+import { removeRunObjects, startRegistry } from '../support/dockerRun.mjs';
 
 export const FAKE_BIN = join(REPO_ROOT, 'test', 'fixtures', 'bin');
 export const LO_BIN = join(REPO_ROOT, 'bin', 'lo.js');
@@ -225,15 +225,7 @@ export async function seededUpstream(ws: ProvisionWorkspace, o: { network: strin
   });
   const upstreamIp = `10.160.${octet}.120`;
   const upstreamName = `${ws.runId}-${o.image}-upstream`;
-  const up = await docker.createContainer({
-    name: upstreamName,
-    Image: 'registry:2',
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    HostConfig: { NetworkMode: shared.name },
-    NetworkingConfig: { EndpointsConfig: { [shared.name]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
-  });
-  await up.start();
-  await waitHttp(`http://${upstreamIp}:5000/v2/`);
+  await startRegistry(docker, { runId: ws.runId, name: upstreamName, network: shared.name, ip: upstreamIp });
   const repo = `library/${ws.runId}-${o.image}`;
   const img = await makeTinyImage(ws, o.image);
   await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${upstreamIp}:5000/${repo}:v1`]);

@@ -25,3 +25,37 @@ export async function removeRunObjects(docker, runId) {
     await docker.getImage(tag).remove().catch(ignore);
   for (const i of await docker.listImages({ filters })) await docker.getImage(i.Id).remove({ force: true }).catch(ignore);
 }
+
+/** Polls until the URL answers (any HTTP status), bounded; each request waits 1 s at most. */
+export async function waitHttp(url, timeoutMs = 20_000) {
+  const until = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < until) {
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(1000) });
+      return;
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms: ${last?.message}`);
+}
+
+/**
+ * Starts a plain-HTTP registry:2 `name` on `network` at `ip` (port 5000), labelled with the run, and waits
+ * (bounded) until its /v2/ answers: a pull-through proxy started against it exits when it does not answer.
+ */
+export async function startRegistry(docker, { runId, name, network, ip }) {
+  const c = await docker.createContainer({
+    name,
+    Image: 'registry:2',
+    Labels: { [RUN_LABEL]: runId },
+    HostConfig: { NetworkMode: network },
+    NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: ip } } } },
+  });
+  await c.start();
+  const url = `http://${ip}:5000`;
+  await waitHttp(`${url}/v2/`);
+  return { name, url, ip };
+}
