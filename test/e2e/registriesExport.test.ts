@@ -15,11 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { registryUp } from '../../src/usecases/registry.js';
 import {
+  seedSharedUpstream,
   cleanupRun,
-  clients,
   docker,
   makeImage,
-  manifestDigest,
   pushToRegistry,
   runLo,
   startUpstream,
@@ -47,11 +46,7 @@ beforeAll(async () => {
     mirrors: [{ name: `${id}-hub`, url: `http://${UPSTREAM_IP}:5000`, registry: 'docker.io' }],
   };
   specFile = ws.writeSpec(spec);
-  await clients.networks.ensure(ws.plan(spec).networks.find((n) => n.role === 'shared')!);
-  await startUpstream(ws, `${id}-upstream`, spec.sharedName, UPSTREAM_IP);
-  const image = await makeImage(ws, 'seed', 'v1');
-  await pushToRegistry(image, `${UPSTREAM_IP}:5000/library/${id}:v1`);
-  digest = await manifestDigest(`${UPSTREAM_IP}:5000/library/${id}:v1`);
+  digest = (await seedSharedUpstream(ws, spec, UPSTREAM_IP)).digest;
   await registryUp({ config: specFile }, ws.deps);
 });
 

@@ -129,6 +129,23 @@ export async function startUpstream(
 export { waitHttp };
 
 /**
+ * The upstream of a registry test: the spec's shared network, created first with lo's own network client from
+ * the plan (what `up` would create; the upstream must answer before a mirror starts), a registry:2 `<runId>-upstream`
+ * on it at `ip`, holding one tiny image as `library/<runId>:v1`; with that manifest's digest.
+ */
+export async function seedSharedUpstream(
+  ws: Workspace,
+  spec: SpecInput,
+  ip: string,
+): Promise<{ upstream: { name: string; url: string; ip: string }; digest: string }> {
+  await clients.networks.ensure(ws.plan(spec).networks.find((n) => n.role === 'shared')!);
+  const upstream = await startUpstream(ws, `${ws.runId}-upstream`, spec.sharedName, ip);
+  const ref = `${ip}:5000/library/${ws.runId}:v1`;
+  await pushToRegistry(await makeImage(ws, 'seed', 'v1'), ref);
+  return { upstream, digest: await manifestDigest(ref) };
+}
+
+/**
  * Makes a tiny single-layer image with `docker import` (random content, so a unique digest) named
  * `<runId>/<name>:<tag>` in the local engine, and returns its reference.
  */
