@@ -149,7 +149,7 @@ export async function seedSharedUpstream(
  * Makes a tiny single-layer image with `docker import` (random content, so a unique digest) named
  * `<runId>/<name>:<tag>` in the local engine, and returns its reference.
  */
-export async function makeImage(ws: Workspace, name: string, tag = 'v1', sizeBytes = 4096): Promise<string> {
+export async function makeImage(ws: Pick<Workspace, 'dir' | 'runId'>, name: string, tag = 'v1', sizeBytes = 4096): Promise<string> {
   const root = join(ws.dir, `img-${name}-${tag}`);
   mkdirSync(root, { recursive: true });
   writeFileSync(join(root, 'payload.bin'), randomBytes(sizeBytes));

@@ -6,13 +6,13 @@
  * names start with `lopv`.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { criPull } from './cri.js';
-import { docker, REPO_ROOT, TEST_RUN_LABEL } from './docker.js';
+import { docker, makeImage, REPO_ROOT, TEST_RUN_LABEL } from './docker.js';
 import { removeRunObjects, startRegistry } from '../support/dockerRun.mjs';
 
 export const FAKE_BIN = join(REPO_ROOT, 'test', 'fixtures', 'bin');
@@ -159,15 +159,9 @@ export function removeWorkspaceDir(ws: ProvisionWorkspace): void {
   rmSync(ws.dir, { recursive: true, force: true });
 }
 
-/** A tiny random single-layer image in the local engine (docker import), named <runId>/<name>:<tag>. */
-export async function makeTinyImage(ws: ProvisionWorkspace, name: string, tag = 'v1'): Promise<string> {
-  const root = join(ws.dir, `img-${name}-${tag}`);
-  mkdirSync(root, { recursive: true });
-  writeFileSync(join(root, 'payload.bin'), randomBytes(2048));
-  writeFileSync(join(root, 'hello.txt'), `${name}:${tag} from ${ws.runId}\n`);
-  const ref = `${ws.runId}/${name}:${tag}`;
-  await execa('sh', ['-c', `tar -C "${root}" -c . | docker import - ${ref}`]);
-  return ref;
+/** A tiny random single-layer image (2 KiB of payload) in the local engine, named <runId>/<name>:<tag>. */
+export function makeTinyImage(ws: ProvisionWorkspace, name: string, tag = 'v1'): Promise<string> {
+  return makeImage(ws, name, tag, 2048);
 }
 
 /** The GET JSON of an HTTPS registry endpoint verified with only lo's CA. */
