@@ -1,17 +1,10 @@
 // Helpers of the Docker benchmarks (registry, offline, images): not a section (files starting with `_` are skipped).
 import { removeRunObjects, startRegistry } from '../test/support/dockerRun.mjs';
+import { eventually } from '../test/support/poll.mjs';
 
-/** Retries fn until it resolves (bounded). */
-export async function waitFor(fn, timeoutMs = 30_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+/** Retries fn until it resolves (bounded: 30 s unless told). */
+export function waitFor(fn, timeoutMs = 30_000) {
+  return eventually(fn, timeoutMs);
 }
 
 /** Removes every container (with its volumes), volume, network and image of the bench run (test/support/dockerRun.mjs). */

@@ -18,6 +18,7 @@ import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import type { LoPaths } from '../../src/runtime/paths.js';
 import { removeRunObjects, startRegistry, waitHttp } from '../support/dockerRun.mjs';
+import { eventually } from '../support/poll.mjs';
 
 export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
@@ -202,18 +203,8 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Retries `fn` until it resolves (a just-recreated registry needs a moment to listen); bounded. */
-export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
+/** Retries `fn` until it resolves (a just-recreated registry needs a moment to listen); bounded (test/support/poll.mjs). */
+export { eventually };
 
 /**
  * The log of every mirror container of this run (role mirror, and the old layout's replica), last lines,

@@ -1,0 +1,3 @@
+// Types for poll.mjs (plain JS so the benchmarks use it without a build).
+/** Calls `fn` every 250 ms until it resolves; after `timeoutMs` (default 20 s), throws its last error. */
+export declare function eventually<T>(fn: () => Promise<T>, timeoutMs?: number): Promise<T>;
