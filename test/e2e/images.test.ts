@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil } from '../support/poll.mjs';
 import { docker, waitHttp } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
@@ -406,15 +407,14 @@ describe('lo images', () => {
     await waitHttp(`http://${upstream}:5000/v2/`);
     const rm = await lo(ws, ['--config', file, 'images', 'rm', `docker.io/${repo}:v1`]);
     expect(rm.code, rm.stderr).toBe(0);
-    let add: Awaited<ReturnType<typeof loJson<Added>>> | undefined;
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      add = await loJson<Added>(['images', 'add', '--from-lock']);
-      if (add.code === 0) break;
-      await new Promise((r) => setTimeout(r, 1000)); // the mirror's proxy restarts once its upstream answers
-    }
-    expect(add!.code, add!.stderr).toBe(0);
-    expect(add!.r.images.find((i) => i.ref === `docker.io/${repo}:v1@${tinyDigest}`)).toMatchObject({
+    // the mirror's proxy restarts once its upstream answers
+    const add = await pollUntil(
+      () => loJson<Added>(['images', 'add', '--from-lock']),
+      (a) => a.code === 0,
+      { timeoutMs: 60_000, everyMs: 1000 },
+    );
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.r.images.find((i) => i.ref === `docker.io/${repo}:v1@${tinyDigest}`)).toMatchObject({
       digest: tinyDigest,
       alreadyPinned: false,
       from: mirror.name,

@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil } from '../support/poll.mjs';
 import { parse as parseYaml } from 'yaml';
 import { registryUp } from '../../src/usecases/registry.js';
 import {
@@ -79,13 +80,13 @@ async function startHostContainerd(dir: string): Promise<string> {
     ].join('\n'),
   );
   containerd = execa('containerd', ['--config', config], { reject: false, all: true });
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const r = await execa('ctr', ['--address', sock, 'version'], { reject: false, timeout: 5000 });
-    if (r.exitCode === 0) return sock;
-    if (Date.now() > until) throw new Error(`host containerd did not start: ${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 200));
-  }
+  const r = await pollUntil(
+    () => execa('ctr', ['--address', sock, 'version'], { reject: false, timeout: 5000 }),
+    (v) => v.exitCode === 0,
+    { timeoutMs: 20_000, everyMs: 200 },
+  );
+  if (r.exitCode !== 0) throw new Error(`host containerd did not start: ${r.stderr}`);
+  return sock;
 }
 
 describe('lo registries export', () => {
