@@ -206,10 +206,13 @@ export interface SeededUpstream {
 }
 
 /**
- * The common bed of the provision e2e tests: a shared network of the test's own and a registry:2 upstream
- * on it holding one tiny image, so mirrors have something real (and local) to pull through from.
+ * A shared registry network of the test's own (10.160.<200-249>.0/24, labelled with the run id; it exists
+ * before lo runs, and lo finds it with the planned subnet) with a registry:2 "upstream" `upstreamName` at .120.
  */
-export async function seededUpstream(ws: ProvisionWorkspace, o: { network: string; image: string }): Promise<SeededUpstream> {
+export async function upstreamNetwork(
+  ws: ProvisionWorkspace,
+  o: { network: string; upstreamName: string },
+): Promise<Omit<SeededUpstream, 'repo'>> {
   const octet = 200 + randomInt(50);
   const shared = { name: o.network, cidr: `10.160.${octet}.0/24` };
   await docker.createNetwork({
@@ -218,8 +221,19 @@ export async function seededUpstream(ws: ProvisionWorkspace, o: { network: strin
     IPAM: { Config: [{ Subnet: shared.cidr, Gateway: `10.160.${octet}.1`, IPRange: `10.160.${octet}.128/25` }] },
   });
   const upstreamIp = `10.160.${octet}.120`;
-  const upstreamName = `${ws.runId}-${o.image}-upstream`;
-  await startRegistry(docker, { runId: ws.runId, name: upstreamName, network: shared.name, ip: upstreamIp });
+  await startRegistry(docker, { runId: ws.runId, name: o.upstreamName, network: shared.name, ip: upstreamIp });
+  return { shared, upstreamIp, upstreamName: o.upstreamName };
+}
+
+/**
+ * The common bed of the provision e2e tests: a shared network of the test's own and a registry:2 upstream
+ * on it holding one tiny image, so mirrors have something real (and local) to pull through from.
+ */
+export async function seededUpstream(ws: ProvisionWorkspace, o: { network: string; image: string }): Promise<SeededUpstream> {
+  const { shared, upstreamIp, upstreamName } = await upstreamNetwork(ws, {
+    network: o.network,
+    upstreamName: `${ws.runId}-${o.image}-upstream`,
+  });
   const repo = `library/${ws.runId}-${o.image}`;
   const img = await makeTinyImage(ws, o.image);
   await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${upstreamIp}:5000/${repo}:v1`]);
