@@ -19,6 +19,7 @@ import {
   provisionWorkspace,
   pullInNode,
   seededUpstream,
+  testProject,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
@@ -129,16 +130,13 @@ beforeAll(async () => {
   upstream = bed.upstreamIp;
   upstreamName = bed.upstreamName;
   repo = bed.repo;
-  spec = {
-    name: `lopvj${hex}`,
-    domain: `lopvj${hex}.test`,
-    network: { name: `lopvj${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+  spec = testProject(ws, 'j', {
     shared: bed.shared,
     mirrors: [{ name: `${ws.runId}-imgdock`, url: `http://${upstream}:5000`, registry: 'docker.io' }],
     workers: 0,
     p2p: false,
     disableDefaultEndpoint: true,
-  };
+  });
   file = writeProjectSpec(ws, spec);
   const r = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
   expect(r.code, r.stderr).toBe(0);

@@ -6,7 +6,6 @@
  * through config_path and talks TLS verified with lo's CA. The "internet" is a registry:2 on the shared
  * network seeded with skopeo; each pull's route is checked (the mirror has it, the upstream never saw the node).
  */
-import { randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileTree } from '../support/fileTree.js';
 import { join } from 'node:path';
@@ -28,6 +27,7 @@ import {
   readInNode,
   registryGet,
   upstreamNetwork,
+  testProject,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
@@ -108,14 +108,11 @@ beforeAll(async () => {
     { name: `${ws.runId}-quay`, url: upstreamHost.url, registry: 'quay.io' },
     { name: `${ws.runId}-k8s`, url: upstreamHost.url, registry: 'registry.k8s.io' },
   ];
-  specA = {
-    name: `lopva${hex}`,
-    domain: `lopva${hex}.test`,
-    network: { name: `lopva${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+  specA = testProject(ws, 'a', {
     shared,
     mirrors,
     workers: 1,
-  };
+  });
   // The second project uses the real slot of 50.lok8s.dev: 10.125.50.0/24.
   specB = { name: `lopvb${hex}`, domain: '50.lok8s.dev', shared, mirrors };
   fileA = writeProjectSpec(ws, specA);

@@ -6,7 +6,6 @@
  * `lo destroy` removes the agents. LO_P2P_BASE_IMAGE points the agent image at the offline node image.
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
-import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../support/poll.mjs';
 import { docker } from '../helpers/docker.js';
@@ -16,6 +15,7 @@ import {
   provisionWorkspace,
   pullInNode,
   seededUpstream,
+  testProject,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
@@ -47,15 +47,12 @@ beforeAll(async () => {
   const { shared, upstreamIp } = bed;
   upstreamName = bed.upstreamName;
   repo = bed.repo;
-  spec = {
-    name: `lopvp${hex}`,
-    domain: `lopvp${hex}.test`,
-    network: { name: `lopvp${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+  spec = testProject(ws, 'p', {
     shared,
     mirrors: [{ name: `${ws.runId}-p2pdock`, url: `http://${upstreamIp}:5000`, registry: 'docker.io' }],
     workers: 1,
     p2p: true,
-  };
+  });
   file = writeProjectSpec(ws, spec);
 });
 

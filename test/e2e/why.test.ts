@@ -5,7 +5,6 @@
  * over TLS with lo's CA, and the default endpoint, which must never be tried here (no internet; asserted).
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
-import { randomInt } from 'node:crypto';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -19,6 +18,7 @@ import {
   provisionWorkspace,
   pullInNode,
   seededUpstream,
+  testProject,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
@@ -53,15 +53,12 @@ beforeAll(async () => {
     headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
   });
   upstreamDigest = head.headers.get('docker-content-digest')!;
-  spec = {
-    name: `lopvy${hex}`,
-    domain: `lopvy${hex}.test`,
-    network: { name: `lopvy${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+  spec = testProject(ws, 'y', {
     shared,
     mirrors: [{ name: `${ws.runId}-whydock`, url: `http://${upstreamIp}:5000`, registry: 'docker.io' }],
     workers: 1,
     p2p: true,
-  };
+  });
   file = writeProjectSpec(ws, spec);
   const r = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
   expect(r.code, r.stderr).toBe(0);

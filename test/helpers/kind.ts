@@ -68,6 +68,15 @@ export interface ProjectSpec {
   sharedEnabled?: boolean;
 }
 
+/**
+ * A project of the provision tests named `lopv<letter><hex>` (hex: the run id's), with domain `<name>.test` and
+ * its own network 10.160.<10-99>.0/24; `rest` gives the shared network, the mirrors and the options.
+ */
+export function testProject(ws: ProvisionWorkspace, letter: string, rest: Omit<ProjectSpec, 'name' | 'domain' | 'network'>): ProjectSpec {
+  const name = `lopv${letter}${ws.runId.slice('lopv-'.length)}`;
+  return { name, domain: `${name}.test`, network: { name, cidr: `10.160.${10 + randomInt(90)}.0/24` }, ...rest };
+}
+
 export function writeProjectSpec(ws: ProvisionWorkspace, s: ProjectSpec): string {
   const file = join(ws.dir, `${s.name}.yaml`);
   writeFileSync(
