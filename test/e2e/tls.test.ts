@@ -35,6 +35,10 @@ const SPEC: TlsSpecInput = {
 };
 const DOCKER_CERTS = '/etc/docker/certs.d';
 
+/** curl GET, 5 s at most, the body dropped: stdout is the HTTP status; never throws (the exit code tells TLS failures). */
+const curl = (args: string[]): Promise<{ stdout: string; stderr: string; exitCode?: number }> =>
+  execa('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', ...args], { reject: false });
+
 describe.sequential('TLS on a real registry:2 and lo trust on this host', () => {
   const t = tempDir();
   const plan = tlsPlan(t.dir, SPEC, { [RUN_LABEL]: runId });
@@ -141,20 +145,7 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
       await expect(httpsGet(`https://quay.io:${port}/v2/`, { ca: caPem, resolveTo: '127.0.0.1' })).rejects.toMatchObject({
         message: 'permitted subtree violation',
       });
-      const c = await execa(
-        'curl',
-        [
-          '-sS',
-          '--max-time',
-          '5',
-          '--cacert',
-          plan.tls.caCertPath,
-          '--resolve',
-          `quay.io:${port}:127.0.0.1`,
-          `https://quay.io:${port}/v2/`,
-        ],
-        { reject: false },
-      );
+      const c = await curl(['--cacert', plan.tls.caCertPath, '--resolve', `quay.io:${port}:127.0.0.1`, `https://quay.io:${port}/v2/`]);
       expect(c.exitCode).toBe(60);
     } finally {
       server.close();
@@ -163,35 +154,10 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
 
   it('curl --cacert verifies it (no -k), and fails without the CA', async () => {
     const caFile = plan.tls.caCertPath;
-    const ok = await execa('curl', [
-      '-sS',
-      '--max-time',
-      '5',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--cacert',
-      caFile,
-      `https://${build.ip}/v2/`,
-    ]);
-    expect(ok.stdout).toBe('200');
-    const byName = await execa('curl', [
-      '-sS',
-      '--max-time',
-      '5',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--cacert',
-      caFile,
-      '--resolve',
-      `lok8s.local:443:${build.ip}`,
-      'https://lok8s.local/v2/',
-    ]);
+    expect((await curl(['--cacert', caFile, `https://${build.ip}/v2/`])).stdout).toBe('200');
+    const byName = await curl(['--cacert', caFile, '--resolve', `lok8s.local:443:${build.ip}`, 'https://lok8s.local/v2/']);
     expect(byName.stdout).toBe('200');
-    const bad = await execa('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', `https://${build.ip}/v2/`], { reject: false });
+    const bad = await curl([`https://${build.ip}/v2/`]);
     expect(bad.exitCode).toBe(60); // peer certificate cannot be authenticated with known CA certificates
   });
 
@@ -266,8 +232,8 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     const catalog = await httpsGet(`https://${build.ip}/v2/_catalog`, { ca: caPem });
     expect(JSON.parse(catalog.body).repositories).toContain(`${runId}/tiny`);
     // The system store now verifies it too: curl without --cacert.
-    const sys = await execa('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `https://${build.ip}/v2/`]);
-    expect(sys.stdout).toBe('200');
+    const sys = await curl([`https://${build.ip}/v2/`]);
+    expect(sys.stdout, sys.stderr).toBe('200');
 
     // Re-runnable: --check reports everything trusted (exit 0); a second `trust --yes` changes nothing.
     const report = await checkTrust(plan, { processEnv: process.env });
