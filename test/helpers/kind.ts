@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { criPull } from './cri.js';
+import { httpsGet } from './tls.js';
 import { docker, makeImage, REPO_ROOT, TEST_RUN_LABEL } from './docker.js';
 import { removeRunObjects, startRegistry } from '../support/dockerRun.mjs';
 
@@ -175,25 +176,14 @@ export function makeTinyImage(ws: ProvisionWorkspace, name: string, tag = 'v1'):
 
 /** The GET JSON of an HTTPS registry endpoint verified with only lo's CA. */
 export async function registryGet(url: string, caPem: string): Promise<{ status: number; body: any }> {
-  const { request } = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca: caPem, timeout: 5000 }, (res) => {
-      let data = '';
-      res.on('data', (c) => (data += c));
-      res.on('end', () => {
-        let body: unknown = data;
-        try {
-          body = JSON.parse(data);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
+  const r = await httpsGet(url, { ca: caPem });
+  let body: unknown = r.body;
+  try {
+    body = JSON.parse(r.body);
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, body };
 }
 
 /** Deletes the run's stand-in clusters, then everything of the run (removeRunObjects) and the temp dir. */
