@@ -41,45 +41,31 @@ export function kubectl({ kubeconfig, bin = 'kubectl', env = {}, timeoutMs = 60_
       throw toolError('kubectl', full, err, KUBECTL_INSTALL_HINT);
     }
   };
+  /** kubectl's stdout; a non-zero exit is a tool error with kubectl's stderr, naming `shown` (default: the arguments). */
+  const output = async (args: string[], o: { input?: string; shown?: string[] } = {}): Promise<string> => {
+    const r = await run(args, o.input);
+    if (r.exitCode !== 0)
+      throw toolError(
+        'kubectl',
+        o.shown ?? args,
+        Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }),
+        KUBECTL_INSTALL_HINT,
+      );
+    return r.stdout;
+  };
   return {
     getConfigMapData: async (namespace, name) => {
-      const args = ['get', 'configmap', name, '--namespace', namespace, '--output', 'json', '--ignore-not-found'];
-      const r = await run(args);
-      if (r.exitCode !== 0)
-        throw toolError(
-          'kubectl',
-          args,
-          Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }),
-          KUBECTL_INSTALL_HINT,
-        );
-      if (!r.stdout.trim()) return null;
-      return (JSON.parse(r.stdout) as { data?: Record<string, string> }).data ?? {};
+      const out = await output(['get', 'configmap', name, '--namespace', namespace, '--output', 'json', '--ignore-not-found']);
+      if (!out.trim()) return null;
+      return (JSON.parse(out) as { data?: Record<string, string> }).data ?? {};
     },
-    apply: async (yaml) => {
-      const args = ['apply', '--filename', '-'];
-      const r = await run(args, yaml);
-      if (r.exitCode !== 0)
-        throw toolError(
-          'kubectl',
-          args,
-          Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }),
-          KUBECTL_INSTALL_HINT,
-        );
-      return r.stdout;
-    },
+    apply: (yaml) => output(['apply', '--filename', '-'], { input: yaml }),
     version: async () => {
-      const r = await run(['version', '--client', '--output', 'json']);
-      if (r.exitCode !== 0)
-        throw toolError(
-          'kubectl',
-          ['version', '--client'],
-          Object.assign(new Error(r.stderr), { stderr: r.stderr, exitCode: r.exitCode }),
-          KUBECTL_INSTALL_HINT,
-        );
+      const out = await output(['version', '--client', '--output', 'json'], { shown: ['version', '--client'] });
       try {
-        return (JSON.parse(r.stdout) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion ?? r.stdout.trim();
+        return (JSON.parse(out) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion ?? out.trim();
       } catch {
-        return r.stdout.trim();
+        return out.trim();
       }
     },
   };

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { KindCli } from '../adapters/kindCli.js';
 import type { Plan } from '../plan/types.js';
-import { runStep, silentReporter, type StepReporter, type StepResult } from './runSteps.js';
+import { runStep, silentReporter, validateStep, type StepReporter, type StepResult } from './runSteps.js';
 import type { Action } from '../apply/action.js';
 
 export interface DestroyDeps {
@@ -47,11 +47,7 @@ export async function destroy(deps: DestroyDeps, opts: { volumes: boolean; dryRu
   const dryRun = opts.dryRun ?? false;
   const reporter = deps.reporter ?? silentReporter;
   const steps: StepResult[] = [];
-  let plan!: Plan;
-  await runStep(reporter, steps, 'validate', 'read and check the spec', async () => {
-    plan = await deps.loadPlan();
-    return [];
-  });
+  const plan = await validateStep(reporter, steps, () => deps.loadPlan());
   const lock = dryRun ? undefined : await deps.lockProject?.(plan);
   try {
     return await destroyLocked(deps, plan, steps, opts);

@@ -8,7 +8,16 @@ import { applyConfigMaps, diffConfigMaps, observeConfigMaps } from '../apply/app
 import type { Kubectl } from '../adapters/kubectl.js';
 import type { Plan } from '../plan/types.js';
 import { buildRegistry, registryAddress, registryListing, type RegistryListing } from '../plan/render/renderConfigMaps.js';
-import { runStep, silentReporter, skipStep, stepDone, StepFailedError, type StepReporter, type StepResult } from './runSteps.js';
+import {
+  runStep,
+  silentReporter,
+  skipStep,
+  stepDone,
+  StepFailedError,
+  validateStep,
+  type StepReporter,
+  type StepResult,
+} from './runSteps.js';
 import type { Action } from '../apply/action.js';
 
 /**
@@ -94,11 +103,7 @@ export async function provision(deps: ProvisionDeps, opts: { dryRun?: boolean } 
   const dryRun = opts.dryRun ?? false;
   const reporter = deps.reporter ?? silentReporter;
   const steps: StepResult[] = [];
-  let plan!: Plan;
-  await runStep(reporter, steps, 'validate', 'read and check the spec', async () => {
-    plan = await deps.loadPlan();
-    return [];
-  });
+  const plan = await validateStep(reporter, steps, () => deps.loadPlan());
   if (dryRun) {
     await runStaged(reporter, steps, deps.registries, plan, dryRun);
     return provisionDiff(deps, plan, steps, reporter);

@@ -65,6 +65,16 @@ export async function runStep(
   }
 }
 
+/** The first step of `lo provision` and `lo destroy`: read and check the spec; the plan it gives. */
+export async function validateStep<P>(reporter: StepReporter, results: StepResult[], loadPlan: () => Promise<P>): Promise<P> {
+  let plan!: P;
+  await runStep(reporter, results, 'validate', 'read and check the spec', async () => {
+    plan = await loadPlan();
+    return [];
+  });
+  return plan;
+}
+
 /** Records a finished step: its actions in the step view (`stepView`, the one mapping site). */
 export function stepDone(
   reporter: StepReporter,

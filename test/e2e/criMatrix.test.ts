@@ -10,7 +10,6 @@
  * - opt-in (LO_MEASURE_CONTENT_SHARING=1): content_sharing_policy shared vs isolated, for docs/p2p.md.
  * Each node's config.toml is kind's base config with lo's containerdConfigPatches (test/fixtures/kind).
  */
-import { randomInt } from 'node:crypto';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { criClient } from '../helpers/cri.js';
@@ -19,6 +18,7 @@ import {
   cleanupProvisionRun,
   lo,
   seededUpstream,
+  testProject,
   provisionWorkspace,
   pullInNode,
   readInNode,
@@ -229,15 +229,13 @@ for (const [version, image] of [
       upstreamIp = bed.upstreamIp;
       upstreamName = bed.upstreamName;
       repo = bed.repo;
-      name = `lopvm${hex}`;
-      writeProjectSpec(ws, {
-        name,
-        domain: `${name}.test`,
-        network: { name, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+      const project = testProject(ws, 'm', {
         shared,
         mirrors: [{ name: `${ws.runId}-dock`, url: `http://${upstreamIp}:5000`, registry: 'docker.io' }],
         tls: false,
       });
+      name = project.name;
+      writeProjectSpec(ws, project);
     }, 120_000);
     afterAll(async () => {
       await cleanupProvisionRun(ws, [name]);

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil } from '../support/poll.mjs';
 import { docker, waitHttp } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
@@ -18,6 +19,7 @@ import {
   provisionWorkspace,
   pullInNode,
   seededUpstream,
+  testProject,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
@@ -43,7 +45,7 @@ const loJson = async <T>(args: string[], timeout?: number): Promise<{ code: numb
 const logs = async (c: string): Promise<string> => String((await execa('docker', ['logs', c], { all: true, reject: false })).all);
 
 /** Pushes a blob to the test's plain-HTTP upstream (POST, then one PUT with the body and its digest). */
-async function pushBlob(r: string, body: Buffer): Promise<{ digest: string; size: number }> {
+async function pushBlob(r: string, body: Buffer<ArrayBuffer>): Promise<{ digest: string; size: number }> {
   const digest = sha(body);
   const start = await fetch(`http://${upstream}:5000/v2/${r}/blobs/uploads/`, { method: 'POST' });
   expect(start.status).toBe(202);
@@ -128,16 +130,13 @@ beforeAll(async () => {
   upstream = bed.upstreamIp;
   upstreamName = bed.upstreamName;
   repo = bed.repo;
-  spec = {
-    name: `lopvj${hex}`,
-    domain: `lopvj${hex}.test`,
-    network: { name: `lopvj${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+  spec = testProject(ws, 'j', {
     shared: bed.shared,
     mirrors: [{ name: `${ws.runId}-imgdock`, url: `http://${upstream}:5000`, registry: 'docker.io' }],
     workers: 0,
     p2p: false,
     disableDefaultEndpoint: true,
-  };
+  });
   file = writeProjectSpec(ws, spec);
   const r = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
   expect(r.code, r.stderr).toBe(0);
@@ -406,15 +405,14 @@ describe('lo images', () => {
     await waitHttp(`http://${upstream}:5000/v2/`);
     const rm = await lo(ws, ['--config', file, 'images', 'rm', `docker.io/${repo}:v1`]);
     expect(rm.code, rm.stderr).toBe(0);
-    let add: Awaited<ReturnType<typeof loJson<Added>>> | undefined;
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      add = await loJson<Added>(['images', 'add', '--from-lock']);
-      if (add.code === 0) break;
-      await new Promise((r) => setTimeout(r, 1000)); // the mirror's proxy restarts once its upstream answers
-    }
-    expect(add!.code, add!.stderr).toBe(0);
-    expect(add!.r.images.find((i) => i.ref === `docker.io/${repo}:v1@${tinyDigest}`)).toMatchObject({
+    // the mirror's proxy restarts once its upstream answers
+    const add = await pollUntil(
+      () => loJson<Added>(['images', 'add', '--from-lock']),
+      (a) => a.code === 0,
+      { timeoutMs: 60_000, everyMs: 1000 },
+    );
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.r.images.find((i) => i.ref === `docker.io/${repo}:v1@${tinyDigest}`)).toMatchObject({
       digest: tinyDigest,
       alreadyPinned: false,
       from: mirror.name,

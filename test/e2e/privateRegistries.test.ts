@@ -22,6 +22,7 @@ import bcrypt from 'bcryptjs';
 import { execa, execaSync } from 'execa';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil } from '../support/poll.mjs';
 import { criPull } from '../helpers/cri.js';
 import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
 import { cleanupProvisionRun, lo, makeTinyImage, provisionWorkspace, readInNode, type ProvisionWorkspace } from '../helpers/kind.js';
@@ -228,16 +229,14 @@ beforeAll(async () => {
   await waitHttp(`http://${ip(WILD)}:5000/v2/`);
   // The upstreams with TLS answer once their port is open (401 or a TLS error from curl without a client cert).
   for (const h of [CORP, ART, SECURE]) {
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      const r = await execa(
-        'curl',
-        ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', join(pki, 'ca.pem'), `https://${ip(h)}:5000/v2/`],
-        { reject: false },
-      );
-      if (r.exitCode === 0 || r.exitCode === 56 || r.exitCode === 35) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    await pollUntil(
+      () =>
+        execa('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', join(pki, 'ca.pem'), `https://${ip(h)}:5000/v2/`], {
+          reject: false,
+        }),
+      (r) => r.exitCode === 0 || r.exitCode === 56 || r.exitCode === 35,
+      { timeoutMs: 20_000, everyMs: 200 },
+    );
   }
   const seed = async (n: string): Promise<string> => makeTinyImage(ws, n);
   images = { corp: 'team/corp-img:v1', art: 'library/art-img:v1', secure: 'team/sec-img:v1', wild: 'library/wild-img:v1' };

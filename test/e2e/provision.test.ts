@@ -6,7 +6,6 @@
  * through config_path and talks TLS verified with lo's CA. The "internet" is a registry:2 on the shared
  * network seeded with skopeo; each pull's route is checked (the mirror has it, the upstream never saw the node).
  */
-import { randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileTree } from '../support/fileTree.js';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/plan/types.js';
 import { renderConfigMaps } from '../../src/plan/render/renderConfigMaps.js';
 import { criClient } from '../helpers/cri.js';
-import { docker, TEST_RUN_LABEL, waitHttp } from '../helpers/docker.js';
+import { docker, TEST_RUN_LABEL } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
   ctr,
@@ -27,6 +26,8 @@ import {
   pullInNode,
   readInNode,
   registryGet,
+  upstreamNetwork,
+  testProject,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
@@ -84,25 +85,10 @@ async function routeOf(repo: string, node: string, m: Plan['registries'][number]
 beforeAll(async () => {
   ws = provisionWorkspace();
   const hex = ws.runId.slice('lopv-'.length);
-  const sharedOctet = 200 + randomInt(50);
-  const shared = { name: `lopvs${hex}`, cidr: `10.160.${sharedOctet}.0/24` };
   // The shared network exists before lo runs (the test upstream lives on it); lo finds it with the planned subnet.
-  await docker.createNetwork({
-    Name: shared.name,
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    IPAM: { Config: [{ Subnet: shared.cidr, Gateway: `10.160.${sharedOctet}.1`, IPRange: `10.160.${sharedOctet}.128/25` }] },
-  });
-  upstreamHost.ip = `10.160.${sharedOctet}.120`;
-  upstreamHost.url = `http://${upstreamHost.ip}:5000`;
-  const up = await docker.createContainer({
-    name: `${ws.runId}-upstream`,
-    Image: 'registry:2',
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    HostConfig: { NetworkMode: shared.name },
-    NetworkingConfig: { EndpointsConfig: { [shared.name]: { IPAMConfig: { IPv4Address: upstreamHost.ip } } } },
-  });
-  await up.start();
-  await waitHttp(`${upstreamHost.url}/v2/`);
+  const { shared, upstreamIp } = await upstreamNetwork(ws, { network: `lopvs${hex}`, upstreamName: `${ws.runId}-upstream` });
+  upstreamHost.ip = upstreamIp;
+  upstreamHost.url = `http://${upstreamIp}:5000`;
 
   // Seed the upstream: the repository paths containerd asks a docker.io / quay.io / registry.k8s.io mirror for.
   repos.alpine = `library/${ws.runId}-alpine`;
@@ -122,14 +108,11 @@ beforeAll(async () => {
     { name: `${ws.runId}-quay`, url: upstreamHost.url, registry: 'quay.io' },
     { name: `${ws.runId}-k8s`, url: upstreamHost.url, registry: 'registry.k8s.io' },
   ];
-  specA = {
-    name: `lopva${hex}`,
-    domain: `lopva${hex}.test`,
-    network: { name: `lopva${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+  specA = testProject(ws, 'a', {
     shared,
     mirrors,
     workers: 1,
-  };
+  });
   // The second project uses the real slot of 50.lok8s.dev: 10.125.50.0/24.
   specB = { name: `lopvb${hex}`, domain: '50.lok8s.dev', shared, mirrors };
   fileA = writeProjectSpec(ws, specA);

@@ -6,8 +6,8 @@
  * `lo destroy` removes the agents. LO_P2P_BASE_IMAGE points the agent image at the offline node image.
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
-import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil } from '../support/poll.mjs';
 import { docker } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
@@ -15,6 +15,7 @@ import {
   provisionWorkspace,
   pullInNode,
   seededUpstream,
+  testProject,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
@@ -46,15 +47,12 @@ beforeAll(async () => {
   const { shared, upstreamIp } = bed;
   upstreamName = bed.upstreamName;
   repo = bed.repo;
-  spec = {
-    name: `lopvp${hex}`,
-    domain: `lopvp${hex}.test`,
-    network: { name: `lopvp${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+  spec = testProject(ws, 'p', {
     shared,
     mirrors: [{ name: `${ws.runId}-p2pdock`, url: `http://${upstreamIp}:5000`, registry: 'docker.io' }],
     workers: 1,
     p2p: true,
-  };
+  });
   file = writeProjectSpec(ws, spec);
 });
 
@@ -83,13 +81,11 @@ describe('lo provision with the P2P node mirror', () => {
     const workerAgent = (await agents(spec.name)).find((a) => a.node === `${spec.name}-worker`)!.name;
     // The worker's agent finds the control plane's copy through the DHT before the sources go away (asked from
     // inside the worker: the registry port listens on its 127.0.0.1 only).
-    const deadline = Date.now() + 60_000;
-    let status = 0;
-    while (Date.now() < deadline) {
-      status = (await agentRequests(workerAgent, 30020, [{ path: `/v2/${repo}/manifests/v1?ns=docker.io`, method: 'HEAD' }]))[0]!.status;
-      if (status === 200) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    const status = await pollUntil(
+      async () => (await agentRequests(workerAgent, 30020, [{ path: `/v2/${repo}/manifests/v1?ns=docker.io`, method: 'HEAD' }]))[0]!.status,
+      (s) => s === 200,
+      { timeoutMs: 60_000, everyMs: 500 },
+    );
     expect(status).toBe(200);
     await docker.getContainer(mirror).stop({ t: 0 });
     await docker.getContainer(upstreamName).stop({ t: 0 });
@@ -113,13 +109,13 @@ describe('lo provision with the P2P node mirror', () => {
         .inspect()
         .then((i) => i.NetworkSettings.Networks[spec.network!.name]!.IPAddress);
     const answers = async (within: number): Promise<boolean> => {
-      const deadline = Date.now() + within;
       const url = `http://${await ip()}:30022/metrics`;
-      while (Date.now() < deadline) {
-        if ((await fetch(url, { signal: AbortSignal.timeout(1000) }).catch(() => null))?.status === 200) return true;
-        await new Promise((r) => setTimeout(r, 300));
-      }
-      return false;
+      const status = await pollUntil(
+        async () => (await fetch(url, { signal: AbortSignal.timeout(1000) }).catch(() => null))?.status,
+        (s) => s === 200,
+        { timeoutMs: within, everyMs: 300 },
+      );
+      return status === 200;
     };
     const p2pCheck = async (): Promise<{ status: string; detail: string; fix?: string }> => {
       const d = await lo(ws, ['--config', file, 'doctor', '--json']);

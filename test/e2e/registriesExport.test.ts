@@ -12,14 +12,14 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil } from '../support/poll.mjs';
 import { parse as parseYaml } from 'yaml';
 import { registryUp } from '../../src/usecases/registry.js';
 import {
+  seedSharedUpstream,
   cleanupRun,
-  clients,
   docker,
   makeImage,
-  manifestDigest,
   pushToRegistry,
   runLo,
   startUpstream,
@@ -47,11 +47,7 @@ beforeAll(async () => {
     mirrors: [{ name: `${id}-hub`, url: `http://${UPSTREAM_IP}:5000`, registry: 'docker.io' }],
   };
   specFile = ws.writeSpec(spec);
-  await clients.networks.ensure(ws.plan(spec).networks.find((n) => n.role === 'shared')!);
-  await startUpstream(ws, `${id}-upstream`, spec.sharedName, UPSTREAM_IP);
-  const image = await makeImage(ws, 'seed', 'v1');
-  await pushToRegistry(image, `${UPSTREAM_IP}:5000/library/${id}:v1`);
-  digest = await manifestDigest(`${UPSTREAM_IP}:5000/library/${id}:v1`);
+  digest = (await seedSharedUpstream(ws, spec, UPSTREAM_IP)).digest;
   await registryUp({ config: specFile }, ws.deps);
 });
 
@@ -84,13 +80,13 @@ async function startHostContainerd(dir: string): Promise<string> {
     ].join('\n'),
   );
   containerd = execa('containerd', ['--config', config], { reject: false, all: true });
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const r = await execa('ctr', ['--address', sock, 'version'], { reject: false, timeout: 5000 });
-    if (r.exitCode === 0) return sock;
-    if (Date.now() > until) throw new Error(`host containerd did not start: ${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 200));
-  }
+  const r = await pollUntil(
+    () => execa('ctr', ['--address', sock, 'version'], { reject: false, timeout: 5000 }),
+    (v) => v.exitCode === 0,
+    { timeoutMs: 20_000, everyMs: 200 },
+  );
+  if (r.exitCode !== 0) throw new Error(`host containerd did not start: ${r.stderr}`);
+  return sock;
 }
 
 describe('lo registries export', () => {

@@ -14,6 +14,7 @@ import type { Action } from '../../src/apply/types.js';
 import { registryClean, registryUp } from '../../src/usecases/registry.js';
 import { LABELS } from '../../src/plan/labels.js';
 import {
+  seedSharedUpstream,
   cleanupRun,
   clients,
   docker,
@@ -25,7 +26,6 @@ import {
   pushToRegistry,
   runLo,
   skopeo,
-  startUpstream,
   workspace,
   type SpecInput,
   type Workspace,
@@ -36,7 +36,6 @@ let ws: Workspace;
 let spec: SpecInput;
 let specFile: string;
 let upstream: { name: string; url: string; ip: string };
-let image: string;
 let upstreamDigest: string;
 const credsEnv = { LODK_USER: 'lodk-user', LODK_PASS: 'first-secret-value' };
 /** The registry image, through a tag of this run (so a test can move the tag to a new image ID). */
@@ -70,14 +69,7 @@ beforeAll(async () => {
   specFile = ws.writeSpec(spec);
   registryImage = `${id}/registry:2`;
   await docker.getImage('registry:2').tag({ repo: `${id}/registry`, tag: '2' });
-  // The upstream must answer before the mirror starts, so the test puts it on the shared network first,
-  // created with lo's own network client from the plan (exactly what `up` would create).
-  const plan = ws.plan(spec);
-  await clients.networks.ensure(plan.networks.find((n) => n.role === 'shared')!);
-  upstream = await startUpstream(ws, `${id}-upstream`, spec.sharedName, '10.140.11.200');
-  image = await makeImage(ws, 'seed', 'v1');
-  await pushToRegistry(image, `10.140.11.200:5000/library/${id}:v1`);
-  upstreamDigest = await manifestDigest(`10.140.11.200:5000/library/${id}:v1`);
+  ({ upstream, digest: upstreamDigest } = await seedSharedUpstream(ws, spec, '10.140.11.200'));
 });
 
 afterAll(async () => {
@@ -130,8 +122,8 @@ describe('lo registry up on a real engine', () => {
     );
 
     const net = await docker.getNetwork(spec.name).inspect();
-    expect(net.IPAM.Config[0]).toMatchObject({ Subnet: '10.140.10.0/24', Gateway: '10.140.10.1', IPRange: '10.140.10.128/25' });
-    expect(net.Options['com.docker.network.bridge.name']).toBe(spec.name);
+    expect(net.IPAM?.Config?.[0]).toMatchObject({ Subnet: '10.140.10.0/24', Gateway: '10.140.10.1', IPRange: '10.140.10.128/25' });
+    expect(net.Options?.['com.docker.network.bridge.name']).toBe(spec.name);
 
     const build = (await inspectContainer(`${id}a-registry-build`))!;
     expect(build.State.Running).toBe(true);

@@ -98,7 +98,7 @@ describe('shared network and mirrors', () => {
 
     // Nothing removed, nothing created.
     const net = await docker.getNetwork(other).inspect();
-    expect(net.IPAM.Config[0]!.Subnet).toBe('10.140.29.0/24');
+    expect(net.IPAM?.Config?.[0]?.Subnet).toBe('10.140.29.0/24');
     expect(Object.values(net.Containers ?? {}).map((c) => c.Name)).toEqual([`${id}-bystander`]);
     expect(await clients.networks.inspect(spec.name)).toBeNull();
     const made = await docker.listContainers({ all: true, filters: { label: [`${LABELS.managedBy}=lo`, `${TEST_RUN_LABEL}=${id}`] } });

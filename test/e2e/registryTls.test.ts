@@ -14,17 +14,15 @@ import { loadCa } from '../../src/apply/tls/ca.js';
 import { certificateNames, issueLeaf } from '../../src/apply/tls/leaf.js';
 import { registryStatus, registryUp } from '../../src/usecases/registry.js';
 import {
+  seedSharedUpstream,
   cleanupRun,
-  clients,
   docker,
   eventually,
   inspectContainer,
   makeImage,
   manifestDigest,
   pullToDir,
-  pushToRegistry,
   skopeo,
-  startUpstream,
   workspace,
   type SpecInput,
   type Workspace,
@@ -50,11 +48,7 @@ beforeAll(async () => {
     mirrors: [{ name: `${id}-hub`, url: 'http://10.140.31.200:5000', registry: 'docker.io' }],
   };
   specFile = ws.writeSpec(spec);
-  await clients.networks.ensure(ws.plan(spec).networks.find((n) => n.role === 'shared')!);
-  await startUpstream(ws, `${id}-upstream`, spec.sharedName, '10.140.31.200');
-  const image = await makeImage(ws, 'seed', 'v1');
-  await pushToRegistry(image, `10.140.31.200:5000/library/${id}:v1`);
-  upstreamDigest = await manifestDigest(`10.140.31.200:5000/library/${id}:v1`);
+  upstreamDigest = (await seedSharedUpstream(ws, spec, '10.140.31.200')).digest;
 });
 
 afterAll(async () => {

@@ -20,9 +20,9 @@ import { ensureTls, type TlsMaterial } from '../../src/apply/tls/ensureTls.js';
 import { checkTrust, dockerTrustHosts } from '../../src/adapters/trust/check.js';
 import { defaultTrustEnv, trustFileName } from '../../src/adapters/trust/stores.js';
 import { httpsGet, specYaml, tempDir, tlsPlan, type TlsSpecInput } from '../helpers/tls.js';
+import { RUN_LABEL, removeRunObjects } from '../support/dockerRun.mjs';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const RUN_LABEL = 'dev.lok8s.lo.test-run';
 const runId = `lotls-${randomBytes(3).toString('hex')}`;
 // A /24 of our block that no other run of this file uses at the same time.
 const third = 30 + (randomBytes(1)[0]! % 200);
@@ -35,24 +35,9 @@ const SPEC: TlsSpecInput = {
 };
 const DOCKER_CERTS = '/etc/docker/certs.d';
 
-async function removeRunObjects(): Promise<void> {
-  const filters = JSON.stringify({ label: [`${RUN_LABEL}=${runId}`] });
-  for (const c of await docker.listContainers({ all: true, filters }))
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true, v: true })
-      .catch(() => undefined);
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => undefined);
-  for (const i of await docker.listImages({ filters }))
-    await docker
-      .getImage(i.Id)
-      .remove({ force: true })
-      .catch(() => undefined);
-}
+/** curl GET, 5 s at most, the body dropped: stdout is the HTTP status; never throws (the exit code tells TLS failures). */
+const curl = (args: string[]): Promise<{ stdout: string; stderr: string; exitCode?: number }> =>
+  execa('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', ...args], { reject: false });
 
 describe.sequential('TLS on a real registry:2 and lo trust on this host', () => {
   const t = tempDir();
@@ -109,7 +94,7 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
 
   afterAll(async () => {
     for (const f of restore.reverse()) await Promise.resolve(f()).catch((e: unknown) => console.error('restore failed:', e));
-    await removeRunObjects();
+    await removeRunObjects(docker, runId);
     for (const [k, v] of Object.entries(saved))
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
@@ -160,20 +145,7 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
       await expect(httpsGet(`https://quay.io:${port}/v2/`, { ca: caPem, resolveTo: '127.0.0.1' })).rejects.toMatchObject({
         message: 'permitted subtree violation',
       });
-      const c = await execa(
-        'curl',
-        [
-          '-sS',
-          '--max-time',
-          '5',
-          '--cacert',
-          plan.tls.caCertPath,
-          '--resolve',
-          `quay.io:${port}:127.0.0.1`,
-          `https://quay.io:${port}/v2/`,
-        ],
-        { reject: false },
-      );
+      const c = await curl(['--cacert', plan.tls.caCertPath, '--resolve', `quay.io:${port}:127.0.0.1`, `https://quay.io:${port}/v2/`]);
       expect(c.exitCode).toBe(60);
     } finally {
       server.close();
@@ -182,35 +154,10 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
 
   it('curl --cacert verifies it (no -k), and fails without the CA', async () => {
     const caFile = plan.tls.caCertPath;
-    const ok = await execa('curl', [
-      '-sS',
-      '--max-time',
-      '5',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--cacert',
-      caFile,
-      `https://${build.ip}/v2/`,
-    ]);
-    expect(ok.stdout).toBe('200');
-    const byName = await execa('curl', [
-      '-sS',
-      '--max-time',
-      '5',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--cacert',
-      caFile,
-      '--resolve',
-      `lok8s.local:443:${build.ip}`,
-      'https://lok8s.local/v2/',
-    ]);
+    expect((await curl(['--cacert', caFile, `https://${build.ip}/v2/`])).stdout).toBe('200');
+    const byName = await curl(['--cacert', caFile, '--resolve', `lok8s.local:443:${build.ip}`, 'https://lok8s.local/v2/']);
     expect(byName.stdout).toBe('200');
-    const bad = await execa('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', `https://${build.ip}/v2/`], { reject: false });
+    const bad = await curl([`https://${build.ip}/v2/`]);
     expect(bad.exitCode).toBe(60); // peer certificate cannot be authenticated with known CA certificates
   });
 
@@ -285,8 +232,8 @@ describe.sequential('TLS on a real registry:2 and lo trust on this host', () => 
     const catalog = await httpsGet(`https://${build.ip}/v2/_catalog`, { ca: caPem });
     expect(JSON.parse(catalog.body).repositories).toContain(`${runId}/tiny`);
     // The system store now verifies it too: curl without --cacert.
-    const sys = await execa('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `https://${build.ip}/v2/`]);
-    expect(sys.stdout).toBe('200');
+    const sys = await curl([`https://${build.ip}/v2/`]);
+    expect(sys.stdout, sys.stderr).toBe('200');
 
     // Re-runnable: --check reports everything trusted (exit 0); a second `trust --yes` changes nothing.
     const report = await checkTrust(plan, { processEnv: process.env });

@@ -5,11 +5,11 @@
  * over TLS with lo's CA, and the default endpoint, which must never be tried here (no internet; asserted).
  * Subnets from 10.160.0.0/16, names `lopv…`.
  */
-import { randomInt } from 'node:crypto';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil } from '../support/poll.mjs';
 import { docker } from '../helpers/docker.js';
 import {
   cleanupProvisionRun,
@@ -18,6 +18,7 @@ import {
   provisionWorkspace,
   pullInNode,
   seededUpstream,
+  testProject,
   writeProjectSpec,
   type ProjectSpec,
   type ProvisionWorkspace,
@@ -52,32 +53,29 @@ beforeAll(async () => {
     headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
   });
   upstreamDigest = head.headers.get('docker-content-digest')!;
-  spec = {
-    name: `lopvy${hex}`,
-    domain: `lopvy${hex}.test`,
-    network: { name: `lopvy${hex}`, cidr: `10.160.${10 + randomInt(90)}.0/24` },
+  spec = testProject(ws, 'y', {
     shared,
     mirrors: [{ name: `${ws.runId}-whydock`, url: `http://${upstreamIp}:5000`, registry: 'docker.io' }],
     workers: 1,
     p2p: true,
-  };
+  });
   file = writeProjectSpec(ws, spec);
   const r = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
   expect(r.code, r.stderr).toBe(0);
   // The agents start last; wait (bounded) until each answers inside its node before asking lo why.
   for (const node of [`${spec.name}-control-plane`, `${spec.name}-worker`]) {
-    const deadline = Date.now() + 30_000;
-    let code = '';
-    while (Date.now() < deadline && code !== '200') {
-      code = String(
-        (
-          await execa('docker', ['exec', node, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:30020/v2/'], {
-            reject: false,
-          })
-        ).stdout,
-      );
-      if (code !== '200') await new Promise((res) => setTimeout(res, 300));
-    }
+    const code = await pollUntil(
+      async () =>
+        String(
+          (
+            await execa('docker', ['exec', node, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:30020/v2/'], {
+              reject: false,
+            })
+          ).stdout,
+        ),
+      (c) => c === '200',
+      { timeoutMs: 30_000, everyMs: 300 },
+    );
     expect(code, `P2P agent on ${node}`).toBe('200');
   }
 }, 400_000);
@@ -130,16 +128,14 @@ describe('lo why', () => {
     const ref = `docker.io/${repo}:v1`;
     const pulled = await pullInNode(`${spec.name}-control-plane`, ref);
     expect(pulled.code, pulled.out).toBe(0);
-    let r: WhyResult | undefined;
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      r = (await why([ref, '--node', `${spec.name}-worker`])).result;
-      if (r.answeredBy?.role === 'p2p') break;
-      await new Promise((res) => setTimeout(res, 1000));
-    }
-    expect(r!.node).toBe(`${spec.name}-worker`);
-    expect(r!.hops[0]).toMatchObject({ role: 'p2p', outcome: 'answered', status: 200, digest: upstreamDigest });
-    expect(r!.hops.slice(1).every((h) => h.outcome === 'not tried')).toBe(true);
+    const r = await pollUntil(
+      async () => (await why([ref, '--node', `${spec.name}-worker`])).result,
+      (w) => w.answeredBy?.role === 'p2p',
+      { timeoutMs: 60_000, everyMs: 1000 },
+    );
+    expect(r.node).toBe(`${spec.name}-worker`);
+    expect(r.hops[0]).toMatchObject({ role: 'p2p', outcome: 'answered', status: 200, digest: upstreamDigest });
+    expect(r.hops.slice(1).every((h) => h.outcome === 'not tried')).toBe(true);
   });
 
   it('an image nobody has: every host misses, the upstream is skipped with --no-upstream, exit 1', async () => {

@@ -17,6 +17,8 @@ import { parseSpec } from '../../src/spec/parseSpec.js';
 import { planCluster } from '../../src/plan/planCluster.js';
 import type { Plan } from '../../src/plan/types.js';
 import type { LoPaths } from '../../src/runtime/paths.js';
+import { removeRunObjects, startRegistry, waitHttp } from '../support/dockerRun.mjs';
+import { eventually } from '../support/poll.mjs';
 
 export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
@@ -108,45 +110,10 @@ export async function runLo(args: string[], env: NodeJS.ProcessEnv): Promise<{ c
   return { code: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Removes every container, volume and network labelled with this run id, and the temp dir. */
+/** Removes every container, volume, network and image of this run (removeRunObjects), and the temp dir. */
 export async function cleanupRun(ws: Workspace | undefined): Promise<void> {
   if (!ws) return;
-  const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`] };
-  const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(
-    containers.map((c) =>
-      docker
-        .getContainer(c.Id)
-        .remove({ force: true, v: true })
-        .catch(() => undefined),
-    ),
-  );
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  await Promise.all(
-    volumes.map((v) =>
-      docker
-        .getVolume(v.Name)
-        .remove()
-        .catch(() => undefined),
-    ),
-  );
-  const networks = await docker.listNetworks({ filters });
-  await Promise.all(
-    networks.map((n) =>
-      docker
-        .getNetwork(n.Id)
-        .remove()
-        .catch(() => undefined),
-    ),
-  );
-  // By tag, never by ID: a run's tag may point at a shared image (e.g. a tag of registry:2).
-  const images = await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } });
-  const tags = images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`${ws.runId}/`));
-  for (const t of tags)
-    await docker
-      .getImage(t)
-      .remove()
-      .catch(() => undefined);
+  await removeRunObjects(docker, ws.runId);
   rmSync(ws.dir, { recursive: true, force: true });
 }
 
@@ -157,40 +124,33 @@ export async function startUpstream(
   network: string,
   ip: string,
 ): Promise<{ name: string; url: string; ip: string }> {
-  const c = await docker.createContainer({
-    name,
-    Image: 'registry:2',
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    HostConfig: { NetworkMode: network },
-    NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: ip } } } },
-  });
-  await c.start();
-  const url = `http://${ip}:5000`;
-  await waitHttp(`${url}/v2/`);
-  return { name, url, ip };
+  return startRegistry(docker, { runId: ws.runId, name, network, ip });
 }
 
-/** Polls until the URL answers (any HTTP status), bounded. */
-export async function waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(1000) });
-      return;
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  throw new Error(`${url} did not answer within ${timeoutMs} ms: ${(last as Error)?.message}`);
+export { waitHttp };
+
+/**
+ * The upstream of a registry test: the spec's shared network, created first with lo's own network client from
+ * the plan (what `up` would create; the upstream must answer before a mirror starts), a registry:2 `<runId>-upstream`
+ * on it at `ip`, holding one tiny image as `library/<runId>:v1`; with that manifest's digest.
+ */
+export async function seedSharedUpstream(
+  ws: Workspace,
+  spec: SpecInput,
+  ip: string,
+): Promise<{ upstream: { name: string; url: string; ip: string }; digest: string }> {
+  await clients.networks.ensure(ws.plan(spec).networks.find((n) => n.role === 'shared')!);
+  const upstream = await startUpstream(ws, `${ws.runId}-upstream`, spec.sharedName, ip);
+  const ref = `${ip}:5000/library/${ws.runId}:v1`;
+  await pushToRegistry(await makeImage(ws, 'seed', 'v1'), ref);
+  return { upstream, digest: await manifestDigest(ref) };
 }
 
 /**
  * Makes a tiny single-layer image with `docker import` (random content, so a unique digest) named
  * `<runId>/<name>:<tag>` in the local engine, and returns its reference.
  */
-export async function makeImage(ws: Workspace, name: string, tag = 'v1', sizeBytes = 4096): Promise<string> {
+export async function makeImage(ws: Pick<Workspace, 'dir' | 'runId'>, name: string, tag = 'v1', sizeBytes = 4096): Promise<string> {
   const root = join(ws.dir, `img-${name}-${tag}`);
   mkdirSync(root, { recursive: true });
   writeFileSync(join(root, 'payload.bin'), randomBytes(sizeBytes));
@@ -243,18 +203,8 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Retries `fn` until it resolves (a just-recreated registry needs a moment to listen); bounded. */
-export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
+/** Retries `fn` until it resolves (a just-recreated registry needs a moment to listen); bounded (test/support/poll.mjs). */
+export { eventually };
 
 /**
  * The log of every mirror container of this run (role mirror, and the old layout's replica), last lines,

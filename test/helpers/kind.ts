@@ -6,13 +6,15 @@
  * names start with `lopv`.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { criPull } from './cri.js';
-import { docker, REPO_ROOT, TEST_RUN_LABEL, waitHttp } from './docker.js';
+import { httpsGet } from './tls.js';
+import { docker, makeImage, REPO_ROOT, TEST_RUN_LABEL } from './docker.js';
+import { removeRunObjects, startRegistry } from '../support/dockerRun.mjs';
 
 export const FAKE_BIN = join(REPO_ROOT, 'test', 'fixtures', 'bin');
 export const LO_BIN = join(REPO_ROOT, 'bin', 'lo.js');
@@ -65,6 +67,15 @@ export interface ProjectSpec {
   tls?: boolean;
   /** default true */
   sharedEnabled?: boolean;
+}
+
+/**
+ * A project of the provision tests named `lopv<letter><hex>` (hex: the run id's), with domain `<name>.test` and
+ * its own network 10.160.<10-99>.0/24; `rest` gives the shared network, the mirrors and the options.
+ */
+export function testProject(ws: ProvisionWorkspace, letter: string, rest: Omit<ProjectSpec, 'name' | 'domain' | 'network'>): ProjectSpec {
+  const name = `lopv${letter}${ws.runId.slice('lopv-'.length)}`;
+  return { name, domain: `${name}.test`, network: { name, cidr: `10.160.${10 + randomInt(90)}.0/24` }, ...rest };
 }
 
 export function writeProjectSpec(ws: ProvisionWorkspace, s: ProjectSpec): string {
@@ -158,71 +169,28 @@ export function removeWorkspaceDir(ws: ProvisionWorkspace): void {
   rmSync(ws.dir, { recursive: true, force: true });
 }
 
-/** A tiny random single-layer image in the local engine (docker import), named <runId>/<name>:<tag>. */
-export async function makeTinyImage(ws: ProvisionWorkspace, name: string, tag = 'v1'): Promise<string> {
-  const root = join(ws.dir, `img-${name}-${tag}`);
-  mkdirSync(root, { recursive: true });
-  writeFileSync(join(root, 'payload.bin'), randomBytes(2048));
-  writeFileSync(join(root, 'hello.txt'), `${name}:${tag} from ${ws.runId}\n`);
-  const ref = `${ws.runId}/${name}:${tag}`;
-  await execa('sh', ['-c', `tar -C "${root}" -c . | docker import - ${ref}`]);
-  return ref;
+/** A tiny random single-layer image (2 KiB of payload) in the local engine, named <runId>/<name>:<tag>. */
+export function makeTinyImage(ws: ProvisionWorkspace, name: string, tag = 'v1'): Promise<string> {
+  return makeImage(ws, name, tag, 2048);
 }
 
 /** The GET JSON of an HTTPS registry endpoint verified with only lo's CA. */
 export async function registryGet(url: string, caPem: string): Promise<{ status: number; body: any }> {
-  const { request } = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca: caPem, timeout: 5000 }, (res) => {
-      let data = '';
-      res.on('data', (c) => (data += c));
-      res.on('end', () => {
-        let body: unknown = data;
-        try {
-          body = JSON.parse(data);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
+  const r = await httpsGet(url, { ca: caPem });
+  let body: unknown = r.body;
+  try {
+    body = JSON.parse(r.body);
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, body };
 }
 
-/** Removes everything labelled with the run id (containers with their volumes, volumes, networks), the run's images and the temp dir. */
+/** Deletes the run's stand-in clusters, then everything of the run (removeRunObjects) and the temp dir. */
 export async function cleanupProvisionRun(ws: ProvisionWorkspace | undefined, clusters: string[] = []): Promise<void> {
   if (!ws) return;
   await removeClusters(ws, clusters).catch(() => undefined);
-  const filters = { label: [`${TEST_RUN_LABEL}=${ws.runId}`] };
-  for (const c of await docker.listContainers({ all: true, filters }))
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true, v: true })
-      .catch(() => undefined);
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
-    await docker
-      .getVolume(v.Name)
-      .remove()
-      .catch(() => undefined);
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => undefined);
-  for (const i of await docker.listImages({ filters: { reference: [`${ws.runId}/*`] } }))
-    await docker
-      .getImage(i.Id)
-      .remove({ force: true })
-      .catch(() => undefined);
-  // Images lo built during the run (the P2P agent image) carry the run label too.
-  for (const i of await docker.listImages({ filters }))
-    await docker
-      .getImage(i.Id)
-      .remove({ force: true })
-      .catch(() => undefined);
+  await removeRunObjects(docker, ws.runId);
   removeWorkspaceDir(ws);
 }
 
@@ -237,10 +205,13 @@ export interface SeededUpstream {
 }
 
 /**
- * The common bed of the provision e2e tests: a shared network of the test's own and a registry:2 upstream
- * on it holding one tiny image, so mirrors have something real (and local) to pull through from.
+ * A shared registry network of the test's own (10.160.<200-249>.0/24, labelled with the run id; it exists
+ * before lo runs, and lo finds it with the planned subnet) with a registry:2 "upstream" `upstreamName` at .120.
  */
-export async function seededUpstream(ws: ProvisionWorkspace, o: { network: string; image: string }): Promise<SeededUpstream> {
+export async function upstreamNetwork(
+  ws: ProvisionWorkspace,
+  o: { network: string; upstreamName: string },
+): Promise<Omit<SeededUpstream, 'repo'>> {
   const octet = 200 + randomInt(50);
   const shared = { name: o.network, cidr: `10.160.${octet}.0/24` };
   await docker.createNetwork({
@@ -249,16 +220,19 @@ export async function seededUpstream(ws: ProvisionWorkspace, o: { network: strin
     IPAM: { Config: [{ Subnet: shared.cidr, Gateway: `10.160.${octet}.1`, IPRange: `10.160.${octet}.128/25` }] },
   });
   const upstreamIp = `10.160.${octet}.120`;
-  const upstreamName = `${ws.runId}-${o.image}-upstream`;
-  const up = await docker.createContainer({
-    name: upstreamName,
-    Image: 'registry:2',
-    Labels: { [TEST_RUN_LABEL]: ws.runId },
-    HostConfig: { NetworkMode: shared.name },
-    NetworkingConfig: { EndpointsConfig: { [shared.name]: { IPAMConfig: { IPv4Address: upstreamIp } } } },
+  await startRegistry(docker, { runId: ws.runId, name: o.upstreamName, network: shared.name, ip: upstreamIp });
+  return { shared, upstreamIp, upstreamName: o.upstreamName };
+}
+
+/**
+ * The common bed of the provision e2e tests: a shared network of the test's own and a registry:2 upstream
+ * on it holding one tiny image, so mirrors have something real (and local) to pull through from.
+ */
+export async function seededUpstream(ws: ProvisionWorkspace, o: { network: string; image: string }): Promise<SeededUpstream> {
+  const { shared, upstreamIp, upstreamName } = await upstreamNetwork(ws, {
+    network: o.network,
+    upstreamName: `${ws.runId}-${o.image}-upstream`,
   });
-  await up.start();
-  await waitHttp(`http://${upstreamIp}:5000/v2/`);
   const repo = `library/${ws.runId}-${o.image}`;
   const img = await makeTinyImage(ws, o.image);
   await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-daemon:${img}`, `docker://${upstreamIp}:5000/${repo}:v1`]);

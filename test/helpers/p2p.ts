@@ -23,9 +23,9 @@ import { stepView, type StepAction } from '../../src/apply/action.js';
 import { generateSwarmKey } from '../../src/agent/swarmKey.js';
 import { renderKindConfig } from '../../src/plan/render/renderKindConfig.js';
 import { parse as parseYaml } from 'yaml';
-// @ts-expect-error plain JS module shared with the kind stand-in
 import { kindContainerdConfig } from '../fixtures/kind/containerdConfig.mjs';
 import { criPull } from './cri.js';
+import { removeRunObjects } from '../support/dockerRun.mjs';
 
 export const TEST_RUN_LABEL = LABELS.testRun;
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
@@ -160,10 +160,23 @@ export interface P2PBed {
   redeploy(): Promise<StepAction[]>;
 }
 
+/**
+ * An anonymous volume mount carrying `labels`. Docker's API treats an empty Source as "anonymous" and NoCopy /
+ * DriverConfig as optional; @types/dockerode marks them required, so they are given here with Docker's defaults.
+ */
+function labelledVolume(target: string, labels: Record<string, string>): Docker.MountSettings {
+  return {
+    Type: 'volume',
+    Source: '',
+    Target: target,
+    VolumeOptions: { NoCopy: false, Labels: labels, DriverConfig: { Name: 'local', Options: {} } },
+  };
+}
+
 /** The config.toml kind would write on a node of this plan (kind's base config + lo's containerdConfigPatches). */
 export function nodeContainerdConfig(plan: Plan, mutate: (patches: string[]) => string[] = (p) => p): string {
   const patches = (parseYaml(renderKindConfig(plan)) as { containerdConfigPatches: string[] }).containerdConfigPatches;
-  return kindContainerdConfig(mutate(patches)) as string;
+  return kindContainerdConfig(mutate(patches));
 }
 
 /** Sums the samples of a metric whose labels include all of `match` ({} = all). */
@@ -253,31 +266,9 @@ async function createNetworkPair(
   throw new Error('no free /24 pair in 10.170.0.0/16');
 }
 
+/** Removes the bed of a run (removeRunObjects: the agents first, they live in their node's network namespace). */
 export async function removeRun(runId: string): Promise<void> {
-  const filters = { label: [`${TEST_RUN_LABEL}=${runId}`] };
-  const cs = await docker.listContainers({ all: true, filters });
-  // Agents first: they live in their node's network namespace.
-  cs.sort((a, b) => Number(b.Labels['dev.lok8s.lo.role'] === 'p2p-agent') - Number(a.Labels['dev.lok8s.lo.role'] === 'p2p-agent'));
-  for (const c of cs)
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true, v: true })
-      .catch(() => {});
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => {});
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
-    await docker
-      .getVolume(v.Name)
-      .remove()
-      .catch(() => {});
-  for (const i of await docker.listImages({ filters }))
-    await docker
-      .getImage(i.Id)
-      .remove({ force: true })
-      .catch(() => {});
+  await removeRunObjects(docker, runId);
 }
 
 export interface BedOptions {
@@ -356,7 +347,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
     };
     await run(`lop2p-${runId}-upstream`, REGISTRY_IMAGE, nets.shared, upstreamIp, {
       Env: ['REGISTRY_STORAGE_DELETE_ENABLED=true'],
-      HostConfig: { Mounts: [{ Type: 'volume', Target: '/var/lib/registry', VolumeOptions: { Labels: labels } }] },
+      HostConfig: { Mounts: [labelledVolume('/var/lib/registry', labels)] },
     });
     // The project's cache registry: hosts.toml lists it before the mirror (pinned images, issue 12); here it
     // holds nothing, so it answers each manifest with one 404 and containerd moves on.
@@ -364,7 +355,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
     await run(cachePlan.containerName, REGISTRY_IMAGE, nets.project, cachePlan.ip, { Env: ['REGISTRY_HTTP_ADDR=0.0.0.0:80'] });
     await run(mirrorPlan.containerName, REGISTRY_IMAGE, nets.shared, mirrorPlan.ip, {
       Env: ['REGISTRY_HTTP_ADDR=0.0.0.0:80', `REGISTRY_PROXY_REMOTEURL=${mirrorPlan.upstream}`],
-      HostConfig: { Mounts: [{ Type: 'volume', Target: '/var/lib/registry', VolumeOptions: { Labels: labels } }] },
+      HostConfig: { Mounts: [labelledVolume('/var/lib/registry', labels)] },
     });
 
     const nodeSpecs = [
@@ -382,7 +373,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
           SecurityOpt: ['seccomp=unconfined'],
           Binds: [`${plan.containerd.certsDir}:/etc/containerd/certs.d:ro`, `${nodeConfig}:/etc/containerd/config.toml:ro`],
           // Shaped like kind's nodes: /var a volume, /run (containerd's socket) a tmpfs.
-          Mounts: [{ Type: 'volume', Target: '/var', VolumeOptions: { Labels: labels } }],
+          Mounts: [labelledVolume('/var', labels)],
           Tmpfs: { '/run': '' },
         },
       });
@@ -511,10 +502,7 @@ export async function createP2PBed(opts: BedOptions): Promise<P2PBed> {
         await execa('tar', ['-C', work, '-cf', join(work, 'rootfs.tar'), 'payload.bin']);
         const local = `lop2p-${runId}/${repo}`;
         const { createReadStream } = await import('node:fs');
-        const stream = await docker.importImage(
-          createReadStream(join(work, 'rootfs.tar')) as never,
-          { repo: local, tag: tags[0] } as never,
-        );
+        const stream = await docker.importImage(createReadStream(join(work, 'rootfs.tar')), { repo: local, tag: tags[0] });
         await new Promise((r, j) => docker.modem.followProgress(stream, (e: Error | null) => (e ? j(e) : r(null))));
         await docker.getImage(`${local}:${tags[0]}`).tag({ repo: local, tag: tags[0] });
         for (const tag of tags) {

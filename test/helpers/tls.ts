@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSpec } from '../../src/spec/parseSpec.js';
@@ -88,17 +89,16 @@ export function httpsGet(
   url: string,
   opts: { ca?: string; resolveTo?: string; timeoutMs?: number } = {},
 ): Promise<{ status: number; body: string }> {
+  const ip = opts.resolveTo;
+  const lookup: LookupFunction | undefined = ip
+    ? (_host, o, cb) => (o.all ? cb(null, [{ address: ip, family: 4 }]) : cb(null, ip, 4))
+    : undefined;
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       url,
       {
         ...(opts.ca ? { ca: opts.ca } : {}),
-        ...(opts.resolveTo
-          ? {
-              lookup: ((_host: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) =>
-                o?.all ? cb(null, [{ address: opts.resolveTo, family: 4 }]) : cb(null, opts.resolveTo, 4)) as never,
-            }
-          : {}),
+        ...(lookup ? { lookup } : {}),
         timeout: opts.timeoutMs ?? 5000,
         agent: false,
       },

@@ -112,7 +112,12 @@ describe('npm pack: the packed package runs from an install', () => {
 
   it('`lo --help` and `lo plan --json` run from the installed package', async () => {
     const cwd = await tempDir('lo-packed-cwd-');
-    const env = { ...process.env, LO_STATE_DIR: join(cwd, 'state'), CAROOT: join(cwd, 'caroot'), XDG_CACHE_HOME: join(cwd, 'cache') };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      LO_STATE_DIR: join(cwd, 'state'),
+      CAROOT: join(cwd, 'caroot'),
+      XDG_CACHE_HOME: join(cwd, 'cache'),
+    };
     delete env.LO_COMPILE_CACHE;
     const lo = join(prefix, 'node_modules', '.bin', 'lo-packed');
     const help = await run(process.execPath, [lo, '--help'], { cwd, env });

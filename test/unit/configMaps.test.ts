@@ -148,6 +148,7 @@ describe('renderConfigMaps', () => {
           {
             host: '_default',
             path: '/x/_default/hosts.toml',
+            mode: 0o644,
             content: renderHostsToml({ hosts: [{ url: 'https://any.corp.example', capabilities: ['pull', 'resolve'] }] }),
           },
         ],

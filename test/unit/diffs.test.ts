@@ -23,7 +23,7 @@ const container = (name: string, volume?: string): ContainerState => ({
   volumes: volume ? [{ name: volume, destination: '/var/lib/registry' }] : [],
   networkMode: 'lodiff',
 });
-const network = (name: string, attached: string[], labels = ours): NetworkState => ({
+const network = (name: string, attached: string[], labels: Record<string, string> = ours): NetworkState => ({
   id: name,
   name,
   subnet: '10.0.0.0/24',

@@ -4,7 +4,8 @@ import { ConfigError, LoError, PlanConflictError } from '../../src/errors/loErro
 describe('LoError across copies of its module', () => {
   it('a LoError made by another copy of the module (the CLI bundle vs dist/agent) is still a LoError', async () => {
     // A second instance of the same module, as the CLI bundle and the agent modules in dist/agent each have.
-    const other = (await import('../../src/errors/loError.js?second-copy')) as typeof import('../../src/errors/loError.js');
+    const secondCopy = '../../src/errors/loError.js?second-copy';
+    const other = (await import(/* @vite-ignore */ secondCopy)) as typeof import('../../src/errors/loError.js');
     expect(other.LoError).not.toBe(LoError);
     const err = new other.ConfigError([{ file: 'cluster.lok8s.yaml', path: 'spec.registries', message: 'bad rule' }]);
     expect(err).toBeInstanceOf(LoError);
@@ -17,6 +18,6 @@ describe('LoError across copies of its module', () => {
     expect(new ConfigError([{ file: 'f', path: '', message: 'x' }])).not.toBeInstanceOf(PlanConflictError);
     expect(new Error('x')).not.toBeInstanceOf(LoError);
     expect(Object.assign(new Error('x'), { code: 'E_CONFIG', exitCode: 2 })).not.toBeInstanceOf(LoError);
-    expect(null instanceof LoError).toBe(false);
+    expect(LoError[Symbol.hasInstance](null)).toBe(false);
   });
 });

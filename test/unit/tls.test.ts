@@ -288,6 +288,26 @@ describe('ensureTls: CA and certificates', () => {
     }
   });
 
+  it('an unreadable certificate (a directory in its place) is a typed error naming it, with the way out', async () => {
+    const c = plan.tls.certificates[0]!;
+    await ensureTls(plan, { now: new Date() });
+    const saved = readFileSync(c.certPath);
+    rmSync(c.certPath);
+    mkdirSync(c.certPath);
+    try {
+      const err = await ensureTls(plan, { now: new Date() }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TlsError);
+      expect(err).toMatchObject({ code: 'E_TLS', file: c.certPath, hint: `remove ${c.certPath} so lo re-issues it` });
+      expect((err as TlsError).message).toContain(`cannot read ${c.certPath}`);
+    } finally {
+      rmSync(c.certPath, { recursive: true });
+      writeFileSync(c.certPath, saved);
+    }
+  });
+
   it('re-issues when a key no longer matches its certificate (e.g. a torn write) and never prints keys', async () => {
     const c = plan.tls.certificates[0]!;
     const other = plan.tls.certificates[1]!;
@@ -463,7 +483,8 @@ describe('bad CA files: a typed error naming the file, nothing overwritten', () 
       rmSync(join(d, 'rootCA.pem'));
       mkdirSync(join(d, 'rootCA.pem'));
     });
-    await expectTlsError(plan, plan.tls.caCertPath, /cannot read/);
+    const e = await expectTlsError(plan, plan.tls.caCertPath, /cannot read/);
+    expect(e.hint).toBe(`make ${plan.tls.caCertPath} a readable PEM file`);
   });
 });
 
@@ -523,6 +544,7 @@ loadOrCreateCa({ caRoot, certPath: caRoot + '/rootCA.pem', keyPath: caRoot + '/r
     const r = asNobody(caRoot);
     expect(r).toMatchObject({ ok: false, name: 'TlsError', code: 'E_TLS', file: join(caRoot, 'rootCA-key.pem') });
     expect(r.message).toMatch(/cannot read .*rootCA-key\.pem/);
+    expect(r.hint).toMatch(/^give your user read access to .*rootCA-key\.pem \(mkcert writes it for its owner only\)/);
     expect(snapshot([join(caRoot, 'rootCA.pem'), join(caRoot, 'rootCA-key.pem')])).toEqual(before);
   });
 });

@@ -285,7 +285,7 @@ describe('sudo lo trust creating the CA hands it to the invoking user', () => {
     expect(statSync(plan.tls.caKeyPath).mode & 0o777).toBe(0o400);
   });
   it('reads SUDO_UID/SUDO_GID only when running as root', async () => {
-    const env = await defaultTrustEnv({ env: {}, platform: 'linux', env: { SUDO_UID: '1000', SUDO_GID: '1001' } });
+    const env = await defaultTrustEnv({ platform: 'linux', env: { SUDO_UID: '1000', SUDO_GID: '1001' } });
     expect(env.sudoOwner).toEqual(process.getuid!() === 0 ? { uid: 1000, gid: 1001 } : undefined);
   });
 });

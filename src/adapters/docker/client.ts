@@ -29,6 +29,16 @@ export function statusOf(err: unknown): number | undefined {
   return typeof s === 'number' ? s : undefined;
 }
 
+/** `fn`'s answer, or `absent` when Docker answers 404 (a missing object is state, not a failure). */
+export async function unless404<T, A>(fn: () => Promise<T>, absent: A): Promise<T | A> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (statusOf(err) === 404) return absent;
+    throw err;
+  }
+}
+
 const CONNECT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE']);
 
 export function isConnectError(err: unknown): boolean {

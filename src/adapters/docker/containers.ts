@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { dockerError, statusOf, type DockerCalls } from './client.js';
+import { dockerError, statusOf, unless404, type DockerCalls } from './client.js';
 import type { ContainerSpec, ContainersClient, ContainerState } from './types.js';
 
 type Inspect = Awaited<ReturnType<Docker.Container['inspect']>>;
@@ -83,14 +83,9 @@ export class Containers implements ContainersClient {
   constructor(private readonly calls: DockerCalls) {}
 
   async inspect(nameOrId: string): Promise<ContainerState | null> {
-    return this.calls.run('inspect', `container ${nameOrId}`, async (docker) => {
-      try {
-        return toState(await docker.getContainer(nameOrId).inspect());
-      } catch (err) {
-        if (statusOf(err) === 404) return null;
-        throw err;
-      }
-    });
+    return this.calls.run('inspect', `container ${nameOrId}`, (docker) =>
+      unless404(async () => toState(await docker.getContainer(nameOrId).inspect()), null),
+    );
   }
 
   async list(labels: string[]): Promise<ContainerState[]> {

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { LoError } from '../../errors/loError.js';
-import { statusOf, type DockerCalls } from './client.js';
+import { statusOf, unless404, type DockerCalls } from './client.js';
 import type { BuildSpec, ImagesClient, ImageState } from './types.js';
 
 /** Waits for a pull or build stream; a build's error arrives as a progress entry, not as a stream error. */
@@ -20,15 +20,12 @@ export class Images implements ImagesClient {
   constructor(private readonly calls: DockerCalls) {}
 
   async inspect(ref: string): Promise<ImageState | null> {
-    return this.calls.run('inspect', `image ${ref}`, async (docker) => {
-      try {
+    return this.calls.run('inspect', `image ${ref}`, (docker) =>
+      unless404(async () => {
         const info = await docker.getImage(ref).inspect();
         return { id: info.Id, tags: info.RepoTags ?? [], labels: info.Config?.Labels ?? {}, created: Date.parse(info.Created) / 1000 };
-      } catch (err) {
-        if (statusOf(err) === 404) return null;
-        throw err;
-      }
-    });
+      }, null),
+    );
   }
 
   async id(ref: string): Promise<string | null> {

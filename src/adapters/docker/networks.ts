@@ -1,5 +1,5 @@
 import type { NetworkPlan } from '../../plan/types.js';
-import { dockerError, statusOf, type DockerCalls } from './client.js';
+import { dockerError, statusOf, unless404, type DockerCalls } from './client.js';
 import type { NetworksClient, NetworkState } from './types.js';
 
 interface RawNetwork {
@@ -36,14 +36,9 @@ export class Networks implements NetworksClient {
   constructor(private readonly calls: DockerCalls) {}
 
   async inspect(name: string): Promise<NetworkState | null> {
-    return this.calls.run('inspect', `network ${name}`, async (docker) => {
-      try {
-        return toState((await docker.getNetwork(name).inspect()) as RawNetwork);
-      } catch (err) {
-        if (statusOf(err) === 404) return null;
-        throw err;
-      }
-    });
+    return this.calls.run('inspect', `network ${name}`, (docker) =>
+      unless404(async () => toState((await docker.getNetwork(name).inspect()) as RawNetwork), null),
+    );
   }
 
   /**
@@ -82,15 +77,12 @@ export class Networks implements NetworksClient {
   }
 
   async remove(name: string): Promise<boolean> {
-    return this.calls.run('remove', `network ${name}`, async (docker) => {
-      try {
+    return this.calls.run('remove', `network ${name}`, (docker) =>
+      unless404(async () => {
         await docker.getNetwork(name).remove();
         return true;
-      } catch (err) {
-        if (statusOf(err) === 404) return false;
-        throw err;
-      }
-    });
+      }, false),
+    );
   }
 
   async connect(network: string, container: string, ip?: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { statusOf, type DockerCalls } from './client.js';
+import { unless404, type DockerCalls } from './client.js';
 import type { VolumesClient, VolumeState } from './types.js';
 
 /** Narrow client for volumes. Docker's volume create is itself idempotent (same name returns the volume). */
@@ -6,15 +6,12 @@ export class Volumes implements VolumesClient {
   constructor(private readonly calls: DockerCalls) {}
 
   async inspect(name: string): Promise<VolumeState | null> {
-    return this.calls.run('inspect', `volume ${name}`, async (docker) => {
-      try {
+    return this.calls.run('inspect', `volume ${name}`, (docker) =>
+      unless404(async () => {
         const v = (await docker.getVolume(name).inspect()) as { Name: string; Labels?: Record<string, string> | null };
         return { name: v.Name, labels: v.Labels ?? {} };
-      } catch (err) {
-        if (statusOf(err) === 404) return null;
-        throw err;
-      }
-    });
+      }, null),
+    );
   }
 
   async ensure(name: string, labels: Record<string, string>): Promise<{ state: VolumeState; created: boolean }> {
@@ -25,15 +22,12 @@ export class Volumes implements VolumesClient {
   }
 
   async remove(name: string): Promise<boolean> {
-    return this.calls.run('remove', `volume ${name}`, async (docker) => {
-      try {
+    return this.calls.run('remove', `volume ${name}`, (docker) =>
+      unless404(async () => {
         await docker.getVolume(name).remove();
         return true;
-      } catch (err) {
-        if (statusOf(err) === 404) return false;
-        throw err;
-      }
-    });
+      }, false),
+    );
   }
 
   async list(labels: string[]): Promise<VolumeState[]> {

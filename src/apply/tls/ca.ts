@@ -3,10 +3,10 @@ import { mkdir } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import forge from 'node-forge';
-import { readIfExists, writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../files.js';
 import { withFileLock } from './lock.js';
 import { shellQuote } from '../../util/shell.js';
-import { isPermissionError, TlsError } from './tlsError.js';
+import { isPermissionError, readTlsFile, TlsError } from './tlsError.js';
 
 /** mkcert's CA: RSA 3072, 10 years. https://github.com/FiloSottile/mkcert/blob/master/cert.go (newCA) */
 export const CA_KEY_BITS = 3072;
@@ -285,18 +285,11 @@ export async function createCa(opts: { now: Date; identity: string; key?: Promis
 const FRESH_CA_HINT = (f: CaFiles): string =>
   `fix or restore the file; or move rootCA.pem and rootCA-key.pem out of ${f.caRoot} (lo then creates a new CA: run \`lo trust\` again), or point $CAROOT at another CA directory`;
 
-async function readCaFile(path: string): Promise<string | null> {
-  try {
-    return await readIfExists(path);
-  } catch (err) {
-    throw new TlsError(`cannot read ${path}: ${(err as Error).message}`, {
-      file: path,
-      cause: err,
-      hint: isPermissionError(err)
-        ? `give your user read access to ${path} (mkcert writes it for its owner only), or run lo as that user`
-        : `make ${path} a readable PEM file`,
-    });
-  }
+function readCaFile(path: string): Promise<string | null> {
+  return readTlsFile(path, {
+    permission: `give your user read access to ${path} (mkcert writes it for its owner only), or run lo as that user`,
+    other: `make ${path} a readable PEM file`,
+  });
 }
 
 /**

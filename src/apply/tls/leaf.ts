@@ -14,10 +14,10 @@ import {
   type CertificateAuthority,
   type LeafKey,
 } from './ca.js';
-import { readIfExists, writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../files.js';
 import { ExitCode } from '../../errors/loError.js';
 import { withFileLock } from './lock.js';
-import { isPermissionError, TlsError } from './tlsError.js';
+import { isPermissionError, readTlsFile, TlsError } from './tlsError.js';
 
 /** Well under the 825-day limit Apple and browsers enforce; the CA/B forum's 398-day rule with a day to spare. */
 export const LEAF_VALIDITY_DAYS = 397;
@@ -183,18 +183,11 @@ function assertInScope(spec: LeafSpec, ca: Pick<CertificateAuthority, 'cert' | '
   );
 }
 
-async function readLeafFile(path: string): Promise<string | null> {
-  try {
-    return await readIfExists(path);
-  } catch (err) {
-    throw new TlsError(`cannot read ${path}: ${(err as Error).message}`, {
-      file: path,
-      cause: err,
-      hint: isPermissionError(err)
-        ? `fix the permissions of ${path} (lo writes it for your user), or remove it so lo re-issues it`
-        : `remove ${path} so lo re-issues it`,
-    });
-  }
+function readLeafFile(path: string): Promise<string | null> {
+  return readTlsFile(path, {
+    permission: `fix the permissions of ${path} (lo writes it for your user), or remove it so lo re-issues it`,
+    other: `remove ${path} so lo re-issues it`,
+  });
 }
 
 async function readLeaf(spec: LeafSpec): Promise<{ certPem: string | null; keyPem: string | null }> {

@@ -1,4 +1,5 @@
 import { ExitCode, LoError } from '../../errors/loError.js';
+import { readIfExists } from '../files.js';
 
 /** A TLS problem (CA, certificate, trust store). Names the file involved so the user can act on it. */
 export class TlsError extends LoError {
@@ -26,4 +27,20 @@ export function errnoCode(err: unknown): string | undefined {
 export function isPermissionError(err: unknown): boolean {
   const code = errnoCode(err);
   return code === 'EACCES' || code === 'EPERM' || code === 'EROFS';
+}
+
+/**
+ * Reads a file of lo's TLS material: its text, or null when it does not exist. Any other failure is a TlsError
+ * naming the file, with `hints.permission` for a permission problem and `hints.other` otherwise.
+ */
+export async function readTlsFile(path: string, hints: { permission: string; other: string }): Promise<string | null> {
+  try {
+    return await readIfExists(path);
+  } catch (err) {
+    throw new TlsError(`cannot read ${path}: ${(err as Error).message}`, {
+      file: path,
+      cause: err,
+      hint: isPermissionError(err) ? hints.permission : hints.other,
+    });
+  }
 }
