@@ -24,6 +24,12 @@ export interface AgentOptions {
   registries: string[];
   uploadLimit: number;
   readvertise: number;
+  /** Image-name rewrites, JSON `{"<registry>": [["<regex>", "<replacement>"], ...]}` (`*`: every other registry). */
+  rewrites: string;
+  /** containerd's hosts directory as the agent sees it (the hosts.toml files rewritten names are forwarded by). */
+  hostsDir: string;
+  /** P2P off: no libp2p, no key, no data port; the registry port only forwards rewritten names. */
+  forwardOnly: boolean;
   quiet: boolean;
 }
 
@@ -185,6 +191,30 @@ export const AGENT_OPTIONS: Table = {
     env: 'LO_P2P_READVERTISE',
     default: 1800,
   },
+  rewrites: {
+    kind: 'string',
+    flag: '--rewrites',
+    arg: '<json>',
+    description:
+      'image-name rewrites: JSON {"<registry>": [["<regex>", "<replacement>"], ...]}, first match wins, * for registries without a key of their own (docs/p2p.md)',
+    env: 'LO_P2P_REWRITES',
+    default: '',
+  },
+  hostsDir: {
+    kind: 'string',
+    flag: '--hosts-dir',
+    arg: '<dir>',
+    description: "containerd's hosts directory (<registry>/hosts.toml): where rewritten names are forwarded to",
+    env: 'LO_P2P_HOSTS_DIR',
+    default: '/etc/containerd/certs.d',
+  },
+  forwardOnly: {
+    kind: 'bool',
+    flag: '--forward-only',
+    description: 'P2P off: no libp2p, no key, no data port; the registry port only forwards rewritten names',
+    env: 'LO_P2P_FORWARD_ONLY',
+    default: false,
+  },
   quiet: { kind: 'bool', flag: '--quiet', short: '-q', description: 'no log lines on stderr', default: false },
 };
 
@@ -245,7 +275,8 @@ export function agentArgv(opts: Partial<AgentOptions>): string[] {
     } else if (row.kind === 'list') {
       const list = value as string[];
       if (list.length > 0) argv.push(row.flag, list.join(','));
-    } else argv.push(row.flag, String(value));
+    } else if (row.kind === 'string' && value === '' && row.default === '') continue;
+    else argv.push(row.flag, String(value));
   }
   return argv;
 }

@@ -36,6 +36,9 @@ const FULL: AgentOptions = {
   registries: ['docker.io', 'quay.io'],
   uploadLimit: 1048576,
   readvertise: 60,
+  rewrites: '{"docker.io":[["^rancher/(.*)","mirrorproject/rancher-images/${1}"]]}',
+  hostsDir: '/proc/1/root/etc/containerd/certs.d',
+  forwardOnly: true,
   quiet: true,
 };
 
