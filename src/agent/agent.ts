@@ -12,6 +12,9 @@ import { createRegistryHandler, peerTagsFor, startRegistryServer } from './regis
 import { fetchOverHttp } from './registry/fetchOverHttp.js';
 import { HOP_HEADER } from './registry/request.js';
 import { metricsRoute } from './registry/routes.js';
+import { createForwarder } from './forward/forwarder.js';
+import type { RewriteTable } from './forward/rewrites.js';
+import { selfOrigins } from './forwardAgent.js';
 
 interface AgentOptions {
   /** OCI registry port (plan.p2p.port); containerd reaches it at http://127.0.0.1:<port>. */
@@ -43,6 +46,10 @@ interface AgentOptions {
   readvertiseMs?: number;
   uploadBytesPerSecond?: number;
   peerTimeoutMs?: number;
+  /** Image-name rewrites (--rewrites); names they change and this node and its peers lack are forwarded. */
+  rewrites?: RewriteTable;
+  /** containerd's hosts directory as the agent sees it (--hosts-dir): where rewritten names are forwarded to. */
+  hostsDir?: string;
   log?: (msg: string) => void;
 }
 
@@ -175,6 +182,12 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
     ...(dataKey ? { data: { port: opts.dataPort!, key: dataKey } } : {}),
     onFetch: (transport) => metrics.peerFetches.inc({ transport }),
   });
+  // The registry port is known once it listens (0 in tests); the forwarder reads its own origins through `self`.
+  const self: string[] = [];
+  const forwarder =
+    opts.rewrites && opts.rewrites.size > 0
+      ? createForwarder({ hostsDir: opts.hostsDir ?? '/etc/containerd/certs.d', self, metrics, log })
+      : null;
   const registryOptions = {
     source,
     router,
@@ -185,10 +198,12 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
     uploadBytesPerSecond: opts.uploadBytesPerSecond,
     peerTimeoutMs: opts.peerTimeoutMs,
     log,
+    ...(forwarder ? { rewrites: { table: opts.rewrites!, forwarder, metrics } } : {}),
   };
   const registry = createRegistryHandler(registryOptions);
   const server = await startRegistryServer({ ...registryOptions, port: opts.port, host, handler: registry });
   const port = portOf(server, opts.port);
+  self.push(...selfOrigins(host, port));
   // Peers' pulls arrive on the /lo/oci/1.0.0 stream and are answered by this registry with the hop header,
   // so from its local content only (a peer never relays onward).
   const local = `http://${hostOf(host)}:${port}`;
@@ -231,6 +246,7 @@ export async function startAgent(opts: AgentOptions, deps: { source?: ContentSou
       clearInterval(periodic);
       if (debounce) clearTimeout(debounce);
       unwatch();
+      forwarder?.close();
       for (const s of [server, metricsServer, ...(dataServer ? [dataServer] : [])]) {
         s.closeAllConnections();
         await new Promise<void>((r) => s.close(() => r()));

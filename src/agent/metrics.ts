@@ -9,8 +9,8 @@ export function createMetrics() {
     requests: new Counter({
       name: 'lo_p2p_requests_total',
       help:
-        'OCI requests by route (manifest, blob, base), source (local, peer, none) and result ' +
-        '(ok, not-found, tag-policy, digest-mismatch, peer-failed, error)',
+        'OCI requests by route (manifest, blob, base), source (local, peer, upstream, none) and result ' +
+        '(ok, not-found, tag-policy, digest-mismatch, peer-failed, error, rewrite-nomatch, rewrite-no-hosts, failed)',
       labelNames: ['route', 'source', 'result'] as const,
       registers: [registry],
     }),
@@ -23,7 +23,7 @@ export function createMetrics() {
     }),
     bytesServed: new Counter({
       name: 'lo_p2p_bytes_served_total',
-      help: 'Body bytes sent, by source: local (from this node, to containerd or to a peer) or peer (relayed)',
+      help: 'Body bytes sent, by source: local (from this node, to containerd or to a peer), peer (relayed) or upstream (a rewritten name forwarded)',
       labelNames: ['source'] as const,
       registers: [registry],
     }),
@@ -46,6 +46,14 @@ export function createMetrics() {
       name: 'lo_p2p_peer_fetches_total',
       help: 'Requests sent to peers, by transport: data (the TLS-PSK data port) or stream (/lo/oci/1.0.0 over libp2p)',
       labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
+    forwards: new Counter({
+      name: 'lo_p2p_forwards_total',
+      help:
+        'Requests for a rewritten image name, by registry and result: ok, not-found (every host 404), failed (502), ' +
+        'no-hosts, rewrite-nomatch (no rule matched: 404, containerd goes on unchanged), aborted, status-<code>',
+      labelNames: ['registry', 'result'] as const,
       registers: [registry],
     }),
     peers: new Gauge({ name: 'lo_p2p_peers', help: 'Connected libp2p peers', registers: [registry] }),

@@ -3,6 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ContentSource } from './contentSource.js';
 import type { AgentMetrics } from './metrics.js';
 import type { Router } from './router.js';
+import { rewriteRoute, type RewriteDeps } from './forward/rewriteRoute.js';
 import { createServeLocal } from './registry/local.js';
 import { createPeerRelay } from './registry/peers.js';
 import { parseRequest, RequestContext, sendError, type RouteName } from './registry/request.js';
@@ -26,6 +27,8 @@ export interface RegistryOptions {
   badPeerMs?: number;
   now?: () => number;
   log?: (msg: string) => void;
+  /** Image-name rewrites and where rewritten names are forwarded (src/agent/forward/). */
+  rewrites?: RewriteDeps;
 }
 
 /**
@@ -46,6 +49,7 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
     log,
   });
   const resolver = createResolver(source, serveLocal, peers);
+  const peerTags = peerTagsFor(opts.resolveTags ?? []);
 
   return (req, res) => {
     const pull = parseRequest(req);
@@ -62,16 +66,14 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
     if (route.kind === 'base') return baseRoute(ctx);
     const ac = new AbortController();
     res.on('close', () => ac.abort());
+    const rewritten = opts.rewrites
+      ? rewriteRoute(ctx, route, pull, opts.rewrites, { resolver, resolveLatest: opts.resolveLatest, peerTags }, ac.signal)
+      : null;
     const handled =
-      route.kind === 'manifest'
-        ? manifestRoute(
-            ctx,
-            route,
-            pull,
-            { resolver, resolveLatest: opts.resolveLatest, peerTags: peerTagsFor(opts.resolveTags ?? []) },
-            ac.signal,
-          )
-        : blobRoute(ctx, route, resolver, ac.signal);
+      rewritten ??
+      (route.kind === 'manifest'
+        ? manifestRoute(ctx, route, pull, { resolver, resolveLatest: opts.resolveLatest, peerTags }, ac.signal)
+        : blobRoute(ctx, route, resolver, ac.signal));
     handled.catch((err: Error) => {
       log(`${req.method} ${pull.pathname}: ${err.stack ?? err.message}`);
       ctx.count('none', 'error');

@@ -47,7 +47,7 @@ export class RequestContext {
   get hop(): boolean {
     return this.req.headers[HOP_HEADER] !== undefined;
   }
-  count(source: 'local' | 'peer' | 'none', result: string): void {
+  count(source: 'local' | 'peer' | 'upstream' | 'none', result: string): void {
     if (this.counted) return;
     this.counted = true;
     this.metrics.requests.inc({ route: this.route, source, result });

@@ -17,6 +17,26 @@ export function registerP2P(program: Command, ctx: CliContext): void {
   // The options come from one table (src/agent/options.ts), which also builds the agent command line in the plan.
   addAgentOptions(agentCmd, ctx.env).action(async (f: AgentOptions) => {
     const log = f.quiet ? () => {} : (m: string) => logErr(`${new Date().toISOString()} ${m}`);
+    // A bad rule is a start error (exit 2) naming it, before anything listens.
+    const { parseRewrites } = await import('../../agent/forward/rewrites.js');
+    const rewrites = parseRewrites(f.rewrites);
+    if (f.forwardOnly) {
+      // P2P off: no libp2p, gRPC or swarm key is loaded (forwardAgent.ts imports none of them).
+      const { startForwardAgent } = await import('../../agent/forwardAgent.js');
+      const agent = await startForwardAgent({
+        port: f.port,
+        metricsPort: f.metricsPort,
+        host: f.host,
+        publicHost: f.publicHost,
+        rewrites,
+        hostsDir: f.hostsDir,
+        log,
+      });
+      log(
+        `lo p2p agent (forward only): registry on ${agent.url}, metrics on ${f.publicHost}:${f.metricsPort}, rewrites for ${[...rewrites.keys()].join(', ') || 'no registry'}, hosts from ${f.hostsDir}`,
+      );
+      return untilSignal(() => agent.close());
+    }
     // libp2p and gRPC load only for the agent itself.
     const { startAgent } = await import('../../agent/agent.js');
     const agent = await startAgent({
@@ -35,18 +55,14 @@ export function registerP2P(program: Command, ctx: CliContext): void {
       registries: f.registries,
       uploadBytesPerSecond: f.uploadLimit,
       readvertiseMs: f.readvertise * 1000,
+      rewrites,
+      hostsDir: f.hostsDir,
       log,
     });
     log(
       `lo p2p agent: registry on ${agent.url}, metrics on ${f.publicHost}:${f.metricsPort}, data port ${f.dataPort > 0 ? `${f.publicHost}:${f.dataPort}` : 'off'}, libp2p ${agent.router.addresses().join(' ')}`,
     );
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        void agent.close().finally(resolve);
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
+    await untilSignal(() => agent.close());
   });
 
   p2p
@@ -59,4 +75,15 @@ export function registerP2P(program: Command, ctx: CliContext): void {
       if (o.json) printJson({ path: file, created });
       else printLine(`${created ? 'created' : 'kept'} ${file}`);
     });
+}
+
+/** Runs until SIGTERM or SIGINT, then closes. */
+function untilSignal(close: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      void close().finally(resolve);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
 }
