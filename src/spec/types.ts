@@ -68,13 +68,13 @@ export interface HostSpec {
   /** Resolved: the entry's own value, else spec.registries.disableDefaultEndpoint. */
   disableDefaultEndpoint: boolean;
   /**
-   * Image-name rewrites on the repository name (K3s `rewrite`), in the file's order; the first match wins.
+   * Image-name rewrites on the repository name (K3s `rewrite`), in the file's order; the first rule that changes the name wins.
    * lo's node agent applies them (upstream containerd has none). Empty: none.
    */
   rewrites: RewriteSpec[];
 }
 
-/** One rewrite rule: a regex (JavaScript that means the same in Go's RE2) and a Go-style replacement (`$1`, `${1}`). */
+/** One rewrite rule: a Go RE2 regex (as the agent translates it to JavaScript) and a Go-style replacement (`$1`, `${1}`). */
 export interface RewriteSpec {
   pattern: string;
   replacement: string;

@@ -74,7 +74,7 @@ describe('rewrites in the plan (issue 14)', () => {
       ['quay.io', 0],
     ]);
     expect(endpointLines(p)).toContain(
-      '    rewrite 1. "^rancher/(.*)" -> "mirrorproject/rancher-images/$1"  (by the node agent, first match wins)',
+      '    rewrite 1. "^rancher/(.*)" -> "mirrorproject/rancher-images/$1"  (by the node agent, the first rule that changes the name wins)',
     );
   });
 

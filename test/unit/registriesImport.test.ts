@@ -80,12 +80,12 @@ configs:
 
   it('a rule lo cannot apply as K3s does is left out, named with its line; a non-string is refused', () => {
     const imp = importK3sRegistries(
-      'mirrors:\n  docker.io:\n    endpoint: ["https://m.example"]\n    rewrite:\n      "(?P<n>.*)": "x/${n}"\n      "^ok/(.*)": "y/$1"\n      "^a/(.*)": "z/$2"\n',
+      'mirrors:\n  docker.io:\n    endpoint: ["https://m.example"]\n    rewrite:\n      "(?=n)(.*)": "x/$1"\n      "^ok/(.*)": "y/$1"\n      "^a/(.*)": "z/$2"\n',
       'bad.yaml',
     );
     expect(imp.hosts['docker.io']!.rewrite).toEqual({ '^ok/(.*)': 'y/$1' });
     expect(imp.notes).toEqual([
-      { line: 5, path: 'mirrors["docker.io"].rewrite.(?P<n>.*)', message: expect.stringMatching(/\(\?P<name>.*left out/) },
+      { line: 5, path: 'mirrors["docker.io"].rewrite.(?=n)(.*)', message: expect.stringMatching(/look-around.*left out/) },
       { line: 7, path: 'mirrors["docker.io"].rewrite.^a/(.*)', message: expect.stringMatching(/names group "2".*left out/) },
     ]);
     expect(() => importK3sRegistries('mirrors:\n  docker.io:\n    rewrite:\n      "^a": [1]\n', 'list.yaml')).toThrow(ConfigError);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, type ConfigIssue } from '../../src/errors/loError.js';
 import { parseSpec } from '../../src/spec/parseSpec.js';
-import { replacementGroups, rewriteProblem } from '../../src/spec/rewrites.js';
+import { compileRule } from '../../src/agent/forward/rewrites.js';
+import { rewriteProblem } from '../../src/spec/rewrites.js';
 
 const FILE = '/specs/team/cluster.lok8s.yaml';
 const HEAD = 'apiVersion: cluster.lok8s.dev/v1beta1\nkind: Lo\nmetadata:\n  name: team\nspec:\n  registries:\n    hosts:\n';
@@ -49,13 +50,12 @@ describe('spec.registries.hosts.<registry>.rewrite (issue 14)', () => {
 
   it.each([
     ['"^rancher/(.*": "x/$1"', /not a valid regex/],
-    ['"^(?<=rancher/)(.*)": "x/$1"', /lookbehind .*RE2/],
-    ['"^rancher/(?!x)(.*)": "x/$1"', /lookahead .*RE2/],
-    ['"^(a)\\\\1": "x"', /backreference \\1/],
-    ['"^(?P<n>.*)": "x/${n}"', /\(\?P<name>/],
-    ['"(?i)^rancher/(.*)": "x/$1"', /inline flags/],
-    ['"^[[:alpha:]]+/(.*)": "x/$1"', /POSIX class/],
-    ['"^rancher/(.*)": "x/$2"', /names group "2" \(\$2\), which the regex does not have \(1 group\)/],
+    ['"^(?<=rancher/)(.*)": "x/$1"', /look-around .*RE2/],
+    ['"^rancher/(?!x)(.*)": "x/$1"', /look-around .*RE2/],
+    ['"^(a)\\\\1": "x"', /back-reference \\1/],
+    ['"^a(?i)b/(.*)": "x/$1"', /inline flags .* only at the start/],
+    ['"^\\\\Qa.b\\\\E/(.*)": "x/$1"', /\\Q…\\E/],
+    ['"^rancher/(.*)": "x/$2"', /names group "2", which the regex does not have \(1 group\)/],
     ['"^rancher/(.*)": "x/$1y"', /names group "1y"/],
     ['"^rancher/(?<rest>.*)": "x/${other}"', /names group "other".*: rest/],
     ['"": "x"', /empty regex/],
@@ -72,17 +72,35 @@ describe('spec.registries.hosts.<registry>.rewrite (issue 14)', () => {
     expect(rewriteProblem('^rancher/(.*)', 'x/$1y')?.hint).toBe('Go reads $1y as group "1y": write ${1}y');
   });
 
-  it('accepts named groups, $$, ${1} and a $ that names nothing, as Go does', () => {
-    expect(rewriteProblem('^rancher/(?<rest>.*)', 'x/${rest}')).toBeUndefined();
-    expect(rewriteProblem('^rancher/(?<rest>.*)', 'x/$rest')).toBeUndefined();
-    expect(rewriteProblem('^rancher/(.*)', 'x/${1}y$$-$')).toBeUndefined();
-    expect(rewriteProblem('^r[\\]a]n/(.*)', 'x/$1')).toBeUndefined();
-    expect(rewriteProblem('^rancher/\\(x\\)', 'plain')).toBeUndefined();
-    expect(replacementGroups('a$$b${1}c$2d$name-')).toEqual([
-      { ref: '${1}', name: '1', braced: true },
-      { ref: '$2d', name: '2d', braced: false },
-      { ref: '$name', name: 'name', braced: false },
-    ]);
+  it('accepts what the agent translates from Go (named groups, a leading flag, \\A \\z, POSIX classes), $$, ${1}, a bare $', () => {
+    const ok: Array<[string, string]> = [
+      ['^rancher/(?<rest>.*)', 'x/${rest}'],
+      ['^rancher/(?P<rest>.*)', 'x/$rest'],
+      ['(?i)^Rancher/(.*)', 'x/$1'],
+      ['\\Arancher/(.*)\\z', 'x/${1}y$$-$'],
+      ['^[[:alpha:]]+/(.*)', 'x/$1'],
+      ['^r[]a]n/(.*)', 'x/$1'],
+      ['^rancher/\\(x\\)', 'plain'],
+    ];
+    for (const [pattern, replacement] of ok) {
+      expect(rewriteProblem(pattern, replacement), pattern).toBeUndefined();
+      // The same rule starts the agent: the spec check and the agent agree.
+      expect(() => compileRule(pattern, replacement, 'r'), pattern).not.toThrow();
+    }
+  });
+
+  it('a rule the spec refuses is one the agent refuses too', () => {
+    for (const [pattern, replacement] of [
+      ['^(?<=a)b', 'x'],
+      ['^(a)\\1', 'x'],
+      ['^a(?i)b', 'x'],
+      ['^(a', 'x'],
+      ['^(a)', '$2'],
+      ['^(a)', '$1b'],
+    ] as Array<[string, string]>) {
+      expect(rewriteProblem(pattern, replacement), pattern).toBeDefined();
+      expect(() => compileRule(pattern, replacement, 'r'), pattern).toThrow();
+    }
   });
 
   it('a replacement that is not a string is a schema error at its path', () => {

@@ -77,7 +77,7 @@ export function endpointLines(plan: Plan): string[] {
     }),
     ...e.rewrites.map(
       (r, i) =>
-        `    rewrite ${i + 1}. ${JSON.stringify(r.pattern)} -> ${JSON.stringify(r.replacement)}  (by the node agent, first match wins)`,
+        `    rewrite ${i + 1}. ${JSON.stringify(r.pattern)} -> ${JSON.stringify(r.replacement)}  (by the node agent, the first rule that changes the name wins)`,
     ),
     `    then ${e.defaultEndpoint === null ? 'nothing (default endpoint disabled)' : e.defaultEndpoint === 'per registry' ? "each registry's own endpoint" : e.defaultEndpoint}`,
   ]);
