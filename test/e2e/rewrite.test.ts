@@ -84,8 +84,10 @@ async function agents(): Promise<Array<{ name: string; state: string; id: string
   return found.map((c) => ({ name: c.Names[0]!.replace(/^\//, ''), state: c.State, id: c.Id }));
 }
 
-type Step = { step: string; status: string; actions?: Array<{ action: string; object?: string; name?: string; reason?: string }> };
+type Step = { step: string; status: string; actions?: Array<{ action: string; object: string; detail?: string }> };
 const p2pStep = (stdout: string): Step => (JSON.parse(stdout) as { steps: Step[] }).steps.find((s) => s.step === 'p2p')!;
+/** The p2p step's agent actions (the step also reports the agent image). */
+const agentActions = (stdout: string): Step['actions'] => (p2pStep(stdout).actions ?? []).filter((a) => a.object.startsWith('p2p agent '));
 
 beforeAll(async () => {
   ws = provisionWorkspace();
@@ -115,7 +117,11 @@ describe('image-name rewrites (issue 14)', () => {
     expect(provisioned.code, provisioned.stderr).toBe(0);
     const step = p2pStep(provisioned.stdout);
     expect(step.status).toBe('done');
-    expect(step.actions).toEqual([expect.objectContaining({ action: 'create', reason: 'forward-only: rewrites, P2P off' })]);
+    expect(agentActions(provisioned.stdout)).toEqual([
+      { action: 'create', object: `p2p agent ${agentName()}`, detail: 'forward-only: rewrites, P2P off' },
+    ]);
+    // No swarm key is made for a forward-only agent.
+    expect(step.actions!.filter((a) => a.object.startsWith('p2p key'))).toEqual([]);
     const plan = JSON.parse((await lo(ws, ['--config', file, 'plan', '--json'])).stdout);
     expect(plan.p2p.forwardOnly).toBe(true);
     // No mirror of lo's could take the pull: docker.io has only the test's upstream behind the agent.
@@ -179,7 +185,7 @@ describe('image-name rewrites (issue 14)', () => {
     writeSpec({ ...RULE, '^team/(.*)': 'mirror/team-$1' });
     const changed = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
     expect(changed.code, changed.stderr).toBe(0);
-    expect(p2pStep(changed.stdout).actions).toEqual([expect.objectContaining({ action: 'recreate' })]);
+    expect(agentActions(changed.stdout)).toEqual([expect.objectContaining({ action: 'recreate', object: `p2p agent ${agentName()}` })]);
     const now = await agents();
     expect(now.map((a) => a.state)).toEqual(['running']);
     expect(now[0]!.id).not.toBe(before);
@@ -187,7 +193,7 @@ describe('image-name rewrites (issue 14)', () => {
     writeSpec(null);
     const removed = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
     expect(removed.code, removed.stderr).toBe(0);
-    expect(p2pStep(removed.stdout).actions).toEqual([expect.objectContaining({ action: 'remove' })]);
+    expect(agentActions(removed.stdout)).toEqual([expect.objectContaining({ action: 'remove', object: `p2p agent ${agentName()}` })]);
     expect(await agents()).toEqual([]);
     expect(await readInNode(node(), '/etc/containerd/certs.d/docker.io/hosts.toml')).not.toContain(AGENT);
     const last = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
