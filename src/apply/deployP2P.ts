@@ -175,6 +175,8 @@ export interface P2PHookOptions {
   image?: string;
   containerdAddress?: string;
   extraLabels?: Record<string, string>;
+  /** How long a started agent may take to listen (default AGENT_READY_TIMEOUT_MS). */
+  readyTimeoutMs?: number;
 }
 
 /** The `p2p` step for `lo provision` (ProvisionDeps['p2p']): builds the agent image if needed, then deploys. */
@@ -190,11 +192,43 @@ export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[
       image = built.image;
       actions.push({ kind: 'image', name: image, action: built.built ? 'create' : 'noop' });
     }
-    actions.push(
-      ...(await deployP2P(plan, nodes, { docker, image, containerdAddress: opts.containerdAddress, extraLabels: opts.extraLabels })),
-    );
+    const deployed = await deployP2P(plan, nodes, {
+      docker,
+      image,
+      containerdAddress: opts.containerdAddress,
+      extraLabels: opts.extraLabels,
+    });
+    actions.push(...deployed);
+    // containerd lists the agent first: until it listens, a pull skips it (a refused connect), which for a
+    // rewritten name means the original name is pulled. So the step ends when every new agent listens.
+    const started = deployed.filter((a) => a.kind === 'p2p agent' && (a.action === 'create' || a.action === 'recreate'));
+    await Promise.all(started.map((a) => waitAgentListening(docker, a.name, opts.readyTimeoutMs ?? AGENT_READY_TIMEOUT_MS)));
     return actions;
   };
+}
+
+/** How long an agent may take to listen after its start (the P2P agent loads libp2p first: ~3 s here). */
+export const AGENT_READY_TIMEOUT_MS = 60_000;
+
+/**
+ * Waits until an agent logs its start line (`lo p2p agent…: registry on …`, written once its registry port
+ * listens), read through Docker (so it works wherever the engine is, node addresses reachable or not). Bounded;
+ * an agent that exits or stays silent is a step failure naming its last log lines.
+ */
+async function waitAgentListening(docker: Pick<DockerClients, 'containers'>, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let logs = '';
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    logs = await docker.containers.logs(name, { tail: 200 }).catch(() => '');
+    if (/lo p2p agent[^\n]*: registry on /.test(logs)) return;
+    const state = await docker.containers.inspect(name);
+    if (!state || state.status !== 'running' || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+  const last = logs.trim().split('\n').slice(-5).join('\n');
+  throw new LoError('E_STEP', `the P2P agent ${name} did not start listening within ${Math.round(timeoutMs / 1000)} s`, {
+    hint: `see why with \`${shellCommand(['docker', 'logs', name])}\`${last ? `; its last lines:\n${last}` : ''}`,
+  });
 }
 
 /** Removes the project's agents (another project's of the same metadata.name stays), as actions. */

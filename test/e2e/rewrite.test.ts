@@ -43,17 +43,17 @@ let pauseDigest: string;
 let provisioned: { code: number; stdout: string; stderr: string };
 
 /** The spec: docker.io only through the test's upstream, with the rewrite rules given (none: no rewrite). */
-function writeSpec(rewrite: Record<string, string> | null): void {
+function writeSpec(rewrite: Record<string, string> | null, project = { name, network, file, workers: 0, p2p: false }): void {
   writeFileSync(
-    file,
+    project.file,
     stringify({
       apiVersion: 'cluster.lok8s.dev/v1beta1',
       kind: 'Lo',
-      metadata: { name },
+      metadata: { name: project.name },
       spec: {
-        cluster: { domain: `${name}.test` },
-        network,
-        nodes: { controlPlane: 1, workers: 0 },
+        cluster: { domain: `${project.name}.test` },
+        network: project.network,
+        nodes: { controlPlane: 1, workers: project.workers },
         registries: {
           shared: { enabled: true, network: sharedNet },
           mirrors: [],
@@ -64,7 +64,7 @@ function writeSpec(rewrite: Record<string, string> | null): void {
               ...(rewrite ? { rewrite } : {}),
             },
           },
-          p2p: { enabled: false },
+          p2p: { enabled: project.p2p },
         },
       },
     }),
@@ -109,8 +109,9 @@ beforeAll(async () => {
 }, 400_000);
 
 afterAll(async () => {
-  await cleanupProvisionRun(ws, name ? [name] : []);
+  await cleanupProvisionRun(ws, [name, p2pName].filter(Boolean));
 });
+let p2pName = '';
 
 describe('image-name rewrites (issue 14)', () => {
   it('P2P off with a rewrite: one forward-only agent, no swarm key, listed first in docker.io/hosts.toml', async () => {
@@ -149,9 +150,9 @@ describe('image-name rewrites (issue 14)', () => {
     expect(log).toMatch(/"(GET|HEAD) \/v2\/mirrorproject\/rancher-images\/pause\/manifests\/3\.6 HTTP\/1\.1" 200/);
     expect(log).toMatch(/"GET \/v2\/mirrorproject\/rancher-images\/pause\/blobs\/sha256:[0-9a-f]{64} HTTP\/1\.1" 200/);
     expect(log).not.toMatch(/\/v2\/rancher\/pause\//);
-    const nodeIp = (await docker.getContainer(node()).inspect()).NetworkSettings.Networks[sharedNet.name]?.IPAddress;
-    if (nodeIp)
-      expect(log).toMatch(new RegExp(`remoteaddr="?${esc(nodeIp)}:\\d+"?.*uri="?/v2/mirrorproject/rancher-images/pause/manifests/3\\.6`));
+    // The node reaches the upstream on the test's network (lo connected it): the requests came from there.
+    const nodeIp = (await docker.getContainer(node()).inspect()).NetworkSettings.Networks[sharedNet.name]!.IPAddress;
+    expect(log).toMatch(new RegExp(`remoteaddr="?${esc(nodeIp)}:\\d+"?.*uri="?/v2/mirrorproject/rancher-images/pause/manifests/3\\.6`));
     const images = await ctr(node(), ['images', 'ls']);
     expect(images.code, images.out).toBe(0);
     const line = images.out.split('\n').find((l) => l.startsWith('docker.io/rancher/pause:3.6 '));
@@ -198,5 +199,68 @@ describe('image-name rewrites (issue 14)', () => {
     expect(await readInNode(node(), '/etc/containerd/certs.d/docker.io/hosts.toml')).not.toContain(AGENT);
     const last = await lo(ws, ['--config', file, 'provision', '--json'], 300_000);
     expect(p2pStep(last.stdout).status).toBe('skipped');
+  });
+});
+
+/**
+ * The same rewrite with P2P on (two nodes): the agents carry the rules besides their peers and key. The
+ * control plane pulls through the rewrite from the upstream; the worker gets the same image, the layers from
+ * the control plane's agent (its served-bytes counter moves), and stores it under the original name too.
+ */
+describe('image-name rewrites with P2P on (issue 14)', () => {
+  let project: { name: string; network: { name: string; cidr: string }; file: string; workers: number; p2p: boolean };
+  let result: { code: number; stdout: string; stderr: string };
+  const cp = (): string => `${project.name}-control-plane`;
+  const worker = (): string => `${project.name}-worker`;
+
+  beforeAll(async () => {
+    p2pName = `lopvy${ws.runId.slice('lopv-'.length)}`;
+    // Another /24 than the first project's.
+    const third = Number(network.cidr.split('.')[2]);
+    project = {
+      name: p2pName,
+      network: { name: p2pName, cidr: `10.160.${third >= 50 ? third - 40 : third + 40}.0/24` },
+      file: join(ws.dir, 'p2p.lok8s.yaml'),
+      workers: 1,
+      p2p: true,
+    };
+    writeSpec(RULE, project);
+    result = await lo(ws, ['--config', project.file, 'provision', '--json'], 300_000);
+  }, 400_000);
+
+  it('every node runs a P2P agent with the rewrites, and the worker gets the image from its peer', async () => {
+    expect(result.code, result.stderr).toBe(0);
+    expect(agentActions(result.stdout)!.map((a) => a.action)).toEqual(['create', 'create']);
+    const plan = JSON.parse((await lo(ws, ['--config', project.file, 'plan', '--json'])).stdout);
+    expect(plan.p2p.forwardOnly).toBe(false);
+    for (const a of plan.p2p.agents) {
+      expect(a.command).toContain('--rewrites');
+      expect(a.command).toContain('--key');
+    }
+    const first = await criPull(cp(), 'docker.io/rancher/pause:3.6');
+    expect(first.code, `${first.out}\n${await logsOf(`${cp()}-lo-p2p`)}`).toBe(0);
+    const cpIp = (await docker.getContainer(cp()).inspect()).NetworkSettings.Networks[sharedNet.name]!.IPAddress;
+    expect(await logsOf(upstream.container)).toMatch(
+      new RegExp(`remoteaddr="?${esc(cpIp)}:\\d+"?.*uri="?/v2/mirrorproject/rancher-images/pause/manifests/3\\.6`),
+    );
+    const cpMetrics = `http://${(await docker.getContainer(cp()).inspect()).NetworkSettings.Networks[project.network.name]!.IPAddress}:30022/metrics`;
+    const servedBefore = metric(await scrape(cpMetrics), 'lo_p2p_bytes_served_total');
+    // The worker's agent finds the control plane's copy through the DHT once it has advertised it: bounded wait.
+    let second = { code: 1, out: '' };
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      second = await criPull(worker(), 'docker.io/rancher/pause:3.6');
+      if (second.code !== 0) break;
+      if (metric(await scrape(cpMetrics), 'lo_p2p_bytes_served_total') > servedBefore) break;
+      // Pulled from the upstream before the peer was known: remove it and try again.
+      await ctr(worker(), ['images', 'rm', '--sync', 'docker.io/rancher/pause:3.6']);
+      await ctr(worker(), ['content', 'prune', 'references']);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(second.code, second.out).toBe(0);
+    expect(metric(await scrape(cpMetrics), 'lo_p2p_bytes_served_total')).toBeGreaterThan(servedBefore);
+    const images = await ctr(worker(), ['images', 'ls']);
+    const line = images.out.split('\n').find((l) => l.startsWith('docker.io/rancher/pause:3.6 '));
+    expect(line, images.out).toContain(pauseDigest);
   });
 });
