@@ -7,7 +7,8 @@
  * as `mirrorproject/rancher-images/pause:3.6` (the upstream's access log) and stored under its original name
  * with the upstream's digest; `docker.io/library/<other>:v1` is requested unchanged and the agent counted a
  * no-match; a second provision changes nothing; a changed rule recreates the agent and removing the rewrite
- * removes it. Subnets from 10.160.0.0/16, names `lopv…`.
+ * removes it. Then the same rewrite with P2P on (two nodes): the worker gets the layers from its peer.
+ * Subnets from 10.160.0.0/16, names `lopv…`.
  */
 import { randomInt } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
