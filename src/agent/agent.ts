@@ -14,7 +14,7 @@ import { HOP_HEADER } from './registry/request.js';
 import { metricsRoute } from './registry/routes.js';
 import { createForwarder } from './forward/forwarder.js';
 import type { RewriteTable } from './forward/rewrites.js';
-import { selfOrigins } from './forwardAgent.js';
+import { portOf, selfOrigins, urlHost as hostOf } from './forwardAgent.js';
 
 interface AgentOptions {
   /** OCI registry port (plan.p2p.port); containerd reaches it at http://127.0.0.1:<port>. */
@@ -154,16 +154,6 @@ class Advertiser {
     for (const [name] of due) this.last.set(name, now);
     this.log(`advertised ${r.ok} keys (${r.failed} failed) to ${this.router.peerCount()} peers`);
   }
-}
-
-/** A listening address as a URL host: the wildcard is reached on loopback, IPv6 in brackets. */
-function hostOf(host: string): string {
-  return host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-}
-
-function portOf(server: Server, fallback: number): number {
-  const addr = server.address();
-  return typeof addr === 'object' && addr ? addr.port : fallback;
 }
 
 export async function startAgent(opts: AgentOptions, deps: { source?: ContentSource } = {}): Promise<RunningAgent> {

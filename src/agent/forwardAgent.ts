@@ -4,8 +4,8 @@ import { createForwarder } from './forward/forwarder.js';
 import { rewriteRoute } from './forward/rewriteRoute.js';
 import type { RewriteTable } from './forward/rewrites.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
-import { parseRequest, RequestContext, sendError, type RouteName } from './registry/request.js';
-import { baseRoute, metricsRoute } from './registry/routes.js';
+import { sendError } from './registry/request.js';
+import { acceptPull, metricsRoute, settle } from './registry/routes.js';
 
 /**
  * `lo p2p agent --forward-only`: P2P off. The registry port only answers rewritten image names, by
@@ -44,7 +44,7 @@ export function selfOrigins(host: string, port: number): string[] {
   return [...new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://${urlHost(host)}:${port}`])];
 }
 
-function portOf(server: Server, fallback: number): number {
+export function portOf(server: Server, fallback: number): number {
   const addr = server.address();
   return typeof addr === 'object' && addr ? addr.port : fallback;
 }
@@ -64,36 +64,18 @@ export async function startForwardAgent(opts: ForwardAgentOptions): Promise<Runn
   const forwarder = createForwarder({ hostsDir: opts.hostsDir, self, metrics, log, timeouts: opts.timeouts });
   const deps = { table: opts.rewrites, forwarder, metrics };
   const server = http.createServer({ keepAlive: true }, (req, res) => {
-    const pull = parseRequest(req);
-    const { route } = pull;
-    const ctx = new RequestContext(req, res, route ? (route.kind as RouteName) : 'other', metrics);
-    if (pull.method !== 'GET' && pull.method !== 'HEAD') {
-      ctx.count('none', 'method-not-allowed');
-      return sendError(ctx, 405, 'UNSUPPORTED', 'this registry is read-only (GET and HEAD only)');
-    }
-    if (!route) {
-      ctx.count('none', 'not-found');
-      return sendError(ctx, 404, 'NAME_UNKNOWN', `${pull.pathname} is not a pull route`);
-    }
-    if (route.kind === 'base') return baseRoute(ctx);
-    const ac = new AbortController();
-    res.on('close', () => ac.abort());
-    const handled = rewriteRoute(ctx, route, pull, deps, null, ac.signal);
-    if (!handled) {
-      ctx.count('none', 'not-found');
-      return sendError(
-        ctx,
-        404,
-        route.kind === 'blob' ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN',
-        pull.ns ? `no rewrite rules for ${pull.ns}` : 'rewrites need the ns query parameter (the registry name)',
-      );
-    }
-    handled.catch((err: Error) => {
-      log(`${req.method} ${pull.pathname}: ${err.stack ?? err.message}`);
-      ctx.count('none', 'error');
-      if (res.headersSent) res.destroy();
-      else sendError(ctx, 500, 'UNKNOWN', err.message);
-    });
+    const a = acceptPull(req, res, metrics);
+    if (!a) return;
+    const { ctx, pull, route } = a;
+    const handled = rewriteRoute(ctx, route, pull, deps, null, a.signal);
+    if (handled) return settle(handled, a, log);
+    ctx.count('none', 'not-found');
+    sendError(
+      ctx,
+      404,
+      route.kind === 'blob' ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN',
+      pull.ns ? `no rewrite rules for ${pull.ns}` : 'rewrites need the ns query parameter (the registry name)',
+    );
   });
   await listen(server, opts.port, host);
   const port = portOf(server, opts.port);

@@ -6,9 +6,8 @@ import type { Router } from './router.js';
 import { rewriteRoute, type RewriteDeps } from './forward/rewriteRoute.js';
 import { createServeLocal } from './registry/local.js';
 import { createPeerRelay } from './registry/peers.js';
-import { parseRequest, RequestContext, sendError, type RouteName } from './registry/request.js';
 import { createResolver } from './registry/resolve.js';
-import { baseRoute, blobRoute, manifestRoute } from './registry/routes.js';
+import { acceptPull, blobRoute, manifestRoute, settle } from './registry/routes.js';
 
 export interface RegistryOptions {
   source: ContentSource;
@@ -52,34 +51,18 @@ export function createRegistryHandler(opts: RegistryOptions): (req: IncomingMess
   const peerTags = peerTagsFor(opts.resolveTags ?? []);
 
   return (req, res) => {
-    const pull = parseRequest(req);
-    const { route } = pull;
-    const ctx = new RequestContext(req, res, route ? (route.kind as RouteName) : 'other', metrics);
-    if (pull.method !== 'GET' && pull.method !== 'HEAD') {
-      ctx.count('none', 'method-not-allowed');
-      return sendError(ctx, 405, 'UNSUPPORTED', 'this registry is read-only (GET and HEAD only)');
-    }
-    if (!route) {
-      ctx.count('none', 'not-found');
-      return sendError(ctx, 404, 'NAME_UNKNOWN', `${pull.pathname} is not a pull route`);
-    }
-    if (route.kind === 'base') return baseRoute(ctx);
-    const ac = new AbortController();
-    res.on('close', () => ac.abort());
+    const a = acceptPull(req, res, metrics);
+    if (!a) return;
+    const { ctx, pull, route, signal } = a;
     const rewritten = opts.rewrites
-      ? rewriteRoute(ctx, route, pull, opts.rewrites, { resolver, resolveLatest: opts.resolveLatest, peerTags }, ac.signal)
+      ? rewriteRoute(ctx, route, pull, opts.rewrites, { resolver, resolveLatest: opts.resolveLatest, peerTags }, signal)
       : null;
     const handled =
       rewritten ??
       (route.kind === 'manifest'
-        ? manifestRoute(ctx, route, pull, { resolver, resolveLatest: opts.resolveLatest, peerTags }, ac.signal)
-        : blobRoute(ctx, route, resolver, ac.signal));
-    handled.catch((err: Error) => {
-      log(`${req.method} ${pull.pathname}: ${err.stack ?? err.message}`);
-      ctx.count('none', 'error');
-      if (res.headersSent) res.destroy();
-      else sendError(ctx, 500, 'UNKNOWN', err.message);
-    });
+        ? manifestRoute(ctx, route, pull, { resolver, resolveLatest: opts.resolveLatest, peerTags }, signal)
+        : blobRoute(ctx, route, resolver, signal));
+    settle(handled, a, log);
   };
 }
 

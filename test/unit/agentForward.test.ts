@@ -10,13 +10,19 @@ import { createHash, createSign, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { freePort } from '../helpers/net.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/adapters/oci/registryClient.js';
+import type { ContentSource, Descriptor } from '../../src/agent/contentSource.js';
 import { startForwardAgent, type RunningForwardAgent } from '../../src/agent/forwardAgent.js';
+import { createForwarder } from '../../src/agent/forward/forwarder.js';
+import { createMetrics } from '../../src/agent/metrics.js';
+import { createRegistryHandler } from '../../src/agent/registry.js';
+import { HOP_HEADER } from '../../src/agent/registry/request.js';
 import { parseRewrites } from '../../src/agent/forward/rewrites.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -24,15 +30,6 @@ const root = mkdtempSync(join(tmpdir(), 'lo-forward-'));
 const store = join(root, 'store');
 const hostsDir = join(root, 'certs.d');
 const openssl = (args: string[]): void => void execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: root });
-
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Registry {
   url: string;
@@ -99,6 +96,11 @@ let prefix: Awaited<ReturnType<typeof serve>>;
 let agent: RunningForwardAgent;
 const agentLog: string[] = [];
 const servers: http.Server[] = [];
+const netServers: net.Server[] = [];
+const held: net.Socket[] = [];
+const BIG = 64 << 20;
+let big: Awaited<ReturnType<typeof serve>>;
+let bigProduced = 0;
 
 function writeHosts(registry: string, body: string): void {
   mkdirSync(join(hostsDir, registry), { recursive: true });
@@ -256,6 +258,24 @@ beforeAll(async () => {
   });
   servers.push(prefix.server);
   const dead = await freePort();
+  // A host that accepts connections and never answers (the first-byte timeout moves on from it).
+  const silent = net.createServer((sock) => held.push(sock));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  netServers.push(silent);
+  // A host with a large blob, counting what it has produced (pulled by back-pressure).
+  big = await serve((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG });
+    const chunk = Buffer.alloc(64 << 10, 7);
+    async function* body(): AsyncGenerator<Buffer> {
+      for (let n = 0; n < BIG; n += chunk.length) {
+        bigProduced += chunk.length;
+        yield chunk;
+      }
+    }
+    Readable.from(body()).pipe(res);
+  });
+  servers.push(big.server);
 
   const port = await freePort();
   const self = `[host."http://127.0.0.1:${port}"]\n  capabilities = ["pull", "resolve"]\n`;
@@ -284,6 +304,8 @@ beforeAll(async () => {
     `${self}\n[host."${prefix.url}/api/docker/remote"]\n  override_path = true\n  [host."${prefix.url}/api/docker/remote".header]\n    Authorization = "Bearer ${STATIC_TOKEN}"\n`,
   );
   writeHosts('dead.example', `${self}\n[host."http://127.0.0.1:${dead}"]\n`);
+  writeHosts('slow.example', `${self}\n[host."http://127.0.0.1:${(silent.address() as AddressInfo).port}"]\n[host."${plain.url}"]\n`);
+  writeHosts('big.example', `${self}\n[host."${big.url}"]\n`);
   writeHosts('pullonly.example', `${self}\n[host."${plain.url}"]\n  capabilities = ["pull"]\n`);
 
   const rule = [['^rancher/(.*)', 'mirrorproject/rancher-images/$1']];
@@ -294,7 +316,7 @@ beforeAll(async () => {
     publicHost: '127.0.0.1',
     rewrites: parseRewrites(JSON.stringify({ 'docker.io': rule, '*': rule })),
     hostsDir,
-    timeouts: { firstByteMs: 3000 },
+    timeouts: { firstByteMs: 1000 },
     log: (m) => agentLog.push(m),
   });
 }, 60_000);
@@ -303,6 +325,8 @@ afterAll(async () => {
   await agent?.close();
   for (const r of [plain, tls, token]) r?.proc.kill();
   for (const s of servers) s.close();
+  for (const s of held) s.destroy();
+  for (const s of netServers) s.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -426,10 +450,122 @@ describe('forward-only agent: rewritten names to the hosts of hosts.toml', () =>
     expect(metrics).toMatch(/lo_p2p_forwards_total\{registry="pullonly.example",result="no-hosts"\} 1/);
   });
 
+  it('a host that accepts but never answers is left after the first-byte timeout; the next one answers', async () => {
+    const t0 = performance.now();
+    const r = await get('/v2/rancher/pause/manifests/3.6?ns=slow.example');
+    expect([r.status, r.headers['docker-content-digest']]).toEqual([200, sha(manifest)]);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(
+      agentLog.some((l) => l.includes('forward GET slow.example') && l.includes('no answer from') && l.includes('within 1000 ms')),
+    ).toBe(true);
+  });
+
+  it('a 64 MiB blob streams with back-pressure: a client that stops reading stops the upstream too', async () => {
+    const digest = `sha256:${'b'.repeat(64)}`;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get(`${agent.url}/v2/rancher/big/blobs/${digest}?ns=big.example`, resolve).on('error', reject),
+    );
+    expect(res.statusCode).toBe(200);
+    res.pause();
+    // what sits in socket and stream buffers, bounded; far less than the blob
+    await sleep(1000);
+    const whilePaused = bigProduced;
+    await sleep(300);
+    expect(bigProduced).toBe(whilePaused);
+    expect(whilePaused).toBeLessThan(16 << 20);
+    let got = 0;
+    res.on('data', (c: Buffer) => (got += c.length));
+    res.resume();
+    await once(res, 'end');
+    expect([got, bigProduced]).toEqual([BIG, BIG]);
+  });
+
   it('header values (secrets) never reach the log', () => {
     const all = agentLog.join('\n');
     expect(all).toContain('forward GET token.example');
     for (const secret of [SECRET_BASIC, STATIC_TOKEN, 's3cret-pw']) expect(all).not.toContain(secret);
     expect(all).not.toMatch(/Bearer ey/);
+  });
+});
+
+/** This node's content (containerd's, in memory): blobs by digest, images by their original name. */
+function memorySource(blobs: Buffer[], tags: Record<string, Descriptor>): ContentSource {
+  const byDigest = new Map(blobs.map((b) => [sha(b), b]));
+  return {
+    resolveTag: async (registry, repository, tag) => tags[`${registry}/${repository}:${tag}`] ?? null,
+    stat: async (d) => (byDigest.has(d) ? { size: byDigest.get(d)!.length } : null),
+    read: async (d, start, end) => Readable.from([byDigest.get(d)!.subarray(start, end + 1)]),
+    listDigests: async () => [...byDigest.keys()],
+    listTags: async () => [],
+    watch: () => () => {},
+    close: async () => {},
+  };
+}
+
+describe('with P2P on: this node first, then the rewritten name upstream', () => {
+  let url = '';
+  const metrics = createMetrics();
+  let forwarder: ReturnType<typeof createForwarder>;
+  beforeAll(async () => {
+    const port = await freePort();
+    const dir = join(root, 'p2p-certs.d');
+    mkdirSync(join(dir, 'docker.io'), { recursive: true });
+    writeFileSync(join(dir, 'docker.io', 'hosts.toml'), `[host."http://127.0.0.1:${port}"]\n[host."${plain.url}"]\n`);
+    forwarder = createForwarder({ hostsDir: dir, self: [`http://127.0.0.1:${port}`], metrics, log: (m) => agentLog.push(m) });
+    const handler = createRegistryHandler({
+      source: memorySource([manifest, config], {
+        'docker.io/rancher/pause:3.6': {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: sha(manifest),
+          size: manifest.length,
+        },
+      }),
+      router: null,
+      metrics,
+      resolveTimeoutMs: 20,
+      resolveLatest: false,
+      rewrites: { table: parseRewrites('{"docker.io":[["^rancher/(.*)","mirrorproject/rancher-images/$1"]]}'), forwarder, metrics },
+    });
+    const server = http.createServer(handler);
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    servers.push(server);
+    url = `http://127.0.0.1:${port}`;
+  });
+  afterAll(() => forwarder?.close());
+
+  it('held content is served from this node under the original name; a blob it lacks is forwarded as the rewritten name', async () => {
+    await sleep(300);
+    const before = requestCount(plain);
+    const m = await fetch(`${url}/v2/rancher/pause/manifests/3.6?ns=docker.io`);
+    expect([m.status, m.headers.get('docker-content-digest')]).toEqual([200, sha(manifest)]);
+    const c = await fetch(`${url}/v2/rancher/pause/blobs/${sha(config)}?ns=docker.io`);
+    expect(sha(Buffer.from(await c.arrayBuffer()))).toBe(sha(config));
+    await sleep(300);
+    expect(requestCount(plain)).toBe(before);
+    const forwardedBefore = logLines(plain, `GET /v2/${REPO}/blobs/${sha(layer)}`);
+    const l = await fetch(`${url}/v2/rancher/pause/blobs/${sha(layer)}?ns=docker.io`);
+    expect([l.status, sha(Buffer.from(await l.arrayBuffer()))]).toEqual([200, sha(layer)]);
+    for (let i = 0; i < 30 && logLines(plain, `GET /v2/${REPO}/blobs/${sha(layer)}`) === forwardedBefore; i++) await sleep(100);
+    expect(logLines(plain, `GET /v2/${REPO}/blobs/${sha(layer)}`)).toBe(forwardedBefore + 1);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/lo_p2p_requests_total\{route="blob",source="upstream",result="ok"\} 1/);
+    expect(text).toMatch(/lo_p2p_requests_total\{route="manifest",source="local",result="ok"\} 1/);
+  });
+
+  it('latest (not resolved by the P2P mirror) goes upstream; unmatched names take the usual P2P answer; a hop from a peer is never forwarded', async () => {
+    const latest = await fetch(`${url}/v2/rancher/pause/manifests/latest?ns=docker.io`);
+    expect(latest.status).toBe(404);
+    expect(await logged(plain, `GET /v2/${REPO}/manifests/latest`)).toBe(1);
+    const unmatched = await fetch(`${url}/v2/library/alpine/manifests/3?ns=docker.io`);
+    expect(unmatched.status).toBe(404);
+    const before = logLines(plain, `/blobs/${sha(layer)}`);
+    const hop = await fetch(`${url}/v2/rancher/pause/blobs/${sha(layer)}?ns=docker.io`, { headers: { [HOP_HEADER]: '1' } });
+    expect(hop.status).toBe(404);
+    await sleep(300);
+    expect(logLines(plain, `/blobs/${sha(layer)}`)).toBe(before);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/lo_p2p_requests_total\{route="manifest",source="none",result="tag-untrusted"\} 1/);
+    expect(text).not.toMatch(/result="rewrite-nomatch"/);
   });
 });

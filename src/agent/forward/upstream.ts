@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { readLimited } from '../registry/request.js';
 import type { UpstreamHost } from './hostsFile.js';
 
 /** Redirects followed within one request (registries send blobs to storage with one or two). */
@@ -60,21 +61,6 @@ export function send(
   });
 }
 
-/** Reads a small body (a token answer); null when longer than `limit`. */
-export async function readSmall(res: IncomingMessage, limit: number): Promise<string | null> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of res as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > limit) {
-      res.destroy();
-      return null;
-    }
-    parts.push(c);
-  }
-  return Buffer.concat(parts).toString('utf8');
-}
-
 export interface BearerChallenge {
   realm: string;
   service?: string;
@@ -126,7 +112,7 @@ export class TokenCache {
       res.resume();
       throw new Error(`token server ${url.origin} answered ${res.statusCode}`);
     }
-    const body = await readSmall(res, MAX_TOKEN_BYTES);
+    const body = (await readLimited(res, MAX_TOKEN_BYTES))?.toString('utf8');
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       doc = JSON.parse(body ?? '') as typeof doc;

@@ -1,10 +1,56 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AgentMetrics } from '../metrics.js';
 import { tagResolvable, type OciRoute } from '../ociPath.js';
-import { API_HEADERS, sendError, type PullRequest, type RequestContext } from './request.js';
+import { API_HEADERS, parseRequest, RequestContext, sendError, type PullRequest, type RouteName } from './request.js';
 import type { Resolver } from './resolve.js';
 
 type Route<K extends OciRoute['kind']> = Extract<OciRoute, { kind: K }>;
+
+/** A manifest or blob request that passed the checks of `acceptPull`. */
+export interface AcceptedPull {
+  ctx: RequestContext;
+  pull: PullRequest;
+  route: Exclude<OciRoute, { kind: 'base' }>;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+/**
+ * What every request to an agent's registry port goes through first: GET and HEAD only (405), a pull route
+ * (404), `/v2/` answered. Null when the request has been answered here.
+ */
+export function acceptPull(req: IncomingMessage, res: ServerResponse, metrics: AgentMetrics): AcceptedPull | null {
+  const pull = parseRequest(req);
+  const { route } = pull;
+  const ctx = new RequestContext(req, res, route ? (route.kind as RouteName) : 'other', metrics);
+  if (pull.method !== 'GET' && pull.method !== 'HEAD') {
+    ctx.count('none', 'method-not-allowed');
+    sendError(ctx, 405, 'UNSUPPORTED', 'this registry is read-only (GET and HEAD only)');
+    return null;
+  }
+  if (!route) {
+    ctx.count('none', 'not-found');
+    sendError(ctx, 404, 'NAME_UNKNOWN', `${pull.pathname} is not a pull route`);
+    return null;
+  }
+  if (route.kind === 'base') {
+    baseRoute(ctx);
+    return null;
+  }
+  const ac = new AbortController();
+  res.on('close', () => ac.abort());
+  return { ctx, pull, route, signal: ac.signal };
+}
+
+/** An answer that failed: logged, counted, a 500 (or a closed connection when the body had started). */
+export function settle(handled: Promise<void>, a: AcceptedPull, log: (msg: string) => void): void {
+  handled.catch((err: Error) => {
+    log(`${a.ctx.req.method} ${a.pull.pathname}: ${err.stack ?? err.message}`);
+    a.ctx.count('none', 'error');
+    if (a.ctx.res.headersSent) a.ctx.res.destroy();
+    else sendError(a.ctx, 500, 'UNKNOWN', err.message);
+  });
+}
 
 /** `GET /v2/`: the API version check containerd makes first. */
 export function baseRoute(ctx: RequestContext): void {
