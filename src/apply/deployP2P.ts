@@ -7,7 +7,7 @@ import type { Plan } from '../plan/types.js';
 import type { Action } from './action.js';
 import { specHash } from '../util/hash.js';
 import type { AgentOptions } from '../agent/options.js';
-import { agentBaseOptions, agentCommand } from '../plan/planP2P.js';
+import { agentBaseOptions, agentCommand, forwardOnlyOptions } from '../plan/planP2P.js';
 import { ensureAgentImage } from './agentImage.js';
 import { ensureSwarmKey } from '../agent/swarmKey.js';
 
@@ -76,8 +76,12 @@ function withOverrides(options: Partial<AgentOptions>, deps: AgentOverrides): Pa
 
 /** The agent command for a node outside the plan (test beds), with peers by address. */
 export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: AgentOverrides): string[] {
+  // A forward-only agent (P2P off, rewrites on) has no peers: every planned agent has the same options.
+  const planned = plan.p2p.agents[0]?.options;
+  if (plan.p2p.forwardOnly) return agentCommand(withOverrides(planned ?? forwardOnlyOptions(plan.p2p, ''), deps));
   const peers = nodes.filter((n) => n.name !== self.name).map((n) => `${n.ip}:${plan.p2p.routerPort}`);
-  return agentCommand(withOverrides({ ...agentBaseOptions(plan.p2p, plan.registries), peers }, deps));
+  const rewrites = planned?.rewrites ? { rewrites: planned.rewrites, hostsDir: planned.hostsDir } : {};
+  return agentCommand(withOverrides({ ...agentBaseOptions(plan.p2p, plan.registries), ...rewrites, peers }, deps));
 }
 
 /**
@@ -94,19 +98,26 @@ export function agentArgs(plan: Plan, self: NodeInfo, nodes: NodeInfo[], deps: A
 export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2PDeps): Promise<Action[]> {
   const actions: Action[] = [];
   const docker = deps.docker;
-  const { created, psk } = await ensureSwarmKey(plan.p2p.keyPath);
-  // A digest of the key (never the key) is part of each agent's spec hash: a changed key recreates the agents,
-  // which read it only at start.
-  const keyDigest = createHash('sha256').update(psk).digest('hex');
-  actions.push({ kind: 'p2p key', name: plan.p2p.keyPath, action: created ? 'create' : 'noop' });
-  const nodes = await Promise.all(nodeNames.map((n) => inspectNode(docker, n, plan.cluster.network)));
   const existing = await docker.containers.list(agentLabels(plan));
+  // P2P off and no rewrite: no agent runs; those an earlier run started (P2P on, or a rewrite since removed) go.
+  if (plan.p2p.agents.length === 0) return removeAgents(plan, docker, existing);
+  // A forward-only agent (P2P off, rewrites on) has no libp2p: no swarm key is created or mounted.
+  let keyDigest: string | null = null;
+  if (!plan.p2p.forwardOnly) {
+    const { created, psk } = await ensureSwarmKey(plan.p2p.keyPath);
+    // A digest of the key (never the key) is part of each agent's spec hash: a changed key recreates the agents,
+    // which read it only at start.
+    keyDigest = createHash('sha256').update(psk).digest('hex');
+    actions.push({ kind: 'p2p key', name: plan.p2p.keyPath, action: created ? 'create' : 'noop' });
+  }
+  const nodes = await Promise.all(nodeNames.map((n) => inspectNode(docker, n, plan.cluster.network)));
   for (const node of nodes) {
     // The plan holds every agent's command (peers by node name); nodes the plan does not know get one by address.
     const planned = plan.p2p.agents.find((a) => a.node === node.name);
     const cmd = planned ? agentCommand(withOverrides(planned.options, deps)) : agentArgs(plan, node, nodes, deps);
-    const binds = [`${plan.p2p.keyPath}:${plan.p2p.agentKeyPath}:ro`, ...(deps.binds ?? [])];
-    // The node's container id is part of the hash: a recreated node needs a new agent in its new namespace.
+    const binds = [...(keyDigest ? [`${plan.p2p.keyPath}:${plan.p2p.agentKeyPath}:ro`] : []), ...(deps.binds ?? [])];
+    // The node's container id is part of the hash: a recreated node needs a new agent in its new namespace. The
+    // command holds the rewrites, so changed rules recreate the agents too.
     const hash = specHash({ image: deps.image, entrypoint: deps.entrypoint ?? null, cmd, binds, node: node.id, key: keyDigest });
     const name = planned?.containerName ?? `${node.name}-lo-p2p`;
     const found = existing.find((c) => c.labels[LABELS.node] === node.name);
@@ -144,7 +155,8 @@ export async function deployP2P(plan: Plan, nodeNames: string[], deps: DeployP2P
       });
     }
     await docker.containers.start(state.id);
-    actions.push({ kind: 'p2p agent', name, action: found ? 'recreate' : 'create', reason: `peers ${nodes.length - 1}` });
+    const reason = plan.p2p.forwardOnly ? 'forward-only: rewrites, P2P off' : `peers ${nodes.length - 1}`;
+    actions.push({ kind: 'p2p agent', name, action: found ? 'recreate' : 'create', reason });
   }
   for (const c of existing) {
     if (!nodes.some((n) => n.name === c.labels[LABELS.node])) {
@@ -163,6 +175,8 @@ export interface P2PHookOptions {
   image?: string;
   containerdAddress?: string;
   extraLabels?: Record<string, string>;
+  /** How long a started agent may take to listen (default AGENT_READY_TIMEOUT_MS). */
+  readyTimeoutMs?: number;
 }
 
 /** The `p2p` step for `lo provision` (ProvisionDeps['p2p']): builds the agent image if needed, then deploys. */
@@ -171,16 +185,65 @@ export function createP2PHook(opts: P2PHookOptions): (plan: Plan, nodes: string[
     const docker = await opts.docker();
     const actions: Action[] = [];
     let image = opts.image;
-    if (!image) {
+    // No agent to run (P2P off, no rewrite): no image to build, only leftovers to remove.
+    if (!image && plan.p2p.agents.length === 0) image = '';
+    else if (!image) {
       const built = await ensureAgentImage(docker, { baseImage: opts.baseImage, extraLabels: opts.extraLabels });
       image = built.image;
       actions.push({ kind: 'image', name: image, action: built.built ? 'create' : 'noop' });
     }
-    actions.push(
-      ...(await deployP2P(plan, nodes, { docker, image, containerdAddress: opts.containerdAddress, extraLabels: opts.extraLabels })),
-    );
+    const deployed = await deployP2P(plan, nodes, {
+      docker,
+      image,
+      containerdAddress: opts.containerdAddress,
+      extraLabels: opts.extraLabels,
+    });
+    actions.push(...deployed);
+    // containerd lists the agent first: until it listens, a pull skips it (a refused connect), which for a
+    // rewritten name means the original name is pulled. So the step ends when every new agent listens.
+    const started = deployed.filter((a) => a.kind === 'p2p agent' && (a.action === 'create' || a.action === 'recreate'));
+    await Promise.all(started.map((a) => waitAgentListening(docker, a.name, opts.readyTimeoutMs ?? AGENT_READY_TIMEOUT_MS)));
     return actions;
   };
+}
+
+/** How long an agent may take to listen after its start (the P2P agent loads libp2p first: ~3 s here). */
+export const AGENT_READY_TIMEOUT_MS = 60_000;
+
+/**
+ * Waits until an agent logs its start line (`lo p2p agent…: registry on …`, written once its registry port
+ * listens), read through Docker (so it works wherever the engine is, node addresses reachable or not). Bounded;
+ * an agent that exits or stays silent is a step failure naming its last log lines.
+ */
+async function waitAgentListening(docker: Pick<DockerClients, 'containers'>, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let logs = '';
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    logs = await docker.containers.logs(name, { tail: 200 }).catch(() => '');
+    if (/lo p2p agent[^\n]*: registry on /.test(logs)) return;
+    const state = await docker.containers.inspect(name);
+    if (!state || state.status !== 'running' || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+  const last = logs.trim().split('\n').slice(-5).join('\n');
+  throw new LoError('E_STEP', `the P2P agent ${name} did not start listening within ${Math.round(timeoutMs / 1000)} s`, {
+    hint: `see why with \`${shellCommand(['docker', 'logs', name])}\`${last ? `; its last lines:\n${last}` : ''}`,
+  });
+}
+
+/** Removes the project's agents (another project's of the same metadata.name stays), as actions. */
+async function removeAgents(
+  plan: Plan,
+  docker: Pick<DockerClients, 'containers'>,
+  found: Awaited<ReturnType<DockerClients['containers']['list']>>,
+): Promise<Action[]> {
+  const actions: Action[] = [];
+  for (const c of found) {
+    if (foreignOwnerOf(plan.project.id, c.labels) !== null) continue;
+    await docker.containers.remove(c.id);
+    actions.push({ kind: 'p2p agent', name: c.name || c.id, action: 'remove', reason: 'P2P off and no rewrite configured' });
+  }
+  return actions;
 }
 
 /** The project's agent containers: which node each serves and whether it runs (for `lo doctor`). */

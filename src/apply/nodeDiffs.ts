@@ -22,7 +22,8 @@ export function diffAgents(plan: Plan, observed: readonly ObservedAgent[]): Acti
   const actions: Action[] = plan.p2p.agents.map((a): Action => {
     const found = observed.find((o) => o.node === a.node);
     const agent = { kind: 'p2p agent', name: a.containerName } as const;
-    if (!found) return { ...agent, action: 'create', reason: `peers ${a.options.peers?.length ?? 0}` };
+    const reason = plan.p2p.forwardOnly ? 'forward-only: rewrites, P2P off' : `peers ${a.options.peers?.length ?? 0}`;
+    if (!found) return { ...agent, action: 'create', reason };
     return found.running ? { ...agent, action: 'noop' } : { ...agent, action: 'recreate', reason: 'not running' };
   });
   for (const o of observed)

@@ -28,7 +28,7 @@ export const K3S_CA_FILE = '/etc/rancher/k3s/lo-ca.crt';
 
 /** A K3s registries.yaml (only fields K3s documents: test/fixtures/k3s/registries-fields.json). */
 export interface K3sRegistriesDoc {
-  mirrors: Record<string, { endpoint: string[] }>;
+  mirrors: Record<string, { endpoint: string[]; rewrite?: Record<string, string> }>;
   configs?: Record<string, { tls: { ca_file: string } }>;
 }
 
@@ -62,6 +62,15 @@ export function renderK3sRegistries(plan: Plan, caFile = K3S_CA_FILE): K3sExport
       ]);
     } else for (const name of r.hostnames) add(name, [r.endpoint]);
   }
+  // Rewrites (K3s applies them to every endpoint but the default one, as lo's node agent forwards them to lo's
+  // registries): exported for the registries whose endpoints are exported, i.e. the ones lo mirrors.
+  const unexported: string[] = [];
+  for (const e of plan.containerd.endpoints) {
+    if (e.rewrites.length === 0) continue;
+    const m = mirrors[e.registry];
+    if (m) m.rewrite = Object.fromEntries(e.rewrites.map((r) => [r.pattern, r.replacement]));
+    else unexported.push(e.registry);
+  }
   // Pulls by address (`10.125.125.101/app:1`) use the default endpoint, which needs the CA too.
   for (const r of plan.registries) hostsUsed.add(registryAddress(r));
   const doc: K3sRegistriesDoc = { mirrors };
@@ -78,6 +87,10 @@ export function renderK3sRegistries(plan: Plan, caFile = K3S_CA_FILE): K3sExport
   if (plan.p2p.enabled) {
     notes.push("lo's P2P node mirror is not exported (K3s has its own embedded mirror)");
   }
+  if (unexported.length > 0)
+    notes.push(
+      `the rewrites of ${unexported.map((r) => JSON.stringify(r)).join(', ')} are not exported: lo runs no mirror of ${unexported.length === 1 ? 'that registry' : 'those registries'}, so the K3s side would have no endpoint to apply them to (K3s does not rewrite pulls from the default endpoint)`,
+    );
   if (endpointListing(plan).length > 0)
     notes.push("the endpoints of spec.registries.hosts are not exported (their TLS files and headers are this machine's)");
   if (!plan.tls.enabled) notes.push('TLS is off: the endpoints are http://');
@@ -108,7 +121,8 @@ export function planContainerdExport(
 ): ContainerdExport {
   const files: ExportFile[] = [];
   const copies = new Map<string, ExportFile>();
-  const p2p = plan.p2p.enabled ? new URL(plan.p2p.endpoint).origin : null;
+  // The node agent (P2P, or forward-only for rewrites) listens on each node's loopback: never exported.
+  const p2p = plan.p2p.agents.length > 0 ? new URL(plan.p2p.endpoint).origin : null;
   const remap = (value: unknown): unknown => {
     if (typeof value === 'string' && value.startsWith(`${NODE_CERTS_DIR}/`)) {
       const rel = value.slice(NODE_CERTS_DIR.length + 1);
@@ -138,8 +152,17 @@ export function planContainerdExport(
   return {
     files: [...files, ...copies.values()],
     registries: plan.containerd.hosts.map((h) => h.host),
-    notes: p2p ? ["lo's P2P node mirror is left out (it listens on each node's loopback)"] : [],
+    notes: [...(plan.p2p.enabled ? ["lo's P2P node mirror is left out (it listens on each node's loopback)"] : []), ...rewriteNotes(plan)],
   };
+}
+
+/** Rewrites live in lo's node agent, which a host containerd does not have: named, not exported. */
+function rewriteNotes(plan: Plan): string[] {
+  const withRules = plan.containerd.endpoints.filter((e) => e.rewrites.length > 0).map((e) => JSON.stringify(e.registry));
+  if (withRules.length === 0) return [];
+  return [
+    `the rewrites of ${withRules.join(', ')} are not exported: upstream containerd has no rewrite (lo's node agent applies them on the kind nodes, and a host containerd has no agent), so the host pulls those images under their own names`,
+  ];
 }
 
 function hasHeader(hosts: unknown): boolean {

@@ -46,9 +46,11 @@ export function planContainerd(spec: ClusterSpec, projectDir: string, registries
       ...(headerEnv.length > 0 ? { headerEnv } : {}),
     });
   };
-  const p2pHost: HostEntry[] = spec.registries.p2p.enabled
-    ? [{ url: p2pEndpointOf(spec), capabilities: PULL, dialTimeout: spec.registries.p2p.dialTimeout }]
-    : [];
+  // The node agent comes first: with P2P on for every registry, and for a registry with rewrites (which the
+  // agent applies, forwarding the new name to the hosts after it) with P2P on or off.
+  const agentHost: HostEntry[] = [{ url: p2pEndpointOf(spec), capabilities: PULL, dialTimeout: spec.registries.p2p.dialTimeout }];
+  const p2pHostOf = (key: string): HostEntry[] =>
+    spec.registries.p2p.enabled || (spec.registries.hosts[key]?.rewrites.length ?? 0) > 0 ? agentHost : [];
   const endpointsOf = (key: string): HostEntry[] =>
     (spec.registries.hosts[key]?.endpoints ?? []).map((e, i) => endpointEntry(e, i, hostDirOf(key), certsDir, files));
   const cache = registries.find((r) => r.role === 'cache');
@@ -61,7 +63,7 @@ export function planContainerd(spec: ClusterSpec, projectDir: string, registries
       // The project's cache (pinned images, by tag), the proxy, then its read-only replica (serves what the
       // proxy cached while the proxy or upstream is down), then the spec's own endpoints for this registry.
       const mirrorHosts = [...cacheHostEntry(cache, registry, ca), ...mirrorHostEntries(r, ca)];
-      const all = [...p2pHost, ...mirrorHosts, ...endpointsOf(registry)];
+      const all = [...p2pHostOf(registry), ...mirrorHosts, ...endpointsOf(registry)];
       addHosts(
         registry,
         disabledDefault(spec, registry)
@@ -79,7 +81,7 @@ export function planContainerd(spec: ClusterSpec, projectDir: string, registries
   for (const key of Object.keys(spec.registries.hosts)) {
     if (mirrored.has(key)) continue;
     const endpoints = endpointsOf(key);
-    const before = [...p2pHost, ...(key === WILDCARD_HOST ? [] : cacheHostEntry(cache, key, ca))];
+    const before = [...p2pHostOf(key), ...(key === WILDCARD_HOST ? [] : cacheHostEntry(cache, key, ca))];
     addHosts(hostDirOf(key), withDefault(spec.registries.hosts[key]!, key, before, endpoints));
   }
   hosts.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
@@ -100,6 +102,7 @@ export function planContainerd(spec: ClusterSpec, projectDir: string, registries
       : key === WILDCARD_HOST
         ? 'per registry'
         : (spec.registries.mirrors.find((m) => m.registry === key)?.url ?? defaultServer(key)),
+    rewrites: h.rewrites.map((r) => ({ pattern: r.pattern, replacement: r.replacement })),
   }));
   return {
     certsDir,

@@ -199,6 +199,8 @@ export interface EndpointsPlan {
   }>;
   /** After the endpoints: the registry's own endpoint, `null` when disabled, `per registry` for `*`. */
   defaultEndpoint: string | null;
+  /** Image-name rewrites on the repository name, in order (lo's node agent applies them; listed first in hosts.toml). */
+  rewrites: Array<{ pattern: string; replacement: string }>;
 }
 
 export interface ClusterNodePlan {
@@ -228,13 +230,18 @@ export interface FilePlan {
 }
 
 export interface P2PPlan extends P2PSpec {
+  /**
+   * P2P is off but a rewrite is configured: the agents run only to apply the rewrites (`--forward-only`: no
+   * libp2p, no swarm key, no peers).
+   */
+  forwardOnly: boolean;
   /** Pre-shared key for the libp2p private network of this cluster (0600, never printed). */
   keyPath: string;
   /** Agent endpoint as containerd on each node sees it (host networking). */
   endpoint: string;
   /** Where the swarm key is mounted inside each agent container. */
   agentKeyPath: string;
-  /** One agent per Kubernetes node (empty when P2P is off). */
+  /** One agent per Kubernetes node (empty when P2P is off and no rewrite is configured). */
   agents: AgentPlan[];
 }
 

@@ -5,6 +5,7 @@ import { shown } from './display.js';
 import { checkMirrorUrl, ENV_NAME, looksLikeToken, registryNameProblem, type SpecRule } from './rules.js';
 import type { CheckedDoc, SpecIssue } from './specDoc.js';
 import type { Segment } from './yamlPosition.js';
+import { rewriteProblem } from './rewrites.js';
 
 /**
  * Rules for how registries are reached (issue 14): a mirror's upstream credentials and TLS, and the
@@ -182,6 +183,19 @@ export const endpointsAreValid: SpecRule = (doc) =>
     }),
   );
 
+/**
+ * Each rewrite rule (regex -> replacement on the repository name, K3s's `rewrite`): a regex that compiles in
+ * JavaScript and means the same in Go's RE2, and a replacement naming only groups the regex has.
+ */
+export const rewritesAreValid: SpecRule = (doc) =>
+  Object.entries(doc.spec?.registries?.hosts ?? {}).flatMap(([key, host]) =>
+    Object.entries(host?.rewrite ?? {}).flatMap(([pattern, replacement]): SpecIssue[] => {
+      if (typeof replacement !== 'string') return [];
+      const problem = rewriteProblem(pattern, replacement);
+      return problem ? [{ path: hostPath(key, 'rewrite', pattern), message: problem.message, hint: problem.hint }] : [];
+    }),
+  );
+
 /** Every file the spec names for TLS, as the rules see it: path in the document and the file. */
 function tlsFiles(doc: CheckedDoc): Array<{ path: Segment[]; file: string }> {
   const out: Array<{ path: Segment[]; file: string }> = [];
@@ -214,5 +228,6 @@ export const ACCESS_RULES: readonly SpecRule[] = [
   mirrorTlsIsPossible,
   hostKeysAreRegistries,
   endpointsAreValid,
+  rewritesAreValid,
   tlsFilesAreReadable,
 ];

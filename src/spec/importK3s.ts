@@ -2,6 +2,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Nod
 import { ConfigError, type ConfigIssue } from '../errors/loError.js';
 import { shown } from './display.js';
 import { formatPath, type Segment } from './yamlPosition.js';
+import { rewriteProblem } from './rewrites.js';
 
 /**
  * `lo registries import`: a K3s `registries.yaml` read into lo's `spec.registries.hosts` (docs/registries.md,
@@ -52,9 +53,15 @@ export interface ImportedConfig {
   line: number;
 }
 
+/** One `spec.registries.hosts` entry: the endpoints, and the rewrites (regex -> replacement, in the file's order). */
+export interface ImportedHost {
+  endpoints: ImportedEndpoint[];
+  rewrite?: Record<string, string>;
+}
+
 export interface K3sImport {
   /** `spec.registries.hosts`, in the file's order. */
-  hosts: Record<string, { endpoints: ImportedEndpoint[] }>;
+  hosts: Record<string, ImportedHost>;
   /** `configs`, by host. */
   configs: Record<string, ImportedConfig>;
   env: ImportedEnv[];
@@ -243,17 +250,29 @@ export function importK3sRegistries(text: string, file: string): K3sImport {
           endpoints.push({ registry: m.key, url, path, line });
         });
       } else if (f.key === 'rewrite') {
+        // hosts.<registry>.rewrite, rule by rule in the file's order (lo's node agent applies them). A rule lo
+        // cannot apply as K3s does (a regex JavaScript reads otherwise, a group the regex lacks) is left out, named.
         const rules = mapOrNull(f.value, [...at, 'rewrite'], f.line, 'write `rewrite: { "<regex>": "<replacement>" }`');
         for (const r of rules ? pairs(rules, [...at, 'rewrite']) : []) {
-          note(
-            [...at, 'rewrite', r.key],
-            r.line,
-            `rewrite ${shown(r.key)} -> ${shown(isScalar(r.value) ? String(r.value.value) : '')}: no equivalent yet (upstream containerd has no rewrite), left out; images keep their names`,
-          );
+          if (!isScalar(r.value) || typeof r.value.value !== 'string') {
+            issue(
+              [...at, 'rewrite', r.key],
+              lineAt(r.value) || r.line,
+              'is not a string',
+              'write the new repository name, e.g. "mirror/$1"',
+            );
+            continue;
+          }
+          const problem = rewriteProblem(r.key, r.value.value);
+          if (problem) {
+            note([...at, 'rewrite', r.key], r.line, `rewrite ${shown(r.key)}: ${problem.message}: left out (${problem.hint})`);
+            continue;
+          }
+          ((result.hosts[m.key] ??= { endpoints: [] }).rewrite ??= {})[r.key] = r.value.value;
         }
       } else note([...at, f.key], f.line, 'unknown key: no equivalent, left out');
     }
-    if (listed === 0 && !endpoints.some((e) => e.registry === m.key)) {
+    if (listed === 0 && !endpoints.some((e) => e.registry === m.key) && !result.hosts[m.key]?.rewrite) {
       note(at, m.line, 'no endpoints: nothing to import for this registry');
     }
   }

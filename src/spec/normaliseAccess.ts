@@ -64,7 +64,11 @@ export function normaliseAccess(
         warnings.push(`${at} sends headers (${Object.keys(headers).join(', ')}) to ${url} without TLS: anyone on the path can read them`);
       return { url, capabilities: [...e.capabilities], overridePath: hasPathAfterV2(url), tls, headers };
     });
-    hosts[key] = { endpoints, disableDefaultEndpoint: host.disableDefaultEndpoint ?? regs.disableDefaultEndpoint };
+    hosts[key] = {
+      endpoints,
+      disableDefaultEndpoint: host.disableDefaultEndpoint ?? regs.disableDefaultEndpoint,
+      rewrites: Object.entries(host.rewrite ?? {}).map(([pattern, replacement]) => ({ pattern, replacement })),
+    };
   }
   return { mirrors, hosts, warnings };
 }

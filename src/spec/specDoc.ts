@@ -35,6 +35,8 @@ interface EndpointDoc {
 export interface HostDoc {
   endpoints: EndpointDoc[];
   disableDefaultEndpoint?: boolean;
+  /** Regex -> replacement on the repository name, in the file's order. */
+  rewrite?: Record<string, string>;
 }
 
 /** The spec document as the JSON schema describes it, with the schema's defaults applied. */

@@ -67,6 +67,17 @@ export interface HostSpec {
   endpoints: EndpointSpec[];
   /** Resolved: the entry's own value, else spec.registries.disableDefaultEndpoint. */
   disableDefaultEndpoint: boolean;
+  /**
+   * Image-name rewrites on the repository name (K3s `rewrite`), in the file's order; the first rule that changes the name wins.
+   * lo's node agent applies them (upstream containerd has none). Empty: none.
+   */
+  rewrites: RewriteSpec[];
+}
+
+/** One rewrite rule: a Go RE2 regex (as the agent translates it to JavaScript) and a Go-style replacement (`$1`, `${1}`). */
+export interface RewriteSpec {
+  pattern: string;
+  replacement: string;
 }
 
 export interface MirrorSpec {

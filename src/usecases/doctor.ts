@@ -270,16 +270,20 @@ export async function doctor(deps: DoctorDeps): Promise<DoctorResult> {
             ? { name: 'cluster', status: 'ok', detail: `kind cluster ${p.cluster.name}` }
             : { name: 'cluster', status: 'warn', detail: `no kind cluster ${p.cluster.name}`, fix: 'run `lo provision`' },
         );
-        if (exists && p.p2p.enabled && deps.p2pAgents) {
+        // Agents run with P2P on, and forward-only (P2P off) when a rewrite is configured.
+        if (exists && p.p2p.agents.length > 0 && deps.p2pAgents) {
           const agents = await deps.p2pAgents(p);
           const down = p.cluster.nodes.filter((n) => !agents.some((a) => a.node === n.name && a.running)).map((n) => n.name);
+          const what = p.p2p.forwardOnly ? 'a forward-only agent (rewrites)' : 'an agent';
           checks.push(
             down.length === 0
-              ? { name: 'p2p', status: 'ok', detail: `an agent runs on each of ${p.cluster.nodes.length} nodes` }
+              ? { name: 'p2p', status: 'ok', detail: `${what} runs on each of ${p.cluster.nodes.length} nodes` }
               : {
                   name: 'p2p',
                   status: 'fail',
-                  detail: `no running P2P agent on ${down.join(', ')} (those nodes pull through the mirrors only)`,
+                  detail: p.p2p.forwardOnly
+                    ? `no running agent on ${down.join(', ')}: the rewrites are not applied there (images are pulled under their own names)`
+                    : `no running P2P agent on ${down.join(', ')} (those nodes pull through the mirrors only)`,
                   fix: 'run `lo provision` to start the agents again',
                 },
           );

@@ -164,10 +164,16 @@ async function provisionLocked(deps: ProvisionDeps, plan: Plan, steps: StepResul
 
   await runStep(reporter, steps, 'configmaps', 'registry ConfigMaps', () => applyConfigMaps(plan, deps.kubectl(c.kubeconfigPath)));
 
-  if (!plan.p2p.enabled) skipStep(reporter, steps, 'p2p', 'P2P node mirror', 'spec.registries.p2p.enabled is false');
+  // Agents run with P2P on, or forward-only for rewrites; with neither, only leftovers of an earlier run go.
+  const leftovers = plan.p2p.agents.length === 0 && deps.p2p && deps.p2pAgents ? await deps.p2pAgents(plan) : [];
+  if (plan.p2p.agents.length === 0 && leftovers.length === 0) skipStep(reporter, steps, 'p2p', 'P2P node mirror', NO_AGENTS);
   else if (!deps.p2p) {
     skipStep(reporter, steps, 'p2p', 'P2P node mirror', 'the P2P agent is not available in this build; nodes pull through the mirrors');
-    warn('P2P is enabled in the spec but this build of lo cannot start the node agents; nodes pull through the mirrors only');
+    warn(
+      plan.p2p.enabled
+        ? 'P2P is enabled in the spec but this build of lo cannot start the node agents; nodes pull through the mirrors only'
+        : 'the spec has rewrites but this build of lo cannot start the node agents that apply them; images are pulled under their own names',
+    );
   } else {
     const hook = deps.p2p;
     await runStep(reporter, steps, 'p2p', 'P2P node mirror', () => hook(plan, nodes));
@@ -175,6 +181,8 @@ async function provisionLocked(deps: ProvisionDeps, plan: Plan, steps: StepResul
 
   return result(plan, steps, warnings, nodes);
 }
+
+const NO_AGENTS = 'spec.registries.p2p.enabled is false and no rewrite is configured';
 
 function result(plan: Plan, steps: StepResult[], warnings: string[], nodes: string[], dryRun = false): ProvisionResult {
   const c = plan.cluster;
@@ -230,11 +238,9 @@ async function provisionDiff(deps: ProvisionDeps, plan: Plan, steps: StepResult[
   await runStep(reporter, steps, 'configmaps', 'registry ConfigMaps', async () =>
     diffConfigMaps(plan, exists && kubeconfig ? await observeConfigMaps(plan, deps.kubectl(c.kubeconfigPath)) : []),
   );
-  if (!plan.p2p.enabled) skipStep(reporter, steps, 'p2p', 'P2P node mirror', 'spec.registries.p2p.enabled is false');
-  else
-    await runStep(reporter, steps, 'p2p', 'P2P node mirror', async () =>
-      diffAgents(plan, exists && deps.p2pAgents ? await deps.p2pAgents(plan) : []),
-    );
+  const observedAgents = exists && deps.p2pAgents ? await deps.p2pAgents(plan) : [];
+  if (plan.p2p.agents.length === 0 && observedAgents.length === 0) skipStep(reporter, steps, 'p2p', 'P2P node mirror', NO_AGENTS);
+  else await runStep(reporter, steps, 'p2p', 'P2P node mirror', async () => diffAgents(plan, observedAgents));
   return result(plan, steps, warnings, nodes, true);
 }
 

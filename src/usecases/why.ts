@@ -144,7 +144,7 @@ function cachePath(ref: ImageRef): string {
 
 /** Which of lo's registries (or the P2P agent) a host is. */
 function roleOf(plan: Plan, host: ResolvedHost, ref: ImageRef): { role: HopRole; name?: string } {
-  if (plan.p2p.enabled && host.origin === new URL(plan.p2p.endpoint).origin) return { role: 'p2p' };
+  if (plan.p2p.agents.length > 0 && host.origin === new URL(plan.p2p.endpoint).origin) return { role: 'p2p' };
   const reg = plan.registries.find((r) => new URL(r.endpoint).origin === host.origin);
   if (reg) return { role: reg.role, name: reg.name };
   // A mirror's read-only replica (docs/offline.md): named after its mirror.

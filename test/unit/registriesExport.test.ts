@@ -25,9 +25,15 @@ const fields = JSON.parse(readFileSync(new URL('../fixtures/k3s/registries-field
   config: { auth: string[]; tls: string[] };
 };
 
+/** A rewrite for docker.io (lo mirrors it) and one for a registry lo does not mirror. */
+const REWRITES =
+  '  registries:\n    hosts:\n      docker.io:\n        rewrite:\n          "^rancher/(.*)": "mirrorproject/rancher-images/$1"\n          "^b/(.*)": "c/${1}"\n' +
+  '      harbor.corp.example:\n        rewrite: { "^a/(.*)": "b/$1" }\n';
+
 describe('lo registries export --format k3s', () => {
-  it("uses only K3s's documented fields, field by field", () => {
-    const doc = parseYaml(renderK3sRegistries(plan()).yaml) as Record<string, Record<string, Record<string, unknown>>>;
+  it("uses only K3s's documented fields, field by field (rewrite too)", () => {
+    const doc = parseYaml(renderK3sRegistries(plan(REWRITES)).yaml) as Record<string, Record<string, Record<string, unknown>>>;
+    expect(Object.keys(doc.mirrors!['docker.io']!)).toEqual(['endpoint', 'rewrite']);
     for (const key of Object.keys(doc)) expect(fields.topLevel).toContain(key);
     for (const m of Object.values(doc.mirrors!)) {
       for (const key of Object.keys(m)) expect(Object.keys(fields.mirror)).toContain(key);
@@ -64,6 +70,32 @@ describe('lo registries export --format k3s', () => {
     expect(out.doc.configs).toBeUndefined();
     expect(out.notes.join('\n')).toMatch(/--network lok8s/);
     expect(renderK3sRegistries(plan()).notes[0]).toContain(K3S_CA_FILE);
+  });
+});
+
+describe('lo registries export: rewrites', () => {
+  it("k3s: a mirrored registry's rewrite goes out as K3s's rewrite map, in order; one lo has no endpoints for is named", () => {
+    const out = renderK3sRegistries(plan(REWRITES));
+    const doc = parseYaml(out.yaml) as { mirrors: Record<string, { rewrite?: Record<string, string> }> };
+    expect(Object.entries(doc.mirrors['docker.io']!.rewrite!)).toEqual([
+      ['^rancher/(.*)', 'mirrorproject/rancher-images/$1'],
+      ['^b/(.*)', 'c/${1}'],
+    ]);
+    expect(doc.mirrors['harbor.corp.example']).toBeUndefined();
+    expect(out.notes.join('\n')).toMatch(/the rewrites of "harbor\.corp\.example" are not exported: lo runs no mirror of that registry/);
+    expect(doc.mirrors['quay.io']!.rewrite).toBeUndefined();
+    expect(renderK3sRegistries(plan()).notes.join('\n')).not.toMatch(/rewrite/);
+  });
+
+  it('containerd: the agent is left out and the output says the rewrites are not exported, and why', () => {
+    const p = plan(REWRITES + '    p2p: { enabled: false }\n');
+    expect(p.p2p.forwardOnly).toBe(true);
+    const out = planContainerdExport(p, '/out');
+    const docker = out.files.find((f) => f.path === '/out/docker.io/hosts.toml')!;
+    expect(docker.content).not.toContain('127.0.0.1:30020');
+    expect(out.notes).toEqual([
+      'the rewrites of "docker.io", "harbor.corp.example" are not exported: upstream containerd has no rewrite (lo\'s node agent applies them on the kind nodes, and a host containerd has no agent), so the host pulls those images under their own names',
+    ]);
   });
 });
 

@@ -60,13 +60,35 @@ configs:
     expect(imp.notes.map((n) => n.path)).toEqual(['configs["other.example"]']);
   });
 
-  it('names a rewrite, line by line, as having no equivalent yet', () => {
+  it("maps K3s's rewrite example to hosts.<registry>.rewrite, rules in order", () => {
     const imp = importK3sRegistries(fixture('rewrite.yaml'), 'rewrite.yaml');
-    expect(imp.hosts['docker.io']!.endpoints).toEqual([{ url: 'https://registry.example.com:5000' }]);
-    expect(imp.notes).toEqual([
-      { line: 7, path: 'mirrors["docker.io"].rewrite.^rancher/(.*)', message: expect.stringMatching(/no equivalent yet/) },
+    expect(imp.hosts['docker.io']).toEqual({
+      endpoints: [{ url: 'https://registry.example.com:5000' }],
+      rewrite: { '^rancher/(.*)': 'mirrorproject/rancher-images/$1' },
+    });
+    expect(imp.notes).toEqual([]);
+    const yaml = renderImportYaml(imp, 'rewrite.yaml');
+    expect(yaml).toContain('rewrite:\n          ^rancher/(.*): mirrorproject/rancher-images/$1\n');
+    const two = importK3sRegistries('mirrors:\n  quay.io:\n    rewrite:\n      "^b/(.*)": "x/$1"\n      "^a/(.*)": "y/${1}"\n', 'two.yaml');
+    // A registry with only rewrites is imported (no "nothing to import" note); the file's order is kept.
+    expect(Object.entries(two.hosts['quay.io']!.rewrite!)).toEqual([
+      ['^b/(.*)', 'x/$1'],
+      ['^a/(.*)', 'y/${1}'],
     ]);
-    expect(renderImportYaml(imp, 'rewrite.yaml')).toMatch(/# {3}line 7: mirrors\["docker\.io"\]\.rewrite/);
+    expect(two.notes).toEqual([]);
+  });
+
+  it('a rule lo cannot apply as K3s does is left out, named with its line; a non-string is refused', () => {
+    const imp = importK3sRegistries(
+      'mirrors:\n  docker.io:\n    endpoint: ["https://m.example"]\n    rewrite:\n      "(?=n)(.*)": "x/$1"\n      "^ok/(.*)": "y/$1"\n      "^a/(.*)": "z/$2"\n',
+      'bad.yaml',
+    );
+    expect(imp.hosts['docker.io']!.rewrite).toEqual({ '^ok/(.*)': 'y/$1' });
+    expect(imp.notes).toEqual([
+      { line: 5, path: 'mirrors["docker.io"].rewrite.(?=n)(.*)', message: expect.stringMatching(/look-around.*left out/) },
+      { line: 7, path: 'mirrors["docker.io"].rewrite.^a/(.*)', message: expect.stringMatching(/names group "2".*left out/) },
+    ]);
+    expect(() => importK3sRegistries('mirrors:\n  docker.io:\n    rewrite:\n      "^a": [1]\n', 'list.yaml')).toThrow(ConfigError);
   });
 
   it('reads the wildcard example: "*" endpoints, the "*" config for hosts without their own, docker.io left alone', () => {

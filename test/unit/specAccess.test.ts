@@ -136,6 +136,7 @@ describe('spec.registries.hosts (issue 14)', () => {
             headers: {},
           },
         ],
+        rewrites: [],
       },
       '*': {
         disableDefaultEndpoint: false,
@@ -148,6 +149,7 @@ describe('spec.registries.hosts (issue 14)', () => {
             headers: {},
           },
         ],
+        rewrites: [],
       },
     });
     expect(s.warnings).toEqual([]);

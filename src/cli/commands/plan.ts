@@ -53,7 +53,8 @@ export function printPlan(out: Output, plan: Plan, withHosts: boolean): void {
   }
   printLine('');
   const c = plan.cluster;
-  printLine(`cluster ${c.name}  ${c.image}  nodes ${c.nodes.map((n) => n.name).join(', ')}  p2p ${plan.p2p.enabled ? 'on' : 'off'}`);
+  const p2p = plan.p2p.enabled ? 'on' : plan.p2p.forwardOnly ? 'off (agents forward rewrites only)' : 'off';
+  printLine(`cluster ${c.name}  ${c.image}  nodes ${c.nodes.map((n) => n.name).join(', ')}  p2p ${p2p}`);
   printLine(`  kind config ${c.kindConfigPath}`);
   printLine(`  configmaps  ${plan.configMaps.map((m) => `${m.metadata.namespace}/${m.metadata.name}`).join(', ')}`);
   for (const a of plan.p2p.agents) printLine(`  p2p agent   ${a.containerName}  peers ${a.options.peers?.join(', ') || '(none)'}`);
@@ -74,6 +75,10 @@ export function endpointLines(plan: Plan): string[] {
       ];
       return `    ${i + 1}. ${x.url}  ${what.join('; ')}`;
     }),
+    ...e.rewrites.map(
+      (r, i) =>
+        `    rewrite ${i + 1}. ${JSON.stringify(r.pattern)} -> ${JSON.stringify(r.replacement)}  (by the node agent, the first rule that changes the name wins)`,
+    ),
     `    then ${e.defaultEndpoint === null ? 'nothing (default endpoint disabled)' : e.defaultEndpoint === 'per registry' ? "each registry's own endpoint" : e.defaultEndpoint}`,
   ]);
 }

@@ -119,7 +119,7 @@ export function endpointListing(plan: Pick<Plan, 'registries' | 'containerd' | '
     ours.add(new URL(r.endpoint).origin);
     if (r.replica) ours.add(new URL(r.replica.endpoint).origin);
   }
-  if (plan.p2p.enabled) ours.add(new URL(plan.p2p.endpoint).origin);
+  if (plan.p2p.agents.length > 0) ours.add(new URL(plan.p2p.endpoint).origin);
   const out: EndpointListing[] = [];
   for (const file of plan.containerd.hosts) {
     const registry = file.host === '_default' ? '*' : file.host;
