@@ -7,6 +7,18 @@ export function waitFor(fn, timeoutMs = 30_000) {
   return eventually(fn, timeoutMs);
 }
 
+/** A Prometheus text page (an agent's /metrics) as a map of `name{labels}` to value (3 s at most). */
+export async function scrapeMetrics(url) {
+  const text = await (await fetch(url, { signal: AbortSignal.timeout(3000) })).text();
+  const m = new Map();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    m.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return m;
+}
+
 /** Removes every container (with its volumes), volume, network and image of the bench run (test/support/dockerRun.mjs). */
 export async function cleanupLabelled(docker, runId) {
   await removeRunObjects(docker, runId);

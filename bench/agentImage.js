@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Docker from 'dockerode';
-import { cleanupLabelled, waitFor } from './_docker.js';
+import { cleanupLabelled, scrapeMetrics, waitFor } from './_docker.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(pathToFileURL(join(ROOT, 'dist', p)).href);
@@ -24,17 +24,6 @@ const BASE = process.env.LO_FAKE_KIND_NODE_IMAGE || 'lo-test/node:containerd-2.1
 const RUN_LABEL = 'dev.lok8s.lo.test-run';
 const MiB = 1 << 20;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function metrics(url) {
-  const text = await (await fetch(url, { signal: AbortSignal.timeout(3000) })).text();
-  const m = new Map();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return m;
-}
 
 /** Two kind-shaped containerd nodes with one agent each from `image`; the agents' idle RSS in MiB. */
 async function idleRss(docker, clients, image, runId, labels, dir) {
@@ -82,11 +71,11 @@ async function idleRss(docker, clients, image, runId, labels, dir) {
     );
   await waitFor(async () => {
     for (const u of urls)
-      if ((await metrics(u)).get('lo_p2p_peers') !== 1) throw new Error(`the agents did not connect to each other (${u})`);
+      if ((await scrapeMetrics(u)).get('lo_p2p_peers') !== 1) throw new Error(`the agents did not connect to each other (${u})`);
   }, 60_000);
   await sleep(5000); // settled: advertised, first GCs done
   const rss = [];
-  for (const u of urls) rss.push((await metrics(u)).get('lo_p2p_process_resident_memory_bytes') / MiB);
+  for (const u of urls) rss.push((await scrapeMetrics(u)).get('lo_p2p_process_resident_memory_bytes') / MiB);
   return rss;
 }
 

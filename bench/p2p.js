@@ -27,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Docker from 'dockerode';
+import { scrapeMetrics } from './_docker.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(pathToFileURL(join(ROOT, 'dist', p)).href);
@@ -65,17 +66,6 @@ async function execIn(container, cmd, timeoutMs = 300_000) {
   const info = await ex.inspect();
   if (info.ExitCode !== 0) throw new Error(`${cmd.join(' ')} in ${container} exited ${info.ExitCode}: ${out.slice(-1500)}`);
   return out;
-}
-
-async function scrape(url) {
-  const text = await (await fetch(url, { signal: AbortSignal.timeout(3000) })).text();
-  const m = new Map();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return m;
 }
 
 // Runs inside an agent container (the node's network namespace): requests in order, each timed there.
@@ -195,7 +185,7 @@ async function peakRss(metricsUrl, fn) {
   let stop = false;
   const sampler = (async () => {
     while (!stop) {
-      const m = await scrape(metricsUrl).catch(() => null);
+      const m = await scrapeMetrics(metricsUrl).catch(() => null);
       if (m) peak = Math.max(peak, m.get('lo_p2p_process_resident_memory_bytes') ?? 0);
       await sleep(25);
     }
@@ -318,7 +308,7 @@ export async function run(report) {
     const local = `http://127.0.0.1:${plan.p2p.port}`;
     const metricsUrl = (i) => `http://${ips[i]}:${plan.p2p.metricsPort}/metrics`;
     await waitFor('agents connected', async () => {
-      for (let i = 0; i < 3; i++) if ((await scrape(metricsUrl(i))).get('lo_p2p_peers') !== 2) return false;
+      for (let i = 0; i < 3; i++) if ((await scrapeMetrics(metricsUrl(i))).get('lo_p2p_peers') !== 2) return false;
       return true;
     });
 
@@ -337,7 +327,7 @@ export async function run(report) {
 
     // Idle first: nothing served yet on node 3 (it only took part in the DHT).
     report.heading('agent memory (RSS, from its /metrics on the metrics port)');
-    const idle = (await scrape(metricsUrl(2))).get('lo_p2p_process_resident_memory_bytes') / MiB;
+    const idle = (await scrapeMetrics(metricsUrl(2))).get('lo_p2p_process_resident_memory_bytes') / MiB;
     report.value('node 3 agent RSS idle (connected, nothing served)', idle, 'MiB', { target: 64 });
 
     report.heading('blob throughput: 256 MiB layer, measured inside node 1 (agent on 127.0.0.1) and node 2');
@@ -346,8 +336,8 @@ export async function run(report) {
     // Warm-up, then interleaved runs in one exec: registry:2 and the agent from the same client in node 1.
     await inNode(agentName(0), [{ url: regUrl }, { url: agentUrl }]);
     // CPU the agents spend (prom-client's process counter), a measure the machine's load does not stretch.
-    const cpuOf = async (i) => (await scrape(metricsUrl(i))).get('lo_p2p_process_cpu_seconds_total') ?? NaN;
-    const sysOf = async (i) => (await scrape(metricsUrl(i))).get('lo_p2p_process_cpu_system_seconds_total') ?? NaN;
+    const cpuOf = async (i) => (await scrapeMetrics(metricsUrl(i))).get('lo_p2p_process_cpu_seconds_total') ?? NaN;
+    const sysOf = async (i) => (await scrapeMetrics(metricsUrl(i))).get('lo_p2p_process_cpu_system_seconds_total') ?? NaN;
     const cpu0 = await cpuOf(0);
     const sys0 = await sysOf(0);
     const runs = await inNode(agentName(0), Array.from({ length: 5 }, () => [{ url: regUrl }, { url: agentUrl }]).flat());
@@ -386,7 +376,7 @@ export async function run(report) {
     // Each agent is one thread: when the CPU bounds both paths, local throughput is set by node 1's CPU per byte
     // and relayed throughput by node 2's (the busiest of the chain), so their ratio is what a busy machine allows.
     report.ratio('node 1 CPU local / node 2 CPU relayed (relayed / local if CPU-bound)', localCpu, relayOnlyCpu);
-    const n2 = await scrape(metricsUrl(1));
+    const n2 = await scrapeMetrics(metricsUrl(1));
     report.note(
       `node 2's requests to peers so far: data port ${n2.get('lo_p2p_peer_fetches_total{transport="data"}') ?? 0}, /lo/oci/1.0.0 stream ${n2.get('lo_p2p_peer_fetches_total{transport="stream"}') ?? 0}`,
     );
@@ -456,7 +446,7 @@ export async function run(report) {
     );
     report.value('agent HEAD via peer p50', heads[Math.floor(heads.length / 2)], 'ms', { target: 15 });
     report.value('agent HEAD via peer p99', heads[Math.floor(heads.length * 0.99)], 'ms', { target: 50 });
-    const m2 = await scrape(metricsUrl(2));
+    const m2 = await scrapeMetrics(metricsUrl(2));
     const le20 = [...m2]
       .filter(([k]) => k.startsWith('lo_p2p_resolve_duration_seconds_bucket') && k.includes('found="true"') && k.includes('le="0.02"'))
       .reduce((s, [, v]) => s + v, 0);

@@ -184,6 +184,31 @@ export const endpointsAreValid: SpecRule = (doc) =>
   );
 
 /**
+ * The endpoints of one entry are distinct URLs (after normalisation): hosts.toml has one `[host."<url>"]`
+ * table per URL, so a second endpoint with the same URL would silently replace the first one's settings.
+ */
+export const endpointsAreDistinct: SpecRule = (doc) =>
+  Object.entries(doc.spec?.registries?.hosts ?? {}).flatMap(([key, host]) => {
+    const first = new Map<string, number>();
+    return (host?.endpoints ?? []).flatMap((e, i): SpecIssue[] => {
+      const checked = e?.url === undefined ? undefined : checkMirrorUrl(e.url);
+      if (!checked || 'message' in checked) return [];
+      const earlier = first.get(checked.url);
+      if (earlier === undefined) {
+        first.set(checked.url, i);
+        return [];
+      }
+      return [
+        {
+          path: hostPath(key, 'endpoints', i, 'url'),
+          message: `${shown(checked.url)} is also endpoints[${earlier}]: containerd's hosts.toml has one table per URL, so one would replace the other's settings`,
+          hint: `merge the two into endpoints[${earlier}], or remove this one`,
+        },
+      ];
+    });
+  });
+
+/**
  * Each rewrite rule (regex -> replacement on the repository name, K3s's `rewrite`): a regex that compiles in
  * JavaScript and means the same in Go's RE2, and a replacement naming only groups the regex has.
  */
@@ -228,6 +253,7 @@ export const ACCESS_RULES: readonly SpecRule[] = [
   mirrorTlsIsPossible,
   hostKeysAreRegistries,
   endpointsAreValid,
+  endpointsAreDistinct,
   rewritesAreValid,
   tlsFilesAreReadable,
 ];

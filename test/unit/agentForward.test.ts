@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { freePort } from '../helpers/net.js';
+import { makeTestCa, makeTestLeaf } from '../helpers/tls.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/adapters/oci/registryClient.js';
 import type { ContentSource, Descriptor } from '../../src/agent/contentSource.js';
@@ -110,64 +111,9 @@ function writeHosts(registry: string, body: string): void {
 beforeAll(async () => {
   mkdirSync(store);
   // TLS material: the test's CA, a server certificate for 127.0.0.1, a client certificate, a token signing cert.
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=lo forward test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-  ]);
-  for (const [n, ext] of [
-    ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'],
-    ['client', 'extendedKeyUsage=clientAuth\n'],
-  ] as const) {
-    openssl([
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      `${n}.key`,
-      '-out',
-      `${n}.csr`,
-      '-subj',
-      `/CN=${n}`,
-    ]);
-    writeFileSync(join(root, `${n}.ext`), ext);
-    openssl([
-      'x509',
-      '-req',
-      '-in',
-      `${n}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${n}.crt`,
-      '-days',
-      '2',
-      '-extfile',
-      `${n}.ext`,
-    ]);
-  }
+  const ca = makeTestCa(root, 'ca');
+  makeTestLeaf(root, ca, 'server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth');
+  makeTestLeaf(root, ca, 'client', 'extendedKeyUsage=clientAuth');
   openssl([
     'req',
     '-x509',

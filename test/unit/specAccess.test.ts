@@ -170,6 +170,26 @@ describe('spec.registries.hosts (issue 14)', () => {
     ]);
   });
 
+  it('two endpoints of one entry with the same URL (after normalisation) are refused at the second', () => {
+    const found = issues(
+      `    hosts:\n      docker.io:\n        endpoints:\n          - url: https://a.corp.example/\n          - url: https://b.corp.example\n          - url: HTTPS://A.corp.example\n`,
+    );
+    expect(found).toEqual([
+      expect.objectContaining({
+        path: 'spec.registries.hosts["docker.io"].endpoints[2].url',
+        line: 12,
+        message: expect.stringMatching(/"https:\/\/a\.corp\.example" is also endpoints\[0\]/),
+        hint: expect.stringContaining('merge the two into endpoints[0]'),
+      }),
+    ]);
+    // the same URL under two registries is fine: each has its own hosts.toml
+    expect(() =>
+      spec(
+        `    hosts:\n      docker.io: { endpoints: [ { url: https://a.corp.example } ] }\n      quay.io: { endpoints: [ { url: https://a.corp.example } ] }\n`,
+      ),
+    ).not.toThrow();
+  });
+
   it('a literal header value is refused, never echoed, at its line', () => {
     const found = issues(
       `    hosts:\n      docker.io:\n        endpoints:\n          - url: https://a.corp.example\n            headers:\n              Authorization: "Basic c2VjcmV0OnNlY3JldA=="\n`,
