@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/apply/types.js';
 import { registryClean, registryUp } from '../../src/usecases/registry.js';
+import { connectClients } from '../../src/adapters/docker/index.js';
 import { LABELS } from '../../src/plan/labels.js';
 import {
   seedSharedUpstream,
@@ -296,7 +297,7 @@ describe('lo registry up on a real engine', () => {
     const noShell = `${id}/noshell:2`;
     await execa('sh', [
       '-c',
-      `c=$(docker create ${registryImage}) && docker export "$c" | tar --delete -f - bin/sh | docker import --change 'ENTRYPOINT ["/bin/registry","serve"]' - ${noShell}; s=$?; docker rm "$c" >/dev/null; exit $s`,
+      `c=$(docker create ${registryImage}) && docker export "$c" | tar --delete -f - bin/sh | docker import --change 'ENTRYPOINT ["/bin/registry","serve"]' - ${noShell}; s=$?; docker rm -v "$c" >/dev/null; exit $s`,
     ]);
     const names = [`${id}a-registry-build`, `${id}a-registry-cache`, `lok8s-registry-${id}-hub`];
     const before = await Promise.all(names.map(async (n) => (await inspectContainer(n))!.Id));
@@ -311,6 +312,27 @@ describe('lo registry up on a real engine', () => {
     ).toEqual([]);
     // and the image with a shell still is a no-op
     expect(changed((await up()).actions)).toEqual([]);
+  });
+
+  it("the image check (/bin/sh look-up) leaves no volume behind: registry:2's VOLUME goes with its container", async () => {
+    const id = ws.runId;
+    const images = (await connectClients({ env: process.env })).images;
+    const since = Math.floor(Date.now() / 1000) - 1;
+    expect(await images.hasPath(registryImage, '/bin/sh', { [LABELS.role]: 'image-check', 'dev.lok8s.lo.test-run': id })).toBe(true);
+    expect(await images.hasPath(registryImage, '/no/such/file', { [LABELS.role]: 'image-check', 'dev.lok8s.lo.test-run': id })).toBe(false);
+    const until = Math.floor(Date.now() / 1000) + 1;
+    // the volumes created meanwhile (Docker reports them as events), of which none may be left unused
+    // (the event stream ends at `until`)
+    const events = (await docker.getEvents({ since, until, filters: { type: ['volume'], event: ['create'] } })) as NodeJS.ReadableStream;
+    let text = '';
+    for await (const chunk of events) text += String(chunk);
+    const created = text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { Actor: { ID: string } }).Actor.ID);
+    expect(created.length).toBeGreaterThanOrEqual(2); // the check could fail: each look-up made one
+    const dangling = (await docker.listVolumes({ filters: { dangling: ['true'] } })).Volumes.map((v) => v.Name);
+    expect(created.filter((v) => dangling.includes(v))).toEqual([]);
   });
 
   it('status: running registries show their catalog, a stopped one "not running", a frozen one "running but unreachable"', async () => {

@@ -71,7 +71,8 @@ export class Images implements ImagesClient {
         if (statusOf(err) === 404) return false;
         throw err;
       } finally {
-        await c.remove({ force: true }).catch(() => undefined);
+        // v: the anonymous volumes Docker made for the image's VOLUMEs (registry:2: /var/lib/registry) go with it
+        await c.remove({ force: true, v: true }).catch(() => undefined);
       }
     });
   }
