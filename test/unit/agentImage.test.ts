@@ -1,11 +1,11 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, cp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tempDirs } from '../support/tempDirs.js';
 import { AGENT_BUNDLE_DIR, agentImageTag, staleAgentImages } from '../../src/apply/agentImage.js';
 import { generateSwarmKey } from '../../src/agent/swarmKey.js';
 
@@ -13,15 +13,7 @@ const REPO = resolve(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
 const BASE = { ref: 'lo-test/node', id: 'sha256:1111' };
 
-const tmp: string[] = [];
-afterAll(async () => {
-  for (const d of tmp) await rm(d, { recursive: true, force: true });
-});
-async function tempDir(prefix: string): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  tmp.push(d);
-  return d;
-}
+const tempDir = tempDirs();
 
 /** A package root as a checkout or an install has it: package.json, the CLI bundle, the agent bundle. */
 async function packageRoot(version: string, cli: string): Promise<string> {

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tempDirs } from '../support/tempDirs.js';
 import { parse } from 'yaml';
 import { SPEC_AJV_OPTIONS, validateSchema } from '../../src/spec/validator.js';
 
@@ -17,16 +17,7 @@ interface BundleScript {
   standaloneSpecValidator(options: unknown): Promise<string>;
 }
 
-const tmp: string[] = [];
-afterAll(async () => {
-  for (const d of tmp) await rm(d, { recursive: true, force: true });
-});
-
-async function tempDir(prefix: string): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  tmp.push(d);
-  return d;
-}
+const tempDir = tempDirs();
 
 const view = (errors: ErrorObject[] | null | undefined): unknown =>
   (errors ?? []).map((e) => ({ instancePath: e.instancePath, keyword: e.keyword, params: e.params, message: e.message, data: e.data }));

@@ -1,11 +1,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { tempDirs } from '../support/tempDirs.js';
 import {
   bundleFileFor,
   cacheName,
@@ -16,15 +15,8 @@ import {
   writeCacheFile,
 } from '../../src/cli/loadBundle.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'lo-loadbundle-'));
-  dirs.push(d);
-  return d;
-}
+const newTempDir = tempDirs(afterEach);
+const tempDir = (): Promise<string> => newTempDir('lo-loadbundle-');
 
 /** A CommonJS "bundle" with some code to compile, a main, and an ESM import through __loImport as the real one does. */
 function writeFixture(dir: string, marker = 'one'): string {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/net.js';
 import { base32 } from 'multiformats/bases/base32';
 import { CID } from 'multiformats/cid';
 import type { ContentSource, Descriptor, LocalTag } from '../../src/agent/contentSource.js';
@@ -770,23 +771,14 @@ async function pullUntil200(agent: Awaited<ReturnType<typeof startAgent>>, from:
   return Buffer.from(await got!.arrayBuffer());
 }
 
-/** A TCP port free on every loopback address right now (the agents of a cluster share their data port). */
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  s.listen(0, '0.0.0.0');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 describe('the TLS-PSK data path between agents', () => {
   const common = { port: 0, routerPort: 0, metricsPort: 0, resolveLatest: false, registries: [] };
   const routerOf = (agent: Awaited<ReturnType<typeof startAgent>>): string => agent.router.addresses().find((m) => m.includes('/tcp/'))!;
   /** Two agents on two loopback addresses with the same data port, as on a cluster network; b bootstraps from a. */
   const startPair = async (held: MemorySource, o: { resolveTimeoutMs: number; aDataPort?: boolean }) => {
     const key = parseSwarmKey(generateSwarmKey());
-    const dataPort = await freePort();
+    // free on every address: the agents of a cluster share their data port
+    const dataPort = await freePort('0.0.0.0');
     const aPort = o.aDataPort === false ? {} : { dataPort };
     const a = await startAgent(
       { ...common, ...aPort, publicHost: '127.0.0.1', psk: key, bootstrap: [], resolveTimeoutMs: o.resolveTimeoutMs },
